@@ -1,0 +1,157 @@
+"""The wire format of a reading batch, shared by the gateway (writer) and the service (reader).
+
+A batch is JSON, optionally gzip-compressed::
+
+    {"gateway": "glomfjord-gw1", "batch_id": "…",
+     "readings": [{"series": "glomfjord/smelter/hx1/primary/supply_temp",
+                   "ts": "2026-01-15T06:00:00.000+00:00", "value": 31.2, "quality": "good"}]}
+
+Each reading is checked on its own: a bad reading is rejected with its index and a
+reason, and never spoils the rest of its batch. The syntactic checks live here so the
+gateway rejects at the edge what the service would reject anyway.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, NamedTuple
+
+from pydantic import BaseModel, Field
+
+MAX_READINGS_PER_BATCH = 20_000
+QUALITIES = frozenset({"good", "uncertain", "bad"})
+
+
+class Quality(StrEnum):
+    GOOD = "good"
+    UNCERTAIN = "uncertain"
+    BAD = "bad"
+
+
+class RejectReason(StrEnum):
+    """Why one reading of a batch was not stored. Values are metric labels too."""
+
+    MALFORMED = "malformed"
+    BAD_TIMESTAMP = "bad_timestamp"
+    BAD_VALUE = "bad_value"
+    BAD_QUALITY = "bad_quality"
+    NOT_FINITE = "not_finite"
+    UNKNOWN_SERIES = "unknown_series"
+    NOT_PERMITTED = "not_permitted"
+    OUT_OF_RANGE = "out_of_range"
+    FUTURE_TIMESTAMP = "future_timestamp"
+    TOO_OLD = "too_old"
+
+
+class Reading(NamedTuple):
+    """One value of one series at the plant's source timestamp."""
+
+    series: str
+    ts: datetime
+    value: float
+    quality: str = Quality.GOOD
+
+
+class Rejection(BaseModel):
+    index: int = Field(description="Position of the reading in the batch, from 0")
+    series: str | None = Field(default=None, description="The reading's series, when it had one")
+    reason: RejectReason
+    detail: str = Field(description="What is wrong, in words")
+
+
+class IngestResult(BaseModel):
+    """The service's answer to a batch; the gateway deletes what it covers."""
+
+    batch_id: str
+    accepted: int = Field(description="Readings stored by this request")
+    duplicates: int = Field(0, description="Readings identical to ones already stored")
+    conflicts: int = Field(0, description="Readings whose series and timestamp were already "
+                           "stored with another value; the first value is kept")
+    rejected: list[Rejection] = Field(default_factory=list)
+    replayed: bool = Field(False, description="True when this batch id was seen before and "
+                           "this is the stored answer")
+
+
+class WireReading(BaseModel):
+    """Documentation model of one reading (the service validates readings one by one)."""
+
+    series: str = Field(examples=["glomfjord/smelter/hx1/primary/supply_temp"])
+    ts: datetime = Field(description="Source timestamp, RFC 3339 with an offset",
+                         examples=["2026-01-15T06:00:00.000+00:00"])
+    value: float = Field(examples=[31.2])
+    quality: Quality = Quality.GOOD
+
+
+class WireBatch(BaseModel):
+    """Documentation model of a batch."""
+
+    gateway: str = Field(examples=["glomfjord-gw1"])
+    batch_id: str = Field(examples=["01J9Z3K8X4-000042"])
+    readings: list[WireReading]
+
+
+def format_ts(ts: datetime) -> str:
+    """RFC 3339 with an explicit offset and millisecond precision, always UTC."""
+    return ts.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def reading_to_wire(reading: Reading) -> dict[str, Any]:
+    return {
+        "series": reading.series,
+        "ts": format_ts(reading.ts),
+        "value": reading.value,
+        "quality": str(reading.quality),
+    }
+
+
+def encode_batch(gateway: str, batch_id: str, readings: list[Reading]) -> bytes:
+    body = {
+        "gateway": gateway,
+        "batch_id": batch_id,
+        "readings": [reading_to_wire(r) for r in readings],
+    }
+    return json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
+
+
+def parse_ts(raw: object) -> datetime | None:
+    """An aware datetime from an RFC 3339 string; None when it is not one."""
+    if not isinstance(raw, str):
+        return None
+    try:
+        ts = datetime.fromisoformat(raw)
+    except ValueError:
+        return None
+    if ts.tzinfo is None:
+        return None
+    return ts
+
+
+def check_reading(raw: object) -> Reading | tuple[RejectReason, str]:
+    """Shape, timestamp, value and quality of one reading, without any knowledge of series.
+
+    Returns the reading, or a reason and a sentence saying what is wrong.
+    """
+    if not isinstance(raw, dict):
+        return RejectReason.MALFORMED, "a reading must be a JSON object"
+    series = raw.get("series")
+    if not isinstance(series, str) or not series:
+        return RejectReason.MALFORMED, "'series' must be a non-empty string"
+    raw_ts = raw.get("ts")
+    ts = parse_ts(raw_ts)
+    if ts is None:
+        return (RejectReason.BAD_TIMESTAMP,
+                f"'ts' must be RFC 3339 with an offset, got {str(raw_ts)[:40]!r}")
+    value = raw.get("value")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return RejectReason.BAD_VALUE, f"'value' must be a number, got {str(value)[:40]!r}"
+    value = float(value)
+    if not math.isfinite(value):
+        return RejectReason.NOT_FINITE, f"'value' must be finite, got {value}"
+    quality = raw.get("quality", "good")
+    if quality not in QUALITIES:
+        return (RejectReason.BAD_QUALITY,
+                f"'quality' must be one of good, uncertain, bad, got {str(quality)[:20]!r}")
+    return Reading(series, ts, value, quality)

@@ -1,0 +1,1 @@
+"""Storage: the PostgreSQL pool, migrations, TimescaleDB features and a local server."""

@@ -1,0 +1,186 @@
+"""A private PostgreSQL server in a data folder, for the demo and the tests.
+
+It prefers TimescaleDB: the machine's own PostgreSQL 17 with the extension, or Debian 13's
+packages in a debootstrap folder made by ``deploy/timescaledb/install-rootfs.sh`` (run with
+chroot, since a Debian 12 machine cannot install them natively). Without either it falls
+back to whatever PostgreSQL binaries the machine has, and the schema works without the
+extension.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_TSDB_ROOT = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / \
+    "heatlink" / "trixie-timescaledb"
+INSTALL_SCRIPT = Path(__file__).resolve().parents[2] / "deploy" / "timescaledb" / "install-rootfs.sh"
+
+
+class LocalPostgresError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class PostgresInstall:
+    """Where a PostgreSQL installation lives. ``root`` is ``/`` or a chroot folder."""
+
+    root: Path
+    bindir: str
+    timescaledb: bool
+
+    @property
+    def chrooted(self) -> bool:
+        return self.root != Path("/")
+
+    def host_path(self, inner: str) -> Path:
+        return self.root / inner.lstrip("/")
+
+
+def _has_timescaledb(root: Path, bindir: str) -> bool:
+    version = Path(bindir).parent.name
+    return (root / f"usr/share/postgresql/{version}/extension/timescaledb.control"
+            .lstrip("/")).exists()
+
+
+def find_install(*, want_timescaledb: bool = True) -> PostgresInstall | None:
+    """The best PostgreSQL on this machine, TimescaleDB first when ``want_timescaledb``."""
+    candidates: list[PostgresInstall] = []
+    roots = [Path(os.environ.get("HEATLINK_TSDB_ROOT", DEFAULT_TSDB_ROOT)), Path("/")]
+    for root in roots:
+        if root != Path("/") and not (root / ".heatlink-ready").exists():
+            continue
+        for postgres in sorted(glob.glob(str(root / "usr/lib/postgresql/*/bin/postgres")),
+                               key=lambda p: int(Path(p).parent.parent.name), reverse=True):
+            bindir = "/" + str(Path(postgres).parent.relative_to(root))
+            candidates.append(PostgresInstall(root, bindir, _has_timescaledb(root, bindir)))
+    if want_timescaledb:
+        for install in candidates:
+            if install.timescaledb:
+                return install
+    return candidates[0] if candidates else None
+
+
+def install_timescaledb() -> PostgresInstall | None:
+    """Run the install script (root needed on Debian 12) and return the install it made."""
+    if not INSTALL_SCRIPT.exists():
+        return None
+    result = subprocess.run(["bash", str(INSTALL_SCRIPT)], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise LocalPostgresError(f"installing TimescaleDB failed:\n{result.stderr[-2000:]}")
+    return find_install(want_timescaledb=True)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class LocalPostgres:
+    """One server: ``start()`` initialises the folder on first use and returns its URL."""
+
+    def __init__(self, install: PostgresInstall, name: str, port: int | None = None,
+                 *, durable: bool = True) -> None:
+        self.install = install
+        self.port = port or free_port()
+        self.durable = durable
+        # Inside a chroot the data folder must live under its root.
+        base = "/var/lib/heatlink" if install.chrooted else str(
+            Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local/share")) / "heatlink")
+        self.data_dir = f"{base}/{name}"
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _command(self, *args: str) -> list[str]:
+        binary = f"{self.install.bindir}/{args[0]}"
+        as_root = os.geteuid() == 0
+        if self.install.chrooted:
+            return ["chroot", "--userspec=postgres:postgres", str(self.install.root),
+                    binary, *args[1:]]
+        if as_root:
+            return ["runuser", "-u", "postgres", "--", binary, *args[1:]]
+        return [binary, *args[1:]]
+
+    def _run(self, *args: str) -> None:
+        result = subprocess.run(self._command(*args), capture_output=True, text=True)
+        if result.returncode != 0:
+            raise LocalPostgresError(
+                f"{' '.join(args[:2])} failed ({result.returncode}):\n"
+                f"{result.stdout[-1500:]}\n{result.stderr[-1500:]}")
+
+    def _prepare_chroot(self) -> None:
+        proc = self.install.host_path("/proc")
+        if not (proc / "self").exists():
+            subprocess.run(["mount", "-t", "proc", "proc", str(proc)], check=True)
+        shm = self.install.host_path("/dev/shm")
+        shm.mkdir(parents=True, exist_ok=True)
+        shm.chmod(0o1777)
+
+    def _ensure_data_dir(self) -> None:
+        host_data = self.install.host_path(self.data_dir) if self.install.chrooted \
+            else Path(self.data_dir)
+        if (host_data / "PG_VERSION").exists():
+            return
+        host_data.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            shutil.chown(host_data.parent, "postgres", "postgres") if not self.install.chrooted \
+                else None
+            self._chown_postgres(host_data)
+        self._run("initdb", "-D", self.data_dir, "-U", "postgres", "--auth=trust",
+                  "-E", "UTF8", "--locale=C.UTF-8" if self.install.chrooted else "--locale=C")
+        settings = {
+            "listen_addresses": "'127.0.0.1'",
+            "unix_socket_directories": "''",
+            "max_connections": "200",
+            "shared_buffers": "'256MB'",
+            "timescaledb.telemetry_level": "off" if self.install.timescaledb else None,
+            "shared_preload_libraries": "'timescaledb'" if self.install.timescaledb else None,
+            "fsync": None if self.durable else "off",
+            "synchronous_commit": None if self.durable else "off",
+            "full_page_writes": None if self.durable else "off",
+        }
+        with (host_data / "postgresql.conf").open("a") as conf:
+            conf.write("\n# heatlink local server\n")
+            for key, value in settings.items():
+                if value is not None:
+                    conf.write(f"{key} = {value}\n")
+
+    def _chown_postgres(self, path: Path) -> None:
+        if self.install.chrooted:
+            uid_gid = subprocess.run(
+                ["chroot", str(self.install.root), "id", "-u", "postgres"],
+                capture_output=True, text=True, check=True).stdout.strip()
+            gid = subprocess.run(
+                ["chroot", str(self.install.root), "id", "-g", "postgres"],
+                capture_output=True, text=True, check=True).stdout.strip()
+            os.chown(path, int(uid_gid), int(gid))
+        else:
+            shutil.chown(path, "postgres", "postgres")
+
+    def start(self) -> str:
+        if self.install.chrooted:
+            self._prepare_chroot()
+        self._ensure_data_dir()
+        log = f"{self.data_dir}/server.log"
+        self._run("pg_ctl", "-D", self.data_dir, "-l", log, "-w", "-t", "60",
+                  "-o", f"-p {self.port}", "start")
+        return self.url
+
+    def stop(self) -> None:
+        subprocess.run(self._command("pg_ctl", "-D", self.data_dir, "-m", "fast", "-w", "stop"),
+                       capture_output=True)
+
+    def destroy(self) -> None:
+        self.stop()
+        host_data = self.install.host_path(self.data_dir) if self.install.chrooted \
+            else Path(self.data_dir)
+        shutil.rmtree(host_data, ignore_errors=True)
