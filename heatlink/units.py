@@ -1,0 +1,67 @@
+"""Engineering units a series may be declared in, and conversions into them.
+
+A reading may name the unit it was measured in; the service converts it into the
+series' declared unit, or rejects it when the two measure different things.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from enum import StrEnum
+
+
+class Quantity(StrEnum):
+    TEMPERATURE = "temperature"
+    FLOW = "flow"
+    POWER = "power"
+    ENERGY = "energy"
+    POSITION = "position"
+    PRESSURE = "pressure"
+    LEVEL = "level"
+
+
+# unit -> (quantity, function into the quantity's base unit, function out of it)
+_Convert = Callable[[float], float]
+UNITS: dict[str, tuple[Quantity, _Convert, _Convert]] = {
+    "degC": (Quantity.TEMPERATURE, lambda v: v, lambda v: v),
+    "K": (Quantity.TEMPERATURE, lambda v: v - 273.15, lambda v: v + 273.15),
+    "degF": (Quantity.TEMPERATURE, lambda v: (v - 32.0) / 1.8, lambda v: v * 1.8 + 32.0),
+    "m3/h": (Quantity.FLOW, lambda v: v, lambda v: v),
+    "m3/min": (Quantity.FLOW, lambda v: v * 60.0, lambda v: v / 60.0),
+    "l/s": (Quantity.FLOW, lambda v: v * 3.6, lambda v: v / 3.6),
+    "kW": (Quantity.POWER, lambda v: v, lambda v: v),
+    "MW": (Quantity.POWER, lambda v: v * 1000.0, lambda v: v / 1000.0),
+    "W": (Quantity.POWER, lambda v: v / 1000.0, lambda v: v * 1000.0),
+    "kWh": (Quantity.ENERGY, lambda v: v, lambda v: v),
+    "MWh": (Quantity.ENERGY, lambda v: v * 1000.0, lambda v: v / 1000.0),
+    "%": (Quantity.POSITION, lambda v: v, lambda v: v),
+    "bar": (Quantity.PRESSURE, lambda v: v, lambda v: v),
+    "kPa": (Quantity.PRESSURE, lambda v: v / 100.0, lambda v: v * 100.0),
+    "m": (Quantity.LEVEL, lambda v: v, lambda v: v),
+}
+
+
+class UnitError(ValueError):
+    pass
+
+
+def quantity_of(unit: str) -> Quantity:
+    try:
+        return UNITS[unit][0]
+    except KeyError:
+        raise UnitError(f"unknown unit {unit!r}; known units: {', '.join(UNITS)}") from None
+
+
+def convert(value: float, from_unit: str, to_unit: str) -> float:
+    """``value`` in ``from_unit`` expressed in ``to_unit``; UnitError if they cannot convert."""
+    if from_unit == to_unit:
+        return value
+    q_from, into_base, _ = UNITS.get(from_unit) or _unknown(from_unit)
+    q_to, _, out_of_base = UNITS.get(to_unit) or _unknown(to_unit)
+    if q_from != q_to:
+        raise UnitError(f"{from_unit} measures {q_from}, the series is {to_unit} ({q_to})")
+    return out_of_base(into_base(value))
+
+
+def _unknown(unit: str) -> tuple[Quantity, _Convert, _Convert]:
+    raise UnitError(f"unknown unit {unit!r}")

@@ -1,0 +1,1 @@
+"""The cluster model: organisations, sites, assets, series, exchanges and rules."""

@@ -1,0 +1,152 @@
+"""Loading a cluster file: YAML in, a checked Cluster out, or an error naming where.
+
+Every mistake is reported as ``FILE: path.inside[2].key: what is wrong``; all mistakes
+of a file are listed at once, so a user fixes them in one round.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from services.cluster.model import Cluster
+
+EXAMPLE_CLUSTER = Path(__file__).parent / "examples" / "nordland.yaml"
+
+
+class ClusterFileError(ValueError):
+    def __init__(self, path: Path | str, problems: list[str]) -> None:
+        self.path = str(path)
+        self.problems = problems
+        super().__init__("\n".join(f"{self.path}: {p}" for p in problems))
+
+
+def format_location(loc: Iterable[int | str]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def load_cluster(path: Path | str) -> Cluster:
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ClusterFileError(path, [f"cannot read the file: {exc.strerror}"]) from exc
+    except yaml.YAMLError as exc:
+        raise ClusterFileError(path, [f"not valid YAML: {exc}"]) from exc
+    return parse_cluster(raw, path)
+
+
+def parse_cluster(raw: Any, path: Path | str = "<cluster>") -> Cluster:
+    if not isinstance(raw, dict):
+        raise ClusterFileError(path, ["the file must hold a mapping at the top level"])
+    try:
+        cluster = Cluster.model_validate(raw)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            loc = [p for p in error["loc"] if not _is_union_tag(p)]
+            message = error["msg"]
+            if error["type"] == "extra_forbidden":
+                message = "unknown key (remove it or check its spelling)"
+            problems.append(f"{format_location(loc)}: {message}")
+        raise ClusterFileError(path, problems) from None
+    problems = list(_cross_references(cluster))
+    if problems:
+        raise ClusterFileError(path, problems)
+    return cluster
+
+
+def _is_union_tag(part: int | str) -> bool:
+    # pydantic puts the discriminator value into the location of a tagged union member
+    return isinstance(part, str) and part in {
+        "band", "ramp", "stale", "supply_disruption", "exchanger_health"}
+
+
+def _duplicates(kind: str, ids: list[str]) -> Iterable[str]:
+    seen: set[str] = set()
+    for i, ident in enumerate(ids):
+        if ident in seen:
+            yield f"{kind}[{i}].id: {ident!r} is declared twice"
+        seen.add(ident)
+
+
+def _cross_references(c: Cluster) -> Iterable[str]:
+    orgs = {o.id for o in c.organisations}
+    sites = {s.id for s in c.sites}
+    assets = {a.id: a for a in c.assets}
+    measured = {s.key for s in c.series}
+    series_keys = measured | {d.key for d in c.derived}
+
+    yield from _duplicates("organisations", [o.id for o in c.organisations])
+    yield from _duplicates("sites", [s.id for s in c.sites])
+    yield from _duplicates("assets", [a.id for a in c.assets])
+    yield from (p.replace(".id", ".key") for p in
+                _duplicates("series", [s.key for s in c.series]))
+    yield from _duplicates("exchanges", [e.id for e in c.exchanges])
+    yield from _duplicates("rules", [r.id for r in c.rules])
+
+    def org(where: str, ident: str | None) -> Iterable[str]:
+        if ident is not None and ident not in orgs:
+            yield f"{where}: unknown organisation {ident!r}"
+
+    def asset(where: str, ident: str) -> Iterable[str]:
+        if ident not in assets:
+            yield f"{where}: unknown asset {ident!r}"
+
+    def series(where: str, key: str) -> Iterable[str]:
+        if key not in series_keys:
+            yield f"{where}: unknown series {key!r}"
+
+    for i, s in enumerate(c.sites):
+        yield from org(f"sites[{i}].owner", s.owner)
+    for i, a in enumerate(c.assets):
+        yield from org(f"assets[{i}].owner", a.owner)
+        if a.site not in sites:
+            yield f"assets[{i}].id: {a.id!r} starts with unknown site {a.site!r}"
+        for j, target in enumerate(a.feeds):
+            yield from asset(f"assets[{i}].feeds[{j}]", target)
+    for i, s in enumerate(c.series):
+        yield from asset(f"series[{i}].asset", s.asset)
+        yield from org(f"series[{i}].owner", s.owner)
+    for i, d in enumerate(c.derived):
+        yield from asset(f"derived[{i}].asset", d.asset)
+        yield from org(f"derived[{i}].owner", d.owner)
+        for field in ("flow", "temp_in", "temp_out"):
+            key = getattr(d, field)
+            if key not in measured:
+                yield f"derived[{i}].{field}: unknown series {key!r}"
+        if d.key in measured:
+            yield f"derived[{i}].key: {d.key!r} is already a measured series"
+    for i, e in enumerate(c.exchanges):
+        yield from org(f"exchanges[{i}].supplier", e.supplier)
+        yield from org(f"exchanges[{i}].recipient", e.recipient)
+        if e.supplier == e.recipient:
+            yield f"exchanges[{i}].recipient: must differ from the supplier"
+        yield from asset(f"exchanges[{i}].exchanger", e.exchanger)
+        if e.exchanger in assets and assets[e.exchanger].kind != "heat_exchanger":
+            yield f"exchanges[{i}].exchanger: {e.exchanger!r} is not a heat_exchanger"
+        for j, a_id in enumerate(e.recipient_assets):
+            yield from asset(f"exchanges[{i}].recipient_assets[{j}]", a_id)
+        if e.supply_band is not None:
+            yield from series(f"exchanges[{i}].supply_band.series", e.supply_band.series)
+        for j, key in enumerate(e.shared_series):
+            yield from series(f"exchanges[{i}].shared_series[{j}]", key)
+    for i, g in enumerate(c.gateways):
+        yield from org(f"gateways[{i}].owner", g.owner)
+    for i, r in enumerate(c.rules):
+        yield from org(f"rules[{i}].owner", r.owner)
+        yield from series(f"rules[{i}].series", r.series)
+        if r.kind == "supply_disruption" and r.flow_series is not None:
+            yield from series(f"rules[{i}].flow_series", r.flow_series)
+        if r.kind == "exchanger_health":
+            yield from asset(f"rules[{i}].exchanger", r.exchanger)

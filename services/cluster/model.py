@@ -1,0 +1,162 @@
+"""The cluster file's schema. Unknown keys are errors, never silently ignored."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from heatlink.units import UNITS, Quantity
+from services.monitor.spec import RuleSpec
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class OrgKind(StrEnum):
+    COMPANY = "company"
+    FACILITATOR = "facilitator"
+
+
+class AssetKind(StrEnum):
+    HEAT_SOURCE = "heat_source"
+    HEAT_EXCHANGER = "heat_exchanger"
+    PIPE = "pipe"
+    FISH_TANK = "fish_tank"
+    RECIRCULATING_LOOP = "recirculating_loop"
+    GREENHOUSE = "greenhouse"
+    DISTRICT_HEATING = "district_heating"
+
+
+RECIPIENT_KINDS = frozenset({AssetKind.FISH_TANK, AssetKind.RECIRCULATING_LOOP,
+                             AssetKind.GREENHOUSE, AssetKind.DISTRICT_HEATING})
+
+
+class Organisation(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    name: str
+    kind: OrgKind = OrgKind.COMPANY
+    contact_email: str | None = None
+
+
+class Site(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    name: str
+    owner: str | None = Field(None, description="Organisation running the site, if one does")
+
+
+class ThermalModel(_Strict):
+    """First-order lumped model of a recipient: T → T∞ with time constant V / V̇."""
+
+    volume_m3: float = Field(gt=0)
+    inflow_m3_per_h: float = Field(gt=0)
+    cold_water_temp_c: float = Field(description="Temperature the tank falls toward "
+                                     "without warm inflow (raw water)")
+
+
+class Asset(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*(/[a-z0-9][a-z0-9-]*)+$",
+                    description="Path-like id: site/area/unit")
+    name: str
+    kind: AssetKind
+    owner: str
+    feeds: list[str] = Field(default_factory=list,
+                             description="Assets downstream in the direction of heat flow")
+    volume_m3: float | None = Field(None, gt=0, description="Pipe or tank volume")
+    ua_clean_w_per_k: float | None = Field(None, gt=0, description="Exchanger UA when clean")
+    thermal_model: ThermalModel | None = None
+
+    @property
+    def site(self) -> str:
+        return self.id.split("/", 1)[0]
+
+
+class Series(_Strict):
+    key: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*(/[a-z0-9][a-z0-9_-]*)+$")
+    asset: str
+    quantity: Quantity
+    unit: str
+    owner: str | None = Field(None, description="Defaults to the asset's owner")
+    range: tuple[float, float] = Field(description="Physical range [min, max]; readings "
+                                       "outside it are rejected")
+    description: str | None = None
+
+    @model_validator(mode="after")
+    def _unit_fits(self) -> Series:
+        if self.unit not in UNITS:
+            raise ValueError(f"unknown unit {self.unit!r}; known: {', '.join(UNITS)}")
+        if UNITS[self.unit][0] != self.quantity:
+            raise ValueError(f"unit {self.unit} does not measure {self.quantity}")
+        if self.range[0] >= self.range[1]:
+            raise ValueError(f"range {list(self.range)} must be [min, max] with min < max")
+        return self
+
+
+class DerivedPower(_Strict):
+    """Heat power from a flow and two temperatures, as a series of its own."""
+
+    key: str
+    kind: Literal["heat_power"] = "heat_power"
+    asset: str
+    flow: str
+    temp_in: str
+    temp_out: str
+    owner: str | None = None
+
+
+class SupplyBand(_Strict):
+    series: str
+    low: float
+    high: float
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SupplyBand:
+        if self.low >= self.high:
+            raise ValueError("low must be below high")
+        return self
+
+
+class Exchange(_Strict):
+    """The contract between a supplier and a recipient of heat."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    name: str
+    supplier: str
+    recipient: str
+    exchanger: str
+    recipient_assets: list[str] = Field(default_factory=list)
+    supply_band: SupplyBand | None = None
+    contracted_power_kw: float | None = Field(None, gt=0)
+    notice_period_h: float = Field(ge=0)
+    shared_series: list[str] = Field(default_factory=list,
+                                     description="Series the recipient may read; the "
+                                     "supplier may read the recipient-owned ones listed")
+    contingency: list[str] = Field(default_factory=list,
+                                   description="Steps for the recipient when supply is lost")
+
+
+class Gateway(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    owner: str
+    series: list[str] = Field(description="Series keys or prefixes ending in /* the gateway "
+                              "may ingest")
+
+
+class ClusterInfo(_Strict):
+    name: str
+    timezone: str = "Europe/Oslo"
+    description: str | None = None
+
+
+class Cluster(_Strict):
+    cluster: ClusterInfo
+    organisations: list[Organisation]
+    sites: list[Site]
+    assets: list[Asset]
+    series: list[Series]
+    derived: list[DerivedPower] = Field(default_factory=list)
+    exchanges: list[Exchange] = Field(default_factory=list)
+    gateways: list[Gateway] = Field(default_factory=list)
+    rules: list[RuleSpec] = Field(default_factory=list)

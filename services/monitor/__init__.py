@@ -1,0 +1,1 @@
+"""The constraint monitor: evaluates stored readings against the cluster's rules."""
