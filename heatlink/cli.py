@@ -7,7 +7,6 @@ Parts are imported only when their subcommand runs, so a gateway-only install st
 from __future__ import annotations
 
 import importlib
-import sys
 from typing import Any
 
 import typer
@@ -79,4 +78,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -83,6 +83,8 @@ class WireReading(BaseModel):
                          examples=["2026-01-15T06:00:00.000+00:00"])
     value: float = Field(examples=[31.2])
     quality: Quality = Quality.GOOD
+    unit: str | None = Field(None, description="Unit the value was measured in, when it is "
+                             "not the series' own; the service converts it", examples=["degF"])
 
 
 class WireBatch(BaseModel):

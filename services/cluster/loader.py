@@ -107,8 +107,8 @@ def _cross_references(c: Cluster) -> Iterable[str]:
         if key not in series_keys:
             yield f"{where}: unknown series {key!r}"
 
-    for i, s in enumerate(c.sites):
-        yield from org(f"sites[{i}].owner", s.owner)
+    for i, site in enumerate(c.sites):
+        yield from org(f"sites[{i}].owner", site.owner)
     for i, a in enumerate(c.assets):
         yield from org(f"assets[{i}].owner", a.owner)
         if a.site not in sites:

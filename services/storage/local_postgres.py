@@ -19,7 +19,8 @@ from pathlib import Path
 
 DEFAULT_TSDB_ROOT = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / \
     "heatlink" / "trixie-timescaledb"
-INSTALL_SCRIPT = Path(__file__).resolve().parents[2] / "deploy" / "timescaledb" / "install-rootfs.sh"
+INSTALL_SCRIPT = (Path(__file__).resolve().parents[2]
+                  / "deploy" / "timescaledb" / "install-rootfs.sh")
 
 
 class LocalPostgresError(RuntimeError):
@@ -87,14 +88,18 @@ class LocalPostgres:
     """One server: ``start()`` initialises the folder on first use and returns its URL."""
 
     def __init__(self, install: PostgresInstall, name: str, port: int | None = None,
-                 *, durable: bool = True) -> None:
+                 *, durable: bool = True, data_dir: Path | None = None) -> None:
         self.install = install
         self.port = port or free_port()
         self.durable = durable
         # Inside a chroot the data folder must live under its root.
-        base = "/var/lib/heatlink" if install.chrooted else str(
-            Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local/share")) / "heatlink")
-        self.data_dir = f"{base}/{name}"
+        if install.chrooted:
+            self.data_dir = f"/var/lib/heatlink/{name}"
+        elif data_dir is not None:
+            self.data_dir = str(data_dir.resolve())
+        else:
+            base = Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local/share"))
+            self.data_dir = str(base / "heatlink" / name)
 
     @property
     def url(self) -> str:

@@ -1,0 +1,1 @@
+"""Organisations, roles and API tokens: who is calling, and what they may see."""

@@ -1,0 +1,93 @@
+"""The FastAPI application, built from settings. Nothing happens at import time."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+from fastapi import FastAPI
+
+from heatlink import __version__
+from heatlink.clock import Clock, SystemClock
+from services.access.tokens import TokenStore
+from services.cluster.index import ClusterIndex
+from services.cluster.loader import load_cluster
+from services.health.router import router as health_router
+from services.ingest.router import router as ingest_router
+from services.ingest.service import IngestService
+from services.ingest.store import sync_series
+from services.metrics import ServiceMetrics
+from services.readings.router import router as readings_router
+from services.settings import Settings
+from services.storage import timescale
+from services.storage.migrate import apply_migrations
+from services.storage.retention import retention_loop
+
+log = logging.getLogger(__name__)
+
+
+class StartupError(RuntimeError):
+    pass
+
+
+def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
+    if not settings.database_url:
+        raise StartupError("HEATLINK_DATABASE_URL is not set (the `serve` and `demo` commands "
+                           "start a private server when it is unset)")
+    database_url = settings.database_url
+    clock = clock or SystemClock()
+    cluster = load_cluster(settings.cluster_file)
+    index = ClusterIndex(cluster)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.migrate_on_start:
+            await apply_migrations(database_url)
+        features = await timescale.enable(database_url,
+                                          chunk_interval_hours=settings.chunk_interval_hours,
+                                          retention_days=settings.retention_days)
+        if settings.require_timescaledb and not features.hypertable:
+            raise StartupError(f"HEATLINK_REQUIRE_TIMESCALEDB is set but storage is "
+                               f"{features.describe()}")
+        log.info("storage: %s", features.describe())
+        pool = await asyncpg.create_pool(database_url, min_size=settings.pool_min_size,
+                                         max_size=settings.pool_max_size)
+        metrics = ServiceMetrics()
+        limits = await sync_series(pool, index)
+        app.state.settings = settings
+        app.state.clock = clock
+        app.state.pool = pool
+        app.state.features = features
+        app.state.index = index
+        app.state.metrics = metrics
+        app.state.tokens = TokenStore(pool, clock, settings.token_cache_ttl_s)
+        app.state.ingest = IngestService(pool, index, limits, settings, clock, metrics, [])
+        retention = asyncio.create_task(retention_loop(
+            pool, features, clock, settings.retention_days,
+            settings.retention_check_interval_s, metrics), name="retention")
+        try:
+            yield
+        finally:
+            retention.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await retention
+            await pool.close()
+
+    app = FastAPI(
+        title="heatlink",
+        version=__version__,
+        summary="Monitoring and control of surplus heat exchange in an industrial cluster",
+        description=(
+            "Every endpoint but /healthz, /readyz and /metrics needs `Authorization: Bearer "
+            "<token>`. A token belongs to one organisation and sees that organisation's "
+            "series plus those its exchanges share with it. Times are RFC 3339 with offset."),
+        lifespan=lifespan,
+    )
+    app.include_router(health_router)
+    app.include_router(ingest_router)
+    app.include_router(readings_router)
+    return app

@@ -1,0 +1,43 @@
+"""GET /healthz, /readyz, /metrics."""
+
+from __future__ import annotations
+
+import asyncpg
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from services.metrics import ServiceMetrics
+from services.storage.migrate import pending_migrations
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="The process is up")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="The database is reachable and its schema is current")
+async def readyz(request: Request) -> JSONResponse:
+    pool: asyncpg.Pool = request.app.state.pool
+    try:
+        async with pool.acquire(timeout=2) as conn:
+            pending = await pending_migrations(conn)
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        return JSONResponse({"status": "unavailable", "database": f"unreachable: {exc}"}, 503)
+    if pending:
+        names = [f"{m.version:04d}_{m.name}" for m in pending]
+        return JSONResponse({"status": "unavailable", "pending_migrations": names}, 503)
+    features = request.app.state.features
+    return JSONResponse({"status": "ready", "storage": features.describe()})
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+async def metrics(request: Request) -> Response:
+    service_metrics: ServiceMetrics = request.app.state.metrics
+    pool: asyncpg.Pool = request.app.state.pool
+    size, idle = pool.get_size(), pool.get_idle_size()
+    service_metrics.pool_connections.labels("in_use").set(size - idle)
+    service_metrics.pool_connections.labels("idle").set(idle)
+    return Response(generate_latest(service_metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,1 @@
+"""Ingest: a batch of readings in, each checked on its own, the good ones stored once."""

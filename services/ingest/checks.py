@@ -1,0 +1,130 @@
+"""Per-reading checks that need the cluster: series, permission, unit, range, time window.
+
+The syntactic checks are shared with the gateway in ``heatlink.wire``. This loop is the
+hot path of ingest (tens of thousands of readings a second), so it works on plain dicts
+and tuples and keeps attribute look-ups out of the loop.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from heatlink.units import UnitError, convert
+from heatlink.wire import QUALITIES, Rejection, RejectReason, parse_ts
+
+QUALITY_CODES = {"good": 0, "uncertain": 1, "bad": 2}
+QUALITY_NAMES = {v: k for k, v in QUALITY_CODES.items()}
+
+
+@dataclass(frozen=True)
+class SeriesLimits:
+    series_id: int
+    unit: str
+    range_min: float
+    range_max: float
+
+
+@dataclass
+class CheckedBatch:
+    """Readings that passed, as columns ready for COPY, and those that did not."""
+
+    series_ids: list[int] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)
+    ts: list[datetime] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+    quality: list[int] = field(default_factory=list)
+    indexes: list[int] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+    raw_rejected: list[Any] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.series_ids)
+
+
+def check_readings(raw_readings: list[Any], limits: dict[str, SeriesLimits],
+                   permitted: frozenset[str] | None, now: datetime,
+                   max_future_skew_s: float, retention_days: int) -> CheckedBatch:
+    """Check each reading on its own; ``permitted`` None means any known series."""
+    out = CheckedBatch()
+    newest = now + timedelta(seconds=max_future_skew_s)
+    oldest = now - timedelta(days=retention_days)
+    reject = out.rejected.append
+    keep_raw = out.raw_rejected.append
+    for index, raw in enumerate(raw_readings):
+        if not isinstance(raw, dict):
+            reject(Rejection(index=index, reason=RejectReason.MALFORMED,
+                             detail="a reading must be a JSON object"))
+            keep_raw(raw)
+            continue
+        series = raw.get("series")
+        if not isinstance(series, str):
+            reject(Rejection(index=index, reason=RejectReason.MALFORMED,
+                             detail="'series' must be a string"))
+            keep_raw(raw)
+            continue
+        found = limits.get(series)
+        if found is None or (permitted is not None and series not in permitted):
+            reason = RejectReason.UNKNOWN_SERIES if found is None else RejectReason.NOT_PERMITTED
+            detail = (f"no series {series[:100]!r} in the cluster" if found is None else
+                      f"this gateway may not write {series!r}")
+            reject(Rejection(index=index, series=series[:200], reason=reason, detail=detail))
+            keep_raw(raw)
+            continue
+        problem = _check_one(raw, found, newest, oldest)
+        if isinstance(problem, tuple):
+            reject(Rejection(index=index, series=series, reason=problem[0], detail=problem[1]))
+            keep_raw(raw)
+            continue
+        ts, value, quality = problem.ts, problem.value, problem.quality
+        out.series_ids.append(found.series_id)
+        out.keys.append(series)
+        out.ts.append(ts)
+        out.values.append(value)
+        out.quality.append(quality)
+        out.indexes.append(index)
+    return out
+
+
+@dataclass(frozen=True)
+class _Good:
+    ts: datetime
+    value: float
+    quality: int
+
+
+def _check_one(raw: dict[str, Any], limits: SeriesLimits, newest: datetime,
+               oldest: datetime) -> _Good | tuple[RejectReason, str]:
+    raw_ts = raw.get("ts")
+    ts = parse_ts(raw_ts)
+    if ts is None:
+        return (RejectReason.BAD_TIMESTAMP,
+                f"'ts' must be RFC 3339 with an offset, got {str(raw_ts)[:40]!r}")
+    if ts > newest:
+        return (RejectReason.FUTURE_TIMESTAMP,
+                f"'ts' {raw_ts} is ahead of the service's clock by more than the allowed skew")
+    if ts < oldest:
+        return RejectReason.TOO_OLD, f"'ts' {raw_ts} is older than the retention period"
+    value = raw.get("value")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return RejectReason.BAD_VALUE, f"'value' must be a number, got {str(value)[:40]!r}"
+    value = float(value)
+    if not math.isfinite(value):
+        return RejectReason.NOT_FINITE, f"'value' must be finite, got {value}"
+    unit = raw.get("unit")
+    if unit is not None and unit != limits.unit:
+        try:
+            value = convert(value, str(unit), limits.unit)
+        except UnitError as exc:
+            return RejectReason.BAD_VALUE, f"'unit': {exc}"
+    if not limits.range_min <= value <= limits.range_max:
+        return (RejectReason.OUT_OF_RANGE,
+                f"{value:g} {limits.unit} is outside the series' physical range "
+                f"[{limits.range_min:g}, {limits.range_max:g}]")
+    quality = raw.get("quality", "good")
+    if quality not in QUALITIES:
+        return (RejectReason.BAD_QUALITY,
+                f"'quality' must be one of good, uncertain, bad, got {str(quality)[:20]!r}")
+    return _Good(ts, value, QUALITY_CODES[quality])

@@ -1,0 +1,53 @@
+"""POST /v1/ingest."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response
+
+from heatlink.wire import IngestResult, WireBatch
+from services.access.deps import require_scope
+from services.access.principal import Principal, Scope
+from services.ingest.service import IngestError, IngestService
+
+router = APIRouter(prefix="/v1", tags=["ingest"])
+
+_EXAMPLE = WireBatch.model_json_schema()
+
+
+@router.post(
+    "/ingest",
+    response_model=IngestResult,
+    summary="Store a batch of readings",
+    description=(
+        "Each reading is checked on its own. Good readings are stored once per series and "
+        "source timestamp; bad ones come back in `rejected` with their index and reason and "
+        "are kept in quarantine. Resending a batch id returns the first answer and stores "
+        "nothing twice. The body may be gzip-compressed (`Content-Encoding: gzip`)."),
+    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+        "schema": _EXAMPLE,
+        "example": {"gateway": "glomfjord-gw1", "batch_id": "gw1-000042", "readings": [
+            {"series": "glomfjord/smelter/hx1/primary/supply_temp",
+             "ts": "2026-01-15T06:00:00.000+00:00", "value": 31.2, "quality": "good"}]}}}}},
+    responses={400: {"description": "The body cannot be read at all"},
+               413: {"description": "Too many readings or too large a body; the limit is named"},
+               401: {"description": "Missing or unknown token"},
+               403: {"description": "The token may not ingest for this gateway"}},
+)
+async def ingest(request: Request,
+                 principal: Annotated[Principal, Depends(require_scope(Scope.INGEST))]
+                 ) -> Response:
+    service: IngestService = request.app.state.ingest
+    limit = service.settings.max_body_bytes
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > limit:
+        return JSONResponse({"detail": f"body exceeds the limit of {limit} bytes "
+                             "(HEATLINK_MAX_BODY_BYTES); send smaller batches"}, status_code=413)
+    body = await request.body()
+    try:
+        result = await service.ingest(principal, body, request.headers.get("content-encoding"))
+    except IngestError as exc:
+        return JSONResponse({"detail": exc.message}, status_code=exc.status)
+    return Response(result.model_dump_json(), media_type="application/json")

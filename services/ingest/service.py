@@ -1,0 +1,161 @@
+"""The ingest use case: body in, IngestResult out, readings stored and observed."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import time
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+import asyncpg
+import orjson
+
+from heatlink.clock import Clock
+from heatlink.wire import IngestResult
+from services.access.principal import Principal, Role
+from services.cluster.index import ClusterIndex
+from services.ingest.checks import QUALITY_NAMES, SeriesLimits, check_readings
+from services.ingest.store import store_batch
+from services.metrics import ServiceMetrics
+from services.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class ReadingsObserver(Protocol):
+    """Told about readings right after they are committed; must not block."""
+
+    def readings_stored(self, series_keys: Sequence[str], ts: Sequence[datetime],
+                        values: Sequence[float], quality: Sequence[str]) -> None: ...
+
+
+class IngestError(Exception):
+    """A batch that cannot be read at all; ``status`` is the HTTP status to answer."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass
+class IngestService:
+    pool: asyncpg.Pool
+    index: ClusterIndex
+    limits: dict[str, SeriesLimits]
+    settings: Settings
+    clock: Clock
+    metrics: ServiceMetrics
+    observers: list[ReadingsObserver]
+
+    def decode(self, body: bytes, content_encoding: str | None) -> dict[str, Any]:
+        limit = self.settings.max_body_bytes
+        if content_encoding and content_encoding.lower() in ("gzip", "x-gzip"):
+            try:
+                # Bounded decompression: a small bomb must not exhaust memory.
+                decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                body = decompressor.decompress(body, limit + 1)
+            except (zlib.error, gzip.BadGzipFile) as exc:
+                raise IngestError(400, f"body is not valid gzip: {exc}") from None
+        elif content_encoding and content_encoding.lower() != "identity":
+            raise IngestError(415, f"Content-Encoding {content_encoding!r} is not supported; "
+                              "use gzip or none")
+        if len(body) > limit:
+            raise IngestError(413, f"body exceeds the limit of {limit} bytes "
+                              "(HEATLINK_MAX_BODY_BYTES); send smaller batches")
+        try:
+            parsed = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            # Python's json writes NaN and Infinity, which strict JSON lacks; read them so
+            # that one such value rejects one reading, not the whole batch.
+            try:
+                parsed = json.loads(body)
+            except (ValueError, UnicodeDecodeError):
+                raise IngestError(400, f"body is not valid JSON: {exc}") from None
+        if not isinstance(parsed, dict):
+            raise IngestError(400, "body must be a JSON object with gateway, batch_id, readings")
+        return parsed
+
+    async def ingest(self, principal: Principal, body: bytes,
+                     content_encoding: str | None) -> IngestResult:
+        started = time.perf_counter()
+        batch = self.decode(body, content_encoding)
+        gateway, batch_id, readings = _envelope(batch)
+        if principal.role == Role.GATEWAY and principal.gateway != gateway:
+            raise IngestError(403, f"this token belongs to gateway {principal.gateway!r}, "
+                              f"not {gateway!r}")
+        if len(readings) > self.settings.max_readings_per_batch:
+            raise IngestError(413, f"{len(readings)} readings exceed the limit of "
+                              f"{self.settings.max_readings_per_batch} per batch "
+                              "(HEATLINK_MAX_READINGS_PER_BATCH); split the batch")
+        permitted = self._permitted(principal, gateway)
+        checked = check_readings(readings, self.limits, permitted, self.clock.now(),
+                                 self.settings.max_future_skew_s, self.settings.retention_days)
+        outcome = await store_batch(self.pool, gateway, batch_id, checked)
+        result = outcome.result
+        self._count(result)
+        self.metrics.batch_seconds.observe(time.perf_counter() - started)
+        if outcome.stored:
+            self._notify(checked, outcome.stored)
+        return result
+
+    def _permitted(self, principal: Principal, gateway: str) -> frozenset[str] | None:
+        if principal.role == Role.ADMIN:
+            return None
+        if principal.role == Role.GATEWAY:
+            return self.index.gateway_series(gateway)
+        # An integrator with the ingest scope writes only its organisation's series.
+        return frozenset(k for k, s in self.index.series.items()
+                         if s.owner == principal.org and not s.derived)
+
+    def _count(self, result: IngestResult) -> None:
+        if result.replayed:
+            self.metrics.batches.labels("replayed").inc()
+            return
+        self.metrics.batches.labels("stored").inc()
+        self.metrics.readings.labels("accepted").inc(result.accepted)
+        if result.duplicates:
+            self.metrics.readings.labels("duplicate").inc(result.duplicates)
+        if result.conflicts:
+            self.metrics.readings.labels("conflict").inc(result.conflicts)
+            log.warning("batch %s: %d readings conflict with stored values (quarantined)",
+                        result.batch_id, result.conflicts)
+        for rejection in result.rejected:
+            self.metrics.rejected.labels(str(rejection.reason)).inc()
+        if result.rejected:
+            self.metrics.readings.labels("rejected").inc(len(result.rejected))
+
+    def _notify(self, checked: Any, stored: list[int]) -> None:
+        if not self.observers:
+            return
+        if len(stored) == len(checked):
+            keys, ts, values = checked.keys, checked.ts, checked.values
+            quality = [QUALITY_NAMES[q] for q in checked.quality]
+        else:
+            keys = [checked.keys[i] for i in stored]
+            ts = [checked.ts[i] for i in stored]
+            values = [checked.values[i] for i in stored]
+            quality = [QUALITY_NAMES[checked.quality[i]] for i in stored]
+        for observer in self.observers:
+            try:
+                observer.readings_stored(keys, ts, values, quality)
+            except Exception:  # an observer's bug must not fail an ingest already committed
+                log.exception("readings observer %r failed", observer)
+
+
+def _envelope(batch: dict[str, Any]) -> tuple[str, str, list[Any]]:
+    gateway = batch.get("gateway")
+    batch_id = batch.get("batch_id")
+    readings = batch.get("readings")
+    if not isinstance(gateway, str) or not gateway:
+        raise IngestError(400, "'gateway' must be a non-empty string")
+    if not isinstance(batch_id, str) or not batch_id or len(batch_id) > 200:
+        raise IngestError(400, "'batch_id' must be a non-empty string of at most 200 characters")
+    if not isinstance(readings, list):
+        raise IngestError(400, "'readings' must be a list")
+    return gateway, batch_id, readings

@@ -1,0 +1,166 @@
+"""Writing checked readings: once per (series, source timestamp), whatever is resent.
+
+The common case, a batch of new readings, goes straight into ``readings`` with COPY.
+When that meets a reading already stored (a gateway replaying after a crash), the batch
+falls back to a staging table: identical repeats are counted as duplicates, readings
+that disagree with what is stored are counted as conflicts and quarantined, the rest are
+inserted. A batch id answered before returns its stored answer and stores nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from heatlink.wire import IngestResult, Rejection
+from services.cluster.index import ClusterIndex
+from services.ingest.checks import CheckedBatch, SeriesLimits
+
+READING_COLUMNS = ("series_id", "ts", "value", "quality")
+
+
+@dataclass(frozen=True)
+class StoreOutcome:
+    result: IngestResult
+    stored: list[int]  # positions (into the CheckedBatch columns) of newly stored readings
+
+
+async def sync_series(pool: asyncpg.Pool, index: ClusterIndex) -> dict[str, SeriesLimits]:
+    """Make the series table match the cluster file; return limits keyed by series key."""
+    rows = [(s.key, s.asset, s.quantity, s.unit, s.owner, s.range_min, s.range_max, s.derived)
+            for s in index.series.values()]
+    async with pool.acquire() as conn:
+        await conn.executemany(
+            "INSERT INTO series (key, asset, quantity, unit, owner, range_min, range_max, derived)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (key) DO UPDATE SET"
+            " asset = EXCLUDED.asset, quantity = EXCLUDED.quantity, unit = EXCLUDED.unit,"
+            " owner = EXCLUDED.owner, range_min = EXCLUDED.range_min,"
+            " range_max = EXCLUDED.range_max, derived = EXCLUDED.derived", rows)
+        stored = await conn.fetch("SELECT id, key, unit, range_min, range_max FROM series")
+    inf = float("inf")
+    return {r["key"]: SeriesLimits(r["id"], r["unit"],
+                                   -inf if r["range_min"] is None else r["range_min"],
+                                   inf if r["range_max"] is None else r["range_max"])
+            for r in stored if r["key"] in index.series}
+
+
+async def replayed_result(conn: asyncpg.Connection, gateway: str,
+                          batch_id: str) -> IngestResult | None:
+    raw = await conn.fetchval(
+        "SELECT result FROM ingest_batches WHERE gateway = $1 AND batch_id = $2",
+        gateway, batch_id)
+    if raw is None:
+        return None
+    result = IngestResult.model_validate_json(raw)
+    return result.model_copy(update={"replayed": True})
+
+
+async def store_batch(pool: asyncpg.Pool, gateway: str, batch_id: str,
+                      checked: CheckedBatch) -> StoreOutcome:
+    async with pool.acquire() as conn, conn.transaction():
+        claimed = await conn.fetchval(
+            "INSERT INTO ingest_batches (gateway, batch_id, result) VALUES ($1, $2, '{}')"
+            " ON CONFLICT DO NOTHING RETURNING true", gateway, batch_id)
+        if not claimed:
+            previous = await replayed_result(conn, gateway, batch_id)
+            assert previous is not None  # the conflicting row is committed by now
+            return StoreOutcome(previous, [])
+        stored, duplicates, conflicts = await _insert_readings(conn, checked)
+        result = IngestResult(batch_id=batch_id, accepted=len(stored), duplicates=duplicates,
+                              conflicts=len(conflicts), rejected=checked.rejected)
+        await _quarantine(conn, gateway, batch_id, checked, conflicts)
+        await conn.execute(
+            "UPDATE ingest_batches SET result = $3 WHERE gateway = $1 AND batch_id = $2",
+            gateway, batch_id, result.model_dump_json())
+    return StoreOutcome(result, stored)
+
+
+def _records(checked: CheckedBatch) -> list[tuple[int, datetime, float, int]]:
+    return list(zip(checked.series_ids, checked.ts, checked.values, checked.quality,
+                    strict=True))
+
+
+async def _insert_readings(conn: asyncpg.Connection, checked: CheckedBatch
+                           ) -> tuple[list[int], int, list[tuple[int, str]]]:
+    """(positions stored, duplicate count, conflicts as (position, detail))."""
+    if not len(checked):
+        return [], 0, []
+    records = _records(checked)
+    try:
+        async with conn.transaction():  # a savepoint: a clash undoes only the COPY
+            await conn.copy_records_to_table("readings", records=records,
+                                             columns=READING_COLUMNS)
+        return list(range(len(records))), 0, []
+    except asyncpg.UniqueViolationError:
+        return await _insert_with_staging(conn, records)
+
+
+async def _insert_with_staging(conn: asyncpg.Connection,
+                               records: list[tuple[int, datetime, float, int]]
+                               ) -> tuple[list[int], int, list[tuple[int, str]]]:
+    await conn.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS incoming_readings (pos integer, series_id integer,"
+        " ts timestamptz, value double precision, quality smallint) ON COMMIT DELETE ROWS")
+    await conn.copy_records_to_table(
+        "incoming_readings", records=[(i, *r) for i, r in enumerate(records)],
+        columns=("pos", "series_id", *READING_COLUMNS[1:]))
+    # A reading repeated inside the batch counts like one already stored.
+    existing = await conn.fetch(
+        "SELECT i.pos, i.value AS new_value, r.value AS old_value FROM incoming_readings i"
+        " JOIN readings r USING (series_id, ts)"
+        " UNION ALL"
+        " SELECT i.pos, i.value, f.value FROM incoming_readings i"
+        " JOIN incoming_readings f ON f.series_id = i.series_id AND f.ts = i.ts"
+        " AND f.pos < i.pos AND NOT EXISTS (SELECT 1 FROM readings r"
+        "   WHERE r.series_id = i.series_id AND r.ts = i.ts)")
+    await conn.execute(
+        "INSERT INTO readings (series_id, ts, value, quality)"
+        " SELECT series_id, ts, value, quality FROM incoming_readings ORDER BY pos"
+        " ON CONFLICT DO NOTHING")
+    seen: set[int] = set()
+    duplicates = 0
+    conflicts: list[tuple[int, str]] = []
+    for row in existing:
+        pos = row["pos"]
+        if pos in seen:
+            continue
+        seen.add(pos)
+        if row["new_value"] == row["old_value"]:
+            duplicates += 1
+        else:
+            conflicts.append((pos, f"already stored with value {row['old_value']:g}; "
+                                   f"kept that and ignored {row['new_value']:g}"))
+    stored = [i for i in range(len(records)) if i not in seen]
+    return stored, duplicates, conflicts
+
+
+async def _quarantine(conn: asyncpg.Connection, gateway: str, batch_id: str,
+                      checked: CheckedBatch, conflicts: list[tuple[int, str]]) -> None:
+    rows: list[tuple[Any, ...]] = []
+    for rejection, raw in zip(checked.rejected, checked.raw_rejected, strict=True):
+        rows.append(_quarantine_row(gateway, batch_id, rejection, raw))
+    for pos, detail in conflicts:
+        raw = {"series": checked.keys[pos], "ts": checked.ts[pos].isoformat(),
+               "value": checked.values[pos]}
+        rows.append((gateway, batch_id, checked.indexes[pos], checked.keys[pos], "conflict",
+                     detail, json.dumps(raw)))
+    if rows:
+        await conn.copy_records_to_table(
+            "quarantine", records=rows,
+            columns=("gateway", "batch_id", "idx", "series", "reason", "detail", "raw"))
+
+
+def _quarantine_row(gateway: str, batch_id: str, rejection: Rejection,
+                    raw: Any) -> tuple[Any, ...]:
+    try:
+        raw_json = json.dumps(raw, allow_nan=False)
+    except (TypeError, ValueError):  # NaN, infinity: JSON cannot hold them, keep their text
+        raw_json = json.dumps(repr(raw))
+    if len(raw_json) > 4000:
+        raw_json = json.dumps(raw_json[:4000] + "…")
+    return (gateway, batch_id, rejection.index, rejection.series, str(rejection.reason),
+            rejection.detail, raw_json)

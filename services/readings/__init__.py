@@ -1,0 +1,1 @@
+"""Queries of stored readings: series metadata, ranges, aggregates and latest values."""

@@ -1,0 +1,103 @@
+"""GET /v1/series, /v1/series/{key}/readings, /v1/latest."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+
+from services.access.deps import require_scope
+from services.access.principal import Principal, Scope
+from services.cluster.index import ClusterIndex, SeriesInfo
+from services.ingest.checks import QUALITY_NAMES
+from services.readings import store
+from services.readings.schemas import Aggregate, LatestOut, Point, ReadingsOut, SeriesOut
+
+router = APIRouter(prefix="/v1", tags=["readings"])
+Reader = Annotated[Principal, Depends(require_scope(Scope.READ))]
+
+
+def _index(request: Request) -> ClusterIndex:
+    index: ClusterIndex = request.app.state.index
+    return index
+
+
+def visible_series_or_404(request: Request, principal: Principal, key: str) -> SeriesInfo:
+    index = _index(request)
+    info = index.series.get(key)
+    if info is None or key not in index.visible_series(principal.org):
+        # The same answer for "does not exist" and "not yours": no hint that it exists.
+        raise HTTPException(404, f"no series {key!r} visible to {principal.org}; "
+                            "GET /v1/series lists the ones you can read")
+    return info
+
+
+@router.get("/series", response_model=list[SeriesOut], summary="Series the caller may read")
+async def list_series(request: Request, principal: Reader) -> list[SeriesOut]:
+    index = _index(request)
+    visible = index.visible_series(principal.org)
+    return [SeriesOut(**vars(info)) for key, info in sorted(index.series.items())
+            if key in visible]
+
+
+@router.get("/series/{key:path}/readings", response_model=ReadingsOut,
+            summary="Readings of one series, raw or bucketed")
+async def series_readings(
+    request: Request, principal: Reader, key: str,
+    start: Annotated[datetime | None, Query(description="Inclusive; default end − 1 h")] = None,
+    end: Annotated[datetime | None, Query(description="Exclusive; default now")] = None,
+    step: Annotated[float | None, Query(gt=0, description="Bucket width in seconds; "
+                                        "omit for raw readings")] = None,
+    agg: Annotated[Aggregate, Query(description="Aggregate per bucket")] = Aggregate.AVG,
+) -> ReadingsOut:
+    info = visible_series_or_404(request, principal, key)
+    end = _aware(end, "end") if end else request.app.state.clock.now()
+    start = _aware(start, "start") if start else end - timedelta(hours=1)
+    if start >= end:
+        raise HTTPException(422, "start must be before end")
+    max_points: int = request.app.state.settings.query_max_points
+    pool = request.app.state.pool
+    if step is None:
+        rows = await store.raw_readings(pool, key, start, end, max_points + 1)
+        if len(rows) > max_points:
+            raise HTTPException(422, f"the range holds more than {max_points} raw readings; "
+                                "narrow it or pass step= (seconds) to aggregate")
+        points = [Point(ts=r["ts"], value=r["value"], quality=QUALITY_NAMES[r["quality"]])
+                  for r in rows]
+    else:
+        buckets = (end - start).total_seconds() / step
+        if buckets > max_points:
+            raise HTTPException(422, f"{buckets:.0f} buckets exceed the bound of {max_points}; "
+                                "use a larger step or a narrower range")
+        rows = await store.bucketed_readings(pool, key, start, end, timedelta(seconds=step),
+                                             agg, request.app.state.features.timescaledb)
+        points = [Point(ts=r["ts"], value=r["value"]) for r in rows]
+    await store.log_access(pool, principal.org, [(info.owner, key)], "rest")
+    return ReadingsOut(series=key, unit=info.unit, start=start, end=end, step_s=step,
+                       agg=agg if step else None, points=points)
+
+
+@router.get("/latest", response_model=list[LatestOut],
+            summary="Latest value and its age for every series the caller may read")
+async def latest(request: Request, principal: Reader) -> list[LatestOut]:
+    index = _index(request)
+    visible = index.visible_series(principal.org)
+    now = request.app.state.clock.now()
+    rows = await store.latest(request.app.state.pool, visible)
+    out = []
+    for r in rows:
+        ts = r["ts"]
+        out.append(LatestOut(series=r["key"], unit=r["unit"], ts=ts, value=r["value"],
+                             quality=None if r["quality"] is None else QUALITY_NAMES[r["quality"]],
+                             age_s=None if ts is None else (now - ts).total_seconds()))
+    await store.log_access(request.app.state.pool, principal.org,
+                           [(index.series[r["key"]].owner, r["key"]) for r in rows
+                            if r["ts"] is not None], "rest")
+    return out
+
+
+def _aware(moment: datetime, name: str) -> datetime:
+    if moment.tzinfo is None:
+        raise HTTPException(422, f"{name} must carry a UTC offset, e.g. 2026-01-15T06:00:00Z")
+    return moment.astimezone(UTC)
