@@ -1,0 +1,44 @@
+"""The `heatlink` command and the settings it reads."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from services.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def heatlink(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "heatlink.cli", *args], capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_help_lists_every_subcommand() -> None:
+    out = heatlink("--help").stdout
+    for command in ("serve", "migrate", "demo", "bench", "gateway", "simulate", "token"):
+        assert command in out
+
+
+def test_an_unknown_benchmark_is_refused_by_name() -> None:
+    result = heatlink("bench", "teleport")
+    assert result.returncode != 0
+    assert "unknown benchmark 'teleport'" in result.stderr
+
+
+def test_migrate_without_a_database_says_what_is_missing() -> None:
+    result = subprocess.run([sys.executable, "-m", "heatlink.cli", "migrate"],
+                            capture_output=True, text=True, timeout=60,
+                            env={"PATH": "/usr/bin:/bin", "HOME": "/tmp"})
+    assert result.returncode == 2
+    assert "HEATLINK_DATABASE_URL is not set" in result.stderr
+
+
+def test_every_setting_is_documented_in_the_readme() -> None:
+    readme = (ROOT / "README.md").read_text()
+    documented = set(re.findall(r"`(HEATLINK_[A-Z_]+)`", readme))
+    declared = {f"HEATLINK_{name.upper()}" for name in Settings.model_fields}
+    assert declared <= documented, f"undocumented: {sorted(declared - documented)}"

@@ -1,0 +1,107 @@
+"""Cluster files: the example loads; every mistake names the file, the path and the fault."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from services.cluster.index import ClusterIndex
+from services.cluster.loader import EXAMPLE_CLUSTER, ClusterFileError, load_cluster
+
+
+def example() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(EXAMPLE_CLUSTER.read_text())
+    return loaded
+
+
+def write(tmp_path: Path, doc: dict[str, Any]) -> Path:
+    path = tmp_path / "cluster.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def test_the_example_cluster_loads_with_its_three_exchanges() -> None:
+    cluster = load_cluster(EXAMPLE_CLUSTER)
+    assert [e.id for e in cluster.exchanges] == ["glomfjord-smolt", "mo-district-heat",
+                                                 "mo-greenhouse"]
+    assert "SYNTHETIC" in EXAMPLE_CLUSTER.read_text()
+
+
+def mutate_recipient(doc: dict[str, Any]) -> None:
+    doc["exchanges"][2]["recipient"] = "nobody"
+
+
+def mutate_unknown_key(doc: dict[str, Any]) -> None:
+    doc["series"][3]["colour"] = "red"
+
+
+def mutate_unit(doc: dict[str, Any]) -> None:
+    doc["series"][1]["unit"] = "m3/h"
+
+
+def mutate_range(doc: dict[str, Any]) -> None:
+    doc["series"][0]["range"] = [10, 5]
+
+
+def mutate_rule(doc: dict[str, Any]) -> None:
+    doc["rules"][0]["series"] = "glomfjord/smoltfarm/tank9/temp"
+
+
+def mutate_feeds(doc: dict[str, Any]) -> None:
+    doc["assets"][0]["feeds"] = ["glomfjord/smelter/hx9"]
+
+
+@pytest.mark.parametrize(("mutate", "expected"), [
+    (mutate_recipient, "exchanges[2].recipient: unknown organisation 'nobody'"),
+    (mutate_unknown_key, "series[3].colour: unknown key"),
+    (mutate_unit, "series[1]: Value error, unit m3/h does not measure temperature"),
+    (mutate_range, "series[0]: Value error, range [10.0, 5.0] must be [min, max]"),
+    (mutate_rule, "rules[0].series: unknown series 'glomfjord/smoltfarm/tank9/temp'"),
+    (mutate_feeds, "assets[0].feeds[0]: unknown asset 'glomfjord/smelter/hx9'"),
+])
+def test_a_mistake_is_named_with_file_and_path(tmp_path: Path, mutate: Any,
+                                               expected: str) -> None:
+    doc = example()
+    mutate(doc)
+    path = write(tmp_path, doc)
+    with pytest.raises(ClusterFileError) as caught:
+        load_cluster(path)
+    assert f"{path}: {expected}" in str(caught.value)
+
+
+def test_all_mistakes_are_listed_at_once(tmp_path: Path) -> None:
+    doc = example()
+    mutate_recipient(doc)
+    mutate_rule(doc)
+    with pytest.raises(ClusterFileError) as caught:
+        load_cluster(write(tmp_path, doc))
+    assert len(caught.value.problems) == 2
+
+
+def test_unreadable_files_say_why(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("organisations: [\n")
+    with pytest.raises(ClusterFileError, match="not valid YAML"):
+        load_cluster(bad)
+    with pytest.raises(ClusterFileError, match="cannot read the file"):
+        load_cluster(tmp_path / "missing.yaml")
+
+
+def test_visibility_follows_the_contracts() -> None:
+    index = ClusterIndex(load_cluster(EXAMPLE_CLUSTER))
+    farm = index.visible_series("fjordsmolt")
+    smelter = index.visible_series("glomfjord-smelter")
+    assert "glomfjord/smelter/hx1/secondary/supply_temp" in farm
+    assert "glomfjord/smelter/hx1/primary/supply_temp" not in farm
+    # The farm's inflow is listed in the contract, so the supplier sees it too.
+    assert "glomfjord/smoltfarm/tank1/inflow" in smelter
+    assert "glomfjord/smoltfarm/tank1/temp" not in smelter
+    assert index.visible_series("cluster-facilitator") == frozenset(index.series)
+    assert index.downstream("glomfjord/smelter/furnace") == [
+        "glomfjord/smelter/hx1", "glomfjord/pipeline/p1", "glomfjord/smoltfarm/tank1"]
+    assert index.gateway_series("mo-gw1") == {k for k in index.series
+                                              if k.startswith("mo/") and
+                                              not index.series[k].derived}
