@@ -1,0 +1,94 @@
+"""`heatlink gateway ...`: run the gateway from a config file, or discover an OPC UA server.
+
+`heatlink gateway --config FILE` is short for `heatlink gateway run --config FILE`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(help="The heatlink edge gateway: OPC UA and MQTT in, store and forward out.",
+                  add_completion=False, invoke_without_command=True)
+
+CONFIG_OPTION = typer.Option(None, "--config", "-c", help="gateway config file (YAML)")
+
+
+@app.callback()
+def main(ctx: typer.Context, config: Path | None = CONFIG_OPTION,
+         log_level: str = typer.Option("INFO", help="DEBUG, INFO, WARNING")) -> None:
+    logging.basicConfig(level=log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # asyncua logs every publish at INFO: far too much for an edge box's journal.
+    logging.getLogger("asyncua").setLevel(max(logging.WARNING, logging.getLogger().level))
+    if ctx.invoked_subcommand is None:
+        if config is None:
+            typer.echo(ctx.get_help())
+            raise typer.Exit(2)
+        _run(config)
+
+
+@app.command()
+def run(config: Path = typer.Option(..., "--config", "-c", help="gateway config file")) -> None:
+    """Run the gateway until SIGINT or SIGTERM."""
+    _run(config)
+
+
+@app.command()
+def check(config: Path = typer.Option(..., "--config", "-c")) -> None:
+    """Check a config file and exit."""
+    _load(config)
+    typer.echo(f"{config}: ok")
+
+
+@app.command("discover")
+def discover_command(
+    url: str = typer.Argument(..., help="opc.tcp://host:port/path"),
+    username: str | None = typer.Option(None),
+    password: str | None = typer.Option(None, envvar="HEATLINK_OPCUA_PASSWORD"),
+) -> None:
+    """Browse an OPC UA server and print a starting gateway config."""
+    from gateway.discover import discover
+
+    try:
+        text = asyncio.run(discover(url, username=username, password=password))
+    except (OSError, TimeoutError) as exc:
+        typer.echo(f"cannot reach {url}: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(text, nl=False)
+
+
+def _load(path: Path) -> object:
+    from gateway.config import ConfigError, load_config
+
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
+
+
+def _run(path: Path) -> None:
+    from gateway.config import GatewayConfig
+    from gateway.runner import Gateway
+
+    config = _load(path)
+    assert isinstance(config, GatewayConfig)
+
+    async def serve() -> None:
+        gateway = Gateway(config)
+        task = asyncio.create_task(gateway.run())
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    asyncio.run(serve())
+    sys.stdout.flush()

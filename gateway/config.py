@@ -1,0 +1,237 @@
+"""The gateway's configuration file (YAML), checked strictly: a typo is an error naming its path.
+
+Secrets may be given inline or, better, by the name of an environment variable
+(`password_env`, `token_env`) so the file can be shared.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ConfigError(ValueError):
+    """The file cannot be used; the message names the file and the path inside it."""
+
+
+class BackoffConfig(Strict):
+    initial_s: float = Field(default=0.5, gt=0)
+    max_s: float = Field(default=30.0, gt=0)
+    multiplier: float = Field(default=2.0, ge=1)
+
+
+class OpcUaNode(Strict):
+    node_id: str = Field(description="e.g. ns=2;s=glomfjord/smelter/hx1/primary/supply_temp")
+    series: str
+
+
+class Deadband(Strict):
+    kind: Literal["absolute", "percent"] = "absolute"
+    value: float = Field(ge=0)
+
+
+class OpcUaSecurity(Strict):
+    policy: Literal["None", "Basic256Sha256", "Aes128Sha256RsaOaep", "Aes256Sha256RsaPss"] = "None"
+    mode: Literal["None", "Sign", "SignAndEncrypt"] = "None"
+    certificate: Path | None = Field(default=None, description="client certificate, DER or PEM")
+    private_key: Path | None = None
+    server_certificate: Path | None = Field(default=
+        None, description="pin the server's certificate; fetched from the endpoint when absent")
+    application_uri: str = "urn:heatlink:gateway"
+
+    @model_validator(mode="after")
+    def _consistent(self) -> OpcUaSecurity:
+        if (self.policy == "None") != (self.mode == "None"):
+            raise ValueError("policy and mode must both be None or both be set")
+        if self.policy != "None" and (self.certificate is None or self.private_key is None):
+            raise ValueError("a secure policy needs certificate and private_key")
+        return self
+
+
+class OpcUaSourceConfig(Strict):
+    kind: Literal["opcua"]
+    name: str
+    endpoint: str = Field(pattern=r"^opc\.tcp://")
+    security: OpcUaSecurity = Field(default_factory=OpcUaSecurity)
+    username: str | None = None
+    password: str | None = None
+    password_env: str | None = None
+    publishing_interval_ms: float = Field(default=100.0, gt=0)
+    sampling_interval_ms: float = Field(default=100.0, ge=0)
+    queue_size: int = Field(default=10, ge=1, description="values kept per item between publishes")
+    deadband: Deadband | None = None
+    watchdog_s: float = Field(default=10.0, gt=0,
+                              description="rebuild a subscription silent this long")
+    request_timeout_s: float = Field(default=4.0, gt=0)
+    reconnect: BackoffConfig = Field(default_factory=BackoffConfig)
+    nodes: list[OpcUaNode] = Field(min_length=1)
+
+    def resolved_password(self) -> str | None:
+        if self.password_env:
+            return os.environ.get(self.password_env)
+        return self.password
+
+
+class JsonPayload(Strict):
+    format: Literal["json"] = "json"
+    value_path: str = "value"
+    ts_path: str | None = Field(default="ts",
+                                description="None: the gateway's receive time is used")
+    quality_path: str | None = "quality"
+    ts_epoch_unit: Literal["s", "ms"] = Field(default="s",
+                                              description="when the timestamp is a number")
+
+
+class NumberPayload(Strict):
+    format: Literal["number"]
+
+
+class MqttTopic(Strict):
+    filter: str = Field(description="MQTT filter with + and #, e.g. heatlink-sim/#")
+    series: str = Field(description="template: {0}, {1}… are the wildcard parts in order "
+                        "(# gives the rest of the topic), {topic} the whole topic")
+    payload: Annotated[JsonPayload | NumberPayload, Field(discriminator="format")] = Field(
+        default_factory=JsonPayload)
+
+    @model_validator(mode="after")
+    def _template_fits(self) -> MqttTopic:
+        levels = self.filter.split("/")
+        if "#" in levels[:-1] or any(("+" in lv or "#" in lv) and len(lv) > 1 for lv in levels):
+            raise ValueError(f"not a valid MQTT topic filter: {self.filter!r}")
+        wildcards = sum(lv in ("+", "#") for lv in levels)
+        for ref in re.findall(r"{([^}]*)}", self.series):
+            if ref != "topic" and not (ref.isdigit() and int(ref) < wildcards):
+                raise ValueError(f"series template refers to {{{ref}}} but the filter has "
+                                 f"{wildcards} wildcard(s)")
+        return self
+
+
+class MqttSourceConfig(Strict):
+    kind: Literal["mqtt"]
+    name: str
+    url: str = Field(pattern=r"^mqtts?://", description="mqtt://host:1883 or mqtts://host:8883")
+    client_id: str = Field(description="fixed, so the broker keeps our persistent session")
+    username: str | None = None
+    password: str | None = None
+    password_env: str | None = None
+    ca_file: Path | None = None
+    session_expiry_s: int = Field(default=86_400, ge=1)
+    receive_maximum: int = Field(default=4096, ge=1, le=65_535,
+                                 description="unacknowledged messages the broker may send us")
+    keepalive_s: int = Field(default=30, ge=5)
+    reconnect: BackoffConfig = Field(default_factory=BackoffConfig)
+    topics: list[MqttTopic] = Field(min_length=1)
+
+    def resolved_password(self) -> str | None:
+        if self.password_env:
+            return os.environ.get(self.password_env)
+        return self.password
+
+
+SourceConfig = Annotated[OpcUaSourceConfig | MqttSourceConfig, Field(discriminator="kind")]
+
+
+class BufferConfig(Strict):
+    path: Path
+    max_bytes: int = Field(default=512 * 1024 * 1024, ge=64 * 1024, description="disk quota")
+    synchronous: Literal["full", "normal"] = Field(default=
+        "full", description="full survives a power cut; normal only a process crash")
+
+
+class UplinkConfig(Strict):
+    url: str = Field(pattern=r"^https?://", description="base URL of the service")
+    gateway_id: str
+    token: str | None = None
+    token_env: str | None = None
+    timeout_s: float = Field(default=10.0, gt=0)
+    batch_max_readings: int = Field(default=5000, ge=1, le=20_000)
+    gzip: bool = True
+    retry: BackoffConfig = Field(default_factory=BackoffConfig)
+    auth_retry_s: float = Field(default=60.0, gt=0, description="wait after a 401/403")
+    dead_letter_path: Path
+
+    @model_validator(mode="after")
+    def _has_token(self) -> UplinkConfig:
+        if not (self.token or self.token_env):
+            raise ValueError("give token or token_env")
+        return self
+
+    def resolved_token(self) -> str:
+        if self.token_env:
+            return os.environ.get(self.token_env, "")
+        return self.token or ""
+
+
+class HttpConfig(Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=9108, ge=0, le=65_535, description="0 picks a free port")
+
+
+class GatewayConfig(Strict):
+    sources: list[SourceConfig] = Field(min_length=1)
+    buffer: BufferConfig
+    uplink: UplinkConfig
+    http: HttpConfig = Field(default_factory=HttpConfig)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> GatewayConfig:
+        names = [s.name for s in self.sources]
+        if len(set(names)) != len(names):
+            raise ValueError(f"source names must be unique, got {names}")
+        return self
+
+
+def parse_config(data: object, origin: str = "<config>") -> GatewayConfig:
+    try:
+        return GatewayConfig.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"]) or "(top)"
+            lines.append(f"{origin}: {where}: {err['msg']}")
+        raise ConfigError("\n".join(lines)) from None
+
+
+def load_config(path: Path) -> GatewayConfig:
+    """Read and check a config file. Relative paths in it are relative to the file."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not YAML: {exc}") from None
+    config = parse_config(data, str(path))
+    return _relative_to(config, path.parent)
+
+
+def _relative_to(config: GatewayConfig, base: Path) -> GatewayConfig:
+    def fix(p: Path | None) -> Path | None:
+        return p if p is None or p.is_absolute() else base / p
+
+    sources: list[OpcUaSourceConfig | MqttSourceConfig] = []
+    for s in config.sources:
+        if isinstance(s, OpcUaSourceConfig):
+            sec = s.security.model_copy(update={
+                "certificate": fix(s.security.certificate),
+                "private_key": fix(s.security.private_key),
+                "server_certificate": fix(s.security.server_certificate)})
+            sources.append(s.model_copy(update={"security": sec}))
+        else:
+            sources.append(s.model_copy(update={"ca_file": fix(s.ca_file)}))
+    return config.model_copy(update={
+        "sources": sources,
+        "buffer": config.buffer.model_copy(update={"path": fix(config.buffer.path)}),
+        "uplink": config.uplink.model_copy(
+            update={"dead_letter_path": fix(config.uplink.dead_letter_path)}),
+    })

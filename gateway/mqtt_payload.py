@@ -1,0 +1,137 @@
+"""MQTT topic → series key, payload → reading. Pure functions; no broker here.
+
+A payload that cannot be read yields a `BadPayload` with a kind (a metric label) instead of
+raising, so one bad publisher never stops the gateway.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from gateway.config import JsonPayload, MqttTopic, NumberPayload
+from heatlink.wire import QUALITIES, Reading, parse_ts
+
+
+@dataclass(frozen=True, slots=True)
+class BadPayload:
+    kind: str
+    sample: str
+
+
+class TopicRule:
+    def __init__(self, topic: MqttTopic) -> None:
+        self.topic = topic
+        parts = []
+        for level in topic.filter.split("/"):
+            if level == "+":
+                parts.append("([^/]+)")
+            elif level == "#":
+                parts.append("(.+)")
+            else:
+                parts.append(re.escape(level))
+        self._pattern = re.compile("/".join(parts) + r"\Z")
+
+    def series_for(self, topic: str) -> str | None:
+        match = self._pattern.match(topic)
+        if match is None:
+            return None
+        return self.topic.series.format(*match.groups(), topic=topic)
+
+
+class TopicMap:
+    """The first rule whose filter matches a topic names its series (cached per topic)."""
+
+    def __init__(self, topics: list[MqttTopic]) -> None:
+        self.rules = [TopicRule(t) for t in topics]
+        self._cache: dict[str, tuple[str, JsonPayload | NumberPayload] | None] = {}
+
+    def lookup(self, topic: str) -> tuple[str, JsonPayload | NumberPayload] | None:
+        if topic in self._cache:
+            return self._cache[topic]
+        found = None
+        for rule in self.rules:
+            series = rule.series_for(topic)
+            if series is not None:
+                found = (series, rule.topic.payload)
+                break
+        if len(self._cache) < 100_000:
+            self._cache[topic] = found
+        return found
+
+
+def _sample(payload: bytes) -> str:
+    return payload[:120].decode("utf-8", "replace")
+
+
+def _path(obj: object, path: str) -> object:
+    for part in path.split("."):
+        if isinstance(obj, dict):
+            obj = obj.get(part)
+        elif isinstance(obj, list) and part.isdigit() and int(part) < len(obj):
+            obj = obj[int(part)]
+        else:
+            return None
+    return obj
+
+
+def _number(raw: object) -> float | None:
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        return None
+    return float(raw)
+
+
+def parse_payload(series: str, payload: bytes, fmt: JsonPayload | NumberPayload,
+                  received_at: datetime) -> Reading | BadPayload:
+    if isinstance(fmt, NumberPayload):
+        try:
+            value = float(payload.decode("ascii").strip())
+        except (UnicodeDecodeError, ValueError):
+            return BadPayload("not_a_number", _sample(payload))
+        if not math.isfinite(value):
+            return BadPayload("not_finite", _sample(payload))
+        return Reading(series, received_at, value, "good")
+
+    try:
+        doc = json.loads(payload)
+    except (UnicodeDecodeError, ValueError):
+        return BadPayload("not_json", _sample(payload))
+    raw_value = _path(doc, fmt.value_path)
+    if raw_value is None:
+        return BadPayload("no_value", _sample(payload))
+    number = _number(raw_value)
+    if number is None:
+        return BadPayload("value_not_a_number", _sample(payload))
+    if not math.isfinite(number):
+        return BadPayload("not_finite", _sample(payload))
+    ts = received_at
+    if fmt.ts_path is not None:
+        raw_ts = _path(doc, fmt.ts_path)
+        parsed = _timestamp(raw_ts, fmt.ts_epoch_unit)
+        if parsed is None:
+            return BadPayload("bad_timestamp", _sample(payload))
+        ts = parsed
+    quality = "good"
+    if fmt.quality_path is not None:
+        raw_quality = _path(doc, fmt.quality_path)
+        if raw_quality is not None:
+            if raw_quality not in QUALITIES:
+                return BadPayload("bad_quality", _sample(payload))
+            quality = str(raw_quality)
+    return Reading(series, ts, number, quality)
+
+
+def _timestamp(raw: object, epoch_unit: str) -> datetime | None:
+    number = _number(raw)
+    if number is not None:
+        seconds = number / 1000 if epoch_unit == "ms" else number
+        if not math.isfinite(seconds):
+            return None
+        try:
+            return datetime.fromtimestamp(seconds, UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+    return parse_ts(raw)

@@ -1,0 +1,248 @@
+"""`OpcUaSource`: one OPC UA server, one subscription, every configured node monitored.
+
+Each connection attempt builds a fresh asyncua `Client` from the same config, so after a
+server restart or a network cut the session, the subscription and every monitored item are
+created anew with the same security settings. A watchdog rebuilds a subscription that stops
+publishing (not even keep-alives) while the server still answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import AsyncIterator
+from datetime import UTC
+
+from asyncua import ua
+from asyncua.client.client import Client
+from asyncua.common.subscription import (
+    DataChangeEvent,
+    OverflowPolicy,
+    StatusChangeEvent,
+    Subscription,
+)
+from asyncua.ua.attribute_ids import AttributeIds
+
+from gateway.backoff import Backoff
+from gateway.config import OpcUaSourceConfig
+from gateway.opcua_security import apply_security, describe_connect_error
+from gateway.protocols import Arrival
+from gateway.stats import SourceStats
+from heatlink.clock import Clock
+from heatlink.wire import Reading
+
+log = logging.getLogger("gateway.opcua")
+
+
+class ConnectionLost(Exception):
+    pass
+
+
+class OpcUaSource:
+    kind = "opcua"
+
+    def __init__(self, config: OpcUaSourceConfig, clock: Clock,
+                 rng: random.Random | None = None) -> None:
+        self.config = config
+        self.name = config.name
+        self.stats = SourceStats(config.name, self.kind)
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._backoff = Backoff.from_config(config.reconnect)
+        self._series = {i + 1: node.series for i, node in enumerate(config.nodes)}
+        self._inbox: list[Reading] = []
+        self._wake = asyncio.Event()
+        self.monitored_items = 0
+        self._subscribed = False
+
+    @property
+    def up(self) -> bool:
+        return self.stats.up
+
+    async def stream(self) -> AsyncIterator[Arrival]:
+        connection = asyncio.create_task(self._connect_forever(), name=f"opcua {self.name}")
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                readings, self._inbox = self._inbox, []
+                if readings:
+                    self.stats.readings_total += len(readings)
+                    yield Arrival(readings)
+        finally:
+            connection.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await connection
+
+    # ---- connection life cycle -----------------------------------------------------------
+
+    async def _connect_forever(self) -> None:
+        attempt = 0
+        while True:
+            client = Client(self.config.endpoint, timeout=self.config.request_timeout_s,
+                            watchdog_intervall=max(0.2, min(1.0, self.config.watchdog_s / 4)))
+            lost = asyncio.Event()
+
+            async def on_lost(_exc: Exception, lost: asyncio.Event = lost) -> None:
+                lost.set()
+
+            client.connection_lost_callback = on_lost
+            self._subscribed = False
+            try:
+                await apply_security(client, self.config)
+                await client.connect()
+                await self._serve(client, lost)
+            except asyncio.CancelledError:
+                await self._disconnect(client)
+                raise
+            except Exception as exc:  # every fault of the server or the network lands here
+                self.stats.went_down(describe_connect_error(exc, self.config))
+            else:
+                self.stats.went_down("connection lost")
+            await self._disconnect(client)
+            # A connection that worked restarts the backoff from its shortest delay.
+            attempt = 1 if self._subscribed else attempt + 1
+            self.stats.reconnects_total += 1
+            await asyncio.sleep(self._backoff.delay_s(attempt, self._rng))
+
+    async def _serve(self, client: Client, lost: asyncio.Event) -> None:
+        """Subscribe, then watch until the connection is lost. Raises on any fault."""
+        sub = await self._subscribe(client)
+        self._subscribed = True
+        self.stats.went_up(f"{self.monitored_items} monitored items on {self.config.endpoint}")
+        consumer = asyncio.create_task(self._consume(sub, lost))
+        try:
+            last_publish = sub.last_publish_at
+            heard_at = self._clock.now()
+            tick_s = max(0.1, self.config.watchdog_s / 4)
+            while not lost.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(lost.wait(), timeout=tick_s)
+                if lost.is_set():
+                    break
+                # Any publish response, data or keep-alive, shows the subscription is alive.
+                # (asyncua's own timestamp is only compared, never used as a time.)
+                if sub.last_publish_at != last_publish:
+                    last_publish = sub.last_publish_at
+                    heard_at = self._clock.now()
+                    continue
+                silent_s = (self._clock.now() - heard_at).total_seconds()
+                if silent_s < self.config.watchdog_s:
+                    continue
+                # Silent: is the server there? A failed read means the connection is gone.
+                await client.nodes.server_state.read_value()
+                log.warning("source %s: subscription silent for %.1f s while the server answers; "
+                            "rebuilding it", self.name, silent_s)
+                self.stats.watchdog_rebuilds_total += 1
+                consumer.cancel()
+                with contextlib.suppress(Exception):
+                    await sub.delete()
+                sub = await self._subscribe(client)
+                consumer = asyncio.create_task(self._consume(sub, lost))
+                last_publish = sub.last_publish_at
+                heard_at = self._clock.now()
+        finally:
+            consumer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await consumer
+
+    async def _subscribe(self, client: Client) -> Subscription:
+        cfg = self.config
+        params = ua.CreateSubscriptionParameters()
+        params.RequestedPublishingInterval = cfg.publishing_interval_ms
+        # Keep-alives at least four times per watchdog period, so silence means trouble.
+        params.RequestedMaxKeepAliveCount = max(
+            1, int(cfg.watchdog_s * 1000 / 4 / cfg.publishing_interval_ms))
+        params.RequestedLifetimeCount = params.RequestedMaxKeepAliveCount * 3
+        params.MaxNotificationsPerPublish = 0  # no limit
+        params.PublishingEnabled = True
+        params.Priority = 0
+        # Iterator mode with a large queue: callbacks would cost a task per value. When the
+        # queue overflows we reconnect rather than silently drop values.
+        sub = await client.create_subscription(params, None, queue_maxsize=1_000_000,
+                                               overflow=OverflowPolicy.DISCONNECT)
+        requests = [self._item_request(handle, node.node_id)
+                    for handle, node in enumerate(cfg.nodes, start=1)]
+        results = await sub.create_monitored_items(requests)
+        good = 0
+        for node, result in zip(cfg.nodes, results, strict=True):
+            if isinstance(result, ua.StatusCode):
+                self.stats.bad_payload("monitored_item_refused",
+                                       f"{node.node_id}: {result.name}")
+            else:
+                good += 1
+        if good == 0:
+            raise ConnectionLost("the server refused every monitored item")
+        self.monitored_items = good
+        return sub
+
+    def _item_request(self, handle: int, node_id: str) -> ua.MonitoredItemCreateRequest:
+        cfg = self.config
+        item = ua.ReadValueId()
+        item.NodeId = ua.NodeId.from_string(node_id)
+        item.AttributeId = AttributeIds.Value
+        params = ua.MonitoringParameters()
+        params.ClientHandle = handle
+        params.SamplingInterval = cfg.sampling_interval_ms
+        params.QueueSize = cfg.queue_size
+        params.DiscardOldest = True
+        if cfg.deadband is not None:
+            flt = ua.DataChangeFilter()
+            flt.Trigger = ua.DataChangeTrigger.StatusValue
+            flt.DeadbandType = 1 if cfg.deadband.kind == "absolute" else 2
+            flt.DeadbandValue = cfg.deadband.value
+            params.Filter = flt
+        request = ua.MonitoredItemCreateRequest()
+        request.ItemToMonitor = item
+        request.MonitoringMode = ua.MonitoringMode.Reporting
+        request.RequestedParameters = params
+        return request
+
+    async def _consume(self, sub: Subscription, lost: asyncio.Event) -> None:
+        async for event in sub:
+            if isinstance(event, DataChangeEvent):
+                reading = self._to_reading(event)
+                if reading is not None:
+                    was_empty = not self._inbox
+                    self._inbox.append(reading)
+                    if was_empty:
+                        self._wake.set()
+            elif isinstance(event, StatusChangeEvent):
+                status = event.notification.Status
+                if not status.is_good():
+                    log.info("source %s: subscription status %s", self.name, status.name)
+                    lost.set()
+                    return
+
+    def _to_reading(self, event: DataChangeEvent) -> Reading | None:
+        handle = event.data.subscription_data.client_handle
+        series = self._series.get(handle) if handle is not None else None
+        if series is None:
+            return None
+        dv = event.data.monitored_item.Value
+        value = event.value
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            self.stats.bad_payload("value_not_a_number", f"{series}: {value!r}")
+            return None
+        number = float(value)
+        if number != number or number in (float("inf"), float("-inf")):
+            self.stats.bad_payload("not_finite", f"{series}: {value!r}")
+            return None
+        ts = dv.SourceTimestamp or dv.ServerTimestamp or self._clock.now()
+        if ts.tzinfo is None:
+            ts = ts.replace(tzinfo=UTC)
+        return Reading(series, ts, number, _quality(dv.StatusCode))
+
+    async def _disconnect(self, client: Client) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(client.disconnect(), timeout=2)
+
+
+def _quality(status: ua.StatusCode | None) -> str:
+    if status is None or status.is_good():
+        return "good"
+    if status.is_uncertain():
+        return "uncertain"
+    return "bad"

@@ -1,0 +1,114 @@
+"""`Gateway`: wires sources, buffer, forwarder and status server from a config, and runs them.
+
+The pump is the one place where "durable before acknowledged" happens:
+`await buffer.add(readings)` then `arrival.ack()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Sequence
+from dataclasses import asdict
+
+from gateway.backoff import Backoff
+from gateway.buffer_sqlite import SqliteBuffer
+from gateway.config import GatewayConfig, MqttSourceConfig, OpcUaSourceConfig
+from gateway.deadletter import DeadLetterFile
+from gateway.forwarder import Forwarder
+from gateway.http_status import StatusServer
+from gateway.metrics import BufferFigures, GatewayCollector, make_registry
+from gateway.protocols import Buffer, Source, Uplink
+from gateway.uplink_http import HttpUplink
+from heatlink.clock import Clock, SystemClock
+
+log = logging.getLogger("gateway")
+
+
+def build_sources(config: GatewayConfig, clock: Clock) -> list[Source]:
+    # Imported here: a gateway with only MQTT sources never loads asyncua.
+    sources: list[Source] = []
+    for s in config.sources:
+        if isinstance(s, OpcUaSourceConfig):
+            from gateway.opcua_source import OpcUaSource
+
+            sources.append(OpcUaSource(s, clock))
+        elif isinstance(s, MqttSourceConfig):
+            from gateway.mqtt_source import MqttSource
+
+            sources.append(MqttSource(s, clock))
+    return sources
+
+
+class Gateway:
+    def __init__(self, config: GatewayConfig, *, clock: Clock | None = None,
+                 sources: Sequence[Source] | None = None, buffer: Buffer | None = None,
+                 uplink: Uplink | None = None, rng: random.Random | None = None) -> None:
+        self.config = config
+        self.clock = clock or SystemClock()
+        self.sources = list(sources) if sources is not None else build_sources(config, self.clock)
+        self.buffer: Buffer = buffer or SqliteBuffer(
+            config.buffer.path, self.clock, max_bytes=config.buffer.max_bytes,
+            synchronous=config.buffer.synchronous)
+        up = config.uplink
+        self.uplink: Uplink = uplink or HttpUplink(
+            up.url, up.gateway_id, up.resolved_token(), timeout_s=up.timeout_s, compress=up.gzip)
+        self.dead_letters = DeadLetterFile(up.dead_letter_path, self.clock)
+        self.forwarder = Forwarder(
+            self.buffer, self.uplink, self.dead_letters, batch_max_readings=up.batch_max_readings,
+            retry=Backoff.from_config(up.retry), auth_retry_s=up.auth_retry_s, rng=rng)
+        self.figures = BufferFigures()
+        self.registry = make_registry(GatewayCollector(
+            [s.stats for s in self.sources], self.forwarder.stats, self.figures))
+        self.status = StatusServer(self.registry, self.refresh, self.health,
+                                   config.http.host, config.http.port)
+        self.started = asyncio.Event()
+
+    async def refresh(self) -> None:
+        self.figures.depth = await self.buffer.depth()
+        self.figures.oldest_age_s = await self.buffer.oldest_age_s() or 0.0
+        self.figures.dropped_total = self.buffer.dropped_total
+        self.figures.dead_letters_total = self.dead_letters.count_total
+        if isinstance(self.buffer, SqliteBuffer):
+            self.figures.used_bytes = await self.buffer.used_bytes()
+
+    async def health(self) -> tuple[bool, dict[str, object]]:
+        await self.refresh()
+        sources = {s.name: {"kind": s.kind, "up": s.up, "last_error": s.stats.last_error,
+                            "readings_total": s.stats.readings_total} for s in self.sources}
+        f = self.forwarder.stats
+        healthy = all(s.up for s in self.sources) and f.uplink_up
+        return healthy, {
+            "status": "ok" if healthy else "degraded",
+            "sources": sources,
+            "uplink": {"up": f.uplink_up, "last_error": f.last_error,
+                       "readings_out_total": f.readings_out_total},
+            "buffer": asdict(self.figures),
+        }
+
+    async def run(self) -> None:
+        """Run until cancelled."""
+        if isinstance(self.buffer, SqliteBuffer):
+            await self.buffer.open()
+        await self.status.start()
+        log.info("gateway %s: /metrics and /healthz on http://%s:%d", self.config.uplink.gateway_id,
+                 self.status.host, self.status.port)
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                for source in self.sources:
+                    tasks.create_task(self._pump(source), name=f"source {source.name}")
+                tasks.create_task(self.forwarder.run(), name="forwarder")
+                self.forwarder.notify()  # a backlog from the last run goes out at once
+                self.started.set()
+        finally:
+            await self.status.close()
+            await self.uplink.close()
+            await self.buffer.close()
+
+    async def _pump(self, source: Source) -> None:
+        async for arrival in source.stream():
+            if arrival.readings:
+                await self.buffer.add(arrival.readings)
+                self.forwarder.notify()
+            arrival.ack()

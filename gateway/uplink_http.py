@@ -1,0 +1,86 @@
+"""`HttpUplink`: one batch, one `POST /v1/ingest`, one outcome. No retries here."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+from collections.abc import Sequence
+
+import httpx
+from pydantic import ValidationError
+
+from gateway.protocols import (
+    Delivered,
+    NotAuthorised,
+    RetryLater,
+    SendOutcome,
+    TooLarge,
+    Unreadable,
+)
+from heatlink.wire import IngestResult, Reading, encode_batch
+
+
+class HttpUplink:
+    """Implements `gateway.protocols.Uplink` over HTTP(S) with httpx."""
+
+    def __init__(self, base_url: str, gateway_id: str, token: str, *, timeout_s: float = 10.0,
+                 compress: bool = True, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.gateway_id = gateway_id
+        self._compress = compress
+        self._client = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"), timeout=timeout_s, transport=transport,
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+
+    def _encode(self, batch_id: str, readings: list[Reading]) -> bytes:
+        body = encode_batch(self.gateway_id, batch_id, readings)
+        # Level 1: most of the size win for a fraction of the CPU of the default level.
+        return gzip.compress(body, compresslevel=1) if self._compress else body
+
+    async def send(self, batch_id: str, readings: Sequence[Reading]) -> SendOutcome:
+        # Encoding thousands of readings takes milliseconds: keep the event loop free for the
+        # sources' keep-alives meanwhile.
+        body = await asyncio.to_thread(self._encode, batch_id, list(readings))
+        headers = {"Content-Encoding": "gzip"} if self._compress else {}
+        try:
+            response = await self._client.post("/v1/ingest", content=body, headers=headers)
+        except httpx.TimeoutException:
+            return RetryLater("timeout")
+        except httpx.TransportError as exc:
+            return RetryLater(f"connection: {type(exc).__name__}")
+        return classify(response)
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+
+def classify(response: httpx.Response) -> SendOutcome:
+    status = response.status_code
+    detail = response.text[:300]
+    if status == 200:
+        try:
+            return Delivered(IngestResult.model_validate_json(response.content))
+        except ValidationError:
+            # A 200 we cannot read is not proof of storage: ask again, the batch id makes the
+            # resend safe.
+            return RetryLater("unreadable_answer")
+    if status == 400:
+        return Unreadable(detail)
+    if status in (401, 403):
+        return NotAuthorised(status, detail)
+    if status == 413:
+        return TooLarge()
+    if status == 429 or status >= 500:
+        return RetryLater(f"http_{status}", _retry_after_s(response))
+    # Any other answer (404 from a wrong URL, 422…) is a configuration or version problem
+    # on our side: keep the data and retry, the operator sees it in the metrics.
+    return RetryLater(f"http_{status}")
+
+
+def _retry_after_s(response: httpx.Response) -> float | None:
+    raw = response.headers.get("Retry-After")
+    if raw is None:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        return None
