@@ -28,11 +28,13 @@ async def raw_readings(pool: asyncpg.Pool, key: str, start: datetime, end: datet
 async def bucketed_readings(pool: asyncpg.Pool, key: str, start: datetime, end: datetime,
                             step: timedelta, agg: Aggregate, timescaledb: bool
                             ) -> list[asyncpg.Record]:
-    bucket = "time_bucket($4, r.ts, $2)" if timescaledb else "date_bin($4, r.ts, $2)"
+    bucket = ("time_bucket($4::interval, r.ts, $2::timestamptz)" if timescaledb
+              else "date_bin($4::interval, r.ts, $2::timestamptz)")
     return list(await pool.fetch(
         f"SELECT {bucket} AS ts, {_AGG_SQL[agg]} AS value"
         " FROM readings r JOIN series s ON s.id = r.series_id"
-        " WHERE s.key = $1 AND r.ts >= $2 AND r.ts < $3 GROUP BY 1 ORDER BY 1",
+        " WHERE s.key = $1 AND r.ts >= $2::timestamptz AND r.ts < $3::timestamptz"
+        " GROUP BY 1 ORDER BY 1",
         key, start, end, step))
 
 
