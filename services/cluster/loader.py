@@ -143,6 +143,8 @@ def _cross_references(c: Cluster) -> Iterable[str]:
             yield from series(f"exchanges[{i}].shared_series[{j}]", key)
     for i, g in enumerate(c.gateways):
         yield from org(f"gateways[{i}].owner", g.owner)
+    for i, sub in enumerate(c.subscriptions):
+        yield from org(f"subscriptions[{i}].org", sub.org)
     for i, r in enumerate(c.rules):
         yield from org(f"rules[{i}].owner", r.owner)
         yield from series(f"rules[{i}].series", r.series)

@@ -144,6 +144,32 @@ class Gateway(_Strict):
                               "may ingest")
 
 
+class Subscription(_Strict):
+    """Where one contact of an organisation wants its alerts."""
+
+    org: str
+    contact: str = Field(description="Person or role, e.g. 'farm night shift'")
+    channel: Literal["webhook", "email", "mqtt", "dashboard"]
+    address: str = Field(description="URL, e-mail address or MQTT topic")
+    min_severity: Literal["warning", "alarm"] = "warning"
+    escalation_level: int = Field(0, ge=0, description="0 is told first; level n when an "
+                                  "alert is still unacknowledged after n escalation delays")
+    secret_env: str | None = Field(None, description="Environment variable holding the "
+                                   "webhook's HMAC-SHA256 secret")
+
+
+class AlertPolicy(_Strict):
+    escalate_after_s: float = Field(900.0, gt=0)
+    group_window_s: float = Field(30.0, ge=0, description="Notifications to one recipient "
+                                  "within this window go out as one")
+    max_notifications_per_hour: int = Field(30, gt=0, description="Per recipient; what is "
+                                            "held back is summarised, never dropped")
+    retry_for_s: float = Field(86400.0, gt=0, description="How long a delivery is retried "
+                               "before it is marked failed")
+    maintenance_reminder_lead_s: float = Field(3600.0, ge=0, description="Recipients are told "
+                                               "again this long before a window starts")
+
+
 class ClusterInfo(_Strict):
     name: str
     timezone: str = "Europe/Oslo"
@@ -160,3 +186,5 @@ class Cluster(_Strict):
     exchanges: list[Exchange] = Field(default_factory=list)
     gateways: list[Gateway] = Field(default_factory=list)
     rules: list[RuleSpec] = Field(default_factory=list)
+    subscriptions: list[Subscription] = Field(default_factory=list)
+    alerting: AlertPolicy = Field(default_factory=AlertPolicy)
