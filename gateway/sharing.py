@@ -23,18 +23,18 @@ def fair_shares(pending: Mapping[K, int], max_readings: int) -> dict[K, int]:
     shares: dict[K, int] = {}
     left = max_readings
     while rows and left > 0:
-        equal = max(1, left // len(rows))
+        equal = left // len(rows)
         count, key = rows[0]
-        if count <= equal:
+        if equal > 0 and count <= equal:
             shares[key] = count
             left -= count
             rows.pop(0)
             continue
-        # Every remaining series has more than an equal share: each takes its share.
+        # Every remaining series has more than an equal share: each takes its share, and
+        # what does not divide evenly goes one each to the first ones.
         for count, key in rows:
-            take = min(count, equal, left)
-            if take > 0:
-                shares[key] = take
-                left -= take
+            shares[key] = equal
+        for _, key in rows[:left - equal * len(rows)]:
+            shares[key] += 1
         break
-    return shares
+    return {k: n for k, n in shares.items() if n > 0}

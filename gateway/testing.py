@@ -136,10 +136,10 @@ class FlakyUplink(RecordingUplink):
     def __init__(self, script: Iterable[SendOutcome | None]) -> None:
         super().__init__()
         self.script = deque(script)
-        self.attempts = 0
+        self.attempts: list[tuple[str, int]] = []  # (batch id, readings) of every attempt
 
     async def send(self, batch_id: str, readings: Sequence[Reading]) -> SendOutcome:
-        self.attempts += 1
+        self.attempts.append((batch_id, len(readings)))
         if self.script:
             outcome = self.script.popleft()
             if outcome is not None:

@@ -1,0 +1,148 @@
+"""One contract, every Buffer: SqliteBuffer and the InMemoryBuffer fake."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from gateway.buffer_sqlite import SqliteBuffer
+from gateway.protocols import Buffer
+from gateway.testing import InMemoryBuffer
+from heatlink.clock import FakeClock
+from heatlink.wire import Reading
+
+T0 = datetime(2026, 1, 15, 6, 0, tzinfo=UTC)
+
+
+def readings(series: str, n: int, start: int = 0) -> list[Reading]:
+    return [Reading(series, T0 + timedelta(seconds=start + i), float(start + i)) for i in range(n)]
+
+
+@pytest.fixture(params=["sqlite", "memory"])
+async def buffer(request: pytest.FixtureRequest, tmp_path: Path,
+                 clock: FakeClock) -> AsyncIterator[Buffer]:
+    made: Buffer = (await SqliteBuffer(tmp_path / "buffer.sqlite3", clock).open()
+                    if request.param == "sqlite" else InMemoryBuffer(clock))
+    yield made
+    await made.close()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(T0)
+
+
+async def test_empty_buffer_has_nothing_to_hand_out(buffer: Buffer) -> None:
+    assert await buffer.begin(10) is None
+    assert await buffer.depth() == 0
+    assert await buffer.oldest_age_s() is None
+
+
+async def test_readings_come_back_oldest_first_per_series(buffer: Buffer) -> None:
+    await buffer.add(readings("a", 5) + readings("b", 3))
+    await buffer.add(readings("a", 2, start=5))
+    tx = await buffer.begin(100)
+    assert tx is not None
+    a = [r for r in tx.readings if r.series == "a"]
+    assert [r.value for r in a] == [0, 1, 2, 3, 4, 5, 6]
+    assert a[0].ts == T0 and a[0].ts.tzinfo is not None
+    assert len(tx.readings) == 10
+
+
+async def test_nothing_is_removed_before_end_and_rollback_hands_out_the_same(
+        buffer: Buffer) -> None:
+    await buffer.add(readings("a", 4))
+    tx = await buffer.begin(3)
+    assert tx is not None
+    assert await buffer.depth() == 4
+    await buffer.end(tx, delivered=False)
+    again = await buffer.begin(3)
+    assert again is not None
+    assert list(again.readings) == list(tx.readings)
+    assert again.batch_id == tx.batch_id  # same rows, same batch id: resends are replays
+    await buffer.end(again, delivered=True)
+    assert await buffer.depth() == 1
+    rest = await buffer.begin(10)
+    assert rest is not None
+    assert [r.value for r in rest.readings] == [3.0]
+    assert rest.batch_id != tx.batch_id
+
+
+async def test_readings_added_during_a_transaction_are_kept(buffer: Buffer) -> None:
+    await buffer.add(readings("a", 2))
+    tx = await buffer.begin(10)
+    assert tx is not None
+    await buffer.add(readings("a", 2, start=2))
+    await buffer.end(tx, delivered=True)
+    assert await buffer.depth() == 2
+    nxt = await buffer.begin(10)
+    assert nxt is not None
+    assert [r.value for r in nxt.readings] == [2.0, 3.0]
+
+
+async def test_one_transaction_at_a_time(buffer: Buffer) -> None:
+    await buffer.add(readings("a", 2))
+    assert await buffer.begin(1) is not None
+    with pytest.raises(RuntimeError):
+        await buffer.begin(1)
+
+
+async def test_a_backlog_does_not_starve_other_series(buffer: Buffer) -> None:
+    await buffer.add(readings("backlog", 10_000))
+    await buffer.add(readings("live", 3))
+    tx = await buffer.begin(100)
+    assert tx is not None
+    assert len(tx.readings) == 100
+    assert [r.value for r in tx.readings if r.series == "live"] == [0.0, 1.0, 2.0]
+
+
+async def test_oldest_age_follows_the_clock(buffer: Buffer, clock: FakeClock) -> None:
+    await buffer.add(readings("a", 1))
+    clock.advance(30)
+    await buffer.add(readings("a", 1, start=1))
+    assert await buffer.oldest_age_s() == pytest.approx(30)
+
+
+async def test_quality_and_values_survive(buffer: Buffer) -> None:
+    await buffer.add([Reading("q", T0, -1.5, "uncertain"), Reading("q", T0 + timedelta(1), 2e9,
+                                                                   "bad")])
+    tx = await buffer.begin(10)
+    assert tx is not None
+    assert [(r.value, r.quality) for r in tx.readings] == [(-1.5, "uncertain"), (2e9, "bad")]
+
+
+# ---- SqliteBuffer only: durability and the disk quota -------------------------------------
+
+
+async def test_sqlite_buffer_survives_reopening(tmp_path: Path, clock: FakeClock) -> None:
+    path = tmp_path / "b.sqlite3"
+    first = await SqliteBuffer(path, clock).open()
+    await first.add(readings("a", 3))
+    tx = await first.begin(10)
+    assert tx is not None
+    await first.close()  # as if the process died with the transaction open
+    second = await SqliteBuffer(path, clock).open()
+    again = await second.begin(10)
+    assert again is not None
+    assert list(again.readings) == list(tx.readings)
+    assert again.batch_id == tx.batch_id
+    await second.close()
+
+
+async def test_sqlite_quota_drops_the_oldest_and_counts_them(tmp_path: Path,
+                                                              clock: FakeClock) -> None:
+    buffer = await SqliteBuffer(tmp_path / "b.sqlite3", clock, max_bytes=256 * 1024).open()
+    for chunk in range(20):
+        await buffer.add(readings("a", 2000, start=chunk * 2000))
+    await buffer.check_quota()
+    assert buffer.dropped_total > 0
+    assert await buffer.used_bytes() <= 256 * 1024
+    depth = await buffer.depth()
+    assert depth + buffer.dropped_total == 40_000
+    tx = await buffer.begin(1)
+    assert tx is not None
+    assert tx.readings[0].value == 40_000 - depth  # the newest readings were kept
+    await buffer.close()

@@ -1,0 +1,155 @@
+"""The forwarder's policy per outcome, with the fakes; the HTTP uplink's classification."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from gateway.backoff import Backoff
+from gateway.deadletter import DeadLetterFile
+from gateway.forwarder import Forwarder
+from gateway.protocols import (
+    Delivered,
+    NotAuthorised,
+    RetryLater,
+    TooLarge,
+    Unreadable,
+)
+from gateway.testing import FlakyUplink, InMemoryBuffer
+from gateway.uplink_http import HttpUplink
+from heatlink.clock import FakeClock
+from heatlink.wire import IngestResult, Reading, RejectReason, Rejection
+
+T0 = datetime(2026, 1, 15, 6, 0, tzinfo=UTC)
+
+
+def readings(n: int, series: str = "a") -> list[Reading]:
+    return [Reading(series, T0 + timedelta(seconds=i), float(i)) for i in range(n)]
+
+
+class Sleeps:
+    def __init__(self) -> None:
+        self.delays_s: list[float] = []
+
+    async def __call__(self, delay_s: float) -> None:
+        self.delays_s.append(delay_s)
+
+
+def make(tmp_path: Path, uplink: FlakyUplink, batch: int = 100) -> tuple[
+        Forwarder, InMemoryBuffer, Sleeps]:
+    clock = FakeClock(T0)
+    buffer = InMemoryBuffer(clock)
+    sleeps = Sleeps()
+    forwarder = Forwarder(buffer, uplink, DeadLetterFile(tmp_path / "dead.jsonl", clock),
+                          batch_max_readings=batch, retry=Backoff(0.5, 8.0, 2.0),
+                          auth_retry_s=60.0, rng=random.Random(1), sleep=sleeps)
+    return forwarder, buffer, sleeps
+
+
+async def test_retries_back_off_exponentially_with_jitter_and_keep_the_data(
+        tmp_path: Path) -> None:
+    uplink = FlakyUplink([RetryLater("http_503")] * 6)
+    forwarder, buffer, sleeps = make(tmp_path, uplink)
+    await buffer.add(readings(10))
+    assert await forwarder.forward_once()
+    assert len(uplink.stored) == 10
+    assert await buffer.depth() == 0
+    assert len(sleeps.delays_s) == 6
+    ceilings = [0.5, 1, 2, 4, 8, 8]
+    assert all(c / 2 <= d <= c for d, c in zip(sleeps.delays_s, ceilings, strict=True))
+    # every attempt had the same batch id: the service may see it twice and store it once
+    assert len({batch_id for batch_id, _ in uplink.attempts}) == 1
+    assert forwarder.stats.batches_total["http_503"] == 6
+
+
+async def test_retry_after_is_honoured(tmp_path: Path) -> None:
+    forwarder, buffer, sleeps = make(tmp_path, FlakyUplink([RetryLater("http_429", 5.0)]))
+    await buffer.add(readings(1))
+    await forwarder.forward_once()
+    assert sleeps.delays_s[0] >= 5.0
+
+
+async def test_rejected_readings_go_to_the_dead_letter_file_and_the_rest_is_done(
+        tmp_path: Path) -> None:
+    result = IngestResult(batch_id="x", accepted=2, rejected=[
+        Rejection(index=1, series="a", reason=RejectReason.OUT_OF_RANGE, detail="too hot")])
+    forwarder, buffer, _ = make(tmp_path, FlakyUplink([Delivered(result)]))
+    await buffer.add(readings(3))
+    await forwarder.forward_once()
+    assert await buffer.depth() == 0
+    lines = [json.loads(line) for line in (tmp_path / "dead.jsonl").read_text().splitlines()]
+    assert [(d["reason"], d["reading"]["value"]) for d in lines] == [("out_of_range", 1.0)]
+    assert forwarder.stats.rejected_total == {"out_of_range": 1}
+    assert forwarder.stats.readings_out_total == 2
+
+
+async def test_an_unreadable_batch_is_dead_lettered_whole(tmp_path: Path) -> None:
+    forwarder, buffer, _ = make(tmp_path, FlakyUplink([Unreadable("not json")]))
+    await buffer.add(readings(4))
+    await forwarder.forward_once()
+    assert await buffer.depth() == 0
+    assert len((tmp_path / "dead.jsonl").read_text().splitlines()) == 4
+
+
+async def test_too_large_splits_under_derived_batch_ids(tmp_path: Path) -> None:
+    uplink = FlakyUplink([TooLarge(), TooLarge()])
+    forwarder, buffer, _ = make(tmp_path, uplink)
+    await buffer.add(readings(8))
+    await forwarder.forward_once()
+    assert len(uplink.stored) == 8
+    base = uplink.attempts[0][0]
+    assert uplink.attempts == [(base, 8), (f"{base}.a", 4), (f"{base}.a.a", 2),
+                               (f"{base}.a.b", 2), (f"{base}.b", 4)]
+
+
+async def test_a_refused_token_keeps_the_data_and_retries_slowly(tmp_path: Path,
+                                                                 caplog: pytest.LogCaptureFixture
+                                                                 ) -> None:
+    uplink = FlakyUplink([NotAuthorised(401, "unknown token")] * 3)
+    forwarder, buffer, sleeps = make(tmp_path, uplink)
+    await buffer.add(readings(2))
+    await forwarder.forward_once()
+    assert sleeps.delays_s == [60.0, 60.0, 60.0]
+    assert len(uplink.stored) == 2
+    assert sum("refused the gateway's token" in r.message for r in caplog.records) == 1
+
+
+async def test_the_http_uplink_sends_gzip_with_token_and_classifies_answers() -> None:
+    seen: list[httpx.Request] = []
+    answers = iter([200, 400, 401, 403, 413, 429, 503, 404])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        status = next(answers)
+        if status == 200:
+            body = json.loads(gzip.decompress(request.content))
+            return httpx.Response(200, json={"batch_id": body["batch_id"], "accepted": 1})
+        return httpx.Response(status, json={"detail": "no"}, headers={"Retry-After": "7"})
+
+    uplink = HttpUplink("http://service", "glomfjord-gw1", "tok",
+                        transport=httpx.MockTransport(handler))
+    outcomes = [await uplink.send("b1", readings(1)) for _ in range(8)]
+    await uplink.close()
+    assert seen[0].headers["Authorization"] == "Bearer tok"
+    assert seen[0].headers["Content-Encoding"] == "gzip"
+    body = json.loads(gzip.decompress(seen[0].content))
+    assert body["gateway"] == "glomfjord-gw1"
+    assert body["readings"][0]["ts"] == "2026-01-15T06:00:00.000000+00:00"
+    assert [type(o).__name__ for o in outcomes] == [
+        "Delivered", "Unreadable", "NotAuthorised", "NotAuthorised", "TooLarge", "RetryLater",
+        "RetryLater", "RetryLater"]
+    assert outcomes[5] == RetryLater("http_429", 7.0)
+
+
+async def test_a_connection_error_is_retry_later() -> None:
+    uplink = HttpUplink("http://127.0.0.1:9", "gw", "tok", timeout_s=2)
+    outcome = await uplink.send("b", readings(1))
+    await uplink.close()
+    assert isinstance(outcome, RetryLater)
+    assert outcome.reason.startswith("connection")
