@@ -1,0 +1,1 @@
+"""`heatlink demo`: the whole system on one machine, on embedded defaults."""
