@@ -1,0 +1,106 @@
+"""What every kind of sample-driven rule shares: its instances, their pairing with the
+samples of a chunk, and the latch walk. Kinds differ only in `features`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from services.monitor.history import History
+from services.monitor.latch import DynamicHold, Features, Fired, LatchState
+from services.monitor.spec import (
+    BandRule,
+    ExchangerHealthRule,
+    RampRule,
+    StaleRule,
+    SupplyDisruptionRule,
+)
+
+F64 = NDArray[np.float64]
+I64 = NDArray[np.int64]
+BoolA = NDArray[np.bool_]
+
+AnyRule = BandRule | RampRule | StaleRule | SupplyDisruptionRule | ExchangerHealthRule
+
+
+@dataclass(frozen=True)
+class VersionedRule:
+    """A rule as the monitor runs it: the spec and the version number that produced it."""
+
+    spec: AnyRule
+    version: int
+
+
+@dataclass
+class Chunk:
+    """New samples of one evaluation step, sorted by (series, time), each newer than its
+    series' last; ``rank`` counts a series' samples within the chunk from 0."""
+
+    idx: I64
+    t_s: F64
+    v: F64
+    rank: I64
+    hist_col: I64  # column in `history` (−1 when the series keeps none)
+    history: History
+    hist_row: I64  # per series index: row in `history` or −1
+
+    def rows(self, j: I64) -> I64:
+        return self.hist_row[self.idx[j]]
+
+
+# (upstream instance refs of one thermal rule instance, sample times) -> supply lost at each
+UpstreamLookup = Callable[[Sequence[tuple[str, int]], F64], NDArray[np.bool_]]
+
+
+class RuleGroup:
+    """All instances of one kind; instance i watches series ``series[i]``."""
+
+    kind = ""
+
+    def __init__(self, rules: Sequence[VersionedRule], series: I64, on_delay_s: F64,
+                 off_delay_s: F64) -> None:
+        self.rules = list(rules)
+        self.series = series
+        self.latch = LatchState(on_delay_s, off_delay_s)
+        self._order = np.argsort(series, kind="stable")
+        self._sorted = series[self._order]
+
+    def __len__(self) -> int:
+        return len(self.rules)
+
+    def pairs(self, chunk: Chunk) -> tuple[I64, I64]:
+        """Every (instance, sample) with the sample on the instance's series."""
+        left = np.searchsorted(self._sorted, chunk.idx, "left")
+        count = np.searchsorted(self._sorted, chunk.idx, "right") - left
+        total = int(count.sum())
+        j = np.repeat(np.arange(chunk.idx.size), count)
+        within = np.arange(total) - np.repeat(np.cumsum(count) - count, count)
+        inst = self._order[np.repeat(left, count) + within]
+        return inst, j
+
+    def features(self, chunk: Chunk, inst: I64, j: I64) -> Features:
+        raise NotImplementedError
+
+    def dynamic_hold(self, chunk: Chunk, inst: I64, j: I64,
+                     feats: Features) -> DynamicHold | None:
+        return None
+
+    def run(self, chunk: Chunk) -> tuple[Fired, I64, I64, Features | None]:
+        if not self.rules:
+            return Fired(), np.zeros(0, np.int64), np.zeros(0, np.int64), None
+        inst, j = self.pairs(chunk)
+        if inst.size == 0:
+            return Fired(), inst, j, None
+        feats = self.features(chunk, inst, j)
+        dyn = self.dynamic_hold(chunk, inst, j, feats)
+        fired = self.latch.run(inst, chunk.rank[j], chunk.t_s[j], feats, dyn)
+        return fired, inst, j, feats
+
+
+def param(rules: Sequence[VersionedRule], get: Callable[[VersionedRule], float | None]) -> F64:
+    """One float per instance; None becomes NaN (comparisons with it are False)."""
+    return np.array([np.nan if (x := get(r)) is None else float(x) for r in rules],
+                    dtype=np.float64)

@@ -1,0 +1,162 @@
+"""Band (limits with deadband, predicted breach) and ramp (least-squares slope) rules."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from services.monitor.findings import State
+from services.monitor.group import (
+    F64,
+    I64,
+    Chunk,
+    RuleGroup,
+    UpstreamLookup,
+    VersionedRule,
+    param,
+)
+from services.monitor.latch import HOLD_ANY, Features
+from services.monitor.physics import time_to_limit_first_order_s, time_to_limit_from_slope_s
+from services.monitor.spec import BandRule, RampRule
+
+I8 = np.int8
+
+
+@dataclass(frozen=True)
+class ThermalLink:
+    """A recipient with a first-order thermal model and the upstream rule instances whose
+    non-OK state means its warm supply is lost."""
+
+    tau_s: float
+    final_value: float
+    upstream: tuple[tuple[str, int], ...]  # (group kind, instance index)
+
+
+def _window_stats(chunk: Chunk, j: I64, window_s: F64) -> tuple[I64, F64, F64]:
+    """Sample count, time span and least-squares slope (per s) of each pair's window."""
+    rows = chunk.rows(j)
+    has = rows >= 0
+    n = np.zeros(j.size, dtype=np.int64)
+    span = np.zeros(j.size)
+    slope = np.full(j.size, np.nan)
+    if has.any():
+        sums = chunk.history.window(rows[has], chunk.hist_col[j[has]], window_s[has])
+        n[has], span[has], slope[has] = sums.n, sums.span_s, sums.slope_per_s()
+    return n, span, slope
+
+
+class BandGroup(RuleGroup):
+    kind = "band"
+
+    def __init__(self, rules: Sequence[VersionedRule], series: I64,
+                 thermal: Sequence[ThermalLink | None], upstream_lost: UpstreamLookup) -> None:
+        specs = [r.spec for r in rules]
+        assert all(isinstance(s, BandRule) for s in specs)
+        super().__init__(rules, series, param(rules, lambda r: _band(r).on_delay_s),
+                         param(rules, lambda r: _band(r).off_delay_s))
+        self.low = param(rules, lambda r: _band(r).low)
+        self.high = param(rules, lambda r: _band(r).high)
+        self.deadband = param(rules, lambda r: _band(r).deadband)
+        self.window_s = param(rules, lambda r: _band(r).predict_window_s)
+        self.horizon_s = param(rules, lambda r: _band(r).predict_horizon_s)
+        self.min_slope_per_s = param(rules, lambda r: _band(r).predict_min_slope_per_h) / 3600
+        self.thermal = list(thermal)
+        self.upstream_lost = upstream_lost
+
+    def features(self, chunk: Chunk, inst: I64, j: I64) -> Features:
+        v = chunk.v[j]
+        low, high, db = self.low[inst], self.high[inst], self.deadband[inst]
+        horizon = self.horizon_s[inst]
+        w = self.window_s[inst]
+        n, span, slope = _window_stats(chunk, j, w)
+        slope = np.where((n >= 5) & (span >= 0.5 * w), slope, np.nan)
+        slope = np.where(np.abs(slope) >= self.min_slope_per_s[inst], slope, np.nan)
+        ttl_slope = time_to_limit_from_slope_s(v, np.nan_to_num(slope), low, high)
+        falling, rising = slope < 0, slope > 0
+        lost = np.zeros(j.size, dtype=bool)
+        ttl_thermal = np.full(j.size, np.inf)
+        for i in {int(x) for x in inst if self.thermal[int(x)] is not None}:
+            link = self.thermal[i]
+            assert link is not None
+            mine = inst == i
+            lost[mine] = self.upstream_lost(link.upstream, chunk.t_s[j[mine]])
+            ttl_thermal[mine] = np.where(lost[mine], time_to_limit_first_order_s(
+                v[mine], low[mine], np.full(mine.sum(), link.final_value),
+                np.full(mine.sum(), link.tau_s)), np.inf)
+        pred_low = (falling & (ttl_slope < horizon)) | (lost & np.isfinite(ttl_thermal))
+        pred_high = rising & (ttl_slope < horizon)
+        enter = np.select([v > high, v < low, pred_low, pred_high],
+                          [State.HIGH, State.LOW, State.PREDICTED_LOW, State.PREDICTED_HIGH],
+                          State.OK).astype(I8)
+        hold_a = np.select([v > high - db, v < low + db], [State.HIGH, State.LOW],
+                           State.OK).astype(I8)
+        hold_b = np.select([(falling & (ttl_slope < 2 * horizon)) | lost,
+                            rising & (ttl_slope < 2 * horizon)],
+                           [State.PREDICTED_LOW, State.PREDICTED_HIGH], State.OK).astype(I8)
+        ttl = np.minimum(ttl_slope, ttl_thermal)
+        return Features(enter=enter, hold_a=hold_a, hold_b=hold_b, value=v,
+                        slope_per_h=slope * 3600, ttl_s=ttl)
+
+
+def _band(r: VersionedRule) -> BandRule:
+    assert isinstance(r.spec, BandRule)
+    return r.spec
+
+
+def _ramp(r: VersionedRule) -> RampRule:
+    assert isinstance(r.spec, RampRule)
+    return r.spec
+
+
+class RampGroup(RuleGroup):
+    kind = "ramp"
+
+    def __init__(self, rules: Sequence[VersionedRule], series: I64, limits_low: F64,
+                 limits_high: F64) -> None:
+        super().__init__(rules, series, param(rules, lambda r: _ramp(r).on_delay_s),
+                         param(rules, lambda r: _ramp(r).off_delay_s))
+        n_w = max((len(_ramp(r).windows_s) for r in rules), default=1)
+        self.windows_s = np.full((len(rules), n_w), np.nan)
+        for i, r in enumerate(rules):
+            ws = _ramp(r).windows_s
+            self.windows_s[i, :len(ws)] = ws
+        self.max_rise_per_s = param(rules, lambda r: _ramp(r).max_rise_per_h) / 3600
+        self.max_fall_per_s = param(rules, lambda r: _ramp(r).max_fall_per_h) / 3600
+        self.min_samples = np.array([_ramp(r).min_samples for r in rules], dtype=np.int64)
+        self.coverage = param(rules, lambda r: _ramp(r).min_coverage_fraction)
+        self.clear = param(rules, lambda r: _ramp(r).clear_fraction)
+        self.limits_low = limits_low  # the band limits of the same series, for time to limit
+        self.limits_high = limits_high
+
+    def features(self, chunk: Chunk, inst: I64, j: I64) -> Features:
+        rise = np.full(j.size, -np.inf)  # largest slope / limit over valid windows
+        fall = np.full(j.size, -np.inf)
+        best_ratio = np.full(j.size, -np.inf)
+        best_slope = np.full(j.size, np.nan)
+        for w in range(self.windows_s.shape[1]):
+            win = self.windows_s[inst, w]
+            n, span, slope = _window_stats(chunk, j, np.nan_to_num(win, nan=1.0))
+            ok = (n >= self.min_samples[inst]) & (span >= self.coverage[inst] * win)
+            slope = np.where(ok, slope, np.nan)
+            with np.errstate(invalid="ignore"):
+                r_rise = np.nan_to_num(slope / self.max_rise_per_s[inst], nan=-np.inf)
+                r_fall = np.nan_to_num(-slope / self.max_fall_per_s[inst], nan=-np.inf)
+            rise, fall = np.maximum(rise, r_rise), np.maximum(fall, r_fall)
+            ratio = np.maximum(r_rise, r_fall)
+            better = ratio > best_ratio
+            best_ratio = np.where(better, ratio, best_ratio)
+            best_slope = np.where(better, slope, best_slope)
+        any_valid = np.isfinite(best_ratio) | ~np.isnan(best_slope)
+        clear = self.clear[inst]
+        enter = np.select([(rise > 1) & (rise >= fall), fall > 1],
+                          [State.RISING, State.FALLING], State.OK).astype(I8)
+        hold_a = np.where(rise > clear, State.RISING, State.OK).astype(I8)
+        hold_a = np.where(any_valid, hold_a, HOLD_ANY).astype(I8)
+        hold_b = np.where(fall > clear, State.FALLING, State.OK).astype(I8)
+        v = chunk.v[j]
+        ttl = time_to_limit_from_slope_s(v, np.nan_to_num(best_slope), self.limits_low[inst],
+                                         self.limits_high[inst])
+        return Features(enter=enter, hold_a=hold_a, hold_b=hold_b, value=v,
+                        slope_per_h=best_slope * 3600, ttl_s=ttl)

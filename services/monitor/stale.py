@@ -1,0 +1,64 @@
+"""Stale and stuck series: the monitor does not know, which is not an outage.
+
+A series with no reading for ``max_age_s`` (by the injected clock) is UNKNOWN from
+``last reading + max_age_s``; one that repeats the same value for ``max_flat_s`` (source
+time) is SUSPECT from the start of that run plus ``max_flat_s``. No delays: both are
+already delays by nature.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from services.monitor.findings import State
+from services.monitor.group import F64, I64, VersionedRule, param
+from services.monitor.spec import StaleRule
+
+
+def _stale(r: VersionedRule) -> StaleRule:
+    assert isinstance(r.spec, StaleRule)
+    return r.spec
+
+
+@dataclass(frozen=True)
+class StaleChange:
+    inst: I64
+    old: F64
+    new: F64
+    t_s: F64
+
+
+class StaleGroup:
+    kind = "stale"
+
+    def __init__(self, rules: Sequence[VersionedRule], series: I64) -> None:
+        self.rules = list(rules)
+        self.series = series
+        self.max_age_s = param(rules, lambda r: _stale(r).max_age_s)
+        self.max_flat_s = param(rules, lambda r: _stale(r).max_flat_s)
+        self.state = np.zeros(len(rules), dtype=np.int8)
+
+    def __len__(self) -> int:
+        return len(self.rules)
+
+    def evaluate(self, now_s: float, last_t_s: F64, flat_since_s: F64
+                 ) -> tuple[I64, np.ndarray, np.ndarray, F64]:
+        """Instances whose state changes at ``now_s``: (inst, old, new, true time)."""
+        last = last_t_s[self.series]
+        flat_since = flat_since_s[self.series]
+        unknown_at = last + self.max_age_s
+        with np.errstate(invalid="ignore"):
+            suspect = (last - flat_since) >= self.max_flat_s
+        target = np.select([now_s >= unknown_at, suspect], [State.UNKNOWN, State.SUSPECT],
+                           State.OK).astype(np.int8)
+        changed = np.flatnonzero(target != self.state)
+        old = self.state[changed].copy()
+        new = target[changed]
+        t = np.select([new == State.UNKNOWN, new == State.SUSPECT],
+                      [unknown_at[changed], flat_since[changed] + self.max_flat_s[changed]],
+                      last[changed])
+        self.state[changed] = new
+        return changed, old, new, t
