@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 from datetime import datetime, timedelta
+from functools import partial
 
 from heatlink.wire import Reading
 from simulators.catalog import SERIES, SETPOINTS_BY_KEY, asset_of
