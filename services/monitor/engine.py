@@ -202,7 +202,7 @@ class Engine:
             detail = f"reference {reference:.6g}"
         return Finding(
             rule_id=spec.id, rule_version=rule.version, kind=spec.kind,
-            series=self.table.keys[series], owner=spec.owner, severity=spec.severity,
+            series=spec.series, owner=spec.owner, severity=spec.severity,
             state=new.label, previous_state=old.label, ts=to_datetime(t_s),
             since_ts=to_datetime(since_s if np.isfinite(since_s) else t_s),
             detected_at=to_datetime(now_s), late=now_s - t_s > self.config.late_after_s,
