@@ -1,0 +1,128 @@
+"""Every shipped scenario runs offline and leaves its ground truth; runs are reproducible."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from pathlib import Path
+
+import pytest
+import yaml
+
+from simulators.catalog import SERIES
+from simulators.offline import SimulationResult, run_offline
+from simulators.scenario import list_scenarios, load_scenario
+from simulators.truth import read_jsonl
+
+CLUSTER_FILE = Path(__file__).parents[2] / "services/cluster/examples/nordland.yaml"
+TANK = "glomfjord/smoltfarm/tank1/temp"
+
+EXPECTED_INJECTED = {
+    "normal-day": set(),
+    "furnace-trip": {"trip", "restart"},
+    "planned-stop": {"planned_stop_announced", "planned_stop_start", "planned_stop_end"},
+    "fouling": {"fouling_start"},
+    "stuck-sensor": {"sensor_stuck", "sensor_recovered"},
+    "comms-loss": {"comms_lost", "comms_restored"},
+    "slow-decline": {"decline_start"},
+}
+
+
+@cache
+def _run(name: str) -> SimulationResult:
+    """One default run per scenario, shared by the tests that only look at it."""
+    return run_offline(name, seed=1)
+
+
+def test_the_simulator_publishes_every_measured_series_of_the_cluster_file() -> None:
+    cluster = yaml.safe_load(CLUSTER_FILE.read_text())
+    measured = {s["key"]: s for s in cluster["series"]}
+    assert {s.key for s in SERIES} == set(measured)
+    for info in SERIES:
+        assert info.unit == measured[info.key]["unit"]
+        assert [info.low, info.high] == measured[info.key]["range"]
+
+
+def test_all_shipped_scenarios_are_listed() -> None:
+    assert set(list_scenarios()) == set(EXPECTED_INJECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_INJECTED))
+def test_scenario_runs_and_writes_its_ground_truth(name: str, tmp_path: Path) -> None:
+    cpu_s = time.process_time()
+    result = _run(name)
+    cpu_s = time.process_time() - cpu_s
+    scenario = load_scenario(name)
+    # A simulated day of 28 series at 10 s sampling in well under 10 s of CPU.
+    assert cpu_s < 8.0 * scenario.duration_s / 86_400 + 1.0
+    timestamps = [r.ts for r in result.readings]
+    assert timestamps == sorted(timestamps)
+    assert all(r.quality in ("good", "uncertain", "bad") for r in result.readings)
+    assert {r.series for r in result.readings} == {s.key for s in SERIES}
+    result.write_truth(tmp_path / "truth.jsonl")
+    lines = read_jsonl(tmp_path / "truth.jsonl")
+    assert len(lines) == len(result.truth)
+    injected = {e["kind"] for e in lines if e["category"] == "injected"}
+    assert injected == EXPECTED_INJECTED[name]
+    for line in lines:
+        assert datetime.fromisoformat(line["sim_at"]) == scenario.start + timedelta(
+            seconds=line["sim_s"])
+
+
+def test_normal_day_keeps_every_recipient_inside_its_limits() -> None:
+    result = _run("normal-day")
+    assert [e for e in result.truth if e.category == "limit"] == []
+
+
+def test_furnace_trip_tank_crosses_its_minimum_minutes_after_the_trip() -> None:
+    result = _run("furnace-trip")
+    (trip,) = result.truth_of("trip")
+    below = [e for e in result.truth_of("below_min") if e.series == TANK]
+    assert len(below) == 1
+    delay_s = below[0].sim_s - trip.sim_s
+    # Loop and pipeline delay, then τ = 63 min toward 2 °C from 12 °C: about a quarter hour.
+    assert 10 * 60 < delay_s < 30 * 60
+    ramps = [e for e in result.truth_of("ramp_exceeded") if e.series == TANK]
+    assert ramps and trip.sim_s < ramps[0].sim_s < below[0].sim_s
+    back = [e for e in result.truth_of("back_above_min") if e.series == TANK]
+    (restart,) = result.truth_of("restart")
+    assert back and back[0].sim_s > restart.sim_s
+    # The measured tank temperature shows the same fall (noise 0.05 K).
+    tank = result.series(TANK)
+    at_crossing = min(tank, key=lambda r: abs((r.ts - result.start).total_seconds()
+                                              - below[0].sim_s))
+    assert at_crossing.value == pytest.approx(10.0, abs=0.3)
+
+
+def test_stuck_sensor_repeats_one_value_while_stuck() -> None:
+    result = _run("stuck-sensor")
+    (stuck,) = result.truth_of("sensor_stuck")
+    (freed,) = result.truth_of("sensor_recovered")
+    during = {r.value for r in result.series(TANK) if stuck.sim_at <= r.ts < freed.sim_at}
+    after = {r.value for r in result.series(TANK) if r.ts >= freed.sim_at}
+    assert len(during) == 1
+    assert len(after) > 20
+
+
+def test_comms_loss_leaves_a_gap_in_that_plant_only() -> None:
+    result = _run("comms-loss")
+    (lost,) = result.truth_of("comms_lost")
+    (back,) = result.truth_of("comms_restored")
+    in_gap = [r for r in result.readings if lost.sim_at <= r.ts < back.sim_at]
+    assert in_gap
+    assert not [r for r in in_gap if r.series.startswith("glomfjord/smoltfarm/")]
+    assert [r for r in in_gap if r.series.startswith("glomfjord/smelter/")]
+
+
+def test_same_seed_same_run_other_seed_other_noise() -> None:
+    start = datetime(2026, 2, 1, 6, tzinfo=UTC)
+    a = run_offline("furnace-trip", seed=5, duration_s=7200, start=start)
+    b = run_offline("furnace-trip", seed=5, duration_s=7200, start=start)
+    c = run_offline("furnace-trip", seed=6, duration_s=7200, start=start)
+    assert a.readings == b.readings
+    assert [e.as_dict() for e in a.truth] == [e.as_dict() for e in b.truth]
+    assert a.readings[0].ts == start
+    assert [r.value for r in a.readings] != [r.value for r in c.readings]
+    # The physics does not depend on the seed; only the sensors do.
+    assert [(e.kind, e.sim_s) for e in a.truth] == [(e.kind, e.sim_s) for e in c.truth]
