@@ -84,10 +84,12 @@ def test_furnace_trip_tank_crosses_its_minimum_minutes_after_the_trip() -> None:
     # Loop and pipeline delay, then τ = 63 min toward 2 °C from 12 °C: about a quarter hour.
     assert 10 * 60 < delay_s < 30 * 60
     ramps = [e for e in result.truth_of("ramp_exceeded") if e.series == TANK]
-    assert ramps and trip.sim_s < ramps[0].sim_s < below[0].sim_s
+    assert ramps
+    assert trip.sim_s < ramps[0].sim_s < below[0].sim_s
     back = [e for e in result.truth_of("back_above_min") if e.series == TANK]
     (restart,) = result.truth_of("restart")
-    assert back and back[0].sim_s > restart.sim_s
+    assert back
+    assert back[0].sim_s > restart.sim_s
     # The measured tank temperature shows the same fall (noise 0.05 K).
     tank = result.series(TANK)
     at_crossing = min(tank, key=lambda r: abs((r.ts - result.start).total_seconds()

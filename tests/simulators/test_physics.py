@@ -110,9 +110,11 @@ def test_faults_of_a_sensor() -> None:
     dropped = sum(s is None for s in samples)
     assert 300 < dropped < 500
     spikes = [s for s in samples if s is not None and s.quality == "uncertain"]
-    assert spikes and all(abs(s.value - 12.0) == pytest.approx(5.0) for s in spikes)
+    assert spikes
+    assert all(abs(s.value - 12.0) == pytest.approx(5.0) for s in spikes)
     out_of_range = Sensor("x", SensorSpec(low=-2.0, high=35.0), seed=1).sample(40.0)
-    assert out_of_range is not None and out_of_range.quality == "bad"
+    assert out_of_range is not None
+    assert out_of_range.quality == "bad"
     sensor.stick(0.0)
     frozen = {s.value for s in (sensor.sample(t) for t in (1.0, 20.0, 30.0)) if s is not None}
     assert len(frozen) == 1
