@@ -48,7 +48,7 @@ def ensure_certificate(folder: Path, name: str, application_uri: str, *,
     ]
     usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
     cert = cert_gen.generate_self_signed_app_certificate(
-        key, name, {"O": "heatlink simulator"}, names, [usage], days=days)
+        key, name, {"organizationName": "heatlink simulator"}, names, [usage], days=days)
     key_path.write_bytes(cert_gen.dump_private_key_as_pem(key))
     key_path.chmod(0o600)
     cert_path.write_bytes(cert.public_bytes(encoding=Encoding.DER))
