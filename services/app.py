@@ -16,10 +16,14 @@ from heatlink.clock import Clock, SystemClock
 from services.access.tokens import TokenStore
 from services.cluster.index import ClusterIndex
 from services.cluster.loader import load_cluster
+from services.dashboard.router import router as dashboard_router
+from services.export.router import router as export_router
 from services.health.router import router as health_router
 from services.ingest.router import router as ingest_router
 from services.ingest.service import IngestService
 from services.ingest.store import sync_series
+from services.live.router import router as live_router
+from services.live.service import start_live
 from services.metrics import ServiceMetrics
 from services.readings.router import router as readings_router
 from services.settings import Settings
@@ -66,12 +70,14 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         app.state.metrics = metrics
         app.state.tokens = TokenStore(pool, clock, settings.token_cache_ttl_s)
         app.state.ingest = IngestService(pool, index, limits, settings, clock, metrics, [])
+        live = start_live(app, clock)
         retention = asyncio.create_task(retention_loop(
             pool, features, clock, settings.retention_days,
             settings.retention_check_interval_s, metrics), name="retention")
         try:
             yield
         finally:
+            live.close()
             retention.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await retention
@@ -90,4 +96,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     app.include_router(health_router)
     app.include_router(ingest_router)
     app.include_router(readings_router)
+    app.include_router(export_router)
+    app.include_router(live_router)
+    app.include_router(dashboard_router)
     return app

@@ -1,0 +1,1 @@
+"""The operator dashboard: a static page at / and the snapshot it loads."""

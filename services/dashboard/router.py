@@ -1,0 +1,87 @@
+"""GET / (the page), GET /static/… (its files) and GET /v1/dashboard (its snapshot)."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import FileResponse
+
+from services.access.deps import require_scope
+from services.access.principal import Principal, Scope
+from services.cluster.index import ClusterIndex
+from services.dashboard.schemas import SnapshotOut
+from services.dashboard.state import Latest, LatestValueStates, StateProvider
+from services.dashboard.view import ClusterView
+from services.ingest.checks import QUALITY_NAMES
+from services.readings import store
+
+router = APIRouter()
+Reader = Annotated[Principal, Depends(require_scope(Scope.READ))]
+REFRESH_S = 10.0
+_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
+          ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
+
+
+def _static_root() -> Path:
+    return Path(str(resources.files("services.dashboard") / "static"))
+
+
+@router.get("/", include_in_schema=False)
+async def page() -> FileResponse:
+    # The page holds no data: it asks for a token, then for /v1/dashboard.
+    return FileResponse(_static_root() / "index.html", media_type=_TYPES[".html"],
+                        headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/static/{path:path}", include_in_schema=False)
+async def static(path: str) -> FileResponse:
+    root = _static_root().resolve()
+    target = (root / path).resolve()
+    if root not in target.parents or not target.is_file() or target.suffix not in _TYPES:
+        raise HTTPException(404, "no such file")
+    # Vendored files never change under one name; ours are revalidated.
+    cache = "max-age=86400" if "vendor" in target.parts else "no-cache"
+    return FileResponse(target, media_type=_TYPES[target.suffix],
+                        headers={"Cache-Control": cache})
+
+
+def _view(request: Request) -> ClusterView:
+    view: ClusterView | None = getattr(request.app.state, "dashboard_view", None)
+    if view is None:
+        index: ClusterIndex = request.app.state.index
+        view = request.app.state.dashboard_view = ClusterView(index)
+    return view
+
+
+def _states(request: Request) -> StateProvider:
+    """The app's provider (the monitor may install one), else judged from latest values."""
+    provider: StateProvider | None = getattr(request.app.state, "dashboard_states", None)
+    if provider is None:
+        provider = request.app.state.dashboard_states = LatestValueStates(
+            request.app.state.index)
+    return provider
+
+
+@router.get("/v1/dashboard", response_model=SnapshotOut, tags=["dashboard"],
+            summary="The cluster as the caller may see it: graph, exchanges, states, "
+                    "latest values",
+            description="What the dashboard at `/` loads first and then every `refresh_s` "
+                        "seconds for states; live values come from `GET /v1/stream`. "
+                        "States are normal, warning, alarm, unknown or planned_outage.",
+            responses={401: {"description": "Missing or unknown token"}})
+async def snapshot(request: Request, principal: Reader) -> SnapshotOut:
+    index: ClusterIndex = request.app.state.index
+    visible = index.visible_series(principal.org)
+    now = request.app.state.clock.now()
+    pool = request.app.state.pool
+    rows = [r for r in await store.latest(pool, visible) if r["ts"] is not None]
+    latest = {r["key"]: Latest(ts=r["ts"], value=r["value"]) for r in rows}
+    quality = {r["key"]: QUALITY_NAMES[r["quality"]] for r in rows}
+    statuses = await _states(request).statuses(visible, latest, now)
+    await store.log_access(pool, principal.org,
+                           [(index.series[k].owner, k) for k in latest], "dashboard")
+    return _view(request).snapshot(principal.org, visible, latest, quality, statuses, now,
+                                   REFRESH_S)

@@ -1,0 +1,1 @@
+"""CSV export of readings for a time range."""

@@ -1,0 +1,101 @@
+"""GET /v1/series/{key}/export.csv and GET /v1/export.csv: raw readings as CSV."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import StreamingResponse
+
+from services.access.deps import require_scope
+from services.access.principal import Principal, Scope
+from services.cluster.index import ClusterIndex
+from services.export.store import readings_pages
+from services.ingest.checks import QUALITY_NAMES
+from services.readings import store
+from services.readings.router import visible_series_or_404
+
+router = APIRouter(prefix="/v1", tags=["export"])
+Reader = Annotated[Principal, Depends(require_scope(Scope.READ))]
+
+HEADER = "series,ts,value,quality\r\n"
+_CSV_EXAMPLE = (HEADER + "glomfjord/smelter/hx1/secondary/supply_temp,"
+                "2026-01-15T06:00:00+00:00,18.4,good\r\n")
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "CSV (RFC 4180), one row per reading, oldest first; times are "
+                         "UTC in RFC 3339",
+          "content": {"text/csv": {"schema": {"type": "string"}, "example": _CSV_EXAMPLE}}},
+    401: {"description": "Missing or unknown token"},
+    404: {"description": "The series does not exist or is not visible to the caller"},
+    422: {"description": "A bad time range"},
+}
+Start = Annotated[datetime | None, Query(description="Inclusive, with offset; default end − 24 h",
+                                         examples=["2026-01-15T00:00:00Z"])]
+End = Annotated[datetime | None, Query(description="Exclusive, with offset; default now",
+                                       examples=["2026-01-15T06:00:00Z"])]
+
+
+def _range(request: Request, start: datetime | None, end: datetime | None
+           ) -> tuple[datetime, datetime]:
+    for name, moment in (("start", start), ("end", end)):
+        if moment is not None and moment.tzinfo is None:
+            raise HTTPException(422, f"{name} must carry a UTC offset, e.g. "
+                                "2026-01-15T06:00:00Z")
+    end_at = end.astimezone(UTC) if end else request.app.state.clock.now()
+    start_at = start.astimezone(UTC) if start else end_at - timedelta(days=1)
+    if start_at >= end_at:
+        raise HTTPException(422, "start must be before end")
+    return start_at, end_at
+
+
+async def _csv(request: Request, keys: Sequence[str], start: datetime, end: datetime
+               ) -> AsyncIterator[bytes]:
+    yield HEADER.encode()
+    async for page in readings_pages(request.app.state.pool, keys, start, end):
+        yield "".join(f"{r['key']},{r['ts'].isoformat()},{r['value']!r},"
+                      f"{QUALITY_NAMES[r['quality']]}\r\n" for r in page).encode()
+
+
+async def _export(request: Request, principal: Principal, keys: Sequence[str],
+                  start: datetime, end: datetime, filename: str) -> StreamingResponse:
+    index: ClusterIndex = request.app.state.index
+    # Logged when the export starts: what was asked for is what the owner wants to know.
+    await store.log_access(request.app.state.pool, principal.org,
+                           [(index.series[k].owner, k) for k in keys], "export")
+    return StreamingResponse(
+        _csv(request, keys, start, end), media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"',
+                 "Cache-Control": "no-store"})
+
+
+def _filename(stem: str, start: datetime) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", stem)[:120] + f"_{start:%Y%m%dT%H%M%SZ}.csv"
+
+
+@router.get("/series/{key:path}/export.csv", response_class=StreamingResponse,
+            summary="Raw readings of one series as CSV", responses=_RESPONSES)
+async def export_series(request: Request, principal: Reader, key: str, start: Start = None,
+                        end: End = None) -> StreamingResponse:
+    visible_series_or_404(request, principal, key)
+    start_at, end_at = _range(request, start, end)
+    return await _export(request, principal, [key], start_at, end_at, _filename(key, start_at))
+
+
+@router.get("/export.csv", response_class=StreamingResponse,
+            summary="Raw readings of several series as one CSV", responses=_RESPONSES)
+async def export_many(
+    request: Request, principal: Reader,
+    series: Annotated[list[str], Query(min_length=1, max_length=500, description="Series "
+                                       "keys; repeat the parameter",
+                                       examples=["glomfjord/smelter/hx1/secondary/flow"])],
+    start: Start = None, end: End = None,
+) -> StreamingResponse:
+    keys = sorted(set(series))
+    for key in keys:
+        visible_series_or_404(request, principal, key)
+    start_at, end_at = _range(request, start, end)
+    return await _export(request, principal, keys, start_at, end_at,
+                         _filename("heatlink_export", start_at))

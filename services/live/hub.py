@@ -1,0 +1,148 @@
+"""The live hub: a bounded ring of recent events with increasing ids, and waiting readers.
+
+Writers (the ingest observer, later the alert engine) call ``publish`` from the event
+loop; it never blocks and never awaits. Readers keep a cursor (the last id they saw) and
+ask for everything after it, so a reader that reconnects with ``Last-Event-ID`` misses
+nothing as long as the ring still holds its cursor; when it does not, ``read`` says so
+and the reader must reload current values (``Gap``).
+
+Event ids are ``<boot>:<seq>``: ``boot`` changes when the service restarts, so a cursor
+from a previous run is recognised as a gap rather than silently misread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One event. ``series`` and ``orgs`` say who may receive it (``None``: no limit).
+
+    ``kind`` is open: ``value`` today, ``alert`` and others as their parts are built.
+    ``data`` is the event's JSON, encoded once by the writer and shared by every reader.
+    """
+
+    seq: int
+    kind: str
+    data: bytes
+    series: str | None = None
+    orgs: frozenset[str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """The reader's cursor is older than the ring (or from another run): events were lost
+    between ``after_seq`` and ``resumed_seq``; reload current values and carry on."""
+
+    requested: str | None
+    resumed_seq: int
+    reason: str
+
+
+class LiveHub:
+    def __init__(self, capacity: int = 200_000, boot: str | None = None) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be positive")
+        self.capacity = capacity
+        self.boot = boot or secrets.token_hex(4)
+        self._ring: list[Event | None] = [None] * capacity
+        self._last_seq = 0  # seq of the newest event; the first event gets 1
+        self._changed = asyncio.Event()
+        self._closed = False
+        self.published_total = 0
+
+    # -- writers ---------------------------------------------------------------------------
+
+    def publish(self, kind: str, data: bytes, *, series: str | None = None,
+                orgs: frozenset[str] | None = None) -> int:
+        """Append one event and wake the readers; returns its sequence number."""
+        self._last_seq += 1
+        seq = self._last_seq
+        self._ring[seq % self.capacity] = Event(seq, kind, data, series, orgs)
+        self.published_total += 1
+        self._wake()
+        return seq
+
+    def publish_many(self, kind: str, items: Sequence[tuple[str | None, bytes]]) -> int:
+        """Append many events of one kind (series, data) and wake readers once."""
+        ring, capacity = self._ring, self.capacity
+        seq = self._last_seq
+        for series, data in items:
+            seq += 1
+            ring[seq % capacity] = Event(seq, kind, data, series, None)
+        self._last_seq = seq
+        self.published_total += len(items)
+        self._wake()
+        return seq
+
+    def close(self) -> None:
+        """Wake every reader for the last time; ``wait`` then returns False."""
+        self._closed = True
+        self._wake()
+
+    def _wake(self) -> None:
+        # Readers wait on the event they saw; a fresh one is armed for the next change.
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    # -- readers ---------------------------------------------------------------------------
+
+    @property
+    def last_seq(self) -> int:
+        return self._last_seq
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def event_id(self, seq: int) -> str:
+        return f"{self.boot}:{seq}"
+
+    def cursor_from(self, last_event_id: str | None) -> tuple[int, Gap | None]:
+        """Where a reader with ``last_event_id`` starts (the seq it has seen) and the gap,
+        if any. Without an id a reader starts at the newest event (live from now)."""
+        if not last_event_id:
+            return self._last_seq, None
+        boot, _, seq_text = last_event_id.partition(":")
+        if boot != self.boot or not seq_text.isdigit():
+            return self._last_seq, Gap(last_event_id, self._last_seq + 1,
+                                       "the id is from an earlier run of the service")
+        seq = int(seq_text)
+        if seq > self._last_seq:
+            return self._last_seq, Gap(last_event_id, self._last_seq + 1,
+                                       "the id is ahead of this service")
+        return self._check(seq, last_event_id)
+
+    def _check(self, seq: int, requested: str | None) -> tuple[int, Gap | None]:
+        oldest = max(1, self._last_seq - self.capacity + 1)
+        if seq + 1 < oldest:
+            return oldest - 1, Gap(requested, oldest,
+                                   f"more than {self.capacity} events were missed")
+        return seq, None
+
+    def read(self, after_seq: int, limit: int = 10_000) -> tuple[list[Event], int, Gap | None]:
+        """Events after ``after_seq`` (at most ``limit``), the new cursor, and a gap if the
+        ring overran the reader since its last read."""
+        after_seq, gap = self._check(after_seq, self.event_id(after_seq))
+        end = min(self._last_seq, after_seq + limit)
+        ring, capacity = self._ring, self.capacity
+        events = [e for seq in range(after_seq + 1, end + 1)
+                  if (e := ring[seq % capacity]) is not None]
+        return events, end, gap
+
+    async def wait(self, after_seq: int, timeout_s: float) -> bool:
+        """Until an event after ``after_seq`` exists (True), or the timeout passes (True,
+        for a keep-alive), or the hub closes (False)."""
+        changed = self._changed
+        if self._closed:
+            return False
+        if self._last_seq > after_seq:
+            return True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(changed.wait(), timeout_s)
+        return not self._closed

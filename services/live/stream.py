@@ -1,0 +1,109 @@
+"""One subscriber's server-sent event stream: read the hub after a cursor, filter, frame.
+
+Consecutive value events go out as one ``values`` message whose id is the last value's,
+so a busy stream costs one write per wake-up rather than one per reading, and resuming
+from that id loses nothing. Other kinds (``alert`` and later ones) go out one message
+each with their own type. Events the caller may not see still move the cursor; the
+keep-alive carries the cursor's id so a reconnect does not replay them needlessly.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+import orjson
+
+from services.live.hub import Event, Gap, LiveHub
+from services.live.observer import VALUE
+
+KEEPALIVE_S = 15.0
+RETRY_MS = 3000
+MAX_VALUES_PER_MESSAGE = 5000
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Who is listening: the caller's organisation and the series it chose and may see."""
+
+    org: str
+    series: frozenset[str]
+    sees_every_org: bool = False
+
+    def accepts(self, event: Event) -> bool:
+        if event.series is not None and event.series not in self.series:
+            return False
+        return event.orgs is None or self.sees_every_org or self.org in event.orgs
+
+
+def message(kind: str, data: bytes, event_id: str | None = None) -> bytes:
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    return f"{head}event: {kind}\n".encode() + b"data: " + data + b"\n\n"
+
+
+def frame(hub: LiveHub, events: list[Event], audience: Audience) -> list[bytes]:
+    """SSE messages for ``events`` that ``audience`` may receive."""
+    out: list[bytes] = []
+    values: list[bytes] = []
+    last_value_seq = 0
+
+    def flush() -> None:
+        nonlocal values
+        if values:
+            out.append(message("values", b'{"values":[' + b",".join(values) + b"]}",
+                               hub.event_id(last_value_seq)))
+            values = []
+
+    for event in events:
+        if not audience.accepts(event):
+            continue
+        if event.kind == VALUE:
+            values.append(event.data)
+            last_value_seq = event.seq
+            if len(values) >= MAX_VALUES_PER_MESSAGE:
+                flush()
+        else:
+            flush()
+            out.append(message(event.kind, event.data, hub.event_id(event.seq)))
+    flush()
+    return out
+
+
+def gap_message(hub: LiveHub, gap: Gap) -> bytes:
+    data = orjson.dumps({"requested": gap.requested, "resumed_at": hub.event_id(gap.resumed_seq),
+                         "reason": gap.reason,
+                         "what_to_do": "events were missed: reload current values from "
+                                       "GET /v1/latest, then carry on with this stream"})
+    return message("gap", data, hub.event_id(gap.resumed_seq - 1))
+
+
+async def events_for(hub: LiveHub, audience: Audience, last_event_id: str | None,
+                     still_allowed: Callable[[], Awaitable[bool]]) -> AsyncIterator[bytes]:
+    """The byte stream of one subscriber, until the hub closes or access is withdrawn."""
+    cursor, gap = hub.cursor_from(last_event_id)
+    hello = orjson.dumps({"last_event_id": hub.event_id(cursor),
+                          "series": len(audience.series)})
+    yield f"retry: {RETRY_MS}\n".encode() + message("hello", hello, hub.event_id(cursor))
+    if gap is not None:
+        yield gap_message(hub, gap)
+    checked_at = time.monotonic()
+    while True:
+        events, cursor, gap = hub.read(cursor)
+        if gap is not None:
+            yield gap_message(hub, gap)
+        chunk = frame(hub, events, audience)
+        if chunk:
+            yield b"".join(chunk)
+        if cursor < hub.last_seq:
+            continue  # more than one read's worth is waiting
+        if not await hub.wait(cursor, KEEPALIVE_S):
+            yield message("end", b'{"reason": "the service is shutting down; reconnect"}')
+            return
+        if time.monotonic() - checked_at >= KEEPALIVE_S:
+            # Long streams outlive tokens: re-check, and tell the client where it is.
+            if not await still_allowed():
+                yield message("end", b'{"reason": "the token was revoked or expired"}')
+                return
+            checked_at = time.monotonic()
+            yield f": keep-alive\nid: {hub.event_id(cursor)}\n\n".encode()

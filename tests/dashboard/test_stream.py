@@ -1,0 +1,90 @@
+"""The live stream: filtered by access, resumable without gaps, honest about gaps."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests.dashboard.conftest import ingest
+from tests.dashboard.sse import messages, values_until
+from tests.support.service import AppHandle
+
+SHARED = "glomfjord/smelter/hx1/secondary/supply_temp"   # smelter's, shared with the farm
+PRIVATE = "glomfjord/smelter/hx1/primary/supply_temp"    # smelter's own
+
+
+async def test_a_recipient_streams_what_is_shared_and_nothing_else(
+        live_service: AppHandle, org_tokens: dict[str, str], glomfjord_gateway: str) -> None:
+    async with (live_service.client(org_tokens["fjordsmolt"]) as farm,
+                live_service.client(glomfjord_gateway) as gw,
+                farm.stream("GET", "/v1/stream") as response, asyncio.timeout(20)):
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        stream = messages(response)
+        hello = await anext(stream)
+        assert hello.event == "hello"
+        await ingest(gw, [(PRIVATE, 31.5), (SHARED, 18.25)])
+        await ingest(gw, [(PRIVATE, 31.6)])
+        await ingest(gw, [(SHARED, 18.5)])  # after the private value: a marker
+        seen, _ = await values_until(stream, SHARED, 18.5)
+    assert {v["series"] for v in seen} == {SHARED}
+    assert [v["value"] for v in seen] == [18.25, 18.5]
+
+
+async def test_a_reconnect_with_the_last_event_id_misses_nothing(
+        live_service: AppHandle, org_tokens: dict[str, str], glomfjord_gateway: str) -> None:
+    async with live_service.client(org_tokens["fjordsmolt"]) as farm, \
+            live_service.client(glomfjord_gateway) as gw, asyncio.timeout(20):
+        async with farm.stream("GET", "/v1/stream") as response:
+            stream = messages(response)
+            await anext(stream)
+            await ingest(gw, [(SHARED, 17.0)])
+            _, last_id = await values_until(stream, SHARED, 17.0)
+        # Disconnected: these arrive while nobody listens.
+        for value in (17.1, 17.2, 17.3):
+            await ingest(gw, [(SHARED, value)])
+        async with farm.stream("GET", "/v1/stream",
+                               headers={"Last-Event-ID": str(last_id)}) as response:
+            stream = messages(response)
+            assert (await anext(stream)).event == "hello"
+            seen, _ = await values_until(stream, SHARED, 17.3)
+    assert [v["value"] for v in seen] == [17.1, 17.2, 17.3]
+
+
+async def test_a_cursor_from_another_run_is_told_to_reload(
+        live_service: AppHandle, org_tokens: dict[str, str]) -> None:
+    async with live_service.client(org_tokens["fjordsmolt"]) as farm, asyncio.timeout(20), \
+            farm.stream("GET", "/v1/stream", params={"last_event_id": "0000:12"}) as response:
+        stream = messages(response)
+        assert (await anext(stream)).event == "hello"
+        gap = await anext(stream)
+    assert gap.event == "gap"
+    assert "/v1/latest" in gap.data["what_to_do"]
+
+
+async def test_a_browser_opens_the_stream_with_a_short_lived_ticket(
+        live_service: AppHandle, org_tokens: dict[str, str], glomfjord_gateway: str) -> None:
+    async with live_service.client(org_tokens["fjordsmolt"]) as farm:
+        ticket = (await farm.post("/v1/stream/ticket")).json()
+    async with live_service.client() as browser, \
+            live_service.client(glomfjord_gateway) as gw, asyncio.timeout(20), \
+            browser.stream("GET", ticket["stream_url"]) as response:
+        assert response.status_code == 200
+        stream = messages(response)
+        await anext(stream)
+        await ingest(gw, [(SHARED, 16.5)])
+        seen, _ = await values_until(stream, SHARED, 16.5)
+    assert seen[-1]["value"] == 16.5
+
+
+@pytest.mark.parametrize(("params", "status"), [
+    ({}, 401),
+    ({"ticket": "st_not-a-ticket"}, 401),
+])
+async def test_the_stream_refuses_a_caller_without_a_valid_token(
+        live_service: AppHandle, params: dict[str, str], status: int) -> None:
+    async with live_service.client() as anonymous:
+        response = await anonymous.get("/v1/stream", params=params)
+    assert response.status_code == status
+    assert "Bearer" in response.json()["detail"]
