@@ -54,6 +54,7 @@ class MqttSource:
         # must not be sent on the new one (it could acknowledge another message).
         self._generation = 0
         self._client: mqtt.Client | None = None
+        self._session_present = False
 
     @property
     def up(self) -> bool:
@@ -71,8 +72,16 @@ class MqttSource:
         # Subscribing again is harmless when the broker kept our session, and needed when
         # it did not (session expired, broker lost its persistence).
         client.subscribe([(t.filter, SubscribeOptions(qos=1)) for t in self.config.topics])
-        present = bool(getattr(flags, "session_present", False))
-        self.stats.went_up(f"connected, session {'resumed' if present else 'new'}")
+        self._session_present = bool(getattr(flags, "session_present", False))
+
+    def _on_subscribe(self, _client: mqtt.Client, _userdata: Any, _mid: int,
+                      reason_codes: list[Any], _properties: Any) -> None:
+        refused = [str(rc) for rc in reason_codes if rc.is_failure]
+        if refused:
+            self.stats.went_down(f"broker refused the subscription: {', '.join(refused)}")
+            return
+        session = "resumed" if self._session_present else "new"
+        self.stats.went_up(f"subscribed to {len(reason_codes)} filter(s), session {session}")
 
     def _on_disconnect(self, _client: mqtt.Client, _userdata: Any, _flags: Any,
                        reason_code: Any, _properties: Any) -> None:
@@ -115,6 +124,7 @@ class MqttSource:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         return client
 
     async def stream(self) -> AsyncIterator[Arrival]:

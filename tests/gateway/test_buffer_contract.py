@@ -48,7 +48,8 @@ async def test_readings_come_back_oldest_first_per_series(buffer: Buffer) -> Non
     assert tx is not None
     a = [r for r in tx.readings if r.series == "a"]
     assert [r.value for r in a] == [0, 1, 2, 3, 4, 5, 6]
-    assert a[0].ts == T0 and a[0].ts.tzinfo is not None
+    assert a[0].ts == T0
+    assert a[0].ts.tzinfo is not None
     assert len(tx.readings) == 10
 
 

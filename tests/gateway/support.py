@@ -1,0 +1,70 @@
+"""Helpers for the gateway tests: configs and a gateway running in this event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+from gateway.config import GatewayConfig, parse_config
+from gateway.protocols import Uplink
+from gateway.runner import Gateway
+
+
+def config_for(tmp_path: Path, sources: list[dict[str, Any]], *,
+               url: str = "http://127.0.0.1:9", token: str = "unused",
+               **uplink: Any) -> GatewayConfig:
+    return parse_config({
+        "sources": sources,
+        "buffer": {"path": str(tmp_path / "buffer.sqlite3")},
+        "uplink": {"url": url, "gateway_id": "glomfjord-gw1", "token": token,
+                   "dead_letter_path": str(tmp_path / "dead.jsonl"),
+                   "retry": {"initial_s": 0.2, "max_s": 1.0}, **uplink},
+        "http": {"port": 0},
+    })
+
+
+def mqtt_source(url: str, **extra: Any) -> dict[str, Any]:
+    return {"kind": "mqtt", "name": "mqtt", "url": url,
+            "client_id": f"gw-{uuid.uuid4().hex[:8]}",
+            "reconnect": {"initial_s": 1, "max_s": 1},
+            "topics": [{"filter": "heatlink-sim/#", "series": "{0}"}], **extra}
+
+
+def opcua_source(endpoint: str, series: list[str], ns: int = 2, **extra: Any) -> dict[str, Any]:
+    return {"kind": "opcua", "name": "opcua", "endpoint": endpoint,
+            "publishing_interval_ms": 50, "sampling_interval_ms": 0, "queue_size": 100,
+            "watchdog_s": 2, "reconnect": {"initial_s": 0.2, "max_s": 1.0},
+            "nodes": [{"node_id": f"ns={ns};s={s}", "series": s} for s in series], **extra}
+
+
+@contextlib.asynccontextmanager
+async def running(config: GatewayConfig, uplink: Uplink | None = None) -> AsyncIterator[Gateway]:
+    gateway = Gateway(config, uplink=uplink)
+    task = asyncio.create_task(gateway.run())
+    started = asyncio.create_task(gateway.started.wait())
+    await asyncio.wait([task, started], return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        task.result()
+    try:
+        yield gateway
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def eventually(condition: Callable[[], bool], timeout_s: float = 10.0,
+                     what: str = "condition") -> float:
+    """Wait until `condition()` holds; returns the seconds it took. For states of other
+    processes (a broker, a server) that offer nothing to await."""
+    started = time.monotonic()
+    while not condition():
+        if time.monotonic() - started > timeout_s:
+            raise AssertionError(f"{what} not reached within {timeout_s} s")
+        await asyncio.sleep(0.02)
+    return time.monotonic() - started
