@@ -32,7 +32,7 @@ def fair_shares(pending: Mapping[K, int], max_readings: int) -> dict[K, int]:
             continue
         # Every remaining series has more than an equal share: each takes its share, and
         # what does not divide evenly goes one each to the first ones.
-        for count, key in rows:
+        for _, key in rows:
             shares[key] = equal
         for _, key in rows[:left - equal * len(rows)]:
             shares[key] += 1
