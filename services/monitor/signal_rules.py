@@ -22,6 +22,7 @@ from services.monitor.physics import time_to_limit_first_order_s, time_to_limit_
 from services.monitor.spec import BandRule, RampRule
 
 I8 = np.int8
+DECELERATION_RATIO = 0.8
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,12 @@ class BandGroup(RuleGroup):
         horizon = self.horizon_s[inst]
         w = self.window_s[inst]
         n, span, slope = _window_stats(chunk, j, w)
-        slope = np.where((n >= 5) & (span >= 0.5 * w), slope, np.nan)
+        n_half, span_half, slope_half = _window_stats(chunk, j, w / 2)
+        # A value levelling off (a controller reaching its setpoint, an exponential
+        # approach) is no straight line to a limit: predict only if the recent half of the
+        # window falls as fast as the whole.
+        steady = np.abs(slope_half) >= DECELERATION_RATIO * np.abs(slope)
+        slope = np.where((n >= 5) & (span >= 0.5 * w) & (n_half >= 3) & steady, slope, np.nan)
         slope = np.where(np.abs(slope) >= self.min_slope_per_s[inst], slope, np.nan)
         ttl_slope = time_to_limit_from_slope_s(v, np.nan_to_num(slope), low, high)
         falling, rising = slope < 0, slope > 0

@@ -30,7 +30,7 @@ class BandRule(_Rule):
     off_delay_s: float = Field(0.0, ge=0)
     predict_window_s: float = Field(600.0, gt=0, description="Window of the least-squares "
                                     "slope that predicts the time to a limit")
-    predict_horizon_s: float = Field(1800.0, ge=0, description="Raise a predicted breach "
+    predict_horizon_s: float = Field(600.0, ge=0, description="Raise a predicted breach "
                                      "when a limit is this close in time; 0 switches it off")
     predict_min_slope_per_h: float = Field(0.3, ge=0, description="Slopes smaller than this "
                                            "(unit per hour) predict nothing: noise")

@@ -1,0 +1,54 @@
+"""The monitor scored against the simulated plants' ground truth (simulators.offline)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.monitor.scenarios import run_scenario
+
+TANK = "glomfjord/smoltfarm/tank1/temp"
+TANK_RULES = {"tank1-band", "tank1-ramp-warn", "tank1-ramp-alarm"}
+
+
+def test_furnace_trip_warns_the_farm_with_most_of_the_available_time() -> None:
+    run = run_scenario("furnace-trip")
+    trip_s = run.truth_s("trip")[0]
+    crossing_s = run.truth_s("below_min", TANK)[0]
+    warnings = [f for f in run.findings if f.rule_id in TANK_RULES
+                and f.state in ("falling", "predicted_low", "low")]
+    first = min(warnings, key=lambda f: f.ts)
+    assert first.state in ("falling", "predicted_low")
+    lead_s = crossing_s - run.sim_s(first)
+    available_s = crossing_s - trip_s
+    assert lead_s >= 0.8 * available_s, (lead_s, available_s)
+    assert first.predicted_time_to_limit_s is not None  # the prediction travels with it
+    supply = [f for f in run.findings if f.rule_id == "hx1-disruption"]
+    assert supply[0].state == "disrupted"
+    assert 0 <= run.sim_s(supply[0]) - trip_s < 180
+
+
+@pytest.mark.parametrize("name", ["normal-day"])
+def test_a_normal_day_raises_no_alarm(name: str) -> None:
+    run = run_scenario(name, batch_s=300)
+    assert run.findings == []
+
+
+def test_a_stuck_sensor_is_suspect_not_an_outage() -> None:
+    run = run_scenario("stuck-sensor")
+    stuck_s = run.truth_s("sensor_stuck", TANK)[0]
+    on_tank = [(f.rule_id, f.state) for f in run.findings if f.series == TANK]
+    assert on_tank == [("tank1-stale", "suspect"), ("tank1-stale", "ok")]
+    assert stuck_s < run.sim_s(run.findings[0]) <= stuck_s + 900 + 10
+    assert not [f for f in run.findings if f.state in ("disrupted", "unknown", "low")]
+
+
+def test_fouling_is_reported_before_ua_is_a_quarter_below_clean() -> None:
+    run = run_scenario("fouling", batch_s=300)
+    health = [f for f in run.findings if f.rule_id == "hx1-health"]
+    assert [f.state for f in health] == ["fouled"]
+    event = run.sim.truth_of("fouling_start")[0]
+    # The scenario's UA falls linearly: loss = fraction · t / over.
+    loss = event.detail["ua_loss_fraction"] * run.sim_s(health[0]) / event.detail["over_s"]
+    assert loss < 0.25
+    others = [f for f in run.findings if f.rule_id != "hx1-health"]
+    assert others == []
