@@ -72,7 +72,7 @@ class BandGroup(RuleGroup):
         horizon = self.horizon_s[inst]
         w = self.window_s[inst]
         n, span, slope = _window_stats(chunk, j, w)
-        n_half, span_half, slope_half = _window_stats(chunk, j, w / 2)
+        n_half, _, slope_half = _window_stats(chunk, j, w / 2)
         # A value levelling off (a controller reaching its setpoint, an exponential
         # approach) is no straight line to a limit: predict only if the recent half of the
         # window falls as fast as the whole.
