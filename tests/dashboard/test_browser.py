@@ -1,0 +1,120 @@
+"""The dashboard in Debian's Chromium against a running service fed by the simulated plant."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from services.access.principal import Role
+from tests.dashboard.plant import ReplayedPlant
+from tests.support.service import AppHandle, make_token
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).parent / "artifacts"
+SUPPLY = "glomfjord/smelter/hx1/secondary/supply_temp"
+PRIVATE = "glomfjord/smelter/hx1/primary/supply_temp"
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
+                                reason="needs Debian's Chromium: apt-get install chromium")
+
+
+@pytest.fixture(scope="module")
+async def plant(live_service: AppHandle, database_url: str) -> AsyncIterator[dict[str, Any]]:
+    """The simulated plant's last ten minutes stored, and a way to send its next sample."""
+    tokens = {gw: await make_token(database_url, owner, Role.GATEWAY, gateway=gw)
+              for gw, owner in (("glomfjord-gw1", "glomfjord-smelter"),
+                                ("mo-gw1", "mo-ferrosilicon"))}
+    clients = {gw: live_service.client(token) for gw, token in tokens.items()}
+    replay = ReplayedPlant()
+    await replay.send_history(clients)
+    yield {"replay": replay, "clients": clients}
+    for client in clients.values():
+        await client.aclose()
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Any]:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as p:
+        launched = await p.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        yield launched
+        await launched.close()
+
+
+async def open_dashboard(browser: Any, url: str, token: str, **context: Any) -> Any:
+    page = await (await browser.new_context(**context)).new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.errors = errors
+    await page.goto(url + "/")
+    await page.fill("#token", token)
+    await page.click("#login-form button[type=submit]")
+    await page.wait_for_selector("body[data-ready='1']")
+    await page.wait_for_selector("#live.on")
+    return page
+
+
+async def test_the_dashboard_shows_live_values_that_change(
+        live_service: AppHandle, org_tokens: dict[str, str], plant: dict[str, Any],
+        browser: Any) -> None:
+    page = await open_dashboard(browser, live_service.url, org_tokens["cluster-facilitator"],
+                                viewport={"width": 1500, "height": 1300})
+    cell = f"td[data-series='{SUPPLY}']"
+    shown = [await page.text_content(cell)]
+    for _ in range(3):
+        sent = await plant["replay"].send_next(plant["clients"])
+        value = next(r.value for r in sent if r.series == SUPPLY)
+        # The page shows the new value without reloading.
+        await page.wait_for_function(
+            "([sel, v]) => Number(document.querySelector(sel).dataset.value) === v",
+            arg=[cell, value])
+        shown.append(await page.text_content(cell))
+    assert all(text and "°C" in text for text in shown)
+    assert len(set(shown)) > 1, f"values did not change: {shown}"
+    # Every asset of the running plant is coloured; the Glomfjord exchange is in its band.
+    smolt = page.locator("article[data-exchange='glomfjord-smolt']")
+    assert await smolt.get_attribute("data-state") == "normal"
+    assert await page.locator("#graph .node").count() == 9
+    assert "MW" in (await smolt.locator(".power-value").text_content() or "")
+    await page.wait_for_selector("article[data-exchange='glomfjord-smolt'] .chart canvas")
+    # No alerts endpoint yet: the panel stays hidden rather than showing an error.
+    assert await page.locator("#alerts").is_hidden()
+    # Times are the cluster's: the header clock names Oslo.
+    assert "Oslo" in (await page.text_content("#clock") or "")
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / "dashboard-facilitator.png"), full_page=True)
+    assert page.errors == []
+
+
+async def test_a_recipient_sees_the_shared_side_only_on_a_phone(
+        live_service: AppHandle, org_tokens: dict[str, str], plant: dict[str, Any],
+        browser: Any) -> None:
+    page = await open_dashboard(browser, live_service.url, org_tokens["fjordsmolt"],
+                                viewport={"width": 390, "height": 844}, is_mobile=True,
+                                has_touch=True)
+    card = page.locator("article[data-exchange='glomfjord-smolt']")
+    assert await card.locator(f"td[data-series='{SUPPLY}']").count() == 1
+    assert await page.locator(f"td[data-series='{PRIVATE}']").count() == 0
+    assert "not shared" in (await card.locator("tr.primary").text_content() or "")
+    assert await page.locator("article[data-exchange='mo-district-heat']").count() == 0
+    # Nothing wider than the phone's screen but the scrollable graph.
+    width = await page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / "dashboard-phone-recipient.png"), full_page=True)
+    assert page.errors == []
+
+
+async def test_a_wrong_token_is_asked_for_again(live_service: AppHandle, browser: Any) -> None:
+    page = await (await browser.new_context()).new_page()
+    await page.goto(live_service.url + "/")
+    await page.fill("#token", "hl_wrong")
+    await page.click("#login-form button[type=submit]")
+    await page.wait_for_selector("#login-error:has-text('not accepted')")
+    assert await page.locator("#main").is_hidden()
