@@ -1,0 +1,51 @@
+"""From what ingest hands over (keys, datetimes, floats, quality names) to engine arrays."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+from numpy.typing import NDArray
+
+QUALITY_CODES = {"good": 0, "uncertain": 1, "bad": 2}
+
+
+@dataclass(frozen=True)
+class ReadingArrays:
+    idx: NDArray[np.int64]
+    t_s: NDArray[np.float64]
+    values: NDArray[np.float64]
+    quality: NDArray[np.int8]
+    unknown: int  # readings of series the monitor does not know (dropped)
+
+    @classmethod
+    def from_lists(cls, index: Mapping[str, int], series_keys: Sequence[str],
+                   ts: Sequence[datetime], values: Sequence[float],
+                   quality: Sequence[str]) -> ReadingArrays:
+        get = index.get
+        idx = np.fromiter((get(k, -1) for k in series_keys), dtype=np.int64,
+                          count=len(series_keys))
+        # Batches usually share few distinct timestamps: convert each once.
+        stamps: dict[datetime, float] = {}
+        t_s = np.fromiter((stamps[t] if t in stamps else stamps.setdefault(t, t.timestamp())
+                           for t in ts), dtype=np.float64, count=len(ts))
+        q = np.fromiter((QUALITY_CODES.get(str(x), 2) for x in quality), dtype=np.int8,
+                        count=len(quality))
+        v = np.asarray(values, dtype=np.float64)
+        known = idx >= 0
+        unknown = int((~known).sum())
+        if unknown:
+            idx, t_s, v, q = idx[known], t_s[known], v[known], q[known]
+        return cls(idx, t_s, v, q, unknown)
+
+    @classmethod
+    def concat(cls, parts: Sequence[ReadingArrays]) -> ReadingArrays:
+        if len(parts) == 1:
+            return parts[0]
+        return cls(np.concatenate([p.idx for p in parts]),
+                   np.concatenate([p.t_s for p in parts]),
+                   np.concatenate([p.values for p in parts]),
+                   np.concatenate([p.quality for p in parts]),
+                   sum(p.unknown for p in parts))
