@@ -1,0 +1,68 @@
+"""MQTT channel: publishes the message as JSON with QoS 1 to the subscription's topic (one
+topic per organisation), and reports delivered once the broker acknowledged it (PUBACK)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from alerts.channels.render import as_json
+from alerts.model import Delivered, Message, Outcome, Retry
+
+
+class PahoMqttChannel:
+    name = "mqtt"
+
+    def __init__(self, broker_url: str, *, client_id: str = "heatlink-alerts",
+                 timeout_s: float = 10.0) -> None:
+        parts = urlsplit(broker_url)
+        self._host = parts.hostname or "localhost"
+        self._port = parts.port or 1883
+        self._timeout_s = timeout_s
+        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
+        self._connected = threading.Event()
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        self._started = False
+
+    def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any,
+                    properties: Any) -> None:
+        if not reason.is_failure:
+            self._connected.set()
+
+    def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason: Any,
+                       properties: Any) -> None:
+        self._connected.clear()
+
+    def _ensure_connected(self) -> bool:
+        if not self._started:
+            self._client.connect_async(self._host, self._port)
+            self._client.loop_start()  # paho's own thread reconnects by itself
+            self._started = True
+        return self._connected.wait(self._timeout_s)
+
+    def _publish(self, topic: str, body: bytes) -> Outcome:
+        if not self._ensure_connected():
+            return Retry(f"broker {self._host}:{self._port} not connected")
+        info = self._client.publish(topic, body, qos=1)
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            return Retry(f"publish failed: {mqtt.error_string(info.rc)}")
+        info.wait_for_publish(self._timeout_s)
+        if not info.is_published():
+            return Retry("no PUBACK from the broker in time")
+        return Delivered("PUBACK")
+
+    async def send(self, message: Message) -> Outcome:
+        body = orjson.dumps(as_json(message))
+        return await asyncio.to_thread(self._publish, message.address, body)
+
+    async def close(self) -> None:
+        if self._started:
+            await asyncio.to_thread(self._client.disconnect)
+            self._client.loop_stop()

@@ -1,0 +1,252 @@
+"""Who a finding concerns, along the cluster's topology: one draft per organisation.
+
+A condition at a heat source or exchanger (the supply side of an exchange) reaches every
+recipient downstream of it, each told the upstream cause, its own affected asset, its time
+to impact and the exchange's contingency steps; the supplier is told too. A recipient that
+cannot take the heat (its intake flow lost) is reported to the supplier, which must get rid
+of it. Anything else concerns the rule's owner and the series' owner only; a condition on a
+recipient's asset is marked a symptom, for the inhibition stage to group under its cause.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from alerts.model import Draft, Role
+from alerts.severity import severity_for
+from alerts.thermal import time_to_impact_s
+from services.cluster.index import ClusterIndex
+from services.cluster.model import AssetKind, Exchange
+from services.monitor.findings import Finding
+
+LOSS_STATES = frozenset({"disrupted", "low", "predicted_low", "falling"})
+EXCESS_STATES = frozenset({"high", "predicted_high", "rising"})
+# Data-quality states describe a sensor, not the heat: only the owners hear of them.
+DATA_STATES = frozenset({"unknown", "suspect"})
+
+
+@dataclass(frozen=True)
+class Reach:
+    """An exchange affected by a condition at ``cause_asset``, and how far the heat travels."""
+
+    exchange: Exchange
+    recipient_asset: str | None
+    pipe_volume_m3: float
+
+
+def dedup_key(finding: Finding) -> str:
+    # One alert per rule and series: state changes (predicted → breached) update it.
+    return f"{finding.rule_id}|{finding.series}"
+
+
+def supply_exchanges(index: ClusterIndex, asset: str) -> list[Exchange]:
+    """Exchanges whose exchanger is ``asset`` or downstream of it."""
+    reached = {asset, *index.downstream(asset)}
+    return [e for e in index.cluster.exchanges if e.exchanger in reached]
+
+
+def reach(index: ClusterIndex, cause_asset: str, exchange: Exchange) -> Reach:
+    """The first recipient asset of ``exchange`` downstream of the cause, and the pipe volume
+    the heat crosses on the way (pipes between them)."""
+    parents: dict[str, str | None] = {cause_asset: None}
+    queue = deque([cause_asset])
+    while queue:
+        current = queue.popleft()
+        for nxt in index.assets[current].feeds if current in index.assets else []:
+            if nxt not in parents:
+                parents[nxt] = current
+                queue.append(nxt)
+    for target in exchange.recipient_assets:
+        if target in parents:
+            volume = 0.0
+            step = parents[target]
+            while step is not None:
+                found = index.assets[step]
+                if found.kind == AssetKind.PIPE and found.volume_m3:
+                    volume += found.volume_m3
+                step = parents[step]
+            return Reach(exchange, target, volume)
+    return Reach(exchange, exchange.recipient_assets[0] if exchange.recipient_assets else None,
+                 0.0)
+
+
+def watched_temperature(index: ClusterIndex, asset: str) -> tuple[str, float, float] | None:
+    """The temperature series of ``asset`` with a band rule: (series, low, high)."""
+    for rule in index.cluster.rules:
+        if rule.kind != "band":
+            continue
+        info = index.series.get(rule.series)
+        if info is None or info.asset != asset or info.quantity != "temperature":
+            continue
+        low = getattr(rule, "low", None)
+        high = getattr(rule, "high", None)
+        return (rule.series, float("-inf") if low is None else low,
+                float("inf") if high is None else high)
+    return None
+
+
+def needed_series(index: ClusterIndex, finding: Finding) -> list[str]:
+    """Latest values the impact of ``finding`` needs (recipient tank temperatures)."""
+    asset = _asset_of(index, finding)
+    if asset is None or finding.state not in LOSS_STATES | EXCESS_STATES:
+        return []
+    found = []
+    for exchange in supply_exchanges(index, asset):
+        for target in exchange.recipient_assets:
+            watched = watched_temperature(index, target)
+            if watched:
+                found.append(watched[0])
+    return found
+
+
+def drafts(index: ClusterIndex, finding: Finding, latest: Mapping[str, float]) -> list[Draft]:
+    """Every organisation's draft for ``finding``; ``latest`` holds the values named by
+    `needed_series` that are known."""
+    asset = _asset_of(index, finding)
+    active = finding.state != "ok"
+    owners = {finding.owner}
+    info = index.series.get(finding.series)
+    if info is not None:
+        owners.add(info.owner)
+    state = finding.state if active else finding.previous_state
+    by_org: dict[str, Draft] = {}
+    if asset is not None and state not in DATA_STATES:
+        if _intake_lost(index, finding, asset, state):
+            for exchange in _intake_exchanges(index, asset):
+                for org, role in ((exchange.supplier, Role.SUPPLIER),
+                                  (exchange.recipient, Role.RECIPIENT)):
+                    by_org[org] = _intake_draft(finding, exchange, org, role, asset, active)
+        elif state in LOSS_STATES | EXCESS_STATES | {"fouled"}:
+            for exchange in supply_exchanges(index, asset):
+                r = reach(index, asset, exchange)
+                by_org[exchange.recipient] = _recipient_draft(index, finding, r, asset,
+                                                              latest, active, state)
+                by_org.setdefault(exchange.supplier,
+                                  _supplier_draft(finding, exchange, asset, active))
+    for org in sorted(owners):
+        if org not in by_org and org in index.organisations:
+            by_org[org] = _owner_draft(index, finding, asset, active, org)
+    return [by_org[o] for o in sorted(by_org)]
+
+
+def _asset_of(index: ClusterIndex, finding: Finding) -> str | None:
+    info = index.series.get(finding.series)
+    return info.asset if info is not None else None
+
+
+def _intake_exchanges(index: ClusterIndex, asset: str) -> list[Exchange]:
+    found = []
+    for e in index.cluster.exchanges:
+        downstream = index.downstream(e.exchanger)
+        if asset in e.recipient_assets or asset in downstream:
+            found.append(e)
+    return found
+
+
+def _intake_lost(index: ClusterIndex, finding: Finding, asset: str, state: str) -> bool:
+    """A flow on the recipient's side of an exchange fell away: the heat has nowhere to go."""
+    info = index.series.get(finding.series)
+    if info is None or info.quantity != "flow" or state not in {"low", "disrupted"}:
+        return False
+    on_exchanger_secondary = (any(e.exchanger == asset for e in index.cluster.exchanges)
+                              and "/secondary/" in finding.series)
+    return on_exchanger_secondary or (bool(_intake_exchanges(index, asset))
+                                      and not supply_exchanges(index, asset))
+
+
+def _base(finding: Finding) -> dict[str, object]:
+    return {"rule_id": finding.rule_id, "rule_kind": finding.kind, "series": finding.series,
+            "state": finding.state, "previous_state": finding.previous_state,
+            "value": finding.value, "slope_per_h": finding.slope_per_h,
+            "ts": finding.ts.isoformat(), "since_ts": finding.since_ts.isoformat(),
+            "late": finding.late, "detail": finding.detail}
+
+
+def _recipient_draft(index: ClusterIndex, finding: Finding, r: Reach, cause: str,
+                     latest: Mapping[str, float], active: bool, state: str) -> Draft:
+    e = r.exchange
+    tti = _impact(index, finding, r, latest, state) if active else None
+    if tti is None and finding.predicted_time_to_limit_s is not None and active:
+        tti = finding.predicted_time_to_limit_s
+    cause_name = index.assets[cause].name if cause in index.assets else cause
+    own = r.recipient_asset or ""
+    own_name = index.assets[own].name if own in index.assets else own
+    supplier = index.organisations[e.supplier].name
+    verb = "lost" if state in LOSS_STATES else ("too hot" if state in EXCESS_STATES else state)
+    title = (f"Heat supply {verb} upstream at {cause_name} ({supplier}): {own_name} affected"
+             + (f", limit in {_minutes(tti)}" if tti is not None else ""))
+    detail = {**_base(finding), "cause": {"asset": cause, "name": cause_name,
+                                          "org": e.supplier, "org_name": supplier},
+              "affected_asset": {"asset": own, "name": own_name},
+              "time_to_impact_s": tti, "contingency": list(e.contingency),
+              "exchange": {"id": e.id, "name": e.name}}
+    return Draft(dedup_key(finding), e.recipient, Role.RECIPIENT, finding.kind, finding.state,
+                 active, severity_for(finding.severity, tti), title, finding.rule_id,
+                 finding.series, own or None, cause, e.id, tti, finding.since_ts, detail)
+
+
+def _impact(index: ClusterIndex, finding: Finding, r: Reach, latest: Mapping[str, float],
+            state: str) -> float | None:
+    if r.recipient_asset is None:
+        return None
+    target = index.assets[r.recipient_asset]
+    model = target.thermal_model
+    watched = watched_temperature(index, r.recipient_asset)
+    if model is None or watched is None or watched[0] not in latest:
+        return None
+    series, low, high = watched
+    t0 = latest[series]
+    if state in LOSS_STATES:
+        t_inf, limit = model.cold_water_temp_c, low
+    elif finding.value is not None:
+        t_inf, limit = finding.value, high
+    else:
+        return None
+    if limit in (float("inf"), float("-inf")):
+        return None
+    return time_to_impact_s(pipe_volume_m3=r.pipe_volume_m3, volume_m3=model.volume_m3,
+                            inflow_m3_per_h=model.inflow_m3_per_h, t0_c=t0, t_inf_c=t_inf,
+                            limit_c=limit)
+
+
+def _supplier_draft(finding: Finding, e: Exchange, cause: str, active: bool) -> Draft:
+    title = f"{e.name}: {finding.state.replace('_', ' ')} at {cause}; the recipient is told"
+    detail = {**_base(finding), "cause": {"asset": cause}, "exchange": {"id": e.id,
+                                                                        "name": e.name},
+              "recipient": e.recipient}
+    return Draft(dedup_key(finding), e.supplier, Role.SUPPLIER, finding.kind, finding.state,
+                 active, severity_for(finding.severity, None), title, finding.rule_id,
+                 finding.series, cause, cause, e.id, None, finding.since_ts, detail)
+
+
+def _intake_draft(finding: Finding, e: Exchange, org: str, role: Role, asset: str,
+                  active: bool) -> Draft:
+    title = (f"{e.name}: the recipient cannot take the heat ({finding.series} "
+             f"{finding.state.replace('_', ' ')}); dispose of it"
+             if role is Role.SUPPLIER else
+             f"{e.name}: intake lost at {asset}; the supplier is told")
+    detail = {**_base(finding), "cause": {"asset": asset, "org": e.recipient},
+              "exchange": {"id": e.id, "name": e.name}}
+    return Draft(dedup_key(finding), org, role, "intake_closed", finding.state, active,
+                 severity_for(finding.severity, None), title, finding.rule_id, finding.series,
+                 asset, asset, e.id, None, finding.since_ts, detail)
+
+
+def _owner_draft(index: ClusterIndex, finding: Finding, asset: str | None,
+                 active: bool, org: str) -> Draft:
+    name = index.assets[asset].name if asset and asset in index.assets else finding.series
+    title = f"{name}: {finding.state.replace('_', ' ')} ({finding.rule_id})"
+    symptom = asset is not None and any(asset in index.downstream(e.exchanger)
+                                        for e in index.cluster.exchanges)
+    return Draft(dedup_key(finding), org, Role.OWNER, finding.kind,
+                 finding.state, active, severity_for(finding.severity,
+                                                     finding.predicted_time_to_limit_s),
+                 title, finding.rule_id, finding.series, asset, None, None,
+                 finding.predicted_time_to_limit_s, finding.since_ts, _base(finding),
+                 symptom_of_upstream=symptom)
+
+
+def _minutes(seconds: float) -> str:
+    return "now" if seconds <= 0 else f"{seconds / 60:.0f} min"

@@ -1,0 +1,165 @@
+"""The alert API: an organisation lists and handles its own alerts, and a supplier announces
+maintenance windows. Another organisation's alert answers 404, like one that does not
+exist."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse
+
+from alerts import maintenance, operations, store
+from alerts.notify import DEFAULT_SHELVE_S
+from alerts.operations import Done, NotFound, Result, Unchanged
+from alerts.runtime import AlertsRuntime
+from alerts.schemas import MaintenanceBody, ServiceBody, ShelveBody
+from services.access.deps import require_scope
+from services.access.principal import Principal, Scope
+
+router = APIRouter(tags=["alerts"])
+Reader = Annotated[Principal, Depends(require_scope(Scope.READ))]
+Controller = Annotated[Principal, Depends(require_scope(Scope.CONTROL))]
+
+
+def _runtime(request: Request) -> AlertsRuntime:
+    runtime: AlertsRuntime = request.app.state.alerts
+    return runtime
+
+
+def _actor(principal: Principal) -> str:
+    return f"{principal.org}:{principal.name}"
+
+
+def _answer(result: Result) -> dict[str, Any]:
+    match result:
+        case Done(alert=alert):
+            return {"changed": True, "alert": alert.public()}
+        case Unchanged(alert=alert, reason=reason):
+            return {"changed": False, "reason": reason, "alert": alert.public()}
+        case NotFound():
+            raise HTTPException(404, "no such alert of your organisation")
+
+
+@router.get("/v1/alerts")
+async def list_alerts(request: Request, principal: Reader,
+                      state: Annotated[str, Query(pattern="^(open|all)$")] = "open",
+                      limit: Annotated[int, Query(gt=0, le=1000)] = 200) -> dict[str, Any]:
+    """Alerts of the caller's organisation, newest first; ``open`` leaves out normal ones."""
+    async with _runtime(request).service.pool.acquire() as conn:
+        rows = await store.list_alerts(conn, principal.org, active_only=state == "open",
+                                       limit=limit)
+    return {"org": principal.org, "alerts": [r.public() for r in rows]}
+
+
+@router.get("/v1/alerts/{alert_id}")
+async def get_alert(request: Request, principal: Reader, alert_id: int) -> dict[str, Any]:
+    """One alert with its transitions and its deliveries with every attempt."""
+    async with _runtime(request).service.pool.acquire() as conn:
+        alert = await store.get(conn, alert_id)
+        if alert is None or alert.org != principal.org:
+            raise HTTPException(404, "no such alert of your organisation")
+        deliveries = await conn.fetch(
+            """SELECT d.id, d.channel, d.contact, d.idempotency_key, d.group_key, d.status,
+                      d.attempts, d.next_attempt_at, d.delivered_at, d.last_error,
+                      coalesce(json_agg(json_build_object('at', a.at, 'outcome', a.outcome,
+                               'detail', a.detail) ORDER BY a.id)
+                               FILTER (WHERE a.id IS NOT NULL), '[]') AS history
+               FROM alert_deliveries d LEFT JOIN alert_delivery_attempts a
+                 ON a.delivery_id = d.id
+               WHERE d.alert_id = $1 GROUP BY d.id ORDER BY d.id""", alert_id)
+        transitions = await store.transitions(conn, alert_id)
+    return {"alert": alert.public(), "transitions": transitions,
+            "deliveries": [_delivery(dict(d)) for d in deliveries]}
+
+
+def _delivery(d: dict[str, Any]) -> dict[str, Any]:
+    import json
+
+    d["history"] = json.loads(d["history"]) if isinstance(d["history"], str) else d["history"]
+    for key in ("next_attempt_at", "delivered_at"):
+        d[key] = d[key].isoformat() if d[key] else None
+    return d
+
+
+@router.post("/v1/alerts/{alert_id}/ack")
+async def acknowledge(request: Request, principal: Reader, alert_id: int) -> dict[str, Any]:
+    return _answer(await operations.acknowledge(_runtime(request).service, alert_id,
+                                                principal.org, _actor(principal)))
+
+
+@router.post("/v1/alerts/{alert_id}/shelve")
+async def shelve(request: Request, principal: Reader, alert_id: int,
+                 body: ShelveBody) -> dict[str, Any]:
+    return _answer(await operations.shelve(_runtime(request).service, alert_id, principal.org,
+                                           _actor(principal), body.duration_s, body.reason))
+
+
+@router.post("/v1/alerts/{alert_id}/unshelve")
+async def unshelve(request: Request, principal: Reader, alert_id: int) -> dict[str, Any]:
+    return _answer(await operations.unshelve(_runtime(request).service, alert_id,
+                                             principal.org, _actor(principal)))
+
+
+@router.post("/v1/alerts/{alert_id}/out-of-service")
+async def out_of_service(request: Request, principal: Controller, alert_id: int,
+                         body: ServiceBody) -> dict[str, Any]:
+    return _answer(await operations.set_in_service(_runtime(request).service, alert_id,
+                                                   principal.org, _actor(principal), False,
+                                                   body.reason))
+
+
+@router.post("/v1/alerts/{alert_id}/return-to-service")
+async def return_to_service(request: Request, principal: Controller, alert_id: int,
+                            body: ServiceBody) -> dict[str, Any]:
+    return _answer(await operations.set_in_service(_runtime(request).service, alert_id,
+                                                   principal.org, _actor(principal), True,
+                                                   body.reason))
+
+
+@router.api_route("/v1/alerts/{alert_id}/link", methods=["GET", "POST"],
+                  response_class=HTMLResponse)
+async def one_click(request: Request, alert_id: int, action: str, org: str, expires: int,
+                    sig: str) -> HTMLResponse:
+    """The signed link in an e-mail: acknowledges or shelves without a token."""
+    runtime = _runtime(request)
+    service = runtime.service
+    refused = service.signer.check(alert_id, action, org, expires, sig, service.clock.now())
+    if refused is not None:
+        return HTMLResponse(f"<p>This link cannot be used: {refused}.</p>", status_code=403)
+    actor = f"{org}:e-mail link"
+    if action == "ack":
+        result = await operations.acknowledge(service, alert_id, org, actor)
+    else:
+        result = await operations.shelve(service, alert_id, org, actor, DEFAULT_SHELVE_S,
+                                         "from the e-mail link")
+    match result:
+        case Done(alert=alert) | Unchanged(alert=alert):
+            return HTMLResponse(f"<p>{'Acknowledged' if action == 'ack' else 'Shelved'}: "
+                                f"alert {alert.id}, now {alert.state}.</p>")
+        case NotFound():
+            return HTMLResponse("<p>No such alert.</p>", status_code=404)
+
+
+@router.post("/v1/maintenance", status_code=201)
+async def announce(request: Request, principal: Controller,
+                   body: MaintenanceBody) -> dict[str, Any]:
+    """A supplier announces a planned outage of an exchange."""
+    result = await maintenance.announce(
+        _runtime(request).service, exchange_id=body.exchange, org=principal.org,
+        actor=_actor(principal), starts_at=body.starts_at, ends_at=body.ends_at,
+        reason=body.reason)
+    match result:
+        case maintenance.Announced(window_id=wid, short_notice=short, notice_h=notice,
+                                   told=told):
+            return {"id": wid, "short_notice": short, "notice_h": notice, "told": told}
+        case maintenance.Refused(status=status, reason=reason):
+            raise HTTPException(status, reason)
+
+
+@router.get("/v1/maintenance")
+async def windows(request: Request, principal: Reader) -> dict[str, Any]:
+    runtime = _runtime(request)
+    exchanges = [e.id for e in runtime.service.index.exchanges_of(principal.org)]
+    async with runtime.service.pool.acquire() as conn:
+        return {"windows": await maintenance.list_windows(conn, exchanges)}

@@ -1,0 +1,174 @@
+"""The alert service: findings in (it is the monitor's `FindingSink`), alerts and their
+deliveries out, in one transaction per batch of findings.
+
+Pipeline per finding: dedup (seen before?) → impact (who is affected, along the topology)
+→ lifecycle → inhibit (a symptom of an active root cause?) → silence (shelved, out of
+service, maintenance window?) → route → outbox.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import asyncpg
+
+from alerts import dedup, impact, inhibit, lifecycle, route, silence, store
+from alerts.model import AlertState, Draft
+from alerts.notify import Notifier
+from alerts.signing import LinkSigner
+from heatlink.clock import Clock
+from services.cluster.index import ClusterIndex
+from services.monitor.findings import Finding
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AlertService:
+    pool: asyncpg.Pool
+    index: ClusterIndex
+    clock: Clock
+    signer: LinkSigner
+    wake: Callable[[], None] = lambda: None
+
+    def __post_init__(self) -> None:
+        self.notifier = Notifier(self.index, self.signer)
+
+    async def findings(self, items: Sequence[Finding]) -> None:
+        """FindingSink: safe to call again with the same findings; raises to be retried."""
+        now = self.clock.now()
+        queued = 0
+        async with self.pool.acquire() as conn, conn.transaction():
+            for finding in items:
+                if not await dedup.first_time(conn, finding, now):
+                    continue
+                latest = await _latest(conn, impact.needed_series(self.index, finding))
+                for draft in impact.drafts(self.index, finding, latest):
+                    queued += await self.apply(conn, draft, now, actor="monitor")
+        if queued:
+            self.wake()
+
+    async def apply(self, conn: asyncpg.Connection, draft: Draft, now: datetime, *,
+                    actor: str) -> int:
+        """Run one draft through lifecycle, inhibition, silence and routing; returns the
+        number of deliveries queued."""
+        current = await store.lock(conn, draft.dedup_key, draft.org)
+        change = lifecycle.on_draft(current.state if current else None,
+                                    current.severity if current else None,
+                                    current.condition if current else None, draft)
+        if change is None:
+            return 0
+        if draft.active:
+            parent = await inhibit.root_cause(conn, draft)
+            # A maintenance notice is never silenced by the window it announces.
+            window = None if draft.kind == "maintenance" else await silence.maintenance_window(
+                conn, self._exchanges_for(draft), draft.since_ts or now)
+        else:
+            parent = current.parent_id if current else None
+            window = current.suppressed_by if current else None
+        new_episode = change.event in ("raised", "returned", "severity_raised")
+        subs = self.index.cluster.subscriptions
+        escalates = (new_episode and parent is None and window is None
+                     and route.has_level(subs, draft.org, 1))
+        escalate_at = (now + timedelta(seconds=self.index.cluster.alerting.escalate_after_s)
+                       if escalates else None)
+        row = await store.upsert(conn, draft, change.to_state, now, parent_id=parent,
+                                 suppressed_by=window, escalate_at=escalate_at,
+                                 new_episode=new_episode)
+        if not change.to_state.active and row.escalate_at is not None:
+            row = await store.set_fields(conn, row.id, now, escalate_at=None)
+        quiet = silence.silenced(row, now)
+        transition_id = await store.transition(
+            conn, row.id, now, actor, change.event, change.from_state, change.to_state,
+            note=quiet.reason if quiet else "")
+        if parent is not None and change.event == "raised":
+            root = await store.get(conn, parent)
+            if root is not None:
+                await store.transition(conn, parent, now, actor, "symptom_grouped",
+                                       root.state, root.state, note=f"alert {row.id}: "
+                                       f"{row.title}")
+        if not change.notify:
+            return 0
+        # A clearing goes to everyone the alert reached; news goes to the first level.
+        levels = range(row.escalation_level + 1) if change.event == "cleared" else range(1)
+        return len(await self.notifier.notify(conn, row, transition_id, change.event, now,
+                                              levels=levels))
+
+    def _exchanges_for(self, draft: Draft) -> list[str]:
+        found = {draft.exchange} if draft.exchange else set()
+        if draft.asset is not None:
+            upstream_of = set(self.index.downstream(draft.asset))
+            for e in self.index.cluster.exchanges:
+                if (draft.asset in e.recipient_assets or draft.asset == e.exchanger
+                        or e.exchanger in upstream_of
+                        or draft.asset in self.index.downstream(e.exchanger)):
+                    found.add(e.id)
+        return sorted(found)
+
+    async def tick(self) -> int:
+        """Time-driven transitions: escalation, shelf expiry, maintenance reminders. Returns
+        the number of deliveries queued."""
+        from alerts.maintenance import send_reminders
+
+        now = self.clock.now()
+        queued = 0
+        async with self.pool.acquire() as conn, conn.transaction():
+            for alert in await store.due_unshelves(conn, now):
+                queued += await self._unshelve(conn, alert, now, "system", "shelf_expired")
+            for alert in await store.due_escalations(conn, now):
+                queued += await self._escalate(conn, alert, now)
+            queued += await send_reminders(conn, self, now)
+        if queued:
+            self.wake()
+        return queued
+
+    async def _escalate(self, conn: asyncpg.Connection, alert: AlertRow, now: datetime) -> int:
+        subs = self.index.cluster.subscriptions
+        level = alert.escalation_level + 1
+        if (not lifecycle.needs_escalation(alert.state)
+                or silence.silenced(alert, now) is not None
+                or not route.has_level(subs, alert.org, level)):
+            await store.set_fields(conn, alert.id, now, escalate_at=None)
+            return 0
+        more = route.has_level(subs, alert.org, level + 1)
+        after = timedelta(seconds=self.index.cluster.alerting.escalate_after_s)
+        row = await store.set_fields(conn, alert.id, now, escalation_level=level,
+                                     escalate_at=now + after if more else None)
+        transition_id = await store.transition(conn, row.id, now, "system", "escalated",
+                                               row.state, row.state,
+                                               note=f"unacknowledged; level {level}")
+        return len(await self.notifier.notify(conn, row, transition_id, "escalated", now,
+                                              levels=range(level, level + 1)))
+
+    async def _unshelve(self, conn: asyncpg.Connection, alert: AlertRow, now: datetime,
+                        actor: str, event: str) -> int:
+        after = timedelta(seconds=self.index.cluster.alerting.escalate_after_s)
+        unacked = alert.state is AlertState.ACTIVE_UNACK
+        row = await store.set_fields(
+            conn, alert.id, now, shelved_until=None,
+            escalate_at=now + after if unacked and route.has_level(
+                self.index.cluster.subscriptions, alert.org, alert.escalation_level + 1)
+            else None)
+        transition_id = await store.transition(conn, row.id, now, actor, event, row.state,
+                                               row.state)
+        if not row.state.active:
+            return 0
+        # Still active when the shelf ends: it annunciates again.
+        return len(await self.notifier.notify(conn, row, transition_id, event, now))
+
+
+AlertRow = store.AlertRow
+
+
+async def _latest(conn: asyncpg.Connection, keys: list[str]) -> dict[str, float]:
+    if not keys:
+        return {}
+    rows = await conn.fetch(
+        """SELECT s.key, r.value FROM series s
+           CROSS JOIN LATERAL (SELECT value FROM readings WHERE series_id = s.id
+                               ORDER BY ts DESC LIMIT 1) r
+           WHERE s.key = ANY($1::text[])""", keys)
+    return {r["key"]: r["value"] for r in rows}

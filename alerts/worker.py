@@ -1,0 +1,159 @@
+"""The delivery worker: claims due deliveries, groups them per address, sends each message
+through its channel and records the outcome. All retry policy lives here; channels only
+report what happened."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import timedelta
+
+import asyncpg
+from prometheus_client import CollectorRegistry, Counter
+
+from alerts import flood, outbox
+from alerts.channels.base import Channel
+from alerts.model import Delivered, Fail, Message, Outcome, Retry
+from alerts.outbox import Claimed
+from alerts.settings import AlertSettings
+from heatlink.clock import Clock
+from services.cluster.model import AlertPolicy
+
+log = logging.getLogger(__name__)
+
+
+class WorkerMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.attempts = Counter("heatlink_alerts_delivery_attempts_total",
+                                "Delivery attempts, by channel and outcome",
+                                ["channel", "outcome"], registry=registry)
+
+
+class DeliveryWorker:
+    def __init__(self, pool: asyncpg.Pool, clock: Clock, channels: Mapping[str, Channel],
+                 policy: AlertPolicy, settings: AlertSettings,
+                 metrics: WorkerMetrics | None = None) -> None:
+        self.pool = pool
+        self.clock = clock
+        self.channels = dict(channels)
+        self.policy = policy
+        self.settings = settings
+        self.metrics = metrics or WorkerMetrics(CollectorRegistry())
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self, tick: Callable[[], Awaitable[int]] | None = None) -> None:
+        """Until cancelled: deliver what is due whenever woken (or every poll_s), and run
+        ``tick`` every tick_s."""
+        last_tick = float("-inf")
+        while True:
+            try:
+                while await self.run_due():
+                    pass
+                if tick is not None and time.monotonic() - last_tick >= self.settings.tick_s:
+                    last_tick = time.monotonic()
+                    await tick()
+            except (OSError, asyncpg.PostgresError) as exc:
+                log.warning("alert worker: %s; trying again", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.settings.poll_s)
+            self._wake.clear()
+
+    async def run_due(self) -> int:
+        """Send every message due now; returns how many were attempted."""
+        now = self.clock.now()
+        async with self.pool.acquire() as conn, conn.transaction():
+            claimed = await outbox.claim(conn, now, self.settings.lease_s,
+                                         self.settings.claim_batch)
+            if not claimed:
+                return 0
+            batches = await self._group(conn, claimed, now)
+        results = await asyncio.gather(*(self._send(m) for m, _ in batches))
+        for (message, members), outcome in zip(batches, results, strict=True):
+            await self._record(message, members, outcome)
+        return len(batches)
+
+    async def _group(self, conn: asyncpg.Connection, claimed: list[Claimed],
+                     now: object) -> list[tuple[Message, list[Claimed]]]:
+        by_address: dict[tuple[str, str], list[Claimed]] = defaultdict(list)
+        for c in claimed:
+            by_address[(c.channel, c.address)].append(c)
+        batches = []
+        for (channel, address), members in by_address.items():
+            sends = await outbox.sends_in_hour(conn, channel, address, self.clock.now())
+            release = flood.rate_limit_release(self.clock.now(), sends,
+                                               self.policy.max_notifications_per_hour)
+            if release is not None:
+                # Held back, never dropped: they go out together, summarised, when allowed.
+                ids = [m.id for m in members]
+                await outbox.unclaim(conn, ids, release)
+                await conn.executemany(
+                    """INSERT INTO alert_delivery_attempts (delivery_id, at, outcome, detail)
+                       VALUES ($1, $2, 'held', $3)""",
+                    [(i, self.clock.now(), f"rate limit; due {release.isoformat()}")
+                     for i in ids])
+                continue
+            # A group formed before (and perhaps sent before a crash) keeps its key.
+            groups: dict[str | None, list[Claimed]] = defaultdict(list)
+            for m in members:
+                groups[m.group_key].append(m)
+            for key, group in groups.items():
+                if key is None:
+                    key = flood.group_key([m.idempotency_key for m in group])
+                    await outbox.set_group(conn, [m.id for m in group], key)
+                batches.append((self._message(key, group), group))
+        return batches
+
+    def _message(self, key: str, group: list[Claimed]) -> Message:
+        first = group[0]
+        secret = os.environ.get(first.secret_env) if first.secret_env else None
+        return Message(key, first.channel, first.address, first.org, first.contact,
+                       tuple(m.payload for m in group),
+                       secret.encode() if secret is not None else None)
+
+    async def _send(self, message: Message) -> Outcome:
+        channel = self.channels.get(message.channel)
+        if channel is None:
+            return Retry(f"channel {message.channel!r} is not configured in this service")
+        try:
+            return await channel.send(message)
+        except Exception as exc:  # a channel's bug must not stop the worker
+            log.exception("channel %s raised", message.channel)
+            return Retry(f"channel raised {type(exc).__name__}: {exc}")
+
+    async def _record(self, message: Message, members: list[Claimed], outcome: Outcome) -> None:
+        now = self.clock.now()
+        ids = [m.id for m in members]
+        attempts = max(m.attempts for m in members)
+        async with self.pool.acquire() as conn, conn.transaction():
+            match outcome:
+                case Delivered(detail=detail):
+                    await outbox.delivered(conn, ids, message.key, message.channel,
+                                           message.address, now, detail)
+                    label = "delivered"
+                case Retry(reason=reason, after_s=after_s):
+                    delay = max(after_s or 0.0, flood.backoff_s(
+                        attempts, self.settings.retry_base_s, self.settings.retry_max_s))
+                    at = now + timedelta(seconds=delay)
+                    if at > min(m.give_up_at for m in members):
+                        await outbox.failed(conn, ids, message.key, now,
+                                            f"gave up after {attempts} attempts: {reason}")
+                        log.error("delivery %s to %s failed for good: %s", message.key,
+                                  message.address, reason)
+                        label = "failed"
+                    else:
+                        await outbox.retry_at(conn, ids, message.key, now, at, reason)
+                        label = "retry"
+                case Fail(reason=reason):
+                    await outbox.failed(conn, ids, message.key, now, reason)
+                    log.error("delivery %s to %s failed: %s", message.key, message.address,
+                              reason)
+                    label = "failed"
+        self.metrics.attempts.labels(message.channel, label).inc()
