@@ -11,6 +11,8 @@ from contextlib import asynccontextmanager
 import asyncpg
 from fastapi import FastAPI
 
+from alerts.router import router as alerts_router
+from alerts.runtime import create_runtime
 from heatlink import __version__
 from heatlink.clock import Clock, SystemClock
 from services.access.tokens import TokenStore
@@ -71,6 +73,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         app.state.tokens = TokenStore(pool, clock, settings.token_cache_ttl_s)
         app.state.ingest = IngestService(pool, index, limits, settings, clock, metrics, [])
         live = start_live(app, clock)
+        app.state.alerts = create_runtime(app)
+        await app.state.alerts.start()
         retention = asyncio.create_task(retention_loop(
             pool, features, clock, settings.retention_days,
             settings.retention_check_interval_s, metrics), name="retention")
@@ -78,6 +82,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
             yield
         finally:
             live.close()
+            await app.state.alerts.stop()
             retention.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await retention
@@ -99,4 +104,5 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     app.include_router(export_router)
     app.include_router(live_router)
     app.include_router(dashboard_router)
+    app.include_router(alerts_router)
     return app
