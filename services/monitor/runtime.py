@@ -1,0 +1,245 @@
+"""The monitor in the service: a background task fed by the ingest observer.
+
+Per batch of stored readings: evaluate (engine), store findings and watermarks in one
+transaction, then hand the findings to the sink; a finding is marked handed over only
+after the sink returned, so a crash or a failing sink re-delivers it (never loses it).
+On start the state of every rule comes back from its last finding, history is warmed up
+from stored readings already evaluated, and readings stored but not yet evaluated (the
+service stopped in between) are evaluated now.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import numpy as np
+
+from heatlink.clock import Clock
+from services.cluster.model import Cluster
+from services.monitor.convert import ReadingArrays
+from services.monitor.engine import Engine, EngineConfig
+from services.monitor.findings import Finding, FindingSink, State
+from services.monitor.group import VersionedRule
+from services.monitor.plan import plan_from_cluster
+from services.monitor.store import MonitorStore, parse_spec, spec_json
+
+log = logging.getLogger(__name__)
+
+# Fields that shape the engine's series and derivations; they change in the cluster file.
+FIXED_FIELDS = frozenset({"id", "kind", "owner", "series", "flow_series", "exchanger",
+                          "hot_in", "hot_out", "hot_flow", "cold_in", "cold_out",
+                          "cold_flow"})
+
+Batch = tuple[list[str], list[datetime], list[float], list[str]]
+
+
+class RuleChangeError(ValueError):
+    """A change that is not allowed (fixed field) or not valid for the rule's kind."""
+
+
+class NotOwner(PermissionError):
+    pass
+
+
+class QueueObserver:
+    """The `ReadingsObserver` ingest calls: copies the lists into the monitor's queue."""
+
+    def __init__(self, queue: asyncio.Queue[Batch]) -> None:
+        self._queue = queue
+
+    def readings_stored(self, series_keys: Sequence[str], ts: Sequence[datetime],
+                        values: Sequence[float], quality: Sequence[str]) -> None:
+        self._queue.put_nowait((list(series_keys), list(ts), list(values), list(quality)))
+
+
+def visible_series(cluster: Cluster) -> dict[str, list[str]]:
+    """Series each organisation may see findings on: its own and those its exchanges share."""
+    owner_of_asset = {a.id: a.owner for a in cluster.assets}
+    out: dict[str, set[str]] = {o.id: set() for o in cluster.organisations}
+    owned = [(s.key, s.owner, s.asset) for s in cluster.series]
+    owned += [(d.key, d.owner, d.asset) for d in cluster.derived]
+    for key, owner, asset in owned:
+        org = owner or owner_of_asset.get(asset)
+        if org in out:
+            out[org].add(key)
+    for ex in cluster.exchanges:
+        for org in (ex.supplier, ex.recipient):
+            out.setdefault(org, set()).update(ex.shared_series)
+    return {org: sorted(keys) for org, keys in out.items()}
+
+
+class MonitorRuntime:
+    def __init__(self, engine: Engine, store: MonitorStore, sink: FindingSink, clock: Clock,
+                 cluster: Cluster, rules: Sequence[VersionedRule], tick_s: float) -> None:
+        self.engine = engine
+        self.store = store
+        self.sink = sink
+        self.clock = clock
+        self.cluster = cluster
+        self.tick_s = tick_s
+        self.visible = visible_series(cluster)
+        self._rules = {r.spec.id: r for r in rules}
+        self._queue: asyncio.Queue[Batch] = asyncio.Queue()
+        self.observer = QueueObserver(self._queue)
+        self._unsent: list[tuple[int, Finding]] = []
+        self._task: asyncio.Task[None] | None = None
+        self.unknown_series_readings = 0
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="heatlink-monitor")
+
+    async def stop(self) -> None:
+        """Evaluate what is queued, then stop the task."""
+        await self.flush()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def flush(self) -> None:
+        """Return once every batch queued so far is evaluated, stored and offered."""
+        await self._queue.join()
+
+    async def tick(self) -> None:
+        """Judge staleness now (the task also does it every ``tick_s`` without readings)."""
+        await self._commit(self.engine.tick(self.clock.now().timestamp()), {})
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                first = await asyncio.wait_for(self._queue.get(), timeout=self.tick_s)
+            except TimeoutError:
+                try:
+                    await self.tick()
+                except Exception:
+                    log.exception("monitor tick failed")
+                continue
+            items = [first]
+            while not self._queue.empty():
+                items.append(self._queue.get_nowait())
+            try:
+                await self._evaluate(items)
+            except Exception:  # a bug must not stop the monitor; the batch is logged
+                log.exception("monitor failed on %d queued batches", len(items))
+            finally:
+                for _ in items:
+                    self._queue.task_done()
+
+    # -- evaluation ----------------------------------------------------------------------
+
+    async def _evaluate(self, items: Sequence[Batch]) -> None:
+        index = self.engine.table.index
+        arrays = ReadingArrays.concat([ReadingArrays.from_lists(index, *item) for item in items])
+        self.unknown_series_readings += arrays.unknown
+        findings = self.engine.process(arrays.idx, arrays.t_s, arrays.values, arrays.quality,
+                                       now_s=self.clock.now().timestamp())
+        await self._commit(findings, self._watermarks(arrays.idx))
+
+    def _watermarks(self, idx: np.ndarray) -> dict[str, datetime]:
+        table = self.engine.table
+        touched = np.unique(idx[idx < table.measured])
+        return {table.keys[i]: datetime.fromtimestamp(float(table.watermark[i]), UTC)
+                for i in touched if np.isfinite(table.watermark[i])}
+
+    async def _commit(self, findings: Sequence[Finding], watermarks: Mapping[str, datetime]
+                      ) -> None:
+        if findings or watermarks:
+            ids = await self.store.save(findings, watermarks)
+            self._unsent.extend(zip(ids, findings, strict=True))
+        await self._hand_over()
+
+    async def _hand_over(self) -> None:
+        if not self._unsent:
+            return
+        try:
+            await self.sink.findings([f for _, f in self._unsent])
+        except Exception:
+            log.warning("finding sink failed; %d findings wait for the next attempt",
+                        len(self._unsent), exc_info=True)
+            return
+        await self.store.mark_handed_over([i for i, _ in self._unsent], self.clock.now())
+        self._unsent.clear()
+
+    # -- rules ---------------------------------------------------------------------------
+
+    def rules(self) -> list[VersionedRule]:
+        return list(self._rules.values())
+
+    def rule(self, rule_id: str) -> VersionedRule:
+        return self._rules[rule_id]
+
+    async def change_rule(self, rule_id: str, changes: Mapping[str, Any], by_org: str,
+                          reason: str | None = None) -> VersionedRule:
+        """A new version of a rule, by its owner; the engine runs it from the next reading."""
+        current = self._rules[rule_id]  # KeyError: no such rule
+        if current.spec.owner != by_org:
+            raise NotOwner(f"rule {rule_id!r} belongs to {current.spec.owner!r}; "
+                           "only its owner may change it")
+        fixed = sorted(FIXED_FIELDS & changes.keys())
+        if fixed:
+            raise RuleChangeError(f"{', '.join(fixed)} cannot be changed here: they are "
+                                  "fixed in the cluster file")
+        try:
+            new_spec = parse_spec({**spec_json(current.spec), **changes})
+        except ValueError as exc:
+            raise RuleChangeError(str(exc)) from exc
+        changed = await self.store.change_rule(new_spec, by_org, self.clock.now(), reason)
+        self._rules[rule_id] = changed
+        self.engine.set_rules(self.rules())
+        log.info("rule %s changed to version %d by %s", rule_id, changed.version, by_org)
+        return changed
+
+
+async def start_monitor(pool: asyncpg.Pool, cluster: Cluster, clock: Clock, sink: FindingSink,
+                        *, config: EngineConfig | None = None,
+                        tick_s: float = 10.0) -> MonitorRuntime:
+    """Restore, catch up and start the monitor; call `MonitorRuntime.stop` on shutdown."""
+    store = MonitorStore(pool)
+    now = clock.now()
+    rules = await store.sync_rules(cluster.rules, now)
+    engine = Engine(plan_from_cluster(cluster), rules, now.timestamp(), config)
+    for st in await store.latest_states():
+        engine.restore_state(st.rule_id, State[st.state.upper()], st.since_ts.timestamp(),
+                             st.reference_value)
+    runtime = MonitorRuntime(engine, store, sink, clock, cluster, rules, tick_s)
+    await _catch_up(runtime, store, engine)
+    runtime._unsent = await store.not_handed_over()
+    await runtime._hand_over()
+    runtime.start()
+    return runtime
+
+
+async def _catch_up(runtime: MonitorRuntime, store: MonitorStore, engine: Engine) -> None:
+    """Warm history with readings already evaluated; evaluate those stored after."""
+    marks = await store.watermarks()
+    if not marks:
+        return  # first start: the monitor begins with the readings to come
+    keep_s = float(engine.table.history.keep_s.max(initial=0.0)) + 60.0
+    since = datetime.fromtimestamp(min(m.timestamp() for m in marks.values()) - keep_s, UTC)
+    rows = await store.readings_since(since)
+    index = engine.table.index
+    known = [r for r in rows if r["key"] in index]
+    if not known:
+        return
+    idx = np.array([index[r["key"]] for r in known], dtype=np.int64)
+    t_s = np.array([r["ts"].timestamp() for r in known])
+    v = np.array([r["value"] for r in known])
+    q = np.array([r["quality"] for r in known], dtype=np.int8)
+    mark = np.array([marks[r["key"]].timestamp() if r["key"] in marks else -np.inf
+                     for r in known])
+    seen = t_s <= mark
+    engine.process(idx[seen], t_s[seen], v[seen], q[seen], now_s=t_s.max(), evaluate=False)
+    findings = engine.process(idx[~seen], t_s[~seen], v[~seen], q[~seen],
+                              now_s=runtime.clock.now().timestamp())
+    await runtime._commit(findings, runtime._watermarks(idx[~seen]))
+    log.info("monitor restart: warmed up on %d readings, evaluated %d stored while stopped",
+             int(seen.sum()), int((~seen).sum()))

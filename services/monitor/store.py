@@ -1,0 +1,220 @@
+"""The monitor's tables: rule versions, findings, watermarks (migration 0100_monitor.sql)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+from pydantic import TypeAdapter
+
+from services.monitor.findings import Finding
+from services.monitor.group import AnyRule, VersionedRule
+from services.monitor.spec import RuleSpec
+
+CLUSTER_FILE = "cluster-file"
+_SPEC: TypeAdapter[AnyRule] = TypeAdapter(RuleSpec)
+
+_FINDING_COLUMNS = ("rule_id", "rule_version", "kind", "series", "owner", "severity", "state",
+                    "previous_state", "ts", "since_ts", "detected_at", "late", "value",
+                    "slope_per_h", "predicted_time_to_limit_s", "reference_value", "detail")
+
+
+@dataclass(frozen=True)
+class RuleVersionRow:
+    rule_id: str
+    version: int
+    spec: dict[str, Any]
+    previous: dict[str, Any] | None
+    changed_by: str
+    changed_at: datetime
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class StoredState:
+    rule_id: str
+    series: str
+    state: str
+    ts: datetime
+    since_ts: datetime
+    reference_value: float | None
+
+
+@dataclass(frozen=True)
+class FindingFilter:
+    rule_id: str | None = None
+    series: str | None = None
+    state: str | None = None
+    kind: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    late: bool | None = None
+    limit: int = 100
+
+
+def spec_json(spec: AnyRule) -> dict[str, Any]:
+    return spec.model_dump(mode="json")
+
+
+def parse_spec(raw: Mapping[str, Any]) -> AnyRule:
+    return _SPEC.validate_python(dict(raw))
+
+
+def _finding(row: asyncpg.Record) -> Finding:
+    return Finding(**{c: row[c] for c in _FINDING_COLUMNS})
+
+
+class MonitorStore:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    # -- rules ---------------------------------------------------------------------------
+
+    async def sync_rules(self, specs: Sequence[AnyRule], now: datetime) -> list[VersionedRule]:
+        """The running version of each rule of the cluster file.
+
+        A rule seen first becomes version 1. A rule changed in the file becomes a new
+        version, unless its last change came through the API: a change made by its owner
+        is not undone by a file that predates it.
+        """
+        out = []
+        async with self.pool.acquire() as conn, conn.transaction():
+            for spec in specs:
+                await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", spec.id)
+                row = await conn.fetchrow(
+                    "SELECT version, spec, changed_by FROM monitor_rule_versions"
+                    " WHERE rule_id = $1 ORDER BY version DESC LIMIT 1", spec.id)
+                wanted = spec_json(spec)
+                if row is None:
+                    version = await self._insert(conn, spec, 1, None, CLUSTER_FILE, now, None)
+                    out.append(VersionedRule(spec, version))
+                    continue
+                stored = json.loads(row["spec"])
+                if stored == wanted or row["changed_by"] != CLUSTER_FILE:
+                    out.append(VersionedRule(parse_spec(stored), row["version"]))
+                    continue
+                version = await self._insert(conn, spec, row["version"] + 1, stored,
+                                             CLUSTER_FILE, now, "cluster file changed")
+                out.append(VersionedRule(spec, version))
+        return out
+
+    async def change_rule(self, new: AnyRule, by: str, now: datetime,
+                          reason: str | None) -> VersionedRule:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", new.id)
+            row = await conn.fetchrow(
+                "SELECT version, spec FROM monitor_rule_versions WHERE rule_id = $1"
+                " ORDER BY version DESC LIMIT 1", new.id)
+            if row is None:
+                raise KeyError(new.id)
+            version = await self._insert(conn, new, row["version"] + 1, json.loads(row["spec"]),
+                                         by, now, reason)
+        return VersionedRule(new, version)
+
+    @staticmethod
+    async def _insert(conn: asyncpg.Connection, spec: AnyRule, version: int,
+                      previous: dict[str, Any] | None, by: str, now: datetime,
+                      reason: str | None) -> int:
+        await conn.execute(
+            "INSERT INTO monitor_rule_versions (rule_id, version, kind, owner, spec, previous,"
+            " changed_by, changed_at, reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            spec.id, version, spec.kind, spec.owner, json.dumps(spec_json(spec)),
+            None if previous is None else json.dumps(previous), by, now, reason)
+        return version
+
+    async def rule_versions(self, rule_id: str) -> list[RuleVersionRow]:
+        rows = await self.pool.fetch(
+            "SELECT * FROM monitor_rule_versions WHERE rule_id = $1 ORDER BY version", rule_id)
+        return [RuleVersionRow(r["rule_id"], r["version"], json.loads(r["spec"]),
+                               None if r["previous"] is None else json.loads(r["previous"]),
+                               r["changed_by"], r["changed_at"], r["reason"]) for r in rows]
+
+    # -- findings ------------------------------------------------------------------------
+
+    async def save(self, findings: Sequence[Finding], watermarks: Mapping[str, datetime]
+                   ) -> list[int]:
+        """Store findings (idempotent) and advance watermarks in one transaction; returns
+        the ids of the findings (new or already stored)."""
+        ids: list[int] = []
+        async with self.pool.acquire() as conn, conn.transaction():
+            for f in findings:
+                values = [getattr(f, c) for c in _FINDING_COLUMNS]
+                fid = await conn.fetchval(
+                    f"INSERT INTO monitor_findings ({', '.join(_FINDING_COLUMNS)}) VALUES "
+                    f"({', '.join(f'${i + 1}' for i in range(len(values)))})"
+                    " ON CONFLICT (rule_id, rule_version, series, ts, state) DO NOTHING"
+                    " RETURNING id", *values)
+                if fid is None:
+                    fid = await conn.fetchval(
+                        "SELECT id FROM monitor_findings WHERE rule_id = $1 AND rule_version = $2"
+                        " AND series = $3 AND ts = $4 AND state = $5", *f.key)
+                ids.append(int(fid))
+            if watermarks:
+                await conn.executemany(
+                    "INSERT INTO monitor_watermarks (series, ts) VALUES ($1, $2)"
+                    " ON CONFLICT (series) DO UPDATE SET ts = GREATEST(monitor_watermarks.ts,"
+                    " excluded.ts)", list(watermarks.items()))
+        return ids
+
+    async def mark_handed_over(self, ids: Sequence[int], now: datetime) -> None:
+        await self.pool.execute(
+            "UPDATE monitor_findings SET handed_over_at = $2 WHERE id = ANY($1::bigint[])"
+            " AND handed_over_at IS NULL", list(ids), now)
+
+    async def not_handed_over(self) -> list[tuple[int, Finding]]:
+        rows = await self.pool.fetch(
+            "SELECT * FROM monitor_findings WHERE handed_over_at IS NULL ORDER BY ts, id")
+        return [(r["id"], _finding(r)) for r in rows]
+
+    async def latest_states(self) -> list[StoredState]:
+        rows = await self.pool.fetch(
+            "SELECT DISTINCT ON (rule_id, series) rule_id, series, state, ts, since_ts,"
+            " reference_value FROM monitor_findings ORDER BY rule_id, series, ts DESC, id DESC")
+        return [StoredState(r["rule_id"], r["series"], r["state"], r["ts"], r["since_ts"],
+                            r["reference_value"]) for r in rows]
+
+    async def watermarks(self) -> dict[str, datetime]:
+        rows = await self.pool.fetch("SELECT series, ts FROM monitor_watermarks")
+        return {r["series"]: r["ts"] for r in rows}
+
+    async def list_findings(self, flt: FindingFilter, visible_to: tuple[str, Sequence[str]]
+                            | None = None) -> list[tuple[int, Finding]]:
+        """Newest first. ``visible_to`` = (organisation, series it may read): only findings
+        of its own rules or on those series."""
+        where, args = [], []
+
+        def add(clause: str, value: object) -> None:
+            args.append(value)
+            where.append(clause.replace("?", f"${len(args)}"))
+
+        for column in ("rule_id", "series", "state", "kind"):
+            value = getattr(flt, column)
+            if value is not None:
+                add(f"{column} = ?", value)
+        if flt.since is not None:
+            add("ts >= ?", flt.since)
+        if flt.until is not None:
+            add("ts < ?", flt.until)
+        if flt.late is not None:
+            add("late = ?", flt.late)
+        if visible_to is not None:
+            org, series = visible_to
+            args.append(org)
+            args.append(list(series))
+            where.append(f"(owner = ${len(args) - 1} OR series = ANY(${len(args)}::text[]))")
+        args.append(flt.limit)
+        sql = ("SELECT * FROM monitor_findings"
+               + (" WHERE " + " AND ".join(where) if where else "")
+               + f" ORDER BY ts DESC, id DESC LIMIT ${len(args)}")
+        return [(r["id"], _finding(r)) for r in await self.pool.fetch(sql, *args)]
+
+    async def readings_since(self, since: datetime) -> list[asyncpg.Record]:
+        """Stored readings after ``since`` (plant time), oldest first: the restart replay."""
+        rows: list[asyncpg.Record] = await self.pool.fetch(
+            "SELECT s.key, r.ts, r.value, r.quality FROM readings r"
+            " JOIN series s ON s.id = r.series_id WHERE r.ts > $1 ORDER BY r.ts", since)
+        return rows
