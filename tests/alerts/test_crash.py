@@ -1,0 +1,87 @@
+"""Check 2: the service is killed while a webhook is still answering; after a restart every
+alert is delivered, each message with the same idempotency key it had before."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from alerts.service import AlertService
+from alerts.signing import LinkSigner
+from heatlink.clock import SystemClock
+from tests.alerts.conftest import index_for
+from tests.alerts.support import trip, webhook_receiver, write_cluster
+from tests.support.servers import wait_for_port
+from tests.support.service import ServiceProcess
+
+
+class LoggedService(ServiceProcess):
+    """ServiceProcess with stderr to a file: its PIPE is never read nor closed (a full pipe
+    would stall the service, and the open pipe warns at kill)."""
+
+    def __init__(self, *args: Any, log_path: Path, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.log_path = log_path
+
+    def start(self) -> None:
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "heatlink.cli", "serve", "--port", str(self.port)],
+                env=self.env, stdout=subprocess.DEVNULL, stderr=log)
+        wait_for_port("127.0.0.1", self.port, timeout_s=30)
+
+
+async def test_killed_mid_delivery_then_restarted(pool: asyncpg.Pool, fresh_database_url: str,
+                                                  tmp_path: Path) -> None:
+    async with webhook_receiver() as hook:
+        cluster = write_cluster(tmp_path, [
+            {"org": "fjordsmolt", "contact": "night shift", "channel": "webhook",
+             "address": hook.url("/farm")},
+            {"org": "glomfjord-smelter", "contact": "control room", "channel": "webhook",
+             "address": hook.url("/smelter")},
+        ], alerting={"group_window_s": 0})
+        index = await index_for(pool, cluster)
+        # Another process records the alerts and their deliveries (as the monitor would).
+        service = AlertService(pool, index, SystemClock(), LinkSigner(b"k", "http://x", 60))
+        await service.findings([trip(f"trip-{n}") for n in range(3)])
+        expected = {r["idempotency_key"] for r in await pool.fetch(
+            "SELECT idempotency_key FROM alert_deliveries")}
+        assert len(expected) == 6
+
+        hook.hang = True  # the receiver takes the requests and never answers
+        process = LoggedService(fresh_database_url, cluster_file=cluster,
+                                log_path=tmp_path / "serve.log", env={
+            "HEATLINK_ALERTS_LEASE_S": "1", "HEATLINK_ALERTS_POLL_S": "0.2",
+            "HEATLINK_ALERTS_RETRY_BASE_S": "0.5"})
+        process.start()
+        try:
+            await hook.wait("/farm")
+            await hook.wait("/smelter")
+            process.kill()
+            first = {path: hook.at(path)[0].key for path in ("/farm", "/smelter")}
+            hook.hang = False
+            hook.released.set()
+            process.start()
+            await hook.wait("/farm", 2, timeout_s=30)
+            await hook.wait("/smelter", 2, timeout_s=30)
+            for _ in range(100):
+                left = await pool.fetchval(
+                    "SELECT count(*) FROM alert_deliveries WHERE status <> 'delivered'")
+                if left == 0:
+                    break
+                await asyncio.sleep(0.1)  # the service records in its own process
+            assert left == 0
+        finally:
+            process.stop()
+    for path in ("/farm", "/smelter"):
+        again = hook.at(path)[1]
+        assert again.key == first[path]
+        assert again.body == hook.at(path)[0].body, "the same message, byte for byte"
+    sent = {n["idempotency_key"] for r in hook.requests.items
+            for n in r.json["notifications"]}
+    assert sent == expected
