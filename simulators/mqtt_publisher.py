@@ -62,7 +62,7 @@ class MqttPublisher:
         if tls:
             client.tls_set(ca_certs=str(self.ca_file) if self.ca_file else None,
                            cert_reqs=ssl.CERT_REQUIRED)
-        client.max_inflight_messages_set(1000)
+        client.max_inflight_messages_set(100)  # paho slows down with large windows
         client.max_queued_messages_set(0)  # unlimited: the simulator must not drop samples
         client.reconnect_delay_set(1, 5)
         self._loop = asyncio.get_running_loop()
