@@ -21,6 +21,7 @@ import asyncpg
 import numpy as np
 
 from heatlink.clock import Clock
+from services.cluster.index import ClusterIndex
 from services.cluster.model import Cluster
 from services.monitor.convert import ReadingArrays
 from services.monitor.engine import Engine, EngineConfig
@@ -58,22 +59,6 @@ class QueueObserver:
         self._queue.put_nowait((list(series_keys), list(ts), list(values), list(quality)))
 
 
-def visible_series(cluster: Cluster) -> dict[str, list[str]]:
-    """Series each organisation may see findings on: its own and those its exchanges share."""
-    owner_of_asset = {a.id: a.owner for a in cluster.assets}
-    out: dict[str, set[str]] = {o.id: set() for o in cluster.organisations}
-    owned = [(s.key, s.owner, s.asset) for s in cluster.series]
-    owned += [(d.key, d.owner, d.asset) for d in cluster.derived]
-    for key, owner, asset in owned:
-        org = owner or owner_of_asset.get(asset)
-        if org in out:
-            out[org].add(key)
-    for ex in cluster.exchanges:
-        for org in (ex.supplier, ex.recipient):
-            out.setdefault(org, set()).update(ex.shared_series)
-    return {org: sorted(keys) for org, keys in out.items()}
-
-
 class MonitorRuntime:
     def __init__(self, engine: Engine, store: MonitorStore, sink: FindingSink, clock: Clock,
                  cluster: Cluster, rules: Sequence[VersionedRule], tick_s: float) -> None:
@@ -83,7 +68,7 @@ class MonitorRuntime:
         self.clock = clock
         self.cluster = cluster
         self.tick_s = tick_s
-        self.visible = visible_series(cluster)
+        self.index = ClusterIndex(cluster)
         self._rules = {r.spec.id: r for r in rules}
         self._queue: asyncio.Queue[Batch] = asyncio.Queue()
         self.observer = QueueObserver(self._queue)
@@ -170,6 +155,10 @@ class MonitorRuntime:
         self._unsent.clear()
 
     # -- rules ---------------------------------------------------------------------------
+
+    def visible_series(self, org: str) -> frozenset[str]:
+        """Series whose findings ``org`` may read (the service's one access policy)."""
+        return self.index.visible_series(org)
 
     def rules(self) -> list[VersionedRule]:
         return list(self._rules.values())

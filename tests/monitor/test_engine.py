@@ -7,7 +7,6 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from services.cluster.loader import EXAMPLE_CLUSTER, load_cluster
 from services.cluster.model import Cluster
 from services.monitor.engine import Engine
 from services.monitor.findings import Finding
@@ -15,11 +14,6 @@ from services.monitor.group import VersionedRule
 from services.monitor.plan import plan_from_cluster
 from tests.monitor.plant import TANK, glomfjord
 from tests.monitor.signals import hinge, noise, regular
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Cluster:
-    return load_cluster(EXAMPLE_CLUSTER)
 
 
 def engine_for(cluster: Cluster, start_s: float) -> Engine:

@@ -3,73 +3,21 @@ versions. Each test gets its own database."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import asyncpg
 import numpy as np
 import pytest
 
 from heatlink.clock import FakeClock
-from services.cluster.loader import EXAMPLE_CLUSTER, load_cluster
 from services.cluster.model import Cluster
 from services.monitor.engine import Engine
 from services.monitor.group import VersionedRule
 from services.monitor.plan import plan_from_cluster
-from services.monitor.runtime import MonitorRuntime, NotOwner, RuleChangeError, start_monitor
+from services.monitor.runtime import NotOwner, RuleChangeError, start_monitor
 from services.monitor.store import FindingFilter
 from services.monitor.testing import FlakyFindingSink, RecordingFindingSink
-from services.storage.migrate import apply_migrations
-
-TANK = "glomfjord/smoltfarm/tank1/temp"
-T0 = datetime(2026, 1, 15, 6, 0, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Cluster:
-    return load_cluster(EXAMPLE_CLUSTER)
-
-
-@pytest.fixture
-async def pool(fresh_database_url: str, cluster: Cluster) -> AsyncIterator[asyncpg.Pool]:
-    await apply_migrations(fresh_database_url)
-    pool = await asyncpg.create_pool(fresh_database_url, min_size=1, max_size=4)
-    owners = {a.id: a.owner for a in cluster.assets}
-    await pool.executemany(
-        "INSERT INTO series (key, asset, quantity, unit, owner) VALUES ($1, $2, $3, $4, $5)",
-        [(s.key, s.asset, str(s.quantity), s.unit, s.owner or owners[s.asset])
-         for s in cluster.series])
-    yield pool
-    await pool.close()
-
-
-def tank_readings(start: datetime, minutes: float, level_c: float | Sequence[float]
-                  ) -> tuple[list[str], list[datetime], list[float], list[str]]:
-    n = int(minutes * 6)
-    ts = [start + timedelta(seconds=10 * i) for i in range(n)]
-    values = list(np.broadcast_to(np.asarray(level_c, dtype=float), (n,)))
-    rng = np.random.default_rng(int(start.timestamp()) % 1000)
-    values = [float(v) + float(e) for v, e in zip(values, rng.normal(0, 0.02, n), strict=True)]
-    return [TANK] * n, ts, values, ["good"] * n
-
-
-async def store(pool: asyncpg.Pool, batch: tuple[list[str], list[datetime], list[float],
-                                                  list[str]]) -> None:
-    """What ingest does before it tells the observer."""
-    keys, ts, values, _ = batch
-    ids = {r["key"]: r["id"] for r in await pool.fetch("SELECT id, key FROM series")}
-    await pool.executemany(
-        "INSERT INTO readings (series_id, ts, value, quality) VALUES ($1, $2, $3, 0)",
-        [(ids[k], t, v) for k, t, v in zip(keys, ts, values, strict=True)])
-
-
-async def ingest(pool: asyncpg.Pool, runtime: MonitorRuntime, clock: FakeClock,
-                 batch: tuple[list[str], list[datetime], list[float], list[str]]) -> None:
-    await store(pool, batch)
-    clock.set(max(batch[1]) + timedelta(seconds=1))
-    runtime.observer.readings_stored(*batch)
-    await asyncio.wait_for(runtime.flush(), 10)
+from tests.monitor.dbsupport import T0, TANK, Batch, ingest, store, tank_readings
 
 
 async def test_findings_are_stored_then_handed_over(pool: asyncpg.Pool,
@@ -113,7 +61,7 @@ async def test_a_restart_neither_loses_nor_repeats_a_finding(pool: asyncpg.Pool,
     everything = tank_readings(T0, 100, level)
     cut1, cut2 = 240, 420
 
-    def part(a: int, b: int) -> tuple[list[str], list[datetime], list[float], list[str]]:
+    def part(a: int, b: int) -> Batch:
         return (everything[0][a:b], everything[1][a:b], everything[2][a:b],
                 everything[3][a:b])
 

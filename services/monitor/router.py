@@ -1,0 +1,96 @@
+"""GET /v1/rules, GET /v1/rules/{id}/versions, PATCH /v1/rules/{id}, GET /v1/findings."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+
+from services.access.deps import require_scope
+from services.access.principal import Principal, Scope
+from services.monitor.runtime import MonitorRuntime, NotOwner, RuleChangeError
+from services.monitor.schemas import FindingOut, RuleChange, RuleOut, RuleVersionOut
+from services.monitor.store import FindingFilter
+
+router = APIRouter(prefix="/v1", tags=["monitor"])
+# Reading scope suffices to change a rule: recipients (read-only tokens) own their tanks'
+# limits. Ownership is checked per rule.
+Caller = Annotated[Principal, Depends(require_scope(Scope.READ))]
+
+
+def get_monitor(request: Request) -> MonitorRuntime:
+    monitor: MonitorRuntime | None = getattr(request.app.state, "monitor", None)
+    if monitor is None:
+        raise HTTPException(503, "the monitor is not running")
+    return monitor
+
+
+Monitor = Annotated[MonitorRuntime, Depends(get_monitor)]
+
+
+def _rule_or_404(monitor: MonitorRuntime, rule_id: str) -> RuleOut:
+    try:
+        return RuleOut.of(monitor.rule(rule_id))
+    except KeyError:
+        raise HTTPException(404, f"no rule {rule_id!r}; GET /v1/rules lists them") from None
+
+
+@router.get("/rules", response_model=list[RuleOut], summary="Rules and their running version")
+async def list_rules(monitor: Monitor, caller: Caller,
+                     owner: Annotated[str | None, Query()] = None,
+                     series: Annotated[str | None, Query()] = None) -> list[RuleOut]:
+    return [RuleOut.of(r) for r in monitor.rules()
+            if (owner is None or r.spec.owner == owner)
+            and (series is None or r.spec.series == series)]
+
+
+@router.get("/rules/{rule_id}", response_model=RuleOut)
+async def get_rule(rule_id: str, monitor: Monitor, caller: Caller) -> RuleOut:
+    return _rule_or_404(monitor, rule_id)
+
+
+@router.get("/rules/{rule_id}/versions", response_model=list[RuleVersionOut],
+            summary="Every version of a rule: who changed it, when, old and new")
+async def rule_versions(rule_id: str, monitor: Monitor, caller: Caller) -> list[RuleVersionOut]:
+    _rule_or_404(monitor, rule_id)
+    return [RuleVersionOut.of(v) for v in await monitor.store.rule_versions(rule_id)]
+
+
+@router.patch("/rules/{rule_id}", response_model=RuleOut,
+              summary="Change a rule (its owner only); makes a new version",
+              responses={403: {"description": "The caller's organisation does not own it"},
+                         404: {"description": "No such rule"},
+                         422: {"description": "A fixed field, or an invalid value"}})
+async def change_rule(rule_id: str, body: RuleChange, monitor: Monitor,
+                      caller: Caller) -> RuleOut:
+    _rule_or_404(monitor, rule_id)
+    try:
+        changed = await monitor.change_rule(rule_id, body.changes, caller.org, body.reason)
+    except NotOwner as exc:
+        raise HTTPException(403, str(exc)) from None
+    except RuleChangeError as exc:
+        raise HTTPException(422, str(exc)) from None
+    return RuleOut.of(changed)
+
+
+@router.get("/findings", response_model=list[FindingOut],
+            summary="Findings (changes of state), newest first, that the caller may see")
+async def list_findings(
+        monitor: Monitor, caller: Caller,
+        rule_id: Annotated[str | None, Query()] = None,
+        series: Annotated[str | None, Query()] = None,
+        state: Annotated[str | None, Query()] = None,
+        kind: Annotated[str | None, Query()] = None,
+        since: Annotated[datetime | None, Query(description="Plant time, inclusive")] = None,
+        until: Annotated[datetime | None, Query(description="Plant time, exclusive")] = None,
+        late: Annotated[bool | None, Query()] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[FindingOut]:
+    for name, moment in (("since", since), ("until", until)):
+        if moment is not None and moment.tzinfo is None:
+            raise HTTPException(422, f"'{name}' needs an offset, e.g. 2026-01-15T06:00:00Z")
+    flt = FindingFilter(rule_id=rule_id, series=series, state=state, kind=kind, since=since,
+                        until=until, late=late, limit=limit)
+    visible = sorted(monitor.visible_series(caller.org))
+    rows = await monitor.store.list_findings(flt, visible_to=(caller.org, visible))
+    return [FindingOut.of(i, f) for i, f in rows]
