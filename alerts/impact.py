@@ -173,12 +173,14 @@ def _recipient_draft(index: ClusterIndex, finding: Finding, r: Reach, cause: str
     cause_name = index.assets[cause].name if cause in index.assets else cause
     own = r.recipient_asset or ""
     own_name = index.assets[own].name if own in index.assets else own
-    supplier = index.organisations[e.supplier].name
+    # The cause's owner, which is not the direct supplier when the heat passes through others.
+    cause_org = index.assets[cause].owner if cause in index.assets else e.supplier
+    supplier = index.organisations[cause_org].name
     verb = "lost" if state in LOSS_STATES else ("too hot" if state in EXCESS_STATES else state)
     title = (f"Heat supply {verb} upstream at {cause_name} ({supplier}): {own_name} affected"
              + (f", limit in {_minutes(tti)}" if tti is not None else ""))
     detail = {**_base(finding), "cause": {"asset": cause, "name": cause_name,
-                                          "org": e.supplier, "org_name": supplier},
+                                          "org": cause_org, "org_name": supplier},
               "affected_asset": {"asset": own, "name": own_name},
               "time_to_impact_s": tti, "contingency": list(e.contingency),
               "exchange": {"id": e.id, "name": e.name}}

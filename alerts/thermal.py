@@ -21,11 +21,13 @@ def time_to_limit_s(t0_c: float, t_inf_c: float, limit_c: float, tau_s: float) -
     ``limit_c``: 0 when already past it, None when it never gets there."""
     if tau_s <= 0:
         raise ValueError("tau must be positive")
+    if t0_c == t_inf_c:
+        return None  # nothing moves
     falling = t_inf_c < t0_c
     if (falling and t0_c <= limit_c) or (not falling and t0_c >= limit_c):
         return 0.0
     # The limit lies beyond the new steady temperature (or it does not move): never crossed.
-    if t0_c == t_inf_c or (falling and limit_c <= t_inf_c) or (not falling and limit_c >= t_inf_c):
+    if (falling and limit_c <= t_inf_c) or (not falling and limit_c >= t_inf_c):
         return None
     return tau_s * math.log((t0_c - t_inf_c) / (limit_c - t_inf_c))
 
