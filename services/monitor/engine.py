@@ -22,6 +22,7 @@ from services.monitor.series import SeriesTable
 from services.monitor.stale import StaleGroup
 
 QUALITY_BAD = 2
+_EMPTY: tuple[I64, F64, F64] = (np.zeros(0, np.int64), np.zeros(0), np.zeros(0))
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,8 @@ class Engine:
         self.config = config or EngineConfig()
         self.table = SeriesTable(plan, rules, start_s, self.config)
         self.counters = Counters()
+        # Heat power computed by the last `process` (series index, time, kW), for storing.
+        self.last_derived: tuple[I64, F64, F64] = _EMPTY
         self.groups: list[RuleGroup] = []
         self.stale = StaleGroup([], np.zeros(0, np.int64))
         self.set_rules(rules)
@@ -113,6 +116,7 @@ class Engine:
         after a restart, for readings that were evaluated before it.
         """
         table = self.table
+        self.last_derived = _EMPTY
         if quality is not None:
             good = quality != QUALITY_BAD
             self.counters.bad_quality += int((~good).sum())
@@ -121,6 +125,8 @@ class Engine:
         if idx.size == 0:
             return self._stale(now_s) if evaluate else []
         idx, t_s, v = table.derive(idx, t_s, v, self.counters)
+        power = (idx >= table.measured) & (idx < table.measured + len(table.plan.derived))
+        self.last_derived = (idx[power], t_s[power], v[power])
         table.track(idx, t_s, v)
         findings: list[Finding] = []
         for chunk in table.chunks(idx, t_s, v):

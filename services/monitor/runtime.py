@@ -28,7 +28,7 @@ from services.monitor.engine import Engine, EngineConfig
 from services.monitor.findings import Finding, FindingSink, State
 from services.monitor.group import VersionedRule
 from services.monitor.plan import plan_from_cluster
-from services.monitor.store import MonitorStore, parse_spec, spec_json
+from services.monitor.store import DerivedRows, MonitorStore, parse_spec, spec_json
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,7 @@ class MonitorRuntime:
         self._unsent: list[tuple[int, Finding]] = []
         self._task: asyncio.Task[None] | None = None
         self.unknown_series_readings = 0
+        self.derived_ids: dict[str, int] = {}  # database ids of derived series, by key
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -127,7 +128,7 @@ class MonitorRuntime:
         self.unknown_series_readings += arrays.unknown
         findings = self.engine.process(arrays.idx, arrays.t_s, arrays.values, arrays.quality,
                                        now_s=self.clock.now().timestamp())
-        await self._commit(findings, self._watermarks(arrays.idx))
+        await self._commit(findings, self._watermarks(arrays.idx), self._derived_rows())
 
     def _watermarks(self, idx: np.ndarray) -> dict[str, datetime]:
         table = self.engine.table
@@ -135,10 +136,23 @@ class MonitorRuntime:
         return {table.keys[i]: datetime.fromtimestamp(float(table.watermark[i]), UTC)
                 for i in touched if np.isfinite(table.watermark[i])}
 
-    async def _commit(self, findings: Sequence[Finding], watermarks: Mapping[str, datetime]
-                      ) -> None:
-        if findings or watermarks:
-            ids = await self.store.save(findings, watermarks)
+    def _derived_rows(self) -> DerivedRows | None:
+        """Heat power of the last evaluation, for the series the database knows (rows
+        written by the ingest's series sync with ``derived`` set)."""
+        idx, t_s, v = self.engine.last_derived
+        if idx.size == 0 or not self.derived_ids:
+            return None
+        keys = self.engine.table.keys
+        ids = np.array([self.derived_ids.get(keys[i], -1) for i in idx], dtype=np.int64)
+        ok = ids >= 0
+        return ([int(x) for x in ids[ok]],
+                [datetime.fromtimestamp(float(x), UTC) for x in t_s[ok]],
+                [float(x) for x in v[ok]])
+
+    async def _commit(self, findings: Sequence[Finding], watermarks: Mapping[str, datetime],
+                      derived: DerivedRows | None = None) -> None:
+        if findings or watermarks or derived:
+            ids = await self.store.save(findings, watermarks, derived)
             self._unsent.extend(zip(ids, findings, strict=True))
         await self._hand_over()
 
@@ -200,6 +214,7 @@ async def start_monitor(pool: asyncpg.Pool, cluster: Cluster, clock: Clock, sink
         engine.restore_state(st.rule_id, State[st.state.upper()], st.since_ts.timestamp(),
                              st.reference_value)
     runtime = MonitorRuntime(engine, store, sink, clock, cluster, rules, tick_s)
+    runtime.derived_ids = await store.derived_series_ids()
     await _catch_up(runtime, store, engine)
     runtime._unsent = await store.not_handed_over()
     await runtime._hand_over()
@@ -229,6 +244,6 @@ async def _catch_up(runtime: MonitorRuntime, store: MonitorStore, engine: Engine
     engine.process(idx[seen], t_s[seen], v[seen], q[seen], now_s=t_s.max(), evaluate=False)
     findings = engine.process(idx[~seen], t_s[~seen], v[~seen], q[~seen],
                               now_s=runtime.clock.now().timestamp())
-    await runtime._commit(findings, runtime._watermarks(idx[~seen]))
+    await runtime._commit(findings, runtime._watermarks(idx[~seen]), runtime._derived_rows())
     log.info("monitor restart: warmed up on %d readings, evaluated %d stored while stopped",
              int(seen.sum()), int((~seen).sum()))

@@ -16,6 +16,8 @@ from services.monitor.group import AnyRule, VersionedRule
 from services.monitor.spec import RuleSpec
 
 CLUSTER_FILE = "cluster-file"
+# Derived readings (heat power) as parallel lists: series id, plant time, value.
+DerivedRows = tuple[list[int], list[datetime], list[float]]
 _SPEC: TypeAdapter[AnyRule] = TypeAdapter(RuleSpec)
 
 _FINDING_COLUMNS = ("rule_id", "rule_version", "kind", "series", "owner", "severity", "state",
@@ -135,12 +137,19 @@ class MonitorStore:
 
     # -- findings ------------------------------------------------------------------------
 
-    async def save(self, findings: Sequence[Finding], watermarks: Mapping[str, datetime]
-                   ) -> list[int]:
-        """Store findings (idempotent) and advance watermarks in one transaction; returns
-        the ids of the findings (new or already stored)."""
+    async def save(self, findings: Sequence[Finding], watermarks: Mapping[str, datetime],
+                   derived: DerivedRows | None = None) -> list[int]:
+        """Store findings (idempotent), derived readings and watermarks in one transaction;
+        returns the ids of the findings (new or already stored)."""
         ids: list[int] = []
         async with self.pool.acquire() as conn, conn.transaction():
+            if derived is not None and derived[0]:
+                series_ids, ts, values = derived
+                await conn.execute(
+                    "INSERT INTO readings (series_id, ts, value, quality)"
+                    " SELECT s, t, v, 0 FROM unnest($1::int[], $2::timestamptz[],"
+                    " $3::float8[]) AS u(s, t, v) ON CONFLICT DO NOTHING",
+                    series_ids, ts, values)
             for f in findings:
                 values = [getattr(f, c) for c in _FINDING_COLUMNS]
                 fid = await conn.fetchval(
@@ -211,6 +220,10 @@ class MonitorStore:
                + (" WHERE " + " AND ".join(where) if where else "")
                + f" ORDER BY ts DESC, id DESC LIMIT ${len(args)}")
         return [(r["id"], _finding(r)) for r in await self.pool.fetch(sql, *args)]
+
+    async def derived_series_ids(self) -> dict[str, int]:
+        rows = await self.pool.fetch("SELECT id, key FROM series WHERE derived")
+        return {r["key"]: r["id"] for r in rows}
 
     async def readings_since(self, since: datetime) -> list[asyncpg.Record]:
         """Stored readings after ``since`` (plant time), oldest first: the restart replay."""

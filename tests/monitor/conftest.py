@@ -26,5 +26,9 @@ async def pool(fresh_database_url: str, cluster: Cluster) -> AsyncIterator[async
         "INSERT INTO series (key, asset, quantity, unit, owner) VALUES ($1, $2, $3, $4, $5)",
         [(s.key, s.asset, str(s.quantity), s.unit, s.owner or owners[s.asset])
          for s in cluster.series])
+    await pool.executemany(
+        "INSERT INTO series (key, asset, quantity, unit, owner, derived)"
+        " VALUES ($1, $2, 'power', 'kW', $3, true)",
+        [(d.key, d.asset, d.owner or owners[d.asset]) for d in cluster.derived])
     yield pool
     await pool.close()

@@ -3,7 +3,7 @@ versions. Each test gets its own database."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import numpy as np
@@ -18,6 +18,7 @@ from services.monitor.runtime import NotOwner, RuleChangeError, start_monitor
 from services.monitor.store import FindingFilter
 from services.monitor.testing import FlakyFindingSink, RecordingFindingSink
 from tests.monitor.dbsupport import T0, TANK, Batch, ingest, store, tank_readings
+from tests.monitor.plant import glomfjord
 
 
 async def test_findings_are_stored_then_handed_over(pool: asyncpg.Pool,
@@ -135,3 +136,23 @@ async def test_the_migrated_schema_is_what_the_store_expects(pool: asyncpg.Pool)
         " WHERE table_name = 'monitor_findings'")}
     from services.monitor.store import _FINDING_COLUMNS
     assert set(_FINDING_COLUMNS) | {"id", "handed_over_at"} == columns
+
+
+async def test_derived_heat_power_is_stored_as_readings(pool: asyncpg.Pool,
+                                                        cluster: Cluster) -> None:
+    run = glomfjord(600, noise_k=0.0, start_s=T0.timestamp())
+    keys, t, v = run.readings()
+    batch: Batch = (keys, [datetime.fromtimestamp(x, UTC) for x in t], [float(x) for x in v],
+                    ["good"] * len(keys))
+    clock = FakeClock(T0)
+    runtime = await start_monitor(pool, cluster, clock, RecordingFindingSink())
+    try:
+        await ingest(pool, runtime, clock, batch)
+    finally:
+        await runtime.stop()
+    rows = await pool.fetch(
+        "SELECT r.ts, r.value FROM readings r JOIN series s ON s.id = r.series_id"
+        " WHERE s.key = 'glomfjord/smelter/hx1/primary/power' ORDER BY r.ts")
+    assert len(rows) == run.t_s.size
+    # 300 m3/h cooled from 30 to about 17.4 °C: about 4.4 MW.
+    assert 4000 < rows[-1]["value"] < 4800
