@@ -12,8 +12,16 @@ from fastapi.responses import FileResponse
 from services.access.deps import require_scope
 from services.access.principal import Principal, Scope
 from services.cluster.index import ClusterIndex
+from services.dashboard.plugged import ActiveAlertStates, MaintenanceStates
 from services.dashboard.schemas import SnapshotOut
-from services.dashboard.state import Latest, LatestValueStates, StateProvider
+from services.dashboard.state import (
+    Latest,
+    LatestValueStates,
+    PlannedFirst,
+    StateProvider,
+    Viewer,
+    WorstOf,
+)
 from services.dashboard.view import ClusterView
 from services.ingest.checks import QUALITY_NAMES
 from services.readings import store
@@ -57,11 +65,14 @@ def _view(request: Request) -> ClusterView:
 
 
 def _states(request: Request) -> StateProvider:
-    """The app's provider (the monitor may install one), else judged from latest values."""
+    """The app's provider (the monitor or alerts may install one in the lifespan), else
+    latest values and active alerts, with announced maintenance overriding both."""
     provider: StateProvider | None = getattr(request.app.state, "dashboard_states", None)
     if provider is None:
-        provider = request.app.state.dashboard_states = LatestValueStates(
-            request.app.state.index)
+        index, pool = request.app.state.index, request.app.state.pool
+        provider = request.app.state.dashboard_states = PlannedFirst(
+            MaintenanceStates(pool, index),
+            WorstOf([LatestValueStates(index), ActiveAlertStates(pool, index)]))
     return provider
 
 
@@ -80,7 +91,11 @@ async def snapshot(request: Request, principal: Reader) -> SnapshotOut:
     rows = [r for r in await store.latest(pool, visible) if r["ts"] is not None]
     latest = {r["key"]: Latest(ts=r["ts"], value=r["value"]) for r in rows}
     quality = {r["key"]: QUALITY_NAMES[r["quality"]] for r in rows}
-    statuses = await _states(request).statuses(visible, latest, now)
+    facilitator = index.is_facilitator(principal.org)
+    exchanges = frozenset(e.id for e in index.cluster.exchanges
+                          if facilitator or principal.org in (e.supplier, e.recipient))
+    viewer = Viewer(principal.org, visible, exchanges)
+    statuses = await _states(request).statuses(viewer, latest, now)
     await store.log_access(pool, principal.org,
                            [(index.series[k].owner, k) for k in latest], "dashboard")
     return _view(request).snapshot(principal.org, visible, latest, quality, statuses, now,

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from functools import cached_property
 from typing import Protocol
 
 from services.cluster.index import ClusterIndex
@@ -48,6 +49,16 @@ class Latest:
     value: float
 
 
+@dataclass(frozen=True)
+class Viewer:
+    """Who the states are for: an organisation and the series it may read."""
+
+    org: str
+    visible: frozenset[str]
+    exchanges: frozenset[str] = frozenset()  # exchanges it is a party to (all, for the
+    #                                           facilitator)
+
+
 @dataclass
 class Statuses:
     """State per asset id and per exchange id; a missing entry means "no opinion"."""
@@ -60,13 +71,13 @@ class StateProvider(Protocol):
     """Called by the dashboard for every snapshot (first load and each refresh, every
     few seconds per open page): must answer fast and may be called concurrently.
 
-    ``visible`` is what the caller may read; a provider must not let a state reveal
-    anything derived from other series (answer unknown, or nothing, instead).
-    ``latest`` holds the latest value of each visible series that has one. Reading only,
-    so a retry is always safe.
+    ``viewer.visible`` is what the caller may read; a provider must not let a state reveal
+    anything derived from other series or other companies' alerts (answer unknown, or
+    nothing, instead). ``latest`` holds the latest value of each visible series that has
+    one. Reading only, so a retry is always safe.
     """
 
-    async def statuses(self, visible: frozenset[str], latest: Mapping[str, Latest],
+    async def statuses(self, viewer: Viewer, latest: Mapping[str, Latest],
                        now: datetime) -> Statuses: ...
 
 
@@ -81,8 +92,9 @@ class LatestValueStates:
         self.stale_after_s = stale_after_s
         self.warn_margin = warn_margin
 
-    async def statuses(self, visible: frozenset[str], latest: Mapping[str, Latest],
+    async def statuses(self, viewer: Viewer, latest: Mapping[str, Latest],
                        now: datetime) -> Statuses:
+        visible = viewer.visible
         fresh = {k: v for k, v in latest.items() if k in visible
                  and (now - v.ts).total_seconds() <= self.stale_after_s}
         out = Statuses()
@@ -90,7 +102,32 @@ class LatestValueStates:
             out.exchanges[exchange.id] = self._exchange(exchange.supply_band, visible, fresh)
         for asset_id in self.index.assets:
             out.assets[asset_id] = self._asset(asset_id, visible, fresh, out.exchanges)
+        for asset_id in self.index.assets:
+            if asset_id not in self._measured:
+                out.assets[asset_id] = self._as_upstream(asset_id, out.assets)
         return out
+
+    @cached_property
+    def _measured(self) -> frozenset[str]:
+        related = {e.exchanger for e in self.index.cluster.exchanges}
+        related |= {a for e in self.index.cluster.exchanges for a in e.recipient_assets}
+        return frozenset({s.asset for s in self.index.series.values()} | related)
+
+    @cached_property
+    def _feeders(self) -> dict[str, list[str]]:
+        feeders: dict[str, list[str]] = {a: [] for a in self.index.assets}
+        for asset in self.index.assets.values():
+            for target in asset.feeds:
+                if target in feeders:
+                    feeders[target].append(asset.id)
+        return feeders
+
+    def _as_upstream(self, asset_id: str, assets: Mapping[str, Status]) -> Status:
+        """An unmeasured asset (a pipe) carries what its feeders carry."""
+        found = worst(assets[f] for f in self._feeders[asset_id] if f in assets)
+        if found is None:
+            return Status(State.UNKNOWN, "not measured")
+        return Status(found.state, f"not measured; upstream: {found.reason}")
 
     def _exchange(self, band: SupplyBand | None, visible: frozenset[str],
                   fresh: Mapping[str, Latest]) -> Status:
@@ -130,12 +167,29 @@ class WorstOf:
     def __init__(self, providers: Iterable[StateProvider]) -> None:
         self.providers = list(providers)
 
-    async def statuses(self, visible: frozenset[str], latest: Mapping[str, Latest],
+    async def statuses(self, viewer: Viewer, latest: Mapping[str, Latest],
                        now: datetime) -> Statuses:
         out = Statuses()
         for provider in self.providers:
-            got = await provider.statuses(visible, latest, now)
+            got = await provider.statuses(viewer, latest, now)
             for mine, theirs in ((out.assets, got.assets), (out.exchanges, got.exchanges)):
                 for key, status in theirs.items():
                     mine[key] = worst([status, *([mine[key]] if key in mine else [])]) or status
+        return out
+
+
+class PlannedFirst:
+    """A planned outage replaces every other judgement of the same exchange or asset:
+    a supply stopped on purpose is out of its band, and that is expected."""
+
+    def __init__(self, planned: StateProvider, rest: StateProvider) -> None:
+        self.planned = planned
+        self.rest = rest
+
+    async def statuses(self, viewer: Viewer, latest: Mapping[str, Latest],
+                       now: datetime) -> Statuses:
+        out = await self.rest.statuses(viewer, latest, now)
+        planned = await self.planned.statuses(viewer, latest, now)
+        out.assets.update(planned.assets)
+        out.exchanges.update(planned.exchanges)
         return out

@@ -134,7 +134,7 @@ async def stream(
     async def still_allowed() -> bool:
         return await tokens.authenticate(token) is not None
 
-    audience = Audience(principal.org, chosen, index.is_facilitator(principal.org))
+    audience = Audience(principal.org, chosen)
     return StreamingResponse(
         events_for(hub, audience, last_event_id_header or last_event_id, still_allowed),
         media_type="text/event-stream",

@@ -25,16 +25,18 @@ MAX_VALUES_PER_MESSAGE = 5000
 
 @dataclass(frozen=True)
 class Audience:
-    """Who is listening: the caller's organisation and the series it chose and may see."""
+    """Who is listening: the caller's organisation and the series it chose and may see.
+
+    An event for named organisations (an alert) goes to those only: the facilitator
+    reads every series but not other companies' alerts, as in GET /v1/alerts."""
 
     org: str
     series: frozenset[str]
-    sees_every_org: bool = False
 
     def accepts(self, event: Event) -> bool:
         if event.series is not None and event.series not in self.series:
             return False
-        return event.orgs is None or self.sees_every_org or self.org in event.orgs
+        return event.orgs is None or self.org in event.orgs
 
 
 def message(kind: str, data: bytes, event_id: str | None = None) -> bytes:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from services.access.principal import Role
+from services.monitor.findings import Finding
 from tests.dashboard.plant import ReplayedPlant
 from tests.support.service import AppHandle, make_token
 
@@ -47,8 +49,13 @@ async def browser() -> AsyncIterator[Any]:
         await launched.close()
 
 
-async def open_dashboard(browser: Any, url: str, token: str, **context: Any) -> Any:
+async def open_dashboard(browser: Any, url: str, token: str, *, without_alerts: bool = False,
+                         **context: Any) -> Any:
     page = await (await browser.new_context(**context)).new_page()
+    if without_alerts:  # a service built without the alert part: its endpoints are 404
+        for path in ("**/v1/alerts", "**/v1/maintenance"):
+            await page.route(path, lambda route: route.fulfill(status=404, json={
+                "detail": "Not Found"}))
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.errors = errors
@@ -83,8 +90,7 @@ async def test_the_dashboard_shows_live_values_that_change(
     assert await page.locator("#graph .node").count() == 9
     assert "MW" in (await smolt.locator(".power-value").text_content() or "")
     await page.wait_for_selector("article[data-exchange='glomfjord-smolt'] .chart canvas")
-    # No alerts endpoint yet: the panel stays hidden rather than showing an error.
-    assert await page.locator("#alerts").is_hidden()
+    await page.wait_for_selector("#alerts-empty:has-text('No active alerts')")
     # Times are the cluster's: the header clock names Oslo.
     assert "Oslo" in (await page.text_content("#clock") or "")
     ARTIFACTS.mkdir(exist_ok=True)
@@ -97,7 +103,10 @@ async def test_a_recipient_sees_the_shared_side_only_on_a_phone(
         browser: Any) -> None:
     page = await open_dashboard(browser, live_service.url, org_tokens["fjordsmolt"],
                                 viewport={"width": 390, "height": 844}, is_mobile=True,
-                                has_touch=True)
+                                has_touch=True, without_alerts=True)
+    # Without the alert endpoints the panels stay hidden rather than showing an error.
+    assert await page.locator("#alerts").is_hidden()
+    assert await page.locator("#maintenance").is_hidden()
     card = page.locator("article[data-exchange='glomfjord-smolt']")
     assert await card.locator(f"td[data-series='{SUPPLY}']").count() == 1
     assert await page.locator(f"td[data-series='{PRIVATE}']").count() == 0
@@ -118,3 +127,30 @@ async def test_a_wrong_token_is_asked_for_again(live_service: AppHandle, browser
     await page.click("#login-form button[type=submit]")
     await page.wait_for_selector("#login-error:has-text('not accepted')")
     assert await page.locator("#main").is_hidden()
+
+
+async def test_an_operator_acknowledges_an_alert_and_sees_its_state_change(
+        live_service: AppHandle, database_url: str, plant: dict[str, Any],
+        browser: Any) -> None:
+    operator = await make_token(database_url, "fjordsmolt", Role.OPERATOR)
+    page = await open_dashboard(browser, live_service.url, operator,
+                                viewport={"width": 1500, "height": 1100})
+    # What the monitor would hand over when the supply temperature falls out of its band.
+    now = datetime.now(UTC)
+    await live_service.app.state.alerts.service.findings([Finding(
+        rule_id="supply-band-low", rule_version=1, kind="threshold", series=SUPPLY,
+        owner="glomfjord-smelter", severity="alarm", state="low", previous_state="ok",
+        ts=now, since_ts=now - timedelta(seconds=60), detected_at=now, late=False,
+        value=12.5, slope_per_h=-4.0, predicted_time_to_limit_s=None,
+        detail="supply below the 14 °C band")])
+    alert = page.locator("#alert-list li[data-state='active_unack']").first
+    await alert.wait_for()  # shown live: the alert event arrives on the stream
+    await alert.locator("button[data-action='ack']").click()
+    acked = page.locator("#alert-list li[data-state='active_ack']").first
+    await acked.wait_for()
+    assert "acknowledged" in (await acked.locator(".state").text_content() or "")
+    assert await acked.locator("button[data-action='ack']").count() == 0
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / "dashboard-alert-acknowledged.png"),
+                          full_page=True)
+    assert page.errors == []

@@ -9,7 +9,16 @@ import pytest
 
 from services.cluster.index import ClusterIndex
 from services.cluster.loader import EXAMPLE_CLUSTER, load_cluster
-from services.dashboard.state import Latest, LatestValueStates, State, Status, Statuses, WorstOf
+from services.dashboard.state import (
+    Latest,
+    LatestValueStates,
+    PlannedFirst,
+    State,
+    Status,
+    Statuses,
+    Viewer,
+    WorstOf,
+)
 from services.live.hub import LiveHub
 from services.live.stream import Audience, frame
 
@@ -22,7 +31,8 @@ def test_a_reader_gets_every_event_after_its_cursor_in_order() -> None:
     hub.publish_many("value", [("a", b"1"), ("b", b"2")])
     cursor, gap = hub.cursor_from(hub.event_id(1))
     events, cursor, read_gap = hub.read(cursor)
-    assert gap is None and read_gap is None
+    assert gap is None
+    assert read_gap is None
     assert [e.data for e in events] == [b"2"]
     assert cursor == hub.last_seq == 2
 
@@ -31,7 +41,8 @@ def test_a_reader_overrun_by_the_ring_is_told_of_the_gap() -> None:
     hub = LiveHub(capacity=10)
     hub.publish_many("value", [("a", str(i).encode()) for i in range(25)])
     cursor, gap = hub.cursor_from(hub.event_id(3))
-    assert gap is not None and "more than 10" in gap.reason
+    assert gap is not None
+    assert "more than 10" in gap.reason
     events, _, _ = hub.read(cursor)
     assert [e.data for e in events] == [str(i).encode() for i in range(15, 25)]
 
@@ -75,30 +86,42 @@ def index() -> ClusterIndex:
 async def test_an_exchange_is_judged_by_its_supply_band(
         index: ClusterIndex, value: float, age_s: float, state: State) -> None:
     latest = {BAND: Latest(NOW - timedelta(seconds=age_s), value)}
-    got = await LatestValueStates(index).statuses(index.visible_series("fjordsmolt"),
-                                                  latest, NOW)
+    got = await LatestValueStates(index).statuses(viewer(index, "fjordsmolt"), latest, NOW)
     assert got.exchanges["glomfjord-smolt"].state == state
     assert got.assets["glomfjord/smelter/hx1"].state == state
 
 
 async def test_a_state_never_uses_a_series_the_caller_cannot_see(index: ClusterIndex) -> None:
     latest = {BAND: Latest(NOW, 30.0)}
-    got = await LatestValueStates(index).statuses(index.visible_series("mo-greenhouse"),
-                                                  latest, NOW)
+    got = await LatestValueStates(index).statuses(viewer(index, "mo-greenhouse"), latest, NOW)
     assert got.exchanges["glomfjord-smolt"].state == State.UNKNOWN
 
 
+def viewer(index: ClusterIndex, org: str) -> Viewer:
+    return Viewer(org, index.visible_series(org),
+                  frozenset(e.id for e in index.exchanges_of(org)))
+
+
+async def test_an_unmeasured_pipe_carries_what_its_feeder_carries(index: ClusterIndex) -> None:
+    latest = {BAND: Latest(NOW, 13.0)}
+    got = await LatestValueStates(index).statuses(viewer(index, "fjordsmolt"), latest, NOW)
+    assert got.assets["glomfjord/pipeline/p1"].state == State.ALARM
+    assert "upstream" in got.assets["glomfjord/pipeline/p1"].reason
+
+
 class _Planned:
-    async def statuses(self, visible: frozenset[str], latest: object, now: datetime
-                       ) -> Statuses:
+    async def statuses(self, viewer: Viewer, latest: object, now: datetime) -> Statuses:
         return Statuses(exchanges={"glomfjord-smolt": Status(State.PLANNED_OUTAGE, "stop")})
 
 
 async def test_providers_combine_and_the_state_needing_attention_wins(
         index: ClusterIndex) -> None:
     latest = {BAND: Latest(NOW, 13.0)}
+    farm = viewer(index, "fjordsmolt")
     both = WorstOf([LatestValueStates(index), _Planned()])
-    got = await both.statuses(index.visible_series("fjordsmolt"), latest, NOW)
+    got = await both.statuses(farm, latest, NOW)
     assert got.exchanges["glomfjord-smolt"].state == State.ALARM
-    planned_only = await WorstOf([_Planned()]).statuses(frozenset(), {}, NOW)
-    assert planned_only.exchanges["glomfjord-smolt"].state == State.PLANNED_OUTAGE
+    # An announced stop is expected to leave the band: it is shown as planned, not alarm.
+    planned = await PlannedFirst(_Planned(), LatestValueStates(index)).statuses(
+        farm, latest, NOW)
+    assert planned.exchanges["glomfjord-smolt"].state == State.PLANNED_OUTAGE

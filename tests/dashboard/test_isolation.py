@@ -66,7 +66,8 @@ async def test_a_shared_series_is_readable_by_the_recipient(
         response = await client.get(url, params=query)
     assert response.status_code == 200, (door, response.text)
     text = response.text
-    assert "300.0" in text and "302.0" in text
+    assert "300.0" in text
+    assert "302.0" in text
 
 
 @pytest.mark.usefixtures("readings")
@@ -92,7 +93,8 @@ async def test_the_dashboard_shows_only_what_is_visible(
         snap = (await client.get("/v1/dashboard")).json()
     keys = {s["key"] for s in snap["series"]} | set(snap["latest"])
     assert SHARED in keys
-    assert PRIVATE not in keys and OTHER_SITE not in keys
+    assert PRIVATE not in keys
+    assert OTHER_SITE not in keys
     assert [e["id"] for e in snap["exchanges"]] == ["glomfjord-smolt"]
     smolt = snap["exchanges"][0]
     assert smolt["primary"] == {"supply_temp": None, "return_temp": None, "flow": None,

@@ -296,7 +296,7 @@ function drawChart(card, data) {
     width, height: 200, tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), state.tz),
     scales: { x: { time: true } },
     axes: [
-      { stroke: "#8b9aab", grid: { stroke: "#2a3644" }, values: (u, splits) => splits.map((ts) => axisTime(ts, card.range)) },
+      { stroke: "#8b9aab", grid: { stroke: "#2a3644" }, values: (u, splits, ax, space, incr) => splits.map((ts) => axisTime(ts, card.range, incr)) },
       { scale: "°C", stroke: "#8b9aab", grid: { stroke: "#2a3644" }, values: (u, v) => v.map((x) => x + " °C") },
       { scale: "m³/h", side: 1, stroke: "#8b9aab", grid: { show: false } },
     ],
@@ -311,8 +311,9 @@ function drawChart(card, data) {
   card.data = data;
 }
 
-function axisTime(ts, range) {
+function axisTime(ts, range, incr) {
   const opts = { timeZone: state.tz, hour: "2-digit", minute: "2-digit", hour12: false };
+  if (incr < 60) opts.second = "2-digit";
   if (range > 86400) Object.assign(opts, { day: "2-digit", month: "short" });
   return new Intl.DateTimeFormat("en-GB", opts).format(new Date(ts * 1000));
 }
@@ -401,41 +402,55 @@ async function loadAlerts() {
   loadMaintenance();
 }
 
+const ALERT_STATES = { active_unack: "active, unacknowledged", active_ack: "active, acknowledged",
+  cleared_unack: "cleared, unacknowledged", normal: "normal" };
+
 function renderAlerts() {
   const list = $("#alert-list");
   list.replaceChildren();
   $("#alerts-empty").hidden = state.alerts.length > 0;
   for (const a of state.alerts) {
     const li = document.createElement("li");
-    li.className = `alert ${a.severity ?? ""}`;
+    const shelved = a.shelved_until && Date.parse(a.shelved_until) > Date.now();
+    li.className = `alert ${a.severity ?? ""}${shelved ? " shelved" : ""}`;
     li.dataset.alert = a.id;
     li.dataset.state = a.state ?? "";
+    li.dataset.shelved = shelved ? "1" : "0";
     const title = document.createElement("span");
     title.className = "title";
-    title.textContent = `${a.title ?? a.summary ?? a.rule ?? "alert"}${a.exchange ? " · " + a.exchange : ""}`;
-    const since = document.createElement("span");
-    since.className = "state";
-    since.textContent = `${a.state ?? ""}${a.since ?? a.started_at ? " since " + fmtTime(a.since ?? a.started_at) : ""}`;
+    title.textContent = `${a.title ?? a.rule_id ?? "alert"}${a.exchange ? " · " + a.exchange : ""}`;
+    const status = document.createElement("span");
+    status.className = "state";
+    status.textContent = (ALERT_STATES[a.state] ?? a.state ?? "") +
+      (shelved ? `, shelved until ${fmtTime(a.shelved_until)}` : "") +
+      (a.raised_at ? ` · since ${fmtTime(a.raised_at, true)}` : "");
     const impact = document.createElement("span");
     impact.className = "impact";
-    const impactAt = a.impact_at ?? (a.time_to_impact_s != null ? new Date(Date.now() + a.time_to_impact_s * 1000).toISOString() : null);
-    if (impactAt) impact.dataset.impactAt = impactAt;
+    // time_to_impact_s was estimated when the alert last changed: count down from then.
+    if (a.time_to_impact_s != null && (a.state ?? "").startsWith("active")) {
+      const from = Date.parse(a.updated_at ?? a.raised_at ?? new Date().toISOString());
+      impact.dataset.impactAt = new Date(from + a.time_to_impact_s * 1000).toISOString();
+    }
     const actions = document.createElement("span");
     actions.className = "actions";
-    for (const [label, action, body] of [["Acknowledge", "acknowledge", {}], ["Shelve 1 h", "shelve", { duration_s: 3600 }]]) {
+    const buttons = [];
+    if (a.state === "active_unack" || a.state === "cleared_unack") buttons.push(["Acknowledge", "ack", null]);
+    buttons.push(shelved ? ["Unshelve", "unshelve", null] : ["Shelve 1 h", "shelve", { duration_s: 3600, reason: "from the dashboard" }]);
+    for (const [label, action, body] of buttons) {
       const b = document.createElement("button");
       b.type = "button"; b.textContent = label; b.dataset.action = action;
       b.addEventListener("click", async () => {
         b.disabled = true;
         const r = await api(`/v1/alerts/${encodeURIComponent(a.id)}/${action}`, {
-          method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+          method: "POST", headers: { "Content-Type": "application/json" },
+          body: body ? JSON.stringify(body) : undefined,
         }).catch(() => null);
         if (!r || !r.ok) { b.disabled = false; b.title = "not possible now"; }
         loadAlerts();
       });
       actions.append(b);
     }
-    li.append(title, since, impact, actions);
+    li.append(title, status, impact, actions);
     list.append(li);
   }
   tick();
@@ -446,11 +461,16 @@ async function loadMaintenance() {
     const response = await api("/v1/maintenance");
     if (!response.ok) { $("#maintenance").hidden = true; return; }
     const body = await response.json();
-    const windows = Array.isArray(body) ? body : (body.windows ?? []);
+    const now = Date.now();
+    const windows = (Array.isArray(body) ? body : (body.windows ?? []))
+      .filter((w) => !w.cancelled_at && Date.parse(w.ends_at) > now);
     const list = $("#maintenance-list");
     list.replaceChildren(...windows.map((w) => {
       const li = document.createElement("li");
-      li.textContent = `${fmtTime(w.start, true)} – ${fmtTime(w.end, true)}: ${w.title ?? w.description ?? w.asset ?? ""}`;
+      const ongoing = Date.parse(w.starts_at) <= now;
+      li.dataset.exchange = w.exchange;
+      li.textContent = `${ongoing ? "now" : "planned"}: ${w.exchange}, ${fmtTime(w.starts_at, true)} – ` +
+        `${fmtTime(w.ends_at, true)}${w.reason ? " · " + w.reason : ""}`;
       return li;
     }));
     $("#maintenance").hidden = windows.length === 0;

@@ -1,0 +1,89 @@
+"""State providers from what the alert part stores: active alerts and maintenance windows.
+
+They read the alert part's tables (``alerts``, ``maintenance_windows``, migration 0200)
+with one small query each; where those tables do not exist (a service built without the
+alert part) they have no opinion. The alert part may replace them with its own
+implementation of ``StateProvider``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import datetime
+
+import asyncpg
+
+from services.cluster.index import ClusterIndex
+from services.dashboard.state import Latest, State, Status, Statuses, Viewer, worst
+
+log = logging.getLogger(__name__)
+
+_SEVERITY = {"alarm": State.ALARM, "warning": State.WARNING}
+
+
+class ActiveAlertStates:
+    """An exchange or asset with an active, unshelved alert of the viewer's organisation
+    takes the alert's severity (its own alerts only: as in GET /v1/alerts)."""
+
+    def __init__(self, pool: asyncpg.Pool, index: ClusterIndex) -> None:
+        self.pool = pool
+        self.index = index
+
+    async def statuses(self, viewer: Viewer, latest: Mapping[str, Latest],
+                       now: datetime) -> Statuses:
+        out = Statuses()
+        try:
+            rows = await self.pool.fetch(
+                "SELECT exchange, asset, severity, title FROM alerts"
+                " WHERE org = $1 AND state IN ('active_unack', 'active_ack')"
+                "   AND NOT out_of_service AND (shelved_until IS NULL OR shelved_until <= $2)",
+                viewer.org, now)
+        except asyncpg.UndefinedTableError:
+            return out
+        for r in rows:
+            status = Status(_SEVERITY.get(r["severity"], State.WARNING), r["title"])
+            targets: list[tuple[dict[str, Status], str]] = []
+            if r["exchange"]:
+                targets.append((out.exchanges, r["exchange"]))
+                exchange = next((e for e in self.index.cluster.exchanges
+                                 if e.id == r["exchange"]), None)
+                if exchange is not None:
+                    targets.append((out.assets, exchange.exchanger))
+            if r["asset"]:
+                targets.append((out.assets, r["asset"]))
+            for mapping, key in targets:
+                mapping[key] = worst([status, *([mapping[key]] if key in mapping else [])]) \
+                    or status
+        return out
+
+
+class MaintenanceStates:
+    """An exchange inside an announced, not cancelled maintenance window is a planned
+    outage, and so is its exchanger; shown to the exchange's parties (and facilitator)."""
+
+    def __init__(self, pool: asyncpg.Pool, index: ClusterIndex) -> None:
+        self.pool = pool
+        self.index = index
+
+    async def statuses(self, viewer: Viewer, latest: Mapping[str, Latest],
+                       now: datetime) -> Statuses:
+        out = Statuses()
+        if not viewer.exchanges:
+            return out
+        try:
+            rows = await self.pool.fetch(
+                "SELECT exchange, ends_at, reason FROM maintenance_windows"
+                " WHERE exchange = ANY($1::text[]) AND cancelled_at IS NULL"
+                "   AND starts_at <= $2 AND ends_at > $2", sorted(viewer.exchanges), now)
+        except asyncpg.UndefinedTableError:
+            return out
+        exchangers = {e.id: e.exchanger for e in self.index.cluster.exchanges}
+        for r in rows:
+            reason = f": {r['reason']}" if r["reason"] else ""
+            until = r["ends_at"].strftime("%Y-%m-%d %H:%M")
+            status = Status(State.PLANNED_OUTAGE, f"maintenance until {until} UTC{reason}")
+            out.exchanges[r["exchange"]] = status
+            if r["exchange"] in exchangers:
+                out.assets[exchangers[r["exchange"]]] = status
+        return out
