@@ -74,7 +74,7 @@ async def webhook() -> AsyncIterator[Peer]:
         channel = WebhookChannel(timeout_s=5)
 
         async def arrived() -> int:
-            return len((await hook.wait("/in")))
+            return len(await hook.wait("/in"))
 
         try:
             yield Peer(channel, hook.url("/in"), arrived, channel,
