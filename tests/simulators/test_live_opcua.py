@@ -17,6 +17,7 @@ from simulators.catalog import SERIES, TANK1
 from simulators.certs import ensure_certificate, trust
 from simulators.live import LiveSimulation
 from simulators.opcua_server import OpcUaSecurity, unece_unit_id
+from simulators.scenario import SensorOverride, load_scenario
 
 ua: Any = _ua
 CLIENT_URI = "urn:heatlink:test-client"
@@ -124,3 +125,28 @@ async def test_restart_keeps_port_and_node_ids(sim: LiveSimulation) -> None:
         dv = await client.get_node(node_id).read_data_value()
         assert dv.StatusCode.is_good()
         assert isinstance(dv.Value.Value, float)
+
+
+async def test_password_users_and_bad_quality_status() -> None:
+    base = load_scenario("normal-day")
+    # A transmitter that always reads far out of range: its quality is bad.
+    broken = base.model_copy(update={"sensors": {
+        TANK: SensorOverride(spike_probability=1.0, spike_size=100.0)}})
+    security = OpcUaSecurity(users={"operator": "s3cret"})
+    async with LiveSimulation(broken, speed=600, opcua_port=free_port(),
+                              opcua_security=security) as sim:
+        await sim.wait_until(30)
+        with pytest.raises(ua.UaStatusCodeError):
+            async with Client(sim.opcua_endpoint):
+                pass
+        client = Client(sim.opcua_endpoint)
+        client.set_user("operator")
+        client.set_password("s3cret")
+        async with client:
+            dv = await client.get_node(sim.opcua_node_id_for(TANK)).read_data_value(
+                raise_on_bad_status=False)
+            assert dv.StatusCode.is_bad()
+            assert dv.SourceTimestamp is not None
+            flow = await client.get_node(
+                sim.opcua_node_id_for(f"{TANK1}/inflow")).read_data_value()
+            assert flow.StatusCode.is_good()

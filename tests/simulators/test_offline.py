@@ -107,6 +107,18 @@ def test_stuck_sensor_repeats_one_value_while_stuck() -> None:
     assert len(after) > 20
 
 
+def test_dropouts_and_spikes_of_misbehaving_instruments() -> None:
+    result = _run("stuck-sensor")
+    per_series = 14_400 // 10 + 1
+    inflow = result.series("glomfjord/smoltfarm/tank1/inflow")
+    assert per_series * 0.95 < len(inflow) < per_series * 0.995
+    supply = [r.value for r in result.series("glomfjord/smelter/hx1/secondary/supply_temp")]
+    median = sorted(supply)[len(supply) // 2]
+    spikes = [v for v in supply if abs(v - median) > 3.0]
+    assert 1 <= len(spikes) <= 25
+    assert len(result.series(TANK)) == per_series
+
+
 def test_comms_loss_leaves_a_gap_in_that_plant_only() -> None:
     result = _run("comms-loss")
     (lost,) = result.truth_of("comms_lost")
