@@ -76,7 +76,7 @@ class BandGroup(RuleGroup):
         # A value levelling off (a controller reaching its setpoint, an exponential
         # approach) is no straight line to a limit: predict only if the recent half of the
         # window falls as fast as the whole.
-        steady = np.abs(slope_half) >= DECELERATION_RATIO * np.abs(slope)
+        steady = slope_half * slope >= DECELERATION_RATIO * slope * slope
         slope = np.where((n >= 5) & (span >= 0.5 * w) & (n_half >= 3) & steady, slope, np.nan)
         slope = np.where(np.abs(slope) >= self.min_slope_per_s[inst], slope, np.nan)
         ttl_slope = time_to_limit_from_slope_s(v, np.nan_to_num(slope), low, high)
