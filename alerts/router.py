@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse
 
 from alerts import maintenance, operations, store
@@ -20,6 +20,7 @@ from services.access.principal import Principal, Scope
 router = APIRouter(tags=["alerts"])
 Reader = Annotated[Principal, Depends(require_scope(Scope.READ))]
 Controller = Annotated[Principal, Depends(require_scope(Scope.CONTROL))]
+AlertId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 def _runtime(request: Request) -> AlertsRuntime:
@@ -53,7 +54,7 @@ async def list_alerts(request: Request, principal: Reader,
 
 
 @router.get("/v1/alerts/{alert_id}")
-async def get_alert(request: Request, principal: Reader, alert_id: int) -> dict[str, Any]:
+async def get_alert(request: Request, principal: Reader, alert_id: AlertId) -> dict[str, Any]:
     """One alert with its transitions and its deliveries with every attempt."""
     async with _runtime(request).service.pool.acquire() as conn:
         alert = await store.get(conn, alert_id)
@@ -83,26 +84,26 @@ def _delivery(d: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.post("/v1/alerts/{alert_id}/ack")
-async def acknowledge(request: Request, principal: Reader, alert_id: int) -> dict[str, Any]:
+async def acknowledge(request: Request, principal: Reader, alert_id: AlertId) -> dict[str, Any]:
     return _answer(await operations.acknowledge(_runtime(request).service, alert_id,
                                                 principal.org, _actor(principal)))
 
 
 @router.post("/v1/alerts/{alert_id}/shelve")
-async def shelve(request: Request, principal: Reader, alert_id: int,
+async def shelve(request: Request, principal: Reader, alert_id: AlertId,
                  body: ShelveBody) -> dict[str, Any]:
     return _answer(await operations.shelve(_runtime(request).service, alert_id, principal.org,
                                            _actor(principal), body.duration_s, body.reason))
 
 
 @router.post("/v1/alerts/{alert_id}/unshelve")
-async def unshelve(request: Request, principal: Reader, alert_id: int) -> dict[str, Any]:
+async def unshelve(request: Request, principal: Reader, alert_id: AlertId) -> dict[str, Any]:
     return _answer(await operations.unshelve(_runtime(request).service, alert_id,
                                              principal.org, _actor(principal)))
 
 
 @router.post("/v1/alerts/{alert_id}/out-of-service")
-async def out_of_service(request: Request, principal: Controller, alert_id: int,
+async def out_of_service(request: Request, principal: Controller, alert_id: AlertId,
                          body: ServiceBody) -> dict[str, Any]:
     return _answer(await operations.set_in_service(_runtime(request).service, alert_id,
                                                    principal.org, _actor(principal), False,
@@ -110,18 +111,32 @@ async def out_of_service(request: Request, principal: Controller, alert_id: int,
 
 
 @router.post("/v1/alerts/{alert_id}/return-to-service")
-async def return_to_service(request: Request, principal: Controller, alert_id: int,
+async def return_to_service(request: Request, principal: Controller, alert_id: AlertId,
                             body: ServiceBody) -> dict[str, Any]:
     return _answer(await operations.set_in_service(_runtime(request).service, alert_id,
                                                    principal.org, _actor(principal), True,
                                                    body.reason))
 
 
-@router.api_route("/v1/alerts/{alert_id}/link", methods=["GET", "POST"],
-                  response_class=HTMLResponse)
-async def one_click(request: Request, alert_id: int, action: str, org: str, expires: int,
-                    sig: str) -> HTMLResponse:
+Expires = Annotated[int, Query(ge=0, le=2**40)]
+
+
+@router.get("/v1/alerts/{alert_id}/link", response_class=HTMLResponse)
+async def one_click(request: Request, alert_id: AlertId, action: str, org: str,
+                    expires: Expires, sig: str) -> HTMLResponse:
     """The signed link in an e-mail: acknowledges or shelves without a token."""
+    return await _follow(request, alert_id, action, org, expires, sig)
+
+
+@router.post("/v1/alerts/{alert_id}/link", response_class=HTMLResponse)
+async def one_click_post(request: Request, alert_id: AlertId, action: str, org: str,
+                         expires: Expires, sig: str) -> HTMLResponse:
+    """The same as the GET, for mail clients that submit links as forms."""
+    return await _follow(request, alert_id, action, org, expires, sig)
+
+
+async def _follow(request: Request, alert_id: int, action: str, org: str, expires: int,
+                  sig: str) -> HTMLResponse:
     runtime = _runtime(request)
     service = runtime.service
     refused = service.signer.check(alert_id, action, org, expires, sig, service.clock.now())

@@ -45,7 +45,8 @@ class LinkSigner:
         """None when the link is good; otherwise why it is refused."""
         if action not in ACTIONS:
             return "unknown action"
-        if not hmac.compare_digest(self._sig(alert_id, action, org, expires), sig):
+        expected = self._sig(alert_id, action, org, expires).encode()
+        if not hmac.compare_digest(expected, sig.encode("utf-8", "replace")):
             return "bad signature"
         if now.timestamp() > expires:
             return "link expired"
