@@ -31,6 +31,7 @@ from simulators.scenario import Scenario, load_scenario
 from simulators.truth import TruthEvent
 
 log = logging.getLogger(__name__)
+MAX_STEPS_PER_TICK = 200
 
 
 class LiveSimulation:
@@ -167,8 +168,11 @@ class LiveSimulation:
         last_step = None if self.duration_s is None else round(self.duration_s / dt_s)
         while last_step is None or self.engine.step_index <= last_step:
             due = int((loop.time() - t0) * self.speed / dt_s)
-            while self.engine.step_index <= due and (
-                    last_step is None or self.engine.step_index <= last_step):
+            if last_step is not None:
+                due = min(due, last_step)
+            # At most a few hundred steps between yields, so clients are served at any speed.
+            due = min(due, self.engine.step_index + MAX_STEPS_PER_TICK)
+            while self.engine.step_index <= due:
                 await self._publish(self.engine.step())
             async with self._progress:
                 self._progress.notify_all()
