@@ -108,6 +108,28 @@ async def send_reminders(conn: asyncpg.Connection, service: AlertService,
     return queued
 
 
+async def close_ended(conn: asyncpg.Connection, service: AlertService, now: datetime) -> int:
+    """Clear the notices of windows that have ended: the recipients are told so."""
+    windows = await conn.fetch(
+        """SELECT id FROM maintenance_windows WHERE ends_at <= $1 AND closed_at IS NULL
+           FOR UPDATE SKIP LOCKED""", now)
+    queued = 0
+    for window in windows:
+        await conn.execute("UPDATE maintenance_windows SET closed_at = $2 WHERE id = $1",
+                           window["id"], now)
+        for r in await conn.fetch("SELECT id FROM alerts WHERE dedup_key = $1",
+                                  f"maintenance:{window['id']}"):
+            alert = await store.get(conn, r["id"])
+            if alert is None:
+                continue
+            ended = Draft(alert.dedup_key, alert.org, Role(alert.role), alert.kind, "ended",
+                          False, alert.severity, alert.title, exchange=alert.exchange,
+                          asset=alert.asset, cause_asset=alert.cause_asset,
+                          detail=alert.detail)
+            queued += await service.apply(conn, ended, now, actor="system")
+    return queued
+
+
 async def list_windows(conn: asyncpg.Connection, exchanges: list[str]) -> list[dict[str, object]]:
     rows = await conn.fetch(
         """SELECT * FROM maintenance_windows WHERE exchange = ANY($1::text[])

@@ -71,8 +71,9 @@ class AlertService:
             window = current.suppressed_by if current else None
         new_episode = change.event in ("raised", "returned", "severity_raised")
         subs = self.index.cluster.subscriptions
+        # Notices of planned work inform; they do not climb the escalation ladder.
         escalates = (new_episode and parent is None and window is None
-                     and route.has_level(subs, draft.org, 1))
+                     and draft.kind != "maintenance" and route.has_level(subs, draft.org, 1))
         escalate_at = (now + timedelta(seconds=self.index.cluster.alerting.escalate_after_s)
                        if escalates else None)
         row = await store.upsert(conn, draft, change.to_state, now, parent_id=parent,
@@ -111,7 +112,7 @@ class AlertService:
     async def tick(self) -> int:
         """Time-driven transitions: escalation, shelf expiry, maintenance reminders. Returns
         the number of deliveries queued."""
-        from alerts.maintenance import send_reminders
+        from alerts.maintenance import close_ended, send_reminders
 
         now = self.clock.now()
         queued = 0
@@ -121,6 +122,10 @@ class AlertService:
             for alert in await store.due_escalations(conn, now):
                 queued += await self._escalate(conn, alert, now)
             queued += await send_reminders(conn, self, now)
+            queued += await close_ended(conn, self, now)
+            # Findings older than a week will not be handed over again.
+            await conn.execute("DELETE FROM alert_findings_seen WHERE seen_at < $1",
+                               now - timedelta(days=7))
         if queued:
             self.wake()
         return queued

@@ -240,3 +240,10 @@ async def test_maintenance_window_is_told_ahead_and_its_trip_does_not_page(
     tripped = next(a for a in listed if a["rule_id"] == "hx1-disruption-relining")
     assert tripped["suppressed_by"] == answer.json()["id"]
     assert world.hook.at("/greenhouse") == []
+
+    # When the window ends, its notice clears and the farm is told.
+    world.clock.advance(2 * 3600)
+    await world.alerts.service.tick()
+    farm = await world.hook.wait("/farm", farm_before + 3)
+    ended = farm[-1].json["notifications"][0]
+    assert (ended["event"], ended["alert"]["kind"]) == ("cleared", "maintenance")
