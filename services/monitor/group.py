@@ -104,3 +104,14 @@ def param(rules: Sequence[VersionedRule], get: Callable[[VersionedRule], float |
     """One float per instance; None becomes NaN (comparisons with it are False)."""
     return np.array([np.nan if (x := get(r)) is None else float(x) for r in rules],
                     dtype=np.float64)
+
+
+def value_at(chunk: Chunk, series: I64, t_s: F64) -> F64:
+    """Latest value of each series at or before ``t_s`` from history; NaN when unknown."""
+    out = np.full(series.size, np.nan)
+    rows = np.where(series >= 0, chunk.hist_row[np.maximum(series, 0)], -1)
+    has = rows >= 0
+    if has.any():
+        cols = chunk.history.last_col_at_or_before(rows[has], t_s[has])
+        out[has] = np.where(cols >= 0, chunk.history.v[rows[has], np.maximum(cols, 0)], np.nan)
+    return out

@@ -29,6 +29,8 @@ class RecipientModel:
     tau_s: float
     final_value: float
     upstream: tuple[tuple[str, State], ...]  # (rule id, state meaning "lost")
+    # Warm-water supply temperatures: below the recipient's low limit, no mixing can hold it.
+    supply_series: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -64,25 +66,22 @@ def plan_from_cluster(cluster: Cluster) -> Plan:
             continue
         model = asset.thermal_model
         upstream: list[tuple[str, State]] = []
+        supplies: list[str] = []
         for exchange in cluster.exchanges:
             if asset.id not in exchange.recipient_assets:
                 continue
             feeding = _ancestors(cluster, exchange.exchanger)
-            supply = exchange.supply_band.series if exchange.supply_band else None
-            for other in cluster.rules:
-                if other.id == rule.id:
-                    continue
-                if isinstance(other, SupplyDisruptionRule) and \
-                        asset_of.get(other.series) in feeding:
-                    upstream.append((other.id, State.DISRUPTED))
-                elif isinstance(other, BandRule) and other.low is not None and (
-                        other.series == supply or
-                        asset_of.get(other.series) == exchange.exchanger):
-                    upstream.append((other.id, State.LOW))
+            if exchange.supply_band is not None:
+                supplies.append(exchange.supply_band.series)
+            # A supplier's disruption means the warm water is gone. A supply band's LOW is
+            # not: a supply a little under its contract band is still mixed to setpoint.
+            upstream += [(other.id, State.DISRUPTED) for other in cluster.rules
+                         if isinstance(other, SupplyDisruptionRule)
+                         and asset_of.get(other.series) in feeding]
         recipients[rule.id] = RecipientModel(
             tau_s=model.volume_m3 / model.inflow_m3_per_h * 3600.0,
             final_value=model.cold_water_temp_c,
-            upstream=tuple(upstream))
+            upstream=tuple(upstream), supply_series=tuple(supplies))
     return Plan(
         series=tuple(s.key for s in cluster.series),
         derived=tuple(DerivedPowerDef(d.key, d.flow, d.temp_in, d.temp_out)

@@ -8,7 +8,16 @@ from collections.abc import Sequence
 import numpy as np
 
 from services.monitor.findings import State
-from services.monitor.group import F64, I64, BoolA, Chunk, RuleGroup, VersionedRule, param
+from services.monitor.group import (
+    F64,
+    I64,
+    BoolA,
+    Chunk,
+    RuleGroup,
+    VersionedRule,
+    param,
+    value_at,
+)
 from services.monitor.latch import HOLD_ANY, DynamicHold, Features
 from services.monitor.spec import ExchangerHealthRule, SupplyDisruptionRule
 
@@ -24,17 +33,6 @@ def _disruption(r: VersionedRule) -> SupplyDisruptionRule:
 def _health(r: VersionedRule) -> ExchangerHealthRule:
     assert isinstance(r.spec, ExchangerHealthRule)
     return r.spec
-
-
-def value_at(chunk: Chunk, series: I64, t_s: F64) -> F64:
-    """Latest value of each series at or before ``t_s`` from history; NaN when unknown."""
-    out = np.full(series.size, np.nan)
-    rows = np.where(series >= 0, chunk.hist_row[np.maximum(series, 0)], -1)
-    has = rows >= 0
-    if has.any():
-        cols = chunk.history.last_col_at_or_before(rows[has], t_s[has])
-        out[has] = np.where(cols >= 0, chunk.history.v[rows[has], np.maximum(cols, 0)], np.nan)
-    return out
 
 
 class _KeepReference(DynamicHold):

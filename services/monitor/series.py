@@ -112,6 +112,9 @@ class SeriesTable:
             elif isinstance(s, ExchangerHealthRule):
                 need(ua_key(s.id), s.window_s)
                 need(mismatch_key(s.id), s.window_s)
+        for model in self.plan.recipients.values():
+            for key in model.supply_series:
+                need(key, 60.0)
         rows = np.full(len(self.keys), -1, dtype=np.int64)
         order = sorted(keep)
         rows[order] = np.arange(len(order))
@@ -147,7 +150,8 @@ class SeriesTable:
         for r in thermal:
             m = self.plan.recipients[r.spec.id]
             links.append(ThermalLink(m.tau_s, m.final_value,
-                                     tuple((rid, int(st)) for rid, st in m.upstream)))
+                                     tuple((rid, int(st)) for rid, st in m.upstream),
+                                     tuple(self.series_of(k) for k in m.supply_series)))
         limits: dict[str, tuple[float, float]] = {}
         for r in bands:
             if isinstance(r.spec, BandRule) and r.spec.series not in limits:

@@ -16,6 +16,7 @@ from services.monitor.group import (
     UpstreamLookup,
     VersionedRule,
     param,
+    value_at,
 )
 from services.monitor.latch import HOLD_ANY, Features
 from services.monitor.physics import time_to_limit_first_order_s, time_to_limit_from_slope_s
@@ -32,7 +33,8 @@ class ThermalLink:
 
     tau_s: float
     final_value: float
-    upstream: tuple[tuple[str, int], ...]  # (group kind, instance index)
+    upstream: tuple[tuple[str, int], ...]  # (rule id, state code meaning "lost")
+    supply_series: tuple[int, ...] = ()  # series indices of warm-water supply temperatures
 
 
 def _window_stats(chunk: Chunk, j: I64, window_s: F64) -> tuple[I64, F64, F64]:
@@ -87,7 +89,11 @@ class BandGroup(RuleGroup):
             link = self.thermal[i]
             assert link is not None
             mine = inst == i
-            lost[mine] = self.upstream_lost(link.upstream, chunk.t_s[j[mine]])
+            times = chunk.t_s[j[mine]]
+            lost[mine] = self.upstream_lost(link.upstream, times)
+            for supply in link.supply_series:
+                with np.errstate(invalid="ignore"):
+                    lost[mine] |= value_at(chunk, np.full(times.size, supply), times) < low[mine]
             ttl_thermal[mine] = np.where(lost[mine], time_to_limit_first_order_s(
                 v[mine], low[mine], np.full(mine.sum(), link.final_value),
                 np.full(mine.sum(), link.tau_s)), np.inf)

@@ -52,3 +52,23 @@ def test_fouling_is_reported_before_ua_is_a_quarter_below_clean() -> None:
     assert loss < 0.25
     others = [f for f in run.findings if f.rule_id != "hx1-health"]
     assert others == []
+
+
+def test_lost_communication_is_unknown_not_an_outage() -> None:
+    run = run_scenario("comms-loss")
+    lost_s = run.truth_s("comms_lost")[0]
+    assert [(f.rule_id, f.state) for f in run.findings] == [
+        ("tank1-stale", "unknown"), ("tank1-stale", "ok")]
+    assert run.sim_s(run.findings[0]) == pytest.approx(lost_s + 120, abs=10)
+
+
+@pytest.mark.parametrize(("name", "batch_s"), [("planned-stop", 60.0), ("slow-decline", 600.0)])
+def test_the_tank_is_warned_before_it_crosses_its_minimum(name: str, batch_s: float) -> None:
+    run = run_scenario(name, batch_s=batch_s)
+    crossing_s = run.truth_s("below_min", TANK)[0]
+    warnings = [f for f in run.findings if f.rule_id in TANK_RULES
+                and f.state in ("falling", "predicted_low")]
+    assert warnings
+    assert crossing_s - run.sim_s(warnings[0]) >= 1800  # half an hour to act, at least
+    low = [f for f in run.findings if f.rule_id == "tank1-band" and f.state == "low"]
+    assert abs(run.sim_s(low[0]) - crossing_s) <= 60
