@@ -156,3 +156,34 @@ async def test_derived_heat_power_is_stored_as_readings(pool: asyncpg.Pool,
     assert len(rows) == run.t_s.size
     # 300 m3/h cooled from 30 to about 17.4 °C: about 4.4 MW.
     assert 4000 < rows[-1]["value"] < 4800
+
+
+async def test_findings_not_handed_over_before_a_stop_are_handed_over_on_start(
+        pool: asyncpg.Pool, cluster: Cluster) -> None:
+    clock = FakeClock(T0)
+    down = await start_monitor(pool, cluster, clock, FlakyFindingSink(failures=100))
+    await ingest(pool, down, clock, tank_readings(T0, 10, 17.0))
+    await down.stop()
+    sink = RecordingFindingSink()
+    up = await start_monitor(pool, cluster, clock, sink)
+    try:
+        assert [(f.rule_id, f.state) for f in sink.items if f.kind == "band"] == [
+            ("tank1-band", "high")]
+    finally:
+        await up.stop()
+
+
+async def test_staleness_follows_the_clock_not_the_readings(pool: asyncpg.Pool,
+                                                             cluster: Cluster) -> None:
+    clock, sink = FakeClock(T0), RecordingFindingSink()
+    runtime = await start_monitor(pool, cluster, clock, sink)
+    try:
+        await ingest(pool, runtime, clock, tank_readings(T0, 10, 12.0))
+        assert [f for f in sink.items if f.rule_id == "tank1-stale"] == []
+        clock.advance(300)
+        await runtime.tick()
+        stale = [f for f in sink.items if f.rule_id == "tank1-stale"]
+        assert [(f.state, f.ts) for f in stale] == [
+            ("unknown", T0 + timedelta(seconds=590 + 120))]
+    finally:
+        await runtime.stop()
