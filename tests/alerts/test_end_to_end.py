@@ -18,8 +18,8 @@ from services.monitor.runtime import MonitorRuntime, start_monitor
 from services.settings import Settings
 from simulators.offline import run_offline
 from tests.alerts.support import webhook_receiver, write_cluster
-from tests.support.service import make_token, running_app
 from tests.support.servers import with_database
+from tests.support.service import make_token, running_app
 
 pytestmark = pytest.mark.slow
 
