@@ -7,7 +7,7 @@ const TOKEN_KEY = "heatlink.token";
 const $ = (sel, root = document) => root.querySelector(sel);
 const state = {
   token: sessionStorage.getItem(TOKEN_KEY), snap: null, latest: {}, units: {},
-  cards: {}, charts: {}, lastEventId: null, source: null, tz: "Europe/Oslo",
+  cards: {}, cells: {}, charts: {}, lastEventId: null, source: null, tz: "Europe/Oslo",
   refreshTimer: null, alertsTimer: null, alerts: [],
 };
 
@@ -25,10 +25,19 @@ async function api(path, options = {}) {
 
 // ---- time, in the cluster's own zone -------------------------------------------------------
 
+// Formatters are built once: constructing Intl objects per value dominates a large page.
+const formatters = {};
+function formatter(kind) {
+  if (!formatters[kind]) {
+    const opts = { timeZone: state.tz, hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false };
+    if (kind === "date") Object.assign(opts, { day: "2-digit", month: "short" });
+    formatters[kind] = new Intl.DateTimeFormat("en-GB", opts);
+  }
+  return formatters[kind];
+}
+
 function fmtTime(iso, withDate = false) {
-  const opts = { timeZone: state.tz, hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false };
-  if (withDate) Object.assign(opts, { day: "2-digit", month: "short" });
-  return new Intl.DateTimeFormat("en-GB", opts).format(new Date(iso));
+  return formatter(withDate ? "date" : "time").format(new Date(iso));
 }
 
 function tick() {
@@ -71,8 +80,9 @@ async function start() {
     const response = await api("/v1/dashboard");
     if (!response.ok) throw new Error(`the service answered ${response.status}`);
     const snap = await response.json();
+    performance.mark("heatlink-snapshot");
     $("#login").hidden = true; $("#main").hidden = false; $("#logout").hidden = false;
-    state.tz = snap.timezone;
+    if (state.tz !== snap.timezone) { state.tz = snap.timezone; for (const k in formatters) delete formatters[k]; }
     $("#cluster-name").textContent = snap.cluster;
     $("#org").textContent = snap.org;
     render(snap);
@@ -80,6 +90,7 @@ async function start() {
     loadAlerts();
     clearInterval(state.refreshTimer);
     state.refreshTimer = setInterval(refresh, snap.refresh_s * 1000);
+    performance.mark("heatlink-ready");
     document.body.dataset.ready = "1";
   } catch (err) {
     if (err instanceof Unauthorized) {
@@ -97,7 +108,9 @@ function render(snap) {
   drawGraph(snap);
   const box = $("#exchanges");
   box.replaceChildren();
+  chartObserver.disconnect();
   state.cards = {};
+  state.cells = {};
   for (const ex of snap.exchanges) box.append(makeCard(ex));
   for (const key of Object.keys(state.latest)) showValue(key, false);
 }
@@ -189,6 +202,15 @@ function selectExchange(id) {
 
 // ---- exchange cards ----------------------------------------------------------------------------
 
+const chartObserver = new IntersectionObserver((entries) => {
+  for (const entry of entries) {
+    if (!entry.isIntersecting) continue;
+    chartObserver.unobserve(entry.target);
+    const card = state.cards[entry.target.dataset.exchange];
+    if (card) loadTrend(card);
+  }
+}, { rootMargin: "200px" });
+
 function makeCard(ex) {
   const el = $("#exchange-card").content.firstElementChild.cloneNode(true);
   el.dataset.exchange = ex.id;
@@ -199,7 +221,7 @@ function makeCard(ex) {
     for (const field of ["supply_temp", "return_temp", "flow"]) {
       const td = $(`tr.${side} td.${field}`, el);
       const key = ex[side][field];
-      if (key) td.dataset.series = key; else { td.textContent = "not shared"; td.classList.add("hidden"); }
+      if (key) { td.dataset.series = key; (state.cells[key] ??= []).push(td); } else { td.textContent = "not shared"; td.classList.add("hidden"); }
     }
   }
   const card = { el, ex, range: 3600, chart: null, keys: chartKeys(ex) };
@@ -212,8 +234,8 @@ function makeCard(ex) {
     });
   }
   updateCard(ex);
-  // Charts load after the first paint, so the page is usable at once.
-  setTimeout(() => loadTrend(card), 0);
+  // Charts load when their card scrolls into view: a cluster of 500 series opens at once.
+  chartObserver.observe(el);
   return el;
 }
 
@@ -238,15 +260,17 @@ function updateCard(ex) {
   fill.classList.toggle("over", share > 1);
 }
 
+const numberFormats = {};
 function fmtNumber(v, digits = 1) {
-  return Number(v).toLocaleString("en-GB", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+  numberFormats[digits] ??= new Intl.NumberFormat("en-GB", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+  return numberFormats[digits].format(v);
 }
 
 function showValue(key, flash = true) {
   const v = state.latest[key];
   if (!v) return;
   const unit = { degC: "°C", "m3/h": "m³/h" }[state.units[key]] ?? state.units[key] ?? "";
-  for (const td of document.querySelectorAll(`td[data-series="${CSS.escape(key)}"]`)) {
+  for (const td of state.cells[key] ?? []) {
     td.textContent = `${fmtNumber(v.value, unit === "°C" ? 1 : 0)} ${unit}`;
     td.title = `${key} at ${fmtTime(v.ts, true)} (${v.quality})`;
     td.dataset.value = v.value;
