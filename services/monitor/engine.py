@@ -70,6 +70,7 @@ class Engine:
         old = {(g.kind, r.spec.id): (g, i) for g in self.groups for i, r in enumerate(g.rules)}
         old_stale = {r.spec.id: int(self.stale.state[i]) for i, r in enumerate(self.stale.rules)}
         self.groups, self.stale = self.table.build_groups(rules, self._upstream_lost)
+        self.table.update_keep(rules)
         for g in self.groups:
             for i, r in enumerate(g.rules):
                 found = old.get((g.kind, r.spec.id))

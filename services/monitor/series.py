@@ -93,6 +93,22 @@ class SeriesTable:
                              "declare (measured or derived)") from None
 
     def _history(self, rules: Sequence[VersionedRule], capacity: int) -> tuple[History, I64]:
+        keep = self._keep_s(rules)
+        rows = np.full(len(self.keys), -1, dtype=np.int64)
+        order = sorted(keep)
+        rows[order] = np.arange(len(order))
+        return History(len(order), capacity, np.array([keep[i] for i in order])), rows
+
+    def update_keep(self, rules: Sequence[VersionedRule]) -> None:
+        """After a rule change: keep as much past as the new windows need. Series that
+        had no history get none (only the cluster file adds series to watch)."""
+        for i, seconds in self._keep_s(rules).items():
+            row = self.hist_row[i]
+            if row >= 0:
+                self.history.keep_s[row] = seconds
+
+    def _keep_s(self, rules: Sequence[VersionedRule]) -> dict[int, float]:
+        """Seconds of past each series' rules need, by series index."""
         keep: dict[int, float] = {}
 
         def need(key: str, seconds: float) -> None:
@@ -115,10 +131,7 @@ class SeriesTable:
         for model in self.plan.recipients.values():
             for key in model.supply_series:
                 need(key, 60.0)
-        rows = np.full(len(self.keys), -1, dtype=np.int64)
-        order = sorted(keep)
-        rows[order] = np.arange(len(order))
-        return History(len(order), capacity, np.array([keep[i] for i in order])), rows
+        return keep
 
     def _health_formula(self, values: F64, rows: I64) -> tuple[F64, BoolA]:
         hot_in, hot_out, hot_flow, cold_in, cold_out, cold_flow = values.T

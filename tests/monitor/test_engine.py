@@ -155,3 +155,19 @@ def test_derived_power_and_energy(cluster: Cluster) -> None:
     assert table.last_v[hot] == pytest.approx(table.last_v[cold], rel=0.02)
     hours = (t.max() - t.min()) / 3600
     assert table.energy_kwh[hot] == pytest.approx(table.last_v[hot] * hours, rel=0.01)
+
+
+def test_a_rule_change_keeps_the_standing_state_and_names_the_new_version(
+        cluster: Cluster) -> None:
+    t = regular(3600)
+    engine = engine_for(cluster, t[0])
+    first = feed(engine, [TANK] * 180, t[:180], np.full(180, 17.0))
+    assert [f.state for f in first if f.rule_id == "tank1-band"] == ["high"]
+    rules = [VersionedRule(r.model_copy(update={"high": 16.5}), 2) if r.id == "tank1-band"
+             else VersionedRule(r, 1) for r in cluster.rules]
+    engine.set_rules(rules)
+    same = feed(engine, [TANK] * 60, t[180:240], np.full(60, 17.0))
+    assert [f for f in same if f.rule_id == "tank1-band"] == []  # still high: not raised again
+    lower = feed(engine, [TANK] * 120, t[240:360], np.full(120, 16.2))  # below 16.5 − 0.2 deadband
+    cleared = [f for f in lower if f.rule_id == "tank1-band"]
+    assert [(f.state, f.rule_version) for f in cleared] == [("ok", 2)]
