@@ -33,6 +33,7 @@ class Claimed:
     attempts: int
     created_at: datetime
     give_up_at: datetime
+    attempt_id: int
 
 
 async def enqueue(conn: asyncpg.Connection, *, alert_id: int, transition_id: int,
@@ -86,9 +87,16 @@ async def claim(conn: asyncpg.Connection, now: datetime, lease_s: float,
               SET next_attempt_at = $2, attempts = d.attempts + 1
              FROM due WHERE d.id = due.id
            RETURNING d.*""", now, now + timedelta(seconds=lease_s), limit)
+    # The attempt is on record before it starts: a crash leaves it 'sending', unfinished.
+    attempts = {r["delivery_id"]: r["id"] for r in await conn.fetch(
+        """INSERT INTO alert_delivery_attempts (delivery_id, at, outcome, group_key)
+           SELECT unnest($1::bigint[]), $2, 'sending', unnest($3::text[])
+           RETURNING id, delivery_id""",
+        [r["id"] for r in rows], now, [r["group_key"] for r in rows])}
     return [Claimed(r["id"], r["alert_id"], r["org"], r["contact"], r["channel"], r["address"],
                     r["secret_env"], r["idempotency_key"], json.loads(r["payload"]),
-                    r["group_key"], r["attempts"], r["created_at"], r["give_up_at"])
+                    r["group_key"], r["attempts"], r["created_at"], r["give_up_at"],
+                    attempts[r["id"]])
             for r in sorted(rows, key=lambda r: r["id"])]
 
 
@@ -105,42 +113,47 @@ async def sends_in_hour(conn: asyncpg.Connection, channel: str, address: str,
     return [r["at"] for r in rows]
 
 
-async def delivered(conn: asyncpg.Connection, ids: list[int], group_key: str, channel: str,
-                    address: str, now: datetime, detail: str) -> None:
+async def delivered(conn: asyncpg.Connection, ids: list[int], attempt_ids: list[int],
+                    group_key: str, channel: str, address: str, now: datetime,
+                    detail: str) -> None:
     await conn.execute(
         """UPDATE alert_deliveries SET status = 'delivered', delivered_at = $2, last_error = NULL
            WHERE id = ANY($1::bigint[])""", ids, now)
-    await _attempts(conn, ids, now, "delivered", group_key, detail)
+    await finish(conn, attempt_ids, now, "delivered", group_key, detail)
     await conn.execute(
         "INSERT INTO alert_sends (channel, address, at, items) VALUES ($1, $2, $3, $4)",
         channel, address, now, len(ids))
 
 
-async def retry_at(conn: asyncpg.Connection, ids: list[int], group_key: str, now: datetime,
-                   at: datetime, reason: str, outcome: str = "retry") -> None:
+async def retry_at(conn: asyncpg.Connection, ids: list[int], attempt_ids: list[int],
+                   group_key: str, now: datetime, at: datetime, reason: str) -> None:
     await conn.execute(
         """UPDATE alert_deliveries SET next_attempt_at = $2, last_error = $3
            WHERE id = ANY($1::bigint[])""", ids, at, reason)
-    await _attempts(conn, ids, now, outcome, group_key, reason)
+    await finish(conn, attempt_ids, now, "retry", group_key, reason)
 
 
-async def failed(conn: asyncpg.Connection, ids: list[int], group_key: str, now: datetime,
-                 reason: str) -> None:
+async def failed(conn: asyncpg.Connection, ids: list[int], attempt_ids: list[int],
+                 group_key: str, now: datetime, reason: str) -> None:
     await conn.execute(
         """UPDATE alert_deliveries SET status = 'failed', last_error = $2
            WHERE id = ANY($1::bigint[])""", ids, reason)
-    await _attempts(conn, ids, now, "failed", group_key, reason)
+    await finish(conn, attempt_ids, now, "failed", group_key, reason)
 
 
-async def unclaim(conn: asyncpg.Connection, ids: list[int], at: datetime) -> None:
-    """Hand back deliveries held for flood control; the claim is not an attempt."""
+async def hold(conn: asyncpg.Connection, ids: list[int], attempt_ids: list[int],
+               now: datetime, until: datetime) -> None:
+    """Hand back deliveries held for flood control: not sent, so not counted as tried."""
     await conn.execute(
         """UPDATE alert_deliveries SET next_attempt_at = $2, attempts = attempts - 1
-           WHERE id = ANY($1::bigint[])""", ids, at)
+           WHERE id = ANY($1::bigint[])""", ids, until)
+    await finish(conn, attempt_ids, now, "held", None,
+                 f"rate limit; due {until.isoformat()}")
 
 
-async def _attempts(conn: asyncpg.Connection, ids: list[int], now: datetime, outcome: str,
-                    group_key: str, detail: str) -> None:
-    await conn.executemany(
-        """INSERT INTO alert_delivery_attempts (delivery_id, at, outcome, group_key, detail)
-           VALUES ($1, $2, $3, $4, $5)""", [(i, now, outcome, group_key, detail) for i in ids])
+async def finish(conn: asyncpg.Connection, attempt_ids: list[int], now: datetime,
+                 outcome: str, group_key: str | None, detail: str) -> None:
+    await conn.execute(
+        """UPDATE alert_delivery_attempts SET outcome = $2, group_key = $3, detail = $4,
+               finished_at = $5 WHERE id = ANY($1::bigint[])""",
+        attempt_ids, outcome, group_key, detail, now)

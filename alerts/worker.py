@@ -92,13 +92,8 @@ class DeliveryWorker:
                                                self.policy.max_notifications_per_hour)
             if release is not None:
                 # Held back, never dropped: they go out together, summarised, when allowed.
-                ids = [m.id for m in members]
-                await outbox.unclaim(conn, ids, release)
-                await conn.executemany(
-                    """INSERT INTO alert_delivery_attempts (delivery_id, at, outcome, detail)
-                       VALUES ($1, $2, 'held', $3)""",
-                    [(i, self.clock.now(), f"rate limit; due {release.isoformat()}")
-                     for i in ids])
+                await outbox.hold(conn, [m.id for m in members],
+                                  [m.attempt_id for m in members], self.clock.now(), release)
                 continue
             # A group formed before (and perhaps sent before a crash) keeps its key.
             groups: dict[str | None, list[Claimed]] = defaultdict(list)
@@ -131,11 +126,12 @@ class DeliveryWorker:
     async def _record(self, message: Message, members: list[Claimed], outcome: Outcome) -> None:
         now = self.clock.now()
         ids = [m.id for m in members]
+        tries = [m.attempt_id for m in members]
         attempts = max(m.attempts for m in members)
         async with self.pool.acquire() as conn, conn.transaction():
             match outcome:
                 case Delivered(detail=detail):
-                    await outbox.delivered(conn, ids, message.key, message.channel,
+                    await outbox.delivered(conn, ids, tries, message.key, message.channel,
                                            message.address, now, detail)
                     label = "delivered"
                 case Retry(reason=reason, after_s=after_s):
@@ -143,16 +139,16 @@ class DeliveryWorker:
                         attempts, self.settings.retry_base_s, self.settings.retry_max_s))
                     at = now + timedelta(seconds=delay)
                     if at > min(m.give_up_at for m in members):
-                        await outbox.failed(conn, ids, message.key, now,
+                        await outbox.failed(conn, ids, tries, message.key, now,
                                             f"gave up after {attempts} attempts: {reason}")
                         log.error("delivery %s to %s failed for good: %s", message.key,
                                   message.address, reason)
                         label = "failed"
                     else:
-                        await outbox.retry_at(conn, ids, message.key, now, at, reason)
+                        await outbox.retry_at(conn, ids, tries, message.key, now, at, reason)
                         label = "retry"
                 case Fail(reason=reason):
-                    await outbox.failed(conn, ids, message.key, now, reason)
+                    await outbox.failed(conn, ids, tries, message.key, now, reason)
                     log.error("delivery %s to %s failed: %s", message.key, message.address,
                               reason)
                     label = "failed"

@@ -76,12 +76,20 @@ async def test_killed_mid_delivery_then_restarted(pool: asyncpg.Pool, fresh_data
                     break
                 await asyncio.sleep(0.1)  # the service records in its own process
             assert left == 0
+            histories = await pool.fetch(
+                """SELECT delivery_id, array_agg(outcome ORDER BY id) AS outcomes,
+                          bool_and(finished_at IS NOT NULL) AS finished
+                   FROM alert_delivery_attempts GROUP BY delivery_id""")
         finally:
             process.stop()
     for path in ("/farm", "/smelter"):
         again = hook.at(path)[1]
         assert again.key == first[path]
         assert again.body == hook.at(path)[0].body, "the same message, byte for byte"
+    # The attempt cut short by the kill stays on record, unfinished; then the delivery.
+    assert len(histories) == 6
+    assert all(r["outcomes"] == ["sending", "delivered"] for r in histories)
+    assert not any(r["finished"] for r in histories)
     sent = {n["idempotency_key"] for r in hook.requests.items
             for n in r.json["notifications"]}
     assert sent == expected
