@@ -203,9 +203,14 @@ class MonitorRuntime:
 
 
 async def start_monitor(pool: asyncpg.Pool, cluster: Cluster, clock: Clock, sink: FindingSink,
-                        *, config: EngineConfig | None = None,
-                        tick_s: float = 10.0) -> MonitorRuntime:
-    """Restore, catch up and start the monitor; call `MonitorRuntime.stop` on shutdown."""
+                        *, config: EngineConfig | None = None, tick_s: float = 10.0,
+                        catch_up_limit_s: float = 86_400.0) -> MonitorRuntime:
+    """Restore, catch up and start the monitor; call `MonitorRuntime.stop` on shutdown.
+
+    Readings stored while the monitor was stopped are evaluated on start, at most
+    ``catch_up_limit_s`` of them back from now (a series silent for months must not make
+    a start read months of readings).
+    """
     store = MonitorStore(pool)
     now = clock.now()
     rules = await store.sync_rules(cluster.rules, now)
@@ -215,20 +220,22 @@ async def start_monitor(pool: asyncpg.Pool, cluster: Cluster, clock: Clock, sink
                              st.reference_value)
     runtime = MonitorRuntime(engine, store, sink, clock, cluster, rules, tick_s)
     runtime.derived_ids = await store.derived_series_ids()
-    await _catch_up(runtime, store, engine)
+    await _catch_up(runtime, store, engine, now.timestamp() - catch_up_limit_s)
     runtime._unsent = await store.not_handed_over()
     await runtime._hand_over()
     runtime.start()
     return runtime
 
 
-async def _catch_up(runtime: MonitorRuntime, store: MonitorStore, engine: Engine) -> None:
+async def _catch_up(runtime: MonitorRuntime, store: MonitorStore, engine: Engine,
+                    not_before_s: float) -> None:
     """Warm history with readings already evaluated; evaluate those stored after."""
     marks = await store.watermarks()
     if not marks:
         return  # first start: the monitor begins with the readings to come
     keep_s = float(engine.table.history.keep_s.max(initial=0.0)) + 60.0
-    since = datetime.fromtimestamp(min(m.timestamp() for m in marks.values()) - keep_s, UTC)
+    since_s = max(min(m.timestamp() for m in marks.values()) - keep_s, not_before_s)
+    since = datetime.fromtimestamp(since_s, UTC)
     rows = await store.readings_since(since)
     index = engine.table.index
     known = [r for r in rows if r["key"] in index]

@@ -163,10 +163,11 @@ class MonitorStore:
                         " AND series = $3 AND ts = $4 AND state = $5", *f.key)
                 ids.append(int(fid))
             if watermarks:
-                await conn.executemany(
-                    "INSERT INTO monitor_watermarks (series, ts) VALUES ($1, $2)"
+                await conn.execute(
+                    "INSERT INTO monitor_watermarks (series, ts)"
+                    " SELECT * FROM unnest($1::text[], $2::timestamptz[])"
                     " ON CONFLICT (series) DO UPDATE SET ts = GREATEST(monitor_watermarks.ts,"
-                    " excluded.ts)", list(watermarks.items()))
+                    " excluded.ts)", list(watermarks.keys()), list(watermarks.values()))
         return ids
 
     async def mark_handed_over(self, ids: Sequence[int], now: datetime) -> None:
