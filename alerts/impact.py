@@ -131,6 +131,16 @@ def drafts(index: ClusterIndex, finding: Finding, latest: Mapping[str, float]) -
     return [by_org[o] for o in sorted(by_org)]
 
 
+def owner_drafts(index: ClusterIndex, finding: Finding) -> list[Draft]:
+    """Drafts for the rule's and the series' owners only: the fallback when the topology
+    cannot place a finding."""
+    info = index.series.get(finding.series)
+    asset = info.asset if info is not None else None
+    owners = {finding.owner} | ({info.owner} if info is not None else set())
+    return [_owner_draft(index, finding, asset, finding.state != "ok", org)
+            for org in sorted(owners) if org in index.organisations]
+
+
 def _asset_of(index: ClusterIndex, finding: Finding) -> str | None:
     info = index.series.get(finding.series)
     return info.asset if info is not None else None

@@ -18,11 +18,12 @@ from alerts.channels.dashboard import AlertStream, DashboardChannel, LiveHubStre
 from alerts.channels.email import SmtpEmailChannel
 from alerts.channels.mqtt import PahoMqttChannel
 from alerts.channels.webhook import WebhookChannel
+from alerts.metrics import AlertMetrics
 from alerts.service import AlertService
 from alerts.settings import AlertSettings
 from alerts.signing import LinkSigner
 from alerts.testing import InMemoryAlertStream
-from alerts.worker import DeliveryWorker, WorkerMetrics
+from alerts.worker import DeliveryWorker
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +96,10 @@ def create_runtime(app: FastAPI, settings: AlertSettings | None = None) -> Alert
     index = app.state.index
     metrics = getattr(app.state, "metrics", None)
     registry = getattr(metrics, "registry", None)
+    counters = AlertMetrics(registry)
     worker = DeliveryWorker(app.state.pool, app.state.clock, channels,
-                            index.cluster.alerting, settings, WorkerMetrics(registry))
-    service = AlertService(app.state.pool, index, app.state.clock, signer, worker.wake)
+                            index.cluster.alerting, settings, counters)
+    service = AlertService(app.state.pool, index, app.state.clock, signer, worker.wake,
+                           counters)
     return AlertsRuntime(service, worker, channels, stream, app.state.settings.database_url,
                          settings.run_worker)

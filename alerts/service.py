@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import asyncpg
 
 from alerts import dedup, impact, inhibit, lifecycle, route, silence, store
+from alerts.metrics import AlertMetrics
 from alerts.model import AlertState, Draft
 from alerts.notify import Notifier
 from alerts.signing import LinkSigner
@@ -33,6 +34,7 @@ class AlertService:
     clock: Clock
     signer: LinkSigner
     wake: Callable[[], None] = lambda: None
+    metrics: AlertMetrics = field(default_factory=AlertMetrics)
 
     def __post_init__(self) -> None:
         self.notifier = Notifier(self.index, self.signer)
@@ -45,11 +47,21 @@ class AlertService:
             for finding in items:
                 if not await dedup.first_time(conn, finding, now):
                     continue
-                latest = await _latest(conn, impact.needed_series(self.index, finding))
-                for draft in impact.drafts(self.index, finding, latest):
+                for draft in await self._drafts(conn, finding):
                     queued += await self.apply(conn, draft, now, actor="monitor")
         if queued:
             self.wake()
+
+    async def _drafts(self, conn: asyncpg.Connection, finding: Finding) -> list[Draft]:
+        latest = await _latest(conn, impact.needed_series(self.index, finding))
+        try:
+            return impact.drafts(self.index, finding, latest)
+        except Exception:
+            # One finding the topology cannot place must not hold up every alert after it
+            # (the monitor would retry the batch for ever): its owners are told as is.
+            log.exception("impact of %s failed; telling its owners only", finding.key)
+            self.metrics.sink_errors.inc()
+            return impact.owner_drafts(self.index, finding)
 
     async def apply(self, conn: asyncpg.Connection, draft: Draft, now: datetime, *,
                     actor: str) -> int:
@@ -82,6 +94,10 @@ class AlertService:
         if not change.to_state.active and row.escalate_at is not None:
             row = await store.set_fields(conn, row.id, now, escalate_at=None)
         quiet = silence.silenced(row, now)
+        self.metrics.transitions.labels(change.event).inc()
+        if change.notify:
+            log.info("alert %d %s for %s: %s%s", row.id, change.event, row.org, row.title,
+                     f" ({quiet.reason})" if quiet else "")
         transition_id = await store.transition(
             conn, row.id, now, actor, change.event, change.from_state, change.to_state,
             note=quiet.reason if quiet else "")
@@ -95,8 +111,10 @@ class AlertService:
             return 0
         # A clearing goes to everyone the alert reached; news goes to the first level.
         levels = range(row.escalation_level + 1) if change.event == "cleared" else range(1)
-        return len(await self.notifier.notify(conn, row, transition_id, change.event, now,
-                                              levels=levels))
+        keys = await self.notifier.notify(conn, row, transition_id, change.event, now,
+                                          levels=levels)
+        self.metrics.queued.inc(len(keys))
+        return len(keys)
 
     def _exchanges_for(self, draft: Draft) -> list[str]:
         found = {draft.exchange} if draft.exchange else set()

@@ -14,10 +14,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 
 import asyncpg
-from prometheus_client import CollectorRegistry, Counter
 
 from alerts import flood, outbox
 from alerts.channels.base import Channel
+from alerts.metrics import AlertMetrics
 from alerts.model import Delivered, Fail, Message, Outcome, Retry
 from alerts.outbox import Claimed
 from alerts.settings import AlertSettings
@@ -27,23 +27,16 @@ from services.cluster.model import AlertPolicy
 log = logging.getLogger(__name__)
 
 
-class WorkerMetrics:
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        self.attempts = Counter("heatlink_alerts_delivery_attempts_total",
-                                "Delivery attempts, by channel and outcome",
-                                ["channel", "outcome"], registry=registry)
-
-
 class DeliveryWorker:
     def __init__(self, pool: asyncpg.Pool, clock: Clock, channels: Mapping[str, Channel],
                  policy: AlertPolicy, settings: AlertSettings,
-                 metrics: WorkerMetrics | None = None) -> None:
+                 metrics: AlertMetrics | None = None) -> None:
         self.pool = pool
         self.clock = clock
         self.channels = dict(channels)
         self.policy = policy
         self.settings = settings
-        self.metrics = metrics or WorkerMetrics(CollectorRegistry())
+        self.metrics = metrics or AlertMetrics()
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
@@ -62,6 +55,8 @@ class DeliveryWorker:
                     await tick()
             except (OSError, asyncpg.PostgresError) as exc:
                 log.warning("alert worker: %s; trying again", exc)
+            except Exception:  # a bug must not stop deliveries for good; logged, retried
+                log.exception("alert worker failed; trying again")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.settings.poll_s)
             self._wake.clear()

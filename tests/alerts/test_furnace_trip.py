@@ -157,6 +157,11 @@ async def test_furnace_trip_reaches_recipient_and_supplier_only(world: World) ->
     assert (topic, qos) == ("heatlink/fjordsmolt/alerts", 1)
     assert b"glomfjord/smelter/hx1" in payload
     assert world.hook.at("/greenhouse") == []
+    # The dashboard subscription reaches the live stream, for the farm's eyes only.
+    events, _, _ = world.app.app.state.live_hub.read(0)
+    shown = [e for e in events if e.kind == "alert"]
+    assert len(shown) == 1
+    assert shown[0].orgs == frozenset({"fjordsmolt"})
 
     # The API shows each organisation its own alerts only.
     async with world.client("fjordsmolt") as farm_api:
