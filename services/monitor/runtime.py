@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 import numpy as np
+from prometheus_client import CollectorRegistry
 
 from heatlink.clock import Clock
 from services.cluster.index import ClusterIndex
@@ -27,6 +30,7 @@ from services.monitor.convert import ReadingArrays
 from services.monitor.engine import Engine, EngineConfig
 from services.monitor.findings import Finding, FindingSink, State
 from services.monitor.group import VersionedRule
+from services.monitor.metrics import MonitorMetrics
 from services.monitor.plan import plan_from_cluster
 from services.monitor.store import DerivedRows, MonitorStore, parse_spec, spec_json
 
@@ -61,20 +65,21 @@ class QueueObserver:
 
 class MonitorRuntime:
     def __init__(self, engine: Engine, store: MonitorStore, sink: FindingSink, clock: Clock,
-                 cluster: Cluster, rules: Sequence[VersionedRule], tick_s: float) -> None:
+                 cluster: Cluster, rules: Sequence[VersionedRule], tick_s: float,
+                 metrics: MonitorMetrics | None = None) -> None:
         self.engine = engine
         self.store = store
         self.sink = sink
         self.clock = clock
         self.cluster = cluster
         self.tick_s = tick_s
+        self.metrics = metrics or MonitorMetrics()
         self.index = ClusterIndex(cluster)
         self._rules = {r.spec.id: r for r in rules}
         self._queue: asyncio.Queue[Batch] = asyncio.Queue()
         self.observer = QueueObserver(self._queue)
         self._unsent: list[tuple[int, Finding]] = []
         self._task: asyncio.Task[None] | None = None
-        self.unknown_series_readings = 0
         self.derived_ids: dict[str, int] = {}  # database ids of derived series, by key
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -123,12 +128,21 @@ class MonitorRuntime:
     # -- evaluation ----------------------------------------------------------------------
 
     async def _evaluate(self, items: Sequence[Batch]) -> None:
+        began = time.perf_counter()
         index = self.engine.table.index
         arrays = ReadingArrays.concat([ReadingArrays.from_lists(index, *item) for item in items])
-        self.unknown_series_readings += arrays.unknown
+        before = dataclasses.replace(self.engine.counters)
         findings = self.engine.process(arrays.idx, arrays.t_s, arrays.values, arrays.quality,
                                        now_s=self.clock.now().timestamp())
         await self._commit(findings, self._watermarks(arrays.idx), self._derived_rows())
+        after, m = self.engine.counters, self.metrics
+        m.readings.labels("unknown_series").inc(arrays.unknown)
+        m.readings.labels("evaluated").inc(after.samples - before.samples)
+        m.readings.labels("already_seen").inc(after.already_seen - before.already_seen)
+        m.readings.labels("bad_quality").inc(after.bad_quality - before.bad_quality)
+        m.derived.inc(after.derived - before.derived)
+        m.queued.set(self._queue.qsize())
+        m.batch_seconds.observe(time.perf_counter() - began)
 
     def _watermarks(self, idx: np.ndarray) -> dict[str, datetime]:
         table = self.engine.table
@@ -154,6 +168,10 @@ class MonitorRuntime:
         if findings or watermarks or derived:
             ids = await self.store.save(findings, watermarks, derived)
             self._unsent.extend(zip(ids, findings, strict=True))
+        for f in findings:  # transitions are few: each is worth a line
+            self.metrics.findings.labels(f.kind, f.state).inc()
+            log.info("finding %s on %s: %s -> %s at %s%s", f.rule_id, f.series,
+                     f.previous_state, f.state, f.ts.isoformat(), " (late)" if f.late else "")
         await self._hand_over()
 
     async def _hand_over(self) -> None:
@@ -162,6 +180,7 @@ class MonitorRuntime:
         try:
             await self.sink.findings([f for _, f in self._unsent])
         except Exception:
+            self.metrics.handover_failures.inc()
             log.warning("finding sink failed; %d findings wait for the next attempt",
                         len(self._unsent), exc_info=True)
             return
@@ -204,12 +223,13 @@ class MonitorRuntime:
 
 async def start_monitor(pool: asyncpg.Pool, cluster: Cluster, clock: Clock, sink: FindingSink,
                         *, config: EngineConfig | None = None, tick_s: float = 10.0,
-                        catch_up_limit_s: float = 86_400.0) -> MonitorRuntime:
+                        catch_up_limit_s: float = 86_400.0,
+                        registry: CollectorRegistry | None = None) -> MonitorRuntime:
     """Restore, catch up and start the monitor; call `MonitorRuntime.stop` on shutdown.
 
     Readings stored while the monitor was stopped are evaluated on start, at most
     ``catch_up_limit_s`` of them back from now (a series silent for months must not make
-    a start read months of readings).
+    a start read months of readings). Metrics go to ``registry`` (the app's own).
     """
     store = MonitorStore(pool)
     now = clock.now()
@@ -218,7 +238,8 @@ async def start_monitor(pool: asyncpg.Pool, cluster: Cluster, clock: Clock, sink
     for st in await store.latest_states():
         engine.restore_state(st.rule_id, State[st.state.upper()], st.since_ts.timestamp(),
                              st.reference_value)
-    runtime = MonitorRuntime(engine, store, sink, clock, cluster, rules, tick_s)
+    runtime = MonitorRuntime(engine, store, sink, clock, cluster, rules, tick_s,
+                             MonitorMetrics(registry))
     runtime.derived_ids = await store.derived_series_ids()
     await _catch_up(runtime, store, engine, now.timestamp() - catch_up_limit_s)
     runtime._unsent = await store.not_handed_over()

@@ -36,6 +36,11 @@ async def test_findings_are_stored_then_handed_over(pool: asyncpg.Pool,
         pending = await pool.fetchval(
             "SELECT count(*) FROM monitor_findings WHERE handed_over_at IS NULL")
         assert pending == 0
+        registry = runtime.metrics.registry
+        assert registry.get_sample_value("heatlink_monitor_findings_total",
+                                         {"kind": "band", "state": "high"}) == 1
+        assert registry.get_sample_value("heatlink_monitor_readings_total",
+                                          {"outcome": "evaluated"}) == 180
     finally:
         await runtime.stop()
 
