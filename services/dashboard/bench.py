@@ -106,7 +106,8 @@ async def http_first_load(base_url: str, token: str, rounds: int) -> tuple[float
         for _ in range(rounds):
             started = time.perf_counter()
             parts = [await http.get(p) for p in (
-                "/", "/static/dashboard.css", "/static/dashboard.js",
+                "/", "/static/dashboard.css", "/static/dashboard.js", "/static/graph.js",
+                "/static/trends.js", "/static/alerts.js",
                 "/static/vendor/uPlot.min.css", "/static/vendor/uPlot.iife.min.js")]
             snap = await http.get("/v1/dashboard", headers={"Authorization": f"Bearer {token}"})
             times.append(time.perf_counter() - started)

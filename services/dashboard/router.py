@@ -33,6 +33,34 @@ _TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=
           ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
 
 
+_SMOLT_HX = "glomfjord/smelter/hx1"
+_EXAMPLE = {
+    "cluster": "Nordland example cluster", "timezone": "Europe/Oslo", "org": "fjordsmolt",
+    "generated_at": "2026-01-15T06:00:05Z", "refresh_s": 10.0,
+    "nodes": [{"id": _SMOLT_HX, "name": "Plate exchanger HX-1", "kind": "heat_exchanger",
+               "owner": "glomfjord-smelter", "site": "glomfjord", "role": "exchanger",
+               "depth": 1, "state": "normal", "reason": "supply 18.4 within 14–22",
+               "series": [f"{_SMOLT_HX}/secondary/supply_temp"]}],
+    "edges": [{"source": "glomfjord/smelter/furnace", "target": _SMOLT_HX}],
+    "exchanges": [{
+        "id": "glomfjord-smolt", "name": "Smelter cooling water to Fjordsmolt",
+        "supplier": "glomfjord-smelter", "recipient": "fjordsmolt", "exchanger": _SMOLT_HX,
+        "recipient_assets": ["glomfjord/smoltfarm/tank1"], "contracted_power_kw": 8000,
+        "supply_band": {"series": f"{_SMOLT_HX}/secondary/supply_temp", "low": 14, "high": 22},
+        "notice_period_h": 72, "state": "normal", "reason": "supply 18.4 within 14–22",
+        "power_kw": 6650.0,
+        "primary": {"supply_temp": None, "return_temp": None, "flow": None, "power": None},
+        "secondary": {"supply_temp": f"{_SMOLT_HX}/secondary/supply_temp",
+                      "return_temp": f"{_SMOLT_HX}/secondary/return_temp",
+                      "flow": f"{_SMOLT_HX}/secondary/flow",
+                      "power": f"{_SMOLT_HX}/secondary/power"}}],
+    "series": [{"key": f"{_SMOLT_HX}/secondary/supply_temp", "asset": _SMOLT_HX,
+                "quantity": "temperature", "unit": "degC", "owner": "glomfjord-smelter"}],
+    "latest": {f"{_SMOLT_HX}/secondary/supply_temp": {
+        "ts": "2026-01-15T06:00:00Z", "value": 18.4, "quality": "good", "age_s": 5.0}},
+}
+
+
 def _static_root() -> Path:
     return Path(str(resources.files("services.dashboard") / "static"))
 
@@ -82,7 +110,8 @@ def _states(request: Request) -> StateProvider:
             description="What the dashboard at `/` loads first and then every `refresh_s` "
                         "seconds for states; live values come from `GET /v1/stream`. "
                         "States are normal, warning, alarm, unknown or planned_outage.",
-            responses={401: {"description": "Missing or unknown token"}})
+            responses={200: {"content": {"application/json": {"example": _EXAMPLE}}},
+                       401: {"description": "Missing or unknown token"}})
 async def snapshot(request: Request, principal: Reader) -> SnapshotOut:
     index: ClusterIndex = request.app.state.index
     visible = index.visible_series(principal.org)

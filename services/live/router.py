@@ -49,7 +49,11 @@ def _raw_bearer(request: Request) -> str:
              "`/v1/stream?ticket=…` instead. The ticket lives 120 s and may be used "
              "again within that time (automatic reconnects); after it, ask for a new "
              "one. Revoking the token ends streams opened with its tickets.",
-             responses={401: {"description": "Missing or unknown token"}})
+             responses={200: {"content": {"application/json": {"example": {
+                 "ticket": "st_3q2-4r8aYv0HkqJ6b7mKpQxW1sZ9",
+                 "expires_at": "2026-01-15T06:02:00Z",
+                 "stream_url": "/v1/stream?ticket=st_3q2-4r8aYv0HkqJ6b7mKpQxW1sZ9"}}}},
+                 401: {"description": "Missing or unknown token"}})
 async def issue_ticket(request: Request,
                        principal: Annotated[Principal, Depends(require_scope(Scope.READ))]
                        ) -> TicketOut:

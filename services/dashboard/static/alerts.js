@@ -1,0 +1,97 @@
+// heatlink dashboard: active alerts and announced maintenance. Loaded before dashboard.js, which starts the page.
+"use strict";
+
+// ---- alerts and maintenance: shown once their endpoints exist -----------------------------------
+
+async function loadAlerts() {
+  clearTimeout(state.alertsTimer);
+  try {
+    const response = await api("/v1/alerts");
+    if (response.status === 404 || !response.ok) { $("#alerts").hidden = true; return; }
+    const body = await response.json();
+    state.alerts = Array.isArray(body) ? body : (body.alerts ?? []);
+    $("#alerts").hidden = false;
+    renderAlerts();
+    state.alertsTimer = setTimeout(loadAlerts, 15000);
+  } catch (err) {
+    $("#alerts").hidden = true;
+  }
+  loadMaintenance();
+}
+
+const ALERT_STATES = { active_unack: "active, unacknowledged", active_ack: "active, acknowledged",
+  cleared_unack: "cleared, unacknowledged", normal: "normal" };
+
+function renderAlerts() {
+  const list = $("#alert-list");
+  list.replaceChildren();
+  $("#alerts-empty").hidden = state.alerts.length > 0;
+  for (const a of state.alerts) {
+    const li = document.createElement("li");
+    const shelved = a.shelved_until && Date.parse(a.shelved_until) > Date.now();
+    li.className = `alert ${a.severity ?? ""}${shelved ? " shelved" : ""}`;
+    li.dataset.alert = a.id;
+    li.dataset.state = a.state ?? "";
+    li.dataset.shelved = shelved ? "1" : "0";
+    const title = document.createElement("span");
+    title.className = "title";
+    title.textContent = `${a.title ?? a.rule_id ?? "alert"}${a.exchange ? " · " + a.exchange : ""}`;
+    const status = document.createElement("span");
+    status.className = "state";
+    status.textContent = (ALERT_STATES[a.state] ?? a.state ?? "") +
+      (shelved ? `, shelved until ${fmtTime(a.shelved_until)}` : "") +
+      (a.raised_at ? ` · since ${fmtTime(a.raised_at, true)}` : "");
+    const impact = document.createElement("span");
+    impact.className = "impact";
+    // time_to_impact_s was estimated when the alert last changed: count down from then.
+    if (a.time_to_impact_s != null && (a.state ?? "").startsWith("active")) {
+      const from = Date.parse(a.updated_at ?? a.raised_at ?? new Date().toISOString());
+      impact.dataset.impactAt = new Date(from + a.time_to_impact_s * 1000).toISOString();
+    }
+    const actions = document.createElement("span");
+    actions.className = "actions";
+    const buttons = [];
+    if (a.state === "active_unack" || a.state === "cleared_unack") buttons.push(["Acknowledge", "ack", null]);
+    buttons.push(shelved ? ["Unshelve", "unshelve", null] : ["Shelve 1 h", "shelve", { duration_s: 3600, reason: "from the dashboard" }]);
+    for (const [label, action, body] of buttons) {
+      const b = document.createElement("button");
+      b.type = "button"; b.textContent = label; b.dataset.action = action;
+      b.addEventListener("click", async () => {
+        b.disabled = true;
+        const r = await api(`/v1/alerts/${encodeURIComponent(a.id)}/${action}`, {
+          method: "POST", headers: { "Content-Type": "application/json" },
+          body: body ? JSON.stringify(body) : undefined,
+        }).catch(() => null);
+        if (!r || !r.ok) { b.disabled = false; b.title = "not possible now"; }
+        loadAlerts();
+      });
+      actions.append(b);
+    }
+    li.append(title, status, impact, actions);
+    list.append(li);
+  }
+  tick();
+}
+
+async function loadMaintenance() {
+  try {
+    const response = await api("/v1/maintenance");
+    if (!response.ok) { $("#maintenance").hidden = true; return; }
+    const body = await response.json();
+    const now = Date.now();
+    const windows = (Array.isArray(body) ? body : (body.windows ?? []))
+      .filter((w) => !w.cancelled_at && Date.parse(w.ends_at) > now);
+    const list = $("#maintenance-list");
+    list.replaceChildren(...windows.map((w) => {
+      const li = document.createElement("li");
+      const ongoing = Date.parse(w.starts_at) <= now;
+      li.dataset.exchange = w.exchange;
+      li.textContent = `${ongoing ? "now" : "planned"}: ${w.exchange}, ${fmtTime(w.starts_at, true)} – ` +
+        `${fmtTime(w.ends_at, true)}${w.reason ? " · " + w.reason : ""}`;
+      return li;
+    }));
+    $("#maintenance").hidden = windows.length === 0;
+  } catch (err) {
+    $("#maintenance").hidden = true;
+  }
+}
