@@ -17,12 +17,14 @@ from paho.mqtt.enums import CallbackAPIVersion
 from services.storage.local_postgres import free_port
 from simulators.live import LiveSimulation
 from simulators.truth import read_jsonl
+from tests.support.servers import Mosquitto
 
 
 class Subscriber:
     """A plain paho subscriber collecting (topic, payload) and signalling its subscription."""
 
-    def __init__(self, url: str, topic_filter: str) -> None:
+    def __init__(self, url: str, topic_filter: str, client_id: str = "heatlink-test-sub",
+                 clean_session: bool = True) -> None:
         self.messages: list[tuple[str, dict[str, Any]]] = []
         self._lock = threading.Lock()
         self._loop = asyncio.get_running_loop()
@@ -30,7 +32,9 @@ class Subscriber:
         self._arrived = asyncio.Event()
         self.filter = topic_filter
         parts = urlsplit(url)
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="heatlink-test-sub")
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                                  clean_session=clean_session)
+        self.client.reconnect_delay_set(1, 2)
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
@@ -121,5 +125,31 @@ async def test_comms_loss_scenario_live_over_both_transports(mqtt_url: str,
                          if k.startswith("glomfjord/smoltfarm/"))
         await subscriber.wait_for(lambda: len(subscriber.received()) >= smolt_sent)
         assert len(subscriber.received()) == smolt_sent
+    finally:
+        subscriber.close()
+
+
+async def test_nothing_is_lost_across_a_broker_restart(mosquitto: Mosquitto) -> None:
+    # A persistent session on both ends: the broker keeps what the subscriber has not had,
+    # paho keeps and resends what the broker has not acknowledged.
+    subscriber = Subscriber(mosquitto.url, "heatlink-sim/#", client_id="heatlink-test-restart",
+                            clean_session=False)
+    try:
+        await asyncio.wait_for(subscriber.subscribed.wait(), 10)
+        async with LiveSimulation("normal-day", speed=1800, mqtt_url=mosquitto.url,
+                                  duration_s=7200) as sim:
+            await sim.wait_until(1800)
+            await asyncio.to_thread(mosquitto.restart)
+            await asyncio.wait_for(sim.finished.wait(), 60)
+            assert sim.mqtt is not None
+            await sim.mqtt.flush(timeout_s=30)
+        expected = {(sim.mqtt_topic_for(key), ts)
+                    for key, samples in sim.published.items() for ts, _ in samples}
+        assert len(expected) == 28 * (7200 // 10 + 1)
+
+        def arrived() -> set[tuple[str, datetime]]:
+            return {(topic, datetime.fromisoformat(p["ts"])) for topic, p in subscriber.received()}
+
+        await subscriber.wait_for(lambda: expected <= arrived(), timeout_s=30)
     finally:
         subscriber.close()
