@@ -69,6 +69,9 @@ class OpcUaSourceConfig(Strict):
     sampling_interval_ms: float = Field(default=100.0, ge=0)
     queue_size: int = Field(default=10, ge=1, description="values kept per item between publishes")
     deadband: Deadband | None = None
+    trigger: Literal["status_value_timestamp", "status_value"] = Field(
+        default="status_value_timestamp",
+        description="status_value drops a repeated value even when its source timestamp is new")
     watchdog_s: float = Field(default=10.0, gt=0,
                               description="rebuild a subscription silent this long")
     request_timeout_s: float = Field(default=4.0, gt=0)

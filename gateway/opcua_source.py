@@ -155,7 +155,10 @@ class OpcUaSource:
         # Keep-alives at least four times per watchdog period, so silence means trouble.
         params.RequestedMaxKeepAliveCount = max(
             1, int(cfg.watchdog_s * 1000 / 4 / cfg.publishing_interval_ms))
-        params.RequestedLifetimeCount = params.RequestedMaxKeepAliveCount * 3
+        # The server drops a subscription after this many intervals without a publish
+        # request; a busy edge box can stall for seconds, so allow a minute at least.
+        params.RequestedLifetimeCount = max(params.RequestedMaxKeepAliveCount * 3,
+                                            int(60_000 / cfg.publishing_interval_ms))
         params.MaxNotificationsPerPublish = 0  # no limit
         params.PublishingEnabled = True
         params.Priority = 0
@@ -188,12 +191,17 @@ class OpcUaSource:
         params.SamplingInterval = cfg.sampling_interval_ms
         params.QueueSize = cfg.queue_size
         params.DiscardOldest = True
+        # Trigger on the source timestamp too: a sensor that reads the same value twice
+        # made two readings, and the service must see both (the series' time line).
+        flt = ua.DataChangeFilter()
+        flt.Trigger = (ua.DataChangeTrigger.StatusValueTimestamp
+                       if cfg.trigger == "status_value_timestamp"
+                       else ua.DataChangeTrigger.StatusValue)
+        flt.DeadbandType = 0
         if cfg.deadband is not None:
-            flt = ua.DataChangeFilter()
-            flt.Trigger = ua.DataChangeTrigger.StatusValue
             flt.DeadbandType = 1 if cfg.deadband.kind == "absolute" else 2
             flt.DeadbandValue = cfg.deadband.value
-            params.Filter = flt
+        params.Filter = flt
         request = ua.MonitoredItemCreateRequest()
         request.ItemToMonitor = item
         request.MonitoringMode = ua.MonitoringMode.Reporting

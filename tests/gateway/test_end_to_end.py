@@ -1,0 +1,213 @@
+"""Checks 1–3 with real parts: the simulator (asyncua server and MQTT publisher), Mosquitto,
+the service as a `heatlink serve` process on its database, and the gateway.
+
+The outage of check 2 is a parameter (`OUTAGE_S`); the issue asks for 60 s, the test uses
+less to keep the folder's tests quick. The code path is the same for any length.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+import yaml
+
+from gateway.config import load_config, parse_config
+from services.access.principal import Role
+from services.storage.local_postgres import free_port
+from simulators.live import LiveSimulation
+from simulators.scenario import load_scenario
+from tests.gateway.support import eventually, running
+from tests.support.service import ServiceProcess, make_token
+
+pytestmark = pytest.mark.slow
+
+EXAMPLE = Path(__file__).parents[2] / "gateway" / "examples" / "nordland-sim.yaml"
+OUTAGE_S = float(os.environ.get("HEATLINK_TEST_OUTAGE_S", "3"))
+SPEED = 120.0
+Key = tuple[str, datetime]
+
+
+@pytest.fixture(scope="module")
+async def service(database_url: str) -> AsyncIterator[tuple[ServiceProcess, str]]:
+    token = await make_token(database_url, "glomfjord-smelter", Role.GATEWAY,
+                             gateway="glomfjord-gw1")
+    process = ServiceProcess(database_url)
+    await asyncio.to_thread(process.start)
+    yield process, token
+    await asyncio.to_thread(stop_service, process)
+
+
+def stop_service(process: ServiceProcess) -> None:
+    # ServiceProcess.stop leaves the stderr pipe open (a ResourceWarning); close it here.
+    child = process.process
+    process.stop()
+    if child is not None and child.stderr is not None:
+        child.stderr.close()
+
+
+def example_config(tmp_path: Path, *, opcua_endpoint: str, mqtt_url: str, service_url: str,
+                   token: str) -> dict[str, Any]:
+    """The shipped example, pointed at this test's plants, service and folders."""
+    data = yaml.safe_load(EXAMPLE.read_text())
+    data["sources"][0]["endpoint"] = opcua_endpoint
+    data["sources"][0]["reconnect"] = {"initial_s": 0.2, "max_s": 1.0}
+    data["sources"][1]["url"] = mqtt_url
+    data["sources"][1]["client_id"] = f"glomfjord-gw1-{uuid.uuid4().hex[:6]}"
+    data["buffer"]["path"] = str(tmp_path / "buffer.sqlite3")
+    data["uplink"].update(url=service_url, token=token, token_env=None,
+                          dead_letter_path=str(tmp_path / "dead.jsonl"),
+                          retry={"initial_s": 0.2, "max_s": 1.0})
+    data["http"]["port"] = 0
+    return data
+
+
+async def stored(database_url: str, since: datetime) -> dict[Key, int]:
+    """(series, ts) → how many rows: the primary key makes it 1, we check anyway."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        rows = await conn.fetch(
+            "SELECT s.key, r.ts, count(*) AS n FROM readings r JOIN series s ON s.id = r.series_id"
+            " WHERE s.key LIKE 'glomfjord/%' AND r.ts >= $1 GROUP BY s.key, r.ts", since)
+    finally:
+        await conn.close()
+    return {(r["key"], r["ts"]): r["n"] for r in rows}
+
+
+async def healthy(port: int, timeout_s: float = 20.0) -> None:
+    """Until the gateway process answers /healthz with every source up."""
+    async with httpx.AsyncClient(timeout=2) as client:
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while asyncio.get_running_loop().time() < deadline:
+            with contextlib.suppress(httpx.TransportError):
+                answer = await client.get(f"http://127.0.0.1:{port}/healthz")
+                if all(s["up"] for s in answer.json()["sources"].values()):
+                    return
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"gateway on port {port} not healthy within {timeout_s} s")
+
+
+async def until_stored(database_url: str, expected: set[Key], since: datetime,
+                       timeout_s: float = 30.0) -> None:
+    """Poll the database (another process's work, nothing to await) until all is stored."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while asyncio.get_running_loop().time() < deadline:
+        if expected <= set(await stored(database_url, since)):
+            return
+        await asyncio.sleep(0.2)
+
+
+def produced(sim: LiveSimulation, skip: dict[str, int] | None = None) -> set[Key]:
+    skip = skip or {}
+    return {(key, ts) for key, samples in sim.published.items() if key.startswith("glomfjord/")
+            for ts, _ in samples[skip.get(key, 0):]}
+
+
+async def test_example_config_loads() -> None:
+    config = load_config(EXAMPLE)
+    assert config.uplink.gateway_id == "glomfjord-gw1"
+
+
+async def test_a_run_at_speed_with_a_service_outage_stores_everything_exactly_once(
+        service: tuple[ServiceProcess, str], database_url: str, mqtt_url: str,
+        tmp_path: Path) -> None:
+    """Checks 1 and 2: the whole run, with the service down for OUTAGE_S in the middle."""
+    process, token = service
+    sim = LiveSimulation("normal-day", speed=SPEED, opcua_port=free_port(), mqtt_url=mqtt_url,
+                         duration_s=SPEED * (6 + OUTAGE_S))
+    config = parse_config(example_config(
+        tmp_path, opcua_endpoint=f"opc.tcp://127.0.0.1:{sim.opcua.port}/heatlink/sim/"
+        if sim.opcua else "", mqtt_url=mqtt_url, service_url=process.url, token=token))
+    async with running(config) as gateway:
+        opcua, mqtt = gateway.sources
+        await eventually(lambda: mqtt.up, what="MQTT subscribed")
+        async with sim:
+            await eventually(lambda: opcua.up, what="OPC UA subscribed")
+            # A subscription sees values from its creation on: compare from there.
+            from_index = {k: len(v) for k, v in sim.published.items()
+                          if sim.transport_of(k) == "opcua"}
+            await sim.wait_until(SPEED * 2)
+            await asyncio.to_thread(stop_service, process)
+            await asyncio.sleep(OUTAGE_S)  # the outage itself: nothing to wait for
+            assert await gateway.buffer.depth() > 0
+            assert not gateway.forwarder.stats.uplink_up
+            await asyncio.to_thread(process.start)
+            await asyncio.wait_for(sim.finished.wait(), timeout=60)
+            # Values written in the last publishing interval go out with the next publish:
+            # keep the simulated server up until everything is stored.
+            expected = produced(sim, from_index)
+            since = min(ts for _, ts in expected)
+            await until_stored(database_url, expected, since)
+        rows = await stored(database_url, since)
+        missing = expected - set(rows)
+        assert not missing, f"{len(missing)} of {len(expected)} readings missing: " + str(
+            sorted(((ts - sim.start).total_seconds(), k) for k, ts in missing)[:40])
+        assert all(n == 1 for n in rows.values())
+        assert gateway.forwarder.stats.rejected_total == {}
+        assert gateway.forwarder.stats.conflicts_total == 0
+        assert len(expected) > 500
+
+
+async def test_sigkill_of_the_gateway_loses_nothing_and_stores_nothing_twice(
+        service: tuple[ServiceProcess, str], database_url: str, mqtt_url: str,
+        tmp_path: Path) -> None:
+    """Check 3. All Glomfjord series go over MQTT here: the broker keeps what is published
+    while the gateway is dead (an OPC UA subscription cannot)."""
+    process, token = service
+    scenario = load_scenario("normal-day").model_copy(
+        update={"transports": {"glomfjord": "mqtt", "mo": "opcua"}})
+    sim = LiveSimulation(scenario, speed=SPEED, mqtt_url=mqtt_url, opcua_port=free_port(),
+                         duration_s=SPEED * 8)
+    data = example_config(tmp_path, opcua_endpoint="opc.tcp://127.0.0.1:9/", mqtt_url=mqtt_url,
+                          service_url=process.url, token=token)
+    data["sources"] = data["sources"][1:]
+    data["sources"][0]["topics"][0] = {"filter": "heatlink-sim/glomfjord/#",
+                                       "series": "glomfjord/{0}"}
+    status_port = free_port()
+    data["http"]["port"] = status_port
+    config_path = tmp_path / "gateway.yaml"
+    config_path.write_text(yaml.safe_dump(data))
+
+    log_path = tmp_path / "gateway.log"
+
+    def start_gateway() -> subprocess.Popen[bytes]:
+        with log_path.open("ab") as log:
+            return subprocess.Popen([sys.executable, "-m", "heatlink.cli", "gateway",
+                                     "--log-level", "WARNING", "run", "--config",
+                                     str(config_path)], stdout=subprocess.DEVNULL, stderr=log)
+
+    gw = start_gateway()
+    try:
+        # The gateway's persistent session must exist before anything is published.
+        await healthy(status_port)
+        async with sim:
+            await sim.wait_until(SPEED * 3)
+            gw.send_signal(signal.SIGKILL)
+            gw.wait()
+            await sim.wait_until(SPEED * 5)  # published while the gateway is dead
+            gw = start_gateway()
+            await asyncio.wait_for(sim.finished.wait(), timeout=60)
+        expected = produced(sim)
+        since = min(ts for _, ts in expected)
+        await until_stored(database_url, expected, since)
+        rows = await stored(database_url, since)
+        missing = expected - set(rows)
+        assert not missing, f"{len(missing)} of {len(expected)} readings missing"
+        assert all(n == 1 for n in rows.values())
+        assert not (tmp_path / "dead.jsonl").exists()
+    finally:
+        gw.kill()
+        gw.wait()
+        print(log_path.read_text()[-3000:])
