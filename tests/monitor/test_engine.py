@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from services.cluster.model import Cluster
 from services.monitor.engine import Engine
@@ -38,17 +40,27 @@ def summary(findings: Sequence[Finding]) -> list[tuple[str, str, float]]:
             if f.kind != "stale"]
 
 
-def test_findings_do_not_depend_on_how_readings_are_batched(cluster: Cluster) -> None:
+@pytest.fixture(scope="module")
+def in_one_batch(cluster: Cluster) -> list[Finding]:
     t, v = tank_signal()
     whole = feed(engine_for(cluster, t[0]), [TANK] * t.size, t, v)
     assert {f.state for f in whole} >= {"rising", "high", "falling", "ok"}
+    return whole
+
+
+@settings(max_examples=8, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 10_000), cuts=st.integers(1, 300))
+def test_findings_do_not_depend_on_how_readings_are_batched(
+        cluster: Cluster, in_one_batch: list[Finding], seed: int, cuts: int) -> None:
+    t, v = tank_signal()
     pieces = engine_for(cluster, t[0])
-    cuts = np.sort(np.random.default_rng(5).choice(t.size, 60, replace=False))
+    cuts_at = np.sort(np.random.default_rng(seed).choice(t.size, cuts, replace=False))
     streamed: list[Finding] = []
-    for part in np.split(np.arange(t.size), cuts):
+    for part in np.split(np.arange(t.size), cuts_at):
         if part.size:
             streamed += feed(pieces, [TANK] * part.size, t[part], v[part])
-    assert summary(streamed) == summary(whole)
+    assert summary(streamed) == summary(in_one_batch)
 
 
 def test_a_replayed_batch_raises_nothing_again(cluster: Cluster) -> None:

@@ -13,7 +13,7 @@ from services.monitor.spec import BandRule, RampRule
 from tests.monitor.signals import DAY_S, hinge, irregular, noise, regular
 
 SERIES = "site/tank/temp"
-FAST = settings(max_examples=25, deadline=None,
+FAST = settings(max_examples=15, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -61,7 +61,7 @@ def test_irregular_sampling_gives_the_regular_verdict(rate_per_h: float, seed: i
        side=st.sampled_from(["high", "low"]))
 def test_hysteresis_prevents_flapping_at_the_limit(seed: int, amplitude: float,
                                                    side: str) -> None:
-    t = regular(6 * 3600)
+    t = regular(2 * 3600)
     limit = 16.0 if side == "high" else 10.0
     jitter = np.random.default_rng(seed).uniform(-amplitude, amplitude, t.size)
     values = limit + jitter
