@@ -18,6 +18,7 @@ from services.monitor.findings import Finding, State
 from services.monitor.group import F64, I64, BoolA, Chunk, RuleGroup, VersionedRule
 from services.monitor.history import History
 from services.monitor.plan import Plan
+from services.monitor.plant_rules import DisruptionGroup
 from services.monitor.series import SeriesTable
 from services.monitor.stale import StaleGroup
 
@@ -79,6 +80,8 @@ class Engine:
                     g.latch.state[i] = og.latch.state[oi]
                     g.latch.pending[i] = og.latch.pending[oi]
                     g.latch.since_s[i] = og.latch.since_s[oi]
+                    if isinstance(g, DisruptionGroup) and isinstance(og, DisruptionGroup):
+                        g.reference[i] = og.reference[oi]  # the level before the drop
         for i, r in enumerate(self.stale.rules):
             self.stale.state[i] = old_stale.get(r.spec.id, 0)
         self.rules = {r.spec.id: r for r in rules}
@@ -92,7 +95,7 @@ class Engine:
             g, i = self._where[rule_id]
             g.latch.state[i] = g.latch.pending[i] = state
             g.latch.since_s[i] = since_s
-            if reference is not None and hasattr(g, "reference"):
+            if reference is not None and isinstance(g, DisruptionGroup):
                 g.reference[i] = reference
         for i, r in enumerate(self.stale.rules):
             if r.spec.id == rule_id:
