@@ -158,6 +158,7 @@ async def measure(url: str, base_url: str, token: str, cluster: Path, keys: list
     load = asyncio.create_task(ingest(base_url, token, bodies, rate, batch, stop))
     await asyncio.sleep(1.0)  # let the background ingest reach its rate first
     handed: dict[str, float] = {}
+    committed: dict[str, float] = {}
     run = uuid.uuid4().hex[:6]
     for n in range(findings):
         at = datetime.now(UTC)
@@ -167,6 +168,7 @@ async def measure(url: str, base_url: str, token: str, cluster: Path, keys: list
                           100.0, None, None)
         handed[rule_id] = time.perf_counter()
         await sink.findings([finding])
+        committed[rule_id] = time.perf_counter()
         await asyncio.sleep(interval_s)
     await asyncio.to_thread(receiver.all_in.wait, 10)
     stop.set()
@@ -174,7 +176,15 @@ async def measure(url: str, base_url: str, token: str, cluster: Path, keys: list
     await pool.close()
     with receiver.lock:
         latencies = [receiver.arrived[k] - t for k, t in handed.items() if k in receiver.arrived]
+        to_commit = [committed[k] - t for k, t in handed.items()]
+    print(f"finding → outbox committed: p50 {_ms(to_commit, 0.5):.1f} ms, "
+          f"p99 {_ms(to_commit, 0.99):.1f} ms")
     return latencies, stored, elapsed
+
+
+def _ms(seconds: list[float], q: float) -> float:
+    ordered = sorted(seconds)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] * 1000
 
 
 @app.command()

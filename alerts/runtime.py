@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 from dataclasses import dataclass
-from typing import Any
 
-import asyncpg
 from fastapi import FastAPI
 
-from alerts import outbox
 from alerts.channels.base import Channel
 from alerts.channels.dashboard import AlertStream, DashboardChannel, LiveHubStream
 from alerts.channels.email import SmtpEmailChannel
@@ -23,43 +19,27 @@ from alerts.service import AlertService
 from alerts.settings import AlertSettings
 from alerts.signing import LinkSigner
 from alerts.testing import InMemoryAlertStream
-from alerts.worker import DeliveryWorker
+from alerts.thread import ThreadSafeStream, WorkerThread
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class AlertsRuntime:
+    """``service`` is the FindingSink and the API's handle, on the request loop; the
+    delivery worker runs in ``worker`` (its own thread), or not at all in this process."""
+
     service: AlertService
-    worker: DeliveryWorker
-    channels: dict[str, Channel]
+    worker: WorkerThread | None
     stream: AlertStream
-    database_url: str
-    run_worker: bool
-    _task: asyncio.Task[None] | None = None
-    _listener: asyncpg.Connection | None = None
 
     async def start(self) -> None:
-        if not self.run_worker:
-            return
-        # Another process (or this one) committing deliveries wakes the worker at once.
-        self._listener = await asyncpg.connect(self.database_url)
-        await self._listener.add_listener(outbox.CHANNEL, self._on_notify)
-        self._task = asyncio.create_task(self.worker.run(self.service.tick),
-                                         name="alert-worker")
-
-    def _on_notify(self, *_: Any) -> None:
-        self.worker.wake()
+        if self.worker is not None:
+            await self.worker.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        if self._listener is not None:
-            await self._listener.close()
-        for channel in self.channels.values():
-            await channel.close()
+        if self.worker is not None:
+            await self.worker.stop()
 
 
 def build_channels(settings: AlertSettings, stream: AlertStream) -> dict[str, Channel]:
@@ -92,14 +72,14 @@ def create_runtime(app: FastAPI, settings: AlertSettings | None = None) -> Alert
     # The dashboard's live hub, when it exists, takes alert events; otherwise keep them here.
     hub = getattr(app.state, "live_hub", None)
     stream: AlertStream = LiveHubStream(hub) if hub is not None else InMemoryAlertStream()
-    channels = build_channels(settings, stream)
     index = app.state.index
-    metrics = getattr(app.state, "metrics", None)
-    registry = getattr(metrics, "registry", None)
+    registry = getattr(getattr(app.state, "metrics", None), "registry", None)
     counters = AlertMetrics(registry)
-    worker = DeliveryWorker(app.state.pool, app.state.clock, channels,
-                            index.cluster.alerting, settings, counters)
-    service = AlertService(app.state.pool, index, app.state.clock, signer, worker.wake,
-                           counters)
-    return AlertsRuntime(service, worker, channels, stream, app.state.settings.database_url,
-                         settings.run_worker)
+    worker = None
+    if settings.run_worker:
+        worker = WorkerThread(app.state.settings.database_url, app.state.clock, index, signer,
+                              settings, ThreadSafeStream(stream, asyncio.get_running_loop()),
+                              counters, build_channels)
+    service = AlertService(app.state.pool, index, app.state.clock, signer,
+                           worker.wake if worker is not None else (lambda: None), counters)
+    return AlertsRuntime(service, worker, stream)

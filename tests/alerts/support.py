@@ -212,3 +212,18 @@ TANK_TEMP = "glomfjord/smoltfarm/tank1/temp"
 def trip(rule_id: str = "hx1-disruption", at: datetime = T0) -> Finding:
     """The furnace trip as the monitor reports it: heat power through HX-1 collapses."""
     return finding(rule_id, HX1_POWER, "disrupted", at=at, value=300.0)
+
+
+async def settled(pool: Any, now: datetime, timeout_s: float = 15.0) -> None:
+    """Until no delivery is due or being sent: the worker runs in a thread of the service,
+    whose progress is visible only in the database, so this polls it."""
+    for _ in range(int(timeout_s / 0.02)):
+        busy = await pool.fetchval(
+            """SELECT count(*) FROM alert_deliveries d WHERE status = 'pending'
+                 AND (next_attempt_at <= $1 OR EXISTS (
+                      SELECT 1 FROM alert_delivery_attempts a
+                      WHERE a.delivery_id = d.id AND a.finished_at IS NULL))""", now)
+        if busy == 0:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("deliveries still due or in flight")

@@ -17,7 +17,7 @@ from services.access.principal import Role
 from services.monitor.runtime import MonitorRuntime, start_monitor
 from services.settings import Settings
 from simulators.offline import run_offline
-from tests.alerts.support import webhook_receiver, write_cluster
+from tests.alerts.support import settled, webhook_receiver, write_cluster
 from tests.support.servers import with_database
 from tests.support.service import make_token, running_app
 
@@ -73,8 +73,7 @@ async def test_furnace_trip_through_ingest_monitor_and_alerts(postgres_url: str,
                 await monitor.flush()
                 farm = await hook.wait("/fjordsmolt", timeout_s=30)
                 smelter = await hook.wait("/glomfjord-smelter", timeout_s=30)
-                while await alerts.worker.run_due():
-                    pass
+                await settled(state.pool, clock.now())
             finally:
                 if started_here:
                     await monitor.stop()

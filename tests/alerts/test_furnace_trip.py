@@ -27,6 +27,7 @@ from tests.alerts.support import (
     finding,
     mail_parts,
     mqtt_subscriber,
+    settled,
     smtp_server,
     trip,
     webhook_receiver,
@@ -57,16 +58,7 @@ class World:
         return self.app.client(self.tokens[org])
 
     async def settled(self) -> None:
-        """Wait until the worker has nothing due (delivered, failed or waiting)."""
-        for _ in range(500):
-            pending = await self.pool.fetchval(
-                "SELECT count(*) FROM alert_deliveries WHERE status = 'pending' "
-                "AND next_attempt_at <= $1", self.clock.now())
-            if pending == 0:
-                return
-            self.alerts.worker.wake()
-            await self.alerts.worker.run_due()
-        raise AssertionError("deliveries still pending")
+        await settled(self.pool, self.clock.now())
 
 
 @pytest.fixture(scope="module")
