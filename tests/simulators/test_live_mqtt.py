@@ -103,8 +103,9 @@ async def test_comms_loss_scenario_live_over_both_transports(mqtt_url: str,
     subscriber = Subscriber(mqtt_url, "heatlink-sim/glomfjord/smoltfarm/#")
     try:
         await asyncio.wait_for(subscriber.subscribed.wait(), 10)
-        async with LiveSimulation("comms-loss", speed=3600, opcua_port=free_port(),
-                                  mqtt_url=mqtt_url, ground_truth_path=truth_path) as sim:
+        async with LiveSimulation("comms-loss", speed=6000, opcua_port=free_port(),
+                                  mqtt_url=mqtt_url, ground_truth_path=truth_path,
+                                  duration_s=6000) as sim:
             assert sim.transport_of("glomfjord/smoltfarm/tank1/temp") == "mqtt"
             assert sim.transport_of("glomfjord/smelter/hx1/primary/flow") == "opcua"
             await asyncio.wait_for(sim.finished.wait(), 30)
@@ -137,15 +138,15 @@ async def test_nothing_is_lost_across_a_broker_restart(mosquitto: Mosquitto) -> 
     try:
         await asyncio.wait_for(subscriber.subscribed.wait(), 10)
         async with LiveSimulation("normal-day", speed=1800, mqtt_url=mosquitto.url,
-                                  duration_s=7200) as sim:
-            await sim.wait_until(1800)
+                                  duration_s=3600) as sim:
+            await sim.wait_until(1200)
             await asyncio.to_thread(mosquitto.restart)
             await asyncio.wait_for(sim.finished.wait(), 60)
             assert sim.mqtt is not None
             await sim.mqtt.flush(timeout_s=30)
         expected = {(sim.mqtt_topic_for(key), ts)
                     for key, samples in sim.published.items() for ts, _ in samples}
-        assert len(expected) == 28 * (7200 // 10 + 1)
+        assert len(expected) == 28 * (3600 // 10 + 1)
 
         def arrived() -> set[tuple[str, datetime]]:
             return {(topic, datetime.fromisoformat(p["ts"])) for topic, p in subscriber.received()}

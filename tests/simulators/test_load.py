@@ -11,7 +11,7 @@ from simulators.load import OpcUaLoad, mqtt_load
 async def test_five_thousand_opcua_variables_change_every_second() -> None:
     async with OpcUaLoad(5000, port=free_port()) as load, Client(load.endpoint) as client:
         first, last = (client.get_node(load.node_ids[i]) for i in (0, 4999))
-        report = await load.run(duration_s=2.0)
+        report = await load.run(duration_s=1.5)
         after_first = [await first.read_value(), await last.read_value()]
         await load.run(duration_s=0.5)
         after_second = [await first.read_value(), await last.read_value()]
