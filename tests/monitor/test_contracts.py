@@ -1,0 +1,69 @@
+"""Contract suites of the monitor's two narrow interfaces, run against every
+implementation the monitor ships (fakes included)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services.monitor.findings import Finding, FindingSink
+from services.monitor.hook import ReadingsObserver
+from services.monitor.runtime import Batch, QueueObserver
+from services.monitor.testing import FlakyFindingSink, RecordingFindingSink, RecordingObserver
+
+T0 = datetime(2026, 1, 15, 6, 0, tzinfo=UTC)
+
+
+def finding(state: str, minutes: int = 0) -> Finding:
+    at = T0 + timedelta(minutes=minutes)
+    return Finding(rule_id="tank1-band", rule_version=1, kind="band",
+                   series="glomfjord/smoltfarm/tank1/temp", owner="fjordsmolt",
+                   severity="alarm", state=state, previous_state="ok", ts=at, since_ts=at,
+                   detected_at=at, late=False, value=17.0, slope_per_h=None,
+                   predicted_time_to_limit_s=None)
+
+
+def _queue_observer() -> ReadingsObserver:
+    return QueueObserver(asyncio.Queue[Batch]())
+
+
+OBSERVERS: list[Callable[[], ReadingsObserver]] = [_queue_observer, RecordingObserver]
+SINKS: list[Callable[[], FindingSink]] = [RecordingFindingSink,
+                                          lambda: FlakyFindingSink(failures=0)]
+
+
+@pytest.mark.parametrize("make", OBSERVERS)
+async def test_an_observer_returns_at_once_and_keeps_no_reference(
+        make: Callable[[], ReadingsObserver]) -> None:
+    observer = make()
+    keys, ts, values, quality = ["a/b"], [T0], [1.0], ["good"]
+    assert observer.readings_stored(keys, ts, values, quality) is None
+    keys.append("changed/after")  # ingest may reuse its lists once the call returned
+    values[0] = 99.0
+    if isinstance(observer, QueueObserver):
+        queued = observer._queue.get_nowait()
+        assert queued == (["a/b"], [T0], [1.0], ["good"])
+    elif isinstance(observer, RecordingObserver):
+        assert observer.calls == [(["a/b"], [T0], [1.0], ["good"])]
+
+
+@pytest.mark.parametrize("make", SINKS)
+async def test_a_sink_takes_a_finding_handed_over_twice_once(
+        make: Callable[[], FindingSink]) -> None:
+    sink = make()
+    first, second = finding("high"), finding("ok", minutes=5)
+    await sink.findings([first])
+    await sink.findings([first, second])  # the monitor re-offers after a failed hand-over
+    assert isinstance(sink, RecordingFindingSink)
+    assert sink.items == [first, second]
+
+
+async def test_a_flaky_sink_raises_so_the_monitor_keeps_the_findings() -> None:
+    sink = FlakyFindingSink(failures=1)
+    with pytest.raises(RuntimeError):
+        await sink.findings([finding("high")])
+    await sink.findings([finding("high")])
+    assert [f.state for f in sink.items] == ["high"]
