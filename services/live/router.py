@@ -14,7 +14,7 @@ from services.access.principal import Principal, Scope
 from services.access.tokens import TokenStore
 from services.cluster.index import ClusterIndex
 from services.live.hub import LiveHub
-from services.live.stream import Audience, events_for
+from services.live.stream import KEEPALIVE_S, Audience, events_for
 from services.live.tickets import TicketBook
 from services.readings import store
 
@@ -139,7 +139,9 @@ async def stream(
         return await tokens.authenticate(token) is not None
 
     audience = Audience(principal.org, chosen)
+    keepalive_s: float = getattr(request.app.state, "stream_keepalive_s", KEEPALIVE_S)
     return StreamingResponse(
-        events_for(hub, audience, last_event_id_header or last_event_id, still_allowed),
+        events_for(hub, audience, last_event_id_header or last_event_id, still_allowed,
+                   keepalive_s),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})

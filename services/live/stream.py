@@ -81,8 +81,11 @@ def gap_message(hub: LiveHub, gap: Gap) -> bytes:
 
 
 async def events_for(hub: LiveHub, audience: Audience, last_event_id: str | None,
-                     still_allowed: Callable[[], Awaitable[bool]]) -> AsyncIterator[bytes]:
-    """The byte stream of one subscriber, until the hub closes or access is withdrawn."""
+                     still_allowed: Callable[[], Awaitable[bool]],
+                     keepalive_s: float = KEEPALIVE_S) -> AsyncIterator[bytes]:
+    """The byte stream of one subscriber, until the hub closes or access is withdrawn.
+
+    Every ``keepalive_s`` the token is checked again and a keep-alive carries the cursor."""
     cursor, gap = hub.cursor_from(last_event_id)
     hello = orjson.dumps({"last_event_id": hub.event_id(cursor),
                           "series": len(audience.series)})
@@ -99,10 +102,10 @@ async def events_for(hub: LiveHub, audience: Audience, last_event_id: str | None
             yield b"".join(chunk)
         if cursor < hub.last_seq:
             continue  # more than one read's worth is waiting
-        if not await hub.wait(cursor, KEEPALIVE_S):
+        if not await hub.wait(cursor, keepalive_s):
             yield message("end", b'{"reason": "the service is shutting down; reconnect"}')
             return
-        if time.monotonic() - checked_at >= KEEPALIVE_S:
+        if time.monotonic() - checked_at >= keepalive_s:
             # Long streams outlive tokens: re-check, and tell the client where it is.
             if not await still_allowed():
                 yield message("end", b'{"reason": "the token was revoked or expired"}')

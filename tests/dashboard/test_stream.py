@@ -6,9 +6,12 @@ import asyncio
 
 import pytest
 
+from heatlink.clock import FakeClock
+from services.access.principal import Role
+from services.live.tickets import TicketBook
 from tests.dashboard.conftest import ingest
 from tests.dashboard.sse import messages, values_until
-from tests.support.service import AppHandle
+from tests.support.service import AppHandle, make_token
 
 SHARED = "glomfjord/smelter/hx1/secondary/supply_temp"   # smelter's, shared with the farm
 PRIVATE = "glomfjord/smelter/hx1/primary/supply_temp"    # smelter's own
@@ -88,3 +91,36 @@ async def test_the_stream_refuses_a_caller_without_a_valid_token(
         response = await anonymous.get("/v1/stream", params=params)
     assert response.status_code == status
     assert "Bearer" in response.json()["detail"]
+
+
+async def test_revoking_the_token_ends_its_open_stream(
+        live_service: AppHandle, database_url: str) -> None:
+    token = await make_token(database_url, "fjordsmolt", Role.RECIPIENT, name="to revoke")
+    # Checks come with each keep-alive; make them frequent for this test.
+    live_service.app.state.stream_keepalive_s = 0.2
+    try:
+        async with live_service.client(token) as farm, asyncio.timeout(20), \
+                farm.stream("GET", "/v1/stream") as response:
+            stream = messages(response)
+            assert (await anext(stream)).event == "hello"
+            tokens = live_service.app.state.tokens
+            token_id = next(r["id"] for r in await tokens.list("fjordsmolt")
+                            if r["name"] == "to revoke")
+            assert await tokens.revoke(token_id)
+            end = await anext(stream)
+    finally:
+        del live_service.app.state.stream_keepalive_s
+    assert end.event == "end"
+    assert "revoked" in end.data["reason"]
+
+
+def test_a_ticket_works_until_it_expires() -> None:
+    clock = FakeClock()
+    book = TicketBook(clock, ttl_s=120)
+    ticket, _ = book.issue("hl_token")
+    assert book.redeem(ticket) == "hl_token"
+    clock.advance(119)
+    assert book.redeem(ticket) == "hl_token"  # reconnects within its life reuse it
+    clock.advance(2)
+    assert book.redeem(ticket) is None
+    assert book.redeem("st_unknown") is None
