@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
+from zoneinfo import ZoneInfo
 
 from heatlink.wire import Reading
 from simulators.catalog import SERIES, SETPOINTS_BY_KEY, asset_of
@@ -65,7 +66,8 @@ class Engine:
         self.wall_clock = wall_clock
         self.dt_s = scenario.step_s
         params = load_plant(scenario.plant, scenario.plant_overrides)
-        start_day_s = (self.start.hour * 3600 + self.start.minute * 60 + self.start.second)
+        local = self.start.astimezone(ZoneInfo(scenario.timezone))
+        start_day_s = local.hour * 3600 + local.minute * 60 + local.second
         self.plant = NordlandPlant(params, start_day_s=float(start_day_s))
         self.sensors = {s.key: Sensor(s.key, sensor_spec(params, scenario, s.key), seed)
                         for s in SERIES}

@@ -19,6 +19,7 @@ from typing import Any
 
 from asyncua import ua as _ua
 from asyncua.common.node import Node
+from asyncua.common.utils import ServiceError
 from asyncua.crypto.permission_rules import User, UserRole
 from asyncua.crypto.truststore import TrustStore
 from asyncua.crypto.validator import CertificateValidator, CertificateValidatorOptions
@@ -193,7 +194,7 @@ class SimOpcUaServer:
                                             varianttype=ua.VariantType.Double)
             await var.set_writable(sp.key not in self.refused)
             await self._describe(var, sp.unit, sp.low, sp.high, sp.description)
-            server.set_attribute_value_setter(var.nodeid, self._setter(sp.key))
+            server.set_attribute_value_setter(var.nodeid, self._setter(sp))
             self._nodes[sp.key] = var.nodeid
 
     async def _describe(self, var: Node, unit: str, low: float, high: float,
@@ -206,13 +207,15 @@ class SimOpcUaServer:
             await var.write_attribute(ua.AttributeIds.Description, ua.DataValue(
                 ua.Variant(ua.LocalizedText(description), ua.VariantType.LocalizedText)))
 
-    def _setter(self, key: str) -> Callable[[Any, ua.AttributeIds, ua.DataValue], None]:
+    def _setter(self, info: SetpointInfo) -> Callable[[Any, ua.AttributeIds, ua.DataValue], None]:
         def store(node: Any, attr: ua.AttributeIds, value: ua.DataValue) -> None:
-            node.attributes[attr].value = value
             raw = value.Value.Value if value.Value is not None else None
-            if isinstance(raw, int | float) and not isinstance(raw, bool):
-                self.setpoint_values[key] = float(raw)
-                self.on_write(key, float(raw))
+            if not isinstance(raw, float) or not info.low <= raw <= info.high:
+                # A plant rejects a setpoint outside its range rather than clamping it.
+                raise ServiceError(ua.StatusCodes.BadOutOfRange)
+            node.attributes[attr].value = value
+            self.setpoint_values[info.key] = raw
+            self.on_write(info.key, raw)
         return store
 
     async def publish(self, key: str, ts: datetime, value: float, quality: str) -> None:

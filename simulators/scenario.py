@@ -121,6 +121,7 @@ class Scenario(_Strict):
     plant: str = "nordland"
     plant_overrides: dict[str, Any] = Field(default_factory=dict)
     start: datetime = datetime(2026, 1, 15, 0, 0, tzinfo=UTC)
+    timezone: str = "Europe/Oslo"  # daily profiles follow the plants' local clock
     duration_s: float
     step_s: float = 1.0
     sample_period_s: float = 10.0

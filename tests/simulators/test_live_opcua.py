@@ -114,8 +114,26 @@ async def test_setpoint_writes_reach_the_physics_and_can_be_refused(sim: LiveSim
         assert refused.value.code == ua.StatusCodes.BadUserAccessDenied
         assert sim.setpoints()[HEATER] == 9.5
         await sim.refuse_writes(HEATER, refuse=False)
+        with pytest.raises(ua.UaStatusCodeError) as out_of_range:
+            await heater.write_value(ua.DataValue(ua.Variant(45.0, ua.VariantType.Double)))
+        assert out_of_range.value.code == ua.StatusCodes.BadOutOfRange
         await heater.write_value(ua.DataValue(ua.Variant(8.0, ua.VariantType.Double)))
         assert sim.setpoints()[HEATER] == 8.0
+
+
+async def test_the_mixing_valve_follows_a_written_position(sim: LiveSimulation) -> None:
+    valve = f"{TANK1}/mixing_valve"
+    async with Client(sim.opcua_endpoint) as client:
+        position = client.get_node(sim.opcua_node_id_for(f"{TANK1}/mixing_valve_setpoint"))
+        await position.write_value(ua.DataValue(ua.Variant(100.0, ua.VariantType.Double)))
+        # The actuator needs a minute end to end; then the measured position is 100 %.
+        await sim.wait_until(sim.sim_time_s + 90)
+        assert sim.published[valve][-1][1] == pytest.approx(100.0, abs=0.2)
+        setpoint = client.get_node(sim.opcua_node_id_for(f"{TANK1}/temp_setpoint"))
+        await setpoint.write_value(ua.DataValue(ua.Variant(12.0, ua.VariantType.Double)))
+        await sim.wait_until(sim.sim_time_s + 300)
+        # Back in auto, the valve throttles the warm water the tank does not need.
+        assert sim.published[valve][-1][1] < 95.0
 
 
 async def test_restart_keeps_port_and_node_ids(sim: LiveSimulation) -> None:
