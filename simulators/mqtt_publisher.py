@@ -46,6 +46,7 @@ class MqttPublisher:
         self._sent = 0
         self._acked = 0
         self._drained: asyncio.Event | None = None
+        self._refused: str | None = None
 
     def topic_for(self, key: str) -> str:
         return f"{self.topic_prefix}/{key}"
@@ -73,11 +74,23 @@ class MqttPublisher:
         client.on_publish = self._on_publish
         client.connect_async(parts.hostname or "127.0.0.1", parts.port or (8883 if tls else 1883))
         client.loop_start()
-        await asyncio.wait_for(self._connected.wait(), timeout_s)
+        try:
+            await asyncio.wait_for(self._connected.wait(), timeout_s)
+        except TimeoutError:
+            await asyncio.to_thread(client.loop_stop)
+            raise ConnectionError(f"no connection to {parts.hostname}:{parts.port} within "
+                                  f"{timeout_s:g} s") from None
+        if self._refused is not None:
+            await asyncio.to_thread(client.loop_stop)
+            raise ConnectionError(f"the broker refused the connection: {self._refused}")
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
                     properties: Any) -> None:
-        if not reason.is_failure and self._loop is not None and self._connected is not None:
+        if reason.is_failure:
+            # Bad credentials do not get better by retrying: tell start() and stop trying.
+            self._refused = str(reason)
+            client.disconnect()
+        if self._loop is not None and self._connected is not None:
             self._loop.call_soon_threadsafe(self._connected.set)
 
     def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason: Any,
