@@ -45,7 +45,7 @@ class Gap:
 
 
 class LiveHub:
-    def __init__(self, capacity: int = 200_000, boot: str | None = None) -> None:
+    def __init__(self, capacity: int = 100_000, boot: str | None = None) -> None:
         if capacity < 1:
             raise ValueError("capacity must be positive")
         self.capacity = capacity

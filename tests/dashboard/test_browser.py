@@ -18,6 +18,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).parent / "artifacts"
 SUPPLY = "glomfjord/smelter/hx1/secondary/supply_temp"
 PRIVATE = "glomfjord/smelter/hx1/primary/supply_temp"
+FLOW = "glomfjord/smelter/hx1/secondary/flow"
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
                                 reason="needs Debian's Chromium: apt-get install chromium")
@@ -72,18 +73,19 @@ async def test_the_dashboard_shows_live_values_that_change(
         browser: Any) -> None:
     page = await open_dashboard(browser, live_service.url, org_tokens["cluster-facilitator"],
                                 viewport={"width": 1500, "height": 1300})
-    cell = f"td[data-series='{SUPPLY}']"
-    shown = [await page.text_content(cell)]
+    cells = {key: f"td[data-series='{key}']" for key in (SUPPLY, FLOW)}
+    shown = {key: [await page.text_content(cell)] for key, cell in cells.items()}
     for _ in range(3):
-        sent = await plant["replay"].send_next(plant["clients"])
-        value = next(r.value for r in sent if r.series == SUPPLY)
-        # The page shows the new value without reloading.
-        await page.wait_for_function(
-            "([sel, v]) => Number(document.querySelector(sel).dataset.value) === v",
-            arg=[cell, value])
-        shown.append(await page.text_content(cell))
-    assert all(text and "°C" in text for text in shown)
-    assert len(set(shown)) > 1, f"values did not change: {shown}"
+        sent = {r.series: r.value for r in await plant["replay"].send_next(plant["clients"])}
+        # The page shows the new values without reloading.
+        for key, cell in cells.items():
+            await page.wait_for_function(
+                "([sel, v]) => Number(document.querySelector(sel).dataset.value) === v",
+                arg=[cell, sent[key]])
+            shown[key].append(await page.text_content(cell))
+    assert all(text and "°C" in text for text in shown[SUPPLY])
+    # The flow meter's noise shows at the displayed resolution: the number moves.
+    assert len(set(shown[FLOW])) > 1, f"values did not change: {shown}"
     # Every asset of the running plant is coloured; the Glomfjord exchange is in its band.
     smolt = page.locator("article[data-exchange='glomfjord-smolt']")
     assert await smolt.get_attribute("data-state") == "normal"
@@ -152,5 +154,29 @@ async def test_an_operator_acknowledges_an_alert_and_sees_its_state_change(
     assert await acked.locator("button[data-action='ack']").count() == 0
     ARTIFACTS.mkdir(exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / "dashboard-alert-acknowledged.png"),
+                          full_page=True)
+    assert page.errors == []
+
+
+async def test_an_announced_maintenance_shows_as_a_planned_outage(
+        live_service: AppHandle, org_tokens: dict[str, str], plant: dict[str, Any],
+        browser: Any) -> None:
+    now = datetime.now(UTC)
+    async with live_service.client(org_tokens["mo-fjernvarme"]) as supplier:
+        response = await supplier.post("/v1/maintenance", json={
+            "exchange": "mo-greenhouse", "starts_at": (now - timedelta(minutes=1)).isoformat(),
+            "ends_at": (now + timedelta(hours=2)).isoformat(),
+            "reason": "valve replacement on HX-3"})
+    assert response.status_code == 201, response.text
+    page = await open_dashboard(browser, live_service.url, org_tokens["mo-greenhouse"],
+                                viewport={"width": 1200, "height": 900})
+    card = page.locator("article[data-exchange='mo-greenhouse']")
+    assert await card.get_attribute("data-state") == "planned_outage"
+    node = page.locator("#graph .node[data-asset='mo/fjernvarme/hx3']")
+    assert await node.get_attribute("data-state") == "planned_outage"
+    window = page.locator("#maintenance-list li[data-exchange='mo-greenhouse']")
+    assert "valve replacement" in (await window.text_content() or "")
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / "dashboard-planned-outage.png"),
                           full_page=True)
     assert page.errors == []

@@ -21,6 +21,9 @@ function drawGraph(snap) {
     markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" }, defs);
   svg("path", { d: "M0,0 L10,5 L0,10 z", fill: "#6b7b8c" }, marker);
   const pos = {};
+  // Columns for the depths this viewer sees only: no empty columns for hidden assets.
+  const depths = [...new Set(snap.nodes.map((n) => n.depth))].sort((a, b) => a - b);
+  const column = Object.fromEntries(depths.map((d, i) => [d, i]));
   let y = PAD, maxDepth = 0;
   const sites = [...new Set(snap.nodes.map((n) => n.site))];
   for (const site of sites) {
@@ -29,9 +32,10 @@ function drawGraph(snap) {
     y += 20;
     const rows = {};
     for (const n of snap.nodes.filter((m) => m.site === site)) {
-      const row = rows[n.depth] = (rows[n.depth] ?? -1) + 1;
-      pos[n.id] = { x: PAD + n.depth * COL_W, y: y + row * ROW_H };
-      maxDepth = Math.max(maxDepth, n.depth);
+      const col = column[n.depth];
+      const row = rows[col] = (rows[col] ?? -1) + 1;
+      pos[n.id] = { x: PAD + col * COL_W, y: y + row * ROW_H };
+      maxDepth = Math.max(maxDepth, col);
     }
     y += (Math.max(0, ...Object.values(rows)) + 1) * ROW_H + SITE_GAP;
   }
@@ -60,8 +64,10 @@ function drawGraph(snap) {
     }
   }
   const width = PAD * 2 + maxDepth * COL_W + NODE_W;
+  // Drawn at its natural size: a wide cluster scrolls rather than shrinking its labels.
   g.setAttribute("viewBox", `0 0 ${width} ${y}`);
-  g.style.maxWidth = `${width * 1.4}px`;
+  g.setAttribute("width", width);
+  g.setAttribute("height", y);
 }
 
 function selectExchange(id) {
