@@ -33,6 +33,9 @@ from simulators.scenario import (
 )
 from simulators.truth import LimitWatcher, TruthEvent
 
+# Long enough for the slowest state (network and greenhouse, τ ≈ 2 h) to settle.
+WARM_UP_S = 3 * 3600.0
+
 
 @dataclass(slots=True)
 class StepResult:
@@ -69,6 +72,7 @@ class Engine:
         local = self.start.astimezone(ZoneInfo(scenario.timezone))
         start_day_s = local.hour * 3600 + local.minute * 60 + local.second
         self.plant = NordlandPlant(params, start_day_s=float(start_day_s))
+        self.plant.warm_up(WARM_UP_S, self.dt_s)
         self.sensors = {s.key: Sensor(s.key, sensor_spec(params, scenario, s.key), seed)
                         for s in SERIES}
         self._sample_every = {key: max(1, round(sensor.spec.period_s / self.dt_s))

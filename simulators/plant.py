@@ -85,6 +85,14 @@ class NordlandPlant:
         self.hx3 = ExchangerState(self.network.supply_c, self.greenhouse.loop_return_c, 0.0, 0.0)
         self.t_s = 0.0
 
+    def warm_up(self, duration_s: float, dt_s: float) -> None:
+        """Run the hours before the start so that controllers, the network and the
+        greenhouse begin in the state the day has brought them to, not in a guess."""
+        steps = round(duration_s / dt_s)
+        for k in range(steps):
+            self.step(-duration_s + k * dt_s, dt_s)
+        self.t_s = 0.0
+
     def ua_w_per_k(self, exchanger: str, t_s: float) -> float:
         return self.ua_clean_w_per_k[exchanger] * self.fouling[exchanger].ua_fraction(t_s)
 

@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from heatlink.water import heat_power_w
 from simulators.catalog import SERIES
 from simulators.offline import SimulationResult, run_offline
+from simulators.physics import lmtd_k
 from simulators.scenario import list_scenarios, load_scenario
 from simulators.truth import read_jsonl
 
@@ -95,6 +97,25 @@ def test_furnace_trip_tank_crosses_its_minimum_minutes_after_the_trip() -> None:
     at_crossing = min(tank, key=lambda r: abs((r.ts - result.start).total_seconds()
                                               - below[0].sim_s))
     assert at_crossing.value == pytest.approx(10.0, abs=0.3)
+
+
+def test_fouling_shows_in_the_measured_ua() -> None:
+    result = _run("fouling")
+    hx = "glomfjord/smelter/hx1"
+
+    def mean_ua(first_s: float, last_s: float) -> float:
+        def avg(key: str) -> float:
+            values = [r.value for r in result.series(f"{hx}/{key}")
+                      if first_s <= (r.ts - result.start).total_seconds() < last_s]
+            return sum(values) / len(values)
+        hot_in, hot_out = avg("primary/supply_temp"), avg("primary/return_temp")
+        cold_in, cold_out = avg("secondary/return_temp"), avg("secondary/supply_temp")
+        power_w = heat_power_w(avg("primary/flow"), hot_in, hot_out)
+        return power_w / lmtd_k(hot_in, hot_out, cold_in, cold_out)
+
+    clean, fouled = mean_ua(0, 3600), mean_ua(86_400 - 3600, 86_401)
+    assert clean == pytest.approx(400_000, rel=0.05)
+    assert fouled / clean == pytest.approx(0.70, abs=0.03)
 
 
 def test_stuck_sensor_repeats_one_value_while_stuck() -> None:
