@@ -1,4 +1,5 @@
-"""GET /v1/rules, GET /v1/rules/{id}/versions, PATCH /v1/rules/{id}, GET /v1/findings."""
+"""GET /v1/rules, GET /v1/rules/{id}/versions, PATCH /v1/rules/{id}, GET /v1/findings,
+GET /v1/energy."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from services.access.deps import require_scope
 from services.access.principal import Principal, Scope
 from services.monitor.runtime import MonitorRuntime, NotOwner, RuleChangeError
-from services.monitor.schemas import FindingOut, RuleChange, RuleOut, RuleVersionOut
+from services.monitor.schemas import EnergyOut, FindingOut, RuleChange, RuleOut, RuleVersionOut
 from services.monitor.store import FindingFilter
 
 router = APIRouter(prefix="/v1", tags=["monitor"])
@@ -94,3 +95,23 @@ async def list_findings(
     visible = sorted(monitor.visible_series(caller.org))
     rows = await monitor.store.list_findings(flt, visible_to=(caller.org, visible))
     return [FindingOut.of(i, f) for i, f in rows]
+
+
+@router.get("/energy", response_model=EnergyOut,
+            summary="Heat energy delivered through a derived heat-power series",
+            description="The same figure for supplier and recipient: computed from the "
+                        "heat power the monitor derives and stores.")
+async def energy(monitor: Monitor, caller: Caller,
+                 series: Annotated[str, Query(description="A derived heat-power series")],
+                 since: Annotated[datetime, Query(description="Plant time, inclusive")],
+                 until: Annotated[datetime, Query(description="Plant time, exclusive")]
+                 ) -> EnergyOut:
+    if since.tzinfo is None or until.tzinfo is None:
+        raise HTTPException(422, "'since' and 'until' need an offset, e.g. 2026-01-15T06:00:00Z")
+    if series not in monitor.derived_power_keys() or \
+            series not in monitor.visible_series(caller.org):
+        raise HTTPException(404, f"no derived heat-power series {series!r} visible to "
+                            f"{caller.org}")
+    kwh, n = await monitor.store.energy_kwh(series, since, until,
+                                            monitor.engine.config.energy_max_gap_s)
+    return EnergyOut(series=series, since=since, until=until, energy_kwh=kwh, readings=n)

@@ -193,6 +193,9 @@ class MonitorRuntime:
         """Series whose findings ``org`` may read (the service's one access policy)."""
         return self.index.visible_series(org)
 
+    def derived_power_keys(self) -> frozenset[str]:
+        return frozenset(d.key for d in self.cluster.derived)
+
     def rules(self) -> list[VersionedRule]:
         return list(self._rules.values())
 

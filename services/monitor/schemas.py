@@ -77,3 +77,12 @@ class FindingOut(BaseModel):
     @classmethod
     def of(cls, finding_id: int, f: Finding) -> FindingOut:
         return cls(id=finding_id, **vars(f))
+
+
+class EnergyOut(BaseModel):
+    series: str
+    since: datetime
+    until: datetime
+    energy_kwh: float = Field(description="Trapezoid over the stored heat power; no energy "
+                              "is counted across a gap in the readings")
+    readings: int

@@ -222,6 +222,23 @@ class MonitorStore:
                + f" ORDER BY ts DESC, id DESC LIMIT ${len(args)}")
         return [(r["id"], _finding(r)) for r in await self.pool.fetch(sql, *args)]
 
+    async def energy_kwh(self, series: str, since: datetime, until: datetime,
+                         max_gap_s: float) -> tuple[float, int]:
+        """Energy delivered by a heat-power series (kW) in [since, until): the trapezoid
+        over its stored readings, no energy counted across a gap longer than ``max_gap_s``.
+        Returns (kWh, readings used)."""
+        row = await self.pool.fetchrow(
+            "SELECT coalesce(sum(CASE WHEN dt <= $4 THEN (value + prev) / 2 * dt / 3600 END),"
+            " 0) AS kwh, count(*) AS n FROM ("
+            "  SELECT r.value, lag(r.value) OVER w AS prev,"
+            "         extract(epoch FROM r.ts - lag(r.ts) OVER w)::float8 AS dt"
+            "  FROM readings r JOIN series s ON s.id = r.series_id"
+            "  WHERE s.key = $1 AND r.ts >= $2 AND r.ts < $3 AND r.quality < 2"
+            "  WINDOW w AS (ORDER BY r.ts)) AS steps",
+            series, since, until, max_gap_s)
+        assert row is not None
+        return float(row["kwh"]), int(row["n"])
+
     async def derived_series_ids(self) -> dict[str, int]:
         rows = await self.pool.fetch("SELECT id, key FROM series WHERE derived")
         return {r["key"]: r["id"] for r in rows}

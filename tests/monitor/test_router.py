@@ -4,7 +4,7 @@ replaces the token lookup (the transport seam: `current_principal`)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import httpx
@@ -19,6 +19,7 @@ from services.monitor.router import router
 from services.monitor.runtime import MonitorRuntime, start_monitor
 from services.monitor.testing import RecordingFindingSink
 from tests.monitor.dbsupport import T0, ingest, tank_readings
+from tests.monitor.plant import glomfjord
 
 
 def principal_from_header(request: Request) -> Principal:
@@ -100,3 +101,29 @@ async def test_findings_with_filters_and_visibility(
     naive = await client.get("/v1/findings", headers=as_org("fjordsmolt"),
                              params={"since": "2026-01-15T07:00:00"})
     assert naive.status_code == 422
+
+
+async def test_energy_from_the_stored_heat_power(
+        pool: asyncpg.Pool, api: tuple[httpx.AsyncClient, MonitorRuntime, FakeClock]) -> None:
+    client, runtime, clock = api
+    run = glomfjord(1800, noise_k=0.0, start_s=T0.timestamp())
+    keys, t, v = run.readings()
+    await ingest(pool, runtime, clock, (keys, [datetime.fromtimestamp(x, UTC) for x in t],
+                                        [float(x) for x in v], ["good"] * len(keys)))
+    window = {"since": "2026-01-15T06:00:00Z", "until": "2026-01-15T06:30:00Z"}
+    primary = "glomfjord/smelter/hx1/primary/power"
+    answer = await client.get("/v1/energy", params={"series": primary, **window},
+                              headers=as_org("glomfjord-smelter", "operator"))
+    assert answer.status_code == 200
+    body = answer.json()
+    power_kw = runtime.engine.table.last_v[runtime.engine.table.index[primary]]
+    assert body["energy_kwh"] == pytest.approx(power_kw * (1800 - 10) / 3600, rel=0.01)
+    assert body["readings"] == 180
+    # The farm sees the secondary side (shared by the exchange), not the primary.
+    secondary = await client.get("/v1/energy", headers=as_org("fjordsmolt"), params={
+        "series": "glomfjord/smelter/hx1/secondary/power", **window})
+    assert secondary.status_code == 200
+    assert secondary.json()["energy_kwh"] == pytest.approx(body["energy_kwh"], rel=0.03)
+    hidden = await client.get("/v1/energy", params={"series": primary, **window},
+                              headers=as_org("fjordsmolt"))
+    assert hidden.status_code == 404
