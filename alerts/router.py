@@ -53,6 +53,24 @@ async def list_alerts(request: Request, principal: Reader,
     return {"org": principal.org, "alerts": [r.public() for r in rows]}
 
 
+@router.get("/v1/alert-deliveries")
+async def list_deliveries(request: Request, principal: Reader,
+                          status: Annotated[str, Query(pattern="^(pending|delivered|failed)$")]
+                          = "failed",
+                          limit: Annotated[int, Query(gt=0, le=1000)] = 200) -> dict[str, Any]:
+    """Deliveries to the caller's organisation by status: failed ones are listed here so that
+    a notification that never arrived is seen."""
+    async with _runtime(request).service.pool.acquire() as conn:
+        rows = await conn.fetch(
+            """SELECT id, alert_id, channel, contact, address, idempotency_key, status,
+                      attempts, created_at, next_attempt_at, delivered_at, last_error
+               FROM alert_deliveries WHERE org = $1 AND status = $2
+               ORDER BY created_at DESC, id DESC LIMIT $3""", principal.org, status, limit)
+    return {"org": principal.org, "deliveries": [
+        {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in dict(r).items()}
+        for r in rows]}
+
+
 @router.get("/v1/alerts/{alert_id}")
 async def get_alert(request: Request, principal: Reader, alert_id: AlertId) -> dict[str, Any]:
     """One alert with its transitions and its deliveries with every attempt."""

@@ -6,7 +6,7 @@ page as a surprise. The service runs in this process on a fake clock, with real 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -244,3 +244,45 @@ async def test_maintenance_window_is_told_ahead_and_its_trip_does_not_page(
     farm = await world.hook.wait("/farm", farm_before + 3)
     ended = farm[-1].json["notifications"][0]
     assert (ended["event"], ended["alert"]["kind"]) == ("cleared", "maintenance")
+
+
+async def test_operators_handle_alerts_through_the_api(world: World) -> None:
+    # The earlier trips end first: while one is active, another on the exchange groups
+    # under it.
+    world.clock.advance(60)
+    await world.alerts.service.findings([
+        replace(trip(rule, at=world.clock.now()), state="ok", previous_state="disrupted")
+        for rule in ("hx1-disruption", "hx1-disruption-relining")])
+    await world.settled()
+    world.clock.advance(1800)  # past the grace period of the maintenance window before
+    before = len(world.hook.at("/farm"))
+    await world.alerts.service.findings([trip("hx1-disruption-api", at=world.clock.now())])
+    farm = await world.hook.wait("/farm", before + 1)
+    alert = farm[-1].json["notifications"][0]["alert"]
+    link = farm[-1].json["notifications"][0]["links"]["acknowledge"]
+    path = f"/v1/alerts/{alert['id']}"
+    async with world.client("fjordsmolt") as api:
+        shelved = (await api.post(f"{path}/shelve", json={"duration_s": 600,
+                                                          "reason": "known"})).json()
+        assert shelved["alert"]["shelved_until"] is not None
+        assert (await api.post(f"{path}/unshelve")).json()["changed"] is True
+        # Out of service needs the control scope, which a recipient token lacks.
+        assert (await api.post(f"{path}/out-of-service", json={})).status_code == 403
+        acked = (await api.post(f"{path}/ack")).json()
+        assert (acked["changed"], acked["alert"]["state"]) == (True, "active_ack")
+        again = (await api.post(f"{path}/ack")).json()
+        assert again["changed"] is False
+        history = (await api.get(path)).json()["transitions"]
+        failed = (await api.get("/v1/alert-deliveries")).json()["deliveries"]
+    assert [t["event"] for t in history] == ["raised", "shelved", "unshelved", "acknowledged"]
+    assert {t["actor"] for t in history[1:]} == {"fjordsmolt:test"}
+    assert failed == []
+    async with world.client("glomfjord-smelter") as smelter:
+        oos = await smelter.post(f"{path}/out-of-service", json={})
+        assert oos.status_code == 404  # another organisation's alert
+    # A link past its expiry is refused.
+    world.clock.advance(2 * 86400)
+    async with httpx.AsyncClient(base_url=world.app.url) as anonymous:
+        expired = await anonymous.get(link.replace("http://heatlink.example", ""))
+    assert expired.status_code == 403
+    assert "expired" in expired.text
