@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
 from typing import Annotated
@@ -104,6 +106,25 @@ def _states(request: Request) -> StateProvider:
     return provider
 
 
+LOG_EVERY_S = 300.0
+
+
+def _not_logged_lately(request: Request, org: str, index: ClusterIndex,
+                       keys: Iterable[str]) -> list[tuple[str, str]]:
+    """Reads to log: an open page refreshes every few seconds, and one access-log row per
+    series and organisation every five minutes says as much as one per refresh."""
+    logged: dict[tuple[str, str], float] | None = getattr(request.app.state,
+                                                          "dashboard_logged", None)
+    if logged is None:
+        logged = request.app.state.dashboard_logged = {}
+    now = time.monotonic()
+    due = [(index.series[k].owner, k) for k in keys
+           if now - logged.get((org, k), -LOG_EVERY_S) >= LOG_EVERY_S]
+    for _, key in due:
+        logged[(org, key)] = now
+    return due
+
+
 @router.get("/v1/dashboard", response_model=SnapshotOut, tags=["dashboard"],
             summary="The cluster as the caller may see it: graph, exchanges, states, "
                     "latest values",
@@ -126,6 +147,6 @@ async def snapshot(request: Request, principal: Reader) -> SnapshotOut:
     viewer = Viewer(principal.org, visible, exchanges)
     statuses = await _states(request).statuses(viewer, latest, now)
     await store.log_access(pool, principal.org,
-                           [(index.series[k].owner, k) for k in latest], "dashboard")
+                           _not_logged_lately(request, principal.org, index, latest), "dashboard")
     return _view(request).snapshot(principal.org, visible, latest, quality, statuses, now,
                                    REFRESH_S)
