@@ -117,14 +117,16 @@ def drafts(index: ClusterIndex, finding: Finding, latest: Mapping[str, float]) -
             for exchange in _intake_exchanges(index, asset):
                 for org, role in ((exchange.supplier, Role.SUPPLIER),
                                   (exchange.recipient, Role.RECIPIENT)):
-                    by_org[org] = _intake_draft(finding, exchange, org, role, asset, active)
+                    by_org[org] = _intake_draft(index, finding, exchange, org, role, asset,
+                                                active)
         elif state in LOSS_STATES | EXCESS_STATES | {"fouled"}:
             for exchange in supply_exchanges(index, asset):
                 r = reach(index, asset, exchange)
                 by_org[exchange.recipient] = _recipient_draft(index, finding, r, asset,
                                                               latest, active, state)
                 by_org.setdefault(exchange.supplier,
-                                  _supplier_draft(finding, exchange, asset, active))
+                                  _supplier_draft(index, finding, exchange, asset,
+                                                                 active))
     for org in sorted(owners):
         if org not in by_org and org in index.organisations:
             by_org[org] = _owner_draft(index, finding, asset, active, org)
@@ -166,12 +168,22 @@ def _intake_lost(index: ClusterIndex, finding: Finding, asset: str, state: str) 
                                       and not supply_exchanges(index, asset))
 
 
-def _base(finding: Finding) -> dict[str, object]:
-    return {"rule_id": finding.rule_id, "rule_kind": finding.kind, "series": finding.series,
-            "state": finding.state, "previous_state": finding.previous_state,
-            "value": finding.value, "slope_per_h": finding.slope_per_h,
-            "ts": finding.ts.isoformat(), "since_ts": finding.since_ts.isoformat(),
-            "late": finding.late, "detail": finding.detail}
+def _base(index: ClusterIndex, finding: Finding, org: str) -> dict[str, object]:
+    """What the finding said, as far as ``org`` may read its series: a recipient told of a
+    cause upstream learns what happened and when, not the values of another company's
+    series that no contract shares with it."""
+    base: dict[str, object] = {
+        "rule_id": finding.rule_id, "rule_kind": finding.kind, "state": finding.state,
+        "previous_state": finding.previous_state, "ts": finding.ts.isoformat(),
+        "since_ts": finding.since_ts.isoformat(), "late": finding.late}
+    if _visible(index, finding, org):
+        base.update({"series": finding.series, "value": finding.value,
+                     "slope_per_h": finding.slope_per_h, "detail": finding.detail})
+    return base
+
+
+def _visible(index: ClusterIndex, finding: Finding, org: str) -> bool:
+    return finding.series in index.visible_series(org)
 
 
 def _recipient_draft(index: ClusterIndex, finding: Finding, r: Reach, cause: str,
@@ -189,14 +201,16 @@ def _recipient_draft(index: ClusterIndex, finding: Finding, r: Reach, cause: str
     verb = "lost" if state in LOSS_STATES else ("too hot" if state in EXCESS_STATES else state)
     title = (f"Heat supply {verb} upstream at {cause_name} ({supplier}): {own_name} affected"
              + (f", limit in {_minutes(tti)}" if tti is not None else ""))
-    detail = {**_base(finding), "cause": {"asset": cause, "name": cause_name,
+    detail = {**_base(index, finding, e.recipient), "cause": {"asset": cause,
+                                                             "name": cause_name,
                                           "org": cause_org, "org_name": supplier},
               "affected_asset": {"asset": own, "name": own_name},
               "time_to_impact_s": tti, "contingency": list(e.contingency),
               "exchange": {"id": e.id, "name": e.name}}
+    series = finding.series if _visible(index, finding, e.recipient) else None
     return Draft(dedup_key(finding), e.recipient, Role.RECIPIENT, finding.kind, finding.state,
                  active, severity_for(finding.severity, tti), title, finding.rule_id,
-                 finding.series, own or None, cause, e.id, tti, finding.since_ts, detail)
+                 series, own or None, cause, e.id, tti, finding.since_ts, detail)
 
 
 def _impact(index: ClusterIndex, finding: Finding, r: Reach, latest: Mapping[str, float],
@@ -223,26 +237,28 @@ def _impact(index: ClusterIndex, finding: Finding, r: Reach, latest: Mapping[str
                             limit_c=limit)
 
 
-def _supplier_draft(finding: Finding, e: Exchange, cause: str, active: bool) -> Draft:
+def _supplier_draft(index: ClusterIndex, finding: Finding, e: Exchange, cause: str,
+                    active: bool) -> Draft:
     title = f"{e.name}: {finding.state.replace('_', ' ')} at {cause}; the recipient is told"
-    detail = {**_base(finding), "cause": {"asset": cause}, "exchange": {"id": e.id,
-                                                                        "name": e.name},
-              "recipient": e.recipient}
+    detail = {**_base(index, finding, e.supplier), "cause": {"asset": cause},
+              "exchange": {"id": e.id, "name": e.name}, "recipient": e.recipient}
+    series = finding.series if _visible(index, finding, e.supplier) else None
     return Draft(dedup_key(finding), e.supplier, Role.SUPPLIER, finding.kind, finding.state,
                  active, severity_for(finding.severity, None), title, finding.rule_id,
-                 finding.series, cause, cause, e.id, None, finding.since_ts, detail)
+                 series, cause, cause, e.id, None, finding.since_ts, detail)
 
 
-def _intake_draft(finding: Finding, e: Exchange, org: str, role: Role, asset: str,
-                  active: bool) -> Draft:
+def _intake_draft(index: ClusterIndex, finding: Finding, e: Exchange, org: str, role: Role,
+                  asset: str, active: bool) -> Draft:
     title = (f"{e.name}: the recipient cannot take the heat ({finding.series} "
              f"{finding.state.replace('_', ' ')}); dispose of it"
              if role is Role.SUPPLIER else
              f"{e.name}: intake lost at {asset}; the supplier is told")
-    detail = {**_base(finding), "cause": {"asset": asset, "org": e.recipient},
+    detail = {**_base(index, finding, org), "cause": {"asset": asset, "org": e.recipient},
               "exchange": {"id": e.id, "name": e.name}}
+    series = finding.series if _visible(index, finding, org) else None
     return Draft(dedup_key(finding), org, role, "intake_closed", finding.state, active,
-                 severity_for(finding.severity, None), title, finding.rule_id, finding.series,
+                 severity_for(finding.severity, None), title, finding.rule_id, series,
                  asset, asset, e.id, None, finding.since_ts, detail)
 
 
@@ -256,7 +272,7 @@ def _owner_draft(index: ClusterIndex, finding: Finding, asset: str | None,
                  finding.state, active, severity_for(finding.severity,
                                                      finding.predicted_time_to_limit_s),
                  title, finding.rule_id, finding.series, asset, None, None,
-                 finding.predicted_time_to_limit_s, finding.since_ts, _base(finding),
+                 finding.predicted_time_to_limit_s, finding.since_ts, _base(index, finding, org),
                  symptom_of_upstream=symptom)
 
 

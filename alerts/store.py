@@ -99,7 +99,10 @@ async def upsert(conn: asyncpg.Connection, draft: Draft, state: AlertState, at: 
             severity = CASE WHEN $21 THEN EXCLUDED.severity
                             WHEN alerts.severity = 'alarm' THEN 'alarm'
                             ELSE EXCLUDED.severity END,
-            state = EXCLUDED.state, title = EXCLUDED.title, detail = EXCLUDED.detail,
+            state = EXCLUDED.state, detail = EXCLUDED.detail,
+            -- A clearing keeps the title that described the condition.
+            title = CASE WHEN EXCLUDED.state IN ('cleared_unack', 'normal')
+                         THEN alerts.title ELSE EXCLUDED.title END,
             time_to_impact_s = COALESCE(EXCLUDED.time_to_impact_s, alerts.time_to_impact_s),
             parent_id = EXCLUDED.parent_id, suppressed_by = EXCLUDED.suppressed_by,
             escalation_level = CASE WHEN $21 THEN 0 ELSE alerts.escalation_level END,

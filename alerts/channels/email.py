@@ -9,6 +9,7 @@ import asyncio
 import smtplib
 import ssl
 from email.message import EmailMessage
+from email.utils import formatdate
 from urllib.parse import urlsplit
 
 from alerts.channels.render import as_html, as_text
@@ -35,6 +36,7 @@ class SmtpEmailChannel:
         mail["From"] = self._sender
         mail["To"] = message.address
         mail["Subject"] = message.summary
+        mail["Date"] = formatdate(localtime=False)
         mail["Message-ID"] = f"<{message.key}@heatlink>"
         mail["X-Heatlink-Idempotency-Key"] = message.key
         mail.set_content(as_text(message))

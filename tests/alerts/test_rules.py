@@ -118,6 +118,12 @@ def test_disruption_at_mo_cascades_down_to_the_greenhouse() -> None:
     assert greenhouse.detail["contingency"] == ["Close thermal screens",
                                                 "Start the greenhouse's gas heater"]
     assert "Mo Ferrosilicon" in greenhouse.title
+    # The greenhouse has no contract with the smelter: told what happened, not its values.
+    assert greenhouse.series is None
+    assert "value" not in greenhouse.detail
+    district = drafts["mo-fjernvarme"]  # the contract shares the exchanger's power with it
+    assert district.series == "mo/smelter/hx2/secondary/power"
+    assert "value" in district.detail
 
 
 def test_recipient_that_cannot_take_heat_tells_the_supplier() -> None:
