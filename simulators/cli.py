@@ -47,7 +47,9 @@ def simulate(
     mqtt_ca: Annotated[Path | None, typer.Option(help="CA file for mqtts://")] = None,
     duration: Annotated[float | None, typer.Option(
         help="Sim seconds to run (default: the scenario's duration)")] = None,
-    forever: Annotated[bool, typer.Option(help="Keep running past the scenario's end")] = False,
+    forever: Annotated[bool, typer.Option(
+        help="Keep running past the scenario's end; the sim clock then starts now and, at "
+             "speed > 1, runs ahead of the wall clock")] = False,
     ground_truth: Annotated[Path | None, typer.Option(help="Write the ground truth here "
                                                       "(JSON lines)")] = None,
     cert_dir: Annotated[Path | None, typer.Option(
