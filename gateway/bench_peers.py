@@ -1,0 +1,106 @@
+"""The benchmark's peers, each run in its own process so they do not share the gateway's
+CPU time slice (the GIL): an ingest sink, an MQTT publisher, an OPC UA server that changes
+values as fast as it can. None of this is used by the gateway itself."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import time
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from multiprocessing.sharedctypes import Synchronized
+from typing import Any
+from urllib.parse import urlsplit
+
+
+def run_sink(port: int, received: Synchronized[int]) -> None:
+    """POST /v1/ingest: decompress, parse, count, answer like the service (all accepted)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            if self.headers.get("Content-Encoding") == "gzip":
+                body = gzip.decompress(body)
+            batch = json.loads(body)
+            n = len(batch["readings"])
+            with received.get_lock():
+                received.value += n
+            answer = json.dumps({"batch_id": batch["batch_id"], "accepted": n}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
+
+
+def run_publisher(url: str, messages: int, series: int, done: Synchronized[int]) -> None:
+    """Publish `messages` JSON payloads at QoS 1 as fast as the broker takes them."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    parts = urlsplit(url)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-publisher")
+    client.max_inflight_messages_set(2000)
+    client.max_queued_messages_set(0)
+    client.connect(parts.hostname or "127.0.0.1", parts.port or 1883)
+    client.loop_start()
+    base_s = time.time() - messages  # distinct, past timestamps: one second apart
+    infos = []
+    for i in range(messages):
+        ts = datetime.fromtimestamp(base_s + i, UTC).isoformat()
+        payload = json.dumps({"value": 20.0 + (i % 100) / 10, "ts": ts, "quality": "good"})
+        infos.append(client.publish(f"bench/s{i % series}", payload, qos=1))
+    for info in infos:
+        info.wait_for_publish(timeout=120)
+    done.value = 1
+    client.disconnect()
+    client.loop_stop()
+
+
+def run_opcua_server(port: int, items: int, seconds: float, written: Synchronized[int],
+                     ready: Synchronized[int]) -> None:
+    asyncio.run(_opcua_server(port, items, seconds, written, ready))
+
+
+async def _opcua_server(port: int, items: int, seconds: float, written: Synchronized[int],
+                        ready: Synchronized[int]) -> None:
+    import logging
+
+    from asyncua import ua
+    from asyncua.server.server import Server
+
+    logging.getLogger("asyncua").setLevel(logging.ERROR)
+    server = Server()
+    await server.init()
+    server.set_endpoint(f"opc.tcp://127.0.0.1:{port}/bench/")
+    ns = await server.register_namespace("urn:heatlink:bench")
+    nodes = [await server.nodes.objects.add_variable(
+        ua.NodeId.from_string(f"ns={ns};s=bench/s{i}"), f"s{i}", 0.0) for i in range(items)]
+    await server.start()
+    ready.value = 1
+    while True:  # until the gateway has subscribed (a flag in shared memory)
+        if ready.value >= 2:
+            break
+        await asyncio.sleep(0.05)
+    started = time.monotonic()
+    count = 0
+    while time.monotonic() - started < seconds:
+        now = datetime.now(UTC)
+        for i, node in enumerate(nodes):
+            # asyncua types its DateTime as a distinct alias of datetime
+            dv = ua.DataValue(ua.Variant(float(count + i), ua.VariantType.Double),
+                              SourceTimestamp=now, ServerTimestamp=now)  # type: ignore[arg-type]
+            await server.write_attribute_value(node.nodeid, dv)
+        count += len(nodes)
+        written.value = count
+        await asyncio.sleep(0)
+    ready.value = 3
+    await asyncio.sleep(2)  # let the last publish go out
+    await server.stop()
