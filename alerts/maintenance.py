@@ -127,6 +127,8 @@ async def close_ended(conn: asyncpg.Connection, service: AlertService, now: date
                           asset=alert.asset, cause_asset=alert.cause_asset,
                           detail=alert.detail)
             queued += await service.apply(conn, ended, now, actor="system")
+        # A trip that outlasts the window it was announced for is news again.
+        queued += await service.release(conn, now, "system", window_id=window["id"])
     return queued
 
 

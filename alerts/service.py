@@ -107,14 +107,37 @@ class AlertService:
                 await store.transition(conn, parent, now, actor, "symptom_grouped",
                                        root.state, root.state, note=f"alert {row.id}: "
                                        f"{row.title}")
+        released = 0
+        if not change.to_state.active:
+            released = await self.release(conn, now, actor, parent_id=row.id)
         if not change.notify:
-            return 0
+            return released
         # A clearing goes to everyone the alert reached; news goes to the first level.
         levels = range(row.escalation_level + 1) if change.event == "cleared" else range(1)
         keys = await self.notifier.notify(conn, row, transition_id, change.event, now,
                                           levels=levels)
         self.metrics.queued.inc(len(keys))
-        return len(keys)
+        return released + len(keys)
+
+    async def release(self, conn: asyncpg.Connection, now: datetime, actor: str, *,
+                      parent_id: int | None = None, window_id: int | None = None) -> int:
+        """Alerts held back by a root cause that has cleared, or by a maintenance window that
+        has ended, annunciate now if their condition persists: the tank still cold after the
+        furnace restarted is news."""
+        rows = await store.held_by(conn, parent_id=parent_id, window_id=window_id)
+        queued = 0
+        for alert in rows:
+            row = await store.set_fields(conn, alert.id, now, **(
+                {"parent_id": None} if parent_id is not None else {"suppressed_by": None}))
+            why = (f"root cause alert {parent_id} cleared" if parent_id is not None
+                   else f"maintenance window {window_id} ended")
+            transition_id = await store.transition(conn, row.id, now, actor, "released",
+                                                   row.state, row.state,
+                                                   note=f"{why}; the condition persists")
+            keys = await self.notifier.notify(conn, row, transition_id, "released", now)
+            self.metrics.queued.inc(len(keys))
+            queued += len(keys)
+        return queued
 
     def _exchanges_for(self, draft: Draft) -> list[str]:
         found = {draft.exchange} if draft.exchange else set()

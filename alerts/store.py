@@ -189,3 +189,14 @@ async def active_disruption(conn: asyncpg.Connection, org: str, exchange: str,
              AND dedup_key <> $3 AND state IN ('active_unack', 'active_ack')
            ORDER BY raised_at DESC LIMIT 1""", org, exchange, other_than)
     return _row(r) if r else None
+
+
+async def held_by(conn: asyncpg.Connection, *, parent_id: int | None,
+                  window_id: int | None) -> list[AlertRow]:
+    """Active alerts grouped under ``parent_id`` or suppressed by ``window_id``."""
+    rows = await conn.fetch(
+        """SELECT * FROM alerts
+           WHERE (parent_id = $1 OR suppressed_by = $2)
+             AND state IN ('active_unack', 'active_ack')
+           ORDER BY id FOR UPDATE""", parent_id, window_id)
+    return [_row(r) for r in rows]
