@@ -7,13 +7,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from services.cluster.loader import EXAMPLE_CLUSTER, load_cluster
+from services.monitor.convert import QUALITY_CODES
 from services.monitor.engine import Engine
 from services.monitor.findings import Finding
 from services.monitor.group import VersionedRule
 from services.monitor.plan import plan_from_cluster
 from simulators.offline import SimulationResult, run_offline
-
-QUALITY_CODES = {"good": 0, "uncertain": 1, "bad": 2}
 
 
 @dataclass(frozen=True)

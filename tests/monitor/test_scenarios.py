@@ -62,8 +62,12 @@ def test_lost_communication_is_unknown_not_an_outage() -> None:
     assert run.sim_s(run.findings[0]) == pytest.approx(lost_s + 120, abs=10)
 
 
-@pytest.mark.parametrize(("name", "batch_s"), [("planned-stop", 60.0), ("slow-decline", 600.0)])
-def test_the_tank_is_warned_before_it_crosses_its_minimum(name: str, batch_s: float) -> None:
+# Tolerance of the "low" finding against the true crossing: 0.05 K of sensor noise on a
+# 0.6 K/h decline blurs the crossing by minutes; a fast fall crosses cleanly.
+@pytest.mark.parametrize(("name", "batch_s", "tolerance_s"), [("planned-stop", 60.0, 60.0),
+                                                              ("slow-decline", 600.0, 900.0)])
+def test_the_tank_is_warned_before_it_crosses_its_minimum(name: str, batch_s: float,
+                                                          tolerance_s: float) -> None:
     run = run_scenario(name, batch_s=batch_s)
     crossing_s = run.truth_s("below_min", TANK)[0]
     warnings = [f for f in run.findings if f.rule_id in TANK_RULES
@@ -71,4 +75,4 @@ def test_the_tank_is_warned_before_it_crosses_its_minimum(name: str, batch_s: fl
     assert warnings
     assert crossing_s - run.sim_s(warnings[0]) >= 1800  # half an hour to act, at least
     low = [f for f in run.findings if f.rule_id == "tank1-band" and f.state == "low"]
-    assert abs(run.sim_s(low[0]) - crossing_s) <= 60
+    assert abs(run.sim_s(low[0]) - crossing_s) <= tolerance_s
