@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -50,8 +51,9 @@ def simulate(
     forever: Annotated[bool, typer.Option(
         help="Keep running past the scenario's end; the sim clock then starts now and, at "
              "speed > 1, runs ahead of the wall clock")] = False,
-    ground_truth: Annotated[Path | None, typer.Option(help="Write the ground truth here "
-                                                      "(JSON lines)")] = None,
+    ground_truth: Annotated[Path | None, typer.Option(
+        help="Ground-truth file (JSON lines); default var/simulate/<scenario>-<UTC time>.jsonl "
+             "under the current folder")] = None,
     cert_dir: Annotated[Path | None, typer.Option(
         help="Offer Basic256Sha256 Sign and SignAndEncrypt; certificates are made and kept "
              "here, trusted client certificates go in its trusted/ folder")] = None,
@@ -74,6 +76,10 @@ def simulate(
     from simulators.live import LiveSimulation
     from simulators.opcua_server import OpcUaSecurity
 
+    if ground_truth is None:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        ground_truth = Path("var/simulate") / f"{Path(scenario).stem}-{stamp}.jsonl"
+    ground_truth.parent.mkdir(parents=True, exist_ok=True)
     security = OpcUaSecurity(cert_dir=cert_dir, users=_users(opcua_user or []))
     sim = LiveSimulation(scenario, speed=speed, seed=seed,
                          opcua_port=opcua_port or None, mqtt_url=mqtt_url,
@@ -86,6 +92,7 @@ def simulate(
                 typer.echo(f"OPC UA: {sim.opcua_endpoint} (node ids ns=2;s=<series key>)")
             if sim.mqtt is not None:
                 typer.echo(f"MQTT: {mqtt_url} topics {sim.topic_prefix}/<series key>")
+            typer.echo(f"ground truth: {ground_truth}")
             typer.echo(f"scenario {sim.scenario.name} at {speed:g}x, sim clock from "
                        f"{sim.start.isoformat()}; Ctrl-C stops")
             await sim.finished.wait()

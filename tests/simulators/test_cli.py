@@ -37,7 +37,7 @@ def test_ctrl_c_stops_cleanly(tmp_path: Path) -> None:
     port = free_port()
     with subprocess.Popen([*HEATLINK, "simulate", "normal-day", "--speed", "1",
                            "--opcua-port", str(port)], stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True) as proc:
+                          stderr=subprocess.PIPE, text=True, cwd=tmp_path) as proc:
         assert proc.stdout is not None
         for line in proc.stdout:  # blocks until the simulator says it runs
             if "Ctrl-C stops" in line:
@@ -46,3 +46,6 @@ def test_ctrl_c_stops_cleanly(tmp_path: Path) -> None:
         _, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
     assert "Traceback" not in err
+    # Without --ground-truth the run still leaves one, under var/simulate/.
+    (truth,) = (tmp_path / "var" / "simulate").glob("normal-day-*.jsonl")
+    assert truth.read_text() == ""  # nothing happened in its first seconds
