@@ -6,11 +6,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from services.access.principal import Role
+from services.cluster.loader import EXAMPLE_CLUSTER
 from services.settings import Settings
 from tests.support.service import AppHandle, make_token, running_app
 
@@ -20,8 +23,20 @@ ORG_ROLES = {"glomfjord-smelter": Role.OPERATOR, "fjordsmolt": Role.RECIPIENT,
 
 
 @pytest.fixture(scope="session")
-async def live_service(database_url: str) -> AsyncIterator[AppHandle]:
-    settings = Settings(database_url=database_url, retention_days=30, token_cache_ttl_s=0)
+def cluster_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example cluster, with alerts sent at once rather than grouped for 30 s: the
+    tests watch alerts arrive, and one test's alert must not hold back the next's."""
+    doc = yaml.safe_load(EXAMPLE_CLUSTER.read_text())
+    doc.setdefault("alerting", {})["group_window_s"] = 0
+    path = tmp_path_factory.mktemp("cluster") / "nordland.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+@pytest.fixture(scope="session")
+async def live_service(database_url: str, cluster_file: Path) -> AsyncIterator[AppHandle]:
+    settings = Settings(database_url=database_url, retention_days=30, token_cache_ttl_s=0,
+                        cluster_file=cluster_file)
     async with running_app(settings) as handle:
         yield handle
 
