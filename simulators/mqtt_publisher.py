@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import ssl
 import threading
 from datetime import datetime
@@ -23,6 +24,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from heatlink.wire import format_ts
 
 DEFAULT_TOPIC_PREFIX = "heatlink-sim"
+log = logging.getLogger(__name__)
 
 
 def encode_payload(ts: datetime, value: float, quality: str) -> bytes:
@@ -71,6 +73,7 @@ class MqttPublisher:
         self._drained = asyncio.Event()
         self._drained.set()
         client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
         client.connect_async(parts.hostname or "127.0.0.1", parts.port or (8883 if tls else 1883))
         client.loop_start()
@@ -90,8 +93,16 @@ class MqttPublisher:
             # Bad credentials do not get better by retrying: tell start() and stop trying.
             self._refused = str(reason)
             client.disconnect()
+        else:
+            log.info("MQTT connected to %s", self.url.split("@")[-1])
         if self._loop is not None and self._connected is not None:
             self._loop.call_soon_threadsafe(self._connected.set)
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
+                       properties: Any) -> None:
+        # paho reconnects by itself and resends unacknowledged QoS 1 messages.
+        if reason.is_failure:
+            log.warning("MQTT connection lost (%s); reconnecting", reason)
 
     def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason: Any,
                     properties: Any) -> None:
