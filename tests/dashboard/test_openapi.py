@@ -40,8 +40,8 @@ async def all_scopes_token(database_url: str) -> str:
 def threaded_service(database_url: str) -> Iterator[str]:
     app = create_app(Settings(database_url=database_url, retention_days=30))
     with warnings.catch_warnings():
-        # Built once here: FastAPI warns about other parts' duplicate operation ids, and
-        # this session turns warnings into errors (reported, not ours to fix).
+        # Built once here, before the server thread: a warning while building it (this
+        # session turns warnings into errors) would otherwise come back as a 500.
         warnings.simplefilter("ignore")
         app.openapi()
     port = free_port()
