@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 
 from services.monitor.findings import State
 from services.monitor.group import (
@@ -83,20 +84,7 @@ class BandGroup(RuleGroup):
         slope = np.where(np.abs(slope) >= self.min_slope_per_s[inst], slope, np.nan)
         ttl_slope = time_to_limit_from_slope_s(v, np.nan_to_num(slope), low, high)
         falling, rising = slope < 0, slope > 0
-        lost = np.zeros(j.size, dtype=bool)
-        ttl_thermal = np.full(j.size, np.inf)
-        for i in {int(x) for x in inst if self.thermal[int(x)] is not None}:
-            link = self.thermal[i]
-            assert link is not None
-            mine = inst == i
-            times = chunk.t_s[j[mine]]
-            lost[mine] = self.upstream_lost(link.upstream, times)
-            for supply in link.supply_series:
-                with np.errstate(invalid="ignore"):
-                    lost[mine] |= value_at(chunk, np.full(times.size, supply), times) < low[mine]
-            ttl_thermal[mine] = np.where(lost[mine], time_to_limit_first_order_s(
-                v[mine], low[mine], np.full(mine.sum(), link.final_value),
-                np.full(mine.sum(), link.tau_s)), np.inf)
+        lost, ttl_thermal = self._thermal(chunk, inst, j, v, low)
         pred_low = (falling & (ttl_slope < horizon)) | (lost & np.isfinite(ttl_thermal))
         pred_high = rising & (ttl_slope < horizon)
         enter = np.select([v > high, v < low, pred_low, pred_high],
@@ -110,6 +98,35 @@ class BandGroup(RuleGroup):
         ttl = np.minimum(ttl_slope, ttl_thermal)
         return Features(enter=enter, hold_a=hold_a, hold_b=hold_b, value=v,
                         slope_per_h=slope * 3600, ttl_s=ttl)
+
+
+    def _thermal(self, chunk: Chunk, inst: I64, j: I64, v: F64, low: F64
+                 ) -> tuple[NDArray[np.bool_], F64]:
+        """Whether a recipient's warm supply is lost at each sample, and the time its
+        first-order model takes to reach the low limit from there.
+
+        Lost means a supplier's disruption, or a supply colder than the limit (no mixing
+        can then hold the tank above it). The time is the worst case the model describes:
+        no warm inflow at all, the tank falling toward its cold-water temperature. With a
+        supply that is only cold, the truth lies later; the slope's estimate travels too.
+        """
+        lost = np.zeros(j.size, dtype=bool)
+        ttl = np.full(j.size, np.inf)
+        for i in {int(x) for x in inst if self.thermal[int(x)] is not None}:
+            link = self.thermal[i]
+            assert link is not None
+            mine = inst == i
+            times = chunk.t_s[j[mine]]
+            gone = self.upstream_lost(link.upstream, times)
+            for supply in link.supply_series:
+                supply_c = value_at(chunk, np.full(times.size, supply), times)
+                with np.errstate(invalid="ignore"):
+                    gone |= supply_c < low[mine]
+            lost[mine] = gone
+            ttl[mine] = np.where(gone, time_to_limit_first_order_s(
+                v[mine], low[mine], np.full(times.size, link.final_value),
+                np.full(times.size, link.tau_s)), np.inf)
+        return lost, ttl
 
 
 def _band(r: VersionedRule) -> BandRule:
