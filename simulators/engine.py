@@ -10,7 +10,7 @@ ground truth's wall times.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
 from zoneinfo import ZoneInfo
@@ -54,10 +54,11 @@ def sensor_spec(params: PlantParams, scenario: Scenario, key: str) -> SensorSpec
     info = next(s for s in SERIES if s.key == key)
     base = params.sensors.get(info.quantity, SensorParams())
     override = scenario.sensors.get(key)
-    merged = base.model_dump()
+    spec = SensorSpec(period_s=scenario.sample_period_s, low=info.low, high=info.high,
+                      **base.model_dump())
     if override is not None:
-        merged.update(override.model_dump(exclude_none=True))
-    return SensorSpec(period_s=scenario.sample_period_s, low=info.low, high=info.high, **merged)
+        spec = replace(spec, **override.model_dump(exclude_none=True))
+    return spec
 
 
 class Engine:

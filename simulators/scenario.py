@@ -101,6 +101,7 @@ class Limit(_Strict):
 
 
 class SensorOverride(_Strict):
+    period_s: float | None = None  # this instrument's own sample period
     noise_sd: float | None = None
     noise_fraction: float | None = None
     quantum: float | None = None

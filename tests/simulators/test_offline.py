@@ -14,7 +14,7 @@ from heatlink.water import heat_power_w
 from simulators.catalog import SERIES
 from simulators.offline import SimulationResult, run_offline
 from simulators.physics import lmtd_k
-from simulators.scenario import list_scenarios, load_scenario
+from simulators.scenario import SensorOverride, list_scenarios, load_scenario
 from simulators.truth import read_jsonl
 
 CLUSTER_FILE = Path(__file__).parents[2] / "services/cluster/examples/nordland.yaml"
@@ -148,6 +148,14 @@ def test_comms_loss_leaves_a_gap_in_that_plant_only() -> None:
     assert in_gap
     assert not [r for r in in_gap if r.series.startswith("glomfjord/smoltfarm/")]
     assert [r for r in in_gap if r.series.startswith("glomfjord/smelter/")]
+
+
+def test_an_instrument_can_sample_at_its_own_rate() -> None:
+    scenario = load_scenario("normal-day").model_copy(update={"sensors": {
+        TANK: SensorOverride(period_s=60.0)}})
+    result = run_offline(scenario, duration_s=3600)
+    assert len(result.series(TANK)) == 61
+    assert len(result.series("glomfjord/smoltfarm/tank1/inflow")) == 361
 
 
 def test_same_seed_same_run_other_seed_other_noise() -> None:
