@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 import yaml
@@ -15,11 +16,30 @@ import yaml
 from services.access.principal import Role
 from services.cluster.loader import EXAMPLE_CLUSTER
 from services.settings import Settings
+from tests.support.servers import with_database
 from tests.support.service import AppHandle, make_token, running_app
 
 ORG_ROLES = {"glomfjord-smelter": Role.OPERATOR, "fjordsmolt": Role.RECIPIENT,
              "mo-ferrosilicon": Role.OPERATOR, "mo-fjernvarme": Role.OPERATOR,
              "mo-greenhouse": Role.RECIPIENT, "cluster-facilitator": Role.FACILITATOR}
+
+
+@pytest.fixture(scope="session")
+async def database_url(postgres_url: str) -> AsyncIterator[str]:
+    """A database of the dashboard tests' own: they write readings stamped now, alerts and
+    access-log rows that other packages' tests on the session database must not see."""
+    name = f"heatlink_dash_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(postgres_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    yield with_database(postgres_url, name)
+    admin = await asyncpg.connect(postgres_url)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
 
 
 @pytest.fixture(scope="session")
