@@ -27,6 +27,8 @@ from services.ingest.store import sync_series
 from services.live.router import router as live_router
 from services.live.service import start_live
 from services.metrics import ServiceMetrics
+from services.monitor.router import router as monitor_router
+from services.monitor.runtime import start_monitor
 from services.readings.router import router as readings_router
 from services.settings import Settings
 from services.storage import timescale
@@ -75,12 +77,17 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         live = start_live(app, clock)
         app.state.alerts = create_runtime(app)
         await app.state.alerts.start()
+        # The monitor hands its findings to the alerts, so it starts after them.
+        app.state.monitor = await start_monitor(pool, cluster, clock, app.state.alerts.service,
+                                                registry=metrics.registry)
+        app.state.ingest.observers.append(app.state.monitor.observer)
         retention = asyncio.create_task(retention_loop(
             pool, features, clock, settings.retention_days,
             settings.retention_check_interval_s, metrics), name="retention")
         try:
             yield
         finally:
+            await app.state.monitor.stop()
             live.close()
             await app.state.alerts.stop()
             retention.cancel()
@@ -105,4 +112,5 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     app.include_router(live_router)
     app.include_router(dashboard_router)
     app.include_router(alerts_router)
+    app.include_router(monitor_router)
     return app

@@ -25,5 +25,6 @@ def serve(
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     with database_for(settings) as url:
         api = create_app(settings.model_copy(update={"database_url": url}))
+        # Open live streams would hold shutdown forever; browsers reconnect after a restart.
         uvicorn.run(api, host=host, port=port, log_level=settings.log_level.lower(),
-                    access_log=False)
+                    access_log=False, timeout_graceful_shutdown=5)

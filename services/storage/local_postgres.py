@@ -130,9 +130,13 @@ class LocalPostgres:
         shm.mkdir(parents=True, exist_ok=True)
         shm.chmod(0o1777)
 
+    def _host_data_dir(self) -> Path:
+        if self.install.chrooted:
+            return self.install.host_path(self.data_dir)
+        return Path(self.data_dir)
+
     def _ensure_data_dir(self) -> None:
-        host_data = self.install.host_path(self.data_dir) if self.install.chrooted \
-            else Path(self.data_dir)
+        host_data = self._host_data_dir()
         if (host_data / "PG_VERSION").exists():
             return
         host_data.mkdir(parents=True, exist_ok=True)
@@ -175,6 +179,9 @@ class LocalPostgres:
         if self.install.chrooted:
             self._prepare_chroot()
         self._ensure_data_dir()
+        if self._host_data_dir().joinpath("postmaster.pid").exists():
+            # A run that was killed left its server behind; stop it rather than fail.
+            self.stop()
         log = f"{self.data_dir}/server.log"
         self._run("pg_ctl", "-D", self.data_dir, "-l", log, "-w", "-t", "60",
                   "-o", f"-p {self.port}", "start")
@@ -186,6 +193,4 @@ class LocalPostgres:
 
     def destroy(self) -> None:
         self.stop()
-        host_data = self.install.host_path(self.data_dir) if self.install.chrooted \
-            else Path(self.data_dir)
-        shutil.rmtree(host_data, ignore_errors=True)
+        shutil.rmtree(self._host_data_dir(), ignore_errors=True)

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -82,15 +83,22 @@ class ServiceProcess:
         if cluster_file is not None:
             self.env["HEATLINK_CLUSTER_FILE"] = str(cluster_file)
         self.process: subprocess.Popen[bytes] | None = None
+        # A file, not a pipe: nobody reads a pipe while the test runs, and a full one stalls
+        # the service.
+        self.log_path = Path(tempfile.mkstemp(prefix="heatlink-serve-", suffix=".log")[1])
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def log_tail(self, chars: int = 4000) -> str:
+        return self.log_path.read_text(errors="replace")[-chars:]
+
     def start(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "heatlink.cli", "serve", "--port", str(self.port)],
-            env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "heatlink.cli", "serve", "--port", str(self.port)],
+                env=self.env, stdout=log, stderr=subprocess.STDOUT)
         try:
             wait_for_port("127.0.0.1", self.port, timeout_s=30)
         except TimeoutError:

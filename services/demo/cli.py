@@ -1,0 +1,140 @@
+"""`heatlink demo`: simulated plants, gateways, the service with monitor, alerts and dashboard.
+
+Everything runs on this machine on embedded defaults: a private PostgreSQL (TimescaleDB
+when installed) in the data folder, a private Mosquitto, the simulated Nordland cluster
+over OPC UA and MQTT, one gateway per site, and the service on --port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from gateway.runner import Gateway
+from services.access.principal import Role
+from services.access.tokens import TokenStore
+from services.app import create_app
+from services.cluster.index import ClusterIndex
+from services.demo.broker import LocalMosquitto
+from services.demo.gateways import SITE_GATEWAYS, gateway_config
+from services.settings import Settings
+from services.storage.embedded import database_for
+from services.storage.local_postgres import free_port
+from simulators.live import LiveSimulation
+
+app = typer.Typer(add_completion=False)
+log = logging.getLogger("heatlink.demo")
+
+
+@app.command()
+def demo(
+    scenario: Annotated[str, typer.Option(help="Simulator scenario (heatlink simulate --list)")]
+    = "demo",
+    speed: Annotated[float, typer.Option(
+        help="Simulated seconds per real second. At 1 the plant runs on the wall clock for "
+             "ever; faster, the scenario is replayed so that it ends now (source timestamps "
+             "may not run ahead of the service's clock)")] = 1.0,
+    port: Annotated[int, typer.Option(help="Port of the service and dashboard")] = 8000,
+    host: Annotated[str, typer.Option(help="Address of the service")] = "127.0.0.1",
+    seed: Annotated[int, typer.Option(help="Simulator seed")] = 1,
+) -> None:
+    """Run the whole system until Ctrl-C."""
+    settings = Settings()
+    logging.basicConfig(level=settings.log_level,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for chatty in ("asyncua", "httpx"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+    data_dir = settings.data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    broker = None
+    mqtt_url = os.environ.get("HEATLINK_MQTT_URL")
+    if not mqtt_url:
+        broker = LocalMosquitto(folder=data_dir / "mosquitto")
+        broker.start()
+        mqtt_url = broker.url
+    try:
+        with database_for(settings) as url:
+            asyncio.run(_run(settings.model_copy(update={"database_url": url}), data_dir,
+                             mqtt_url, scenario, speed, host, port, seed))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if broker is not None:
+            broker.stop()
+
+
+async def _run(settings: Settings, data_dir: Path, mqtt_url: str, scenario: str,
+               speed: float, host: str, port: int, seed: int) -> None:
+    api = create_app(settings)
+    server = uvicorn.Server(uvicorn.Config(api, host=host, port=port, log_level="warning",
+                                           timeout_graceful_shutdown=5))
+    serving = asyncio.create_task(server.serve(), name="service")
+    while not server.started:
+        if serving.done():
+            serving.result()
+            return
+        await asyncio.sleep(0.05)
+    state = api.state
+    index: ClusterIndex = state.index
+    tokens: TokenStore = state.tokens
+    service_url = f"http://{host}:{port}"
+    people = await _people_tokens(tokens, index)
+    _print_welcome(service_url, people, data_dir, scenario, speed)
+
+    async with LiveSimulation(scenario, speed=speed, seed=seed, opcua_port=free_port(),
+                              mqtt_url=mqtt_url, run_forever=speed == 1.0,
+                              ground_truth_path=data_dir / "ground-truth.jsonl") as sim:
+        gateways = []
+        for gateway_id, site in SITE_GATEWAYS.items():
+            keys = sorted(k for k in index.gateway_series(gateway_id) if k.startswith(site + "/"))
+            token, _ = await tokens.create(name=f"demo {gateway_id}", org=_owner(index, gateway_id),
+                                           role=Role.GATEWAY, gateway=gateway_id)
+            config = gateway_config(gateway_id, sim, keys, service_url=service_url, token=token,
+                                    mqtt_url=mqtt_url, folder=data_dir / "gateways")
+            gateways.append(Gateway(config))
+        tasks = [asyncio.create_task(g.run(), name=g.config.uplink.gateway_id) for g in gateways]
+        for task in tasks:
+            task.add_done_callback(_report_crash)
+        try:
+            await serving
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+
+def _report_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("%s stopped", task.get_name(), exc_info=task.exception())
+
+
+def _owner(index: ClusterIndex, gateway_id: str) -> str:
+    return next(g.owner for g in index.cluster.gateways if g.id == gateway_id)
+
+
+async def _people_tokens(tokens: TokenStore, index: ClusterIndex) -> dict[str, str]:
+    """A token per organisation, to log in to the dashboard as that company."""
+    out = {}
+    for org in index.cluster.organisations:
+        role = Role.FACILITATOR if index.is_facilitator(org.id) else Role.OPERATOR
+        out[org.id], _ = await tokens.create(name="demo login", org=org.id, role=role)
+    return out
+
+
+def _print_welcome(url: str, people: dict[str, str], data_dir: Path, scenario: str,
+                   speed: float) -> None:
+    lines = [f"heatlink demo: scenario {scenario!r} at {speed:g}x, data in {data_dir}",
+             f"dashboard and API: {url}/   (API docs: {url}/docs)",
+             "log in with one company's token (each sees only what its contracts share):"]
+    lines += [f"  {org:22} {token}" for org, token in people.items()]
+    (data_dir / "demo-tokens.txt").write_text("\n".join(lines[2:]) + "\n")
+    typer.echo("\n".join(lines) + "\nCtrl-C stops everything.")

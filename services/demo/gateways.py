@@ -1,0 +1,40 @@
+"""Gateway configurations for the simulated cluster: one gateway per site, as at a plant."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from gateway.config import GatewayConfig, parse_config
+from simulators.live import LiveSimulation
+
+# gateway id -> the site whose series it carries (as in the example cluster's gateways)
+SITE_GATEWAYS = {"glomfjord-gw1": "glomfjord", "mo-gw1": "mo"}
+
+
+def gateway_config(gateway_id: str, sim: LiveSimulation, series_keys: list[str], *,
+                   service_url: str, token: str, mqtt_url: str | None,
+                   folder: Path) -> GatewayConfig:
+    """Read the site's series where the simulator publishes them, send them to the service."""
+    opcua = [k for k in series_keys if sim.transport_of(k) == "opcua"]
+    mqtt = [k for k in series_keys if sim.transport_of(k) == "mqtt"]
+    sources: list[dict[str, Any]] = []
+    if opcua:
+        sources.append({
+            "kind": "opcua", "name": f"{gateway_id}-opcua", "endpoint": sim.opcua_endpoint,
+            "publishing_interval_ms": 200, "sampling_interval_ms": 0, "queue_size": 100,
+            "nodes": [{"node_id": sim.opcua_node_id_for(k), "series": k} for k in opcua]})
+    if mqtt and mqtt_url:
+        sources.append({
+            "kind": "mqtt", "name": f"{gateway_id}-mqtt", "url": mqtt_url,
+            "client_id": f"heatlink-demo-{gateway_id}",
+            "topics": [{"filter": sim.mqtt_topic_for(k), "series": k} for k in mqtt]})
+    folder.mkdir(parents=True, exist_ok=True)
+    return parse_config({
+        "sources": sources,
+        "buffer": {"path": str(folder / f"{gateway_id}.sqlite3"), "synchronous": "normal"},
+        "uplink": {"url": service_url, "gateway_id": gateway_id, "token": token,
+                   "batch_max_readings": 5000, "retry": {"initial_s": 0.5, "max_s": 10},
+                   "dead_letter_path": str(folder / f"{gateway_id}-dead-letters.jsonl")},
+        "http": {"host": "127.0.0.1", "port": 0},
+    }, origin=f"demo gateway {gateway_id}")
