@@ -68,6 +68,7 @@ class LiveSimulation:
         self.mqtt = (MqttPublisher(mqtt_url, topic_prefix=topic_prefix, ca_file=mqtt_ca_file)
                      if mqtt_url else None)
         self._task: asyncio.Task[None] | None = None
+        self.error: Exception | None = None  # what stopped the run early, if anything
         self._truth_file: IO[str] | None = None
 
     def _route(self, has_opcua: bool, has_mqtt: bool) -> dict[str, str]:
@@ -139,10 +140,14 @@ class LiveSimulation:
     async def __aenter__(self) -> LiveSimulation:
         if self.ground_truth_path is not None:
             self._truth_file = self.ground_truth_path.open("w")
-        if self.opcua is not None:
-            await self.opcua.start()
-        if self.mqtt is not None:
-            await self.mqtt.start()
+        try:
+            if self.opcua is not None:
+                await self.opcua.start()
+            if self.mqtt is not None:
+                await self.mqtt.start()
+        except BaseException:
+            await self._close()
+            raise
         self._task = asyncio.create_task(self._run(), name="heatlink-simulation")
         return self
 
@@ -152,7 +157,10 @@ class LiveSimulation:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        if self.mqtt is not None:
+        await self._close()
+
+    async def _close(self) -> None:
+        if self.mqtt is not None and self.mqtt.started:
             with contextlib.suppress(TimeoutError):
                 await self.mqtt.flush(timeout_s=5.0)
             await self.mqtt.stop()
@@ -160,8 +168,20 @@ class LiveSimulation:
             await self.opcua.stop()
         if self._truth_file is not None:
             self._truth_file.close()
+            self._truth_file = None
 
     async def _run(self) -> None:
+        try:
+            await self._pace()
+        except Exception as exc:  # a dead simulation must not leave its waiters hanging
+            log.exception("simulation stopped by an error")
+            self.error = exc
+        finally:
+            self.finished.set()
+            async with self._progress:
+                self._progress.notify_all()
+
+    async def _pace(self) -> None:
         loop = asyncio.get_running_loop()
         t0 = loop.time()
         dt_s = self.engine.dt_s
@@ -178,9 +198,6 @@ class LiveSimulation:
                 self._progress.notify_all()
             next_wall = t0 + self.engine.step_index * dt_s / self.speed
             await asyncio.sleep(max(0.0, next_wall - loop.time()))
-        self.finished.set()
-        async with self._progress:
-            self._progress.notify_all()
 
     async def _publish(self, result: StepResult) -> None:
         for event in result.truth:

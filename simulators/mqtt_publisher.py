@@ -49,6 +49,7 @@ class MqttPublisher:
         self._acked = 0
         self._drained: asyncio.Event | None = None
         self._refused: str | None = None
+        self.started = False
 
     def topic_for(self, key: str) -> str:
         return f"{self.topic_prefix}/{key}"
@@ -74,6 +75,7 @@ class MqttPublisher:
         self._drained.set()
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
+        client.on_connect_fail = self._on_connect_fail
         client.on_publish = self._on_publish
         client.connect_async(parts.hostname or "127.0.0.1", parts.port or (8883 if tls else 1883))
         client.loop_start()
@@ -86,6 +88,7 @@ class MqttPublisher:
         if self._refused is not None:
             await asyncio.to_thread(client.loop_stop)
             raise ConnectionError(f"the broker refused the connection: {self._refused}")
+        self.started = True
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
                     properties: Any) -> None:
@@ -95,6 +98,14 @@ class MqttPublisher:
             client.disconnect()
         else:
             log.info("MQTT connected to %s", self.url.split("@")[-1])
+        if self._loop is not None and self._connected is not None:
+            self._loop.call_soon_threadsafe(self._connected.set)
+
+    def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        if self.started:
+            return  # paho keeps retrying after a lost connection; only the first one counts
+        self._refused = "no broker answers there"
+        client.disconnect()
         if self._loop is not None and self._connected is not None:
             self._loop.call_soon_threadsafe(self._connected.set)
 
@@ -134,5 +145,6 @@ class MqttPublisher:
                 await self._drained.wait()
 
     async def stop(self) -> None:
+        self.started = False
         self._client.disconnect()
         await asyncio.to_thread(self._client.loop_stop)

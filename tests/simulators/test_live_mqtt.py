@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
+import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from services.storage.local_postgres import free_port
@@ -61,6 +62,10 @@ class Subscriber:
                     return
                 await self._arrived.wait()
 
+    def count(self) -> int:
+        with self._lock:
+            return len(self.messages)
+
     def received(self) -> list[tuple[str, dict[str, Any]]]:
         with self._lock:
             return list(self.messages)
@@ -88,7 +93,9 @@ async def test_samples_arrive_through_mosquitto(mqtt_url: str) -> None:
                 return {(topic, datetime.fromisoformat(p["ts"]), p["value"])
                         for topic, p in subscriber.received()}
 
-            await subscriber.wait_for(lambda: expected <= arrived())
+            # Counting first keeps the check cheap while messages stream in.
+            await subscriber.wait_for(
+                lambda: subscriber.count() >= len(expected) and expected <= arrived())
         first_topic, first = subscriber.received()[0]
         assert first_topic.startswith("heatlink-sim/")
         assert set(first) == {"value", "ts", "quality"}
@@ -124,7 +131,7 @@ async def test_comms_loss_scenario_live_over_both_transports(mqtt_url: str,
                 if lost_at <= ts < back_at]
         smolt_sent = sum(len(v) for k, v in sim.published.items()
                          if k.startswith("glomfjord/smoltfarm/"))
-        await subscriber.wait_for(lambda: len(subscriber.received()) >= smolt_sent)
+        await subscriber.wait_for(lambda: subscriber.count() >= smolt_sent)
         assert len(subscriber.received()) == smolt_sent
     finally:
         subscriber.close()
@@ -151,6 +158,16 @@ async def test_nothing_is_lost_across_a_broker_restart(mosquitto: Mosquitto) -> 
         def arrived() -> set[tuple[str, datetime]]:
             return {(topic, datetime.fromisoformat(p["ts"])) for topic, p in subscriber.received()}
 
-        await subscriber.wait_for(lambda: expected <= arrived(), timeout_s=30)
+        await subscriber.wait_for(
+            lambda: subscriber.count() >= len(expected) and expected <= arrived(), timeout_s=30)
     finally:
         subscriber.close()
+
+
+async def test_an_unreachable_broker_fails_the_start_and_frees_the_opcua_port() -> None:
+    port = free_port()
+    sim = LiveSimulation("normal-day", opcua_port=port, mqtt_url=f"mqtt://127.0.0.1:{free_port()}")
+    with pytest.raises(ConnectionError):
+        await sim.__aenter__()
+    assert sim.opcua is not None
+    assert not sim.opcua.running
