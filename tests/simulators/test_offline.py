@@ -28,6 +28,7 @@ EXPECTED_INJECTED = {
     "stuck-sensor": {"sensor_stuck", "sensor_recovered"},
     "comms-loss": {"comms_lost", "comms_restored"},
     "slow-decline": {"decline_start"},
+    "demo": {"trip", "restart"},  # heatlink demo's real-time story (services/demo)
 }
 
 
