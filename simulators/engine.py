@@ -93,6 +93,11 @@ class Engine:
     def at(self, t_s: float) -> datetime:
         return self.start + timedelta(seconds=t_s)
 
+    def event(self, category: str, kind: str, asset: str, series: str | None = None,
+              **detail: object) -> TruthEvent:
+        """A ground-truth event stamped now; live runs use it for what the harness does."""
+        return self._event(category, kind, asset, series, **detail)
+
     def _event(self, category: str, kind: str, asset: str, series: str | None = None,
                **detail: object) -> TruthEvent:
         wall = self.wall_clock() if self.wall_clock else None

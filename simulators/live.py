@@ -23,7 +23,7 @@ from types import TracebackType
 from typing import IO
 
 from heatlink.clock import Clock, SystemClock
-from simulators.catalog import SERIES, SETPOINTS
+from simulators.catalog import SERIES, SETPOINTS, asset_of
 from simulators.engine import Engine, StepResult
 from simulators.mqtt_publisher import DEFAULT_TOPIC_PREFIX, MqttPublisher
 from simulators.opcua_server import OpcUaSecurity, SimOpcUaServer, node_id_for
@@ -109,22 +109,37 @@ class LiveSimulation:
 
     async def restart_opcua(self) -> None:
         """Stop and start the OPC UA server on the same port with the same node ids."""
-        if self.opcua is not None:
-            await self.opcua.stop()
-            await self.opcua.start()
+        await self.stop_opcua()
+        await self.start_opcua()
 
     async def stop_opcua(self) -> None:
+        """Take the OPC UA server down (samples meanwhile are not published)."""
         if self.opcua is not None:
             await self.opcua.stop()
+            self._record("opcua_stopped", "opcua", endpoint=self.opcua.endpoint)
 
     async def start_opcua(self) -> None:
         if self.opcua is not None:
             await self.opcua.start()
+            self._record("opcua_started", "opcua", endpoint=self.opcua.endpoint)
 
     async def refuse_writes(self, setpoint_key: str, refuse: bool = True) -> None:
         """Make a setpoint refuse client writes (BadUserAccessDenied), or accept them again."""
         if self.opcua is not None:
             await self.opcua.refuse_writes(setpoint_key, refuse)
+            self._record("writes_refused" if refuse else "writes_accepted",
+                         asset_of(setpoint_key), setpoint_key)
+
+    def _record(self, kind: str, asset: str, series: str | None = None,
+                **detail: object) -> None:
+        """What the harness did to the transport goes into the ground truth as well."""
+        self._write_truth(self.engine.event("injected", kind, asset, series, **detail))
+
+    def _write_truth(self, event: TruthEvent) -> None:
+        self.truth.append(event)
+        if self._truth_file is not None:
+            self._truth_file.write(event.to_json() + "\n")
+            self._truth_file.flush()
 
     def setpoints(self) -> dict[str, float]:
         """The physics' current setpoints (valve position in % and temperatures in °C)."""
@@ -201,10 +216,7 @@ class LiveSimulation:
 
     async def _publish(self, result: StepResult) -> None:
         for event in result.truth:
-            self.truth.append(event)
-            if self._truth_file is not None:
-                self._truth_file.write(event.to_json() + "\n")
-                self._truth_file.flush()
+            self._write_truth(event)
         for reading in result.readings:
             key = reading.series
             sent = False

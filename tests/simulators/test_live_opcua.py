@@ -139,6 +139,8 @@ async def test_the_mixing_valve_follows_a_written_position(sim: LiveSimulation) 
 async def test_restart_keeps_port_and_node_ids(sim: LiveSimulation) -> None:
     node_id = sim.opcua_node_id_for(TANK)
     await sim.restart_opcua()
+    transport = [e.kind for e in sim.truth if e.kind.startswith("opcua_")]
+    assert transport[-2:] == ["opcua_stopped", "opcua_started"]
     async with Client(sim.opcua_endpoint) as client:
         dv = await client.get_node(node_id).read_data_value()
         assert dv.StatusCode.is_good()
