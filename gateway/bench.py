@@ -235,7 +235,9 @@ async def bench_backlog(folder: Path, sink_url: str, received: Synchronized[int]
 @app.command()
 def main(opcua_items: int = typer.Option(200, help="variables changing on the OPC UA server"),
          opcua_seconds: float = typer.Option(5.0, help="how long the server changes them"),
-         mqtt_messages: int = typer.Option(100_000, help="messages queued at the broker"),
+         mqtt_messages: int = typer.Option(
+             60_000, max=65_000,
+             help="messages queued at the broker (mosquitto queues at most 65,535 per session)"),
          mqtt_url: str | None = typer.Option(None, help="broker; default a local mosquitto"),
          backlog: int = typer.Option(200_000, help="readings in the buffer to drain"),
          only: str = typer.Option("opcua,mqtt,backlog", help="which parts to run")) -> None:
