@@ -25,6 +25,7 @@ import pytest
 import yaml
 
 from gateway.config import load_config, parse_config
+from gateway.testing import RecordingUplink
 from services.access.principal import Role
 from services.storage.local_postgres import free_port
 from simulators.live import LiveSimulation
@@ -211,3 +212,27 @@ async def test_sigkill_of_the_gateway_loses_nothing_and_stores_nothing_twice(
         gw.kill()
         gw.wait()
         print(log_path.read_text()[-3000:])
+
+
+async def test_simulator_opcua_restart_data_flows_again_within_10_s(tmp_path: Path) -> None:
+    """Check 4 against the simulator's server: same port, same node ids, new process state."""
+    sim = LiveSimulation("normal-day", speed=60.0, opcua_port=free_port(), run_forever=True)
+    data = example_config(tmp_path, opcua_endpoint=f"opc.tcp://127.0.0.1:{sim.opcua.port}"
+                          "/heatlink/sim/" if sim.opcua else "", mqtt_url="mqtt://127.0.0.1:9",
+                          service_url="http://127.0.0.1:9", token="unused")
+    data["sources"] = data["sources"][:1]
+    uplink = RecordingUplink()
+    async with sim, running(parse_config(data), uplink) as gateway:
+        source = gateway.sources[0]
+        await eventually(lambda: source.up and len(uplink.stored) > 0, timeout_s=15)
+        await sim.stop_opcua()
+        await eventually(lambda: not source.up, what="the loss noticed")
+        # Sim time runs ahead of the wall clock: "new" means later than anything seen.
+        newest = max(ts for _, ts in uplink.stored)  # type: ignore[type-var]
+        await sim.start_opcua()
+        took_s = await eventually(
+            lambda: any(ts > newest for _, ts in uplink.stored),  # type: ignore[operator]
+            timeout_s=10, what="data after the server restart")
+        assert took_s < 10
+        assert source.stats.reconnects_total >= 1
+        assert getattr(source, "monitored_items", 0) == 7

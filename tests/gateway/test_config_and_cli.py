@@ -1,0 +1,55 @@
+"""The config file: strict, errors name the path; the CLI entry points."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from gateway.cli import app
+from gateway.config import ConfigError, load_config
+from heatlink.cli import app as heatlink_app
+
+EXAMPLE = Path(__file__).parents[2] / "gateway" / "examples" / "nordland-sim.yaml"
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "gw.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(("change", "says"), [
+    (("queue_size: 100", "queue_sise: 100"), "sources.0.opcua.queue_sise: Extra inputs"),
+    (("batch_max_readings: 5000", "batch_max_readings: 50000"),
+     "uplink.batch_max_readings: Input should be less than or equal to 20000"),
+    (("filter: heatlink-sim/glomfjord/smoltfarm/#", "filter: a/#/b"),
+     "sources.1.mqtt.topics.0: Value error, not a valid MQTT topic filter"),
+    (("policy: None, mode: None", "policy: Basic256Sha256, mode: Sign"),
+     "sources.0.opcua.security: Value error, a secure policy needs certificate"),
+])
+def test_errors_name_the_file_and_the_path(tmp_path: Path, change: tuple[str, str],
+                                           says: str) -> None:
+    text = EXAMPLE.read_text()
+    assert change[0] in text
+    path = write(tmp_path, text.replace(change[0], change[1]))
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value).startswith(f"{path}: ")
+    assert says in str(caught.value)
+
+
+def test_relative_paths_are_relative_to_the_file() -> None:
+    config = load_config(EXAMPLE)
+    assert config.buffer.path == EXAMPLE.parent / "var/gateway/buffer.sqlite3"
+
+
+def test_heatlink_gateway_delegates_and_reports_config_errors(tmp_path: Path) -> None:
+    bad = write(tmp_path, "sources: []\n")
+    result = CliRunner().invoke(heatlink_app, ["gateway", "--config", str(bad)])
+    assert result.exit_code == 2
+    assert f"{bad}: sources: List should have at least 1 item" in result.output
+    ok = CliRunner().invoke(app, ["check", "--config", str(EXAMPLE)])
+    assert ok.exit_code == 0
+    assert "ok" in ok.output
