@@ -28,7 +28,9 @@ from gateway.config import load_config, parse_config
 from gateway.testing import RecordingUplink
 from services.access.principal import Role
 from services.storage.local_postgres import free_port
+from simulators.certs import CertPair, ensure_certificate, trust
 from simulators.live import LiveSimulation
+from simulators.opcua_server import OpcUaSecurity
 from simulators.scenario import load_scenario
 from tests.gateway.support import eventually, running
 from tests.support.service import ServiceProcess, make_token
@@ -236,3 +238,46 @@ async def test_simulator_opcua_restart_data_flows_again_within_10_s(tmp_path: Pa
         assert took_s < 10
         assert source.stats.reconnects_total >= 1
         assert getattr(source, "monitored_items", 0) == 7
+
+
+async def test_simulator_secure_endpoint_works_and_refusals_say_which(tmp_path: Path) -> None:
+    """Check 6 against the simulator: one gateway, three sources on one secure server: the
+    right certificate and password, a wrong password, an untrusted certificate."""
+    pki = tmp_path / "pki"
+    server_dir = pki / "server"
+    good = ensure_certificate(pki / "client", "gateway", "urn:heatlink:gateway", server=False)
+    stranger = ensure_certificate(pki / "other", "stranger", "urn:heatlink:gateway",
+                                  server=False)
+    trust(server_dir / "trusted", good.cert_path)
+    security = OpcUaSecurity(cert_dir=server_dir, allow_none=False,
+                             users={"gateway": "s3cret"})
+    sim = LiveSimulation("normal-day", speed=60.0, opcua_port=free_port(), run_forever=True,
+                         opcua_security=security)
+    endpoint = f"opc.tcp://127.0.0.1:{sim.opcua.port}/heatlink/sim/" if sim.opcua else ""
+    series = "glomfjord/smelter/hx1/primary/supply_temp"
+
+    def source(name: str, pair: CertPair, password: str) -> dict[str, Any]:
+        return {"kind": "opcua", "name": name, "endpoint": endpoint,
+                "security": {"policy": "Basic256Sha256", "mode": "SignAndEncrypt",
+                             "certificate": str(pair.cert_path),
+                             "private_key": str(pair.key_path)},
+                "username": "gateway", "password": password,
+                "reconnect": {"initial_s": 0.5, "max_s": 2.0},
+                "nodes": [{"node_id": f"ns=2;s={series}", "series": series}]}
+
+    data = example_config(tmp_path, opcua_endpoint=endpoint, mqtt_url="mqtt://127.0.0.1:9",
+                          service_url="http://127.0.0.1:9", token="unused")
+    data["sources"] = [source("right", good, "s3cret"), source("wrong-password", good, "nope"),
+                       source("wrong-certificate", stranger, "s3cret")]
+    uplink = RecordingUplink()
+    async with sim, running(parse_config(data), uplink) as gateway:
+        right, wrong_password, wrong_cert = gateway.sources
+        await eventually(lambda: right.up and len(uplink.stored) > 0, timeout_s=20,
+                         what="data over the secure endpoint")
+        await eventually(lambda: bool(wrong_password.stats.last_error
+                                      and wrong_cert.stats.last_error), timeout_s=20)
+        assert not wrong_password.up
+        assert not wrong_cert.up
+        assert "refused the username/password of user 'gateway'" in str(
+            wrong_password.stats.last_error)
+        assert "refused the gateway's certificate" in str(wrong_cert.stats.last_error)
