@@ -34,8 +34,13 @@ SEAWATER_DENSITY_KG_PER_M3 = 1025.0
 SECONDS_PER_HOUR = 3600.0
 
 
-def _interpolate(table: tuple[tuple[float, float], ...], temp_c: float) -> float:
-    temps = [t for t, _ in table]
+# The temperature columns, split once: these functions run for every simulated sample.
+_CP_TEMPS = tuple(t for t, _ in CP_TABLE)
+_DENSITY_TEMPS = tuple(t for t, _ in DENSITY_TABLE)
+
+
+def _interpolate(temps: tuple[float, ...], table: tuple[tuple[float, float], ...],
+                 temp_c: float) -> float:
     if temp_c <= temps[0]:
         return table[0][1]
     if temp_c >= temps[-1]:
@@ -47,12 +52,12 @@ def _interpolate(table: tuple[tuple[float, float], ...], temp_c: float) -> float
 
 def specific_heat_j_per_kg_k(temp_c: float) -> float:
     """Specific heat capacity of water at ``temp_c``."""
-    return _interpolate(CP_TABLE, temp_c)
+    return _interpolate(_CP_TEMPS, CP_TABLE, temp_c)
 
 
 def density_kg_per_m3(temp_c: float) -> float:
     """Density of fresh water at ``temp_c``."""
-    return _interpolate(DENSITY_TABLE, temp_c)
+    return _interpolate(_DENSITY_TEMPS, DENSITY_TABLE, temp_c)
 
 
 def heat_capacity_rate_w_per_k(flow_m3_per_h: float, temp_c: float) -> float:

@@ -16,6 +16,8 @@ from typing import Annotated
 
 import typer
 import uvicorn
+from aiosmtpd.controller import Controller
+from aiosmtpd.handlers import Mailbox
 
 from gateway.runner import Gateway
 from services.access.principal import Role
@@ -59,6 +61,12 @@ def demo(
         broker = LocalMosquitto(folder=data_dir / "mosquitto")
         broker.start()
         mqtt_url = broker.url
+    mail = _start_mail_sink(data_dir / "mail")
+    # The alert module reads its settings when the service starts: point it at the demo's
+    # broker and mail sink unless the user chose others.
+    os.environ.setdefault("HEATLINK_ALERTS_MQTT_URL", mqtt_url)
+    os.environ.setdefault("HEATLINK_ALERTS_SMTP_URL", f"smtp://127.0.0.1:{mail.port}")
+    os.environ.setdefault("HEATLINK_ALERTS_PUBLIC_URL", f"http://{host}:{port}")
     try:
         with database_for(settings) as url:
             asyncio.run(_run(settings.model_copy(update={"database_url": url}), data_dir,
@@ -66,8 +74,17 @@ def demo(
     except KeyboardInterrupt:
         pass
     finally:
+        mail.stop()
         if broker is not None:
             broker.stop()
+
+
+def _start_mail_sink(folder: Path) -> Controller:
+    """A local SMTP server that keeps every alert e-mail as a file in a maildir."""
+    folder.mkdir(parents=True, exist_ok=True)
+    controller = Controller(Mailbox(folder), hostname="127.0.0.1", port=free_port())
+    controller.start()
+    return controller
 
 
 async def _run(settings: Settings, data_dir: Path, mqtt_url: str, scenario: str,
@@ -133,6 +150,7 @@ async def _people_tokens(tokens: TokenStore, index: ClusterIndex) -> dict[str, s
 def _print_welcome(url: str, people: dict[str, str], data_dir: Path, scenario: str,
                    speed: float) -> None:
     lines = [f"heatlink demo: scenario {scenario!r} at {speed:g}x, data in {data_dir}",
+             f"alert e-mails land in {data_dir / 'mail'}; MQTT alerts on the demo broker",
              f"dashboard and API: {url}/   (API docs: {url}/docs)",
              "log in with one company's token (each sees only what its contracts share):"]
     lines += [f"  {org:22} {token}" for org, token in people.items()]

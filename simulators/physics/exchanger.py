@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from simulators.physics.water_fast import heat_capacity_rate_w_per_k
+from heatlink.water import heat_capacity_rate_w_per_k
 
 # Below this a side is treated as not flowing: no heat crosses.
 MIN_CAPACITY_RATE_W_PER_K = 1.0

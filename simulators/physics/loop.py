@@ -14,8 +14,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from heatlink.water import density_kg_per_m3, specific_heat_j_per_kg_k
 from simulators.physics.exchanger import ExchangerState, counterflow
-from simulators.physics.water_fast import density_kg_per_m3, specific_heat_j_per_kg_k
 
 
 @dataclass

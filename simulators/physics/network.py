@@ -14,8 +14,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from heatlink.water import heat_capacity_rate_w_per_k
 from simulators.physics.source import SECONDS_PER_DAY
-from simulators.physics.water_fast import heat_capacity_rate_w_per_k
 
 
 def outdoor_temp_c(t_day_s: float, mean_c: float, amplitude_k: float) -> float:

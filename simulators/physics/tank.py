@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from simulators.physics.water_fast import density_kg_per_m3, specific_heat_j_per_kg_k
+from heatlink.water import density_kg_per_m3, specific_heat_j_per_kg_k
 
 
 @dataclass(frozen=True, slots=True)

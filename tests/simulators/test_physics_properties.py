@@ -6,10 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from heatlink import water
 from heatlink.water import heat_power_w
 from simulators.physics import FishTank, TankInputs, analytic_cooling_c, counterflow
-from simulators.physics import water_fast as fast
 
 temps = st.floats(min_value=0.0, max_value=120.0)
 flows = st.floats(min_value=1.0, max_value=3000.0)
@@ -51,12 +49,3 @@ def test_tank_is_exact_at_any_step(start: float, inflow_c: float, volume: float,
         tank.step(inputs, dt_s)
         assert tank.temp_c == pytest.approx(
             analytic_cooling_c(k * dt_s, start, inflow_c, tau_s), abs=1e-9)
-
-
-@given(temp_c=st.floats(min_value=-20.0, max_value=150.0),
-       flow=st.floats(min_value=0.0, max_value=5000.0))
-def test_fast_water_properties_equal_the_shared_ones(temp_c: float, flow: float) -> None:
-    assert fast.specific_heat_j_per_kg_k(temp_c) == water.specific_heat_j_per_kg_k(temp_c)
-    assert fast.density_kg_per_m3(temp_c) == water.density_kg_per_m3(temp_c)
-    assert fast.heat_capacity_rate_w_per_k(flow, temp_c) == water.heat_capacity_rate_w_per_k(
-        flow, temp_c)
