@@ -6,9 +6,11 @@ raising, so one bad publisher never stops the gateway.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -63,12 +65,19 @@ class TopicMap:
         return found
 
 
-def _sample(payload: bytes) -> str:
+def _sample(payload: bytes | bytearray) -> str:
     return payload[:120].decode("utf-8", "replace")
 
 
+@functools.lru_cache(maxsize=256)
+def _parts(path: str) -> tuple[str, ...]:
+    return tuple(path.split("."))
+
+
 def _path(obj: object, path: str) -> object:
-    for part in path.split("."):
+    if isinstance(obj, dict) and "." not in path:  # the common case, without a loop
+        return obj.get(path)
+    for part in _parts(path):
         if isinstance(obj, dict):
             obj = obj.get(part)
         elif isinstance(obj, list) and part.isdigit() and int(part) < len(obj):
@@ -84,8 +93,9 @@ def _number(raw: object) -> float | None:
     return float(raw)
 
 
-def parse_payload(series: str, payload: bytes, fmt: JsonPayload | NumberPayload,
-                  received_at: datetime) -> Reading | BadPayload:
+def parse_payload(series: str, payload: bytes | bytearray, fmt: JsonPayload | NumberPayload,
+                  received_at: datetime | Callable[[], datetime]) -> Reading | BadPayload:
+    """`received_at` may be a clock's `now`: it is read only when the payload has no ts."""
     if isinstance(fmt, NumberPayload):
         try:
             value = float(payload.decode("ascii").strip())
@@ -93,7 +103,7 @@ def parse_payload(series: str, payload: bytes, fmt: JsonPayload | NumberPayload,
             return BadPayload("not_a_number", _sample(payload))
         if not math.isfinite(value):
             return BadPayload("not_finite", _sample(payload))
-        return Reading(series, received_at, value, "good")
+        return Reading(series, _at(received_at), value, "good")
 
     try:
         doc = json.loads(payload)
@@ -107,8 +117,9 @@ def parse_payload(series: str, payload: bytes, fmt: JsonPayload | NumberPayload,
         return BadPayload("value_not_a_number", _sample(payload))
     if not math.isfinite(number):
         return BadPayload("not_finite", _sample(payload))
-    ts = received_at
-    if fmt.ts_path is not None:
+    if fmt.ts_path is None:
+        ts = _at(received_at)
+    else:
         raw_ts = _path(doc, fmt.ts_path)
         parsed = _timestamp(raw_ts, fmt.ts_epoch_unit)
         if parsed is None:
@@ -122,6 +133,10 @@ def parse_payload(series: str, payload: bytes, fmt: JsonPayload | NumberPayload,
                 return BadPayload("bad_quality", _sample(payload))
             quality = str(raw_quality)
     return Reading(series, ts, number, quality)
+
+
+def _at(received_at: datetime | Callable[[], datetime]) -> datetime:
+    return received_at if isinstance(received_at, datetime) else received_at()
 
 
 def _timestamp(raw: object, epoch_unit: str) -> datetime | None:

@@ -44,7 +44,7 @@ log = logging.getLogger("gateway.mqtt")
 
 # (connection generation, message id, qos, reading or None when skipped)
 Inbound = tuple[int, int, int, Reading | None]
-READS_PER_WAKE = 256  # packets read per "socket readable" before yielding to the loop
+READS_PER_WAKE = 1024  # packets read per "socket readable" before yielding to the loop
 
 
 class MqttSource:
@@ -112,7 +112,7 @@ class MqttSource:
             self.stats.bad_payload("unmapped_topic", topic)
         else:
             series, fmt = found
-            parsed = parse_payload(series, bytes(message.payload), fmt, self._clock.now())
+            parsed = parse_payload(series, message.payload, fmt, self._clock.now)
             if isinstance(parsed, BadPayload):
                 self.stats.bad_payload(parsed.kind, f"{topic}: {parsed.sample}")
             else:
