@@ -224,6 +224,9 @@ class MqttSource:
                 await keeper
             with contextlib.suppress(Exception):
                 client.disconnect()
+                # Flush the DISCONNECT now: paho closes the socket once it is written, and
+                # the broker keeps our session instead of waiting for a keep-alive timeout.
+                client.loop_write()
             sock = client.socket()
             if sock is not None:
                 self._unwatch(sock)

@@ -281,3 +281,10 @@ async def test_simulator_secure_endpoint_works_and_refusals_say_which(tmp_path: 
         assert "refused the username/password of user 'gateway'" in str(
             wrong_password.stats.last_error)
         assert "refused the gateway's certificate" in str(wrong_cert.stats.last_error)
+        # After a restart the secure session comes back with the same security settings.
+        await sim.stop_opcua()
+        await eventually(lambda: not right.up, what="the loss noticed")
+        newest = max(ts for _, ts in uplink.stored)  # type: ignore[type-var]
+        await sim.start_opcua()
+        await eventually(lambda: any(ts > newest for _, ts in uplink.stored),  # type: ignore[operator]
+                         timeout_s=10, what="secure data after the restart")
