@@ -15,7 +15,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,10 @@ import pytest
 import yaml
 
 from gateway.config import load_config, parse_config
+from gateway.protocols import Delivered, NotAuthorised
 from gateway.testing import RecordingUplink
+from gateway.uplink_http import HttpUplink
+from heatlink.wire import Reading
 from services.access.principal import Role
 from services.storage.local_postgres import free_port
 from simulators.certs import CertPair, ensure_certificate, trust
@@ -288,3 +291,26 @@ async def test_simulator_secure_endpoint_works_and_refusals_say_which(tmp_path: 
         await sim.start_opcua()
         await eventually(lambda: any(ts > newest for _, ts in uplink.stored),  # type: ignore[operator]
                          timeout_s=10, what="secure data after the restart")
+
+
+async def test_the_http_uplink_against_the_real_service(
+        service: tuple[ServiceProcess, str], tmp_path: Path) -> None:
+    """The outcomes the forwarder relies on, as the service really answers them."""
+    process, token = service
+    now = datetime.now(UTC).replace(microsecond=0)
+    good = Reading("glomfjord/smoltfarm/tank1/temp", now - timedelta(seconds=30), 12.5)
+    unknown = Reading("glomfjord/no/such/series", now, 1.0)
+    uplink = HttpUplink(process.url, "glomfjord-gw1", token)
+    first = await uplink.send("e2e-uplink-1", [good, unknown])
+    again = await uplink.send("e2e-uplink-1", [good, unknown])
+    wrong = HttpUplink(process.url, "glomfjord-gw1", "hl_not_a_token")
+    refused = await wrong.send("e2e-uplink-2", [good])
+    await uplink.close()
+    await wrong.close()
+    assert isinstance(first, Delivered)
+    assert first.result.accepted == 1
+    assert [(r.index, r.reason) for r in first.result.rejected] == [(1, "unknown_series")]
+    assert isinstance(again, Delivered)
+    assert again.result.replayed
+    assert isinstance(refused, NotAuthorised)
+    assert refused.status == 401
