@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import AsyncIterator, Iterator
 
-import asyncpg
 import pytest
 
-from tests.support.servers import Mosquitto, postgres_server, with_database
+from tests.support.servers import Mosquitto, empty_database, postgres_server
 
 
 @pytest.fixture(scope="session")
@@ -21,35 +19,15 @@ def postgres_url() -> Iterator[str]:
 @pytest.fixture(scope="session")
 async def database_url(postgres_url: str) -> AsyncIterator[str]:
     """A fresh, empty database for this test session."""
-    name = f"heatlink_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(postgres_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    yield with_database(postgres_url, name)
-    admin = await asyncpg.connect(postgres_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    async with empty_database(postgres_url) as url:
+        yield url
 
 
 @pytest.fixture
 async def fresh_database_url(postgres_url: str) -> AsyncIterator[str]:
     """An empty database for one test that needs its own (restarts, migrations)."""
-    name = f"heatlink_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(postgres_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    yield with_database(postgres_url, name)
-    admin = await asyncpg.connect(postgres_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    async with empty_database(postgres_url) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ import pytest
 from heatlink.clock import FakeClock
 from services.access.principal import Role
 from services.settings import Settings
+from tests.support.servers import empty_database
 from tests.support.service import AppHandle, make_token, running_app
 
 T0 = datetime(2026, 1, 15, 6, 0, tzinfo=UTC)
@@ -16,6 +17,13 @@ T0 = datetime(2026, 1, 15, 6, 0, tzinfo=UTC)
 @pytest.fixture(scope="session")
 def clock() -> FakeClock:
     return FakeClock(T0)
+
+
+@pytest.fixture(scope="session")
+async def database_url(postgres_url: str) -> AsyncIterator[str]:
+    """These tests count what they stored: a database of their own, not the session's."""
+    async with empty_database(postgres_url) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

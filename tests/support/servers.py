@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
 
 from services.demo.broker import LocalMosquitto, wait_for_port
 from services.storage.local_postgres import LocalPostgres, find_install
@@ -46,6 +48,25 @@ def with_database(url: str, name: str) -> str:
     return urlunsplit(parts._replace(path=f"/{name}"))
 
 
+@asynccontextmanager
+async def empty_database(postgres_url: str) -> AsyncIterator[str]:
+    """A new, empty database on the test server, dropped afterwards."""
+    name = f"heatlink_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(postgres_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    try:
+        yield with_database(postgres_url, name)
+    finally:
+        admin = await asyncpg.connect(postgres_url)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
 Mosquitto = LocalMosquitto
-__all__ = ["Mosquitto", "postgres_server", "require_timescaledb", "wait_for_port",
+__all__ = ["Mosquitto", "empty_database", "postgres_server", "require_timescaledb", "wait_for_port",
            "with_database"]
