@@ -4,10 +4,7 @@ alert is delivered, each message with the same idempotency key it had before."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 
@@ -16,24 +13,7 @@ from alerts.signing import LinkSigner
 from heatlink.clock import SystemClock
 from tests.alerts.conftest import index_for
 from tests.alerts.support import trip, webhook_receiver, write_cluster
-from tests.support.servers import wait_for_port
 from tests.support.service import ServiceProcess
-
-
-class LoggedService(ServiceProcess):
-    """ServiceProcess with stderr to a file: its PIPE is never read nor closed (a full pipe
-    would stall the service, and the open pipe warns at kill)."""
-
-    def __init__(self, *args: Any, log_path: Path, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.log_path = log_path
-
-    def start(self) -> None:
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "heatlink.cli", "serve", "--port", str(self.port)],
-                env=self.env, stdout=subprocess.DEVNULL, stderr=log)
-        wait_for_port("127.0.0.1", self.port, timeout_s=30)
 
 
 async def test_killed_mid_delivery_then_restarted(pool: asyncpg.Pool, fresh_database_url: str,
@@ -54,8 +34,7 @@ async def test_killed_mid_delivery_then_restarted(pool: asyncpg.Pool, fresh_data
         assert len(expected) == 6
 
         hook.hang = True  # the receiver takes the requests and never answers
-        process = LoggedService(fresh_database_url, cluster_file=cluster,
-                                log_path=tmp_path / "serve.log", env={
+        process = ServiceProcess(fresh_database_url, cluster_file=cluster, env={
             "HEATLINK_ALERTS_LEASE_S": "1", "HEATLINK_ALERTS_POLL_S": "0.2",
             "HEATLINK_ALERTS_RETRY_BASE_S": "0.5"})
         process.start()

@@ -53,15 +53,7 @@ async def service(database_url: str) -> AsyncIterator[tuple[ServiceProcess, str]
     process = ServiceProcess(database_url)
     await asyncio.to_thread(process.start)
     yield process, token
-    await asyncio.to_thread(stop_service, process)
-
-
-def stop_service(process: ServiceProcess) -> None:
-    # ServiceProcess.stop leaves the stderr pipe open (a ResourceWarning); close it here.
-    child = process.process
-    process.stop()
-    if child is not None and child.stderr is not None:
-        child.stderr.close()
+    await asyncio.to_thread(process.stop)
 
 
 def example_config(tmp_path: Path, *, opcua_endpoint: str, mqtt_url: str, service_url: str,
@@ -145,7 +137,7 @@ async def test_a_run_at_speed_with_a_service_outage_stores_everything_exactly_on
             from_index = {k: len(v) for k, v in sim.published.items()
                           if sim.transport_of(k) == "opcua"}
             await sim.wait_until(SPEED * 2)
-            await asyncio.to_thread(stop_service, process)
+            await asyncio.to_thread(process.stop)
             await asyncio.sleep(OUTAGE_S)  # the outage itself: nothing to wait for
             assert await gateway.buffer.depth() > 0
             assert not gateway.forwarder.stats.uplink_up
