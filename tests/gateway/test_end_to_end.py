@@ -1,8 +1,8 @@
 """Checks 1–3 with real parts: the simulator (asyncua server and MQTT publisher), Mosquitto,
 the service as a `heatlink serve` process on its database, and the gateway.
 
-The outage of check 2 is a parameter (`OUTAGE_S`); the issue asks for 60 s, the test uses
-less to keep the folder's tests quick. The code path is the same for any length.
+The outage of check 2 lasts 60 s, as the issue asks; `HEATLINK_TEST_OUTAGE_S` shortens it
+for a quick local run (the code path is the same for any length).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from tests.support.service import ServiceProcess, make_token
 pytestmark = pytest.mark.slow
 
 EXAMPLE = Path(__file__).parents[2] / "gateway" / "examples" / "nordland-sim.yaml"
-OUTAGE_S = float(os.environ.get("HEATLINK_TEST_OUTAGE_S", "3"))
+OUTAGE_S = float(os.environ.get("HEATLINK_TEST_OUTAGE_S", "60"))
 SPEED = 120.0
 Key = tuple[str, datetime]
 
