@@ -179,11 +179,36 @@ class HttpConfig(Strict):
     port: int = Field(default=9108, ge=0, le=65_535, description="0 picks a free port")
 
 
+class ControlConfig(Strict):
+    """Setpoint commands from the service (optional; without this section the gateway only
+    reads). Commands come over MQTT because the plant accepts no inbound connection."""
+
+    mqtt_url: str = Field(pattern=r"^mqtts?://", description="broker the service publishes to")
+    client_id: str = Field(description="fixed, so the broker keeps commands sent while we "
+                           "are away (each is still checked against its expiry)")
+    username: str | None = None
+    password: str | None = None
+    password_env: str | None = None
+    ca_file: Path | None = None
+    topic_prefix: str = "heatlink/control"
+    session_expiry_s: int = Field(default=86_400, ge=1)
+    opcua_source: str = Field(description="name of the OPC UA source whose endpoint, "
+                              "security and credentials are used for writes")
+    writable_nodes: list[str] = Field(min_length=1, description="the only node ids the "
+                                      "gateway will write; any other command is rejected")
+
+    def resolved_password(self) -> str | None:
+        if self.password_env:
+            return os.environ.get(self.password_env)
+        return self.password
+
+
 class GatewayConfig(Strict):
     sources: list[SourceConfig] = Field(min_length=1)
     buffer: BufferConfig
     uplink: UplinkConfig
     http: HttpConfig = Field(default_factory=HttpConfig)
+    control: ControlConfig | None = None
 
     @model_validator(mode="after")
     def _unique_names(self) -> GatewayConfig:
@@ -191,6 +216,23 @@ class GatewayConfig(Strict):
         if len(set(names)) != len(names):
             raise ValueError(f"source names must be unique, got {names}")
         return self
+
+    @model_validator(mode="after")
+    def _control_source_exists(self) -> GatewayConfig:
+        if self.control is not None and not any(
+                isinstance(s, OpcUaSourceConfig) and s.name == self.control.opcua_source
+                for s in self.sources):
+            raise ValueError(f"control.opcua_source {self.control.opcua_source!r} is not an "
+                             "OPC UA source of this file")
+        return self
+
+    def control_source(self) -> OpcUaSourceConfig | None:
+        """The OPC UA source whose connection settings the control path writes with."""
+        for s in self.sources:
+            if (self.control is not None and isinstance(s, OpcUaSourceConfig)
+                    and s.name == self.control.opcua_source):
+                return s
+        return None
 
 
 def parse_config(data: object, origin: str = "<config>") -> GatewayConfig:
@@ -232,7 +274,11 @@ def _relative_to(config: GatewayConfig, base: Path) -> GatewayConfig:
             sources.append(s.model_copy(update={"security": sec}))
         else:
             sources.append(s.model_copy(update={"ca_file": fix(s.ca_file)}))
+    control = config.control
+    if control is not None:
+        control = control.model_copy(update={"ca_file": fix(control.ca_file)})
     return config.model_copy(update={
+        "control": control,
         "sources": sources,
         "buffer": config.buffer.model_copy(update={"path": fix(config.buffer.path)}),
         "uplink": config.uplink.model_copy(

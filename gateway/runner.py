@@ -11,6 +11,7 @@ import logging
 import random
 from collections.abc import Sequence
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 from gateway.backoff import Backoff
 from gateway.buffer_sqlite import SqliteBuffer
@@ -22,6 +23,9 @@ from gateway.metrics import BufferFigures, GatewayCollector, make_registry
 from gateway.protocols import Buffer, Source, Uplink
 from gateway.uplink_http import HttpUplink
 from heatlink.clock import Clock, SystemClock
+
+if TYPE_CHECKING:
+    from gateway.control import ControlChannel
 
 log = logging.getLogger("gateway")
 
@@ -64,6 +68,17 @@ class Gateway:
         self.status = StatusServer(self.registry, self.refresh, self.health,
                                    config.http.host, config.http.port)
         self.started = asyncio.Event()
+        self.control = self._control_channel()
+
+    def _control_channel(self) -> ControlChannel | None:
+        source = self.config.control_source()
+        if self.config.control is None or source is None:
+            return None
+        # Imported here: a gateway without a control section never loads the writer.
+        from gateway.control import ControlChannel
+
+        return ControlChannel(self.config.control, source, self.config.uplink.gateway_id,
+                              self.clock)
 
     async def refresh(self) -> None:
         self.figures.depth = await self.buffer.depth()
@@ -99,6 +114,8 @@ class Gateway:
                 for source in self.sources:
                     tasks.create_task(self._pump(source), name=f"source {source.name}")
                 tasks.create_task(self.forwarder.run(), name="forwarder")
+                if self.control is not None:
+                    tasks.create_task(self.control.run(), name="control")
                 self.forwarder.notify()  # a backlog from the last run goes out at once
                 self.started.set()
         finally:
