@@ -152,3 +152,33 @@ def _cross_references(c: Cluster) -> Iterable[str]:
             yield from series(f"rules[{i}].flow_series", r.flow_series)
         if r.kind == "exchanger_health":
             yield from asset(f"rules[{i}].exchanger", r.exchanger)
+    yield from _writable_points(c, orgs, assets.keys(), series_keys)
+
+
+def _writable_points(c: Cluster, orgs: set[str], assets: Iterable[str],
+                     series_keys: set[str]) -> Iterable[str]:
+    asset_ids = set(assets)
+    gateways = {g.id for g in c.gateways}
+    rules = {r.id: r for r in c.rules}
+    yield from (p.replace(".id", ".key") for p in
+                _duplicates("writable_points", [w.key for w in c.writable_points]))
+    for i, w in enumerate(c.writable_points):
+        where = f"writable_points[{i}]"
+        if w.owner not in orgs:
+            yield f"{where}.owner: unknown organisation {w.owner!r}"
+        if w.asset not in asset_ids:
+            yield f"{where}.asset: unknown asset {w.asset!r}"
+        if w.gateway not in gateways:
+            yield f"{where}.gateway: unknown gateway {w.gateway!r}"
+        if w.ramp_rule is not None:
+            rule = rules.get(w.ramp_rule)
+            if rule is None:
+                yield f"{where}.ramp_rule: unknown rule {w.ramp_rule!r}"
+            elif rule.kind != "ramp":
+                yield f"{where}.ramp_rule: {w.ramp_rule!r} is a {rule.kind} rule, not a ramp"
+        for j, key in enumerate(w.depends_on):
+            if key not in series_keys:
+                yield f"{where}.depends_on[{j}]: unknown series {key!r}"
+        for j, rule_id in enumerate(w.interlock_rules):
+            if rule_id not in rules:
+                yield f"{where}.interlock_rules[{j}]: unknown rule {rule_id!r}"

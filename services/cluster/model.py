@@ -170,6 +170,45 @@ class AlertPolicy(_Strict):
                                                "again this long before a window starts")
 
 
+class WritablePoint(_Strict):
+    """A setpoint heatlink may change at a plant, through that plant's gateway."""
+
+    key: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*(/[a-z0-9][a-z0-9_-]*)+$")
+    asset: str
+    owner: str = Field(description="Only this organisation may request a change")
+    gateway: str = Field(description="The gateway that writes it (subscribes to commands)")
+    node_id: str = Field(description="OPC UA node, e.g. ns=2;s=<key>")
+    unit: str
+    range: tuple[float, float] = Field(description="Values the plant accepts [min, max]")
+    ramp_rule: str | None = Field(None, description="A ramp rule whose max rise/fall the "
+                                  "change must respect (the recipient's limit)")
+    max_rate_per_h: float | None = Field(None, gt=0, description="An explicit limit; with a "
+                                         "ramp_rule too, the stricter applies")
+    rate_fraction: float = Field(0.8, gt=0, le=1, description="Plan at this share of the "
+                                 "limit: the plant's own controller overshoots a little")
+    ease_s: float = Field(1800.0, ge=0, description="Rate builds up over this long at the "
+                          "start and eases off at the end, so the plant's controller does "
+                          "not overshoot a sharp corner")
+    step_s: float = Field(120.0, gt=0, description="One command per this long")
+    command_ttl_s: float = Field(600.0, gt=0, description="A command not confirmed within "
+                                 "this expires and is never applied")
+    max_attempts: int = Field(2, ge=1, description="Attempts per step before the ramp stops")
+    tolerance: float = Field(0.01, ge=0, description="Readback within this is a match")
+    depends_on: list[str] = Field(default_factory=list, description="Series that must be "
+                                  "fresh; a stale one holds the ramp")
+    max_input_age_s: float = Field(120.0, gt=0)
+    interlock_rules: list[str] = Field(default_factory=list, description="An active alarm "
+                                       "from one of these rules holds the ramp")
+
+    @model_validator(mode="after")
+    def _has_limit(self) -> WritablePoint:
+        if self.ramp_rule is None and self.max_rate_per_h is None:
+            raise ValueError("give ramp_rule or max_rate_per_h: every change is rate-limited")
+        if self.range[0] >= self.range[1]:
+            raise ValueError(f"range {list(self.range)} must be [min, max] with min < max")
+        return self
+
+
 class ClusterInfo(_Strict):
     name: str
     timezone: str = "Europe/Oslo"
@@ -188,3 +227,4 @@ class Cluster(_Strict):
     rules: list[RuleSpec] = Field(default_factory=list)
     subscriptions: list[Subscription] = Field(default_factory=list)
     alerting: AlertPolicy = Field(default_factory=AlertPolicy)
+    writable_points: list[WritablePoint] = Field(default_factory=list)
