@@ -10,10 +10,7 @@ Background ingest posts paced batches to /v1/ingest at the requested rate.
 from __future__ import annotations
 
 import asyncio
-import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -33,11 +30,12 @@ import yaml
 from alerts.service import AlertService
 from alerts.signing import LinkSigner
 from heatlink.clock import SystemClock
+from services.bench_system import bench_database, bench_service
 from services.cluster.index import ClusterIndex
 from services.cluster.loader import load_cluster
-from services.ingest.bench import _wait_ready, bench_cluster
+from services.ingest.bench import bench_cluster
 from services.monitor.findings import Finding
-from services.storage.local_postgres import LocalPostgres, find_install, free_port
+from services.storage.local_postgres import free_port
 
 app = typer.Typer(add_completion=False)
 
@@ -197,40 +195,18 @@ def main(
 ) -> None:
     """Print p50 and p99 of finding → webhook under background ingest."""
     folder = Path(tempfile.mkdtemp(prefix="heatlink-bench-alerts-"))
-    server: LocalPostgres | None = None
-    url = os.environ.get("HEATLINK_DATABASE_URL")
-    if not url:
-        install = find_install()
-        if install is None:
-            raise SystemExit("no PostgreSQL found; set HEATLINK_DATABASE_URL")
-        server = LocalPostgres(install, f"bench-{uuid.uuid4().hex[:8]}")
-        url = server.start()
-        print(f"database: private server, TimescaleDB {install.timescaledb}")
     receiver = Receiver()
     receiver.expected = findings
     receiver.start()
     cluster, keys = write_cluster(folder, series, f"http://127.0.0.1:{receiver.port}/hook")
-    port = free_port()
-    env = {**os.environ, "HEATLINK_DATABASE_URL": url, "HEATLINK_CLUSTER_FILE": str(cluster),
-           "HEATLINK_LOG_LEVEL": "WARNING"}
-    service = subprocess.Popen([sys.executable, "-m", "heatlink.cli", "serve", "--port",
-                                str(port)], env=env)
     try:
-        base_url = f"http://127.0.0.1:{port}"
-        asyncio.run(_wait_ready(base_url))
-        token = subprocess.run(
-            [sys.executable, "-m", "heatlink.cli", "token", "create", "--org",
-             "glomfjord-smelter", "--role", "gateway", "--gateway", "bench-gw", "--name",
-             "bench-alerts"], env=env, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        latencies, stored, elapsed = asyncio.run(measure(
-            url, base_url, token, cluster, keys, receiver, findings, interval_s, rate, batch))
+        with bench_database() as url, bench_service(url, cluster) as service:
+            token = service.token("glomfjord-smelter", "gateway", "bench-gw")
+            latencies, stored, elapsed = asyncio.run(measure(
+                url, service.url, token, cluster, keys, receiver, findings, interval_s, rate,
+                batch))
     finally:
-        service.terminate()
-        service.wait()
         receiver.stop()
-        if server is not None:
-            server.destroy()
     report(latencies, findings, stored, elapsed, rate)
 
 

@@ -17,10 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -32,8 +29,8 @@ import httpx
 import typer
 import yaml
 
+from services.bench_system import bench_database, bench_service
 from services.cluster.loader import EXAMPLE_CLUSTER
-from services.storage.local_postgres import LocalPostgres, find_install, free_port
 
 app = typer.Typer(add_completion=False)
 CHROMIUM = Path("/usr/bin/chromium")
@@ -236,13 +233,6 @@ async def stream_load(base_url: str, reader: str, gateway: str, keys: list[str],
             "max_ms": 1000 * latencies[-1] if latencies else float("nan")}
 
 
-def _token(env: dict[str, str], org: str, role: str, gateway: str | None = None) -> str:
-    args = [sys.executable, "-m", "heatlink.cli", "token", "create", "--org", org, "--role",
-            role, "--name", "bench"] + (["--gateway", gateway] if gateway else [])
-    return subprocess.run(args, env=env, capture_output=True, text=True,
-                          check=True).stdout.strip()
-
-
 @app.command()
 def main(
     series: int = typer.Option(500, help="Series in the cluster (example plus synthetic)"),
@@ -253,33 +243,12 @@ def main(
 ) -> None:
     """Measure the dashboard's first load and the live stream on a fresh service."""
     folder = Path(tempfile.mkdtemp(prefix="heatlink-bench-"))
-    server: LocalPostgres | None = None
-    url = os.environ.get("HEATLINK_DATABASE_URL")
-    if not url:
-        install = find_install()
-        if install is None:
-            raise SystemExit("no PostgreSQL found; set HEATLINK_DATABASE_URL")
-        server = LocalPostgres(install, f"bench-{uuid.uuid4().hex[:8]}")
-        url = server.start()
-        print(f"database: private server, TimescaleDB {install.timescaledb}")
     cluster_file, keys = bench_cluster(series, folder)
-    port = free_port()
-    env = {**os.environ, "HEATLINK_DATABASE_URL": url,
-           "HEATLINK_CLUSTER_FILE": str(cluster_file), "HEATLINK_LOG_LEVEL": "WARNING"}
-    service = subprocess.Popen([sys.executable, "-m", "heatlink.cli", "serve", "--port",
-                                str(port)], env=env)
-    try:
-        base_url = f"http://127.0.0.1:{port}"
-        asyncio.run(_wait_ready(base_url))
-        gateway = _token(env, "glomfjord-smelter", "gateway", "bench-gw")
-        reader = _token(env, "cluster-facilitator", "facilitator")
-        asyncio.run(_run(base_url, gateway, reader, keys, clients, rate, seconds, rounds,
+    with bench_database() as url, bench_service(url, cluster_file) as service:
+        gateway = service.token("glomfjord-smelter", "gateway", "bench-gw")
+        reader = service.token("cluster-facilitator", "facilitator")
+        asyncio.run(_run(service.url, gateway, reader, keys, clients, rate, seconds, rounds,
                          CHROMIUM.exists()))
-    finally:
-        service.terminate()
-        service.wait()
-        if server is not None:
-            server.destroy()
 
 
 async def _run(base_url: str, gateway: str, reader: str, keys: list[str], clients: int,
@@ -305,13 +274,3 @@ async def _run(base_url: str, gateway: str, reader: str, keys: list[str], client
           f"p50 {got['p50_ms']:.0f} ms, p95 {got['p95_ms']:.0f} ms, max {got['max_ms']:.0f} ms")
 
 
-async def _wait_ready(base_url: str) -> None:
-    async with httpx.AsyncClient(base_url=base_url) as http:
-        for _ in range(600):
-            try:
-                if (await http.get("/readyz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
-    raise SystemExit("the service did not become ready")

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -25,8 +22,8 @@ import httpx
 import typer
 import yaml
 
+from services.bench_system import bench_database, bench_service
 from services.cluster.loader import EXAMPLE_CLUSTER
-from services.storage.local_postgres import LocalPostgres, find_install, free_port
 
 app = typer.Typer(add_completion=False)
 
@@ -100,13 +97,6 @@ async def api_path(base_url: str, token: str, batches: list[bytes], clients: int
     return stored / elapsed
 
 
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 @app.command()
 def main(
     readings: int = typer.Option(500_000, help="Readings per run"),
@@ -117,32 +107,13 @@ def main(
 ) -> None:
     """Measure COPY and the API path on the same database, in one run."""
     folder = Path(tempfile.mkdtemp(prefix="heatlink-bench-"))
-    server: LocalPostgres | None = None
-    url = os.environ.get("HEATLINK_DATABASE_URL")
-    if not url:
-        install = find_install()
-        if install is None:
-            raise SystemExit("no PostgreSQL found; set HEATLINK_DATABASE_URL")
-        server = LocalPostgres(install, f"bench-{uuid.uuid4().hex[:8]}")
-        url = server.start()
-        print(f"database: private server, TimescaleDB {install.timescaledb}")
     cluster_file, keys = bench_cluster(series, folder)
-    port = free_port()
-    env = {**os.environ, "HEATLINK_DATABASE_URL": url,
-           "HEATLINK_CLUSTER_FILE": str(cluster_file), "HEATLINK_LOG_LEVEL": "WARNING"}
-    service = subprocess.Popen([sys.executable, "-m", "heatlink.cli", "serve", "--port",
-                                str(port)], env=env)
-    try:
-        base_url = f"http://127.0.0.1:{port}"
-        asyncio.run(_wait_ready(base_url))
-        token = subprocess.run(
-            [sys.executable, "-m", "heatlink.cli", "token", "create", "--org",
-             "glomfjord-smelter", "--role", "gateway", "--gateway", "bench-gw", "--name",
-             "bench"], env=env, capture_output=True, text=True, check=True).stdout.strip()
+    with bench_database() as url, bench_service(url, cluster_file) as service:
+        token = service.token("glomfjord-smelter", "gateway", "bench-gw")
         copy_rates, api_rates = [], []
         for round_no in range(rounds):
             batches = make_batches(keys, readings, batch_size)
-            copy_rate, api_rate = asyncio.run(_round(url, base_url, token, batches, clients))
+            copy_rate, api_rate = asyncio.run(_round(url, service.url, token, batches, clients))
             copy_rates.append(copy_rate)
             api_rates.append(api_rate)
             print(f"round {round_no + 1}: copy {copy_rate:,.0f}/s, api {api_rate:,.0f}/s")
@@ -152,12 +123,7 @@ def main(
         print(f"(b) API path:    {api_median:,.0f} readings/s "
               f"({clients} clients, batches of {batch_size}, one worker)")
         print(f"ratio b/a:       {api_median / copy_median:.2f}")
-        print(f"service peak memory: {peak_rss_mb(service.pid):.0f} MB")
-    finally:
-        service.terminate()
-        service.wait()
-        if server is not None:
-            server.destroy()
+        print(f"service peak memory: {service.peak_rss_mb():.0f} MB")
 
 
 async def _round(url: str, base_url: str, token: str, batches: list[bytes],
@@ -170,15 +136,3 @@ async def _round(url: str, base_url: str, token: str, batches: list[bytes],
     finally:
         await conn.close()
     return copy_rate, api_rate
-
-
-async def _wait_ready(base_url: str) -> None:
-    async with httpx.AsyncClient(base_url=base_url) as http:
-        for _ in range(600):
-            try:
-                if (await http.get("/readyz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
-    raise SystemExit("the service did not become ready")
