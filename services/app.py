@@ -18,6 +18,8 @@ from heatlink.clock import Clock, SystemClock
 from services.access.tokens import TokenStore
 from services.cluster.index import ClusterIndex
 from services.cluster.loader import load_cluster
+from services.control.router import router as control_router
+from services.control.runtime import create_control
 from services.dashboard.router import router as dashboard_router
 from services.export.router import router as export_router
 from services.health.router import router as health_router
@@ -81,12 +83,16 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         app.state.monitor = await start_monitor(pool, cluster, clock, app.state.alerts.service,
                                                 registry=metrics.registry)
         app.state.ingest.observers.append(app.state.monitor.observer)
+        # Control reads the monitor's rules (ramp limits) and raises alerts: it starts last.
+        app.state.control = create_control(app.state)
+        await app.state.control.start()
         retention = asyncio.create_task(retention_loop(
             pool, features, clock, settings.retention_days,
             settings.retention_check_interval_s, metrics), name="retention")
         try:
             yield
         finally:
+            await app.state.control.stop()
             await app.state.monitor.stop()
             live.close()
             await app.state.alerts.stop()
@@ -113,4 +119,5 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     app.include_router(dashboard_router)
     app.include_router(alerts_router)
     app.include_router(monitor_router)
+    app.include_router(control_router)
     return app

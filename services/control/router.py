@@ -1,0 +1,224 @@
+"""The control API: ramped setpoint changes, their audit log, protective-action requests.
+
+Only the point's owner, with a token holding the ``control`` scope, may change a setpoint;
+any other attempt is answered 403 and written to the audit log, which the owner and the
+other company of every exchange the point belongs to can read.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+
+from services.access.deps import CurrentPrincipal
+from services.access.principal import Principal, Scope
+from services.cluster.model import WritablePoint
+from services.control import store
+from services.control.plan import PlanError
+from services.control.runtime import Actor, ControlRuntime, ControlUnavailable
+from services.control.schemas import (
+    AnswerIn,
+    AuditOut,
+    PointOut,
+    ProtectiveRequestIn,
+    RampOut,
+    RampRequest,
+)
+
+router = APIRouter(prefix="/v1/control", tags=["control"])
+
+
+def get_control(request: Request) -> ControlRuntime:
+    control: ControlRuntime | None = getattr(request.app.state, "control", None)
+    if control is None:
+        raise HTTPException(503, "control is not running")
+    return control
+
+
+Control = Annotated[ControlRuntime, Depends(get_control)]
+
+
+def _actor(p: Principal) -> Actor:
+    return Actor(p.org, p.name)
+
+
+def _scope_org(control: ControlRuntime, p: Principal) -> str | None:
+    """None: the facilitator reads the whole cluster's log."""
+    return None if control.index.is_facilitator(p.org) else p.org
+
+
+def _visible_point(control: ControlRuntime, p: Principal, key: str) -> WritablePoint:
+    point = control.points.get(key)
+    if point is None or (_scope_org(control, p) is not None
+                         and p.org not in control.orgs_of(point)):
+        raise HTTPException(404, f"no writable point {key!r}; GET /v1/control/points "
+                            "lists those you can see")
+    return point
+
+
+def _may_change(p: Principal, point: WritablePoint) -> str | None:
+    """Why ``p`` may not change ``point``, or None."""
+    if p.org != point.owner:
+        return (f"{point.key} belongs to {point.owner}; only its owner may change it")
+    if not p.has(Scope.CONTROL):
+        return "this token lacks the 'control' scope; ask your organisation's admin for one"
+    return None
+
+
+async def _authorised(control: ControlRuntime, p: Principal, point: WritablePoint,
+                      what: str) -> None:
+    why = _may_change(p, point)
+    if why is not None:
+        await control.refuse(_actor(p), point.key, why, {"action": what})
+        raise HTTPException(status.HTTP_403_FORBIDDEN, why)
+
+
+@router.get("/points", response_model=list[PointOut], summary="Writable points you can see")
+async def points(control: Control, p: CurrentPrincipal) -> list[PointOut]:
+    out = []
+    for point in control.points.values():
+        if _scope_org(control, p) is None or p.org in control.orgs_of(point):
+            rise, fall = control.limits(point)
+            out.append(PointOut(key=point.key, asset=point.asset, owner=point.owner,
+                                gateway=point.gateway, unit=point.unit, range=point.range,
+                                max_rise_per_h=rise, max_fall_per_h=fall,
+                                may_request=_may_change(p, point) is None))
+    return out
+
+
+@router.post("/ramps", status_code=201, response_model=RampOut,
+             summary="Request a ramped setpoint change")
+async def request_ramp(body: RampRequest, control: Control, p: CurrentPrincipal) -> RampOut:
+    point = _visible_point(control, p, body.point)
+    await _authorised(control, p, point, f"ramp to {body.target}")
+    try:
+        ramp_id = await control.request(_actor(p), point, body.target, body.current_value)
+    except PlanError as exc:
+        await control.refuse(_actor(p), point.key, str(exc), {"target": body.target})
+        raise HTTPException(422, str(exc)) from None
+    except ControlUnavailable as exc:
+        raise HTTPException(503, str(exc)) from None
+    return await _ramp(control, p, ramp_id)
+
+
+async def _ramp(control: ControlRuntime, p: Principal, ramp_id: int) -> RampOut:
+    async with control.pool.acquire() as conn:
+        row = await store.get_ramp(conn, ramp_id, _scope_org(control, p))
+    if row is None:
+        raise HTTPException(404, f"no ramp {ramp_id}")
+    return RampOut.model_validate(row)
+
+
+@router.get("/ramps", response_model=list[RampOut], summary="Ramps you can see, newest first")
+async def ramps(control: Control, p: CurrentPrincipal,
+                limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[RampOut]:
+    async with control.pool.acquire() as conn:
+        rows = await store.list_ramps(conn, _scope_org(control, p), limit)
+    return [RampOut.model_validate(r) for r in rows]
+
+
+@router.get("/ramps/{ramp_id}", response_model=RampOut,
+            summary="A ramp with every command it sent")
+async def ramp(ramp_id: int, control: Control, p: CurrentPrincipal) -> RampOut:
+    return await _ramp(control, p, ramp_id)
+
+
+async def _operate(control: ControlRuntime, p: Principal, ramp_id: int, what: str) -> RampOut:
+    current = await _ramp(control, p, ramp_id)
+    point = _visible_point(control, p, current.point)
+    await _authorised(control, p, point, f"{what} ramp {ramp_id}")
+    done = await (control.cancel(_actor(p), ramp_id) if what == "cancel"
+                  else control.resume(_actor(p), ramp_id))
+    if not done:
+        raise HTTPException(409, f"ramp {ramp_id} is {current.status}"
+                            + (" with nothing for the operator to clear" if what == "resume"
+                               else ""))
+    return await _ramp(control, p, ramp_id)
+
+
+@router.post("/ramps/{ramp_id}/cancel", response_model=RampOut, summary="Cancel a ramp")
+async def cancel(ramp_id: int, control: Control, p: CurrentPrincipal) -> RampOut:
+    return await _operate(control, p, ramp_id, "cancel")
+
+
+@router.post("/ramps/{ramp_id}/resume", response_model=RampOut,
+             summary="Resume a ramp held for a readback mismatch or an unconfirmed step")
+async def resume(ramp_id: int, control: Control, p: CurrentPrincipal) -> RampOut:
+    return await _operate(control, p, ramp_id, "resume")
+
+
+@router.get("/audit", response_model=list[AuditOut],
+            summary="Requests, steps, readbacks, refusals and cancellations, newest first")
+async def audit(control: Control, p: CurrentPrincipal, ramp_id: int | None = None,
+                point: str | None = None,
+                limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> list[AuditOut]:
+    async with control.pool.acquire() as conn:
+        rows = await store.audit_log(conn, _scope_org(control, p), ramp_id=ramp_id,
+                                     point=point, limit=limit)
+    return [AuditOut.model_validate(r) for r in rows]
+
+
+# ---- protective actions: the recipient asks, the supplier answers
+
+
+@router.post("/protective-requests", status_code=201,
+             summary="Ask the supplier of an exchange for a protective action")
+async def protective_request(body: ProtectiveRequestIn, control: Control,
+                             p: CurrentPrincipal) -> dict[str, Any]:
+    exchange = next((e for e in control.index.cluster.exchanges if e.id == body.exchange), None)
+    if exchange is None or p.org not in (exchange.supplier, exchange.recipient):
+        raise HTTPException(404, f"no exchange {body.exchange!r} of yours")
+    if p.org != exchange.recipient:
+        raise HTTPException(403, f"only the recipient ({exchange.recipient}) asks for a "
+                            "protective action on this exchange")
+    now = control.clock.now()
+    async with control.pool.acquire() as conn, conn.transaction():
+        row = await store.insert_request(conn, exchange=exchange.id, from_org=exchange.recipient,
+                                         to_org=exchange.supplier, action=body.action,
+                                         reason=body.reason, requested_by=str(_actor(p)),
+                                         at=now)
+        await store.audit(conn, at=now, kind="protective_requested", actor=str(_actor(p)),
+                          orgs=[exchange.supplier, exchange.recipient], request_id=row["id"],
+                          detail={"exchange": exchange.id, "action": body.action,
+                                  "reason": body.reason})
+    return row
+
+
+@router.get("/protective-requests", summary="Requests you made or were asked")
+async def protective_requests(control: Control, p: CurrentPrincipal) -> list[dict[str, Any]]:
+    async with control.pool.acquire() as conn:
+        return await store.list_requests(conn, _scope_org(control, p))
+
+
+async def _answer(control: ControlRuntime, p: Principal, request_id: int, answer: str,
+                  note: str) -> dict[str, Any]:
+    async with control.pool.acquire() as conn, conn.transaction():
+        row = await store.get_request(conn, request_id)
+        if row is None or p.org not in (row["from_org"], row["to_org"]):
+            raise HTTPException(404, f"no protective request {request_id}")
+        if p.org != row["to_org"] or not p.has(Scope.CONTROL):
+            raise HTTPException(403, f"only the supplier ({row['to_org']}) with a 'control' "
+                                "token answers this request")
+        now = control.clock.now()
+        answered = await store.answer_request(conn, request_id, status=answer,
+                                              by=str(_actor(p)), note=note, at=now)
+        if answered is None:
+            raise HTTPException(409, f"request {request_id} is already {row['status']}")
+        await store.audit(conn, at=now, kind=f"protective_{answer}", actor=str(_actor(p)),
+                          orgs=[row["from_org"], row["to_org"]], request_id=request_id,
+                          detail={"exchange": row["exchange"], "action": row["action"],
+                                  "note": note})
+    return answered
+
+
+@router.post("/protective-requests/{request_id}/accept", summary="Supplier accepts")
+async def accept(request_id: int, body: AnswerIn, control: Control,
+                 p: CurrentPrincipal) -> dict[str, Any]:
+    return await _answer(control, p, request_id, "accepted", body.note)
+
+
+@router.post("/protective-requests/{request_id}/decline", summary="Supplier declines")
+async def decline(request_id: int, body: AnswerIn, control: Control,
+                  p: CurrentPrincipal) -> dict[str, Any]:
+    return await _answer(control, p, request_id, "declined", body.note)

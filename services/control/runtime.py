@@ -1,0 +1,295 @@
+"""`ControlRuntime`: ramps in memory, their state and audit in the database, commands out
+and results in over the command bus.
+
+One lock serialises every change of a ramp with its database write, so a result and a
+tick never interleave. The runner wakes on every result (the next step goes out at once)
+and otherwise every ``tick_s`` wall seconds; what is due is decided by the injected clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+from pydantic import ValidationError
+
+from heatlink.clock import Clock
+from heatlink.commands import CommandResult
+from services.cluster.index import ClusterIndex
+from services.cluster.model import WritablePoint
+from services.control import store
+from services.control.alarm import ReadbackAlarm
+from services.control.bus import CommandBus
+from services.control.plan import PlanError, plan_ramp
+from services.control.ramp import Event, Ramp
+from services.control.settings import ControlSettings
+from services.monitor.findings import FindingSink
+
+log = logging.getLogger(__name__)
+
+
+class ControlUnavailable(RuntimeError):
+    """No command broker is configured."""
+
+
+@dataclass(frozen=True)
+class Actor:
+    org: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.org}/{self.name}"
+
+
+class ControlRuntime:
+    def __init__(self, pool: asyncpg.Pool, index: ClusterIndex, clock: Clock,
+                 rules: Any, sink: FindingSink, settings: ControlSettings,
+                 bus: CommandBus | None) -> None:
+        self.pool = pool
+        self.index = index
+        self.clock = clock
+        self.rules = rules  # the monitor runtime: rules change at run time (PATCH /v1/rules)
+        self.alarm = ReadbackAlarm(sink, clock)
+        self.settings = settings
+        self.bus = bus
+        self.points = {p.key: p for p in index.cluster.writable_points}
+        self.ramps: dict[int, Ramp] = {}
+        self._lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # ---- life cycle
+    async def start(self) -> None:
+        if self.bus is not None:
+            self.bus.start()
+            self._tasks.append(asyncio.create_task(self._results(), name="control results"))
+        self._tasks.append(asyncio.create_task(self._runner(), name="control runner"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self.bus is not None:
+            self.bus.stop()
+
+    # ---- who may see and do what
+    def orgs_of(self, point: WritablePoint) -> list[str]:
+        """The point's owner and both companies of every exchange the point's asset is part
+        of: they all read its audit log."""
+        orgs = {point.owner}
+        for e in self.index.cluster.exchanges:
+            involved = ({e.exchanger, *e.recipient_assets}
+                        | set(self.index.downstream(e.exchanger)))
+            if point.asset in involved:
+                orgs |= {e.supplier, e.recipient}
+        return sorted(orgs)
+
+    def limits(self, point: WritablePoint) -> tuple[float | None, float | None]:
+        rise = fall = point.max_rate_per_h
+        if point.ramp_rule is not None:
+            spec = self.rules.rule(point.ramp_rule).spec
+            rise = _stricter(rise, spec.max_rise_per_h)
+            fall = _stricter(fall, spec.max_fall_per_h)
+        return rise, fall
+
+    async def refuse(self, actor: Actor, point_key: str, why: str,
+                     detail: dict[str, Any]) -> None:
+        point = self.points.get(point_key)
+        orgs = [*self.orgs_of(point), actor.org] if point else [actor.org]
+        async with self.pool.acquire() as conn:
+            await store.audit(conn, at=self.clock.now(), kind="request_refused",
+                              actor=str(actor), orgs=orgs, point=point_key,
+                              detail={"why": why, **detail})
+
+    # ---- operator actions
+    async def request(self, actor: Actor, point: WritablePoint, target: float,
+                      current_value: float | None) -> int:
+        if self.bus is None:
+            raise ControlUnavailable("no command broker: set HEATLINK_CONTROL_MQTT_URL")
+        rise, fall = self.limits(point)
+        now = self.clock.now()
+        async with self._lock, self.pool.acquire() as conn, conn.transaction():
+            start = current_value if current_value is not None else \
+                await self._start_value(conn, point)
+            if start is None:
+                raise PlanError("the point's current value is unknown; give current_value")
+            plan = plan_ramp(start, target, max_rise_per_h=rise, max_fall_per_h=fall,
+                             value_range=point.range, rate_fraction=point.rate_fraction,
+                             ease_s=point.ease_s, step_s=point.step_s)
+            for live in self.ramps.values():
+                if live.point.key == point.key and live.status.live:
+                    live_events = live.cancel(f"{actor} (superseded)")
+                    await self._persist(conn, live, live_events, str(actor))
+            ramp_id = await store.insert_ramp(
+                conn, point=point.key, owner=point.owner, requested_by=str(actor),
+                start_value=start, target=target, rate_per_h=plan.rate_per_s * 3600,
+                steps=plan.steps, orgs=self.orgs_of(point), at=now)
+            ramp = Ramp(ramp_id, point, target, plan, now)
+            self.ramps[ramp_id] = ramp
+            await self._persist(conn, ramp, [Event("requested", {
+                "from": start, "to": target, "rate_per_h": round(plan.rate_per_s * 3600, 4),
+                "limit_rise_per_h": rise, "limit_fall_per_h": fall, "steps": plan.steps,
+                "duration_s": round(plan.duration_s, 1)})], str(actor))
+        self._wake.set()
+        return ramp_id
+
+    async def cancel(self, actor: Actor, ramp_id: int) -> bool:
+        async with self._lock:
+            ramp = self.ramps.get(ramp_id)
+            if ramp is None or not ramp.status.live:
+                return False
+            async with self.pool.acquire() as conn, conn.transaction():
+                await self._persist(conn, ramp, ramp.cancel(str(actor)), str(actor))
+        return True
+
+    async def resume(self, actor: Actor, ramp_id: int) -> bool:
+        async with self._lock:
+            ramp = self.ramps.get(ramp_id)
+            if ramp is None:
+                return False
+            events = ramp.resume(self.clock.now(), str(actor))
+            if not events:
+                return False
+            async with self.pool.acquire() as conn, conn.transaction():
+                await self._persist(conn, ramp, events, str(actor))
+            await self.alarm.clear(ramp)
+        self._wake.set()
+        return True
+
+    # ---- the runner
+    async def _runner(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self.settings.tick_s)
+            self._wake.clear()
+            try:
+                await self.tick()
+            except (OSError, asyncpg.PostgresError):
+                log.exception("control tick failed; trying again at the next")
+
+    async def tick(self) -> None:
+        live = [r for r in self.ramps.values() if r.status.live]
+        if not live:
+            return
+        async with self._lock, self.pool.acquire() as conn:
+            for ramp in live:
+                blockers = await self._blockers(conn, ramp.point)
+                events, command = ramp.tick(self.clock.now(), blockers)
+                if not events:
+                    continue
+                async with conn.transaction():
+                    if command is not None:
+                        await store.insert_command(conn, command, ramp.point.gateway)
+                    await self._persist(conn, ramp, events, "heatlink")
+                if command is not None and self.bus is not None:
+                    # After the commit: a command is never out without its record.
+                    self.bus.send(ramp.point.gateway, command)
+
+    async def _blockers(self, conn: asyncpg.Connection,
+                        point: WritablePoint) -> tuple[str, ...]:
+        reasons: list[str] = []
+        if point.depends_on:
+            since = self.clock.now() - timedelta(seconds=point.max_input_age_s)
+            fresh = await store.fresh_series(conn, point.depends_on, since)
+            reasons += [f"stale input: {key}" for key in point.depends_on if key not in fresh]
+        if point.interlock_rules:
+            active = await store.active_alarms(conn, point.interlock_rules)
+            reasons += [f"active alarm: {rule}" for rule in point.interlock_rules
+                        if rule in active]
+        return tuple(reasons)
+
+    async def _results(self) -> None:
+        assert self.bus is not None
+        while True:
+            mid, payload = await self.bus.inbox.get()
+            try:
+                result = CommandResult.model_validate_json(payload)
+            except ValidationError as exc:
+                log.warning("control: unreadable result dropped: %s", exc.errors()[:1])
+                self.bus.ack(mid)
+                continue
+            try:
+                await self.on_result(result)
+            except (OSError, asyncpg.PostgresError):
+                # Not acknowledged: the broker delivers it again after a reconnect.
+                log.exception("control: result %s not stored", result.command_id)
+                continue
+            self.bus.ack(mid)
+            self._wake.set()
+
+    async def on_result(self, result: CommandResult) -> None:
+        async with self._lock:
+            now = self.clock.now()
+            ramp = self.ramps.get(result.ramp_id)
+            point = self.points.get(result.point)
+            async with self.pool.acquire() as conn, conn.transaction():
+                await store.command_answered(conn, result, now)
+                if ramp is None:
+                    await store.audit(conn, at=now, kind="late_answer", actor="gateway",
+                                      orgs=self.orgs_of(point) if point else [],
+                                      point=result.point, ramp_id=result.ramp_id,
+                                      command_id=result.command_id,
+                                      detail=result.model_dump(mode="json"))
+                    return
+                events = ramp.on_result(result, now)
+                await self._persist(conn, ramp, events, "gateway")
+            if any(e.kind == "readback_mismatch" for e in events):
+                await self.alarm.raise_for(ramp, result)
+
+    async def _persist(self, conn: asyncpg.Connection, ramp: Ramp, events: Sequence[Event],
+                       actor: str) -> None:
+        now = self.clock.now()
+        orgs = self.orgs_of(ramp.point)
+        for event in events:
+            if event.kind == "step_expired" and event.command_id is not None:
+                await store.command_expired(conn, event.command_id)
+            if event.kind in ("held", "resumed", "completed", "cancelled"):
+                log.info("ramp %d on %s: %s %s", ramp.id, ramp.point.key, event.kind,
+                         event.detail)
+            await store.audit(conn, at=now, kind=event.kind,
+                              actor="heatlink" if event.kind.startswith("step_sent")
+                              else actor, orgs=orgs, point=ramp.point.key, ramp_id=ramp.id,
+                              command_id=event.command_id, detail=event.detail)
+        await store.update_ramp(conn, ramp.id, status=ramp.status.value, reasons=ramp.reasons,
+                                confirmed_value=ramp.confirmed_value, step=ramp.step,
+                                steps=ramp.plan.steps, at=now)
+
+    async def _start_value(self, conn: asyncpg.Connection,
+                           point: WritablePoint) -> float | None:
+        """The last value the gateway read back, else the latest value of the quantity the
+        point's ramp rule watches (a temperature setpoint starts where the tank is)."""
+        value: float | None = await conn.fetchval(
+            """SELECT readback FROM control_commands WHERE point = $1
+                 AND gateway_status = 'applied' ORDER BY answered_at DESC LIMIT 1""", point.key)
+        if value is not None or point.ramp_rule is None:
+            return value
+        series = self.rules.rule(point.ramp_rule).spec.series
+        latest: float | None = await conn.fetchval(
+            """SELECT r.value FROM readings r JOIN series s ON s.id = r.series_id
+               WHERE s.key = $1 ORDER BY r.ts DESC LIMIT 1""", series)
+        return latest
+
+
+def _stricter(a: float | None, b: float | None) -> float | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return min(a, b)
+
+
+def create_control(app_state: Any, settings: ControlSettings | None = None) -> ControlRuntime:
+    """Build control from the app's state (pool, index, clock, monitor, alerts)."""
+    settings = settings or ControlSettings()
+    bus = (CommandBus(settings.mqtt_url, settings.client_id, settings.topic_prefix)
+           if settings.mqtt_url else None)
+    return ControlRuntime(app_state.pool, app_state.index, app_state.clock,
+                          app_state.monitor, app_state.alerts.service, settings, bus)

@@ -1,0 +1,72 @@
+"""Request and response bodies of the control API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RampRequest(_In):
+    point: str = Field(description="a writable point's key (GET /v1/control/points)")
+    target: float
+    current_value: float | None = Field(None, description="where the setpoint stands now; "
+                                        "by default the last value read back, else the "
+                                        "latest value the point's ramp rule watches")
+
+
+class ProtectiveRequestIn(_In):
+    exchange: str
+    action: str = Field(min_length=1, description="e.g. 'ramp the supply down at 0.5 K/h "
+                        "during Saturday's planned stop'")
+    reason: str = ""
+
+
+class AnswerIn(_In):
+    note: str = ""
+
+
+class PointOut(BaseModel):
+    key: str
+    asset: str
+    owner: str
+    gateway: str
+    unit: str
+    range: tuple[float, float]
+    max_rise_per_h: float | None
+    max_fall_per_h: float | None
+    may_request: bool
+
+
+class RampOut(BaseModel):
+    id: int
+    point: str
+    owner: str
+    requested_by: str
+    start_value: float | None
+    target: float
+    rate_per_h: float
+    status: str
+    reasons: list[str]
+    confirmed_value: float | None
+    step: int
+    steps: int
+    requested_at: str
+    updated_at: str
+    commands: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class AuditOut(BaseModel):
+    id: int
+    at: str
+    kind: str
+    actor: str
+    point: str | None
+    ramp_id: int | None
+    request_id: int | None
+    command_id: str | None
+    detail: dict[str, Any]
