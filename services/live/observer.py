@@ -25,6 +25,9 @@ class HubObserver:
     def readings_stored(self, series_keys: Sequence[str], ts: Sequence[datetime],
                         values: Sequence[float], quality: Sequence[str]) -> None:
         dumps = orjson.dumps
+        # bytes(memoryview(...)) copies to the exact size: orjson's own result keeps a 4 KiB
+        # allocation behind every small document, which made the 100,000-event ring of
+        # replayable events hold 400 MB.
         self.hub.publish_many(VALUE, [
-            (key, dumps({"series": key, "ts": t, "value": v, "quality": q}))
+            (key, bytes(memoryview(dumps({"series": key, "ts": t, "value": v, "quality": q}))))
             for key, t, v, q in zip(series_keys, ts, values, quality, strict=True)])
