@@ -64,13 +64,15 @@ class ClusterIndex:
         own = {k for k, s in self.series.items() if s.owner == org}
         return frozenset(own) | self._shared_with.get(org, frozenset())
 
+    @cached_property
+    def _gateway_series(self) -> dict[str, frozenset[str]]:
+        return {g.id: frozenset(k for k, s in self.series.items()
+                                if not s.derived and _matches_any(k, g.series))
+                for g in self.cluster.gateways}
+
     def gateway_series(self, gateway_id: str) -> frozenset[str]:
         """Series a gateway may ingest: measured series matching its patterns."""
-        for g in self.cluster.gateways:
-            if g.id == gateway_id:
-                return frozenset(k for k, s in self.series.items()
-                                 if not s.derived and _matches_any(k, g.series))
-        return frozenset()
+        return self._gateway_series.get(gateway_id, frozenset())
 
     def exchanges_of(self, org: str) -> list[Exchange]:
         return [e for e in self.cluster.exchanges if org in (e.supplier, e.recipient)]

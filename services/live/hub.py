@@ -17,14 +17,16 @@ import contextlib
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
+class Event(NamedTuple):
     """One event. ``series`` and ``orgs`` say who may receive it (``None``: no limit).
 
     ``kind`` is open: ``value`` today, ``alert`` and others as their parts are built.
     ``data`` is the event's JSON, encoded once by the writer and shared by every reader.
+    A named tuple, not a dataclass: ingest makes one per stored reading, and a tuple of
+    plain values is cheap to build and drops out of the garbage collector's scans.
     """
 
     seq: int
