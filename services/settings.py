@@ -40,3 +40,5 @@ class Settings(BaseSettings):
     pool_min_size: int = Field(2, ge=1, description="Database pool, fewest connections")
     pool_max_size: int = Field(10, ge=1, description="Database pool, most connections")
     log_level: str = Field("INFO", description="Python logging level")
+    gc_gen0_threshold: int = Field(50_000, ge=700, description="Allocations between the "
+                                   "garbage collector's youngest-generation passes")

@@ -23,6 +23,7 @@ from gateway.runner import Gateway
 from services.access.principal import Role
 from services.access.tokens import TokenStore
 from services.app import create_app
+from services.cli_serve import tune_garbage_collector
 from services.cluster.index import ClusterIndex
 from services.demo.broker import LocalMosquitto
 from services.demo.gateways import SITE_GATEWAYS, gateway_config
@@ -49,6 +50,7 @@ def demo(
 ) -> None:
     """Run the whole system until Ctrl-C."""
     settings = Settings()
+    tune_garbage_collector(settings)
     logging.basicConfig(level=settings.log_level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for chatty in ("asyncua", "httpx"):
