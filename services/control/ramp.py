@@ -8,8 +8,9 @@ audit log. Retries are data (``attempt``, the pending command's expiry), never l
     running ──readback mismatch, refusal, attempts used up──▶ held (operator) ──resume──▶
     running ──last step confirmed──▶ completed;  any live state ──cancel──▶ cancelled
 
-Steps are numbered; step k+1 goes out only after step k is confirmed, so a slow gateway
-slows the ramp down but can never make it steeper. Resuming re-plans from the last
+Steps are numbered; step k+1 goes out only after step k is confirmed and at least
+``step_s`` after step k went out, so a slow gateway slows the ramp down but can never make
+it steeper: a ramp that fell behind its schedule does not catch up. Resuming re-plans from the last
 confirmed value with a fresh ease-in: the plant settled while the ramp was held.
 """
 
@@ -58,6 +59,7 @@ class Ramp:
     plan_no: int = 1  # re-plans after a hold count up, so command ids stay unique
     attempt: int = 0  # failed attempts of the next step
     pending: SetpointCommand | None = None
+    last_sent_at: datetime | None = None  # when the last new value went out
     blockers: tuple[str, ...] = ()
     operator_hold: str | None = None  # a reason only the operator can clear
     answered: set[str] = field(default_factory=set)
@@ -77,6 +79,8 @@ class Ramp:
             return events, None
         k = self.step + 1
         due_at = self.plan_started_at + timedelta(seconds=(k - 1) * self.plan.step_s)
+        if self.last_sent_at is not None and self.attempt == 0:
+            due_at = max(due_at, self.last_sent_at + timedelta(seconds=self.plan.step_s))
         if now < due_at:
             return events, None
         self.pending = SetpointCommand(
@@ -84,6 +88,8 @@ class Ramp:
             point=self.point.key, node_id=self.point.node_id, value=self.plan.value_of_step(k),
             issued_at=now, expires_at=now + timedelta(seconds=self.point.command_ttl_s),
             tolerance=self.point.tolerance)
+        if self.attempt == 0:
+            self.last_sent_at = now
         events.append(Event("step_sent", {"step": k, "of": self.plan.steps,
                                           "value": self.pending.value,
                                           "attempt": self.attempt + 1,

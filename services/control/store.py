@@ -69,12 +69,14 @@ async def audit(conn: asyncpg.Connection, *, at: datetime, kind: str, actor: str
         json.dumps(detail or {}, default=str))
 
 
-def _row(record: asyncpg.Record) -> dict[str, Any]:
+def _row(record: asyncpg.Record, json_keys: tuple[str, ...] = ("detail", "reasons")
+         ) -> dict[str, Any]:
+    """A record as JSON-ready values; ``json_keys`` are jsonb columns (asyncpg gives text)."""
     out = dict(record)
     for key, value in out.items():
         if isinstance(value, datetime):
             out[key] = value.isoformat()
-        elif key in ("detail", "reasons") and isinstance(value, str):
+        elif key in json_keys and isinstance(value, str):
             out[key] = json.loads(value)
     return out
 
@@ -105,7 +107,7 @@ async def get_ramp(conn: asyncpg.Connection, ramp_id: int,
         """SELECT id, value, issued_at, expires_at, status, gateway_status, readback,
                answered_at, detail FROM control_commands WHERE ramp_id = $1
            ORDER BY issued_at, id""", ramp_id)
-    ramp["commands"] = [_row(c) for c in commands]
+    ramp["commands"] = [_row(c, ()) for c in commands]
     return ramp
 
 

@@ -1,0 +1,191 @@
+"""The real parts of a control test, wired together in this event loop: the simulator's
+OPC UA server, a gateway with a control section, Mosquitto and the service on its own
+database.
+
+Clock: the simulator runs at ``SPEED`` times real time, and a ramp of hours must run in
+seconds. The service and the gateway are given `SimClock`, which reads the simulation's
+own time: ramp steps, command expiry, input staleness and reading timestamps are then all
+in sim time, exactly as they would all be in wall time at a real plant. The only wall-time
+figure left is the runner's tick (``HEATLINK_CONTROL_TICK_S``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from gateway.config import parse_config
+from gateway.runner import Gateway
+from services.access.principal import Role
+from services.cluster.loader import EXAMPLE_CLUSTER
+from services.settings import Settings
+from services.storage.local_postgres import free_port
+from simulators.live import LiveSimulation
+from simulators.scenario import Scenario, load_scenario
+from tests.support.service import AppHandle, make_token, running_app
+
+SPEED = 900.0
+TANK = "glomfjord/smoltfarm/tank1"
+POINT = f"{TANK}/temp_setpoint"
+TEMP = f"{TANK}/temp"
+
+
+class SimClock:
+    """Now is the simulation's time: the one clock every part of the test shares."""
+
+    def __init__(self, sim: LiveSimulation) -> None:
+        self.sim = sim
+
+    def now(self) -> datetime:
+        return self.sim.start + timedelta(seconds=self.sim.sim_time_s)
+
+
+def scenario(events: list[dict[str, Any]] | None = None) -> Scenario:
+    """A normal day, every series on OPC UA (the gateway reads only what it needs)."""
+    base = load_scenario("normal-day")
+    data = base.model_dump(mode="json")
+    data.update(transports={"glomfjord": "opcua", "mo": "opcua"}, events=events or [])
+    return Scenario.model_validate(data)
+
+
+def cluster_file(tmp_path: Path) -> Path:
+    """The example cluster, its writable points unchanged but for the staleness limit:
+    at SPEED a reading's trip through gateway and ingest takes sim minutes, not seconds."""
+    data = yaml.safe_load(EXAMPLE_CLUSTER.read_text())
+    for point in data["writable_points"]:
+        point["max_input_age_s"] = 600
+    path = tmp_path / "cluster.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def gateway_config(tmp_path: Path, *, endpoint: str, service_url: str, token: str,
+                   mqtt_url: str | None, prefix: str, client_id: str, name: str = "gw",
+                   nodes: list[str] | None = None) -> Any:
+    data: dict[str, Any] = {
+        "sources": [{"kind": "opcua", "name": "plant", "endpoint": endpoint,
+                     "publishing_interval_ms": 50, "sampling_interval_ms": 0,
+                     "queue_size": 100, "reconnect": {"initial_s": 0.2, "max_s": 1.0},
+                     "nodes": [{"node_id": f"ns=2;s={key}", "series": key}
+                               for key in (nodes or [TEMP])]}],
+        "buffer": {"path": str(tmp_path / f"{name}.sqlite3"), "synchronous": "normal"},
+        "uplink": {"url": service_url, "gateway_id": "glomfjord-gw1", "token": token,
+                   "dead_letter_path": str(tmp_path / f"{name}-dead.jsonl"),
+                   "retry": {"initial_s": 0.1, "max_s": 0.5}},
+        "http": {"port": 0},
+    }
+    if mqtt_url is not None:
+        data["control"] = {"mqtt_url": mqtt_url, "client_id": client_id,
+                           "topic_prefix": prefix, "opcua_source": "plant",
+                           "writable_nodes": [f"ns=2;s={POINT}", f"ns=2;s={TANK}/heater_setpoint"]}
+    return parse_config(data, "test")
+
+
+@contextlib.asynccontextmanager
+async def gateway_running(config: Any, clock: SimClock) -> AsyncIterator[Gateway]:
+    gateway = Gateway(config, clock=clock)
+    task = asyncio.create_task(gateway.run())
+    started = asyncio.create_task(gateway.started.wait())
+    await asyncio.wait([task, started], return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        task.result()
+    try:
+        if gateway.control is not None:
+            await asyncio.wait_for(gateway.control.subscription.connected.wait(), 10)
+        yield gateway
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def until(check: Callable[[], Awaitable[bool]], what: str, timeout_s: float = 30.0,
+                poll_s: float = 0.05) -> None:
+    """Poll another component's state (a database row, an HTTP answer): there is no event
+    to await across the service's API."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while asyncio.get_running_loop().time() < deadline:
+        if await check():
+            return
+        await asyncio.sleep(poll_s)
+    raise AssertionError(f"not within {timeout_s} s: {what}")
+
+
+@dataclass
+class Plant:
+    sim: LiveSimulation
+    clock: SimClock
+    app: AppHandle
+    gateway: Gateway | None
+    owner: str  # fjordsmolt operator token (control scope)
+    database_url: str
+    prefix: str
+    tmp_path: Path
+    mqtt_url: str
+    gateway_token: str
+
+    async def ramp(self, ramp_id: int) -> dict[str, Any]:
+        async with self.app.client(self.owner) as client:
+            answer = await client.get(f"/v1/control/ramps/{ramp_id}")
+            assert answer.status_code == 200, answer.text
+            result: dict[str, Any] = answer.json()
+            return result
+
+    async def audit(self, token: str | None = None, **params: Any) -> list[dict[str, Any]]:
+        async with self.app.client(token or self.owner) as client:
+            answer = await client.get("/v1/control/audit", params=params)
+            assert answer.status_code == 200, answer.text
+            rows: list[dict[str, Any]] = answer.json()
+            return rows
+
+    async def request(self, target: float, token: str | None = None,
+                      **extra: Any) -> Any:
+        async with self.app.client(token or self.owner) as client:
+            return await client.post("/v1/control/ramps",
+                                     json={"point": POINT, "target": target, **extra})
+
+    async def until_status(self, ramp_id: int, status: str, timeout_s: float = 30.0) -> None:
+        async def reached() -> bool:
+            return bool((await self.ramp(ramp_id))["status"] == status)
+        await until(reached, f"ramp {ramp_id} {status}", timeout_s)
+
+
+@contextlib.asynccontextmanager
+async def plant(database_url: str, mqtt_url: str, tmp_path: Path,
+                monkeypatch: pytest.MonkeyPatch, *, events: list[dict[str, Any]] | None = None,
+                with_gateway: bool = True) -> AsyncIterator[Plant]:
+    prefix = f"heatlink-test-{uuid.uuid4().hex[:8]}/control"
+    monkeypatch.setenv("HEATLINK_CONTROL_MQTT_URL", mqtt_url)
+    monkeypatch.setenv("HEATLINK_CONTROL_TOPIC_PREFIX", prefix)
+    monkeypatch.setenv("HEATLINK_CONTROL_CLIENT_ID", f"service-{uuid.uuid4().hex[:8]}")
+    monkeypatch.setenv("HEATLINK_CONTROL_TICK_S", "0.05")
+    monkeypatch.setenv("HEATLINK_ALERTS_RUN_WORKER", "false")
+    sim = LiveSimulation(scenario(events), speed=SPEED, opcua_port=free_port(),
+                         run_forever=True)
+    clock = SimClock(sim)
+    gw_token = await make_token(database_url, "glomfjord-smelter", Role.GATEWAY,
+                                gateway="glomfjord-gw1")
+    owner = await make_token(database_url, "fjordsmolt", Role.OPERATOR, name="farm operator")
+    settings = Settings(database_url=database_url, cluster_file=cluster_file(tmp_path),
+                        retention_days=30)
+    async with sim, running_app(settings, clock=clock) as app:
+        config = gateway_config(tmp_path, endpoint=sim.opcua_endpoint, service_url=app.url,
+                                token=gw_token, mqtt_url=mqtt_url, prefix=prefix,
+                                client_id=f"gw-{uuid.uuid4().hex[:8]}")
+        handle = Plant(sim, clock, app, None, owner, database_url, prefix, tmp_path, mqtt_url,
+                       gw_token)
+        if not with_gateway:
+            yield handle
+            return
+        async with gateway_running(config, clock) as gateway:
+            handle.gateway = gateway
+            yield handle
