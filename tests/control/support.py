@@ -153,6 +153,16 @@ class Plant:
             return await client.post("/v1/control/ramps",
                                      json={"point": POINT, "target": target, **extra})
 
+    async def until_tank_stored(self) -> None:
+        """Until a tank temperature is stored: the ramp's start value and fresh input."""
+        pool = self.app.app.state.pool
+
+        async def stored() -> bool:
+            return bool(await pool.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM readings r JOIN series s ON s.id = r.series_id"
+                " WHERE s.key = $1)", TEMP))
+        await until(stored, "a tank temperature stored")
+
     async def until_status(self, ramp_id: int, status: str, timeout_s: float = 30.0) -> None:
         async def reached() -> bool:
             return bool((await self.ramp(ramp_id))["status"] == status)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from services.access.principal import Role
-from tests.control.support import POINT, TANK, TEMP, plant, until
+from tests.control.support import POINT, TANK, TEMP, plant
 from tests.support.service import make_token
 
 pytestmark = pytest.mark.slow
@@ -43,11 +43,7 @@ async def test_a_6_k_ramp_respects_the_2_k_per_h_limit_and_reaches_its_target(
             answer = await p.request(6.0, token)
             assert answer.status_code == 403, answer.text
             assert answer.json()["detail"]
-        async def tank_reading_stored() -> bool:
-            async with p.app.client(p.owner) as client:
-                latest = (await client.get("/v1/latest")).json()
-            return TEMP in str(latest)
-        await until(tank_reading_stored, "the tank's temperature stored")
+        await p.until_tank_stored()
 
         # The farm's operator has lowered the backup heater below the new temperature at the
         # plant (12 → 18 °C would instead run the mixing valve into its stop near 19 °C).

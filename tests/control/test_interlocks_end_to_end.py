@@ -1,0 +1,139 @@
+"""Checks 2 and 5 with real parts: a stale input and an active alarm hold a ramp and their
+clearing resumes it; a write the plant refuses holds the ramp for the operator and raises
+an alert to the point's owner."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from services.monitor.findings import Finding
+from tests.control.support import POINT, TEMP, Plant, plant, until
+
+pytestmark = pytest.mark.slow
+COMMS_LOST_AT_S = 5400.0  # sim seconds; the ramp starts before, once a reading is stored
+COMMS_LOST_FOR_S = 1800.0
+
+
+def sent_while_held(audit: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """step_sent rows between a 'held' row and the next 'resumed' one."""
+    held, found = False, []
+    for row in sorted(audit, key=lambda r: r["id"]):
+        if row["kind"] == "held":
+            held = True
+        elif row["kind"] == "resumed":
+            held = False
+        elif row["kind"] == "step_sent" and held:
+            found.append(row)
+    return found
+
+
+async def until_reason(p: Plant, ramp_id: int, reason: str | None) -> None:
+    """Until the ramp is held for ``reason``, or (None) running. The farm's real 5-minute
+    ramp alarm may hold the ramp too, on sensor noise: waits tolerate that."""
+    async def reached() -> bool:
+        ramp = await p.ramp(ramp_id)
+        if reason is None:
+            return bool(ramp["status"] == "running")
+        return reason in ramp["reasons"]
+    await until(reached, f"ramp {ramp_id}: {reason or 'running'}")
+
+
+async def _has_command(p: Plant, ramp_id: int, status: str) -> bool:
+    return any(c["status"] == status for c in (await p.ramp(ramp_id))["commands"])
+
+
+def ramp_alarm(state: str, previous: str, at: datetime) -> Finding:
+    return Finding(rule_id="tank1-ramp-alarm", rule_version=1, kind="ramp", series=TEMP,
+                   owner="fjordsmolt", severity="alarm", state=state, previous_state=previous,
+                   ts=at, since_ts=at, detected_at=at, late=False, value=12.0,
+                   slope_per_h=-2.4 if state != "ok" else -1.0,
+                   predicted_time_to_limit_s=None)
+
+
+async def test_a_stale_input_or_an_active_alarm_holds_the_ramp_and_clearing_resumes_it(
+        fresh_database_url: str, mqtt_url: str, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    events = [{"kind": "comms_loss", "plant": "glomfjord/smoltfarm", "at_s": COMMS_LOST_AT_S,
+               "duration_s": COMMS_LOST_FOR_S}]
+    async with plant(fresh_database_url, mqtt_url, tmp_path, monkeypatch, events=events) as p:
+        await p.until_tank_stored()
+        assert p.sim.sim_time_s < COMMS_LOST_AT_S - 600, "setup took too long for the plan"
+        answer = await p.request(10.0)
+        assert answer.status_code == 201, answer.text
+        ramp_id = answer.json()["id"]
+
+        # Stale: the farm's readings stop; after max_input_age_s the ramp holds.
+        await until_reason(p, ramp_id, f"stale input: {TEMP}")
+        assert p.sim.sim_time_s >= COMMS_LOST_AT_S
+        await until_reason(p, ramp_id, None)  # readings are back
+        assert p.sim.sim_time_s >= COMMS_LOST_AT_S + COMMS_LOST_FOR_S
+
+        # An alarm on the recipient: the ramp alarm raised (as the monitor would hand it to
+        # the alerts), then cleared.
+        alerts = p.app.app.state.alerts.service
+        await alerts.findings([ramp_alarm("falling", "ok", p.clock.now())])
+        await until_reason(p, ramp_id, "active alarm: tank1-ramp-alarm")
+        before = p.sim.setpoints()[POINT]
+        await p.sim.wait_until(p.sim.sim_time_s + 900)  # several steps' worth of time
+        assert p.sim.setpoints()[POINT] == before
+        await alerts.findings([ramp_alarm("ok", "falling", p.clock.now())])
+        await until_reason(p, ramp_id, None)
+        value = p.sim.setpoints()[POINT]
+
+        async def moved() -> bool:
+            return p.sim.setpoints()[POINT] < value
+        await until(moved, "a step after the alarm cleared")
+        async with p.app.client(p.owner) as client:
+            cancelled = await client.post(f"/v1/control/ramps/{ramp_id}/cancel")
+        assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+        audit = await p.audit(ramp_id=ramp_id)
+        assert not sent_while_held(audit)
+        kinds = [r["kind"] for r in sorted(audit, key=lambda r: r["id"])]
+        assert kinds.count("held") >= 2 and kinds.count("resumed") >= 2
+        assert kinds[-1] == "cancelled"
+
+
+async def test_a_refused_write_holds_the_ramp_and_alerts_the_owner(
+        fresh_database_url: str, mqtt_url: str, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    async with plant(fresh_database_url, mqtt_url, tmp_path, monkeypatch) as p:
+        await p.until_tank_stored()
+        await p.sim.refuse_writes(POINT)
+        before = p.sim.setpoints()[POINT]
+        answer = await p.request(10.0)
+        assert answer.status_code == 201, answer.text
+        ramp_id = answer.json()["id"]
+        await until(lambda: _has_command(p, ramp_id, "refused"), "the write refused")
+        ramp = await p.ramp(ramp_id)
+        assert ramp["status"] == "held"
+        assert any(r.startswith("readback mismatch: refused") for r in ramp["reasons"])
+        assert ramp["commands"][0]["status"] == "refused"
+        assert ramp["commands"][0]["readback"] == before
+        assert p.sim.setpoints()[POINT] == before
+        rule_id = f"control:{POINT}"
+
+        async def alert(state: str) -> bool:
+            async with p.app.client(p.owner) as client:
+                rows = (await client.get("/v1/alerts", params={"state": "all"})).json()["alerts"]
+            return any(a["rule_id"] == rule_id and a["state"].startswith(state)
+                       for a in rows)
+        await until(lambda: alert("active"), "an alert to the farm")
+        # No new step while held, however long it waits.
+        sent = len(ramp["commands"])
+        await p.sim.wait_until(p.sim.sim_time_s + 900)
+        assert len((await p.ramp(ramp_id))["commands"]) == sent
+
+        # The plant takes writes again; the operator resumes; the alert clears.
+        await p.sim.refuse_writes(POINT, refuse=False)
+        async with p.app.client(p.owner) as client:
+            resumed = await client.post(f"/v1/control/ramps/{ramp_id}/resume")
+        assert resumed.status_code == 200, resumed.text
+
+        await until(lambda: _has_command(p, ramp_id, "applied"), "a step applied")
+        await until(lambda: alert("cleared"), "the alert cleared")
+        kinds = {r["kind"] for r in await p.audit(ramp_id=ramp_id)}
+        assert {"readback_mismatch", "held", "operator_resumed", "step_applied"} <= kinds
