@@ -97,5 +97,5 @@ class ControlChannel:
                         continue
                 self.subscription.ack(mid)
         finally:
-            self.subscription.stop()
+            await self.subscription.stop()
             await self.writer.close()

@@ -66,11 +66,12 @@ class CommandSubscription:
         client.loop_start()
         self._client = client
 
-    def stop(self) -> None:
+    async def stop(self) -> None:
         if self._client is not None:
             client, self._client = self._client, None
             client.disconnect()
-            client.loop_stop()
+            # Joining paho's thread may wait on its socket: never on the event loop.
+            await asyncio.to_thread(client.loop_stop)
 
     def publish_result(self, payload: bytes) -> mqtt.MQTTMessageInfo:
         if self._client is None:

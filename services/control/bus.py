@@ -49,11 +49,12 @@ class CommandBus:
         client.loop_start()
         self._client = client
 
-    def stop(self) -> None:
+    async def stop(self) -> None:
         if self._client is not None:
             client, self._client = self._client, None
             client.disconnect()
-            client.loop_stop()
+            # Joining paho's thread may wait on its socket: never on the event loop.
+            await asyncio.to_thread(client.loop_stop)
 
     def send(self, gateway: str, command: SetpointCommand) -> None:
         """Queue a command at QoS 1; paho sends it once connected. Its expiry bounds how

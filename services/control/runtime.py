@@ -78,7 +78,7 @@ class ControlRuntime:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         if self.bus is not None:
-            self.bus.stop()
+            await self.bus.stop()
 
     # ---- who may see and do what
     def orgs_of(self, point: WritablePoint) -> list[str]:

@@ -89,11 +89,13 @@ async def test_a_stale_input_or_an_active_alarm_holds_the_ramp_and_clearing_resu
         await until(moved, "a step after the alarm cleared")
         async with p.app.client(p.owner) as client:
             cancelled = await client.post(f"/v1/control/ramps/{ramp_id}/cancel")
-        assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+        assert cancelled.status_code == 200
+        assert cancelled.json()["status"] == "cancelled"
         audit = await p.audit(ramp_id=ramp_id)
         assert not sent_while_held(audit)
         kinds = [r["kind"] for r in sorted(audit, key=lambda r: r["id"])]
-        assert kinds.count("held") >= 2 and kinds.count("resumed") >= 2
+        assert kinds.count("held") >= 2
+        assert kinds.count("resumed") >= 2
         assert kinds[-1] == "cancelled"
 
 
