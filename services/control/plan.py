@@ -32,20 +32,25 @@ class RampPlan:
         return abs(self.target - self.start_value)
 
     @property
+    def _ease(self) -> float:
+        # Under a millisecond is no ease at all (and a subnormal one would divide to inf).
+        return self.ease_s if self.ease_s >= 1e-3 else 0.0
+
+    @property
     def _accel_phase_s(self) -> float:
         """How long the rate builds up: ``ease_s``, or less when the change is small."""
-        if self.ease_s <= 0:
+        if self._ease <= 0:
             return 0.0
-        accel = self.rate_per_s / self.ease_s
-        return min(self.ease_s, math.sqrt(self.delta / accel))
+        accel = self.rate_per_s / self._ease
+        return min(self._ease, math.sqrt(self.delta / accel))
 
     @property
     def duration_s(self) -> float:
         t_acc = self._accel_phase_s
-        if self.ease_s <= 0:
+        if self._ease <= 0:
             return self.delta / self.rate_per_s
-        peak = self.rate_per_s * t_acc / self.ease_s
-        cruise = (self.delta - peak * t_acc) / self.rate_per_s if t_acc == self.ease_s else 0.0
+        peak = self.rate_per_s * t_acc / self._ease
+        cruise = (self.delta - peak * t_acc) / self.rate_per_s if t_acc == self._ease else 0.0
         return 2 * t_acc + max(cruise, 0.0)
 
     @property
@@ -62,7 +67,7 @@ class RampPlan:
         t_acc = self._accel_phase_s
         if t_acc == 0:
             return self.rate_per_s * elapsed_s
-        accel = self.rate_per_s / self.ease_s
+        accel = self.rate_per_s / self._ease
         if elapsed_s < t_acc:
             return 0.5 * accel * elapsed_s ** 2
         if elapsed_s > total - t_acc:
