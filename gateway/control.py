@@ -14,12 +14,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
+from typing import Protocol
 
 from pydantic import ValidationError
 
 from gateway.config import ControlConfig, OpcUaSourceConfig
 from gateway.control_mqtt import CommandSubscription
-from gateway.control_opcua import OpcUaWriter
+from gateway.control_opcua import OpcUaWriter, WriteOutcome
 from heatlink.clock import Clock
 from heatlink.commands import CommandResult, SetpointCommand, is_due
 
@@ -27,8 +28,16 @@ log = logging.getLogger("gateway.control")
 REMEMBERED_ANSWERS = 1000
 
 
+class SetpointWriter(Protocol):
+    """Writes one node and reads it back. Never raises for what the server answers: a
+    refusal, a mismatch or an unreachable server is a `WriteOutcome`. Safe to repeat: the
+    value is absolute."""
+
+    async def write(self, node_id: str, value: float, tolerance: float) -> WriteOutcome: ...
+
+
 class CommandHandler:
-    def __init__(self, config: ControlConfig, writer: OpcUaWriter, clock: Clock) -> None:
+    def __init__(self, config: ControlConfig, writer: SetpointWriter, clock: Clock) -> None:
         self.config = config
         self.writer = writer
         self.clock = clock
@@ -44,7 +53,11 @@ class CommandHandler:
             return None
         if command.id in self._answers:
             return self._answers[command.id]
-        result = await self._decide(command)
+        try:
+            result = await self._decide(command)
+        except Exception as exc:  # one odd command must not take the gateway's readings down
+            log.exception("control: command %s failed", command.id)
+            result = self._answer(command, "error", None, f"{type(exc).__name__}: {exc}")
         self._answers[command.id] = result
         while len(self._answers) > REMEMBERED_ANSWERS:
             self._answers.popitem(last=False)
@@ -53,22 +66,22 @@ class CommandHandler:
                  result.status, result.detail)
         return result
 
-    async def _decide(self, command: SetpointCommand) -> CommandResult:
-        def answer(status: str, readback: float | None = None,
-                   detail: str = "") -> CommandResult:
-            return CommandResult.model_validate({
-                "command_id": command.id, "ramp_id": command.ramp_id, "point": command.point,
-                "status": status, "value": command.value, "readback": readback,
-                "at": self.clock.now(), "detail": detail})
+    def _answer(self, command: SetpointCommand, status: str, readback: float | None,
+                detail: str) -> CommandResult:
+        return CommandResult.model_validate({
+            "command_id": command.id, "ramp_id": command.ramp_id, "point": command.point,
+            "status": status, "value": command.value, "readback": readback,
+            "at": self.clock.now(), "detail": detail})
 
+    async def _decide(self, command: SetpointCommand) -> CommandResult:
         if not is_due(command, self.clock.now()):
-            return answer("expired", detail=f"arrived after its expiry "
-                          f"{command.expires_at.isoformat()}; not applied")
+            return self._answer(command, "expired", None, "arrived after its expiry "
+                                f"{command.expires_at.isoformat()}; not applied")
         if command.node_id not in self.allowed:
-            return answer("rejected", detail=f"node {command.node_id} is not in this "
-                          "gateway's control.writable_nodes")
+            return self._answer(command, "rejected", None, f"node {command.node_id} is not "
+                                "in this gateway's control.writable_nodes")
         outcome = await self.writer.write(command.node_id, command.value, command.tolerance)
-        return answer(outcome.status, outcome.readback, outcome.detail)
+        return self._answer(command, outcome.status, outcome.readback, outcome.detail)
 
 
 class ControlChannel:

@@ -8,6 +8,7 @@ afresh. Never raises for what the server answers: a refusal and a mismatch are r
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,7 +72,7 @@ class OpcUaWriter:
             return WriteOutcome("error", None, f"OPC UA: {type(exc).__name__}: {exc}")
         if refusal:
             return WriteOutcome("refused", readback, refusal)
-        if abs(readback - value) > tolerance:
+        if not math.isfinite(readback) or abs(readback - value) > tolerance:
             return WriteOutcome("mismatch", readback,
                                 f"read back {readback} after writing {value}")
         return WriteOutcome("applied", readback)

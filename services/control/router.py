@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 
 from services.access.deps import CurrentPrincipal
 from services.access.principal import Principal, Scope
@@ -18,6 +18,7 @@ from services.control import store
 from services.control.plan import PlanError
 from services.control.runtime import Actor, ControlRuntime, ControlUnavailable
 from services.control.schemas import (
+    DB_ID,
     AnswerIn,
     AuditOut,
     PointOut,
@@ -27,6 +28,8 @@ from services.control.schemas import (
 )
 
 router = APIRouter(prefix="/v1/control", tags=["control"])
+RampId = Annotated[int, Path(**DB_ID)]
+RequestId = Annotated[int, Path(**DB_ID)]
 
 
 def get_control(request: Request) -> ControlRuntime:
@@ -120,7 +123,7 @@ async def ramps(control: Control, p: CurrentPrincipal,
 
 @router.get("/ramps/{ramp_id}", response_model=RampOut,
             summary="A ramp with every command it sent")
-async def ramp(ramp_id: int, control: Control, p: CurrentPrincipal) -> RampOut:
+async def ramp(ramp_id: RampId, control: Control, p: CurrentPrincipal) -> RampOut:
     return await _ramp(control, p, ramp_id)
 
 
@@ -138,21 +141,24 @@ async def _operate(control: ControlRuntime, p: Principal, ramp_id: int, what: st
 
 
 @router.post("/ramps/{ramp_id}/cancel", response_model=RampOut, summary="Cancel a ramp")
-async def cancel(ramp_id: int, control: Control, p: CurrentPrincipal) -> RampOut:
+async def cancel(ramp_id: RampId, control: Control, p: CurrentPrincipal) -> RampOut:
     return await _operate(control, p, ramp_id, "cancel")
 
 
 @router.post("/ramps/{ramp_id}/resume", response_model=RampOut,
              summary="Resume a ramp held for a readback mismatch or an unconfirmed step")
-async def resume(ramp_id: int, control: Control, p: CurrentPrincipal) -> RampOut:
+async def resume(ramp_id: RampId, control: Control, p: CurrentPrincipal) -> RampOut:
     return await _operate(control, p, ramp_id, "resume")
 
 
 @router.get("/audit", response_model=list[AuditOut],
             summary="Requests, steps, readbacks, refusals and cancellations, newest first")
-async def audit(control: Control, p: CurrentPrincipal, ramp_id: int | None = None,
+async def audit(control: Control, p: CurrentPrincipal,
+                ramp_id: Annotated[int | None, Query(**DB_ID)] = None,
                 point: str | None = None,
                 limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> list[AuditOut]:
+    if point is not None and point not in control.points:
+        return []
     async with control.pool.acquire() as conn:
         rows = await store.audit_log(conn, _scope_org(control, p), ramp_id=ramp_id,
                                      point=point, limit=limit)
@@ -213,12 +219,12 @@ async def _answer(control: ControlRuntime, p: Principal, request_id: int, answer
 
 
 @router.post("/protective-requests/{request_id}/accept", summary="Supplier accepts")
-async def accept(request_id: int, body: AnswerIn, control: Control,
+async def accept(request_id: RequestId, body: AnswerIn, control: Control,
                  p: CurrentPrincipal) -> dict[str, Any]:
     return await _answer(control, p, request_id, "accepted", body.note)
 
 
 @router.post("/protective-requests/{request_id}/decline", summary="Supplier declines")
-async def decline(request_id: int, body: AnswerIn, control: Control,
+async def decline(request_id: RequestId, body: AnswerIn, control: Control,
                   p: CurrentPrincipal) -> dict[str, Any]:
     return await _answer(control, p, request_id, "declined", body.note)

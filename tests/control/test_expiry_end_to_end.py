@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,13 +26,13 @@ async def test_an_unconfirmed_command_expires_and_is_never_applied_late(
         monkeypatch: pytest.MonkeyPatch) -> None:
     async with plant(fresh_database_url, mqtt_url, tmp_path, monkeypatch,
                      with_gateway=False) as p:
-        common = {"endpoint": p.sim.opcua_endpoint, "service_url": p.app.url,
-                  "token": p.gateway_token, "prefix": p.prefix}
-        readings = gateway_config(tmp_path, **common, mqtt_url=None, client_id="unused",
-                                  name="readings")
-        control = gateway_config(tmp_path, **common, mqtt_url=mqtt_url,
-                                 client_id=f"gw-control-{uuid.uuid4().hex[:8]}",
-                                 name="control", nodes=[f"{TANK}/mixing_valve"])
+        def config(**extra: Any) -> Any:
+            return gateway_config(tmp_path, endpoint=p.sim.opcua_endpoint,
+                                  service_url=p.app.url, token=p.gateway_token,
+                                  prefix=p.prefix, **extra)
+        readings = config(mqtt_url=None, client_id="unused", name="readings")
+        control = config(mqtt_url=mqtt_url, client_id=f"gw-control-{uuid.uuid4().hex[:8]}",
+                         name="control", nodes=[f"{TANK}/mixing_valve"])
         async with gateway_running(readings, p.clock):
             # The control gateway's first run opens its persistent session on the broker.
             async with gateway_running(control, p.clock):
