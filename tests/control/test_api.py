@@ -1,0 +1,111 @@
+"""The control API without plants: the cluster file's writable points, the migrated schema,
+protective-action requests and who may do what."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from services.access.principal import Role
+from services.cluster.loader import EXAMPLE_CLUSTER, ClusterFileError, parse_cluster
+from services.settings import Settings
+from tests.support.service import make_token, running_app
+
+
+def example() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(EXAMPLE_CLUSTER.read_text())
+    return data
+
+
+def test_bad_references_of_a_writable_point_are_named_by_their_path() -> None:
+    data = example()
+    point = data["writable_points"][0]
+    point.update(owner="nobody", gateway="gw-x", ramp_rule="tank1-band",
+                 depends_on=["no/such/series"], interlock_rules=["no-rule"])
+    with pytest.raises(ClusterFileError) as error:
+        parse_cluster(data)
+    problems = "\n".join(error.value.problems)
+    for expected in ("writable_points[0].owner: unknown organisation 'nobody'",
+                     "writable_points[0].gateway: unknown gateway 'gw-x'",
+                     "writable_points[0].ramp_rule: 'tank1-band' is a band rule",
+                     "writable_points[0].depends_on[0]: unknown series",
+                     "writable_points[0].interlock_rules[0]: unknown rule 'no-rule'"):
+        assert expected in problems
+
+
+def test_a_writable_point_needs_a_limit() -> None:
+    data = example()
+    del data["writable_points"][0]["ramp_rule"]
+    with pytest.raises(ClusterFileError, match="give ramp_rule or max_rate_per_h"):
+        parse_cluster(data)
+
+
+async def test_protective_requests_and_refusals(fresh_database_url: str,
+                                                monkeypatch: pytest.MonkeyPatch,
+                                                tmp_path: Path) -> None:
+    monkeypatch.setenv("HEATLINK_ALERTS_RUN_WORKER", "false")
+    monkeypatch.delenv("HEATLINK_CONTROL_MQTT_URL", raising=False)
+    farm = await make_token(fresh_database_url, "fjordsmolt", Role.RECIPIENT)
+    farm_op = await make_token(fresh_database_url, "fjordsmolt", Role.OPERATOR)
+    smelter = await make_token(fresh_database_url, "glomfjord-smelter", Role.OPERATOR)
+    smelter_reader = await make_token(fresh_database_url, "glomfjord-smelter", Role.RECIPIENT)
+    greenhouse = await make_token(fresh_database_url, "mo-greenhouse", Role.OPERATOR)
+    async with running_app(Settings(database_url=fresh_database_url,
+                                    retention_days=30)) as app:
+        pool = app.app.state.pool
+        columns = {r["column_name"] for r in await pool.fetch(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = $1",
+            "control_commands")}
+        assert {"id", "ramp_id", "expires_at", "status", "gateway_status", "readback"} <= columns
+
+        async with app.client(farm) as c:
+            asked = await c.post("/v1/control/protective-requests", json={
+                "exchange": "glomfjord-smolt", "action": "ramp down at 0.5 K/h during the "
+                "planned stop", "reason": "smolt in smoltification"})
+            assert asked.status_code == 201, asked.text
+            request_id = asked.json()["id"]
+            # The recipient cannot answer its own request.
+            own = await c.post(f"/v1/control/protective-requests/{request_id}/accept", json={})
+            assert own.status_code == 403
+        async with app.client(smelter_reader) as c:
+            no_scope = await c.post(f"/v1/control/protective-requests/{request_id}/accept",
+                                    json={})
+            assert no_scope.status_code == 403
+        async with app.client(smelter) as c:
+            refused = await c.post("/v1/control/protective-requests", json={
+                "exchange": "glomfjord-smolt", "action": "x"})
+            assert refused.status_code == 403  # the supplier does not ask itself
+            declined = await c.post(f"/v1/control/protective-requests/{request_id}/decline",
+                                    json={"note": "furnace maintenance needs the full stop"})
+            assert declined.status_code == 200, declined.text
+            assert declined.json()["status"] == "declined"
+            again = await c.post(f"/v1/control/protective-requests/{request_id}/accept",
+                                 json={})
+            assert again.status_code == 409
+            # Not the owner of the farm's setpoint: 403, and audited.
+            ramp = await c.post("/v1/control/ramps", json={
+                "point": "glomfjord/smoltfarm/tank1/temp_setpoint", "target": 10})
+            assert ramp.status_code == 403
+            assert "belongs to fjordsmolt" in ramp.json()["detail"]
+        async with app.client(farm_op) as c:
+            answer = (await c.get("/v1/control/protective-requests")).json()
+            assert answer[0]["status"] == "declined"
+            assert answer[0]["answer_note"].startswith("furnace")
+            no_broker = await c.post("/v1/control/ramps", json={
+                "point": "glomfjord/smoltfarm/tank1/temp_setpoint", "target": 25})
+            assert no_broker.status_code == 503  # no command broker configured
+            points = (await c.get("/v1/control/points")).json()
+            assert {p["key"] for p in points if p["may_request"]} == {
+                "glomfjord/smoltfarm/tank1/temp_setpoint",
+                "glomfjord/smoltfarm/tank1/heater_setpoint"}
+        for token in (farm, smelter):
+            async with app.client(token) as c:
+                kinds = [r["kind"] for r in (await c.get("/v1/control/audit")).json()]
+                assert kinds == ["request_refused", "protective_declined",
+                                 "protective_requested"]
+        async with app.client(greenhouse) as c:
+            assert (await c.get("/v1/control/audit")).json() == []
+            assert (await c.get("/v1/control/points")).json() == []
