@@ -96,7 +96,10 @@ async def test_a_stale_input_or_an_active_alarm_holds_the_ramp_and_clearing_resu
         kinds = [r["kind"] for r in sorted(audit, key=lambda r: r["id"])]
         assert kinds.count("held") >= 2
         assert kinds.count("resumed") >= 2
-        assert kinds[-1] == "cancelled"
+        # A step in flight when the operator cancelled may still be answered: recorded as a
+        # late answer, nothing sent after it.
+        after = kinds[kinds.index("cancelled") + 1:]
+        assert set(after) <= {"late_answer"}
 
 
 async def test_a_refused_write_holds_the_ramp_and_alerts_the_owner(
