@@ -26,6 +26,7 @@ from services.cluster.model import WritablePoint
 from services.control import store
 from services.control.alarm import ReadbackAlarm
 from services.control.bus import CommandBus
+from services.control.metrics import ControlMetrics
 from services.control.plan import PlanError, plan_ramp
 from services.control.ramp import Event, Ramp
 from services.control.settings import ControlSettings
@@ -50,7 +51,7 @@ class Actor:
 class ControlRuntime:
     def __init__(self, pool: asyncpg.Pool, index: ClusterIndex, clock: Clock,
                  rules: Any, sink: FindingSink, settings: ControlSettings,
-                 bus: CommandBus | None) -> None:
+                 bus: CommandBus | None, metrics: ControlMetrics | None = None) -> None:
         self.pool = pool
         self.index = index
         self.clock = clock
@@ -58,6 +59,7 @@ class ControlRuntime:
         self.alarm = ReadbackAlarm(sink, clock)
         self.settings = settings
         self.bus = bus
+        self.metrics = metrics or ControlMetrics()
         self.points = {p.key: p for p in index.cluster.writable_points}
         self.ramps: dict[int, Ramp] = {}
         self._lock = asyncio.Lock()
@@ -66,6 +68,7 @@ class ControlRuntime:
 
     # ---- life cycle
     async def start(self) -> None:
+        await self._interrupted()
         if self.bus is not None:
             self.bus.start()
             self._tasks.append(asyncio.create_task(self._results(), name="control results"))
@@ -79,6 +82,24 @@ class ControlRuntime:
                 await task
         if self.bus is not None:
             await self.bus.stop()
+
+    async def _interrupted(self) -> None:
+        """Ramps live when the service last stopped are not picked up again: the plant holds
+        the last value written, and an operator asks anew from there (a ramp resumed
+        blindly could step from a value the plant no longer holds)."""
+        now = self.clock.now()
+        async with self.pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                """UPDATE control_ramps SET status = 'cancelled', updated_at = $1,
+                       reasons = '["interrupted by a service restart"]'::jsonb
+                   WHERE status IN ('running', 'held') RETURNING id, point, orgs""", now)
+            for row in rows:
+                await store.audit(conn, at=now, kind="cancelled", actor="heatlink",
+                                  orgs=row["orgs"], point=row["point"], ramp_id=row["id"],
+                                  detail={"by": "heatlink", "why": "interrupted by a "
+                                          "service restart"})
+                log.warning("ramp %d on %s cancelled: interrupted by a restart", row["id"],
+                            row["point"])
 
     # ---- who may see and do what
     def orgs_of(self, point: WritablePoint) -> list[str]:
@@ -102,6 +123,7 @@ class ControlRuntime:
 
     async def refuse(self, actor: Actor, point_key: str, why: str,
                      detail: dict[str, Any]) -> None:
+        self.metrics.refused.inc()
         point = self.points.get(point_key)
         orgs = [*self.orgs_of(point), actor.org] if point else [actor.org]
         async with self.pool.acquire() as conn:
@@ -226,6 +248,7 @@ class ControlRuntime:
             self._wake.set()
 
     async def on_result(self, result: CommandResult) -> None:
+        self.metrics.results.labels(result.status).inc()
         async with self._lock:
             now = self.clock.now()
             ramp = self.ramps.get(result.ramp_id)
@@ -249,6 +272,7 @@ class ControlRuntime:
         now = self.clock.now()
         orgs = self.orgs_of(ramp.point)
         for event in events:
+            self.metrics.events.labels(event.kind).inc()
             if event.kind == "step_expired" and event.command_id is not None:
                 await store.command_expired(conn, event.command_id)
             if event.kind in ("held", "resumed", "completed", "cancelled"):
@@ -291,5 +315,7 @@ def create_control(app_state: Any, settings: ControlSettings | None = None) -> C
     settings = settings or ControlSettings()
     bus = (CommandBus(settings.mqtt_url, settings.client_id, settings.topic_prefix)
            if settings.mqtt_url else None)
+    registry = getattr(getattr(app_state, "metrics", None), "registry", None)
     return ControlRuntime(app_state.pool, app_state.index, app_state.clock,
-                          app_state.monitor, app_state.alerts.service, settings, bus)
+                          app_state.monitor, app_state.alerts.service, settings, bus,
+                          ControlMetrics(registry))

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 import yaml
 
@@ -109,3 +110,26 @@ async def test_protective_requests_and_refusals(fresh_database_url: str,
         async with app.client(greenhouse) as c:
             assert (await c.get("/v1/control/audit")).json() == []
             assert (await c.get("/v1/control/points")).json() == []
+
+
+async def test_a_ramp_live_at_a_restart_is_cancelled_and_audited(
+        fresh_database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HEATLINK_ALERTS_RUN_WORKER", "false")
+    farm = await make_token(fresh_database_url, "fjordsmolt", Role.OPERATOR)
+    conn = await asyncpg.connect(fresh_database_url)
+    try:
+        ramp_id = await conn.fetchval(
+            """INSERT INTO control_ramps (point, owner, requested_by, target, rate_per_h,
+                   status, steps, orgs, requested_at, updated_at)
+               VALUES ('glomfjord/smoltfarm/tank1/temp_setpoint', 'fjordsmolt', 'x', 10, 1,
+                       'running', 10, '{fjordsmolt,glomfjord-smelter}', now(), now())
+               RETURNING id""")
+    finally:
+        await conn.close()
+    async with running_app(Settings(database_url=fresh_database_url,
+                                    retention_days=30)) as app, app.client(farm) as c:
+        ramp = (await c.get(f"/v1/control/ramps/{ramp_id}")).json()
+        assert ramp["status"] == "cancelled"
+        assert ramp["reasons"] == ["interrupted by a service restart"]
+        audit = (await c.get("/v1/control/audit", params={"ramp_id": ramp_id})).json()
+        assert [r["kind"] for r in audit] == ["cancelled"]
