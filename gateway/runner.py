@@ -94,13 +94,19 @@ class Gateway:
                             "readings_total": s.stats.readings_total} for s in self.sources}
         f = self.forwarder.stats
         healthy = all(s.up for s in self.sources) and f.uplink_up
-        return healthy, {
+        status: dict[str, object] = {
             "status": "ok" if healthy else "degraded",
             "sources": sources,
             "uplink": {"up": f.uplink_up, "last_error": f.last_error,
                        "readings_out_total": f.readings_out_total},
             "buffer": asdict(self.figures),
         }
+        if self.control is not None:
+            # Reported, not part of `healthy`: readings flow whether or not commands can.
+            status["control"] = {
+                "connected": self.control.subscription.connected.is_set(),
+                "results_total": dict(self.control.handler.results_total)}
+        return healthy, status
 
     async def run(self) -> None:
         """Run until cancelled."""

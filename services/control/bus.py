@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,8 +26,13 @@ SESSION_EXPIRY_S = 7 * 86_400
 
 
 class CommandBus:
-    def __init__(self, url: str, client_id: str, topic_prefix: str) -> None:
+    def __init__(self, url: str, client_id: str, topic_prefix: str, *,
+                 username: str | None = None, password: str | None = None,
+                 ca_file: Path | None = None) -> None:
         self.url = url
+        self.username = username
+        self.password = password
+        self.ca_file = ca_file
         self.client_id = client_id
         self.topic_prefix = topic_prefix
         self.inbox: asyncio.Queue[tuple[int, bytes]] = asyncio.Queue()
@@ -37,6 +44,11 @@ class CommandBus:
         self._loop = asyncio.get_running_loop()
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id,
                              protocol=MQTTProtocolVersion.MQTTv5, manual_ack=True)
+        if self.username:
+            client.username_pw_set(self.username, self.password)
+        if self.url.startswith("mqtts://"):
+            client.tls_set(ca_certs=str(self.ca_file) if self.ca_file else None,
+                           cert_reqs=ssl.CERT_REQUIRED)
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
@@ -44,7 +56,8 @@ class CommandBus:
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = SESSION_EXPIRY_S
         parts = urlsplit(self.url)
-        client.connect_async(parts.hostname or "localhost", parts.port or 1883,
+        client.connect_async(parts.hostname or "localhost",
+                             parts.port or (8883 if parts.scheme == "mqtts" else 1883),
                              clean_start=False, properties=props)
         client.loop_start()
         self._client = client

@@ -313,8 +313,9 @@ def _stricter(a: float | None, b: float | None) -> float | None:
 def create_control(app_state: Any, settings: ControlSettings | None = None) -> ControlRuntime:
     """Build control from the app's state (pool, index, clock, monitor, alerts)."""
     settings = settings or ControlSettings()
-    bus = (CommandBus(settings.mqtt_url, settings.client_id, settings.topic_prefix)
-           if settings.mqtt_url else None)
+    bus = (CommandBus(settings.mqtt_url, settings.client_id, settings.topic_prefix,
+                      username=settings.mqtt_username, password=settings.mqtt_password,
+                      ca_file=settings.mqtt_ca_file) if settings.mqtt_url else None)
     registry = getattr(getattr(app_state, "metrics", None), "registry", None)
     return ControlRuntime(app_state.pool, app_state.index, app_state.clock,
                           app_state.monitor, app_state.alerts.service, settings, bus,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -11,8 +13,12 @@ from heatlink.commands import DEFAULT_TOPIC_PREFIX
 class ControlSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HEATLINK_CONTROL_", extra="ignore")
 
-    mqtt_url: str | None = Field(None, description="mqtt://host:port of the command broker; "
-                                 "unset: setpoint changes are refused with 503")
+    mqtt_url: str | None = Field(None, description="mqtt://host:port or mqtts://host:port of "
+                                 "the command broker; unset: setpoint changes answer 503")
+    mqtt_username: str | None = None
+    mqtt_password: str | None = None
+    mqtt_ca_file: Path | None = Field(None, description="CA of an mqtts:// broker; the "
+                                      "system's when unset")
     client_id: str = Field("heatlink-control", description="fixed, so the broker keeps "
                            "results that arrive while the service is down")
     topic_prefix: str = Field(DEFAULT_TOPIC_PREFIX, description="commands go to "

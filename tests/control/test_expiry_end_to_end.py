@@ -59,6 +59,9 @@ async def test_an_unconfirmed_command_expires_and_is_never_applied_late(
                 await until(answered, "the returning gateway's answers")
                 assert gateway.control is not None
                 assert gateway.control.handler.results_total == {"expired": 2}
+                _, health = await gateway.health()
+                assert health["control"] == {"connected": True,
+                                             "results_total": {"expired": 2}}
             assert p.sim.setpoints()[POINT] == before
             assert not [e for e in p.sim.truth if e.kind == "setpoint_written"]
             kinds = [r["kind"] for r in await p.audit(ramp_id=ramp_id)]
