@@ -146,6 +146,24 @@ class Ramp:
             events += self._run_again(now)
         return events
 
+    def limit_changed(self, now: datetime, rate_per_s: float) -> list[Event]:
+        """The recipient tightened its ramp rule while the ramp runs: the rest is planned
+        anew at the new rate from the last confirmed value (a looser rule changes nothing:
+        the operator asked at the old one)."""
+        if not self.status.live or rate_per_s >= self.plan.rate_per_s - 1e-12:
+            return []
+        start = self.plan.start_value if self.confirmed_value is None else self.confirmed_value
+        old_rate = self.plan.rate_per_s
+        self.plan = RampPlan(start, self.target, rate_per_s, self.plan.ease_s,
+                             self.plan.step_s)
+        self.plan_no += 1
+        self.step = 0
+        self.plan_started_at = now
+        return [Event("replanned", {"why": "the ramp limit was tightened",
+                                    "from_rate_per_h": round(old_rate * 3600, 4),
+                                    "rate_per_h": round(rate_per_s * 3600, 4),
+                                    "from": start, "steps": self.plan.steps})]
+
     # ---- transitions
     def _expire(self, now: datetime) -> list[Event]:
         if self.pending is None or now < self.pending.expires_at:

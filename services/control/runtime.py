@@ -204,7 +204,9 @@ class ControlRuntime:
         async with self._lock, self.pool.acquire() as conn:
             for ramp in live:
                 blockers = await self._blockers(conn, ramp.point)
-                events, command = ramp.tick(self.clock.now(), blockers)
+                events = ramp.limit_changed(self.clock.now(), self._rate_per_s(ramp))
+                more, command = ramp.tick(self.clock.now(), blockers)
+                events += more
                 if not events:
                     continue
                 async with conn.transaction():
@@ -214,6 +216,14 @@ class ControlRuntime:
                 if command is not None and self.bus is not None:
                     # After the commit: a command is never out without its record.
                     self.bus.send(ramp.point.gateway, command)
+
+    def _rate_per_s(self, ramp: Ramp) -> float:
+        """The rate the point's limit allows now (rules change at run time)."""
+        rise, fall = self.limits(ramp.point)
+        limit = rise if ramp.target >= ramp.plan.start_value else fall
+        if limit is None:
+            return ramp.plan.rate_per_s
+        return limit * ramp.point.rate_fraction / 3600.0
 
     async def _blockers(self, conn: asyncpg.Connection,
                         point: WritablePoint) -> tuple[str, ...]:

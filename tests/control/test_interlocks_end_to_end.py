@@ -87,6 +87,18 @@ async def test_a_stale_input_or_an_active_alarm_holds_the_ramp_and_clearing_resu
         async def moved() -> bool:
             return p.sim.setpoints()[POINT] < value
         await until(moved, "a step after the alarm cleared")
+
+        # The farm tightens its ramp alarm mid-ramp: the rest is planned at the new rate.
+        async with p.app.client(p.owner) as client:
+            changed = await client.patch("/v1/rules/tank1-ramp-alarm", json={
+                "changes": {"max_fall_per_h": 1.0}, "reason": "vet: slower this week"})
+        assert changed.status_code == 200, changed.text
+
+        async def replanned() -> bool:
+            return any(r["kind"] == "replanned" for r in await p.audit(ramp_id=ramp_id))
+        await until(replanned, "the ramp replanned at the tightened limit")
+        row = next(r for r in await p.audit(ramp_id=ramp_id) if r["kind"] == "replanned")
+        assert row["detail"]["rate_per_h"] == pytest.approx(0.6)  # 60 % of 1 K/h
         async with p.app.client(p.owner) as client:
             cancelled = await client.post(f"/v1/control/ramps/{ramp_id}/cancel")
         assert cancelled.status_code == 200

@@ -149,3 +149,19 @@ def test_a_ramp_behind_its_schedule_does_not_catch_up() -> None:
     gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(sent_at)]
     assert len(gaps) >= 4
     assert min(gaps) >= POINT.step_s
+
+
+def test_a_tightened_limit_replans_the_rest_at_the_new_rate() -> None:
+    clock = FakeClock()
+    ramp = Ramp(1, POINT, 18.0, plan(), clock.now())
+    for _ in range(5):
+        _, cmd = ramp.tick(clock.now(), ())
+        if cmd:
+            ramp.on_result(answer(cmd, "applied", clock), clock.now())
+        clock.advance(120)
+    slower = ramp.plan.rate_per_s / 2
+    assert ramp.limit_changed(clock.now(), ramp.plan.rate_per_s * 2) == []
+    events = ramp.limit_changed(clock.now(), slower)
+    assert [e.kind for e in events] == ["replanned"]
+    assert ramp.plan.rate_per_s == slower
+    assert ramp.plan.start_value == ramp.confirmed_value
