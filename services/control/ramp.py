@@ -103,7 +103,12 @@ class Ramp:
                                   result.at.isoformat(), "detail": result.detail}
         if self.pending is None or result.command_id != self.pending.id:
             # An answer to a command already given up on (it expired here first): recorded,
-            # never acted on. A gateway returning after an outage answers 'expired'.
+            # never acted on. A gateway returning after an outage answers 'expired'. One
+            # applied just before its expiry did move the plant: with nothing else in
+            # flight, a resume plans from that value.
+            if (result.status == "applied" and self.pending is None and self.status.live
+                    and result.readback is not None):
+                self.confirmed_value = result.readback
             return [Event("late_answer", detail, result.command_id)]
         self.pending = None
         match result.status:

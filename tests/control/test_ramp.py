@@ -165,3 +165,18 @@ def test_a_tightened_limit_replans_the_rest_at_the_new_rate() -> None:
     assert [e.kind for e in events] == ["replanned"]
     assert ramp.plan.rate_per_s == slower
     assert ramp.plan.start_value == ramp.confirmed_value
+
+
+def test_a_late_applied_answer_is_where_a_resume_starts() -> None:
+    clock = FakeClock()
+    ramp = Ramp(1, POINT, 18.0, plan(), clock.now())
+    _, first = ramp.tick(clock.now(), ())
+    assert first is not None
+    for _ in range(POINT.max_attempts):
+        clock.advance(POINT.command_ttl_s)
+        ramp.tick(clock.now(), ())
+    assert ramp.status is RampStatus.HELD
+    ramp.on_result(answer(first, "applied", clock), clock.now())
+    assert ramp.confirmed_value == first.value
+    ramp.resume(clock.now(), "op")
+    assert ramp.plan.start_value == first.value
