@@ -69,6 +69,7 @@ def demo(
     os.environ.setdefault("HEATLINK_ALERTS_MQTT_URL", mqtt_url)
     os.environ.setdefault("HEATLINK_ALERTS_SMTP_URL", f"smtp://127.0.0.1:{mail.port}")
     os.environ.setdefault("HEATLINK_ALERTS_PUBLIC_URL", f"http://{host}:{port}")
+    os.environ.setdefault("HEATLINK_CONTROL_MQTT_URL", mqtt_url)
     try:
         with database_for(settings) as url:
             asyncio.run(_run(settings.model_copy(update={"database_url": url}), data_dir,
@@ -115,8 +116,11 @@ async def _run(settings: Settings, data_dir: Path, mqtt_url: str, scenario: str,
             keys = sorted(k for k in index.gateway_series(gateway_id) if k.startswith(site + "/"))
             token, _ = await tokens.create(name=f"demo {gateway_id}", org=_owner(index, gateway_id),
                                            role=Role.GATEWAY, gateway=gateway_id)
+            writable = [p.node_id for p in index.cluster.writable_points
+                        if p.gateway == gateway_id]
             config = gateway_config(gateway_id, sim, keys, service_url=service_url, token=token,
-                                    mqtt_url=mqtt_url, folder=data_dir / "gateways")
+                                    mqtt_url=mqtt_url, folder=data_dir / "gateways",
+                                    writable_nodes=writable)
             gateways.append(Gateway(config))
         tasks = [asyncio.create_task(g.run(), name=g.config.uplink.gateway_id) for g in gateways]
         for task in tasks:

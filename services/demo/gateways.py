@@ -13,8 +13,8 @@ SITE_GATEWAYS = {"glomfjord-gw1": "glomfjord", "mo-gw1": "mo"}
 
 
 def gateway_config(gateway_id: str, sim: LiveSimulation, series_keys: list[str], *,
-                   service_url: str, token: str, mqtt_url: str | None,
-                   folder: Path) -> GatewayConfig:
+                   service_url: str, token: str, mqtt_url: str | None, folder: Path,
+                   writable_nodes: list[str] | None = None) -> GatewayConfig:
     """Read the site's series where the simulator publishes them, send them to the service."""
     opcua = [k for k in series_keys if sim.transport_of(k) == "opcua"]
     mqtt = [k for k in series_keys if sim.transport_of(k) == "mqtt"]
@@ -30,6 +30,11 @@ def gateway_config(gateway_id: str, sim: LiveSimulation, series_keys: list[str],
             "client_id": f"heatlink-demo-{gateway_id}",
             "topics": [{"filter": sim.mqtt_topic_for(k), "series": k} for k in mqtt]})
     folder.mkdir(parents=True, exist_ok=True)
+    control: dict[str, Any] | None = None
+    if writable_nodes and mqtt_url and opcua:
+        # Setpoint commands come over the broker; writes go through this site's OPC UA link.
+        control = {"mqtt_url": mqtt_url, "client_id": f"heatlink-demo-{gateway_id}-control",
+                   "opcua_source": f"{gateway_id}-opcua", "writable_nodes": writable_nodes}
     return parse_config({
         "sources": sources,
         "buffer": {"path": str(folder / f"{gateway_id}.sqlite3"), "synchronous": "normal"},
@@ -37,4 +42,5 @@ def gateway_config(gateway_id: str, sim: LiveSimulation, series_keys: list[str],
                    "batch_max_readings": 5000, "retry": {"initial_s": 0.5, "max_s": 10},
                    "dead_letter_path": str(folder / f"{gateway_id}-dead-letters.jsonl")},
         "http": {"host": "127.0.0.1", "port": 0},
+        "control": control,
     }, origin=f"demo gateway {gateway_id}")
