@@ -15,6 +15,7 @@ from alerts.router import router as alerts_router
 from alerts.runtime import create_runtime
 from heatlink import __version__
 from heatlink.clock import Clock, SystemClock
+from services.access.router import router as access_router
 from services.access.tokens import TokenStore
 from services.cluster.index import ClusterIndex
 from services.cluster.loader import load_cluster
@@ -114,6 +115,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     app.include_router(health_router)
     app.include_router(ingest_router)
     app.include_router(readings_router)
+    app.include_router(access_router)
     app.include_router(export_router)
     app.include_router(live_router)
     app.include_router(dashboard_router)

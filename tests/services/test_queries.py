@@ -107,6 +107,14 @@ async def test_reads_across_companies_are_logged_for_the_owner(
     finally:
         await conn.close()
     assert {(r["owner_org"], r["door"]) for r in owners} == {("glomfjord-smelter", "rest")}
+    # The owner sees who read its data; the reader sees nothing of the owner's log.
+    async with service.client(tokens["glomfjord-smelter"]) as client:
+        smelter_log = (await client.get("/v1/access-log")).json()
+    async with service.client(tokens["fjordsmolt"]) as client:
+        farm_log = (await client.get("/v1/access-log")).json()
+    assert {(e["reader_org"], e["series"], e["door"]) for e in smelter_log} >= {
+        ("fjordsmolt", SHARED, "rest")}
+    assert all(e["series"].startswith("glomfjord/smoltfarm/") for e in farm_log)
 
 
 async def test_health_and_readiness(service: AppHandle) -> None:

@@ -1,0 +1,36 @@
+"""GET /v1/access-log: who in other companies read the caller's data, and through which door."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
+
+from services.access.deps import require_scope
+from services.access.principal import Principal, Scope
+
+router = APIRouter(prefix="/v1", tags=["access"])
+Reader = Annotated[Principal, Depends(require_scope(Scope.READ))]
+
+
+class AccessLogEntry(BaseModel):
+    at: datetime
+    reader_org: str = Field(examples=["fjordsmolt"])
+    series: str = Field(examples=["glomfjord/smelter/hx1/secondary/supply_temp"])
+    door: str = Field(description="rest, export, stream or dashboard", examples=["rest"])
+
+
+@router.get("/access-log", response_model=list[AccessLogEntry],
+            summary="Reads of the caller's series by other organisations, newest first")
+async def access_log(
+    request: Request, principal: Reader,
+    since: Annotated[datetime | None, Query(description="Only reads at or after this")] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> list[AccessLogEntry]:
+    rows = await request.app.state.pool.fetch(
+        "SELECT at, reader_org, series, door FROM access_log WHERE owner_org = $1"
+        " AND ($2::timestamptz IS NULL OR at >= $2) ORDER BY at DESC, id DESC LIMIT $3",
+        principal.org, since, limit)
+    return [AccessLogEntry(**dict(r)) for r in rows]
