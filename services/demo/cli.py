@@ -53,7 +53,7 @@ def demo(
     tune_garbage_collector(settings)
     logging.basicConfig(level=settings.log_level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for chatty in ("asyncua", "httpx"):
+    for chatty in ("asyncua", "httpx", "mail.log"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
     data_dir = settings.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
