@@ -141,8 +141,9 @@ class LocalPostgres:
             return
         host_data.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
-            shutil.chown(host_data.parent, "postgres", "postgres") if not self.install.chrooted \
-                else None
+            # Root runs the server as user postgres, who must own the folder it writes.
+            if not self.install.chrooted:
+                shutil.chown(host_data.parent, "postgres", "postgres")
             self._chown_postgres(host_data)
         self._run("initdb", "-D", self.data_dir, "-U", "postgres", "--auth=trust",
                   "-E", "UTF8", "--locale=C.UTF-8" if self.install.chrooted else "--locale=C")
@@ -165,13 +166,11 @@ class LocalPostgres:
 
     def _chown_postgres(self, path: Path) -> None:
         if self.install.chrooted:
-            uid_gid = subprocess.run(
-                ["chroot", str(self.install.root), "id", "-u", "postgres"],
-                capture_output=True, text=True, check=True).stdout.strip()
-            gid = subprocess.run(
-                ["chroot", str(self.install.root), "id", "-g", "postgres"],
-                capture_output=True, text=True, check=True).stdout.strip()
-            os.chown(path, int(uid_gid), int(gid))
+            # The folder's postgres user, which need not have the host's uid.
+            uid, gid = (subprocess.run(
+                ["chroot", str(self.install.root), "id", flag, "postgres"],
+                capture_output=True, text=True, check=True).stdout.strip() for flag in ("-u", "-g"))
+            os.chown(path, int(uid), int(gid))
         else:
             shutil.chown(path, "postgres", "postgres")
 
