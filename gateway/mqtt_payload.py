@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from gateway.config import JsonPayload, MqttTopic, NumberPayload
-from heatlink.wire import QUALITIES, Reading, parse_ts
+from heatlink.wire import Reading, check_quality, parse_ts
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,9 +129,10 @@ def parse_payload(series: str, payload: bytes | bytearray, fmt: JsonPayload | Nu
     if fmt.quality_path is not None:
         raw_quality = _path(doc, fmt.quality_path)
         if raw_quality is not None:
-            if raw_quality not in QUALITIES:
+            checked = check_quality(raw_quality)
+            if isinstance(checked, tuple):
                 return BadPayload("bad_quality", _sample(payload))
-            quality = str(raw_quality)
+            quality = checked
     return Reading(series, ts, number, quality)
 
 

@@ -7,8 +7,8 @@ A batch is JSON, optionally gzip-compressed::
                    "ts": "2026-01-15T06:00:00.000+00:00", "value": 31.2, "quality": "good"}]}
 
 Each reading is checked on its own: a bad reading is rejected with its index and a
-reason, and never spoils the rest of its batch. The syntactic checks live here so the
-gateway rejects at the edge what the service would reject anyway.
+reason, and never spoils the rest of its batch. The checks of single fields live here,
+beside the format they check; the service adds those that need the cluster.
 """
 
 from __future__ import annotations
@@ -131,29 +131,28 @@ def parse_ts(raw: object) -> datetime | None:
     return ts
 
 
-def check_reading(raw: object) -> Reading | tuple[RejectReason, str]:
-    """Shape, timestamp, value and quality of one reading, without any knowledge of series.
-
-    Returns the reading, or a reason and a sentence saying what is wrong.
-    """
-    if not isinstance(raw, dict):
-        return RejectReason.MALFORMED, "a reading must be a JSON object"
-    series = raw.get("series")
-    if not isinstance(series, str) or not series:
-        return RejectReason.MALFORMED, "'series' must be a non-empty string"
-    raw_ts = raw.get("ts")
-    ts = parse_ts(raw_ts)
+def check_ts(raw: object) -> datetime | tuple[RejectReason, str]:
+    """A reading's ``ts`` field as an aware datetime, or why it is not one."""
+    ts = parse_ts(raw)
     if ts is None:
         return (RejectReason.BAD_TIMESTAMP,
-                f"'ts' must be RFC 3339 with an offset, got {str(raw_ts)[:40]!r}")
-    value = raw.get("value")
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return RejectReason.BAD_VALUE, f"'value' must be a number, got {str(value)[:40]!r}"
-    value = float(value)
+                f"'ts' must be RFC 3339 with an offset, got {str(raw)[:40]!r}")
+    return ts
+
+
+def check_value(raw: object) -> float | tuple[RejectReason, str]:
+    """A reading's ``value`` field as a finite float, or why it is not one."""
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        return RejectReason.BAD_VALUE, f"'value' must be a number, got {str(raw)[:40]!r}"
+    value = float(raw)
     if not math.isfinite(value):
         return RejectReason.NOT_FINITE, f"'value' must be finite, got {value}"
-    quality = raw.get("quality", "good")
-    if quality not in QUALITIES:
+    return value
+
+
+def check_quality(raw: object) -> str | tuple[RejectReason, str]:
+    """A reading's ``quality`` field, or why it is not one."""
+    if not isinstance(raw, str) or raw not in QUALITIES:  # a list or object is unhashable
         return (RejectReason.BAD_QUALITY,
-                f"'quality' must be one of good, uncertain, bad, got {str(quality)[:20]!r}")
-    return Reading(series, ts, value, quality)
+                f"'quality' must be one of good, uncertain, bad, got {str(raw)[:20]!r}")
+    return str(raw)

@@ -7,13 +7,12 @@ and tuples and keeps attribute look-ups out of the loop.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from heatlink.units import UnitError, convert
-from heatlink.wire import QUALITIES, Rejection, RejectReason, parse_ts
+from heatlink.wire import Rejection, RejectReason, check_quality, check_ts, check_value
 
 QUALITY_CODES = {"good": 0, "uncertain": 1, "bad": 2}
 QUALITY_NAMES = {v: k for k, v in QUALITY_CODES.items()}
@@ -73,12 +72,12 @@ def check_readings(raw_readings: list[Any], limits: dict[str, SeriesLimits],
             reject(Rejection(index=index, series=series[:200], reason=reason, detail=detail))
             keep_raw(raw)
             continue
-        problem = _check_one(raw, found, newest, oldest)
-        if isinstance(problem, tuple):
-            reject(Rejection(index=index, series=series, reason=problem[0], detail=problem[1]))
+        checked = _check_one(raw, found, newest, oldest)
+        if not isinstance(checked, _Good):
+            reject(Rejection(index=index, series=series, reason=checked[0], detail=checked[1]))
             keep_raw(raw)
             continue
-        ts, value, quality = problem.ts, problem.value, problem.quality
+        ts, value, quality = checked
         out.series_ids.append(found.series_id)
         out.keys.append(series)
         out.ts.append(ts)
@@ -88,8 +87,7 @@ def check_readings(raw_readings: list[Any], limits: dict[str, SeriesLimits],
     return out
 
 
-@dataclass(frozen=True)
-class _Good:
+class _Good(NamedTuple):
     ts: datetime
     value: float
     quality: int
@@ -98,21 +96,17 @@ class _Good:
 def _check_one(raw: dict[str, Any], limits: SeriesLimits, newest: datetime,
                oldest: datetime) -> _Good | tuple[RejectReason, str]:
     raw_ts = raw.get("ts")
-    ts = parse_ts(raw_ts)
-    if ts is None:
-        return (RejectReason.BAD_TIMESTAMP,
-                f"'ts' must be RFC 3339 with an offset, got {str(raw_ts)[:40]!r}")
+    ts = check_ts(raw_ts)
+    if isinstance(ts, tuple):
+        return ts
     if ts > newest:
         return (RejectReason.FUTURE_TIMESTAMP,
                 f"'ts' {raw_ts} is ahead of the service's clock by more than the allowed skew")
     if ts < oldest:
         return RejectReason.TOO_OLD, f"'ts' {raw_ts} is older than the retention period"
-    value = raw.get("value")
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return RejectReason.BAD_VALUE, f"'value' must be a number, got {str(value)[:40]!r}"
-    value = float(value)
-    if not math.isfinite(value):
-        return RejectReason.NOT_FINITE, f"'value' must be finite, got {value}"
+    value = check_value(raw.get("value"))
+    if isinstance(value, tuple):
+        return value
     unit = raw.get("unit")
     if unit is not None and unit != limits.unit:
         try:
@@ -123,8 +117,7 @@ def _check_one(raw: dict[str, Any], limits: SeriesLimits, newest: datetime,
         return (RejectReason.OUT_OF_RANGE,
                 f"{value:g} {limits.unit} is outside the series' physical range "
                 f"[{limits.range_min:g}, {limits.range_max:g}]")
-    quality = raw.get("quality", "good")
-    if quality not in QUALITIES:
-        return (RejectReason.BAD_QUALITY,
-                f"'quality' must be one of good, uncertain, bad, got {str(quality)[:20]!r}")
+    quality = check_quality(raw.get("quality", "good"))
+    if isinstance(quality, tuple):
+        return quality
     return _Good(ts, value, QUALITY_CODES[quality])

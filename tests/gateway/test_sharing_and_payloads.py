@@ -62,6 +62,7 @@ def test_a_template_cannot_name_a_missing_wildcard() -> None:
     (b'{"value": 1, "ts": "yesterday"}', "bad_timestamp"),
     (b'{"value": 1, "ts": "2026-01-15T06:00:00"}', "bad_timestamp"),  # no offset
     (b'{"value": 1, "ts": "2026-01-15T06:00:00Z", "quality": "great"}', "bad_quality"),
+    (b'{"value": 1, "ts": "2026-01-15T06:00:00Z", "quality": ["good"]}', "bad_quality"),
     (b'{"value": 1e999, "ts": "2026-01-15T06:00:00Z"}', "not_finite"),
     (b"\xff\xfe", "not_json"),
 ])

@@ -42,7 +42,7 @@ async def stored_values(database_url: str, series: str) -> list[tuple[object, fl
 async def test_a_bad_reading_is_rejected_and_the_rest_of_its_batch_stored(
         service: AppHandle, gw_token: str, database_url: str) -> None:
     good = [reading(TANK, seconds=-20_000 + i, value=12.0 + (i % 100) / 100)
-            for i in range(9_990)]
+            for i in range(9_989)]  # ten thousand with the bad ones
     bad = [
         reading("glomfjord/nowhere/temp", seconds=1),                 # unknown series
         reading(TANK, seconds=2, value="warm"),                       # not a number
@@ -54,20 +54,22 @@ async def test_a_bad_reading_is_rejected_and_the_rest_of_its_batch_stored(
         ["not", "an", "object"],
         reading("mo/smelter/hx2/primary/flow", seconds=5),            # another gateway's series
         reading(TANK, seconds=6, value=55.0, unit="degF"),            # 12.8 °C: converted, kept
+        reading(TANK, seconds=7, quality=["good"]),                   # quality not a string
     ]
     readings = good[:5000] + bad + good[5000:]
     async with service.client(gw_token) as client:
         response = await client.post("/v1/ingest", json=batch(readings))
     assert response.status_code == 200, response.text
     result = response.json()
-    assert result["accepted"] == 9_991
+    assert result["accepted"] == 9_990
     reasons = {r["index"] - 5000: r["reason"] for r in result["rejected"]}
     assert reasons == {0: "unknown_series", 1: "bad_value", 2: "out_of_range",
                        3: "future_timestamp", 4: "too_old", 5: "bad_timestamp",
-                       6: "bad_quality", 7: "malformed", 8: "not_permitted"}
+                       6: "bad_quality", 7: "malformed", 8: "not_permitted",
+                       10: "bad_quality"}
     assert all(r["detail"] for r in result["rejected"])
     stored = await stored_values(database_url, TANK)
-    assert len(stored) == 9_991
+    assert len(stored) == 9_990
     assert (T0 + timedelta(seconds=6), (55.0 - 32) / 1.8) in stored
 
 
