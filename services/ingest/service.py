@@ -19,7 +19,7 @@ from heatlink.clock import Clock
 from heatlink.wire import IngestResult
 from services.access.principal import Principal, Role
 from services.cluster.index import ClusterIndex
-from services.ingest.checks import QUALITY_NAMES, SeriesLimits, check_readings
+from services.ingest.checks import QUALITY_NAMES, CheckedBatch, SeriesLimits, check_readings
 from services.ingest.store import store_batch
 from services.metrics import ServiceMetrics
 from services.settings import Settings
@@ -130,7 +130,7 @@ class IngestService:
         if result.rejected:
             self.metrics.readings.labels("rejected").inc(len(result.rejected))
 
-    def _notify(self, checked: Any, stored: list[int]) -> None:
+    def _notify(self, checked: CheckedBatch, stored: list[int]) -> None:
         if not self.observers:
             return
         if len(stored) == len(checked):
