@@ -19,7 +19,9 @@ from services.access.principal import Principal, Scope
 
 router = APIRouter(tags=["alerts"])
 Reader = Annotated[Principal, Depends(require_scope(Scope.READ))]
-Controller = Annotated[Principal, Depends(require_scope(Scope.CONTROL))]
+# Silencing an alarm or announcing a planned outage is privileged (ISA-18.2): acknowledging
+# is the one handling a reading token may do.
+Safety = Annotated[Principal, Depends(require_scope(Scope.SAFETY))]
 AlertId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
@@ -108,20 +110,20 @@ async def acknowledge(request: Request, principal: Reader, alert_id: AlertId) ->
 
 
 @router.post("/v1/alerts/{alert_id}/shelve")
-async def shelve(request: Request, principal: Reader, alert_id: AlertId,
+async def shelve(request: Request, principal: Safety, alert_id: AlertId,
                  body: ShelveBody) -> dict[str, Any]:
     return _answer(await operations.shelve(_runtime(request).service, alert_id, principal.org,
                                            _actor(principal), body.duration_s, body.reason))
 
 
 @router.post("/v1/alerts/{alert_id}/unshelve")
-async def unshelve(request: Request, principal: Reader, alert_id: AlertId) -> dict[str, Any]:
+async def unshelve(request: Request, principal: Safety, alert_id: AlertId) -> dict[str, Any]:
     return _answer(await operations.unshelve(_runtime(request).service, alert_id,
                                              principal.org, _actor(principal)))
 
 
 @router.post("/v1/alerts/{alert_id}/out-of-service")
-async def out_of_service(request: Request, principal: Controller, alert_id: AlertId,
+async def out_of_service(request: Request, principal: Safety, alert_id: AlertId,
                          body: ServiceBody) -> dict[str, Any]:
     return _answer(await operations.set_in_service(_runtime(request).service, alert_id,
                                                    principal.org, _actor(principal), False,
@@ -129,7 +131,7 @@ async def out_of_service(request: Request, principal: Controller, alert_id: Aler
 
 
 @router.post("/v1/alerts/{alert_id}/return-to-service")
-async def return_to_service(request: Request, principal: Controller, alert_id: AlertId,
+async def return_to_service(request: Request, principal: Safety, alert_id: AlertId,
                             body: ServiceBody) -> dict[str, Any]:
     return _answer(await operations.set_in_service(_runtime(request).service, alert_id,
                                                    principal.org, _actor(principal), True,
@@ -175,7 +177,7 @@ async def _follow(request: Request, alert_id: int, action: str, org: str, expire
 
 
 @router.post("/v1/maintenance", status_code=201)
-async def announce(request: Request, principal: Controller,
+async def announce(request: Request, principal: Safety,
                    body: MaintenanceBody) -> dict[str, Any]:
     """A supplier announces a planned outage of an exchange."""
     result = await maintenance.announce(

@@ -86,17 +86,20 @@ class IngestService:
         started = time.perf_counter()
         batch = self.decode(body, content_encoding)
         gateway, batch_id, readings = _envelope(batch)
-        if principal.role == Role.GATEWAY and principal.gateway != gateway:
-            raise IngestError(403, f"this token belongs to gateway {principal.gateway!r}, "
-                              f"not {gateway!r}")
+        refusal = self._refusal(principal, gateway)
+        if refusal is not None:
+            log.warning("ingest refused for %s:%s (#%d): %s", principal.org, principal.name,
+                        principal.token_id, refusal)
+            raise IngestError(403, refusal)
         if len(readings) > self.settings.max_readings_per_batch:
             raise IngestError(413, f"{len(readings)} readings exceed the limit of "
                               f"{self.settings.max_readings_per_batch} per batch "
                               "(HEATLINK_MAX_READINGS_PER_BATCH); split the batch")
-        permitted = self._permitted(principal, gateway)
+        permitted = self._permitted(principal)
         checked = check_readings(readings, self.limits, permitted, self.clock.now(),
                                  self.settings.max_future_skew_s, self.settings.retention_days)
-        outcome = await store_batch(self.pool, gateway, batch_id, checked)
+        outcome = await store_batch(self.pool, batch_scope(principal, gateway), batch_id,
+                                    checked)
         result = outcome.result
         self._count(result)
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
@@ -104,12 +107,23 @@ class IngestService:
             self._notify(checked, outcome.stored)
         return result
 
-    def _permitted(self, principal: Principal, gateway: str) -> frozenset[str] | None:
-        if principal.role == Role.ADMIN:
-            return None
-        if principal.role == Role.GATEWAY:
-            return self.index.gateway_series(gateway)
-        # An integrator with the ingest scope writes only its organisation's series.
+    def _refusal(self, principal: Principal, gateway: str) -> str | None:
+        """Why ``principal`` may not send a batch in the name of ``gateway``, or None."""
+        if principal.gateway is not None and principal.gateway != gateway:
+            return f"this token belongs to gateway {principal.gateway!r}, not {gateway!r}"
+        if principal.role == Role.GATEWAY and principal.gateway is None:
+            return "this gateway token names no gateway; ask for one made with --gateway"
+        owner = self.index.gateway_owner(gateway)
+        if owner is not None and owner != principal.org:
+            return (f"gateway {gateway!r} belongs to {owner}; a token of {principal.org} may "
+                    "not send in its name")
+        return None
+
+    def _permitted(self, principal: Principal) -> frozenset[str]:
+        """Series the token may write, whatever its role: its gateway's, or, for a token
+        bound to no gateway (an integrator's), its own organisation's measured series."""
+        if principal.gateway is not None:
+            return self.index.gateway_series(principal.gateway)
         return frozenset(k for k, s in self.index.series.items()
                          if s.owner == principal.org and not s.derived)
 
@@ -146,6 +160,13 @@ class IngestService:
                 observer.readings_stored(keys, ts, values, quality)
             except Exception:  # an observer's bug must not fail an ingest already committed
                 log.exception("readings observer %r failed", observer)
+
+
+def batch_scope(principal: Principal, gateway: str) -> str:
+    """Whose batch ids these are: the authenticated gateway's, else the organisation's own
+    space (an id with a slash, which no gateway id has). Never the name in the body alone,
+    or one company could answer another gateway's batch id first and make it look resent."""
+    return principal.gateway or f"{principal.org}/{gateway}"
 
 
 def _envelope(batch: dict[str, Any]) -> tuple[str, str, list[Any]]:

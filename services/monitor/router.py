@@ -15,9 +15,9 @@ from services.monitor.schemas import EnergyOut, FindingOut, RuleChange, RuleOut,
 from services.monitor.store import FindingFilter
 
 router = APIRouter(prefix="/v1", tags=["monitor"])
-# Reading scope suffices to change a rule: recipients (read-only tokens) own their tanks'
-# limits. Ownership is checked per rule.
 Caller = Annotated[Principal, Depends(require_scope(Scope.READ))]
+# Changing a limit is privileged (ISA-18.2): the safety scope, and ownership per rule.
+Changer = Annotated[Principal, Depends(require_scope(Scope.SAFETY))]
 
 
 def get_monitor(request: Request) -> MonitorRuntime:
@@ -30,44 +30,60 @@ def get_monitor(request: Request) -> MonitorRuntime:
 Monitor = Annotated[MonitorRuntime, Depends(get_monitor)]
 
 
-def _rule_or_404(monitor: MonitorRuntime, rule_id: str) -> RuleOut:
+def _rule_or_404(monitor: MonitorRuntime, rule_id: str, caller: Principal) -> RuleOut:
     try:
-        return RuleOut.of(monitor.rule(rule_id))
+        rule = monitor.rule(rule_id)
     except KeyError:
-        raise HTTPException(404, f"no rule {rule_id!r}; GET /v1/rules lists them") from None
+        rule = None
+    if rule is None or not monitor.may_see_rule(rule, caller.org):
+        # The same answer for "does not exist" and "not yours": no hint that it exists.
+        raise HTTPException(404, f"no rule {rule_id!r} visible to {caller.org}; "
+                            "GET /v1/rules lists them") from None
+    return RuleOut.of(rule)
 
 
-@router.get("/rules", response_model=list[RuleOut], summary="Rules and their running version")
+@router.get("/rules", response_model=list[RuleOut],
+            summary="Rules the caller may see and their running version",
+            description="A company sees the rules it owns and those on series it may read "
+                        "(its own assets' and what its exchanges share with it).")
 async def list_rules(monitor: Monitor, caller: Caller,
                      owner: Annotated[str | None, Query()] = None,
                      series: Annotated[str | None, Query()] = None) -> list[RuleOut]:
     return [RuleOut.of(r) for r in monitor.rules()
-            if (owner is None or r.spec.owner == owner)
+            if monitor.may_see_rule(r, caller.org)
+            and (owner is None or r.spec.owner == owner)
             and (series is None or r.spec.series == series)]
 
 
 @router.get("/rules/{rule_id}", response_model=RuleOut)
 async def get_rule(rule_id: str, monitor: Monitor, caller: Caller) -> RuleOut:
-    return _rule_or_404(monitor, rule_id)
+    return _rule_or_404(monitor, rule_id, caller)
 
 
 @router.get("/rules/{rule_id}/versions", response_model=list[RuleVersionOut],
-            summary="Every version of a rule: who changed it, when, old and new")
+            summary="Every version of a rule: who changed it, when, why, old and new")
 async def rule_versions(rule_id: str, monitor: Monitor, caller: Caller) -> list[RuleVersionOut]:
-    _rule_or_404(monitor, rule_id)
+    _rule_or_404(monitor, rule_id, caller)
     return [RuleVersionOut.of(v) for v in await monitor.store.rule_versions(rule_id)]
 
 
 @router.patch("/rules/{rule_id}", response_model=RuleOut,
-              summary="Change a rule (its owner only); makes a new version",
-              responses={403: {"description": "The caller's organisation does not own it"},
-                         404: {"description": "No such rule"},
-                         422: {"description": "A fixed field, or an invalid value"}})
+              summary="Change a rule (its owner, with the safety scope); makes a new version",
+              description="The new values must be finite, a band's low below its high and "
+                          "inside the series' physical range, and no looser than the hard "
+                          "limits of the cluster file (`hard_limits`). The reason is required "
+                          "and kept with the version, with the token that made the change.",
+              responses={403: {"description": "The caller's organisation does not own it, "
+                                              "or the token lacks the safety scope"},
+                         404: {"description": "No such rule visible to the caller"},
+                         422: {"description": "A fixed field, or a value out of bounds"}})
 async def change_rule(rule_id: str, body: RuleChange, monitor: Monitor,
-                      caller: Caller) -> RuleOut:
-    _rule_or_404(monitor, rule_id)
+                      caller: Changer) -> RuleOut:
+    _rule_or_404(monitor, rule_id, caller)
+    actor = f"{caller.org}:{caller.name} (#{caller.token_id})"
     try:
-        changed = await monitor.change_rule(rule_id, body.changes, caller.org, body.reason)
+        changed = await monitor.change_rule(rule_id, body.changes, caller.org, body.reason,
+                                            actor)
     except NotOwner as exc:
         raise HTTPException(403, str(exc)) from None
     except RuleChangeError as exc:

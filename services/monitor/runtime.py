@@ -26,6 +26,7 @@ from prometheus_client import CollectorRegistry
 from heatlink.clock import Clock
 from services.cluster.index import ClusterIndex
 from services.cluster.model import Cluster
+from services.monitor.bounds import rule_problems
 from services.monitor.convert import ReadingArrays
 from services.monitor.engine import Engine, EngineConfig
 from services.monitor.findings import Finding, FindingSink, State
@@ -76,6 +77,7 @@ class MonitorRuntime:
         self.metrics = metrics or MonitorMetrics()
         self.index = ClusterIndex(cluster)
         self._rules = {r.spec.id: r for r in rules}
+        self._hard_limits = {h.series: h for h in cluster.hard_limits}
         self._queue: asyncio.Queue[Batch] = asyncio.Queue()
         self.observer = QueueObserver(self._queue)
         self._unsent: list[tuple[int, Finding]] = []
@@ -202,9 +204,16 @@ class MonitorRuntime:
     def rule(self, rule_id: str) -> VersionedRule:
         return self._rules[rule_id]
 
+    def may_see_rule(self, rule: VersionedRule, org: str) -> bool:
+        """A company sees the rules it owns and those on series it may read (its own
+        assets' and what its exchanges share with it); the facilitator sees every rule."""
+        return rule.spec.owner == org or rule.spec.series in self.visible_series(org)
+
     async def change_rule(self, rule_id: str, changes: Mapping[str, Any], by_org: str,
-                          reason: str | None = None) -> VersionedRule:
-        """A new version of a rule, by its owner; the engine runs it from the next reading."""
+                          reason: str | None = None, actor: str | None = None
+                          ) -> VersionedRule:
+        """A new version of a rule, by its owner, inside the series' physical range and the
+        cluster file's hard limits; the engine runs it from the next reading."""
         current = self._rules[rule_id]  # KeyError: no such rule
         if current.spec.owner != by_org:
             raise NotOwner(f"rule {rule_id!r} belongs to {current.spec.owner!r}; "
@@ -217,10 +226,17 @@ class MonitorRuntime:
             new_spec = parse_spec({**spec_json(current.spec), **changes})
         except ValueError as exc:
             raise RuleChangeError(str(exc)) from exc
-        changed = await self.store.change_rule(new_spec, by_org, self.clock.now(), reason)
+        info = self.index.series.get(new_spec.series)
+        span = None if info is None or info.range_min is None or info.range_max is None \
+            else (info.range_min, info.range_max)
+        problems = rule_problems(new_spec, span, self._hard_limits.get(new_spec.series))
+        if problems:
+            raise RuleChangeError("; ".join(problems))
+        changed = await self.store.change_rule(new_spec, by_org, self.clock.now(), reason, actor)
         self._rules[rule_id] = changed
         self.engine.set_rules(self.rules())
-        log.info("rule %s changed to version %d by %s", rule_id, changed.version, by_org)
+        log.info("rule %s changed to version %d by %s (%s): %s", rule_id, changed.version,
+                 actor or by_org, reason, changes)
         return changed
 
 

@@ -100,6 +100,8 @@ async def world(postgres_url: str, mqtt_url: str,
             settings = Settings(database_url=url, cluster_file=cluster)
             async with running_app(settings, clock=clock) as app:
                 tokens = {org: await make_token(url, org, role) for org, role in ORGS.items()}
+                tokens["fjordsmolt operator"] = await make_token(url, "fjordsmolt",
+                                                                 Role.OPERATOR)
                 pool = app.app.state.pool
                 # The tank is at 12 °C when the trip happens.
                 await pool.execute(
@@ -203,7 +205,7 @@ async def test_maintenance_window_is_told_ahead_and_its_trip_does_not_page(
         refused = await farm_api.post("/v1/maintenance", json={
             "exchange": "glomfjord-smolt", "starts_at": starts.isoformat(),
             "ends_at": (starts + timedelta(hours=2)).isoformat()})
-    assert refused.status_code == 403  # a recipient token lacks the control scope
+    assert refused.status_code == 403  # a recipient token lacks the safety scope
     async with world.client("glomfjord-smelter") as smelter_api:
         answer = await smelter_api.post("/v1/maintenance", json={
             "exchange": "glomfjord-smolt", "starts_at": starts.isoformat(),
@@ -268,12 +270,16 @@ async def test_operators_handle_alerts_through_the_api(world: World) -> None:
     link = farm[-1].json["notifications"][0]["links"]["acknowledge"]
     path = f"/v1/alerts/{alert['id']}"
     async with world.client("fjordsmolt") as api:
-        shelved = (await api.post(f"{path}/shelve", json={"duration_s": 600,
-                                                          "reason": "known"})).json()
-        assert shelved["alert"]["shelved_until"] is not None
-        assert (await api.post(f"{path}/unshelve")).json()["changed"] is True
-        # Out of service needs the control scope, which a recipient token lacks.
+        # Shelving and out of service need the safety scope, which a recipient token lacks.
+        week = await api.post(f"{path}/shelve", json={"duration_s": 7 * 86400})
+        assert week.status_code == 403
         assert (await api.post(f"{path}/out-of-service", json={})).status_code == 403
+    async with world.client("fjordsmolt operator") as operator:
+        shelved = (await operator.post(f"{path}/shelve", json={"duration_s": 600,
+                                                               "reason": "known"})).json()
+        assert shelved["alert"]["shelved_until"] is not None
+        assert (await operator.post(f"{path}/unshelve")).json()["changed"] is True
+    async with world.client("fjordsmolt") as api:
         acked = (await api.post(f"{path}/ack")).json()
         assert (acked["changed"], acked["alert"]["state"]) == (True, "active_ack")
         again = (await api.post(f"{path}/ack")).json()
