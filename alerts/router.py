@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse
 
-from alerts import maintenance, operations, store
+from alerts import link_page, maintenance, operations, store
 from alerts.notify import DEFAULT_SHELVE_S
 from alerts.operations import Done, NotFound, Result, Unchanged
 from alerts.runtime import AlertsRuntime
@@ -144,24 +144,27 @@ Expires = Annotated[int, Query(ge=0, le=2**40)]
 @router.get("/v1/alerts/{alert_id}/link", response_class=HTMLResponse)
 async def one_click(request: Request, alert_id: AlertId, action: str, org: str,
                     expires: Expires, sig: str) -> HTMLResponse:
-    """The signed link in an e-mail: acknowledges or shelves without a token."""
-    return await _follow(request, alert_id, action, org, expires, sig)
+    """The signed link in an e-mail: shows what it would do and a button. Changes nothing,
+    since mail scanners open links."""
+    service = _runtime(request).service
+    why = service.signer.check(alert_id, action, org, expires, sig, service.clock.now())
+    if why is not None:
+        return link_page.refused(why)
+    async with service.pool.acquire() as conn:
+        alert = await store.get(conn, alert_id)
+    if alert is None or alert.org != org:
+        return link_page.not_found()
+    return link_page.confirm(alert, action)
 
 
 @router.post("/v1/alerts/{alert_id}/link", response_class=HTMLResponse)
 async def one_click_post(request: Request, alert_id: AlertId, action: str, org: str,
                          expires: Expires, sig: str) -> HTMLResponse:
-    """The same as the GET, for mail clients that submit links as forms."""
-    return await _follow(request, alert_id, action, org, expires, sig)
-
-
-async def _follow(request: Request, alert_id: int, action: str, org: str, expires: int,
-                  sig: str) -> HTMLResponse:
-    runtime = _runtime(request)
-    service = runtime.service
-    refused = service.signer.check(alert_id, action, org, expires, sig, service.clock.now())
-    if refused is not None:
-        return HTMLResponse(f"<p>This link cannot be used: {refused}.</p>", status_code=403)
+    """The button of the link's page: acknowledges or shelves without a token."""
+    service = _runtime(request).service
+    why = service.signer.check(alert_id, action, org, expires, sig, service.clock.now())
+    if why is not None:
+        return link_page.refused(why)
     actor = f"{org}:e-mail link"
     if action == "ack":
         result = await operations.acknowledge(service, alert_id, org, actor)
@@ -170,10 +173,9 @@ async def _follow(request: Request, alert_id: int, action: str, org: str, expire
                                          "from the e-mail link")
     match result:
         case Done(alert=alert) | Unchanged(alert=alert):
-            return HTMLResponse(f"<p>{'Acknowledged' if action == 'ack' else 'Shelved'}: "
-                                f"alert {alert.id}, now {alert.state}.</p>")
+            return link_page.done(alert, action)
         case NotFound():
-            return HTMLResponse("<p>No such alert.</p>", status_code=404)
+            return link_page.not_found()
 
 
 @router.post("/v1/maintenance", status_code=201)

@@ -22,6 +22,7 @@ from alerts.model import Delivered, Fail, Message, Outcome, Retry
 from alerts.outbox import Claimed
 from alerts.settings import AlertSettings
 from heatlink.clock import Clock
+from heatlink.webhooks import secret_key
 from services.cluster.model import AlertPolicy
 
 log = logging.getLogger(__name__)
@@ -106,7 +107,7 @@ class DeliveryWorker:
         secret = os.environ.get(first.secret_env) if first.secret_env else None
         return Message(key, first.channel, first.address, first.org, first.contact,
                        tuple(m.payload for m in group),
-                       secret.encode() if secret is not None else None)
+                       secret_key(secret) if secret is not None else None)
 
     async def _send(self, message: Message) -> Outcome:
         channel = self.channels.get(message.channel)
