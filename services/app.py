@@ -33,6 +33,7 @@ from services.metrics import ServiceMetrics
 from services.monitor.router import router as monitor_router
 from services.monitor.runtime import start_monitor
 from services.readings.router import router as readings_router
+from services.security_headers import SecurityHeaders
 from services.settings import Settings
 from services.storage import timescale
 from services.storage.migrate import apply_migrations
@@ -112,6 +113,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
             "series plus those its exchanges share with it. Times are RFC 3339 with offset."),
         lifespan=lifespan,
     )
+    app.add_middleware(SecurityHeaders)
     app.include_router(health_router)
     app.include_router(ingest_router)
     app.include_router(readings_router)

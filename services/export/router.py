@@ -79,7 +79,7 @@ def _filename(stem: str, start: datetime) -> str:
             summary="Raw readings of one series as CSV", responses=_RESPONSES)
 async def export_series(request: Request, principal: Reader, key: str, start: Start = None,
                         end: End = None) -> StreamingResponse:
-    visible_series_or_404(request, principal, key)
+    await visible_series_or_404(request, principal, key, "export")
     start_at, end_at = _range(request, start, end)
     return await _export(request, principal, [key], start_at, end_at, _filename(key, start_at))
 
@@ -95,7 +95,7 @@ async def export_many(
 ) -> StreamingResponse:
     keys = sorted(set(series))
     for key in keys:
-        visible_series_or_404(request, principal, key)
+        await visible_series_or_404(request, principal, key, "export")
     start_at, end_at = _range(request, start, end)
     return await _export(request, principal, keys, start_at, end_at,
                          _filename("heatlink_export", start_at))

@@ -16,12 +16,13 @@ import asyncpg
 import orjson
 
 from heatlink.clock import Clock
-from heatlink.wire import IngestResult
+from heatlink.wire import IngestResult, RejectReason
 from services.access.principal import Principal, Role
 from services.cluster.index import ClusterIndex
 from services.ingest.checks import QUALITY_NAMES, CheckedBatch, SeriesLimits, check_readings
 from services.ingest.store import store_batch
 from services.metrics import ServiceMetrics
+from services.readings.store import log_denied
 from services.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,7 @@ class IngestService:
         permitted = self._permitted(principal)
         checked = check_readings(readings, self.limits, permitted, self.clock.now(),
                                  self.settings.max_future_skew_s, self.settings.retention_days)
+        await self._log_refused_writes(principal, checked)
         outcome = await store_batch(self.pool, batch_scope(principal, gateway), batch_id,
                                     checked)
         result = outcome.result
@@ -126,6 +128,15 @@ class IngestService:
             return self.index.gateway_series(principal.gateway)
         return frozenset(k for k, s in self.index.series.items()
                          if s.owner == principal.org and not s.derived)
+
+    async def _log_refused_writes(self, principal: Principal, checked: CheckedBatch) -> None:
+        """Attempts to write another company's series go to that company's access log."""
+        refused = {(info.owner, r.series) for r in checked.rejected
+                   if r.reason == RejectReason.NOT_PERMITTED and r.series is not None
+                   and (info := self.index.series.get(r.series)) is not None}
+        if refused:
+            await log_denied(self.pool, principal.org, sorted(refused), "ingest",
+                             f"token {principal.name!r} may not write it")
 
     def _count(self, result: IngestResult) -> None:
         if result.replayed:

@@ -46,9 +46,10 @@ def _raw_bearer(request: Request) -> str:
 @router.post("/stream/ticket", response_model=TicketOut,
              summary="A short-lived ticket to open the stream from a browser",
              description="EventSource cannot send an Authorization header; open "
-             "`/v1/stream?ticket=…` instead. The ticket lives 120 s and may be used "
-             "again within that time (automatic reconnects); after it, ask for a new "
-             "one. Revoking the token ends streams opened with its tickets.",
+             "`/v1/stream?ticket=…` instead. The ticket opens one stream within 120 s and "
+             "is bound to the caller's organisation; ask for a new one to reconnect (carry "
+             "`last_event_id=` to resume). Revoking the token ends streams opened with its "
+             "tickets.",
              responses={200: {"content": {"application/json": {"example": {
                  "ticket": "st_3q2-4r8aYv0HkqJ6b7mKpQxW1sZ9",
                  "expires_at": "2026-01-15T06:02:00Z",
@@ -58,7 +59,7 @@ async def issue_ticket(request: Request,
                        principal: Annotated[Principal, Depends(require_scope(Scope.READ))]
                        ) -> TicketOut:
     tickets: TicketBook = request.app.state.stream_tickets
-    ticket, expires_at = tickets.issue(_raw_bearer(request))
+    ticket, expires_at = tickets.issue(_raw_bearer(request), principal.org)
     return TicketOut(ticket=ticket, expires_at=expires_at,
                      stream_url=f"/v1/stream?ticket={ticket}")
 
@@ -66,13 +67,14 @@ async def issue_ticket(request: Request,
 async def _stream_caller(request: Request, ticket: str | None) -> tuple[Principal, str]:
     if ticket is not None:
         tickets: TicketBook = request.app.state.stream_tickets
-        token = tickets.redeem(ticket)
-        if token is None:
+        redeemed = tickets.redeem(ticket)
+        if redeemed is None:
             raise HTTPException(status.HTTP_401_UNAUTHORIZED,
-                                f"the ticket is unknown or expired. {_HOW}",
-                                headers={"WWW-Authenticate": "Bearer"})
+                                f"the ticket is unknown, used or expired (each opens one "
+                                f"stream). {_HOW}", headers={"WWW-Authenticate": "Bearer"})
+        token = redeemed.token
         found = await request.app.state.tokens.authenticate(token)
-        if found is None:
+        if found is None or found.org != redeemed.org:
             raise HTTPException(status.HTTP_401_UNAUTHORIZED,
                                 f"the token behind this ticket is revoked or expired. {_HOW}",
                                 headers={"WWW-Authenticate": "Bearer"})
@@ -126,6 +128,9 @@ async def stream(
     if series:
         hidden = sorted(set(series) - visible)
         if hidden:
+            await store.log_denied(request.app.state.pool, principal.org,
+                                   [(index.series[k].owner, k) for k in hidden
+                                    if k in index.series], "stream")
             raise HTTPException(404, f"no series {hidden[0]!r} visible to {principal.org}; "
                                 "GET /v1/series lists the ones you can read")
         chosen = frozenset(series)

@@ -23,10 +23,14 @@ def _index(request: Request) -> ClusterIndex:
     return index
 
 
-def visible_series_or_404(request: Request, principal: Principal, key: str) -> SeriesInfo:
+async def visible_series_or_404(request: Request, principal: Principal, key: str,
+                                door: str = "rest") -> SeriesInfo:
     index = _index(request)
     info = index.series.get(key)
     if info is None or key not in index.visible_series(principal.org):
+        if info is not None:  # the owner learns of the attempt; the caller learns nothing
+            await store.log_denied(request.app.state.pool, principal.org,
+                                   [(info.owner, key)], door)
         # The same answer for "does not exist" and "not yours": no hint that it exists.
         raise HTTPException(404, f"no series {key!r} visible to {principal.org}; "
                             "GET /v1/series lists the ones you can read")
@@ -51,7 +55,7 @@ async def series_readings(
                                         "omit for raw readings")] = None,
     agg: Annotated[Aggregate, Query(description="Aggregate per bucket")] = Aggregate.AVG,
 ) -> ReadingsOut:
-    info = visible_series_or_404(request, principal, key)
+    info = await visible_series_or_404(request, principal, key)
     end = _aware(end, "end") if end else request.app.state.clock.now()
     start = _aware(start, "start") if start else end - timedelta(hours=1)
     if start >= end:
