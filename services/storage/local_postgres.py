@@ -20,9 +20,9 @@ import shlex
 import shutil
 import socket
 import subprocess
-from urllib.parse import quote
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 DEFAULT_TSDB_ROOT = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / \
     "heatlink" / "trixie-timescaledb"

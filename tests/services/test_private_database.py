@@ -65,7 +65,16 @@ def stranger() -> Iterator[str]:
         subprocess.run(["userdel", name], check=False)
 
 
-async def test_another_local_user_cannot_reach_the_private_database(stranger: str) -> None:
+async def _listen_addresses(url: str) -> str:
+    conn = await asyncpg.connect(url)
+    try:
+        value: str = await conn.fetchval("SHOW listen_addresses")
+        return value
+    finally:
+        await conn.close()
+
+
+def test_another_local_user_cannot_reach_the_private_database(stranger: str) -> None:
     install = _install_outside_root() or find_install()
     if install is None:
         pytest.skip("no PostgreSQL on this machine")
@@ -75,17 +84,13 @@ async def test_another_local_user_cannot_reach_the_private_database(stranger: st
                            data_dir=parent / "db")
     try:
         url = server.start()
-        conn = await asyncpg.connect(url)  # the service's own user gets in
-        try:
-            assert await conn.fetchval("SHOW listen_addresses") == ""
-        finally:
-            await conn.close()
+        assert asyncio.run(_listen_addresses(url)) == ""  # the service's own user gets in
         folder = os.stat(server.socket_dir)
         assert stat.S_IMODE(folder.st_mode) == 0o700
-        probe = await asyncio.to_thread(
-            subprocess.run, ["runuser", "-u", stranger, "--", "/usr/bin/python3", "-c", PROBE,
-                             str(server.socket_dir / f".s.PGSQL.{server.port}"),
-                             str(server.port)], capture_output=True, text=True, timeout=30)
+        probe = subprocess.run(
+            ["runuser", "-u", stranger, "--", "/usr/bin/python3", "-c", PROBE,
+             str(server.socket_dir / f".s.PGSQL.{server.port}"), str(server.port)],
+            capture_output=True, text=True, timeout=30)
         assert probe.stdout.split() == ["unix:PermissionError", "tcp:ConnectionRefusedError"], \
             probe.stderr
     finally:
