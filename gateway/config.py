@@ -42,11 +42,22 @@ class Deadband(Strict):
 class OpcUaSecurity(Strict):
     policy: Literal["None", "Basic256Sha256", "Aes128Sha256RsaOaep", "Aes256Sha256RsaPss"] = "None"
     mode: Literal["None", "Sign", "SignAndEncrypt"] = "None"
-    certificate: Path | None = Field(default=None, description="client certificate, DER or PEM")
+    certificate: Path | None = Field(default=None, description="the gateway's application "
+                                     "certificate, DER or PEM (`heatlink gateway cert`)")
     private_key: Path | None = None
-    server_certificate: Path | None = Field(default=
-        None, description="pin the server's certificate; fetched from the endpoint when absent")
-    application_uri: str = "urn:heatlink:gateway"
+    server_certificate: Path | None = Field(default=None, description="pin exactly this "
+                                            "server certificate instead of the trust list")
+    trusted_certificates: Path = Field(default=Path("pki/trusted/certs"), description=
+                                       "the trust list: server certificates (or their CAs) "
+                                       "the gateway accepts, DER or PEM")
+    rejected_certificates: Path = Field(default=Path("pki/rejected/certs"), description=
+                                        "refused server certificates are saved here to be "
+                                        "checked and moved into the trust list")
+    trust_on_first_use: bool = Field(default=False, description="accept the first "
+                                     "certificate a server shows, pin it in the trust list "
+                                     "and log its fingerprint; any other one is refused")
+    application_uri: str = Field(default="urn:heatlink:gateway", description="must be the "
+                                 "URI in the gateway certificate's SubjectAltName")
 
     @model_validator(mode="after")
     def _consistent(self) -> OpcUaSecurity:
@@ -270,7 +281,9 @@ def _relative_to(config: GatewayConfig, base: Path) -> GatewayConfig:
             sec = s.security.model_copy(update={
                 "certificate": fix(s.security.certificate),
                 "private_key": fix(s.security.private_key),
-                "server_certificate": fix(s.security.server_certificate)})
+                "server_certificate": fix(s.security.server_certificate),
+                "trusted_certificates": fix(s.security.trusted_certificates),
+                "rejected_certificates": fix(s.security.rejected_certificates)})
             sources.append(s.model_copy(update={"security": sec}))
         else:
             sources.append(s.model_copy(update={"ca_file": fix(s.ca_file)}))

@@ -31,7 +31,7 @@ from gateway.uplink_http import HttpUplink
 from heatlink.wire import Reading
 from services.access.principal import Role
 from services.storage.local_postgres import free_port
-from simulators.certs import CertPair, ensure_certificate, trust
+from simulators.certs import SERVER_APPLICATION_URI, CertPair, ensure_certificate, trust
 from simulators.live import LiveSimulation
 from simulators.opcua_server import OpcUaSecurity
 from simulators.scenario import load_scenario
@@ -244,6 +244,9 @@ async def test_simulator_secure_endpoint_works_and_refusals_say_which(tmp_path: 
     stranger = ensure_certificate(pki / "other", "stranger", "urn:heatlink:gateway",
                                   server=False)
     trust(server_dir / "trusted", good.cert_path)
+    server = ensure_certificate(server_dir, "server", SERVER_APPLICATION_URI, server=True)
+    trusted_servers = pki / "trusted" / "certs"
+    trust(trusted_servers, server.cert_path)
     security = OpcUaSecurity(cert_dir=server_dir, allow_none=False,
                              users={"gateway": "s3cret"})
     sim = LiveSimulation("normal-day", speed=60.0, opcua_port=free_port(), run_forever=True,
@@ -255,7 +258,9 @@ async def test_simulator_secure_endpoint_works_and_refusals_say_which(tmp_path: 
         return {"kind": "opcua", "name": name, "endpoint": endpoint,
                 "security": {"policy": "Basic256Sha256", "mode": "SignAndEncrypt",
                              "certificate": str(pair.cert_path),
-                             "private_key": str(pair.key_path)},
+                             "private_key": str(pair.key_path),
+                             "trusted_certificates": str(trusted_servers),
+                             "rejected_certificates": str(pki / "rejected")},
                 "username": "gateway", "password": password,
                 "reconnect": {"initial_s": 0.5, "max_s": 2.0},
                 "nodes": [{"node_id": f"ns=2;s={series}", "series": series}]}

@@ -119,6 +119,11 @@ async def certificates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tu
     trusted.mkdir()
     (trusted / "gateway.der").write_bytes(made["gateway"][0].read_bytes())
     made["trusted"] = (trusted, trusted)
+    # The gateway's own trust list: the plant's server certificate.
+    servers = folder / "gateway-trusts"
+    servers.mkdir()
+    (servers / "plant.der").write_bytes(made["server"][0].read_bytes())
+    made["servers"] = (servers, servers)
     return made
 
 
@@ -132,9 +137,12 @@ async def secure_plant(certificates: dict[str, tuple[Path, Path]]) -> AsyncItera
 
 
 def secure_source(plant: OpcUaPlant, cert: tuple[Path, Path], password: str) -> dict[str, object]:
+    trusted = cert[0].parent / "gateway-trusts"
     return opcua_source(plant.endpoint, SERIES[:1], plant.ns, security={
         "policy": "Basic256Sha256", "mode": "SignAndEncrypt",
-        "certificate": str(cert[0]), "private_key": str(cert[1])},
+        "certificate": str(cert[0]), "private_key": str(cert[1]),
+        "trusted_certificates": str(trusted),
+        "rejected_certificates": str(cert[0].parent / "rejected")},
         username="gateway", password=password)
 
 
