@@ -14,6 +14,9 @@ from typing import Any
 from services.cluster.model import HardLimit
 from services.monitor.spec import BandRule, RampRule, StaleRule
 
+MAX_WINDOW_S = 86_400.0
+MAX_MIN_SAMPLES = 10_000
+
 
 def rule_problems(spec: Any, series_range: tuple[float, float] | None,
                   hard: HardLimit | None) -> list[str]:
@@ -74,8 +77,12 @@ def _band(spec: BandRule, series_range: tuple[float, float] | None,
 
 def _ramp(spec: RampRule, hard: HardLimit | None) -> list[str]:
     problems = []
-    if any(w <= 0 for w in spec.windows_s):
-        problems.append("every window in windows_s must be longer than 0 s")
+    if any(not 0 < w <= MAX_WINDOW_S for w in spec.windows_s):
+        problems.append(f"every window in windows_s must lie in (0, {MAX_WINDOW_S:g}] s")
+    # A window that can never gather its samples never judges a slope: a quiet way to
+    # switch the alarm off.
+    if spec.min_samples > MAX_MIN_SAMPLES:
+        problems.append(f"min_samples {spec.min_samples} exceeds {MAX_MIN_SAMPLES}")
     if hard is None:
         return problems
     if hard.max_rate_per_h is not None:

@@ -53,6 +53,8 @@ async def test_a_read_only_token_changes_no_rule(service: AppHandle,
     ("tank1-ramp-alarm", {"max_rise_per_h": 1000.0}, "looser than the hard limit 2 per hour"),
     ("tank1-ramp-alarm", {"max_fall_per_h": None}, "max_fall_per_h may not be removed"),
     ("tank1-stale", {"max_age_s": 86400}, "looser than the hard limit 600 s"),
+    ("tank1-ramp-alarm", {"min_samples": 10**9}, "min_samples 1000000000 exceeds 10000"),
+    ("tank1-ramp-alarm", {"windows_s": [300, 10**7]}, "must lie in (0, 86400] s"),
     # Python's JSON parser reads the extension Infinity.
     ("tank1-band", {"deadband": float("inf")}, None),
 ])
@@ -183,6 +185,12 @@ async def test_an_admin_token_writes_only_its_own_organisations_series(
 async def test_batch_ids_belong_to_the_authenticated_gateway(
         service: AppHandle, database_url: str, glomfjord_gateway: str) -> None:
     batch_id = f"gw1-{uuid.uuid4().hex[:8]}"
+    # Another company's admin cannot send under the gateway's name at all...
+    mo_admin = await make_token(database_url, "mo-ferrosilicon", Role.ADMIN,
+                                scopes=[*Scope], name="mo admin")
+    async with service.client(mo_admin) as client:
+        assert (await client.post("/v1/ingest", json=_batch(
+            "glomfjord-gw1", MO_FLOW, 100.0, batch_id, 10))).status_code == 403
     # The smelter's own integrator (no gateway) sends first under the gateway's next id...
     integrator = await make_token(database_url, "glomfjord-smelter", Role.INTEGRATOR,
                                   scopes=[Scope.INGEST], name="historian import")
