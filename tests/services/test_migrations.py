@@ -21,6 +21,10 @@ EXPECTED_COLUMNS = {
                    "detail", "raw"},
     "api_tokens": {"id", "token_hash", "name", "org", "role", "scopes", "gateway",
                    "created_at", "expires_at", "revoked_at"},
+    "access_log": {"id", "at", "reader_org", "owner_org", "series", "door", "outcome",
+                   "reason"},
+    "monitor_rule_versions": {"rule_id", "version", "kind", "owner", "spec", "previous",
+                              "changed_by", "changed_at", "reason", "actor"},
 }
 
 
