@@ -26,6 +26,7 @@ from alerts.service import AlertService
 from alerts.settings import AlertSettings
 from alerts.signing import LinkSigner
 from alerts.worker import DeliveryWorker
+from heatlink.aio import cancel_and_wait
 from heatlink.clock import Clock
 from services.cluster.index import ClusterIndex
 
@@ -113,9 +114,7 @@ class WorkerThread:
             await self._stop.wait()
         finally:
             if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                await cancel_and_wait(task)
             if listener is not None:
                 await listener.close()
             for channel in channels.values():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,6 +13,7 @@ from fastapi import FastAPI
 from alerts.router import router as alerts_router
 from alerts.runtime import create_runtime
 from heatlink import __version__
+from heatlink.aio import cancel_and_wait
 from heatlink.clock import Clock, SystemClock
 from services.access.router import router as access_router
 from services.access.tokens import TokenStore
@@ -97,9 +97,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
             await app.state.monitor.stop()
             live.close()
             await app.state.alerts.stop()
-            retention.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await retention
+            await cancel_and_wait(retention)
             await pool.close()
 
     app = FastAPI(

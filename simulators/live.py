@@ -22,6 +22,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
+from heatlink.aio import cancel_and_wait
 from heatlink.clock import Clock, SystemClock
 from simulators.catalog import SERIES, SETPOINTS, asset_of
 from simulators.engine import Engine, StepResult
@@ -169,9 +170,7 @@ class LiveSimulation:
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
         await self._close()
 
     async def _close(self) -> None:

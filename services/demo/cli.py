@@ -8,7 +8,6 @@ over OPC UA and MQTT, one gateway per site, and the service on --port.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 from pathlib import Path
@@ -20,6 +19,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Mailbox
 
 from gateway.runner import Gateway
+from heatlink.aio import cancel_and_wait
 from services.access.principal import Role
 from services.access.tokens import TokenStore
 from services.app import create_app
@@ -129,10 +129,7 @@ async def _run(settings: Settings, data_dir: Path, mqtt_url: str, scenario: str,
             await serving
         finally:
             for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                await cancel_and_wait(task)
 
 
 def _report_crash(task: asyncio.Task[None]) -> None:

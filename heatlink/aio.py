@@ -1,0 +1,60 @@
+"""Waiting and stopping in asyncio without ever losing a cancellation.
+
+On Python 3.11, ``asyncio.wait_for`` returns the inner result when a cancellation of the
+caller races with the inner future finishing: the cancellation is gone, and a loop around it
+runs on for ever (the test suite stalled on exactly that in the gateway's OPC UA source).
+``asyncio.timeout`` counts cancellations (``Task.cancelling``) and passes the caller's on;
+every loop of heatlink waits with it, through these helpers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+
+async def wait_event(event: asyncio.Event, timeout_s: float) -> bool:
+    """Wait until ``event`` is set or ``timeout_s`` has passed; True when it is set."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout_s):
+            await event.wait()
+    return event.is_set()
+
+
+async def cancel_and_wait(task: asyncio.Task[Any]) -> None:
+    """Cancel ``task`` and return once it has ended.
+
+    The task's own cancellation is expected and not raised; a cancellation of the caller
+    while it waits is (``suppress(CancelledError)`` around the wait would swallow both).
+    """
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        if cancel_requested():
+            raise
+
+
+def forget(task: asyncio.Task[Any]) -> None:
+    """Done-callback of a task whose outcome is of no interest (an abandoned goodbye or
+    connect): fetching it keeps asyncio from logging "exception was never retrieved"."""
+    if not task.cancelled():
+        task.exception()
+
+
+def cancel_requested() -> bool:
+    """Whether the running task has been asked to stop and has not taken the request back.
+
+    True also when a library swallowed the ``CancelledError`` (Python 3.11's ``wait_for``
+    does, and asyncua calls it), since the request stays counted on the task.
+    """
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+def raise_if_cancel_requested() -> None:
+    """Re-raise a cancellation that a library swallowed. Call it at the top of every loop
+    that awaits third-party code, so that such a loop still stops when asked."""
+    if cancel_requested():
+        raise asyncio.CancelledError
