@@ -131,6 +131,10 @@ class LiveSimulation:
             self._record("writes_refused" if refuse else "writes_accepted",
                          asset_of(setpoint_key), setpoint_key)
 
+    def set_comms(self, plant: str, *, lost: bool) -> None:
+        """Stop (or resume) the plant's readings now, as a scenario's comms_loss would."""
+        self._write_truth(self.engine.set_comms(plant, lost=lost))
+
     def _record(self, kind: str, asset: str, series: str | None = None,
                 **detail: object) -> None:
         """What the harness did to the transport goes into the ground truth as well."""
