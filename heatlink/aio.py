@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 
@@ -26,14 +27,28 @@ async def cancel_and_wait(task: asyncio.Task[Any]) -> None:
     """Cancel ``task`` and return once it has ended.
 
     The task's own cancellation is expected and not raised; a cancellation of the caller
-    while it waits is (``suppress(CancelledError)`` around the wait would swallow both).
+    that arrives while it waits is (``suppress(CancelledError)`` around the wait would
+    swallow both). A caller already being cancelled, stopping its parts on the way out,
+    stops all of them.
     """
     task.cancel()
+    caller = asyncio.current_task()
+    requests = caller.cancelling() if caller is not None else 0
     try:
         await task
     except asyncio.CancelledError:
-        if cancel_requested():
+        if caller is not None and caller.cancelling() > requests:
             raise
+
+
+async def stop_together(stops: Sequence[Callable[[], Awaitable[object]]]) -> None:
+    """Run every stop at once, so that one part's wait (a thread joined, a broker that
+    does not answer) does not hold up the others'; all run to their end, then the first
+    failure, if any, is raised."""
+    results = await asyncio.gather(*(stop() for stop in stops), return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
 
 
 def forget(task: asyncio.Task[Any]) -> None:

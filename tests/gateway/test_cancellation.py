@@ -35,13 +35,13 @@ from gateway.config import GatewayConfig, parse_config
 from gateway.runner import Gateway
 from heatlink.commands import SetpointCommand, command_topic
 from services.storage.local_postgres import free_port
-from tests.gateway.faults import FrozenService, TcpLink, frozen
 from tests.gateway.support import eventually
+from tests.support.cancellation import at_random_point, stop_within_bound
+from tests.support.faults import FrozenService, TcpLink, frozen
 from tests.support.servers import Mosquitto, wait_for_port
 
 pytestmark = pytest.mark.slow
 
-STOP_BOUND_S = 2.0
 SMELTER = "glomfjord/smelter/hx1"  # served over OPC UA by the simulator's normal day
 SETPOINT = "glomfjord/smoltfarm/tank1/temp_setpoint"
 PHASES = ("connecting", "connected", "frozen", "frozen_from_start", "gone", "backoff")
@@ -157,30 +157,6 @@ def all_up(gateway: Gateway) -> bool:
     control = gateway.control
     return all(s.up for s in gateway.sources) and (
         control is None or control.subscription.connected.is_set())
-
-
-async def at_random_point(rng: random.Random, max_s: float, max_turns: int = 200) -> None:
-    """Wait a random time, then a random number of the event loop's turns: a cancellation
-    that races with an I/O completion happens in one particular turn."""
-    await asyncio.sleep(rng.uniform(0.0, max_s))
-    for _ in range(rng.randrange(max_turns)):
-        await asyncio.sleep(0)
-
-
-async def stop_within_bound(task: asyncio.Task[None], what: str) -> None:
-    task.cancel()
-    try:
-        async with asyncio.timeout(STOP_BOUND_S):
-            await asyncio.wait({task})
-    except TimeoutError:
-        stacks = "\n".join(f"{t.get_name()}: {t.get_stack(limit=8)}"
-                           for t in asyncio.all_tasks() if not t.done())
-        # Give it a last chance so that it does not linger in the session's loop.
-        task.cancel()
-        await asyncio.wait({task}, timeout=30)
-        pytest.fail(f"{what}: the gateway did not stop within {STOP_BOUND_S} s of its "
-                    f"cancellation\n{stacks}")
-    assert task.cancelled(), f"{what}: ended with {task.exception()!r} instead"
 
 
 @dataclass
