@@ -311,4 +311,3 @@ class MqttSource:
         for generation, mid, qos, _ in inbound:
             if qos > 0 and generation == self._generation:
                 client.ack(mid, qos)
-

@@ -1,10 +1,16 @@
 """Waiting and stopping in asyncio without ever losing a cancellation.
 
-On Python 3.11, ``asyncio.wait_for`` returns the inner result when a cancellation of the
-caller races with the inner future finishing: the cancellation is gone, and a loop around it
-runs on for ever (the test suite stalled on exactly that in the gateway's OPC UA source).
-``asyncio.timeout`` counts cancellations (``Task.cancelling``) and passes the caller's on;
-every loop of heatlink waits with it, through these helpers.
+Two ways a loop can swallow the cancellation meant to stop it, both seen stalling the test
+suite in the gateway's OPC UA source on Python 3.11:
+
+- ``asyncio.wait_for`` returns the inner result when the caller's cancellation races with
+  the inner future finishing. ``asyncio.timeout`` counts cancellations
+  (``Task.cancelling``) and passes the caller's on.
+- ``child.cancel()`` then ``suppress(CancelledError): await child``: a cancellation of the
+  caller while it waits is delivered by cancelling ``child``, and is suppressed with it.
+
+Every loop of heatlink waits and stops its helpers through these functions; a loop that
+awaits third-party code also calls ``raise_if_cancel_requested`` at its top.
 """
 
 from __future__ import annotations

@@ -109,7 +109,8 @@ async def test_the_service_stops_within_the_bound_wherever_it_is_cancelled(
     rng.shuffle(rounds)
     for n, phase in enumerate(rounds):
         what = f"round {n} ({phase}; HEATLINK_TEST_SEED={seed})"
+        before = set(threading.enumerate())
         await one_round(phase, n, rng, settings, mosquitto, what)
-        left = [t.name for t in threading.enumerate()
+        left = [t.name for t in set(threading.enumerate()) - before
                 if t.name == "alert-worker" or t.name.startswith("paho")]
         assert not left, f"{what}: still running after the stop: {left}"
