@@ -56,57 +56,59 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     cluster = load_cluster(settings.cluster_file)
     index = ClusterIndex(cluster)
 
+    async def start(app: FastAPI, started: contextlib.AsyncExitStack) -> None:
+        """Start the parts, each registering its stop on ``started`` as soon as it runs."""
+        if settings.migrate_on_start:
+            await apply_migrations(database_url)
+        features = await timescale.enable(database_url,
+                                          chunk_interval_hours=settings.chunk_interval_hours,
+                                          retention_days=settings.retention_days)
+        if settings.require_timescaledb and not features.hypertable:
+            raise StartupError(f"HEATLINK_REQUIRE_TIMESCALEDB is set but storage is "
+                               f"{features.describe()}")
+        log.info("storage: %s", features.describe())
+        pool = await asyncpg.create_pool(database_url, min_size=settings.pool_min_size,
+                                         max_size=settings.pool_max_size)
+        started.push_async_callback(pool.close)
+        metrics = ServiceMetrics()
+        limits = await sync_series(pool, index)
+        app.state.settings = settings
+        app.state.clock = clock
+        app.state.pool = pool
+        app.state.features = features
+        app.state.index = index
+        app.state.metrics = metrics
+        app.state.tokens = TokenStore(pool, clock, settings.token_cache_ttl_s)
+        app.state.ingest = IngestService(pool, index, limits, settings, clock, metrics, [])
+        live = start_live(app, clock)
+        started.callback(live.close)
+        # The parts that run in the background stop together, before the hub and the pool:
+        # one part waiting on its broker does not hold up the others.
+        running: list[Callable[[], Awaitable[None]]] = []
+        started.push_async_callback(stop_together, running)
+        app.state.alerts = create_runtime(app)
+        await app.state.alerts.start()
+        running.append(app.state.alerts.stop)
+        # The monitor hands its findings to the alerts, so it starts after them.
+        app.state.monitor = await start_monitor(pool, cluster, clock, app.state.alerts.service,
+                                                registry=metrics.registry)
+        running.append(app.state.monitor.stop)
+        app.state.ingest.observers.append(app.state.monitor.observer)
+        # Control reads the monitor's rules (ramp limits) and raises alerts: it starts last.
+        app.state.control = create_control(app.state)
+        await app.state.control.start()
+        running.append(app.state.control.stop)
+        retention = asyncio.create_task(retention_loop(
+            pool, features, clock, settings.retention_days,
+            settings.retention_check_interval_s, metrics), name="retention")
+        running.append(functools.partial(cancel_and_wait, retention))
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # Each part is stopped in the reverse order of the starts, also when the start is
-        # cut short (stopped during startup, or a part failed): nothing is left running.
+        # Whatever started is stopped, also when the start is cut short (stopped while
+        # starting, or a part failed): nothing is left running.
         async with contextlib.AsyncExitStack() as started:
-            if settings.migrate_on_start:
-                await apply_migrations(database_url)
-            features = await timescale.enable(database_url,
-                                              chunk_interval_hours=settings.chunk_interval_hours,
-                                              retention_days=settings.retention_days)
-            if settings.require_timescaledb and not features.hypertable:
-                raise StartupError(f"HEATLINK_REQUIRE_TIMESCALEDB is set but storage is "
-                                   f"{features.describe()}")
-            log.info("storage: %s", features.describe())
-            pool = await asyncpg.create_pool(database_url, min_size=settings.pool_min_size,
-                                             max_size=settings.pool_max_size)
-            started.push_async_callback(pool.close)
-            metrics = ServiceMetrics()
-            limits = await sync_series(pool, index)
-            app.state.settings = settings
-            app.state.clock = clock
-            app.state.pool = pool
-            app.state.features = features
-            app.state.index = index
-            app.state.metrics = metrics
-            app.state.tokens = TokenStore(pool, clock, settings.token_cache_ttl_s)
-            app.state.ingest = IngestService(pool, index, limits, settings, clock, metrics, [])
-            live = start_live(app, clock)
-            started.callback(live.close)
-            # The parts that run in the background stop together, before the hub and the
-            # pool: one part waiting on its broker does not hold up the others.
-            running: list[Callable[[], Awaitable[None]]] = []
-            started.push_async_callback(stop_together, running)
-            app.state.alerts = create_runtime(app)
-            await app.state.alerts.start()
-            running.append(app.state.alerts.stop)
-            # The monitor hands its findings to the alerts, so it starts after them.
-            app.state.monitor = await start_monitor(pool, cluster, clock,
-                                                    app.state.alerts.service,
-                                                    registry=metrics.registry)
-            running.append(app.state.monitor.stop)
-            app.state.ingest.observers.append(app.state.monitor.observer)
-            # Control reads the monitor's rules (ramp limits) and raises alerts: it starts
-            # last.
-            app.state.control = create_control(app.state)
-            await app.state.control.start()
-            running.append(app.state.control.stop)
-            retention = asyncio.create_task(retention_loop(
-                pool, features, clock, settings.retention_days,
-                settings.retention_check_interval_s, metrics), name="retention")
-            running.append(functools.partial(cancel_and_wait, retention))
+            await start(app, started)
             yield
 
     app = FastAPI(
