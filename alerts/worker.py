@@ -5,7 +5,6 @@ report what happened."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import time
@@ -21,6 +20,7 @@ from alerts.metrics import AlertMetrics
 from alerts.model import Delivered, Fail, Message, Outcome, Retry
 from alerts.outbox import Claimed
 from alerts.settings import AlertSettings
+from heatlink.aio import wait_event
 from heatlink.clock import Clock
 from heatlink.webhooks import secret_key
 from services.cluster.model import AlertPolicy
@@ -58,8 +58,7 @@ class DeliveryWorker:
                 log.warning("alert worker: %s; trying again", exc)
             except Exception:  # a bug must not stop deliveries for good; logged, retried
                 log.exception("alert worker failed; trying again")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.settings.poll_s)
+            await wait_event(self._wake, self.settings.poll_s)
             self._wake.clear()
 
     async def run_due(self) -> int:

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from gateway.config import ControlConfig, OpcUaSourceConfig
 from gateway.control_mqtt import CommandSubscription
 from gateway.control_opcua import OpcUaWriter, WriteOutcome
+from heatlink.aio import raise_if_cancel_requested
 from heatlink.clock import Clock
 from heatlink.commands import CommandResult, SetpointCommand, is_due
 
@@ -97,6 +98,7 @@ class ControlChannel:
         self.subscription.start()
         try:
             while True:
+                raise_if_cancel_requested()
                 mid, payload = await self.subscription.inbox.get()
                 result = await self.handler.handle(payload)
                 if result is not None:

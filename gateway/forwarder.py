@@ -26,6 +26,7 @@ from gateway.protocols import (
     Uplink,
 )
 from gateway.stats import ForwarderStats
+from heatlink.aio import raise_if_cancel_requested
 from heatlink.wire import Reading
 
 log = logging.getLogger("gateway.forwarder")
@@ -55,6 +56,7 @@ class Forwarder:
     async def run(self) -> None:
         """Forward until cancelled. On cancellation an unfinished batch stays in the buffer."""
         while True:
+            raise_if_cancel_requested()
             # Clear before looking, so an add between the look and the wait is not missed.
             self._data.clear()
             if not await self.forward_once():
@@ -77,6 +79,7 @@ class Forwarder:
         """Returns when the service has answered for every reading (stored or refused)."""
         attempt = 0
         while True:
+            raise_if_cancel_requested()
             outcome = await self.uplink.send(batch_id, readings)
             match outcome:
                 case Delivered(result):

@@ -9,7 +9,6 @@ and otherwise every ``tick_s`` wall seconds; what is due is decided by the injec
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from typing import Any
 import asyncpg
 from pydantic import ValidationError
 
+from heatlink.aio import cancel_and_wait, raise_if_cancel_requested, wait_event
 from heatlink.clock import Clock
 from heatlink.commands import CommandResult
 from services.cluster.index import ClusterIndex
@@ -76,10 +76,7 @@ class ControlRuntime:
 
     async def stop(self) -> None:
         for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
         if self.bus is not None:
             await self.bus.stop()
 
@@ -189,8 +186,7 @@ class ControlRuntime:
     # ---- the runner
     async def _runner(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.settings.tick_s)
+            await wait_event(self._wake, self.settings.tick_s)
             self._wake.clear()
             try:
                 await self.tick()
@@ -241,6 +237,7 @@ class ControlRuntime:
     async def _results(self) -> None:
         assert self.bus is not None
         while True:
+            raise_if_cancel_requested()
             mid, payload = await self.bus.inbox.get()
             try:
                 result = CommandResult.model_validate_json(payload)

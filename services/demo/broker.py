@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import shlex
 import shutil
 import socket
 import subprocess
@@ -11,6 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from services.storage.exit_guard import ExitGuard
 from services.storage.local_postgres import free_port
 
 
@@ -52,6 +54,7 @@ class LocalMosquitto:
             # Mosquitto started as root drops to this user and must write its database.
             shutil.chown(self.folder, "mosquitto", "mosquitto")
         self.process: subprocess.Popen[bytes] | None = None
+        self._guard: ExitGuard | None = None
 
     @property
     def url(self) -> str:
@@ -60,6 +63,11 @@ class LocalMosquitto:
     def start(self) -> None:
         self.process = subprocess.Popen([self.binary, "-c", str(self.config)],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # If this process dies without stopping the broker, the broker goes with it.
+        cleanup = f"kill {self.process.pid}"
+        if self.owns_folder:
+            cleanup += f"; rm -rf {shlex.quote(str(self.folder))}"
+        self._guard = ExitGuard(cleanup)
         wait_for_port("127.0.0.1", self.port)
 
     def stop(self) -> None:
@@ -67,6 +75,9 @@ class LocalMosquitto:
             self.process.terminate()
             self.process.wait(timeout=10)
             self.process = None
+        if self._guard is not None:
+            self._guard.disarm()
+            self._guard = None
 
     def restart(self) -> None:
         self.stop()

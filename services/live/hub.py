@@ -13,11 +13,12 @@ from a previous run is recognised as a gap rather than silently misread.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
+
+from heatlink.aio import wait_event
 
 
 class Event(NamedTuple):
@@ -145,6 +146,5 @@ class LiveHub:
             return False
         if self._last_seq > after_seq:
             return True
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(changed.wait(), timeout_s)
+        await wait_event(changed, timeout_s)
         return not self._closed

@@ -11,7 +11,6 @@ service stopped in between) are evaluated now.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import time
@@ -23,6 +22,7 @@ import asyncpg
 import numpy as np
 from prometheus_client import CollectorRegistry
 
+from heatlink.aio import cancel_and_wait
 from heatlink.clock import Clock
 from services.cluster.index import ClusterIndex
 from services.cluster.model import Cluster
@@ -93,9 +93,7 @@ class MonitorRuntime:
         """Evaluate what is queued, then stop the task."""
         await self.flush()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
 
     async def flush(self) -> None:
@@ -109,7 +107,8 @@ class MonitorRuntime:
     async def _run(self) -> None:
         while True:
             try:
-                first = await asyncio.wait_for(self._queue.get(), timeout=self.tick_s)
+                async with asyncio.timeout(self.tick_s):
+                    first = await self._queue.get()
             except TimeoutError:
                 try:
                     await self.tick()

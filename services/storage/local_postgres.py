@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+from services.storage.exit_guard import ExitGuard
+
 DEFAULT_TSDB_ROOT = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / \
     "heatlink" / "trixie-timescaledb"
 INSTALL_SCRIPT = (Path(__file__).resolve().parents[2]
@@ -107,6 +109,7 @@ class LocalPostgres:
         else:
             base = Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local/share"))
             self.data_dir = str(base / "heatlink" / name)
+        self._guard: ExitGuard | None = None
 
     @property
     def socket_dir(self) -> Path:
@@ -203,10 +206,13 @@ class LocalPostgres:
     def start(self) -> str:
         if self.install.chrooted:
             self._prepare_chroot()
-        self._ensure_data_dir()
         if self._host_data_dir().joinpath("postmaster.pid").exists():
             # A run that was killed left its server behind; stop it rather than fail.
             self.stop()
+        # Armed first: a process that dies while the server is made or starts must not
+        # leave it (or a throwaway folder) behind.
+        self._guard = ExitGuard(self._cleanup_command())
+        self._ensure_data_dir()
         self._lock_down()
         log = f"{self.data_dir}/server.log"
         # Command-line settings win over postgresql.conf, old folders included.
@@ -217,9 +223,22 @@ class LocalPostgres:
                   "-o", options, "start")
         return self.url
 
+    def _cleanup_command(self) -> str:
+        """What runs if this process dies without stopping the server: an immediate stop
+        (the postmaster was detached by pg_ctl and would run on), and for a throwaway
+        server its folder too."""
+        stop = shlex.join(self._command("pg_ctl", "-D", self.data_dir, "-m", "immediate",
+                                        "-w", "stop"))
+        if self.durable:
+            return stop
+        return f"{stop}; rm -rf {shlex.quote(str(self._host_data_dir()))}"
+
     def stop(self) -> None:
         subprocess.run(self._command("pg_ctl", "-D", self.data_dir, "-m", "fast", "-w", "stop"),
                        capture_output=True)
+        if self._guard is not None:
+            self._guard.disarm()
+            self._guard = None
 
     def destroy(self) -> None:
         self.stop()

@@ -36,8 +36,8 @@ def postgres_server() -> Iterator[str]:
     if require_timescaledb() and not install.timescaledb:
         raise RuntimeError("HEATLINK_REQUIRE_TIMESCALEDB=1 but no TimescaleDB install was found")
     server = LocalPostgres(install, f"test-{uuid.uuid4().hex[:8]}", durable=False)
-    server.start()
     try:
+        server.start()
         yield server.url
     finally:
         server.destroy()
