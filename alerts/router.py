@@ -21,6 +21,12 @@ router = APIRouter(tags=["alerts"])
 Reader = Annotated[Principal, Depends(require_scope(Scope.READ))]
 Controller = Annotated[Principal, Depends(require_scope(Scope.CONTROL))]
 AlertId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such alert of the caller's organisation"}}
+_HTML = {"text/html": {"schema": {"type": "string"}}}
+LINK_ANSWERS: dict[int | str, dict[str, Any]] = {
+    403: {"description": "The link's signature is wrong or it expired", "content": _HTML},
+    404: {"description": "No such alert", "content": _HTML}}
 
 
 def _runtime(request: Request) -> AlertsRuntime:
@@ -71,7 +77,7 @@ async def list_deliveries(request: Request, principal: Reader,
         for r in rows]}
 
 
-@router.get("/v1/alerts/{alert_id}")
+@router.get("/v1/alerts/{alert_id}", responses=NOT_FOUND)
 async def get_alert(request: Request, principal: Reader, alert_id: AlertId) -> dict[str, Any]:
     """One alert with its transitions and its deliveries with every attempt."""
     async with _runtime(request).service.pool.acquire() as conn:
@@ -101,26 +107,26 @@ def _delivery(d: dict[str, Any]) -> dict[str, Any]:
     return d
 
 
-@router.post("/v1/alerts/{alert_id}/ack")
+@router.post("/v1/alerts/{alert_id}/ack", responses=NOT_FOUND)
 async def acknowledge(request: Request, principal: Reader, alert_id: AlertId) -> dict[str, Any]:
     return _answer(await operations.acknowledge(_runtime(request).service, alert_id,
                                                 principal.org, _actor(principal)))
 
 
-@router.post("/v1/alerts/{alert_id}/shelve")
+@router.post("/v1/alerts/{alert_id}/shelve", responses=NOT_FOUND)
 async def shelve(request: Request, principal: Reader, alert_id: AlertId,
                  body: ShelveBody) -> dict[str, Any]:
     return _answer(await operations.shelve(_runtime(request).service, alert_id, principal.org,
                                            _actor(principal), body.duration_s, body.reason))
 
 
-@router.post("/v1/alerts/{alert_id}/unshelve")
+@router.post("/v1/alerts/{alert_id}/unshelve", responses=NOT_FOUND)
 async def unshelve(request: Request, principal: Reader, alert_id: AlertId) -> dict[str, Any]:
     return _answer(await operations.unshelve(_runtime(request).service, alert_id,
                                              principal.org, _actor(principal)))
 
 
-@router.post("/v1/alerts/{alert_id}/out-of-service")
+@router.post("/v1/alerts/{alert_id}/out-of-service", responses=NOT_FOUND)
 async def out_of_service(request: Request, principal: Controller, alert_id: AlertId,
                          body: ServiceBody) -> dict[str, Any]:
     return _answer(await operations.set_in_service(_runtime(request).service, alert_id,
@@ -128,7 +134,7 @@ async def out_of_service(request: Request, principal: Controller, alert_id: Aler
                                                    body.reason))
 
 
-@router.post("/v1/alerts/{alert_id}/return-to-service")
+@router.post("/v1/alerts/{alert_id}/return-to-service", responses=NOT_FOUND)
 async def return_to_service(request: Request, principal: Controller, alert_id: AlertId,
                             body: ServiceBody) -> dict[str, Any]:
     return _answer(await operations.set_in_service(_runtime(request).service, alert_id,
@@ -139,14 +145,15 @@ async def return_to_service(request: Request, principal: Controller, alert_id: A
 Expires = Annotated[int, Query(ge=0, le=2**40)]
 
 
-@router.get("/v1/alerts/{alert_id}/link", response_class=HTMLResponse)
+@router.get("/v1/alerts/{alert_id}/link", response_class=HTMLResponse, responses=LINK_ANSWERS)
 async def one_click(request: Request, alert_id: AlertId, action: str, org: str,
                     expires: Expires, sig: str) -> HTMLResponse:
     """The signed link in an e-mail: acknowledges or shelves without a token."""
     return await _follow(request, alert_id, action, org, expires, sig)
 
 
-@router.post("/v1/alerts/{alert_id}/link", response_class=HTMLResponse)
+@router.post("/v1/alerts/{alert_id}/link", response_class=HTMLResponse,
+             responses=LINK_ANSWERS)
 async def one_click_post(request: Request, alert_id: AlertId, action: str, org: str,
                          expires: Expires, sig: str) -> HTMLResponse:
     """The same as the GET, for mail clients that submit links as forms."""
@@ -174,7 +181,10 @@ async def _follow(request: Request, alert_id: int, action: str, org: str, expire
             return HTMLResponse("<p>No such alert.</p>", status_code=404)
 
 
-@router.post("/v1/maintenance", status_code=201)
+@router.post("/v1/maintenance", status_code=201, responses={
+    403: {"description": "Only the exchange's supplier announces maintenance"},
+    404: {"description": "No such exchange of the caller's"},
+    422: {"description": "An invalid field, or ends_at not after starts_at"}})
 async def announce(request: Request, principal: Controller,
                    body: MaintenanceBody) -> dict[str, Any]:
     """A supplier announces a planned outage of an exchange."""

@@ -17,6 +17,7 @@ from heatlink import __version__
 from heatlink.clock import Clock, SystemClock
 from services.access.router import router as access_router
 from services.access.tokens import TokenStore
+from services.api import install as install_api
 from services.cluster.index import ClusterIndex
 from services.cluster.loader import load_cluster
 from services.control.router import router as control_router
@@ -112,6 +113,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
             "series plus those its exchanges share with it. Times are RFC 3339 with offset."),
         lifespan=lifespan,
     )
+    install_api(app, max_body_bytes=settings.max_body_bytes)
     app.include_router(health_router)
     app.include_router(ingest_router)
     app.include_router(readings_router)

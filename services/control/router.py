@@ -30,6 +30,13 @@ from services.control.schemas import (
 router = APIRouter(prefix="/v1/control", tags=["control"])
 RampId = Annotated[int, Path(**DB_ID)]
 RequestId = Annotated[int, Path(**DB_ID)]
+_Answers = dict[int | str, dict[str, Any]]
+NO_RAMP: _Answers = {404: {"description": "No such ramp visible to the caller"}}
+OPERATE: _Answers = {**NO_RAMP, 409: {"description": "The ramp is not in a state that allows "
+                                                     "this"}}
+NO_REQUEST: _Answers = {
+    404: {"description": "No such protective request of the caller's"},
+    409: {"description": "The request is already answered"}}
 
 
 def get_control(request: Request) -> ControlRuntime:
@@ -91,7 +98,10 @@ async def points(control: Control, p: CurrentPrincipal) -> list[PointOut]:
 
 
 @router.post("/ramps", status_code=201, response_model=RampOut,
-             summary="Request a ramped setpoint change")
+             summary="Request a ramped setpoint change",
+             responses={404: {"description": "No such writable point visible to the caller"},
+                        422: {"description": "An invalid field, or a target the point's range "
+                                             "or limits do not allow"}})
 async def request_ramp(body: RampRequest, control: Control, p: CurrentPrincipal) -> RampOut:
     point = _visible_point(control, p, body.point)
     await _authorised(control, p, point, f"ramp to {body.target}")
@@ -122,7 +132,7 @@ async def ramps(control: Control, p: CurrentPrincipal,
 
 
 @router.get("/ramps/{ramp_id}", response_model=RampOut,
-            summary="A ramp with every command it sent")
+            summary="A ramp with every command it sent", responses=NO_RAMP)
 async def ramp(ramp_id: RampId, control: Control, p: CurrentPrincipal) -> RampOut:
     return await _ramp(control, p, ramp_id)
 
@@ -140,13 +150,15 @@ async def _operate(control: ControlRuntime, p: Principal, ramp_id: int, what: st
     return await _ramp(control, p, ramp_id)
 
 
-@router.post("/ramps/{ramp_id}/cancel", response_model=RampOut, summary="Cancel a ramp")
+@router.post("/ramps/{ramp_id}/cancel", response_model=RampOut, summary="Cancel a ramp",
+             responses=OPERATE)
 async def cancel(ramp_id: RampId, control: Control, p: CurrentPrincipal) -> RampOut:
     return await _operate(control, p, ramp_id, "cancel")
 
 
 @router.post("/ramps/{ramp_id}/resume", response_model=RampOut,
-             summary="Resume a ramp held for a readback mismatch or an unconfirmed step")
+             summary="Resume a ramp held for a readback mismatch or an unconfirmed step",
+             responses=OPERATE)
 async def resume(ramp_id: RampId, control: Control, p: CurrentPrincipal) -> RampOut:
     return await _operate(control, p, ramp_id, "resume")
 
@@ -169,7 +181,8 @@ async def audit(control: Control, p: CurrentPrincipal,
 
 
 @router.post("/protective-requests", status_code=201,
-             summary="Ask the supplier of an exchange for a protective action")
+             summary="Ask the supplier of an exchange for a protective action",
+             responses={404: {"description": "No such exchange of the caller's"}})
 async def protective_request(body: ProtectiveRequestIn, control: Control,
                              p: CurrentPrincipal) -> dict[str, Any]:
     exchange = next((e for e in control.index.cluster.exchanges if e.id == body.exchange), None)
@@ -218,13 +231,15 @@ async def _answer(control: ControlRuntime, p: Principal, request_id: int, answer
     return answered
 
 
-@router.post("/protective-requests/{request_id}/accept", summary="Supplier accepts")
+@router.post("/protective-requests/{request_id}/accept", summary="Supplier accepts",
+             responses=NO_REQUEST)
 async def accept(request_id: RequestId, body: AnswerIn, control: Control,
                  p: CurrentPrincipal) -> dict[str, Any]:
     return await _answer(control, p, request_id, "accepted", body.note)
 
 
-@router.post("/protective-requests/{request_id}/decline", summary="Supplier declines")
+@router.post("/protective-requests/{request_id}/decline", summary="Supplier declines",
+             responses=NO_REQUEST)
 async def decline(request_id: RequestId, body: AnswerIn, control: Control,
                   p: CurrentPrincipal) -> dict[str, Any]:
     return await _answer(control, p, request_id, "declined", body.note)

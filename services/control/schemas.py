@@ -6,18 +6,18 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from heatlink.inputs import FreeText, Name
+
 
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-# PostgreSQL text cannot hold NUL; refused at the door rather than as a database error.
-TEXT = r"^[^\x00]*$"
 DB_ID = {"ge": 1, "le": 2**63 - 1}
 
 
 class RampRequest(_In):
-    point: str = Field(description="a writable point's key (GET /v1/control/points)")
+    point: Name = Field(description="a writable point's key (GET /v1/control/points)")
     target: float = Field(allow_inf_nan=False)
     current_value: float | None = Field(
         None, allow_inf_nan=False, description="where the setpoint stands now; by default "
@@ -25,15 +25,15 @@ class RampRequest(_In):
 
 
 class ProtectiveRequestIn(_In):
-    exchange: str
-    action: str = Field(min_length=1, max_length=2000, pattern=TEXT,
-                        description="e.g. 'ramp the supply down at 0.5 K/h during "
-                        "Saturday's planned stop'")
-    reason: str = Field("", max_length=2000, pattern=TEXT)
+    exchange: Name
+    action: FreeText = Field(min_length=1,
+                             description="e.g. 'ramp the supply down at 0.5 K/h during "
+                             "Saturday's planned stop'")
+    reason: FreeText = ""
 
 
 class AnswerIn(_In):
-    note: str = Field("", max_length=2000, pattern=TEXT)
+    note: FreeText = ""
 
 
 class PointOut(BaseModel):

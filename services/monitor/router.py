@@ -3,11 +3,11 @@ GET /v1/energy."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
+from heatlink.inputs import Moment, Name
 from services.access.deps import require_scope
 from services.access.principal import Principal, Scope
 from services.monitor.runtime import MonitorRuntime, NotOwner, RuleChangeError
@@ -28,6 +28,7 @@ def get_monitor(request: Request) -> MonitorRuntime:
 
 
 Monitor = Annotated[MonitorRuntime, Depends(get_monitor)]
+NO_RULE: dict[int | str, dict[str, Any]] = {404: {"description": "No such rule"}}
 
 
 def _rule_or_404(monitor: MonitorRuntime, rule_id: str) -> RuleOut:
@@ -46,13 +47,14 @@ async def list_rules(monitor: Monitor, caller: Caller,
             and (series is None or r.spec.series == series)]
 
 
-@router.get("/rules/{rule_id}", response_model=RuleOut)
+@router.get("/rules/{rule_id}", response_model=RuleOut, responses=NO_RULE)
 async def get_rule(rule_id: str, monitor: Monitor, caller: Caller) -> RuleOut:
     return _rule_or_404(monitor, rule_id)
 
 
 @router.get("/rules/{rule_id}/versions", response_model=list[RuleVersionOut],
-            summary="Every version of a rule: who changed it, when, old and new")
+            summary="Every version of a rule: who changed it, when, old and new",
+            responses=NO_RULE)
 async def rule_versions(rule_id: str, monitor: Monitor, caller: Caller) -> list[RuleVersionOut]:
     _rule_or_404(monitor, rule_id)
     return [RuleVersionOut.of(v) for v in await monitor.store.rule_versions(rule_id)]
@@ -79,17 +81,14 @@ async def change_rule(rule_id: str, body: RuleChange, monitor: Monitor,
             summary="Findings (changes of state), newest first, that the caller may see")
 async def list_findings(
         monitor: Monitor, caller: Caller,
-        rule_id: Annotated[str | None, Query()] = None,
-        series: Annotated[str | None, Query()] = None,
-        state: Annotated[str | None, Query()] = None,
-        kind: Annotated[str | None, Query()] = None,
-        since: Annotated[datetime | None, Query(description="Plant time, inclusive")] = None,
-        until: Annotated[datetime | None, Query(description="Plant time, exclusive")] = None,
+        rule_id: Annotated[Name | None, Query()] = None,
+        series: Annotated[Name | None, Query()] = None,
+        state: Annotated[Name | None, Query()] = None,
+        kind: Annotated[Name | None, Query()] = None,
+        since: Annotated[Moment | None, Query(description="Plant time, inclusive")] = None,
+        until: Annotated[Moment | None, Query(description="Plant time, exclusive")] = None,
         late: Annotated[bool | None, Query()] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[FindingOut]:
-    for name, moment in (("since", since), ("until", until)):
-        if moment is not None and moment.tzinfo is None:
-            raise HTTPException(422, f"'{name}' needs an offset, e.g. 2026-01-15T06:00:00Z")
     flt = FindingFilter(rule_id=rule_id, series=series, state=state, kind=kind, since=since,
                         until=until, late=late, limit=limit)
     visible = sorted(monitor.visible_series(caller.org))
@@ -100,14 +99,14 @@ async def list_findings(
 @router.get("/energy", response_model=EnergyOut,
             summary="Heat energy delivered through a derived heat-power series",
             description="The same figure for supplier and recipient: computed from the "
-                        "heat power the monitor derives and stores.")
+                        "heat power the monitor derives and stores.",
+            responses={404: {"description": "No such derived heat-power series visible to "
+                                            "the caller"}})
 async def energy(monitor: Monitor, caller: Caller,
-                 series: Annotated[str, Query(description="A derived heat-power series")],
-                 since: Annotated[datetime, Query(description="Plant time, inclusive")],
-                 until: Annotated[datetime, Query(description="Plant time, exclusive")]
+                 series: Annotated[Name, Query(description="A derived heat-power series")],
+                 since: Annotated[Moment, Query(description="Plant time, inclusive")],
+                 until: Annotated[Moment, Query(description="Plant time, exclusive")]
                  ) -> EnergyOut:
-    if since.tzinfo is None or until.tzinfo is None:
-        raise HTTPException(422, "'since' and 'until' need an offset, e.g. 2026-01-15T06:00:00Z")
     if series not in monitor.derived_power_keys() or \
             series not in monitor.visible_series(caller.org):
         raise HTTPException(404, f"no derived heat-power series {series!r} visible to "
