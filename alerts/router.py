@@ -16,6 +16,7 @@ from alerts.runtime import AlertsRuntime
 from alerts.schemas import MaintenanceBody, ServiceBody, ShelveBody
 from services.access.deps import require_scope
 from services.access.principal import Principal, Scope
+from services.api.openapi import link
 
 router = APIRouter(tags=["alerts"])
 Reader = Annotated[Principal, Depends(require_scope(Scope.READ))]
@@ -48,7 +49,14 @@ def _answer(result: Result) -> dict[str, Any]:
             raise HTTPException(404, "no such alert of your organisation")
 
 
-@router.get("/v1/alerts")
+_FIRST = {"alert_id": "$response.body#/alerts/0/id"}
+
+
+@router.get("/v1/alerts", responses={200: {"links": {
+    "alert": link("/v1/alerts/{alert_id}", "get", **_FIRST),
+    "ack": link("/v1/alerts/{alert_id}/ack", "post", **_FIRST),
+    "shelve": link("/v1/alerts/{alert_id}/shelve", "post", **_FIRST),
+    "unshelve": link("/v1/alerts/{alert_id}/unshelve", "post", **_FIRST)}}})
 async def list_alerts(request: Request, principal: Reader,
                       state: Annotated[str, Query(pattern="^(open|all)$")] = "open",
                       limit: Annotated[int, Query(gt=0, le=1000)] = 200) -> dict[str, Any]:

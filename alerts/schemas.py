@@ -24,9 +24,9 @@ class ServiceBody(_Body):
 
 
 class MaintenanceBody(_Body):
-    exchange: Name
-    starts_at: Moment
-    ends_at: Moment
+    exchange: Name = Field(examples=["glomfjord-smolt"])
+    starts_at: Moment = Field(examples=["2026-06-01T06:00:00Z"])
+    ends_at: Moment = Field(examples=["2026-06-01T18:00:00Z"])
     reason: FreeText = ""
 
     @field_validator("starts_at", "ends_at")

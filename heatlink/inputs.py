@@ -13,7 +13,7 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 
 # C0 controls but tab, line feed and carriage return, and DEL. NUL is the one PostgreSQL
@@ -24,6 +24,9 @@ _CONTROL_IN_NAME = re.compile(r"[\x00-\x1f\x7f]")
 TEXT_PATTERN = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]*$"
 NAME_PATTERN = r"^[^\u0000-\u001f\u007f]*$"
 
+# The shape of RFC 3339; the datetime parser checks the rest. Without it pydantic would also
+# take a number of seconds since 1970, which the API does not promise.
+_RFC3339_START = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}")
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 LATEST = datetime(3000, 1, 1, tzinfo=UTC)
 TIME_RANGE = "between 1900-01-01 and 3000-01-01 (UTC)"
@@ -80,6 +83,14 @@ Name = Annotated[str, Field(max_length=500, json_schema_extra={"pattern": NAME_P
 """A key, id or name: one line of Unicode text without control characters."""
 
 
+def _rfc3339(value: Any) -> Any:
+    if isinstance(value, datetime) or (isinstance(value, str)
+                                       and _RFC3339_START.match(value)):
+        return value
+    raise PydanticCustomError("datetime_format", "must be an RFC 3339 time with an offset, "
+                              "e.g. 2026-01-15T06:00:00Z")
+
+
 def utc_time(value: datetime) -> datetime:
     """``value`` in UTC when it carries an offset and lies in the range the service keeps."""
     if value.tzinfo is None or value.utcoffset() is None:
@@ -94,11 +105,12 @@ def utc_time(value: datetime) -> datetime:
     return moment
 
 
-Moment = Annotated[datetime, AfterValidator(utc_time)]
+Moment = Annotated[datetime, BeforeValidator(_rfc3339), AfterValidator(utc_time)]
 """An instant: RFC 3339 with an offset, between 1900 and 3000, returned in UTC."""
 
-Finite = Annotated[float, Field(allow_inf_nan=False)]
-"""A finite number: NaN, Infinity and numbers beyond a double's range are refused."""
+Finite = Annotated[float, Field(allow_inf_nan=False, strict=True)]
+"""A finite JSON number: NaN, Infinity, numbers beyond a double's range, and strings or
+booleans that pydantic would otherwise convert, are refused."""
 
 
 def json_problem(value: Any) -> str | None:

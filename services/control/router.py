@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, sta
 
 from services.access.deps import CurrentPrincipal
 from services.access.principal import Principal, Scope
+from services.api.openapi import link
 from services.cluster.model import WritablePoint
 from services.control import store
 from services.control.plan import PlanError
@@ -97,9 +98,18 @@ async def points(control: Control, p: CurrentPrincipal) -> list[PointOut]:
     return out
 
 
+_RAMP = {"ramp_id": "$response.body#/id"}
+_REQUEST = {"request_id": "$response.body#/id"}
+
+
 @router.post("/ramps", status_code=201, response_model=RampOut,
              summary="Request a ramped setpoint change",
-             responses={404: {"description": "No such writable point visible to the caller"},
+             responses={201: {"links": {
+                            "ramp": link("/v1/control/ramps/{ramp_id}", "get", **_RAMP),
+                            "cancel": link("/v1/control/ramps/{ramp_id}/cancel", "post", **_RAMP),
+                            "resume": link("/v1/control/ramps/{ramp_id}/resume", "post",
+                                           **_RAMP)}},
+                        404: {"description": "No such writable point visible to the caller"},
                         422: {"description": "An invalid field, or a target the point's range "
                                              "or limits do not allow"}})
 async def request_ramp(body: RampRequest, control: Control, p: CurrentPrincipal) -> RampOut:
@@ -182,7 +192,12 @@ async def audit(control: Control, p: CurrentPrincipal,
 
 @router.post("/protective-requests", status_code=201,
              summary="Ask the supplier of an exchange for a protective action",
-             responses={404: {"description": "No such exchange of the caller's"}})
+             responses={201: {"links": {
+                            "accept": link("/v1/control/protective-requests/{request_id}/accept",
+                                           "post", **_REQUEST),
+                            "decline": link("/v1/control/protective-requests/{request_id}/"
+                                            "decline", "post", **_REQUEST)}},
+                        404: {"description": "No such exchange of the caller's"}})
 async def protective_request(body: ProtectiveRequestIn, control: Control,
                              p: CurrentPrincipal) -> dict[str, Any]:
     exchange = next((e for e in control.index.cluster.exchanges if e.id == body.exchange), None)

@@ -17,7 +17,7 @@ from services.cluster.index import ClusterIndex
 from services.export.store import readings_pages
 from services.ingest.checks import QUALITY_NAMES
 from services.readings import store
-from services.readings.router import visible_series_or_404
+from services.readings.router import SeriesKey, visible_series_or_404
 
 router = APIRouter(prefix="/v1", tags=["export"])
 Reader = Annotated[Principal, Depends(require_scope(Scope.READ))]
@@ -74,7 +74,7 @@ def _filename(stem: str, start: datetime) -> str:
 
 @router.get("/series/{key:path}/export.csv", response_class=StreamingResponse,
             summary="Raw readings of one series as CSV", responses=_RESPONSES)
-async def export_series(request: Request, principal: Reader, key: str, start: Start = None,
+async def export_series(request: Request, principal: Reader, key: SeriesKey, start: Start = None,
                         end: End = None) -> StreamingResponse:
     visible_series_or_404(request, principal, key)
     start_at, end_at = _range(request, start, end)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 
 from heatlink.inputs import Moment, Name
 from services.access.deps import require_scope
@@ -29,6 +29,8 @@ def get_monitor(request: Request) -> MonitorRuntime:
 
 Monitor = Annotated[MonitorRuntime, Depends(get_monitor)]
 NO_RULE: dict[int | str, dict[str, Any]] = {404: {"description": "No such rule"}}
+RuleId = Annotated[str, Path(description="A rule's id (GET /v1/rules lists them)",
+                             examples=["tank1-band"])]
 
 
 def _rule_or_404(monitor: MonitorRuntime, rule_id: str) -> RuleOut:
@@ -48,14 +50,14 @@ async def list_rules(monitor: Monitor, caller: Caller,
 
 
 @router.get("/rules/{rule_id}", response_model=RuleOut, responses=NO_RULE)
-async def get_rule(rule_id: str, monitor: Monitor, caller: Caller) -> RuleOut:
+async def get_rule(rule_id: RuleId, monitor: Monitor, caller: Caller) -> RuleOut:
     return _rule_or_404(monitor, rule_id)
 
 
 @router.get("/rules/{rule_id}/versions", response_model=list[RuleVersionOut],
             summary="Every version of a rule: who changed it, when, old and new",
             responses=NO_RULE)
-async def rule_versions(rule_id: str, monitor: Monitor, caller: Caller) -> list[RuleVersionOut]:
+async def rule_versions(rule_id: RuleId, monitor: Monitor, caller: Caller) -> list[RuleVersionOut]:
     _rule_or_404(monitor, rule_id)
     return [RuleVersionOut.of(v) for v in await monitor.store.rule_versions(rule_id)]
 
@@ -65,7 +67,7 @@ async def rule_versions(rule_id: str, monitor: Monitor, caller: Caller) -> list[
               responses={403: {"description": "The caller's organisation does not own it"},
                          404: {"description": "No such rule"},
                          422: {"description": "A fixed field, or an invalid value"}})
-async def change_rule(rule_id: str, body: RuleChange, monitor: Monitor,
+async def change_rule(rule_id: RuleId, body: RuleChange, monitor: Monitor,
                       caller: Caller) -> RuleOut:
     _rule_or_404(monitor, rule_id)
     try:
@@ -103,9 +105,13 @@ async def list_findings(
             responses={404: {"description": "No such derived heat-power series visible to "
                                             "the caller"}})
 async def energy(monitor: Monitor, caller: Caller,
-                 series: Annotated[Name, Query(description="A derived heat-power series")],
-                 since: Annotated[Moment, Query(description="Plant time, inclusive")],
-                 until: Annotated[Moment, Query(description="Plant time, exclusive")]
+                 series: Annotated[Name, Query(
+                     description="A derived heat-power series",
+                     examples=["glomfjord/smelter/hx1/secondary/power"])],
+                 since: Annotated[Moment, Query(description="Plant time, inclusive",
+                                                examples=["2026-01-15T00:00:00Z"])],
+                 until: Annotated[Moment, Query(description="Plant time, exclusive",
+                                                examples=["2026-01-16T00:00:00Z"])]
                  ) -> EnergyOut:
     if series not in monitor.derived_power_keys() or \
             series not in monitor.visible_series(caller.org):

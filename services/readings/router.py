@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 
 from heatlink.inputs import Moment
 from services.access.deps import require_scope
 from services.access.principal import Principal, Scope
+from services.api.openapi import link
 from services.cluster.index import ClusterIndex, SeriesInfo
 from services.ingest.checks import QUALITY_NAMES
 from services.readings import store
@@ -17,6 +18,9 @@ from services.readings.schemas import Aggregate, LatestOut, Point, ReadingsOut, 
 
 router = APIRouter(prefix="/v1", tags=["readings"])
 Reader = Annotated[Principal, Depends(require_scope(Scope.READ))]
+SeriesKey = Annotated[str, Path(description="A series key (GET /v1/series lists them)",
+                                examples=["glomfjord/smelter/hx1/secondary/supply_temp"])]
+_FIRST = {"key": "$response.body#/0/key"}
 
 
 def _index(request: Request) -> ClusterIndex:
@@ -34,7 +38,10 @@ def visible_series_or_404(request: Request, principal: Principal, key: str) -> S
     return info
 
 
-@router.get("/series", response_model=list[SeriesOut], summary="Series the caller may read")
+@router.get("/series", response_model=list[SeriesOut], summary="Series the caller may read",
+            responses={200: {"links": {
+                "readings": link("/v1/series/{key}/readings", "get", **_FIRST),
+                "export": link("/v1/series/{key}/export.csv", "get", **_FIRST)}}})
 async def list_series(request: Request, principal: Reader) -> list[SeriesOut]:
     index = _index(request)
     visible = index.visible_series(principal.org)
@@ -54,7 +61,7 @@ MAX_STEP_S = 10 * 365.25 * 86400
                        422: {"description": "A bad range or step, or more points than "
                                             "HEATLINK_QUERY_MAX_POINTS; `detail` says which"}})
 async def series_readings(
-    request: Request, principal: Reader, key: str,
+    request: Request, principal: Reader, key: SeriesKey,
     start: Annotated[Moment | None, Query(description="Inclusive; default end − 1 h")] = None,
     end: Annotated[Moment | None, Query(description="Exclusive; default now")] = None,
     step: Annotated[float | None, Query(
