@@ -69,6 +69,10 @@ HEADERS: dict[str, dict[str, bytes | None]] = {
     "odd accept": {"accept": b"application/\xff; q=NaN"},
 }
 
+CONTENT_TYPES = [b"text/plain", b"application/json; charset=latin-1", b"application/xml",
+                 b"multipart/form-data; boundary=x", b"application/x-www-form-urlencoded",
+                 b"application/json; \xff=\xfe", b"*/*"]
+
 # Benign values by parameter or body field name; others follow the schema.
 BENIGN: dict[str, Any] = {
     "key": SERIES, "series": SERIES, "rule_id": "tank1-band",

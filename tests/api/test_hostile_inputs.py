@@ -20,6 +20,7 @@ import pytest
 from services.api.problems import PROBLEM_MEDIA_TYPE
 from tests.api.conftest import MAX_BODY_BYTES
 from tests.api.hostile import (
+    CONTENT_TYPES,
     HEADERS,
     JSON_VALUES,
     TEXT,
@@ -92,6 +93,8 @@ def attempts(operation: Operation) -> Iterator[Attempt]:
         for label, (content, encoding) in gzip_cases(body).items():
             yield benign(label, content=content,
                          headers={**json_type, "content-encoding": encoding})
+        for content_type in CONTENT_TYPES:
+            yield benign(f"content type {content_type!r}", headers={"content-type": content_type})
         oversized = b'{"x": "' + b"x" * MAX_BODY_BYTES + b'"}'
         yield benign("a body over the limit", content=oversized)
         yield benign("a chunked body over the limit", content=oversized, chunked=True)
@@ -196,3 +199,20 @@ async def test_a_stream_resumed_from_any_id_starts_and_does_not_abort(
                         opening += await anext(chunks)
                 assert b"event: hello" in opening, (seq, opening)
                 assert b"event: gap" in opening, (seq, opening)
+
+
+STATIC_PATHS = ["%00", "a%00.js", "..%2f..%2f..%2fetc%2fpasswd", "../../pyproject.toml",
+                "x" * 4000 + ".js", "%ff%fe.css", "vendor/%2e%2e/../../x.html", "\u0663.js",
+                "dashboard.js%00.html", "vendor/"]
+
+
+async def test_the_page_and_its_files_never_fail(api_service: AppHandle) -> None:
+    """The routes the OpenAPI document leaves out: the dashboard page and its files."""
+    async with httpx.AsyncClient(base_url=api_service.url, timeout=30) as client:
+        for path in STATIC_PATHS:
+            answer = await client.get(f"/static/{path}")
+            assert answer.status_code == 404, (path, answer.status_code, answer.text[:200])
+            assert answer.headers["content-type"] == PROBLEM_MEDIA_TYPE
+        assert (await client.get("/static/dashboard.js")).status_code == 200
+        for query in ("?%00=1", "?a=%ff", "?" + "x" * 4000):
+            assert (await client.get("/" + query)).status_code == 200
