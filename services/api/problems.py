@@ -134,7 +134,7 @@ def _unreadable_body(cause: BaseException) -> str:
 async def _on_http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else json.dumps(_clean(exc.detail))
-    if exc.status_code == 400 and exc.__cause__ is not None:
+    if exc.status_code == 400 and isinstance(exc.__cause__, RecursionError | ValueError):
         # FastAPI's own "error parsing the body" hides why; say it.
         detail = _unreadable_body(exc.__cause__)
     if exc.status_code < 400:

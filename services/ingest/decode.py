@@ -180,6 +180,8 @@ class _Splitter:
                 self.key = json.loads(token)
             except ValueError:
                 raise self.fail("a name that is not a valid string", at) from None
+            if self.key == "readings":
+                self.items = None  # a repeated name: the last one counts, as in json.loads
 
     def on_open(self, bracket: int, at: int, after: int) -> None:
         depth = len(self.stack)

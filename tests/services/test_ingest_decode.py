@@ -46,6 +46,13 @@ def test_an_unreadable_reading_is_kept_as_sent_and_the_rest_read() -> None:
     assert batch.raw_reading(2) == b'{"series":"x",}'
 
 
+def test_a_repeated_name_counts_once_as_json_reads_it() -> None:
+    members, items = split_batch(b'{"readings": [1, 2], "gateway": "a", "readings": 5}')
+    assert (members["readings"], items) == (b" 5", None)
+    members, items = split_batch(b'{"readings": 5, "readings": [3]}')
+    assert items == [b"3"]
+
+
 @pytest.mark.parametrize(("body", "says"), [
     (b'{"readings": [1, 2}', "unmatched"),
     (b'{"readings": ["unterminated]}', "never ends"),
