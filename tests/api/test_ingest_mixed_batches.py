@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from services.cluster.index import ClusterIndex
 from services.cluster.loader import EXAMPLE_CLUSTER, load_cluster
+from tests.support.servers import require_timescaledb
 from tests.support.service import AppHandle
 
 INDEX = ClusterIndex(load_cluster(EXAMPLE_CLUSTER))
@@ -163,6 +164,8 @@ async def test_exactly_the_good_readings_are_stored_and_each_bad_one_is_named(
         api_service: AppHandle, api_tokens: dict[str, str], entries: list[Good | Bad],
         compressed: bool) -> None:
     pool: asyncpg.Pool = api_service.app.state.pool
+    if require_timescaledb():
+        assert api_service.app.state.features.hypertable
     batch_id = uuid.uuid4().hex
     body = body_of(entries, batch_id)
     headers = {"content-type": "application/json"}
