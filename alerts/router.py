@@ -16,6 +16,7 @@ from alerts.runtime import AlertsRuntime
 from alerts.schemas import MaintenanceBody, ServiceBody, ShelveBody
 from services.access.deps import require_scope
 from services.access.principal import Principal, Scope
+from services.api.openapi import link
 
 router = APIRouter(tags=["alerts"])
 Reader = Annotated[Principal, Depends(require_scope(Scope.READ))]
@@ -23,6 +24,12 @@ Reader = Annotated[Principal, Depends(require_scope(Scope.READ))]
 # is the one handling a reading token may do.
 Safety = Annotated[Principal, Depends(require_scope(Scope.SAFETY))]
 AlertId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such alert of the caller's organisation"}}
+_HTML = {"text/html": {"schema": {"type": "string"}}}
+LINK_ANSWERS: dict[int | str, dict[str, Any]] = {
+    403: {"description": "The link's signature is wrong or it expired", "content": _HTML},
+    404: {"description": "No such alert", "content": _HTML}}
 
 
 def _runtime(request: Request) -> AlertsRuntime:
@@ -44,7 +51,14 @@ def _answer(result: Result) -> dict[str, Any]:
             raise HTTPException(404, "no such alert of your organisation")
 
 
-@router.get("/v1/alerts")
+_FIRST = {"alert_id": "$response.body#/alerts/0/id"}
+
+
+@router.get("/v1/alerts", responses={200: {"links": {
+    "alert": link("/v1/alerts/{alert_id}", "get", **_FIRST),
+    "ack": link("/v1/alerts/{alert_id}/ack", "post", **_FIRST),
+    "shelve": link("/v1/alerts/{alert_id}/shelve", "post", **_FIRST),
+    "unshelve": link("/v1/alerts/{alert_id}/unshelve", "post", **_FIRST)}}})
 async def list_alerts(request: Request, principal: Reader,
                       state: Annotated[str, Query(pattern="^(open|all)$")] = "open",
                       limit: Annotated[int, Query(gt=0, le=1000)] = 200) -> dict[str, Any]:
@@ -73,7 +87,7 @@ async def list_deliveries(request: Request, principal: Reader,
         for r in rows]}
 
 
-@router.get("/v1/alerts/{alert_id}")
+@router.get("/v1/alerts/{alert_id}", responses=NOT_FOUND)
 async def get_alert(request: Request, principal: Reader, alert_id: AlertId) -> dict[str, Any]:
     """One alert with its transitions and its deliveries with every attempt."""
     async with _runtime(request).service.pool.acquire() as conn:
@@ -103,26 +117,26 @@ def _delivery(d: dict[str, Any]) -> dict[str, Any]:
     return d
 
 
-@router.post("/v1/alerts/{alert_id}/ack")
+@router.post("/v1/alerts/{alert_id}/ack", responses=NOT_FOUND)
 async def acknowledge(request: Request, principal: Reader, alert_id: AlertId) -> dict[str, Any]:
     return _answer(await operations.acknowledge(_runtime(request).service, alert_id,
                                                 principal.org, _actor(principal)))
 
 
-@router.post("/v1/alerts/{alert_id}/shelve")
+@router.post("/v1/alerts/{alert_id}/shelve", responses=NOT_FOUND)
 async def shelve(request: Request, principal: Safety, alert_id: AlertId,
                  body: ShelveBody) -> dict[str, Any]:
     return _answer(await operations.shelve(_runtime(request).service, alert_id, principal.org,
                                            _actor(principal), body.duration_s, body.reason))
 
 
-@router.post("/v1/alerts/{alert_id}/unshelve")
+@router.post("/v1/alerts/{alert_id}/unshelve", responses=NOT_FOUND)
 async def unshelve(request: Request, principal: Safety, alert_id: AlertId) -> dict[str, Any]:
     return _answer(await operations.unshelve(_runtime(request).service, alert_id,
                                              principal.org, _actor(principal)))
 
 
-@router.post("/v1/alerts/{alert_id}/out-of-service")
+@router.post("/v1/alerts/{alert_id}/out-of-service", responses=NOT_FOUND)
 async def out_of_service(request: Request, principal: Safety, alert_id: AlertId,
                          body: ServiceBody) -> dict[str, Any]:
     return _answer(await operations.set_in_service(_runtime(request).service, alert_id,
@@ -130,7 +144,7 @@ async def out_of_service(request: Request, principal: Safety, alert_id: AlertId,
                                                    body.reason))
 
 
-@router.post("/v1/alerts/{alert_id}/return-to-service")
+@router.post("/v1/alerts/{alert_id}/return-to-service", responses=NOT_FOUND)
 async def return_to_service(request: Request, principal: Safety, alert_id: AlertId,
                             body: ServiceBody) -> dict[str, Any]:
     return _answer(await operations.set_in_service(_runtime(request).service, alert_id,
@@ -141,7 +155,7 @@ async def return_to_service(request: Request, principal: Safety, alert_id: Alert
 Expires = Annotated[int, Query(ge=0, le=2**40)]
 
 
-@router.get("/v1/alerts/{alert_id}/link", response_class=HTMLResponse)
+@router.get("/v1/alerts/{alert_id}/link", response_class=HTMLResponse, responses=LINK_ANSWERS)
 async def one_click(request: Request, alert_id: AlertId, action: str, org: str,
                     expires: Expires, sig: str) -> HTMLResponse:
     """The signed link in an e-mail: shows what it would do and a button. Changes nothing,
@@ -157,7 +171,8 @@ async def one_click(request: Request, alert_id: AlertId, action: str, org: str,
     return link_page.confirm(alert, action)
 
 
-@router.post("/v1/alerts/{alert_id}/link", response_class=HTMLResponse)
+@router.post("/v1/alerts/{alert_id}/link", response_class=HTMLResponse,
+             responses=LINK_ANSWERS)
 async def one_click_post(request: Request, alert_id: AlertId, action: str, org: str,
                          expires: Expires, sig: str) -> HTMLResponse:
     """The button of the link's page: acknowledges or shelves without a token."""
@@ -178,7 +193,10 @@ async def one_click_post(request: Request, alert_id: AlertId, action: str, org: 
             return link_page.not_found()
 
 
-@router.post("/v1/maintenance", status_code=201)
+@router.post("/v1/maintenance", status_code=201, responses={
+    403: {"description": "Only the exchange's supplier announces maintenance"},
+    404: {"description": "No such exchange of the caller's"},
+    422: {"description": "An invalid field, or ends_at not after starts_at"}})
 async def announce(request: Request, principal: Safety,
                    body: MaintenanceBody) -> dict[str, Any]:
     """A supplier announces a planned outage of an exchange."""

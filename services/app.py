@@ -19,6 +19,7 @@ from heatlink.aio import cancel_and_wait, stop_together
 from heatlink.clock import Clock, SystemClock
 from services.access.router import router as access_router
 from services.access.tokens import TokenStore
+from services.api import install as install_api
 from services.cluster.index import ClusterIndex
 from services.cluster.loader import load_cluster
 from services.control.router import router as control_router
@@ -122,6 +123,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
             "series plus those its exchanges share with it. Times are RFC 3339 with offset."),
         lifespan=lifespan,
     )
+    install_api(app, max_body_bytes=settings.max_body_bytes)
+    # Added last, so outermost: error answers from the body bound carry the headers too.
     app.add_middleware(SecurityHeaders)
     app.include_router(health_router)
     app.include_router(ingest_router)

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
+from heatlink.inputs import Moment
 from services.access.deps import require_scope
 from services.access.principal import Principal, Scope
 
@@ -32,7 +33,7 @@ class AccessLogEntry(BaseModel):
                     "attempts, newest first")
 async def access_log(
     request: Request, principal: Reader,
-    since: Annotated[datetime | None, Query(description="Only reads at or after this")] = None,
+    since: Annotated[Moment | None, Query(description="Only reads at or after this")] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> list[AccessLogEntry]:
     rows = await request.app.state.pool.fetch(

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, sta
 
 from services.access.deps import require_scope
 from services.access.principal import Principal, Scope
+from services.api.openapi import link
 from services.cluster.model import WritablePoint
 from services.control import store
 from services.control.plan import PlanError
@@ -33,6 +34,13 @@ RequestId = Annotated[int, Path(**DB_ID)]
 # Every control endpoint needs at least the read scope (a gateway's token reads none of
 # them); changing a setpoint or answering a request needs control on top.
 Reader = Annotated[Principal, Depends(require_scope(Scope.READ))]
+_Answers = dict[int | str, dict[str, Any]]
+NO_RAMP: _Answers = {404: {"description": "No such ramp visible to the caller"}}
+OPERATE: _Answers = {**NO_RAMP, 409: {"description": "The ramp is not in a state that allows "
+                                                     "this"}}
+NO_REQUEST: _Answers = {
+    404: {"description": "No such protective request of the caller's"},
+    409: {"description": "The request is already answered"}}
 
 
 def get_control(request: Request) -> ControlRuntime:
@@ -93,8 +101,20 @@ async def points(control: Control, p: Reader) -> list[PointOut]:
     return out
 
 
+_RAMP = {"ramp_id": "$response.body#/id"}
+_REQUEST = {"request_id": "$response.body#/id"}
+
+
 @router.post("/ramps", status_code=201, response_model=RampOut,
-             summary="Request a ramped setpoint change")
+             summary="Request a ramped setpoint change",
+             responses={201: {"links": {
+                            "ramp": link("/v1/control/ramps/{ramp_id}", "get", **_RAMP),
+                            "cancel": link("/v1/control/ramps/{ramp_id}/cancel", "post", **_RAMP),
+                            "resume": link("/v1/control/ramps/{ramp_id}/resume", "post",
+                                           **_RAMP)}},
+                        404: {"description": "No such writable point visible to the caller"},
+                        422: {"description": "An invalid field, or a target the point's range "
+                                             "or limits do not allow"}})
 async def request_ramp(body: RampRequest, control: Control, p: Reader) -> RampOut:
     point = _visible_point(control, p, body.point)
     await _authorised(control, p, point, f"ramp to {body.target}")
@@ -125,7 +145,7 @@ async def ramps(control: Control, p: Reader,
 
 
 @router.get("/ramps/{ramp_id}", response_model=RampOut,
-            summary="A ramp with every command it sent")
+            summary="A ramp with every command it sent", responses=NO_RAMP)
 async def ramp(ramp_id: RampId, control: Control, p: Reader) -> RampOut:
     return await _ramp(control, p, ramp_id)
 
@@ -143,13 +163,15 @@ async def _operate(control: ControlRuntime, p: Principal, ramp_id: int, what: st
     return await _ramp(control, p, ramp_id)
 
 
-@router.post("/ramps/{ramp_id}/cancel", response_model=RampOut, summary="Cancel a ramp")
+@router.post("/ramps/{ramp_id}/cancel", response_model=RampOut, summary="Cancel a ramp",
+             responses=OPERATE)
 async def cancel(ramp_id: RampId, control: Control, p: Reader) -> RampOut:
     return await _operate(control, p, ramp_id, "cancel")
 
 
 @router.post("/ramps/{ramp_id}/resume", response_model=RampOut,
-             summary="Resume a ramp held for a readback mismatch or an unconfirmed step")
+             summary="Resume a ramp held for a readback mismatch or an unconfirmed step",
+             responses=OPERATE)
 async def resume(ramp_id: RampId, control: Control, p: Reader) -> RampOut:
     return await _operate(control, p, ramp_id, "resume")
 
@@ -172,7 +194,13 @@ async def audit(control: Control, p: Reader,
 
 
 @router.post("/protective-requests", status_code=201,
-             summary="Ask the supplier of an exchange for a protective action")
+             summary="Ask the supplier of an exchange for a protective action",
+             responses={201: {"links": {
+                            "accept": link("/v1/control/protective-requests/{request_id}/accept",
+                                           "post", **_REQUEST),
+                            "decline": link("/v1/control/protective-requests/{request_id}/"
+                                            "decline", "post", **_REQUEST)}},
+                        404: {"description": "No such exchange of the caller's"}})
 async def protective_request(body: ProtectiveRequestIn, control: Control,
                              p: Reader) -> dict[str, Any]:
     exchange = next((e for e in control.index.cluster.exchanges if e.id == body.exchange), None)
@@ -221,13 +249,15 @@ async def _answer(control: ControlRuntime, p: Principal, request_id: int, answer
     return answered
 
 
-@router.post("/protective-requests/{request_id}/accept", summary="Supplier accepts")
+@router.post("/protective-requests/{request_id}/accept", summary="Supplier accepts",
+             responses=NO_REQUEST)
 async def accept(request_id: RequestId, body: AnswerIn, control: Control,
                  p: Reader) -> dict[str, Any]:
     return await _answer(control, p, request_id, "accepted", body.note)
 
 
-@router.post("/protective-requests/{request_id}/decline", summary="Supplier declines")
+@router.post("/protective-requests/{request_id}/decline", summary="Supplier declines",
+             responses=NO_REQUEST)
 async def decline(request_id: RequestId, body: AnswerIn, control: Control,
                   p: Reader) -> dict[str, Any]:
     return await _answer(control, p, request_id, "declined", body.note)

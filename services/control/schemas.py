@@ -6,34 +6,35 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from heatlink.inputs import Finite, FreeText, Name
+
 
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-# PostgreSQL text cannot hold NUL; refused at the door rather than as a database error.
-TEXT = r"^[^\x00]*$"
 DB_ID = {"ge": 1, "le": 2**63 - 1}
 
 
 class RampRequest(_In):
-    point: str = Field(description="a writable point's key (GET /v1/control/points)")
-    target: float = Field(allow_inf_nan=False)
-    current_value: float | None = Field(
-        None, allow_inf_nan=False, description="where the setpoint stands now; by default "
+    point: Name = Field(description="a writable point's key (GET /v1/control/points)",
+                        examples=["glomfjord/smoltfarm/tank1/temp_setpoint"])
+    target: Finite = Field(examples=[12.0])
+    current_value: Finite | None = Field(
+        None, description="where the setpoint stands now; by default "
         "the last value read back, else the latest value the point's ramp rule watches")
 
 
 class ProtectiveRequestIn(_In):
-    exchange: str
-    action: str = Field(min_length=1, max_length=2000, pattern=TEXT,
-                        description="e.g. 'ramp the supply down at 0.5 K/h during "
-                        "Saturday's planned stop'")
-    reason: str = Field("", max_length=2000, pattern=TEXT)
+    exchange: Name = Field(examples=["glomfjord-smolt"])
+    action: FreeText = Field(min_length=1,
+                             description="e.g. 'ramp the supply down at 0.5 K/h during "
+                             "Saturday's planned stop'")
+    reason: FreeText = ""
 
 
 class AnswerIn(_In):
-    note: str = Field("", max_length=2000, pattern=TEXT)
+    note: FreeText = ""
 
 
 class PointOut(BaseModel):

@@ -18,7 +18,10 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="The database is reachable and its schema is current")
+@router.get("/readyz", summary="The database is reachable and its schema is current",
+            responses={503: {"description": "Not ready: the database is unreachable or "
+                                            "migrations are pending",
+                             "content": {"application/json": {"schema": {"type": "object"}}}}})
 async def readyz(request: Request) -> JSONResponse:
     pool: asyncpg.Pool = request.app.state.pool
     try:

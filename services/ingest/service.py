@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-import gzip
-import json
 import logging
 import time
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
 import asyncpg
-import orjson
 
 from heatlink.clock import Clock
+from heatlink.inputs import printable, text_problem
 from heatlink.wire import IngestResult, RejectReason
 from services.access.principal import Principal, Role
 from services.cluster.index import ClusterIndex
 from services.ingest.checks import QUALITY_NAMES, CheckedBatch, SeriesLimits, check_readings
+from services.ingest.decode import Body, IngestError, gunzip, read_batch
 from services.ingest.store import store_batch
 from services.metrics import ServiceMetrics
 from services.readings.store import log_denied
@@ -35,15 +33,6 @@ class ReadingsObserver(Protocol):
                         values: Sequence[float], quality: Sequence[str]) -> None: ...
 
 
-class IngestError(Exception):
-    """A batch that cannot be read at all; ``status`` is the HTTP status to answer."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
 @dataclass
 class IngestService:
     pool: asyncpg.Pool
@@ -54,33 +43,18 @@ class IngestService:
     metrics: ServiceMetrics
     observers: list[ReadingsObserver]
 
-    def decode(self, body: bytes, content_encoding: str | None) -> dict[str, Any]:
+    def decode(self, body: bytes, content_encoding: str | None) -> Body:
         limit = self.settings.max_body_bytes
-        if content_encoding and content_encoding.lower() in ("gzip", "x-gzip"):
-            try:
-                # Bounded decompression: a small bomb must not exhaust memory.
-                decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
-                body = decompressor.decompress(body, limit + 1)
-            except (zlib.error, gzip.BadGzipFile) as exc:
-                raise IngestError(400, f"body is not valid gzip: {exc}") from None
-        elif content_encoding and content_encoding.lower() != "identity":
-            raise IngestError(415, f"Content-Encoding {content_encoding!r} is not supported; "
-                              "use gzip or none")
+        encoding = (content_encoding or "identity").strip().lower()
+        if encoding in ("gzip", "x-gzip"):
+            body = gunzip(body, limit)
+        elif encoding != "identity":
+            raise IngestError(415, f"Content-Encoding '{printable(encoding, 40)}' is not "
+                              "supported; use gzip or none")
         if len(body) > limit:
             raise IngestError(413, f"body exceeds the limit of {limit} bytes "
                               "(HEATLINK_MAX_BODY_BYTES); send smaller batches")
-        try:
-            parsed = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            # Python's json writes NaN and Infinity, which strict JSON lacks; read them so
-            # that one such value rejects one reading, not the whole batch.
-            try:
-                parsed = json.loads(body)
-            except (ValueError, UnicodeDecodeError):
-                raise IngestError(400, f"body is not valid JSON: {exc}") from None
-        if not isinstance(parsed, dict):
-            raise IngestError(400, "body must be a JSON object with gateway, batch_id, readings")
-        return parsed
+        return read_batch(body)
 
     async def ingest(self, principal: Principal, body: bytes,
                      content_encoding: str | None) -> IngestResult:
@@ -101,7 +75,7 @@ class IngestService:
                                  self.settings.max_future_skew_s, self.settings.retention_days)
         await self._log_refused_writes(principal, checked)
         outcome = await store_batch(self.pool, batch_scope(principal, gateway), batch_id,
-                                    checked)
+                                    checked, batch.raw_reading)
         result = outcome.result
         self._count(result)
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
@@ -180,14 +154,14 @@ def batch_scope(principal: Principal, gateway: str) -> str:
     return principal.gateway or f"{principal.org}/{gateway}"
 
 
-def _envelope(batch: dict[str, Any]) -> tuple[str, str, list[Any]]:
-    gateway = batch.get("gateway")
-    batch_id = batch.get("batch_id")
-    readings = batch.get("readings")
-    if not isinstance(gateway, str) or not gateway:
-        raise IngestError(400, "'gateway' must be a non-empty string")
-    if not isinstance(batch_id, str) or not batch_id or len(batch_id) > 200:
-        raise IngestError(400, "'batch_id' must be a non-empty string of at most 200 characters")
-    if not isinstance(readings, list):
+def _envelope(batch: Body) -> tuple[str, str, list[Any]]:
+    for name, value in (("gateway", batch.gateway), ("batch_id", batch.batch_id)):
+        if not isinstance(value, str) or not 0 < len(value) <= 200:
+            raise IngestError(400, f"'{name}' must be a non-empty string of at most 200 "
+                              "characters")
+        problem = text_problem(value, multiline=False)
+        if problem is not None:
+            raise IngestError(400, f"'{name}' {problem}")
+    if not isinstance(batch.readings, list):
         raise IngestError(400, "'readings' must be a list")
-    return gateway, batch_id, readings
+    return batch.gateway, batch.batch_id, batch.readings

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from heatlink.inputs import FreeText, JsonObject
 from services.monitor.findings import Finding
 from services.monitor.group import VersionedRule
 from services.monitor.store import RuleVersionRow, spec_json
@@ -48,12 +49,12 @@ class RuleVersionOut(BaseModel):
 class RuleChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    changes: dict[str, Any] = Field(
+    changes: JsonObject = Field(
         description="Fields to change, e.g. {\"high\": 15.0, \"deadband\": 0.3}. id, kind, "
         "owner and the series a rule reads are fixed in the cluster file.",
         examples=[{"high": 15.0}])
-    reason: str = Field(min_length=1, max_length=500, description="Why: kept with the new "
-                        "version for the audit", examples=["vet: smolt stage from March"])
+    reason: FreeText = Field(min_length=1, max_length=500, description="Why: kept with the new "
+                             "version for the audit", examples=["vet: smolt stage from March"])
 
 
 class FindingOut(BaseModel):
