@@ -145,7 +145,9 @@ SourceConfig = Annotated[OpcUaSourceConfig | MqttSourceConfig, Field(discriminat
 
 class BufferConfig(Strict):
     path: Path
-    max_bytes: int = Field(default=512 * 1024 * 1024, ge=64 * 1024, description="disk quota")
+    max_bytes: int = Field(default=512 * 1024 * 1024, ge=256 * 1024, description=
+                           "disk quota of the buffer's files (database, WAL and its index); "
+                           "over it the oldest readings not in flight are dropped")
     synchronous: Literal["full", "normal"] = Field(default=
         "full", description="full survives a power cut; normal only a process crash")
 

@@ -73,8 +73,10 @@ class Buffer(Protocol):
     Called by: the runner (`add`) and the forwarder (`begin`, `end`); at most one transaction
     is open at a time. `add` returns only once the readings survive a crash of the process.
     Nothing is removed before `end(tx, delivered=True)`; `end(tx, delivered=False)` hands the
-    same rows out again, in the same order. When the quota is exceeded the oldest readings are
-    dropped and counted in `dropped_total`.
+    same rows out again, in the same order. When the quota is exceeded the oldest readings
+    that are not in flight (handed out by `begin` and not yet ended) are dropped; exactly
+    those are counted in `dropped_total`, and each episode of drops is logged when it begins
+    and when it ends, with the count and the span of source times dropped.
     """
 
     async def add(self, readings: Sequence[Reading]) -> None: ...

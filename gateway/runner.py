@@ -87,6 +87,7 @@ class Gateway:
         self.figures.dead_letters_total = self.dead_letters.count_total
         if isinstance(self.buffer, SqliteBuffer):
             self.figures.used_bytes = await self.buffer.used_bytes()
+            self.figures.quota_bytes = self.buffer.max_bytes
 
     async def health(self) -> tuple[bool, dict[str, object]]:
         await self.refresh()
