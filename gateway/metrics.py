@@ -65,6 +65,12 @@ class GatewayCollector(Collector):
         for outcome, n in f.batches_total.items():
             batches.add_metric([outcome], n)
         yield batches
+        resumes = CounterMetricFamily("heatlink_gateway_uplink_resumes",
+                                      "Waits after a failed send, by what ended them "
+                                      "(backoff, or readiness of the service)", labels=["on"])
+        for on, n in f.resumes_total.items():
+            resumes.add_metric([on], n)
+        yield resumes
         rejected = CounterMetricFamily("heatlink_gateway_readings_rejected",
                                        "Readings dead-lettered", labels=["reason"])
         for reason, n in f.rejected_total.items():

@@ -131,10 +131,17 @@ class NotAuthorised:
 
 @dataclass(frozen=True, slots=True)
 class RetryLater:
-    """429, 5xx or a connection error: retry with backoff. `after_s` from Retry-After."""
+    """429, 5xx or a connection error: retry with backoff. `after_s` from Retry-After.
+
+    `outage`: the service, or the storage behind it, is down (502, 503, 504, no connection):
+    its readiness tells when it is back, so waiting may end early on `Uplink.ready`.
+    Not for 429 (the service is up and wants less) or a 500 (a fault that readiness does
+    not see): those wait their full delay.
+    """
 
     reason: str
     after_s: float | None = None
+    outage: bool = False
 
 
 SendOutcome = Delivered | Unreadable | TooLarge | NotAuthorised | RetryLater
@@ -148,5 +155,11 @@ class Uplink(Protocol):
     """
 
     async def send(self, batch_id: str, readings: Sequence[Reading]) -> SendOutcome: ...
+
+    async def ready(self) -> bool:
+        """One look at the service's readiness (`GET /readyz`): True only when it says it is
+        ready to store. Never raises, never retries; called by the forwarder while it waits
+        out an outage."""
+        ...
 
     async def close(self) -> None: ...

@@ -147,17 +147,28 @@ class RecordingUplink:
         self._answers[batch_id] = result
         return Delivered(result)
 
+    async def ready(self) -> bool:
+        return True
+
     async def close(self) -> None:
         return None
 
 
 class FlakyUplink(RecordingUplink):
-    """Answers with scripted outcomes first (None = behave like `RecordingUplink`)."""
+    """Answers with scripted outcomes first (None = behave like `RecordingUplink`), and
+    readiness probes with scripted answers (then ready)."""
 
-    def __init__(self, script: Iterable[SendOutcome | None]) -> None:
+    def __init__(self, script: Iterable[SendOutcome | None],
+                 readiness: Iterable[bool] = ()) -> None:
         super().__init__()
         self.script = deque(script)
+        self.readiness = deque(readiness)
         self.attempts: list[tuple[str, int]] = []  # (batch id, readings) of every attempt
+        self.probes = 0
+
+    async def ready(self) -> bool:
+        self.probes += 1
+        return self.readiness.popleft() if self.readiness else True
 
     async def send(self, batch_id: str, readings: Sequence[Reading]) -> SendOutcome:
         self.attempts.append((batch_id, len(readings)))
