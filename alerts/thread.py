@@ -25,7 +25,7 @@ from alerts.metrics import AlertMetrics
 from alerts.service import AlertService
 from alerts.settings import AlertSettings
 from alerts.signing import LinkSigner
-from alerts.worker import DeliveryWorker
+from alerts.worker import DeliveryWorker, StorageWatch
 from heatlink.clock import Clock
 from services.cluster.index import ClusterIndex
 
@@ -53,6 +53,7 @@ class WorkerThread:
     stream: AlertStream
     metrics: AlertMetrics
     build_channels: Callable[[AlertSettings, AlertStream], dict[str, Channel]]
+    storage: StorageWatch | None = None  # thread-safe: told from this thread's loop
     _loop: asyncio.AbstractEventLoop | None = None
     _worker: DeliveryWorker | None = None
     _stop: asyncio.Event | None = None
@@ -101,7 +102,7 @@ class WorkerThread:
         task: asyncio.Task[None] | None = None
         try:
             worker = DeliveryWorker(pool, self.clock, channels, self.index.cluster.alerting,
-                                    self.settings, self.metrics)
+                                    self.settings, self.metrics, self.storage)
             timers = AlertService(pool, self.index, self.clock, self.signer, worker.wake,
                                   self.metrics)
             # Another process (or this one) committing deliveries wakes the worker at once.

@@ -35,6 +35,8 @@ from services.monitor.runtime import start_monitor
 from services.readings.router import router as readings_router
 from services.settings import Settings
 from services.storage import timescale
+from services.storage.answers import install_storage_answers
+from services.storage.health import StorageHealth
 from services.storage.migrate import apply_migrations
 from services.storage.retention import retention_loop
 
@@ -68,6 +70,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         pool = await asyncpg.create_pool(database_url, min_size=settings.pool_min_size,
                                          max_size=settings.pool_max_size)
         metrics = ServiceMetrics()
+        storage = app.state.storage = StorageHealth(registry=metrics.registry)
+        storage.start(pool)
         limits = await sync_series(pool, index)
         app.state.settings = settings
         app.state.clock = clock
@@ -82,14 +86,14 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         await app.state.alerts.start()
         # The monitor hands its findings to the alerts, so it starts after them.
         app.state.monitor = await start_monitor(pool, cluster, clock, app.state.alerts.service,
-                                                registry=metrics.registry)
+                                                registry=metrics.registry, storage=storage)
         app.state.ingest.observers.append(app.state.monitor.observer)
         # Control reads the monitor's rules (ramp limits) and raises alerts: it starts last.
         app.state.control = create_control(app.state)
         await app.state.control.start()
         retention = asyncio.create_task(retention_loop(
             pool, features, clock, settings.retention_days,
-            settings.retention_check_interval_s, metrics), name="retention")
+            settings.retention_check_interval_s, metrics, storage), name="retention")
         try:
             yield
         finally:
@@ -100,6 +104,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
             retention.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await retention
+            await storage.stop()
             await pool.close()
 
     app = FastAPI(
@@ -112,6 +117,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
             "series plus those its exchanges share with it. Times are RFC 3339 with offset."),
         lifespan=lifespan,
     )
+    install_storage_answers(app)  # a database outage answers 503 on every route
     app.include_router(health_router)
     app.include_router(ingest_router)
     app.include_router(readings_router)

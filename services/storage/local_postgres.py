@@ -16,6 +16,7 @@ import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 DEFAULT_TSDB_ROOT = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / \
     "heatlink" / "trixie-timescaledb"
@@ -186,8 +187,9 @@ class LocalPostgres:
                   "-o", f"-p {self.port}", "start")
         return self.url
 
-    def stop(self) -> None:
-        subprocess.run(self._command("pg_ctl", "-D", self.data_dir, "-m", "fast", "-w", "stop"),
+    def stop(self, mode: Literal["smart", "fast", "immediate"] = "fast") -> None:
+        """`immediate` is a crash as far as clients can tell (tests of outages use it)."""
+        subprocess.run(self._command("pg_ctl", "-D", self.data_dir, "-m", mode, "-w", "stop"),
                        capture_output=True)
 
     def destroy(self) -> None:
