@@ -162,7 +162,7 @@ class UplinkConfig(Strict):
     gzip: bool = True
     retry: BackoffConfig = Field(default_factory=BackoffConfig)
     auth_retry_s: float = Field(default=60.0, gt=0, description="wait after a 401/403")
-    ready_probe_s: float = Field(default=1.0, gt=0, description=
+    ready_probe_s: float = Field(default=0.5, gt=0, description=
                                  "in an outage (503, no connection) ask the service's /readyz "
                                  "this often while waiting, and send again once it is ready")
     dead_letter_path: Path

@@ -38,7 +38,7 @@ Sleep = Callable[[float], Awaitable[None]]
 class Forwarder:
     def __init__(self, buffer: Buffer, uplink: Uplink, dead_letters: DeadLetterFile, *,
                  batch_max_readings: int = 5000, retry: Backoff | None = None,
-                 auth_retry_s: float = 60.0, ready_probe_s: float | None = 1.0,
+                 auth_retry_s: float = 60.0, ready_probe_s: float | None = 0.5,
                  rng: random.Random | None = None, sleep: Sleep = asyncio.sleep,
                  stats: ForwarderStats | None = None) -> None:
         self.buffer = buffer
