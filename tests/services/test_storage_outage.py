@@ -18,9 +18,12 @@ from typing import Any
 import httpx
 import pytest
 
+from heatlink.clock import FakeClock
 from services.access.principal import Role
+from services.monitor.runtime import MonitorRuntime
 from services.settings import Settings
 from services.storage.local_postgres import LocalPostgres
+from tests.monitor.dbsupport import T0, tank_readings
 from tests.support.servers import empty_database, own_postgres_server, require_timescaledb
 from tests.support.service import AppHandle, make_token, running_app
 
@@ -213,3 +216,33 @@ async def eventually_ready(client: httpx.AsyncClient, timeout_s: float = 60.0) -
             raise AssertionError(f"/readyz not 200 within {timeout_s} s")
         await asyncio.sleep(0.05)
 
+
+
+async def test_findings_evaluated_while_the_database_is_down_are_kept_and_raised_after(
+        server: LocalPostgres, log_records: pytest.LogCaptureFixture) -> None:
+    """The monitor has moved on when its save fails: the finding must wait, not vanish."""
+    clock = FakeClock(T0 + timedelta(minutes=10))
+    async with empty_database(server.url) as url:
+        settings = Settings(database_url=url, require_timescaledb=require_timescaledb())
+        async with running_app(settings, clock=clock) as app:
+            monitor: MonitorRuntime = app.app.state.monitor
+            farm = await make_token(url, "fjordsmolt", Role.RECIPIENT)
+            async with app.client(farm) as client:
+                assert (await client.get("/v1/findings")).json() == []
+                await asyncio.to_thread(server.stop, "immediate")
+                try:
+                    # Stored a moment before the database went: 5 min at 12 °C, 5 at 17 °C.
+                    keys, ts, values, quality = tank_readings(T0, 10, [12.0] * 30 + [17.0] * 30)
+                    monitor.observer.readings_stored(keys, ts, values, quality)
+                    await monitor.flush()
+                finally:
+                    await asyncio.to_thread(server.start)
+                await eventually_ready(client)
+                await monitor.tick()  # the next round saves and hands over what waited
+                found = (await client.get("/v1/findings",
+                                          params={"rule_id": "tank1-band"})).json()
+                assert [f["state"] for f in found] == ["high"]
+                alerts = (await client.get("/v1/alerts")).json()["alerts"]
+                assert any(a["rule_id"] == "tank1-band" for a in alerts), alerts
+    assert sum("storage unavailable" in r.getMessage() for r in log_records.records) == 1
+    assert [r.getMessage() for r in log_records.records if r.exc_info] == []
