@@ -82,7 +82,8 @@ def create_runtime(app: FastAPI, settings: AlertSettings | None = None) -> Alert
     if settings.run_worker:
         worker = WorkerThread(app.state.settings.database_url, app.state.clock, index, signer,
                               settings, ThreadSafeStream(stream, asyncio.get_running_loop()),
-                              counters, partial(build_channels, clock=app.state.clock))
+                              counters, partial(build_channels, clock=app.state.clock),
+                              getattr(app.state, "storage", None))
     service = AlertService(app.state.pool, index, app.state.clock, signer,
                            worker.wake if worker is not None else (lambda: None), counters)
     return AlertsRuntime(service, worker, stream)

@@ -25,7 +25,7 @@ from alerts.metrics import AlertMetrics
 from alerts.service import AlertService
 from alerts.settings import AlertSettings
 from alerts.signing import LinkSigner
-from alerts.worker import DeliveryWorker
+from alerts.worker import DeliveryWorker, StorageWatch
 from heatlink.aio import cancel_and_wait
 from heatlink.clock import Clock
 from services.cluster.index import ClusterIndex
@@ -54,6 +54,7 @@ class WorkerThread:
     stream: AlertStream
     metrics: AlertMetrics
     build_channels: Callable[[AlertSettings, AlertStream], dict[str, Channel]]
+    storage: StorageWatch | None = None  # thread-safe: told from this thread's loop
     _loop: asyncio.AbstractEventLoop | None = None
     _worker: DeliveryWorker | None = None
     _stop: asyncio.Event | None = None
@@ -112,7 +113,7 @@ class WorkerThread:
         task: asyncio.Task[None] | None = None
         try:
             worker = DeliveryWorker(pool, self.clock, channels, self.index.cluster.alerting,
-                                    self.settings, self.metrics)
+                                    self.settings, self.metrics, self.storage)
             timers = AlertService(pool, self.index, self.clock, self.signer, worker.wake,
                                   self.metrics)
             # Another process (or this one) committing deliveries wakes the worker at once.

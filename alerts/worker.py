@@ -11,6 +11,7 @@ import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
+from typing import Protocol
 
 import asyncpg
 
@@ -28,16 +29,25 @@ from services.cluster.model import AlertPolicy
 log = logging.getLogger(__name__)
 
 
+class StorageWatch(Protocol):
+    """Told of every database error; says whether it was an outage, which it then reports
+    once for the whole service (the service's `StorageHealth`)."""
+
+    def failed(self, exc: BaseException, where: str) -> bool: ...
+
+
 class DeliveryWorker:
     def __init__(self, pool: asyncpg.Pool, clock: Clock, channels: Mapping[str, Channel],
                  policy: AlertPolicy, settings: AlertSettings,
-                 metrics: AlertMetrics | None = None) -> None:
+                 metrics: AlertMetrics | None = None,
+                 storage: StorageWatch | None = None) -> None:
         self.pool = pool
         self.clock = clock
         self.channels = dict(channels)
         self.policy = policy
         self.settings = settings
         self.metrics = metrics or AlertMetrics()
+        self.storage = storage
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
@@ -54,10 +64,13 @@ class DeliveryWorker:
                 if tick is not None and time.monotonic() - last_tick >= self.settings.tick_s:
                     last_tick = time.monotonic()
                     await tick()
-            except (OSError, asyncpg.PostgresError) as exc:
-                log.warning("alert worker: %s; trying again", exc)
-            except Exception:  # a bug must not stop deliveries for good; logged, retried
-                log.exception("alert worker failed; trying again")
+            except Exception as exc:
+                if self.storage is not None and self.storage.failed(exc, "alert worker"):
+                    pass  # told once for the service; the next round tries again
+                elif isinstance(exc, (OSError, asyncpg.PostgresError)):
+                    log.warning("alert worker: %s; trying again", exc)
+                else:  # a bug must not stop deliveries for good; logged, retried
+                    log.exception("alert worker failed; trying again")
             await wait_event(self._wake, self.settings.poll_s)
             self._wake.clear()
 

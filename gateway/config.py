@@ -156,7 +156,9 @@ SourceConfig = Annotated[OpcUaSourceConfig | MqttSourceConfig, Field(discriminat
 
 class BufferConfig(Strict):
     path: Path
-    max_bytes: int = Field(default=512 * 1024 * 1024, ge=64 * 1024, description="disk quota")
+    max_bytes: int = Field(default=512 * 1024 * 1024, ge=256 * 1024, description=
+                           "disk quota of the buffer's files (database, WAL and its index); "
+                           "over it the oldest readings not in flight are dropped")
     synchronous: Literal["full", "normal"] = Field(default=
         "full", description="full survives a power cut; normal only a process crash")
 
@@ -171,6 +173,9 @@ class UplinkConfig(Strict):
     gzip: bool = True
     retry: BackoffConfig = Field(default_factory=BackoffConfig)
     auth_retry_s: float = Field(default=60.0, gt=0, description="wait after a 401/403")
+    ready_probe_s: float = Field(default=0.5, gt=0, description=
+                                 "in an outage (503, no connection) ask the service's /readyz "
+                                 "this often while waiting, and send again once it is ready")
     dead_letter_path: Path
 
     @model_validator(mode="after")

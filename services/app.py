@@ -39,6 +39,8 @@ from services.readings.router import router as readings_router
 from services.security_headers import SecurityHeaders
 from services.settings import Settings
 from services.storage import timescale
+from services.storage.answers import install_storage_answers
+from services.storage.health import StorageHealth
 from services.storage.migrate import apply_migrations
 from services.storage.retention import retention_loop
 
@@ -73,6 +75,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
                                          max_size=settings.pool_max_size)
         started.push_async_callback(pool.close)
         metrics = ServiceMetrics()
+        storage = app.state.storage = StorageHealth(registry=metrics.registry)
+        storage.start(pool)
+        started.push_async_callback(storage.stop)
         limits = await sync_series(pool, index)
         app.state.settings = settings
         app.state.clock = clock
@@ -93,7 +98,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         running.append(app.state.alerts.stop)
         # The monitor hands its findings to the alerts, so it starts after them.
         app.state.monitor = await start_monitor(pool, cluster, clock, app.state.alerts.service,
-                                                registry=metrics.registry)
+                                                registry=metrics.registry, storage=storage)
         running.append(app.state.monitor.stop)
         app.state.ingest.observers.append(app.state.monitor.observer)
         # Control reads the monitor's rules (ramp limits) and raises alerts: it starts last.
@@ -102,7 +107,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         running.append(app.state.control.stop)
         retention = asyncio.create_task(retention_loop(
             pool, features, clock, settings.retention_days,
-            settings.retention_check_interval_s, metrics), name="retention")
+            settings.retention_check_interval_s, metrics, storage), name="retention")
         running.append(functools.partial(cancel_and_wait, retention))
 
     @asynccontextmanager
@@ -124,6 +129,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_api(app, max_body_bytes=settings.max_body_bytes)
+    install_storage_answers(app)  # a database outage answers 503 on every route
     # Added last, so outermost: error answers from the body bound carry the headers too.
     app.add_middleware(SecurityHeaders)
     app.include_router(health_router)

@@ -31,6 +31,7 @@ from services.control.plan import PlanError, plan_ramp
 from services.control.ramp import Event, Ramp
 from services.control.settings import ControlSettings
 from services.monitor.findings import FindingSink
+from services.storage.health import StorageHealth
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,8 @@ class Actor:
 class ControlRuntime:
     def __init__(self, pool: asyncpg.Pool, index: ClusterIndex, clock: Clock,
                  rules: Any, sink: FindingSink, settings: ControlSettings,
-                 bus: CommandBus | None, metrics: ControlMetrics | None = None) -> None:
+                 bus: CommandBus | None, metrics: ControlMetrics | None = None,
+                 storage: StorageHealth | None = None) -> None:
         self.pool = pool
         self.index = index
         self.clock = clock
@@ -60,6 +62,7 @@ class ControlRuntime:
         self.settings = settings
         self.bus = bus
         self.metrics = metrics or ControlMetrics()
+        self.storage = storage
         self.points = {p.key: p for p in index.cluster.writable_points}
         self.ramps: dict[int, Ramp] = {}
         self._lock = asyncio.Lock()
@@ -190,8 +193,9 @@ class ControlRuntime:
             self._wake.clear()
             try:
                 await self.tick()
-            except (OSError, asyncpg.PostgresError):
-                log.exception("control tick failed; trying again at the next")
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                if not self._outage(exc):
+                    log.exception("control tick failed; trying again at the next")
 
     async def tick(self) -> None:
         live = [r for r in self.ramps.values() if r.status.live]
@@ -247,12 +251,17 @@ class ControlRuntime:
                 continue
             try:
                 await self.on_result(result)
-            except (OSError, asyncpg.PostgresError):
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 # Not acknowledged: the broker delivers it again after a reconnect.
-                log.exception("control: result %s not stored", result.command_id)
+                if not self._outage(exc):
+                    log.exception("control: result %s not stored", result.command_id)
                 continue
             self.bus.ack(mid)
             self._wake.set()
+
+    def _outage(self, exc: Exception) -> bool:
+        """True when `exc` is the database being unreachable (told once, by `storage`)."""
+        return self.storage is not None and self.storage.failed(exc, "control")
 
     async def on_result(self, result: CommandResult) -> None:
         self.metrics.results.labels(result.status).inc()
@@ -326,4 +335,4 @@ def create_control(app_state: Any, settings: ControlSettings | None = None) -> C
     registry = getattr(getattr(app_state, "metrics", None), "registry", None)
     return ControlRuntime(app_state.pool, app_state.index, app_state.clock,
                           app_state.monitor, app_state.alerts.service, settings, bus,
-                          ControlMetrics(registry))
+                          ControlMetrics(registry), getattr(app_state, "storage", None))

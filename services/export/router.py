@@ -48,12 +48,18 @@ def _range(request: Request, start: datetime | None, end: datetime | None
     return start_at, end_at
 
 
-async def _csv(request: Request, keys: Sequence[str], start: datetime, end: datetime
-               ) -> AsyncIterator[bytes]:
+async def _csv(first: list[Any] | None, pages: AsyncIterator[list[Any]]) -> AsyncIterator[bytes]:
     yield HEADER.encode()
-    async for page in readings_pages(request.app.state.pool, keys, start, end):
-        yield "".join(f"{r['key']},{r['ts'].isoformat()},{r['value']!r},"
-                      f"{QUALITY_NAMES[r['quality']]}\r\n" for r in page).encode()
+    if first is None:
+        return
+    yield _rows(first)
+    async for page in pages:
+        yield _rows(page)
+
+
+def _rows(page: list[Any]) -> bytes:
+    return "".join(f"{r['key']},{r['ts'].isoformat()},{r['value']!r},"
+                   f"{QUALITY_NAMES[r['quality']]}\r\n" for r in page).encode()
 
 
 async def _export(request: Request, principal: Principal, keys: Sequence[str],
@@ -62,8 +68,12 @@ async def _export(request: Request, principal: Principal, keys: Sequence[str],
     # Logged when the export starts: what was asked for is what the owner wants to know.
     await store.log_access(request.app.state.pool, principal.org,
                            [(index.series[k].owner, k) for k in keys], "export")
+    # The first page before the answer starts: a database that cannot be read is a 503
+    # (services/storage/answers.py), not a 200 that breaks off.
+    pages = readings_pages(request.app.state.pool, keys, start, end)
+    first = await anext(pages, None)
     return StreamingResponse(
-        _csv(request, keys, start, end), media_type="text/csv; charset=utf-8",
+        _csv(first, pages), media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{filename}"',
                  "Cache-Control": "no-store"})
 

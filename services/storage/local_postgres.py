@@ -22,6 +22,7 @@ import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 from urllib.parse import quote
 
 from services.storage.exit_guard import ExitGuard
@@ -233,8 +234,9 @@ class LocalPostgres:
             return stop
         return f"{stop}; rm -rf {shlex.quote(str(self._host_data_dir()))}"
 
-    def stop(self) -> None:
-        subprocess.run(self._command("pg_ctl", "-D", self.data_dir, "-m", "fast", "-w", "stop"),
+    def stop(self, mode: Literal["smart", "fast", "immediate"] = "fast") -> None:
+        """`immediate` is a crash as far as clients can tell (tests of outages use it)."""
+        subprocess.run(self._command("pg_ctl", "-D", self.data_dir, "-m", mode, "-w", "stop"),
                        capture_output=True)
         if self._guard is not None:
             self._guard.disarm()

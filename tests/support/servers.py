@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager, contextmanager
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+import pytest
 
 from services.demo.broker import LocalMosquitto, wait_for_port
 from services.storage.local_postgres import LocalPostgres, find_install
@@ -39,6 +40,24 @@ def postgres_server() -> Iterator[str]:
     try:
         server.start()
         yield server.url
+    finally:
+        server.destroy()
+
+
+@contextmanager
+def own_postgres_server() -> Iterator[LocalPostgres]:
+    """A server of one test's own, for tests that stop and start it. Durable settings: an
+    immediate stop must not lose a transaction that was acknowledged. Skips where the tests
+    use a server of the user's (HEATLINK_TEST_DATABASE_URL), which is not ours to stop."""
+    if os.environ.get("HEATLINK_TEST_DATABASE_URL"):
+        pytest.skip("stops its database server: needs one started by the tests")
+    install = find_install(want_timescaledb=True)
+    if install is None:
+        raise RuntimeError("no PostgreSQL found: run deploy/timescaledb/install-rootfs.sh")
+    server = LocalPostgres(install, f"test-{uuid.uuid4().hex[:8]}", durable=True)
+    server.start()
+    try:
+        yield server
     finally:
         server.destroy()
 
