@@ -17,6 +17,8 @@ from heatlink import __version__
 from heatlink.clock import Clock, SystemClock
 from services.access.router import router as access_router
 from services.access.tokens import TokenStore
+from services.accounting.router import router as accounting_router
+from services.accounting.runtime import AccountingRuntime
 from services.cluster.index import ClusterIndex
 from services.cluster.loader import load_cluster
 from services.control.router import router as control_router
@@ -87,12 +89,16 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         # Control reads the monitor's rules (ramp limits) and raises alerts: it starts last.
         app.state.control = create_control(app.state)
         await app.state.control.start()
+        app.state.accounting = AccountingRuntime(pool, index, clock, features.timescaledb)
+        app.state.ingest.observers.append(app.state.accounting)
+        await app.state.accounting.start()
         retention = asyncio.create_task(retention_loop(
             pool, features, clock, settings.retention_days,
             settings.retention_check_interval_s, metrics), name="retention")
         try:
             yield
         finally:
+            await app.state.accounting.stop()
             await app.state.control.stop()
             await app.state.monitor.stop()
             live.close()
@@ -122,4 +128,5 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     app.include_router(alerts_router)
     app.include_router(monitor_router)
     app.include_router(control_router)
+    app.include_router(accounting_router)
     return app

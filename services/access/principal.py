@@ -20,6 +20,7 @@ class Scope(StrEnum):
     READ = "read"
     CONTROL = "control"
     ADMIN = "admin"
+    SETTLE = "settle"  # commercial acts on an exchange's accounting: close, comment, rules
 
 
 DEFAULT_SCOPES: dict[Role, frozenset[Scope]] = {
@@ -27,7 +28,7 @@ DEFAULT_SCOPES: dict[Role, frozenset[Scope]] = {
     Role.RECIPIENT: frozenset({Scope.READ}),
     Role.INTEGRATOR: frozenset({Scope.READ}),
     Role.FACILITATOR: frozenset({Scope.READ}),
-    Role.ADMIN: frozenset({Scope.READ, Scope.CONTROL, Scope.ADMIN}),
+    Role.ADMIN: frozenset({Scope.READ, Scope.CONTROL, Scope.ADMIN, Scope.SETTLE}),
     Role.GATEWAY: frozenset({Scope.INGEST}),
 }
 

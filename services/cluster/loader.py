@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from services.cluster.metering_checks import metering_problems
 from services.cluster.model import Cluster
 
 EXAMPLE_CLUSTER = Path(__file__).parent / "examples" / "nordland.yaml"
@@ -153,6 +154,7 @@ def _cross_references(c: Cluster) -> Iterable[str]:
         if r.kind == "exchanger_health":
             yield from asset(f"rules[{i}].exchanger", r.exchanger)
     yield from _writable_points(c, orgs, assets.keys(), series_keys)
+    yield from metering_problems(c)
 
 
 def _writable_points(c: Cluster, orgs: set[str], assets: Iterable[str],
