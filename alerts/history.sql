@@ -8,10 +8,10 @@ ORDER BY starts_at, id;
 
 -- name: alert_transitions
 -- Every alert on the exchange raised before the period ends, with the transitions that
--- start or end its active time; alerts that ended before the period are filtered by the
--- caller, which pairs the transitions into intervals.
+-- start or end its active time (an alert last changed before the period has nothing in it);
+-- the caller pairs the transitions into intervals.
 SELECT a.id, a.dedup_key, a.org, a.kind, a.severity, a.title, a.raised_at,
        t.at, t.to_state
 FROM alerts a JOIN alert_transitions t ON t.alert_id = a.id
-WHERE a.exchange = $1 AND a.raised_at < $3 AND a.kind <> 'maintenance'
+WHERE a.exchange = $1 AND a.raised_at < $3 AND a.updated_at >= $2 AND a.kind <> 'maintenance'
 ORDER BY a.id, t.id;

@@ -88,11 +88,12 @@ def point_hours(point: MeteringPoint, hours: Sequence[datetime],
         flags: set[str] = set()
         if register is not None:
             found = register.get(hour)
-            value, coverage = (None, 0.0) if found is None else (found[0], found[1] / HOUR_S)
+            value, coverage = None, 0.0
             if found is not None:
                 flags |= found[2]
-                if coverage < min_coverage:
-                    value = None
+                coverage = min(found[1] / HOUR_S, 1.0)
+                # As for a computed meter: the mean over the covered time, for the hour.
+                value = found[0] / coverage if coverage >= min_coverage else None
         elif flow is not None:
             value, coverage = computed_value(point, flow, min_coverage)
         else:

@@ -76,7 +76,7 @@ INSERT INTO accounting_close_requests (exchange, month, revision, org, actor, at
 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING;
 
 -- name: lock_month
-SELECT pg_advisory_xact_lock(hashtext('accounting:' || $1 || ':' || $2));
+SELECT pg_advisory_xact_lock(hashtext('accounting:' || $1::text || ':' || $2::text));
 
 -- name: rules
 SELECT version, spec, reason, proposed_by_org, proposed_by, proposed_at, agreed_by_org,
@@ -96,7 +96,7 @@ UPDATE accounting_substitution_rules SET agreed_by_org = $3, agreed_by = $4, agr
 WHERE exchange = $1 AND version = $2 AND agreed_at IS NULL;
 
 -- name: lock_rules
-SELECT pg_advisory_xact_lock(hashtext('accounting-rules:' || $1));
+SELECT pg_advisory_xact_lock(hashtext('accounting-rules:' || $1::text));
 
 -- name: comments
 SELECT id, hour, resource, org, author, at, text FROM accounting_comments

@@ -5,8 +5,9 @@ short); the few others come here whole. A step that falls is a rollover when the
 reading stood in the register's last percent before it wraps, else a reset (a replaced or
 reset calculator), after which the register counts from zero again. A step that crosses
 hours is split between them in proportion to time, as the register is read at the hour
-boundary by linear interpolation; a step longer than the longest ordinary one marks the
-hours it covers as bridged by interpolation.
+boundary by linear interpolation. A step longer than the longest ordinary one is a gap:
+its time does not count as covered, its amount is not spread over hours nobody measured,
+and the hours it touches are flagged, so the contract's substitution rule fills them.
 """
 
 from __future__ import annotations
@@ -80,10 +81,11 @@ def register_hours(sums: Iterable[HourSums], hours: Sequence[datetime],
             continue
         for hour, overlap_s in _overlaps(step.from_ts, step.to_ts, first, end):
             h = out.setdefault(hour, RegisterHour())
-            h.amount += increase * overlap_s / span_s
-            h.covered_s += overlap_s
             if span_s > max_step_s:
                 h.flags.add(GAP)
+            else:
+                h.amount += increase * overlap_s / span_s
+                h.covered_s += overlap_s
         if flag is not None:
             # The fall happened at the later reading: the hour that reading is in says so.
             hour = _hour_of(step.to_ts, first)

@@ -80,6 +80,7 @@ class AccountingService:
         settlement = exchange.settlement
         start, end = month.start(self.tz), month.end(self.tz)
         now = self.clock.now()
+        month_hours = len(hours_between(start, end))
         hours = [h for h in hours_between(start, end) if h + HOUR <= now]
         found = await rules.versions(self.pool, exchange.id)
         in_force = self._rule_for(found, standing)
@@ -93,7 +94,8 @@ class AccountingService:
             c = ({} if check is None else await self.figures.point_hours(
                 exchange, check, hours, settlement.min_coverage))
             resources.append(settle(resource, RESOURCE_UNIT[resource], billing, check, hours,
-                                    b, c, rule, in_force.version if in_force else 0))
+                                    b, c, rule, in_force.version if in_force else 0,
+                                    month_hours))
         band = await self.figures.band_hours(exchange, hours)
         history = await exchange_history(self.pool, exchange.id, start, end)
         windows = [(w.starts_at, w.ends_at) for w in history.windows]
@@ -111,8 +113,8 @@ class AccountingService:
                         tuple(o for o in (in_force.proposed_by_org, in_force.agreed_by_org)
                               if o), in_force.agreed_at) if in_force else RuleInfo(
             0, None, (), None)
-        return build(exchange, settlement, month, self.tz, hours, len(hours_between(start, end)),
-                     resources, availability, history, comments, info, standing)
+        return build(exchange, settlement, month, self.tz, hours, month_hours, resources,
+                     availability, history, comments, info, standing)
 
     @staticmethod
     def _rule_for(found: list[rules.RuleVersion], standing: Standing

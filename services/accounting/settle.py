@@ -42,11 +42,11 @@ class SettledResource:
 def settle(resource: str, unit: str, billing: MeteringPoint, check: MeteringPoint | None,
            hours: Sequence[datetime], billing_hours: Mapping[datetime, PointHour],
            check_hours: Mapping[datetime, PointHour], rule: SubstitutionRule | None,
-           rule_version: int) -> SettledResource:
+           rule_version: int, month_hours: int) -> SettledResource:
     """``billing_hours`` also holds the week before ``hours`` (same hour last week)."""
     billing_values = {h: p.value for h, p in billing_hours.items()}
     check_values = {h: p.value for h, p in check_hours.items()}
-    filled = fill(hours, billing_values, check_values, rule, rule_version)
+    filled = fill(hours, billing_values, check_values, rule, rule_version, month_hours)
     out = []
     for hour in hours:
         b = billing_hours.get(hour)

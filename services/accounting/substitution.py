@@ -41,15 +41,16 @@ class Filled:
 
 def fill(hours: Sequence[datetime], billing: Mapping[datetime, float | None],
          other: Mapping[datetime, float | None], rule: SubstitutionRule | None,
-         rule_version: int) -> Filled:
-    """Substitutes for the hours of ``hours`` (one month) whose billing value is None.
+         rule_version: int, month_hours: int) -> Filled:
+    """Substitutes for the hours of ``hours`` (of one month of ``month_hours`` hours) whose
+    billing value is None.
 
     ``billing`` also holds the week before the month, for ``same_hour_last_week``.
     """
     gaps = [h for h in hours if billing.get(h) is None]
     if rule is None:
         return Filled({}, tuple(gaps), 0, False)
-    cap = floor(rule.max_substituted_share * len(hours) + 1e-9)
+    cap = floor(rule.max_substituted_share * month_hours + 1e-9)
     runs = _runs(gaps)
     values: dict[datetime, Substituted] = {}
     missing: list[datetime] = []

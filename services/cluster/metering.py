@@ -53,9 +53,10 @@ class MeteringPoint(_Strict):
     qp: float | None = Field(None, gt=0, description="Permanent flow, in the flow's unit")
     qi: float | None = Field(None, gt=0, description="Smallest rated flow")
     dtheta_min_k: float | None = Field(None, gt=0, description="Smallest rated ΔΘ")
-    integration_step_s: float = Field(10.0, ge=1, le=900, description="Flow and "
+    integration_step_s: float = Field(60.0, ge=1, le=900, description="Flow and "
                                       "temperatures are averaged over steps this long before "
-                                      "ρ·V̇·cp·ΔT is integrated")
+                                      "ρ·V̇·cp·ΔT is integrated; at least the sampling "
+                                      "period, since a step without readings is not covered")
 
     @model_validator(mode="after")
     def _measures_something(self) -> MeteringPoint:

@@ -101,7 +101,7 @@ WITH sid AS (
 )
 SELECT hour, count(*) FILTER (WHERE NOT special) AS inner_steps,
        coalesce(sum(value - prev) FILTER (WHERE NOT special), 0) AS inner_increase,
-       coalesce(sum(extract(epoch FROM ts - prev_ts)) FILTER (WHERE NOT special), 0)
+       coalesce(sum(extract(epoch FROM ts - prev_ts)) FILTER (WHERE NOT special), 0)::float8
            AS inner_s,
        array_agg(prev_ts ORDER BY ts) FILTER (WHERE special) AS from_ts,
        array_agg(prev ORDER BY ts) FILTER (WHERE special) AS from_value,
