@@ -57,7 +57,7 @@ def test_scenario_runs_and_writes_its_ground_truth(name: str, tmp_path: Path) ->
     result = _run(name)
     cpu_s = time.process_time() - cpu_s
     scenario = load_scenario(name)
-    # A simulated day of 28 series at 10 s sampling in well under 10 s of CPU.
+    # A simulated day of 32 series at 10 s sampling in well under 10 s of CPU.
     assert cpu_s < 8.0 * scenario.duration_s / 86_400 + 1.0
     timestamps = [r.ts for r in result.readings]
     assert timestamps == sorted(timestamps)
