@@ -44,5 +44,5 @@ async def test_the_card_shows_energy_month_to_date_and_downloads_the_statement(
     assert download.suggested_filename.endswith(".pdf")
     path = await download.path()
     assert path is not None
-    assert Path(path).read_bytes().startswith(b"%PDF-")  # noqa: ASYNC240 (a test's small file)
+    assert Path(path).read_bytes().startswith(b"%PDF-")  # noqa: ASYNC240 (a small file)
     assert page.errors == []
