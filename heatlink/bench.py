@@ -15,6 +15,7 @@ BENCHMARKS = {
     "monitor": "services.monitor.bench",
     "alerts": "alerts.bench",
     "dashboard": "services.dashboard.bench",
+    "accounting": "services.accounting.bench",
 }
 
 

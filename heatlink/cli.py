@@ -69,7 +69,7 @@ _make_command("migrate", "Apply the database migrations.")
 _make_command("demo", "Run the whole system on embedded defaults.")
 _make_command("gateway", "Run the edge gateway, or discover an OPC UA server.")
 _make_command("simulate", "Run a simulated cluster scenario over OPC UA and MQTT.")
-_make_command("bench", "Run a benchmark: ingest, gateway, monitor, alerts.")
+_make_command("bench", "Run a benchmark: ingest, gateway, monitor, alerts, dashboard, accounting.")
 _make_command("token", "Create, list and revoke API tokens.")
 
 

@@ -18,6 +18,9 @@ class Quantity(StrEnum):
     POSITION = "position"
     PRESSURE = "pressure"
     LEVEL = "level"
+    VOLUME = "volume"  # cumulative, e.g. a water meter's register
+    MASS = "mass"  # cumulative, e.g. CO2 delivered
+    MASS_FLOW = "mass_flow"
 
 
 # unit -> (quantity, function into the quantity's base unit, function out of it)
@@ -38,6 +41,11 @@ UNITS: dict[str, tuple[Quantity, _Convert, _Convert]] = {
     "bar": (Quantity.PRESSURE, lambda v: v, lambda v: v),
     "kPa": (Quantity.PRESSURE, lambda v: v / 100.0, lambda v: v * 100.0),
     "m": (Quantity.LEVEL, lambda v: v, lambda v: v),
+    "m3": (Quantity.VOLUME, lambda v: v, lambda v: v),
+    "t": (Quantity.MASS, lambda v: v, lambda v: v),
+    "kg": (Quantity.MASS, lambda v: v / 1000.0, lambda v: v * 1000.0),
+    "t/h": (Quantity.MASS_FLOW, lambda v: v, lambda v: v),
+    "kg/h": (Quantity.MASS_FLOW, lambda v: v / 1000.0, lambda v: v * 1000.0),
 }
 
 

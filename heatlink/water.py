@@ -8,6 +8,7 @@ keeps a sensor that reads -0.3 °C or 95 °C from producing nonsense.
 from __future__ import annotations
 
 from bisect import bisect_right
+from itertools import pairwise
 
 # (temperature °C, specific heat J/(kg·K))
 CP_TABLE: tuple[tuple[float, float], ...] = (
@@ -73,3 +74,32 @@ def heat_power_w(flow_m3_per_h: float, temp_in_c: float, temp_out_c: float) -> f
     """
     mean_c = (temp_in_c + temp_out_c) / 2.0
     return heat_capacity_rate_w_per_k(flow_m3_per_h, mean_c) * (temp_in_c - temp_out_c)
+
+
+def property_segments() -> list[tuple[float, float, float, float, float, float, float, float]]:
+    """The two tables as one piecewise-linear lookup for SQL: rows of (from °C, to °C,
+    cp's segment start °C, cp there, cp's slope, and the same three for density).
+
+    Each row keeps the original table segment of each property, so that a query computing
+    ``v0 + slope·(T − t0)`` matches :func:`specific_heat_j_per_kg_k` and
+    :func:`density_kg_per_m3` to a rounding step; below the first and above the last point
+    the rows hold the end values, as the functions do.
+    """
+    edges = sorted({t for t, _ in CP_TABLE} | {t for t, _ in DENSITY_TABLE})
+    bounds = [float("-inf"), *edges, float("inf")]
+    rows = []
+    for lo, hi in pairwise(bounds):
+        rows.append((lo, hi, *_segment(CP_TABLE, lo, hi), *_segment(DENSITY_TABLE, lo, hi)))
+    return rows
+
+
+def _segment(table: tuple[tuple[float, float], ...], lo: float,
+             hi: float) -> tuple[float, float, float]:
+    if hi <= table[0][0]:
+        return (0.0, table[0][1], 0.0)
+    if lo >= table[-1][0]:
+        return (0.0, table[-1][1], 0.0)
+    for (t0, v0), (t1, v1) in pairwise(table):
+        if t0 <= lo and hi <= t1:
+            return (t0, v0, (v1 - v0) / (t1 - t0))
+    raise AssertionError(f"no table segment holds [{lo}, {hi}]")

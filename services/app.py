@@ -19,6 +19,8 @@ from heatlink.aio import cancel_and_wait, stop_together
 from heatlink.clock import Clock, SystemClock
 from services.access.router import router as access_router
 from services.access.tokens import TokenStore
+from services.accounting.router import router as accounting_router
+from services.accounting.runtime import AccountingRuntime
 from services.api import install as install_api
 from services.cluster.index import ClusterIndex
 from services.cluster.loader import load_cluster
@@ -105,6 +107,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         app.state.control = create_control(app.state)
         await app.state.control.start()
         running.append(app.state.control.stop)
+        app.state.accounting = AccountingRuntime(pool, index, clock, features.timescaledb)
+        app.state.ingest.observers.append(app.state.accounting)
+        await app.state.accounting.start()
+        running.append(app.state.accounting.stop)
         retention = asyncio.create_task(retention_loop(
             pool, features, clock, settings.retention_days,
             settings.retention_check_interval_s, metrics, storage), name="retention")
@@ -142,4 +148,5 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     app.include_router(alerts_router)
     app.include_router(monitor_router)
     app.include_router(control_router)
+    app.include_router(accounting_router)
     return app

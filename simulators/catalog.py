@@ -15,7 +15,7 @@ from dataclasses import dataclass
 @dataclass(frozen=True, slots=True)
 class SeriesInfo:
     key: str
-    quantity: str  # temperature | flow | power | position
+    quantity: str  # temperature | flow | power | position | energy
     unit: str  # as in the cluster file: degC, m3/h, kW, %
     low: float
     high: float
@@ -49,6 +49,14 @@ def _hx(prefix: str) -> list[SeriesInfo]:
 SERIES: tuple[SeriesInfo, ...] = (
     SeriesInfo("glomfjord/smelter/furnace/heat_output", "power", "kW", 0, 60000),
     *_hx("glomfjord/smelter/hx1"),
+    SeriesInfo("glomfjord/smelter/hx1/secondary/energy", "energy", "kWh", 0, 100000000,
+               "energy register of the smelter's heat meter HM-1"),
+    SeriesInfo("glomfjord/smoltfarm/tank1/hm/flow", "flow", "m3/h", 0, 1000,
+               "flow of the farm's heat meter HM-2"),
+    SeriesInfo("glomfjord/smoltfarm/tank1/hm/supply_temp", "temperature", "degC", -5, 130,
+               "HM-2, warm water arriving from the smelter"),
+    SeriesInfo("glomfjord/smoltfarm/tank1/hm/return_temp", "temperature", "degC", -5, 130,
+               "HM-2, raw-water temperature the heat is counted against"),
     SeriesInfo("glomfjord/smoltfarm/tank1/temp", "temperature", "degC", -2, 35),
     SeriesInfo("glomfjord/smoltfarm/tank1/inflow", "flow", "m3/h", 0, 1000),
     SeriesInfo("glomfjord/smoltfarm/tank1/mixing_valve", "position", "%", 0, 100,

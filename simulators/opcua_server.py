@@ -40,6 +40,7 @@ UNECE_UNITS: dict[str, tuple[str, str]] = {
     "degC": ("CEL", "°C"),
     "m3/h": ("MQH", "m³/h"),
     "kW": ("KWT", "kW"),
+    "kWh": ("KWH", "kWh"),
     "%": ("P1", "%"),
 }
 STATUS_BY_QUALITY: dict[str, int] = {

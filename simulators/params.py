@@ -31,6 +31,7 @@ class GlomfjordParams(_Strict):
     ambient_c: float
     heater_setpoint_c: float
     heater_max_kw: float
+    hm1_register_start_kwh: float = 48_213_000.0
 
 
 class MoParams(_Strict):

@@ -9,6 +9,7 @@ then sample and what the ground truth judges limits by.
 
 from __future__ import annotations
 
+from heatlink.water import heat_power_w
 from simulators.catalog import TANK1
 from simulators.params import PlantParams
 from simulators.physics import (
@@ -57,6 +58,8 @@ class NordlandPlant:
                                g.secondary_flow_m3_per_h, g.hx1_ua_clean_w_per_k)
         self.pipe1 = Pipe(g.pipe_volume_m3, self.hx1.cold_out_c)
         self.warm_at_tank_c = self.hx1.cold_out_c
+        # HM-1's register: the integral of the secondary side's heat power, eight digits.
+        self.hm1_register_kwh = g.hm1_register_start_kwh
         self.valve = MixingValve(g.tank_setpoint_c)
         self.valve.initialise(self.warm_at_tank_c, g.raw_water_c)
         self.heater = BackupHeater(g.heater_setpoint_c, g.heater_max_kw * 1e3)
@@ -110,6 +113,8 @@ class NordlandPlant:
                                    g.secondary_flow_m3_per_h, self.ua_w_per_k(HX1, end_s), dt_s)
         self.warm_at_tank_c = self.pipe1.push(self.hx1.cold_out_c, g.secondary_flow_m3_per_h,
                                               dt_s)
+        delivered_w = heat_power_w(g.secondary_flow_m3_per_h, self.hx1.cold_out_c, g.raw_water_c)
+        self.hm1_register_kwh = (self.hm1_register_kwh + delivered_w * dt_s / 3.6e6) % 1e8
         share = self.valve.step(self.tank.temp_c, dt_s)
         heater_w = self.heater.step(self.tank.temp_c, dt_s)
         before_c = self.tank.temp_c
@@ -141,6 +146,10 @@ class NordlandPlant:
             f"{HX1}/secondary/supply_temp": self.hx1.cold_out_c,
             f"{HX1}/secondary/return_temp": g.raw_water_c,
             f"{HX1}/secondary/flow": g.secondary_flow_m3_per_h,
+            f"{HX1}/secondary/energy": self.hm1_register_kwh,
+            f"{TANK1}/hm/flow": g.secondary_flow_m3_per_h,
+            f"{TANK1}/hm/supply_temp": self.warm_at_tank_c,
+            f"{TANK1}/hm/return_temp": g.raw_water_c,
             f"{TANK1}/temp": self.tank.temp_c,
             f"{TANK1}/inflow": g.tank_inflow_m3_per_h,
             f"{TANK1}/mixing_valve": self.valve.position * 100.0,

@@ -23,6 +23,7 @@ class Scope(StrEnum):
     # maintenance windows): privileged under ISA-18.2, so never implied by reading.
     SAFETY = "safety"
     ADMIN = "admin"
+    SETTLE = "settle"  # commercial acts on an exchange's accounting: close, comment, rules
 
 
 DEFAULT_SCOPES: dict[Role, frozenset[Scope]] = {
@@ -30,7 +31,7 @@ DEFAULT_SCOPES: dict[Role, frozenset[Scope]] = {
     Role.RECIPIENT: frozenset({Scope.READ}),
     Role.INTEGRATOR: frozenset({Scope.READ}),
     Role.FACILITATOR: frozenset({Scope.READ}),
-    Role.ADMIN: frozenset({Scope.READ, Scope.CONTROL, Scope.SAFETY, Scope.ADMIN}),
+    Role.ADMIN: frozenset({Scope.READ, Scope.CONTROL, Scope.SAFETY, Scope.ADMIN, Scope.SETTLE}),
     Role.GATEWAY: frozenset({Scope.INGEST}),
 }
 

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from services.cluster.metering_checks import metering_problems
 from services.cluster.model import Cluster
 from services.monitor.bounds import rule_problems
 
@@ -154,6 +155,7 @@ def _cross_references(c: Cluster) -> Iterable[str]:
         if r.kind == "exchanger_health":
             yield from asset(f"rules[{i}].exchanger", r.exchanger)
     yield from _writable_points(c, orgs, assets.keys(), series_keys)
+    yield from metering_problems(c)
     yield from _hard_limits(c, series_keys)
 
 

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from heatlink.units import UNITS, Quantity
+from services.cluster.metering import MeteringPoint, Settlement
 from services.monitor.spec import RuleSpec
 
 
@@ -135,6 +136,9 @@ class Exchange(_Strict):
                                      "supplier may read the recipient-owned ones listed")
     contingency: list[str] = Field(default_factory=list,
                                    description="Steps for the recipient when supply is lost")
+    metering_points: list[MeteringPoint] = Field(default_factory=list,
+                                                 description="Meters the contract settles by")
+    settlement: Settlement | None = None
 
 
 class Gateway(_Strict):

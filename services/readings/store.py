@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import asyncpg
 
+from heatlink.sqlfile import load_queries
+from heatlink.water import property_segments
 from services.readings.schemas import Aggregate
 
 _AGG_SQL = {
@@ -66,3 +69,47 @@ async def log_denied(pool: asyncpg.Pool, reader_org: str, refused: Iterable[tupl
         await pool.executemany(
             "INSERT INTO access_log (reader_org, owner_org, series, door, outcome, reason)"
             " VALUES ($1, $2, $3, $4, 'denied', $5)", rows)
+# -- time-bucketed figures for settlement (queries.sql) ----------------------------------
+
+_QUERIES = Path(__file__).with_name("queries.sql")
+
+
+def _query(name: str, timescaledb: bool) -> str:
+    return load_queries(_QUERIES)[name].replace(
+        "{bucket}", "time_bucket" if timescaledb else "date_bin")
+
+
+async def hourly_heat(pool: asyncpg.Pool, flow: str, temp_in: str, temp_out: str,
+                      start: datetime, end: datetime, step: timedelta, timescaledb: bool
+                      ) -> list[asyncpg.Record]:
+    """Per hour: steps with all three series, Σ power (kW) over them, mean flow and ΔΘ."""
+    columns = list(zip(*property_segments(), strict=True))
+    return list(await pool.fetch(_query("hourly_heat", timescaledb), flow, temp_in, temp_out,
+                                 start, end, step, *(list(c) for c in columns)))
+
+
+async def hourly_flow(pool: asyncpg.Pool, flow: str, start: datetime, end: datetime,
+                      step: timedelta, timescaledb: bool) -> list[asyncpg.Record]:
+    """Per hour: steps with readings and the mean flow over them."""
+    return list(await pool.fetch(_query("hourly_flow", timescaledb), flow, start, end, step))
+
+
+async def register_steps(pool: asyncpg.Pool, register: str, start: datetime, end: datetime,
+                         max_step: timedelta, timescaledb: bool) -> list[asyncpg.Record]:
+    """Per hour: the sum of ordinary rising steps, and the special steps whole."""
+    return list(await pool.fetch(_query("register_steps", timescaledb), register, start, end,
+                                 max_step))
+
+
+async def hourly_band(pool: asyncpg.Pool, key: str, low: float, high: float,
+                      start: datetime, end: datetime, timescaledb: bool
+                      ) -> list[asyncpg.Record]:
+    """Per hour: readings, and how many of them lie inside [low, high]."""
+    return list(await pool.fetch(_query("hourly_band", timescaledb), key, start, end, low,
+                                 high))
+
+
+async def hourly_average(pool: asyncpg.Pool, keys: Sequence[str], start: datetime,
+                         end: datetime, timescaledb: bool) -> list[asyncpg.Record]:
+    return list(await pool.fetch(_query("hourly_average", timescaledb), list(keys), start,
+                                 end))

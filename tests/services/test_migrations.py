@@ -25,6 +25,20 @@ EXPECTED_COLUMNS = {
                    "reason"},
     "monitor_rule_versions": {"rule_id", "version", "kind", "owner", "spec", "previous",
                               "changed_by", "changed_at", "reason", "actor"},
+    "accounting_point_hours": {"exchange", "point", "hour", "value", "coverage", "mean_flow",
+                               "mean_dtheta_k", "error_pct", "flags", "computed_at"},
+    "accounting_band_hours": {"exchange", "hour", "readings", "in_band", "computed_at"},
+    "accounting_statements": {"exchange", "month", "revision", "body", "content_sha256", "csv",
+                              "pdf", "closed_at", "closed_by", "reason"},
+    "accounting_reopened": {"exchange", "month", "revision", "reason", "requested_by", "org",
+                            "at"},
+    "accounting_close_requests": {"exchange", "month", "revision", "org", "actor", "at"},
+    "accounting_substitution_rules": {"exchange", "version", "spec", "reason",
+                                      "proposed_by_org", "proposed_by", "proposed_at",
+                                      "agreed_by_org", "agreed_by", "agreed_at"},
+    "accounting_comments": {"id", "exchange", "hour", "resource", "org", "author", "at",
+                            "text"},
+    "accounting_audit": {"id", "at", "exchange", "org", "actor", "action", "detail"},
 }
 
 

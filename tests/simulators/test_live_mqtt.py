@@ -16,6 +16,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from services.storage.local_postgres import free_port
+from simulators.catalog import SERIES
 from simulators.live import LiveSimulation
 from simulators.truth import read_jsonl
 from tests.support.servers import Mosquitto
@@ -87,7 +88,7 @@ async def test_samples_arrive_through_mosquitto(mqtt_url: str) -> None:
             expected = {(sim.mqtt_topic_for(key), ts, value)
                         for key, samples in sim.published.items() for ts, value in samples}
             # With no OPC UA port every series goes over MQTT.
-            assert len({topic for topic, _, _ in expected}) == 28
+            assert len({topic for topic, _, _ in expected}) == len(SERIES)
 
             def arrived() -> set[tuple[str, datetime, float]]:
                 return {(topic, datetime.fromisoformat(p["ts"]), p["value"])
@@ -153,7 +154,7 @@ async def test_nothing_is_lost_across_a_broker_restart(mosquitto: Mosquitto) -> 
             await sim.mqtt.flush(timeout_s=30)
         expected = {(sim.mqtt_topic_for(key), ts)
                     for key, samples in sim.published.items() for ts, _ in samples}
-        assert len(expected) == 28 * (3600 // 10 + 1)
+        assert len(expected) == len(SERIES) * (3600 // 10 + 1)
 
         def arrived() -> set[tuple[str, datetime]]:
             return {(topic, datetime.fromisoformat(p["ts"])) for topic, p in subscriber.received()}

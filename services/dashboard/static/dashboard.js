@@ -166,6 +166,7 @@ function makeCard(ex) {
     });
   }
   updateCard(ex);
+  loadAccounting(card);
   // Charts load when their card scrolls into view: a cluster of 500 series opens at once.
   chartObserver.observe(el);
   return el;

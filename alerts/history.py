@@ -1,0 +1,73 @@
+"""What the alerts domain tells others about an exchange's past: its announced maintenance
+windows and the intervals its alerts were active (the settlement statement lists both)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import asyncpg
+
+from alerts.model import AlertState
+from heatlink.sqlfile import load_queries
+
+_QUERIES = Path(__file__).with_name("history.sql")
+
+
+@dataclass(frozen=True)
+class Window:
+    id: int
+    starts_at: datetime
+    ends_at: datetime
+    reason: str
+    announced_at: datetime
+    short_notice: bool
+
+
+@dataclass
+class ActiveAlert:
+    """One active interval of one alert condition, the organisations told merged."""
+
+    dedup_key: str
+    kind: str
+    severity: str
+    title: str
+    active_from: datetime
+    active_until: datetime | None  # None: still active
+    orgs: set[str] = field(default_factory=set)
+    alert_ids: set[int] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class ExchangeHistory:
+    windows: list[Window]
+    alerts: list[ActiveAlert]
+
+
+async def exchange_history(pool: asyncpg.Pool, exchange: str, start: datetime,
+                           end: datetime) -> ExchangeHistory:
+    queries = load_queries(_QUERIES)
+    windows = [Window(r["id"], r["starts_at"], r["ends_at"], r["reason"], r["announced_at"],
+                      r["short_notice"])
+               for r in await pool.fetch(queries["maintenance_windows"], exchange, start, end)]
+    merged: dict[tuple[str, datetime], ActiveAlert] = {}
+    open_since: dict[int, ActiveAlert] = {}
+    for r in await pool.fetch(queries["alert_transitions"], exchange, start, end):
+        active = AlertState(r["to_state"]).active
+        if active and r["id"] not in open_since:
+            key = (r["dedup_key"], r["at"])
+            interval = merged.setdefault(key, ActiveAlert(
+                r["dedup_key"], r["kind"], r["severity"], r["title"], r["at"], None))
+            interval.orgs.add(r["org"])
+            interval.alert_ids.add(r["id"])
+            open_since[r["id"]] = interval
+        elif not active and r["id"] in open_since:
+            interval = open_since.pop(r["id"])
+            if interval.active_until is None or r["at"] > interval.active_until:
+                interval.active_until = r["at"]
+    for interval in open_since.values():
+        interval.active_until = None  # still active for at least one organisation
+    alerts = [a for _, a in sorted(merged.items())
+              if a.active_until is None or a.active_until > start]
+    return ExchangeHistory(windows, alerts)

@@ -1,0 +1,17 @@
+-- What happened on one exchange in a period, for the settlement statement (issue 14).
+
+-- name: maintenance_windows
+SELECT id, org, announced_by, starts_at, ends_at, reason, announced_at, short_notice
+FROM maintenance_windows
+WHERE exchange = $1 AND cancelled_at IS NULL AND starts_at < $3 AND ends_at > $2
+ORDER BY starts_at, id;
+
+-- name: alert_transitions
+-- Every alert on the exchange raised before the period ends, with the transitions that
+-- start or end its active time (an alert last changed before the period has nothing in it);
+-- the caller pairs the transitions into intervals.
+SELECT a.id, a.dedup_key, a.org, a.kind, a.severity, a.title, a.raised_at,
+       t.at, t.to_state
+FROM alerts a JOIN alert_transitions t ON t.alert_id = a.id
+WHERE a.exchange = $1 AND a.raised_at < $3 AND a.updated_at >= $2 AND a.kind <> 'maintenance'
+ORDER BY a.id, t.id;

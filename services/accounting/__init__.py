@@ -1,0 +1,1 @@
+"""Heat accounting per contract (issue 14): hourly figures, reconciliation, statements."""
