@@ -42,8 +42,14 @@ def run(config: Path = typer.Option(..., "--config", "-c", help="gateway config 
 
 @app.command()
 def check(config: Path = typer.Option(..., "--config", "-c")) -> None:
-    """Check a config file and exit."""
-    _load(config)
+    """Check a config file and exit; name the secrets it refers to that are not set here."""
+    loaded = _load(config, secrets=False)
+    from gateway.config import GatewayConfig
+
+    assert isinstance(loaded, GatewayConfig)
+    for line in loaded.unset_secrets():
+        # A warning, not a failure: the file may be checked away from the box that runs it.
+        typer.echo(f"{config}: warning: {line}; `run` refuses to start without it", err=True)
     typer.echo(f"{config}: ok")
 
 
@@ -64,21 +70,28 @@ def discover_command(
     typer.echo(text, nl=False)
 
 
-def _load(path: Path) -> object:
+def _load(path: Path, *, secrets: bool) -> object:
     from gateway.config import ConfigError, load_config
 
     try:
-        return load_config(path)
+        config = load_config(path)
     except ConfigError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from exc
+    unset = config.unset_secrets() if secrets else []
+    if unset:
+        # Starting anyway would connect without the secret, and the server's refusal would
+        # blame the credentials.
+        typer.echo("\n".join(f"{path}: {line}" for line in unset), err=True)
+        raise typer.Exit(2)
+    return config
 
 
 def _run(path: Path) -> None:
     from gateway.config import GatewayConfig
     from gateway.runner import Gateway
 
-    config = _load(path)
+    config = _load(path, secrets=True)
     assert isinstance(config, GatewayConfig)
 
     async def serve() -> None:

@@ -22,13 +22,16 @@ from typing import Any, NamedTuple
 from pydantic import BaseModel, Field
 
 MAX_READINGS_PER_BATCH = 20_000
-QUALITIES = frozenset({"good", "uncertain", "bad"})
+QUALITIES = frozenset({"good", "uncertain", "bad", "unknown"})
 
 
 class Quality(StrEnum):
     GOOD = "good"
     UNCERTAIN = "uncertain"
     BAD = "bad"
+    # The source said it went offline (a Sparkplug death certificate): the value is the last
+    # one known, and the series is stale from this time on, which is not a process outage.
+    UNKNOWN = "unknown"
 
 
 class RejectReason(StrEnum):
@@ -53,6 +56,7 @@ class Reading(NamedTuple):
     ts: datetime
     value: float
     quality: str = Quality.GOOD
+    unit: str | None = None  # as measured, when the plant says; the service converts it
 
 
 class Rejection(BaseModel):
@@ -101,12 +105,15 @@ def format_ts(ts: datetime) -> str:
 
 
 def reading_to_wire(reading: Reading) -> dict[str, Any]:
-    return {
+    wire = {
         "series": reading.series,
         "ts": format_ts(reading.ts),
         "value": reading.value,
         "quality": str(reading.quality),
     }
+    if reading.unit is not None:
+        wire["unit"] = reading.unit
+    return wire
 
 
 def encode_batch(gateway: str, batch_id: str, readings: list[Reading]) -> bytes:
@@ -154,5 +161,5 @@ def check_quality(raw: object) -> str | tuple[RejectReason, str]:
     """A reading's ``quality`` field, or why it is not one."""
     if not isinstance(raw, str) or raw not in QUALITIES:  # a list or object is unhashable
         return (RejectReason.BAD_QUALITY,
-                f"'quality' must be one of good, uncertain, bad, got {str(raw)[:20]!r}")
+                f"'quality' must be one of good, uncertain, bad, unknown, got {str(raw)[:20]!r}")
     return str(raw)

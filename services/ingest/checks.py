@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 from heatlink.units import UnitError, convert
 from heatlink.wire import Rejection, RejectReason, check_quality, check_ts, check_value
 
-QUALITY_CODES = {"good": 0, "uncertain": 1, "bad": 2}
+QUALITY_CODES = {"good": 0, "uncertain": 1, "bad": 2, "unknown": 3}
 QUALITY_NAMES = {v: k for k, v in QUALITY_CODES.items()}
 
 
