@@ -64,6 +64,8 @@ class SparkplugSource(MqttClientSource):
 
     def _on_subscribed(self, client: mqtt.Client) -> None:
         self._publish_online(client)
+        for node in self.host.reconnected():
+            self._ask_rebirth(client, node)
 
     def _publish_online(self, client: mqtt.Client) -> None:
         if self._state_topic is not None:

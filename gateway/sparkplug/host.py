@@ -9,7 +9,9 @@ asks of a host application and where it is done here:
 - NDEATH carries the ``bdSeq`` of the session it ends; one that does not match the current
   birth is an old will arriving late and changes nothing. A death makes every series of the
   node (or device) ``unknown`` at once, with its last value: stale, which the monitor tells
-  from a process outage (no flow would be a value, not the absence of one).
+  from a process outage (no flow would be a value, not the absence of one). The births stay
+  known until the next ones: a data message the broker delivers again after a reconnect
+  (one the gateway had not acknowledged) may come after the death, and is still readable.
 - ``seq`` gaps that outlast the reorder timeout call for a rebirth (`due`).
 - Metrics flagged ``is_historical`` (an edge's store and forward) are stored with their own
   timestamps and never count as the latest value.
@@ -60,6 +62,7 @@ class Scope:
     by_alias: dict[int, MetricDef] = field(default_factory=dict)
     by_name: dict[str, MetricDef] = field(default_factory=dict)
     last: dict[str, Last] = field(default_factory=dict)  # series -> latest live value
+    online: bool = True
 
 
 @dataclass(slots=True)
@@ -142,10 +145,11 @@ class SparkplugHost:
         if topic.type is MessageType.DDATA:
             self._data(topic.node, device, found, payload, now, out)
             return
-        del node.devices[device]  # DDEATH
-        at = _ts(payload.timestamp) if payload.HasField("timestamp") else now
-        out.readings.extend(_unknown(found, at))
-        log.info("sparkplug %s/%s/%s: offline (DDEATH)", self.group, topic.node, device)
+        if found.online:  # DDEATH
+            at = _ts(payload.timestamp) if payload.HasField("timestamp") else now
+            out.readings.extend(_unknown(found, at))
+            found.online = False
+            log.info("sparkplug %s/%s/%s: offline (DDEATH)", self.group, topic.node, device)
 
     def _node_birth(self, name: str, payload: pb.Payload, now: datetime, out: Outcome) -> None:
         bdseq = long_metric(payload, "bdSeq")
@@ -159,7 +163,7 @@ class SparkplugHost:
 
     def _node_death(self, name: str, payload: pb.Payload, now: datetime, out: Outcome) -> None:
         node = self.nodes.get(name)
-        if node is None:
+        if node is None or not node.scope.online:
             return
         bdseq = long_metric(payload, "bdSeq")
         if bdseq is not None and node.bdseq is not None and bdseq != node.bdseq:
@@ -167,11 +171,11 @@ class SparkplugHost:
             log.debug("sparkplug %s/%s: NDEATH bdSeq %d of an earlier session ignored",
                       self.group, name, bdseq)
             return
-        del self.nodes[name]
         # The will's own timestamp is when it was registered, not when the node died.
-        out.readings.extend(_unknown(node.scope, now))
-        for scope in node.devices.values():
-            out.readings.extend(_unknown(scope, now))
+        for scope in (node.scope, *node.devices.values()):
+            if scope.online:
+                out.readings.extend(_unknown(scope, now))
+                scope.online = False
         log.info("sparkplug %s/%s: offline (NDEATH bdSeq %s)", self.group, name, bdseq)
 
     def _define(self, node: str, device: str | None, scope: Scope,
@@ -237,23 +241,31 @@ class SparkplugHost:
         now = self._clock.now()
         out = Outcome()
         for name, node in self.nodes.items():
-            if node.seq.overdue(now, self._reorder):
+            if node.scope.online and node.seq.overdue(now, self._reorder):
                 node.seq.forget_gaps()
                 self._ask(name, now, out, "a gap in its seq was not filled in time",
                           holdoff=False)
         return out.rebirth
 
     def lost_broker(self) -> list[Reading]:
-        """The host lost the broker: everything it knew is stale, and must be born again."""
+        """The host lost the broker: every series it knew is stale from now (Sparkplug
+        5.3). The births are kept: a message the broker delivers again after the reconnect
+        (one not yet acknowledged) is still readable."""
         now = self._clock.now()
-        readings: list[Reading] = []
-        for node in self.nodes.values():
-            readings.extend(_unknown(node.scope, now))
-            for scope in node.devices.values():
-                readings.extend(_unknown(scope, now))
-        self.nodes.clear()
-        self._asked.clear()
-        return readings
+        return [reading for node in self.nodes.values()
+                for scope in (node.scope, *node.devices.values()) if scope.online
+                for reading in _unknown(scope, now)]
+
+    def reconnected(self) -> list[str]:
+        """Back on the broker: what was published meanwhile at QoS 0 is lost, births
+        included, so every known edge node is asked to be born again."""
+        now = self._clock.now()
+        out = Outcome()
+        for name, node in self.nodes.items():
+            node.seq.forget_gaps()
+            if node.scope.online:
+                self._ask(name, now, out, "the host was away from the broker", holdoff=False)
+        return out.rebirth
 
     def _ask(self, node: str, now: datetime, out: Outcome, why: str, *,
              holdoff: bool = True) -> None:
