@@ -113,6 +113,7 @@ class MqttClientSource:
         self._received = 0
         self._client: mqtt.Client | None = None
         self._session_present = False
+        self._refused = False
 
     @property
     def up(self) -> bool:
@@ -123,8 +124,10 @@ class MqttClientSource:
     def _on_connect(self, client: mqtt.Client, _userdata: Any, flags: Any,
                     reason_code: Any, _properties: Any) -> None:
         if reason_code.is_failure:
+            self._refused = True
             self.stats.went_down(f"broker refused the connection: {reason_code}")
             return
+        self._refused = False
         self._generation += 1
         # Subscribing again is harmless when the broker kept our session, and needed when
         # it did not (session expired, broker lost its persistence).
@@ -146,7 +149,8 @@ class MqttClientSource:
 
     def _on_disconnect(self, _client: mqtt.Client, _userdata: Any, _flags: Any,
                        reason_code: Any, _properties: Any) -> None:
-        self.stats.went_down(f"disconnected: {reason_code}")
+        if not self._refused:  # the refusal says more than the disconnect that follows it
+            self.stats.went_down(f"disconnected: {reason_code}")
         self._in_loop(self._lost.set)
         self._in_loop(self._on_lost)
 
