@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import signal
 import sys
 from pathlib import Path
@@ -18,15 +17,17 @@ app = typer.Typer(help="The heatlink edge gateway: OPC UA and MQTT in, store and
                   add_completion=False, invoke_without_command=True)
 
 CONFIG_OPTION = typer.Option(None, "--config", "-c", help="gateway config file (YAML)")
+LIBRARY_LOGS = typer.Option([], "--library-log", help="also show this library's own log "
+                            "lines (asyncua, httpx, paho); all of them at --log-level DEBUG")
 
 
 @app.callback()
 def main(ctx: typer.Context, config: Path | None = CONFIG_OPTION,
-         log_level: str = typer.Option("INFO", help="DEBUG, INFO, WARNING")) -> None:
-    logging.basicConfig(level=log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # asyncua logs every publish at INFO: far too much for an edge box's journal.
-    logging.getLogger("asyncua").setLevel(max(logging.WARNING, logging.getLogger().level))
+         log_level: str = typer.Option("INFO", help="DEBUG, INFO, WARNING"),
+         library_logs: list[str] = LIBRARY_LOGS) -> None:
+    from gateway.logs import configure_logging
+
+    configure_logging(log_level, verbose=tuple(library_logs))
     if ctx.invoked_subcommand is None:
         if config is None:
             typer.echo(ctx.get_help())
