@@ -58,16 +58,45 @@ def check(config: Path = typer.Option(..., "--config", "-c")) -> None:
 def discover_command(
     url: str = typer.Argument(..., help="opc.tcp://host:port/path"),
     username: str | None = typer.Option(None),
-    password: str | None = typer.Option(None, envvar="HEATLINK_OPCUA_PASSWORD"),
+    password: str | None = typer.Option(None, envvar="HEATLINK_OPCUA_PASSWORD",
+                                        help="or the variable HEATLINK_OPCUA_PASSWORD"),
+    policy: str = typer.Option("None", help="None, Basic256Sha256, Aes128Sha256RsaOaep, "
+                               "Aes256Sha256RsaPss"),
+    mode: str = typer.Option("None", help="None, Sign, SignAndEncrypt"),
+    certificate: Path | None = typer.Option(None, help="the gateway's certificate"),
+    private_key: Path | None = typer.Option(None),
+    server_certificate: Path | None = typer.Option(None, help="pin the server's certificate"),
+    application_uri: str = typer.Option("urn:heatlink:gateway"),
+    include_boolean: bool = typer.Option(False, help="offer Boolean nodes too (the gateway "
+                                         "stores numbers only)"),
+    timeout_s: float = typer.Option(10.0, "--timeout-s"),
 ) -> None:
     """Browse an OPC UA server and print a starting gateway config."""
-    from gateway.discover import discover
+    from pydantic import ValidationError
 
+    from gateway.config import OpcUaSecurity
+    from gateway.discover import connection_settings, discover
+    from gateway.logs import configure_logging
+
+    configure_logging("WARNING")  # the config goes to stdout, nothing else
     try:
-        text = asyncio.run(discover(url, username=username, password=password))
-    except (OSError, TimeoutError) as exc:
-        typer.echo(f"cannot reach {url}: {exc}", err=True)
-        raise typer.Exit(1) from exc
+        security = OpcUaSecurity(policy=policy, mode=mode,
+                                 certificate=certificate, private_key=private_key,
+                                 server_certificate=server_certificate,
+                                 application_uri=application_uri)
+    except ValidationError as exc:
+        typer.echo("; ".join(e["msg"] for e in exc.errors()), err=True)
+        raise typer.Exit(2) from None
+    try:
+        text = asyncio.run(discover(url, username=username, password=password,
+                                    security=security, timeout_s=timeout_s,
+                                    include_boolean=include_boolean))
+    except Exception as exc:  # any refusal or fault: one sentence, no traceback
+        from gateway.opcua_security import describe_connect_error
+
+        settings = connection_settings(url, security=security, username=username)
+        typer.echo(describe_connect_error(exc, settings), err=True)
+        raise typer.Exit(1) from None
     typer.echo(text, nl=False)
 
 
