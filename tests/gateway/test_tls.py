@@ -12,6 +12,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from gateway.config import HttpConfig, SparkplugSourceConfig, load_config
 from heatlink.wire import format_ts
 from simulators.sparkplug_edge import EdgeMetric, SparkplugEdgeNode
 from tests.gateway.support import WatchingUplink, config_for, eventually, mqtt_source, running
@@ -82,3 +83,31 @@ async def test_a_wrong_password_is_named_as_the_brokers_refusal(
         await eventually(lambda: stats.reconnects_total >= 2, what="two refusals")
         assert stats.last_error == "broker refused the connection: Not authorized"
         assert not gateway.sources[0].up
+
+
+async def test_the_sparkplug_example_runs_against_a_tls_broker(
+        broker: TlsBroker, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    example = load_config(Path(__file__).parents[2] / "gateway" / "examples" / "sparkplug.yaml")
+    source = example.sources[0]
+    assert isinstance(source, SparkplugSourceConfig)
+    group = group_name()
+    monkeypatch.setenv(str(source.password_env), GATEWAY[1])
+    source = source.model_copy(update={"url": broker.url(), "ca_file": broker.ca_file,
+                                       "username": GATEWAY[0], "group_id": group,
+                                       "host_id": f"heatlink-{group}"})
+    config = example.model_copy(update={
+        "sources": [source], "http": HttpConfig(port=0),
+        "buffer": example.buffer.model_copy(update={"path": tmp_path / "buffer.sqlite3"}),
+        "uplink": example.uplink.model_copy(update={"token": "t", "token_env": None,
+                                                    "dead_letter_path": tmp_path / "dead"})})
+    assert config.unset_secrets() == []
+    uplink = WatchingUplink()
+    async with running(config, uplink):
+        edge = SparkplugEdgeNode(broker.url(*PLANT), group, "smelter-edge", {"hx1": [
+            EdgeMetric("Primary/SupplyTemp", 1, 30.5), EdgeMetric("Primary/Flow", 2, 9.0)]},
+            primary_host=f"heatlink-{group}", ca_file=broker.ca_file)
+        await edge.start()
+        got = await uplink.until(lambda rs: len(rs) == 2)
+        assert {(r.series, r.value, r.unit) for r in got} == {
+            (SUPPLY, 30.5, None), ("glomfjord/smelter/hx1/primary/flow", 9.0, "l/s")}
+        await edge.stop()
