@@ -117,11 +117,19 @@ def reading_to_wire(reading: Reading) -> dict[str, Any]:
 
 
 def encode_batch(gateway: str, batch_id: str, readings: list[Reading]) -> bytes:
-    body = {
-        "gateway": gateway,
-        "batch_id": batch_id,
-        "readings": [reading_to_wire(r) for r in readings],
-    }
+    # Readings of one batch share few timestamps (a Sparkplug message's metrics, an OPC UA
+    # publish): format each once.
+    stamps: dict[datetime, str] = {}
+    wire = []
+    for r in readings:
+        ts = stamps.get(r.ts)
+        if ts is None:
+            ts = stamps[r.ts] = format_ts(r.ts)
+        item = {"series": r.series, "ts": ts, "value": r.value, "quality": str(r.quality)}
+        if r.unit is not None:
+            item["unit"] = r.unit
+        wire.append(item)
+    body = {"gateway": gateway, "batch_id": batch_id, "readings": wire}
     return json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
 
 

@@ -48,11 +48,7 @@ class MetricDef:
     unit: str | None
 
 
-@dataclass(slots=True)
-class Last:
-    ts: datetime
-    value: float
-    unit: str | None
+Last = tuple[datetime, float, str | None]  # the latest live value: ts, value, unit
 
 
 @dataclass(slots=True)
@@ -205,10 +201,17 @@ class SparkplugHost:
 
     def _data(self, node: str, device: str | None, scope: Scope, payload: pb.Payload,
               now: datetime, out: Outcome) -> None:
-        sent_at = _ts(payload.timestamp) if payload.HasField("timestamp") else now
-        by_alias, by_name = scope.by_alias, scope.by_name
+        # The hot path (tens of thousands of metrics a second): one look-up per field, no
+        # HasField where a zero cannot be meant (aliases are given from 1 on by most nodes,
+        # a timestamp of 0 is no time), and each timestamp converted once per message.
+        stamps: dict[int, datetime] = {}
+        sent_ms = payload.timestamp
+        sent_at = _ts(sent_ms) if sent_ms else now
+        by_alias, by_name, last = scope.by_alias, scope.by_name, scope.last
+        append = out.readings.append
         for metric in payload.metrics:
-            mdef = by_alias.get(metric.alias) if metric.HasField("alias") else \
+            alias = metric.alias
+            mdef = by_alias.get(alias) if alias or metric.HasField("alias") else \
                 by_name.get(metric.name)
             if mdef is None:
                 out.problems.append(("unknown_metric", f"{node}/{device or '-'}: "
@@ -216,22 +219,23 @@ class SparkplugHost:
                 self._ask(node, now, out, f"{node}/{device or '-'} sent a metric its birth "
                           "did not declare")
                 continue
-            if mdef.series is None:
+            series = mdef.series
+            if series is None:
                 continue
             value = number(metric, metric.datatype or mdef.datatype)
             if value is None:
                 continue
             if isinstance(value, NotANumber):
-                out.problems.append((value.kind, f"{mdef.series}: {metric}"[:200]))
+                out.problems.append((value.kind, f"{series}: {metric}"[:200]))
                 continue
-            ts = _ts(metric.timestamp) if metric.HasField("timestamp") else sent_at
-            out.readings.append(Reading(mdef.series, ts, value,
-                                        quality_of(metric) if metric.HasField("properties")
-                                        else Quality.GOOD, mdef.unit))
+            ms = metric.timestamp
+            ts = (stamps.get(ms) or stamps.setdefault(ms, _ts(ms))) if ms else sent_at
+            quality = quality_of(metric) if metric.HasField("properties") else Quality.GOOD
+            append(Reading(series, ts, value, quality, mdef.unit))
             if not metric.is_historical:
-                last = scope.last.get(mdef.series)
-                if last is None or ts >= last.ts:
-                    scope.last[mdef.series] = Last(ts, value, mdef.unit)
+                previous = last.get(series)
+                if previous is None or ts >= previous[0]:
+                    last[series] = (ts, value, mdef.unit)
 
     # ---- time and the broker ---------------------------------------------------------------
 
@@ -286,5 +290,5 @@ def _ts(ms: int) -> datetime:
 def _unknown(scope: Scope, at: datetime) -> list[Reading]:
     """Every series of a scope, stale from `at`: its last value with quality unknown (a
     millisecond after that value at least, so it is the newer of the two)."""
-    return [Reading(series, max(at, last.ts + ONE_MS), last.value, Quality.UNKNOWN, last.unit)
-            for series, last in scope.last.items()]
+    return [Reading(series, max(at, ts + ONE_MS), value, Quality.UNKNOWN, unit)
+            for series, (ts, value, unit) in scope.last.items()]

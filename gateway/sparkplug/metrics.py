@@ -33,10 +33,11 @@ class NotANumber:
 
 def number(metric: pb.Payload.Metric, datatype: int) -> float | NotANumber | None:
     """The metric's value as a float; None when it is null (no value, not an error)."""
-    if metric.is_null:
-        return None
     field = metric.WhichOneof("value")
-    if field is None:
+    if field == "double_value" and datatype == pb.Double:  # the common case, first
+        value: float = metric.double_value
+        return value if math.isfinite(value) else NotANumber("not_finite")
+    if field is None or metric.is_null:
         return None
     if datatype not in NUMERIC:
         return NotANumber("value_not_a_number")

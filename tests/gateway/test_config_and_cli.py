@@ -28,6 +28,9 @@ def write(tmp_path: Path, text: str) -> Path:
      "sources.1.mqtt.topics.0: Value error, not a valid MQTT topic filter"),
     (("policy: None, mode: None", "policy: Basic256Sha256, mode: Sign"),
      "sources.0.opcua.security: Value error, a secure policy needs certificate"),
+    (("series: glomfjord/smelter/hx1/secondary/flow}",
+      "series: glomfjord/smelter/hx1/secondary/flow, unit: gpm}"),
+     "sources.0.opcua.nodes.6.unit: Value error, unknown unit 'gpm'"),
 ])
 def test_errors_name_the_file_and_the_path(tmp_path: Path, change: tuple[str, str],
                                            says: str) -> None:
