@@ -118,27 +118,6 @@ def gateway_config(folder: Path, sink_url: str, sources: list[dict[str, Any]]) -
     })
 
 
-async def run_until(gateway: Gateway, done: Any, timeout_s: float) -> float:
-    """Run the gateway until `done()`; returns seconds from the first reading in."""
-    task = asyncio.create_task(gateway.run())
-    first_at: float | None = None
-    deadline = time.monotonic() + timeout_s
-    try:
-        while not done():
-            if task.done():
-                task.result()
-            if first_at is None and any(s.stats.readings_total for s in gateway.sources):
-                first_at = time.monotonic()
-            if time.monotonic() > deadline:
-                raise TimeoutError("the benchmark did not finish in time")
-            await asyncio.sleep(0.01)
-        return time.monotonic() - (first_at or time.monotonic())
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
 async def bench_mqtt(folder: Path, sink_url: str, received: Synchronized[int], url: str,
                      messages: int) -> Drained:
     source = {"kind": "mqtt", "name": "mqtt", "url": url, "client_id": "bench-gateway",
@@ -156,8 +135,8 @@ async def bench_mqtt(folder: Path, sink_url: str, received: Synchronized[int], u
     publisher.start()
     await asyncio.to_thread(publisher.join)
     sub_s = await asyncio.to_thread(sub.drain, messages) if sub.available else None
-    into_s, out_s = await drain(Gateway(config), received, messages)
-    return Drained(into_s, out_s, sub_s)
+    into_s, out_s, first_s = await drain(Gateway(config), received, messages)
+    return Drained(into_s, out_s, sub_s, first_s)
 
 
 async def bench_opcua(folder: Path, sink_url: str, items: int, seconds: float) -> tuple[
@@ -229,19 +208,24 @@ async def bench_backlog(folder: Path, sink_url: str, received: Synchronized[int]
 
 def yardstick(what: str, count: int, drained: Drained, per_message: int,
               target: str) -> list[tuple[str, str, str]]:
-    """Rates from the gateway's start (into the buffer, through to the uplink), each also
-    as a ratio to mosquitto_sub draining the same queued load from the same broker."""
-    into, out = count / drained.into_buffer_s, count / drained.to_uplink_s
-    rows = [(f"{what} into buffer (acked)", f"{into:,.0f}", target),
-            (f"{what} through to the uplink", f"{out:,.0f}", target)]
+    """Rates from the first reading in (into the buffer, through to the uplink), as the
+    gateway's figures always were; then from the start of the gateway and of mosquitto_sub
+    draining the same queued load from the same broker, as a ratio (connections included
+    on both sides)."""
+    busy_in = max(drained.into_buffer_s - drained.first_in_s, 1e-9)
+    busy_out = max(drained.to_uplink_s - drained.first_in_s, 1e-9)
+    rows = [(f"{what} into buffer (acked)", f"{count / busy_in:,.0f}", target),
+            (f"{what} through to the uplink", f"{count / busy_out:,.0f}", target)]
     if drained.sub_s is None:
         return [*rows, ("  mosquitto_sub", "not installed", "")]
     sub = count / drained.sub_s  # in the same unit: messages carry `per_message` each
+    into, out = count / drained.into_buffer_s, count / drained.to_uplink_s
     return [*rows,
             (f"  mosquitto_sub on the same load ({per_message} per message)", f"{sub:,.0f}",
              ""),
-            ("  ratio into buffer / mosquitto_sub", f"{into / sub:.2f}", ""),
-            ("  ratio through to the uplink / mosquitto_sub", f"{out / sub:.2f}", ">= 0.5")]
+            ("  from start: ratio into buffer / mosquitto_sub", f"{into / sub:.2f}", ""),
+            ("  from start: ratio through to the uplink / mosquitto_sub", f"{out / sub:.2f}",
+             ">= 0.5")]
 
 
 @app.command()

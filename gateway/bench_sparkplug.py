@@ -27,29 +27,34 @@ class Drained:
     into_buffer_s: float
     to_uplink_s: float
     sub_s: float | None  # mosquitto_sub on the same load; None when it is not installed
+    first_in_s: float = 0.0  # from the start until the first reading came in
 
 
 async def drain(gateway: Gateway, received: Synchronized[int], readings: int,
-                timeout_s: float = 300) -> tuple[float, float]:
-    """Run the gateway until `readings` more came in and went out; seconds from its start.
-    Polled: the counts live in another process and in plain counters."""
+                timeout_s: float = 300) -> tuple[float, float, float]:
+    """Run the gateway until `readings` more came in and went out; seconds from its start
+    to all in, to all out, and to the first in. Polled: the counts live in another process
+    and in plain counters."""
     start_out = received.value
     source = gateway.sources[0]
     start_in = source.stats.readings_total
     began = time.monotonic()
     task = asyncio.create_task(gateway.run())
-    into_s = 0.0
+    into_s = first_s = 0.0
     try:
         while received.value - start_out < readings:
             if task.done():
                 task.result()
-            if not into_s and source.stats.readings_total - start_in >= readings:
+            got = source.stats.readings_total - start_in
+            if not first_s and got:
+                first_s = time.monotonic() - began
+            if not into_s and got >= readings:
                 into_s = time.monotonic() - began
             if time.monotonic() - began > timeout_s:
                 raise TimeoutError("the benchmark did not finish in time")
             await asyncio.sleep(0.005)
         out_s = time.monotonic() - began
-        return into_s or out_s, out_s
+        return into_s or out_s, out_s, first_s
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -92,5 +97,5 @@ async def bench_sparkplug(config_for: Any, spawn: Any, folder: Path, sink_url: s
     # The births (2 messages) come first; the DBIRTH's values are readings too.
     sub_s = await asyncio.to_thread(sub.drain, messages + 2) if sub.available else None
     readings = (messages + 1) * METRICS_PER_MESSAGE
-    into_s, out_s = await drain(Gateway(config), received, readings)
-    return Drained(into_s, out_s, sub_s)
+    into_s, out_s, first_s = await drain(Gateway(config), received, readings)
+    return Drained(into_s, out_s, sub_s, first_s)
