@@ -26,6 +26,7 @@ from heatlink.wire import Reading
 from simulators.sparkplug_edge import EdgeMetric, SparkplugEdgeNode
 from tests.gateway.support import WatchingUplink, config_for, eventually, running
 from tests.support.servers import Mosquitto
+from tests.support.tcp_proxy import TcpProxy
 
 SUPPLY = "glomfjord/smelter/hx1/primary/supply_temp"
 FLOW = "glomfjord/smelter/hx1/primary/flow"
@@ -180,6 +181,36 @@ async def test_state_is_retained_online_and_replaced_on_a_clean_stop(
     assert offline["retained"]
     assert offline["online"] is False
     assert offline["timestamp"] >= online["timestamp"]
+
+
+async def test_when_the_host_dies_its_will_leaves_state_offline_with_the_births_time(
+        mqtt_url: str, tmp_path: Path) -> None:
+    group = group_name()
+    state = RetainedState(mqtt_url, f"heatlink-{group}")
+    proxy = await TcpProxy(urlsplit(mqtt_url).port or 1883).start()
+    config = config_for(tmp_path, [sparkplug_source(f"mqtt://127.0.0.1:{proxy.port}", group,
+                                                    reconnect={"initial_s": 30, "max_s": 30})])
+    try:
+        async with running(config) as gateway:
+            await eventually(lambda: gateway.sources[0].up, what="subscribed")
+            online = await state.read()
+            proxy.cut()  # no DISCONNECT: the broker publishes the will
+            await eventually(lambda: not gateway.sources[0].up, what="the loss seen")
+            will = await _state_until(state, online=False)
+    finally:
+        await proxy.close()
+    assert online["online"] is True
+    assert will["retained"]
+    assert will["timestamp"] == online["timestamp"]
+
+
+async def _state_until(state: RetainedState, *, online: bool) -> dict[str, Any]:
+    async with asyncio.timeout(15):
+        while True:
+            found = await state.read()
+            if found["online"] is online:
+                return found
+            await asyncio.sleep(0.05)  # the broker's state: nothing to await
 
 
 async def test_qos1_data_is_acknowledged_only_once_buffered(

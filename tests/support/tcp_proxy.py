@@ -29,6 +29,13 @@ class TcpProxy:
     def thaw(self) -> None:
         self._flowing.set()
 
+    def cut(self) -> None:
+        """Drop every connection at once, as a failed link does (no goodbye on either side);
+        new ones are still let through."""
+        for writer in list(self._writers):
+            writer.transport.abort()
+        self._writers.clear()
+
     async def _connection(self, reader: asyncio.StreamReader,
                           writer: asyncio.StreamWriter) -> None:
         try:
