@@ -58,7 +58,10 @@ def build_channels(settings: AlertSettings, stream: AlertStream,
     if settings.mqtt_url:
         channels["mqtt"] = PahoMqttChannel(settings.mqtt_url,
                                            client_id=f"heatlink-alerts-{secrets.token_hex(4)}",
-                                           timeout_s=settings.send_timeout_s)
+                                           timeout_s=settings.send_timeout_s,
+                                           username=settings.mqtt_username,
+                                           password=settings.mqtt_password,
+                                           ca_file=settings.mqtt_ca_file)
     return channels
 
 

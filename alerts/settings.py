@@ -3,6 +3,8 @@ service starts (never at import)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -29,4 +31,9 @@ class AlertSettings(BaseSettings):
     smtp_from: str = Field("heatlink@localhost")
     smtp_user: str | None = None
     smtp_password: str | None = None
-    mqtt_url: str | None = Field(None, description="mqtt://host:port of the broker")
+    mqtt_url: str | None = Field(None, description="mqtt://host:port or mqtts://host:port "
+                                 "of the broker")
+    mqtt_username: str | None = None
+    mqtt_password: str | None = None
+    mqtt_ca_file: Path | None = Field(None, description="CA of an mqtts:// broker's "
+                                      "certificate; unset: the system's trust store")

@@ -2,6 +2,8 @@
 
     OPC UA   value changes/s from a server changing `--opcua-items` values flat out
     MQTT     messages/s draining a broker queue of `--mqtt-messages` QoS 1 messages
+    Sparkplug metrics/s draining `--sparkplug-messages` DDATA of 10 metrics each
+             (both MQTT paths also as a ratio to mosquitto_sub on the same queued load)
     backlog  readings/s a buffer of `--backlog` readings drains to the uplink
     memory   the gateway process's peak resident set
 
@@ -32,6 +34,8 @@ from typing import Any
 import typer
 
 from gateway import bench_peers
+from gateway.bench_mosquitto_sub import MosquittoSub
+from gateway.bench_sparkplug import METRICS_PER_MESSAGE, Drained, bench_sparkplug, drain, until_up
 from gateway.buffer_sqlite import SqliteBuffer
 from gateway.config import GatewayConfig, parse_config
 from gateway.runner import Gateway
@@ -114,55 +118,25 @@ def gateway_config(folder: Path, sink_url: str, sources: list[dict[str, Any]]) -
     })
 
 
-async def run_until(gateway: Gateway, done: Any, timeout_s: float) -> float:
-    """Run the gateway until `done()`; returns seconds from the first reading in."""
-    task = asyncio.create_task(gateway.run())
-    first_at: float | None = None
-    deadline = time.monotonic() + timeout_s
-    try:
-        while not done():
-            if task.done():
-                task.result()
-            if first_at is None and any(s.stats.readings_total for s in gateway.sources):
-                first_at = time.monotonic()
-            if time.monotonic() > deadline:
-                raise TimeoutError("the benchmark did not finish in time")
-            await asyncio.sleep(0.01)
-        return time.monotonic() - (first_at or time.monotonic())
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
 async def bench_mqtt(folder: Path, sink_url: str, received: Synchronized[int], url: str,
-                     messages: int) -> tuple[float, float]:
+                     messages: int) -> Drained:
     source = {"kind": "mqtt", "name": "mqtt", "url": url, "client_id": "bench-gateway",
               "receive_maximum": 20_000,
               "topics": [{"filter": "bench/+", "series": "bench/{0}"}]}
     config = gateway_config(folder / "mqtt", sink_url, [source])
-    # Create the persistent session, leave, let the broker queue everything, come back:
-    # the gateway alone sets the pace, not the Python publisher.
-    gateway = Gateway(config)
-    await run_until(gateway, lambda: gateway.sources[0].up, 20)
+    # Create the persistent sessions (the gateway's and mosquitto_sub's), leave, let the
+    # broker queue everything, come back: the client alone sets the pace, not the publisher.
+    await until_up(Gateway(config))
+    sub = MosquittoSub(url, "bench/+", "bench-sub-mqtt")
+    if sub.available:
+        sub.subscribe()
     done: Synchronized[int] = SPAWN.Value("i", 0)
     publisher = SPAWN.Process(target=bench_peers.run_publisher, args=(url, messages, 30, done))
     publisher.start()
     await asyncio.to_thread(publisher.join)
-    start = received.value
-    gateway = Gateway(config)
-    in_s = 0.0
-
-    def all_in() -> bool:
-        nonlocal in_s
-        if not in_s and gateway.sources[0].stats.readings_total >= messages:
-            in_s = time.monotonic()
-        return received.value - start >= messages
-
-    began = time.monotonic()
-    elapsed_s = await run_until(gateway, all_in, 300)
-    buffered_s = in_s - (began + (time.monotonic() - began - elapsed_s))
-    return messages / max(buffered_s, 1e-9), messages / elapsed_s
+    sub_s = await asyncio.to_thread(sub.drain, messages) if sub.available else None
+    into_s, out_s, first_s = await drain(Gateway(config), received, messages)
+    return Drained(into_s, out_s, sub_s, first_s)
 
 
 async def bench_opcua(folder: Path, sink_url: str, items: int, seconds: float) -> tuple[
@@ -232,6 +206,28 @@ async def bench_backlog(folder: Path, sink_url: str, received: Synchronized[int]
             await task
 
 
+def yardstick(what: str, count: int, drained: Drained, per_message: int,
+              target: str) -> list[tuple[str, str, str]]:
+    """Rates from the first reading in (into the buffer, through to the uplink), as the
+    gateway's figures always were; then from the start of the gateway and of mosquitto_sub
+    draining the same queued load from the same broker, as a ratio (connections included
+    on both sides)."""
+    busy_in = max(drained.into_buffer_s - drained.first_in_s, 1e-9)
+    busy_out = max(drained.to_uplink_s - drained.first_in_s, 1e-9)
+    rows = [(f"{what} into buffer (acked)", f"{count / busy_in:,.0f}", target),
+            (f"{what} through to the uplink", f"{count / busy_out:,.0f}", target)]
+    if drained.sub_s is None:
+        return [*rows, ("  mosquitto_sub", "not installed", "")]
+    sub = count / drained.sub_s  # in the same unit: messages carry `per_message` each
+    into, out = count / drained.into_buffer_s, count / drained.to_uplink_s
+    return [*rows,
+            (f"  mosquitto_sub on the same load ({per_message} per message)", f"{sub:,.0f}",
+             ""),
+            ("  from start: ratio into buffer / mosquitto_sub", f"{into / sub:.2f}", ""),
+            ("  from start: ratio through to the uplink / mosquitto_sub", f"{out / sub:.2f}",
+             ">= 0.5")]
+
+
 @app.command()
 def main(opcua_items: int = typer.Option(200, help="variables changing on the OPC UA server"),
          opcua_seconds: float = typer.Option(5.0, help="how long the server changes them"),
@@ -239,8 +235,12 @@ def main(opcua_items: int = typer.Option(200, help="variables changing on the OP
              60_000, max=65_000,
              help="messages queued at the broker (mosquitto queues at most 65,535 per session)"),
          mqtt_url: str | None = typer.Option(None, help="broker; default a local mosquitto"),
+         sparkplug_messages: int = typer.Option(
+             6_000, max=65_000, help="Sparkplug DDATA messages queued at the broker, each "
+             f"with {METRICS_PER_MESSAGE} metrics"),
          backlog: int = typer.Option(200_000, help="readings in the buffer to drain"),
-         only: str = typer.Option("opcua,mqtt,backlog", help="which parts to run")) -> None:
+         only: str = typer.Option("opcua,mqtt,sparkplug,backlog",
+                                  help="which parts to run")) -> None:
     """Measure and print the figures."""
     logging.basicConfig(level=logging.ERROR)
     parts = set(only.split(","))
@@ -253,10 +253,16 @@ def main(opcua_items: int = typer.Option(200, help="variables changing on the OP
             figures.append(("OPC UA readings/s out to the uplink", f"{out:,.0f}", ""))
         if "mqtt" in parts:
             with mosquitto(mqtt_url) as url:
-                into, out = asyncio.run(bench_mqtt(folder, sink_url, received, url,
-                                                   mqtt_messages))
-            figures.append(("MQTT messages/s into buffer (acked)", f"{into:,.0f}", ">= 20,000"))
-            figures.append(("MQTT messages/s through to the uplink", f"{out:,.0f}", ">= 20,000"))
+                mqtt = asyncio.run(bench_mqtt(folder, sink_url, received, url, mqtt_messages))
+            figures += yardstick("MQTT messages/s", mqtt_messages, mqtt, 1, ">= 20,000")
+        if "sparkplug" in parts:
+            with mosquitto(mqtt_url) as url:
+                sparkplug = asyncio.run(bench_sparkplug(
+                    gateway_config, SPAWN, folder, sink_url, received, url,
+                    sparkplug_messages))
+            figures += yardstick(f"Sparkplug DDATA ({METRICS_PER_MESSAGE} metrics) metrics/s",
+                                 (sparkplug_messages + 1) * METRICS_PER_MESSAGE, sparkplug,
+                                 METRICS_PER_MESSAGE, "")
         if "backlog" in parts:
             rate = asyncio.run(bench_backlog(folder, sink_url, received, backlog))
             figures.append(("backlog drain, readings/s", f"{rate:,.0f}", ">= 50,000"))

@@ -64,6 +64,47 @@ def run_publisher(url: str, messages: int, series: int, done: Synchronized[int])
     client.loop_stop()
 
 
+def run_sparkplug_publisher(url: str, group: str, messages: int, metrics: int,
+                            done: Synchronized[int]) -> None:
+    """An edge node's births, then `messages` DDATA of `metrics` metrics each, by alias, at
+    QoS 1 (so the broker queues them for the gateway's session while it is away)."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from gateway.sparkplug import sparkplug_b_pb2 as pb
+
+    parts = urlsplit(url)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-edge")
+    client.max_inflight_messages_set(2000)
+    client.max_queued_messages_set(0)
+    client.connect(parts.hostname or "127.0.0.1", parts.port or 1883)
+    client.loop_start()
+    base_ms = int((time.time() - messages) * 1000)  # past, one second apart
+    topic = f"spBv1.0/{group}"
+    birth = pb.Payload(timestamp=base_ms, seq=0)
+    bd_seq = birth.metrics.add(name="bdSeq", datatype=pb.Int64, long_value=0)
+    bd_seq.timestamp = base_ms
+    infos = [client.publish(f"{topic}/NBIRTH/bench-edge", birth.SerializeToString(), qos=1)]
+    device = pb.Payload(timestamp=base_ms, seq=1)
+    for k in range(metrics):
+        device.metrics.add(name=f"m{k}", alias=k + 1, datatype=pb.Double, double_value=0.0,
+                           timestamp=base_ms - 1000)
+    infos.append(client.publish(f"{topic}/DBIRTH/bench-edge/dev", device.SerializeToString(),
+                                qos=1))
+    for i in range(messages):
+        data = pb.Payload(timestamp=base_ms + i * 1000, seq=(i + 2) % 256)
+        for k in range(metrics):
+            data.metrics.add(alias=k + 1, timestamp=base_ms + i * 1000,
+                             double_value=20.0 + (i % 100) / 10 + k)
+        infos.append(client.publish(f"{topic}/DDATA/bench-edge/dev", data.SerializeToString(),
+                                    qos=1))
+    for info in infos:
+        info.wait_for_publish(timeout=120)
+    done.value = 1
+    client.disconnect()
+    client.loop_stop()
+
+
 def run_opcua_server(port: int, items: int, seconds: float, written: Synchronized[int],
                      ready: Synchronized[int]) -> None:
     asyncio.run(_opcua_server(port, items, seconds, written, ready))

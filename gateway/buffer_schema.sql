@@ -15,6 +15,7 @@ CREATE TABLE IF NOT EXISTS readings (
     ts_us     INTEGER NOT NULL,
     value     REAL NOT NULL,
     quality   INTEGER NOT NULL,
-    added_us  INTEGER NOT NULL
+    added_us  INTEGER NOT NULL,
+    unit      TEXT  -- as measured, when the plant said; NULL: the series' own unit
 );
 CREATE INDEX IF NOT EXISTS readings_by_series ON readings (series_id, id);

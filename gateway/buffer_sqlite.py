@@ -36,7 +36,7 @@ from heatlink.wire import Reading
 T = TypeVar("T")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ONE_US = timedelta(microseconds=1)
-QUALITY_CODES = {"good": 0, "uncertain": 1, "bad": 2}
+QUALITY_CODES = {"good": 0, "uncertain": 1, "bad": 2, "unknown": 3}
 QUALITY_NAMES = {code: name for name, code in QUALITY_CODES.items()}
 
 SHM_BYTES = 32 * 1024  # the WAL's index: one 32 KiB block per 4096 frames of log
@@ -117,6 +117,9 @@ class SqliteBuffer:
         db.execute(f"PRAGMA wal_autocheckpoint={checkpoint_pages}")
         db.execute("PRAGMA temp_store=MEMORY")
         db.executescript(resources.files("gateway").joinpath("buffer_schema.sql").read_text())
+        columns = {row[1] for row in db.execute("PRAGMA table_info(readings)")}
+        if "unit" not in columns:  # a buffer file written before readings carried units
+            db.execute("ALTER TABLE readings ADD COLUMN unit TEXT")
         row = db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
         if row is None:
             # A fresh file gets a new generation, so batch ids never repeat across files.
@@ -174,9 +177,9 @@ class SqliteBuffer:
                     sid = self._new_series(r.series)
                 counts[sid] = counts.get(sid, 0) + 1
                 rows.append((sid, to_us(r.ts), r.value, QUALITY_CODES.get(r.quality, 2),
-                             added_us))
-            db.executemany("INSERT INTO readings (series_id, ts_us, value, quality, added_us) "
-                           "VALUES (?, ?, ?, ?, ?)", rows)
+                             added_us, r.unit))
+            db.executemany("INSERT INTO readings (series_id, ts_us, value, quality, added_us, "
+                           "unit) VALUES (?, ?, ?, ?, ?, ?)", rows)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -218,13 +221,14 @@ class SqliteBuffer:
         db = self.db
         for sid, n in shares.items():
             key = self._series_keys[sid]
-            rows = db.execute("SELECT id, ts_us, value, quality FROM readings "
+            rows = db.execute("SELECT id, ts_us, value, quality, unit FROM readings "
                               "WHERE series_id = ? ORDER BY id LIMIT ?", (sid, n)).fetchall()
             if not rows:
                 continue
             ranges[sid] = (rows[0][0], rows[-1][0])
             readings.extend(Reading(key, EPOCH + timedelta(microseconds=ts_us), value,
-                                    QUALITY_NAMES[q]) for _, ts_us, value, q in rows)
+                                    QUALITY_NAMES[q], unit)
+                            for _, ts_us, value, q, unit in rows)
         if not readings:
             return None
         # Set here, on the SQLite thread, so that no quota check queued behind this begin

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import signal
 import sys
 from pathlib import Path
@@ -18,15 +17,17 @@ app = typer.Typer(help="The heatlink edge gateway: OPC UA and MQTT in, store and
                   add_completion=False, invoke_without_command=True)
 
 CONFIG_OPTION = typer.Option(None, "--config", "-c", help="gateway config file (YAML)")
+LIBRARY_LOGS = typer.Option([], "--library-log", help="also show this library's own log "
+                            "lines (asyncua, httpx, paho); all of them at --log-level DEBUG")
 
 
 @app.callback()
 def main(ctx: typer.Context, config: Path | None = CONFIG_OPTION,
-         log_level: str = typer.Option("INFO", help="DEBUG, INFO, WARNING")) -> None:
-    logging.basicConfig(level=log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # asyncua logs every publish at INFO: far too much for an edge box's journal.
-    logging.getLogger("asyncua").setLevel(max(logging.WARNING, logging.getLogger().level))
+         log_level: str = typer.Option("INFO", help="DEBUG, INFO, WARNING"),
+         library_logs: list[str] = LIBRARY_LOGS) -> None:
+    from gateway.logs import configure_logging
+
+    configure_logging(log_level, verbose=tuple(library_logs))
     if ctx.invoked_subcommand is None:
         if config is None:
             typer.echo(ctx.get_help())
@@ -42,8 +43,14 @@ def run(config: Path = typer.Option(..., "--config", "-c", help="gateway config 
 
 @app.command()
 def check(config: Path = typer.Option(..., "--config", "-c")) -> None:
-    """Check a config file and exit."""
-    _load(config)
+    """Check a config file and exit; name the secrets it refers to that are not set here."""
+    loaded = _load(config, secrets=False)
+    from gateway.config import GatewayConfig
+
+    assert isinstance(loaded, GatewayConfig)
+    for line in loaded.unset_secrets():
+        # A warning, not a failure: the file may be checked away from the box that runs it.
+        typer.echo(f"{config}: warning: {line}; `run` refuses to start without it", err=True)
     typer.echo(f"{config}: ok")
 
 
@@ -51,16 +58,51 @@ def check(config: Path = typer.Option(..., "--config", "-c")) -> None:
 def discover_command(
     url: str = typer.Argument(..., help="opc.tcp://host:port/path"),
     username: str | None = typer.Option(None),
-    password: str | None = typer.Option(None, envvar="HEATLINK_OPCUA_PASSWORD"),
+    password: str | None = typer.Option(None, envvar="HEATLINK_OPCUA_PASSWORD",
+                                        help="or the variable HEATLINK_OPCUA_PASSWORD"),
+    policy: str = typer.Option("None", help="None, Basic256Sha256, Aes128Sha256RsaOaep, "
+                               "Aes256Sha256RsaPss"),
+    mode: str = typer.Option("None", help="None, Sign, SignAndEncrypt"),
+    certificate: Path | None = typer.Option(None, help="the gateway's certificate"),
+    private_key: Path | None = typer.Option(None),
+    server_certificate: Path | None = typer.Option(None, help="pin the server's certificate"),
+    trusted_certificates: Path = typer.Option(Path("pki/trusted/certs"),
+                                              help="the trust list, as the source's"),
+    rejected_certificates: Path = typer.Option(Path("pki/rejected/certs"), help="where a "
+                                               "refused server certificate is saved"),
+    application_uri: str = typer.Option("urn:heatlink:gateway"),
+    include_boolean: bool = typer.Option(False, help="offer Boolean nodes too (the gateway "
+                                         "stores numbers only)"),
+    timeout_s: float = typer.Option(10.0, "--timeout-s"),
 ) -> None:
     """Browse an OPC UA server and print a starting gateway config."""
-    from gateway.discover import discover
+    from pydantic import ValidationError
 
+    from gateway.config import OpcUaSecurity
+    from gateway.discover import connection_settings, discover
+    from gateway.logs import configure_logging
+
+    configure_logging("WARNING")  # the config goes to stdout, nothing else
     try:
-        text = asyncio.run(discover(url, username=username, password=password))
-    except (OSError, TimeoutError) as exc:
-        typer.echo(f"cannot reach {url}: {exc}", err=True)
-        raise typer.Exit(1) from exc
+        security = OpcUaSecurity(policy=policy, mode=mode,
+                                 certificate=certificate, private_key=private_key,
+                                 server_certificate=server_certificate,
+                                 trusted_certificates=trusted_certificates,
+                                 rejected_certificates=rejected_certificates,
+                                 application_uri=application_uri)
+    except ValidationError as exc:
+        typer.echo("; ".join(e["msg"] for e in exc.errors()), err=True)
+        raise typer.Exit(2) from None
+    try:
+        text = asyncio.run(discover(url, username=username, password=password,
+                                    security=security, timeout_s=timeout_s,
+                                    include_boolean=include_boolean))
+    except Exception as exc:  # any refusal or fault: one sentence, no traceback
+        from gateway.opcua_security import describe_connect_error
+
+        settings = connection_settings(url, security=security, username=username)
+        typer.echo(describe_connect_error(exc, settings), err=True)
+        raise typer.Exit(1) from None
     typer.echo(text, nl=False)
 
 
@@ -86,7 +128,7 @@ def cert_command(
 
     wanted = {(certificate, private_key): application_uri}
     if config is not None:
-        loaded = _load(config)
+        loaded = _load(config, secrets=False)
         assert isinstance(loaded, GatewayConfig)
         wanted = {(s.security.certificate, s.security.private_key): s.security.application_uri
                   for s in loaded.sources
@@ -110,21 +152,28 @@ def cert_command(
                    "(security.trusted_certificates, default pki/trusted/certs).")
 
 
-def _load(path: Path) -> object:
+def _load(path: Path, *, secrets: bool) -> object:
     from gateway.config import ConfigError, load_config
 
     try:
-        return load_config(path)
+        config = load_config(path)
     except ConfigError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from exc
+    unset = config.unset_secrets() if secrets else []
+    if unset:
+        # Starting anyway would connect without the secret, and the server's refusal would
+        # blame the credentials.
+        typer.echo("\n".join(f"{path}: {line}" for line in unset), err=True)
+        raise typer.Exit(2)
+    return config
 
 
 def _run(path: Path) -> None:
     from gateway.config import GatewayConfig
     from gateway.runner import Gateway
 
-    config = _load(path)
+    config = _load(path, secrets=True)
     assert isinstance(config, GatewayConfig)
 
     async def serve() -> None:

@@ -12,7 +12,16 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+
+from heatlink.units import UNITS
 
 
 class Strict(BaseModel):
@@ -29,9 +38,21 @@ class BackoffConfig(Strict):
     multiplier: float = Field(default=2.0, ge=1)
 
 
+def _known_unit(unit: str) -> str:
+    if unit not in UNITS:
+        raise ValueError(f"unknown unit {unit!r}; known units: {', '.join(UNITS)}")
+    return unit
+
+
+# The unit the plant measures in, when it is not the series' own: the service converts.
+Unit = Annotated[str, AfterValidator(_known_unit)]
+
+
 class OpcUaNode(Strict):
     node_id: str = Field(description="e.g. ns=2;s=glomfjord/smelter/hx1/primary/supply_temp")
     series: str
+    unit: Unit | None = Field(default=None, description="unit of the node's values; "
+                              "unset: the node's EngineeringUnits, if it has them")
 
 
 class Deadband(Strict):
@@ -68,6 +89,16 @@ class OpcUaSecurity(Strict):
         return self
 
 
+class HistoryFill(Strict):
+    """After a reconnect, read what the server historized while the gateway was away."""
+
+    enabled: bool = True
+    max_span_s: float = Field(default=3600.0, gt=0, description="the longest gap read back; "
+                              "an older start is moved up to this")
+    max_values_per_node: int = Field(default=10_000, ge=1)
+    timeout_s: float = Field(default=30.0, gt=0, description="for the whole read of one gap")
+
+
 class OpcUaSourceConfig(Strict):
     kind: Literal["opcua"]
     name: str
@@ -87,6 +118,7 @@ class OpcUaSourceConfig(Strict):
                               description="rebuild a subscription silent this long")
     request_timeout_s: float = Field(default=4.0, gt=0)
     reconnect: BackoffConfig = Field(default_factory=BackoffConfig)
+    history: HistoryFill = Field(default_factory=HistoryFill)
     nodes: list[OpcUaNode] = Field(min_length=1)
 
     def resolved_password(self) -> str | None:
@@ -115,6 +147,7 @@ class MqttTopic(Strict):
                         "(# gives the rest of the topic), {topic} the whole topic")
     payload: Annotated[JsonPayload | NumberPayload, Field(discriminator="format")] = Field(
         default_factory=JsonPayload)
+    unit: Unit | None = None
 
     @model_validator(mode="after")
     def _template_fits(self) -> MqttTopic:
@@ -129,21 +162,20 @@ class MqttTopic(Strict):
         return self
 
 
-class MqttSourceConfig(Strict):
-    kind: Literal["mqtt"]
-    name: str
+class MqttConnection(Strict):
+    """A broker connection: what the MQTT and Sparkplug sources share."""
+
     url: str = Field(pattern=r"^mqtts?://", description="mqtt://host:1883 or mqtts://host:8883")
-    client_id: str = Field(description="fixed, so the broker keeps our persistent session")
     username: str | None = None
     password: str | None = None
     password_env: str | None = None
-    ca_file: Path | None = None
+    ca_file: Path | None = Field(default=None, description="CA of the broker's certificate "
+                                 "(mqtts); unset: the system's trust store")
     session_expiry_s: int = Field(default=86_400, ge=1)
     receive_maximum: int = Field(default=4096, ge=1, le=65_535,
                                  description="unacknowledged messages the broker may send us")
     keepalive_s: int = Field(default=30, ge=5)
     reconnect: BackoffConfig = Field(default_factory=BackoffConfig)
-    topics: list[MqttTopic] = Field(min_length=1)
 
     def resolved_password(self) -> str | None:
         if self.password_env:
@@ -151,7 +183,59 @@ class MqttSourceConfig(Strict):
         return self.password
 
 
-SourceConfig = Annotated[OpcUaSourceConfig | MqttSourceConfig, Field(discriminator="kind")]
+class MqttSourceConfig(MqttConnection):
+    kind: Literal["mqtt"]
+    name: str
+    client_id: str = Field(description="fixed, so the broker keeps our persistent session")
+    topics: list[MqttTopic] = Field(min_length=1)
+
+
+class SparkplugMetric(Strict):
+    node: str = Field(description="edge node id")
+    device: str | None = Field(default=None, description="device id; unset: a metric of "
+                               "the edge node itself")
+    metric: str = Field(description="metric name as in the birth certificate, e.g. "
+                        "Primary/SupplyTemp")
+    series: str
+    unit: Unit | None = Field(default=None, description="unit of the values; unset: the "
+                              "unit the birth certificate gives, if any")
+
+
+class SparkplugSourceConfig(MqttConnection):
+    """Sparkplug B 3.0 (spBv1.0): this gateway as a host application of one group."""
+
+    kind: Literal["sparkplug"]
+    name: str
+    group_id: str = Field(pattern=r"^[^/+#]+$")
+    host_id: str | None = Field(default=None, pattern=r"^[^/+#]+$", description=
+                                "publish STATE as this primary host application; edge nodes "
+                                "configured for it wait for it before their births")
+    client_id: str | None = Field(default=None, description="fixed, so the broker keeps "
+                                  "our persistent session; default heatlink-<host_id or name>")
+    reorder_timeout_s: float = Field(default=5.0, gt=0, description="how long a gap in an "
+                                     "edge node's seq may stay open before a rebirth request")
+    rebirth: bool = Field(default=True, description="send NCMD Node Control/Rebirth after a "
+                          "gap or data from a node whose birth was not seen")
+    metrics: list[SparkplugMetric] = Field(min_length=1)
+
+    @property
+    def session_client_id(self) -> str:
+        return self.client_id or f"heatlink-{self.host_id or self.name}"
+
+    @model_validator(mode="after")
+    def _unique_metrics(self) -> SparkplugSourceConfig:
+        seen: set[tuple[str, str | None, str]] = set()
+        for m in self.metrics:
+            key = (m.node, m.device, m.metric)
+            if key in seen:
+                raise ValueError(f"metric {m.metric!r} of {m.node}/{m.device or '-'} is "
+                                 "listed twice")
+            seen.add(key)
+        return self
+
+
+SourceConfig = Annotated[OpcUaSourceConfig | MqttSourceConfig | SparkplugSourceConfig,
+                         Field(discriminator="kind")]
 
 
 class BufferConfig(Strict):
@@ -242,6 +326,18 @@ class GatewayConfig(Strict):
                              "OPC UA source of this file")
         return self
 
+    def unset_secrets(self) -> list[str]:
+        """Each `password_env` or `token_env` that names a variable that is not set, in
+        words: the gateway would otherwise connect without the secret and the server's
+        refusal would blame the credentials."""
+        named: list[tuple[str, str | None]] = [
+            (f"sources.{i}.password_env", s.password_env) for i, s in enumerate(self.sources)]
+        named.append(("uplink.token_env", self.uplink.token_env))
+        if self.control is not None:
+            named.append(("control.password_env", self.control.password_env))
+        return [f"{where}: environment variable {var} is not set" for where, var in named
+                if var and os.environ.get(var) is None]
+
     def control_source(self) -> OpcUaSourceConfig | None:
         """The OPC UA source whose connection settings the control path writes with."""
         for s in self.sources:
@@ -280,7 +376,7 @@ def _relative_to(config: GatewayConfig, base: Path) -> GatewayConfig:
     def fix(p: Path | None) -> Path | None:
         return p if p is None or p.is_absolute() else base / p
 
-    sources: list[OpcUaSourceConfig | MqttSourceConfig] = []
+    sources: list[OpcUaSourceConfig | MqttSourceConfig | SparkplugSourceConfig] = []
     for s in config.sources:
         if isinstance(s, OpcUaSourceConfig):
             sec = s.security.model_copy(update={

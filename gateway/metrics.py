@@ -46,6 +46,10 @@ class GatewayCollector(Collector):
                                        "Silent subscriptions rebuilt", labels=labels)
         bad = CounterMetricFamily("heatlink_gateway_bad_payloads",
                                   "Payloads skipped as unreadable", labels=[*labels, "reason"])
+        events = CounterMetricFamily("heatlink_gateway_source_events",
+                                     "What a source did besides reading: Sparkplug rebirth "
+                                     "requests and deaths, OPC UA history reads",
+                                     labels=[*labels, "event"])
         for s in self.sources:
             ls = [s.name, s.kind]
             readings_in.add_metric(ls, s.readings_total)
@@ -54,7 +58,9 @@ class GatewayCollector(Collector):
             rebuilds.add_metric(ls, s.watchdog_rebuilds_total)
             for reason, n in s.bad_payloads.items():
                 bad.add_metric([*ls, reason], n)
-        yield from (readings_in, up, reconnects, rebuilds, bad)
+            for event, n in s.events.items():
+                events.add_metric([*ls, event], n)
+        yield from (readings_in, up, reconnects, rebuilds, bad, events)
 
         f = self.forwarder
         yield CounterMetricFamily("heatlink_gateway_readings_out",

@@ -24,6 +24,9 @@ class BadPayload:
     sample: str
 
 
+Mapped = tuple[str, JsonPayload | NumberPayload, str | None]  # series, format, unit
+
+
 class TopicRule:
     def __init__(self, topic: MqttTopic) -> None:
         self.topic = topic
@@ -45,20 +48,21 @@ class TopicRule:
 
 
 class TopicMap:
-    """The first rule whose filter matches a topic names its series (cached per topic)."""
+    """The first rule whose filter matches a topic names its series, payload format and unit
+    (cached per topic)."""
 
     def __init__(self, topics: list[MqttTopic]) -> None:
         self.rules = [TopicRule(t) for t in topics]
-        self._cache: dict[str, tuple[str, JsonPayload | NumberPayload] | None] = {}
+        self._cache: dict[str, Mapped | None] = {}
 
-    def lookup(self, topic: str) -> tuple[str, JsonPayload | NumberPayload] | None:
+    def lookup(self, topic: str) -> Mapped | None:
         if topic in self._cache:
             return self._cache[topic]
         found = None
         for rule in self.rules:
             series = rule.series_for(topic)
             if series is not None:
-                found = (series, rule.topic.payload)
+                found = (series, rule.topic.payload, rule.topic.unit)
                 break
         if len(self._cache) < 100_000:
             self._cache[topic] = found

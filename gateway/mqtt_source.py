@@ -33,7 +33,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from gateway.backoff import Backoff
-from gateway.config import MqttSourceConfig
+from gateway.config import MqttConnection, MqttSourceConfig
 from gateway.mqtt_payload import BadPayload, TopicMap, parse_payload
 from gateway.protocols import Arrival
 from gateway.stats import SourceStats
@@ -43,8 +43,8 @@ from heatlink.wire import Reading
 
 log = logging.getLogger("gateway.mqtt")
 
-# (connection generation, message id, qos, reading or None when skipped)
-Inbound = tuple[int, int, int, Reading | None]
+# (connection generation, message id, qos) of a message to acknowledge once buffered
+Inbound = tuple[int, int, int]
 READS_PER_WAKE = 1024  # packets read per "socket readable" before yielding to the loop
 CONNECT_GRACE_S = 1.0  # how long a stop waits for a TCP connect already under way
 
@@ -85,19 +85,26 @@ class BufferedClient(mqtt.Client):
         super()._reset_sockets(sockpair_only)
 
 
-class MqttSource:
+class MqttClientSource:
+    """A broker connection on the event loop: persistent session, QoS 1, acknowledgement
+    after buffering, reconnects. Subclasses say what to subscribe to and what a message
+    means (`_subscriptions`, `_on_message`, which calls `_arrived`), and may act at the
+    edges of a connection (`_prepare`, `_on_subscribed`, `_on_lost`, `_before_disconnect`).
+    """
+
     kind = "mqtt"
 
-    def __init__(self, config: MqttSourceConfig, clock: Clock,
+    def __init__(self, config: MqttConnection, name: str, client_id: str, clock: Clock,
                  rng: random.Random | None = None) -> None:
         self.config = config
-        self.name = config.name
-        self.stats = SourceStats(config.name, self.kind)
+        self.name = name
+        self.stats = SourceStats(name, self.kind)
+        self._client_id = client_id
         self._clock = clock
         self._rng = rng or random.Random()
         self._backoff = Backoff.from_config(config.reconnect)
-        self._topics = TopicMap(config.topics)
-        self._inbox: list[Inbound] = []
+        self._inbox: list[Reading] = []
+        self._acks: list[Inbound] = []
         self._wake = asyncio.Event()
         self._lost = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -108,6 +115,7 @@ class MqttSource:
         self._received = 0
         self._client: mqtt.Client | None = None
         self._session_present = False
+        self._refused = False
 
     @property
     def up(self) -> bool:
@@ -118,13 +126,18 @@ class MqttSource:
     def _on_connect(self, client: mqtt.Client, _userdata: Any, flags: Any,
                     reason_code: Any, _properties: Any) -> None:
         if reason_code.is_failure:
+            self._refused = True
             self.stats.went_down(f"broker refused the connection: {reason_code}")
             return
+        self._refused = False
         self._generation += 1
         # Subscribing again is harmless when the broker kept our session, and needed when
         # it did not (session expired, broker lost its persistence).
-        client.subscribe([(t.filter, SubscribeOptions(qos=1)) for t in self.config.topics])
+        client.subscribe([(f, SubscribeOptions(qos=1)) for f in self._subscriptions()])
         self._session_present = bool(getattr(flags, "session_present", False))
+
+    def _subscriptions(self) -> list[str]:
+        raise NotImplementedError
 
     def _on_subscribe(self, _client: mqtt.Client, _userdata: Any, _mid: int,
                       reason_codes: list[Any], _properties: Any) -> None:
@@ -134,30 +147,46 @@ class MqttSource:
             return
         session = "resumed" if self._session_present else "new"
         self.stats.went_up(f"subscribed to {len(reason_codes)} filter(s), session {session}")
+        self._on_subscribed(_client)
 
     def _on_disconnect(self, _client: mqtt.Client, _userdata: Any, _flags: Any,
                        reason_code: Any, _properties: Any) -> None:
-        self.stats.went_down(f"disconnected: {reason_code}")
+        if not self._refused:  # the refusal says more than the disconnect that follows it
+            self.stats.went_down(f"disconnected: {reason_code}")
         self._in_loop(self._lost.set)
+        self._in_loop(self._on_lost)
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any,
                     message: mqtt.MQTTMessage) -> None:
+        raise NotImplementedError
+
+    def _arrived(self, message: mqtt.MQTTMessage) -> None:
+        """Count a message; the runner acknowledges it once the readings taken from it
+        (appended to `_inbox` before this call) are in the buffer."""
         self._received += 1
-        topic = message.topic
-        found = self._topics.lookup(topic)
-        reading: Reading | None = None
-        if found is None:
-            self.stats.bad_payload("unmapped_topic", topic)
-        else:
-            series, fmt = found
-            parsed = parse_payload(series, message.payload, fmt, self._clock.now)
-            if isinstance(parsed, BadPayload):
-                self.stats.bad_payload(parsed.kind, f"{topic}: {parsed.sample}")
-            else:
-                reading = parsed
-        if not self._inbox:
+        if not self._acks:
             self._wake.set()
-        self._inbox.append((self._generation, message.mid, message.qos, reading))
+        self._acks.append((self._generation, message.mid, message.qos))
+
+    def _add_readings(self, readings: list[Reading]) -> None:
+        """Readings that come from no message (a lost connection made them stale)."""
+        if readings:
+            self._inbox.extend(readings)
+            self._wake.set()
+
+    # ---- hooks at the edges of a connection -------------------------------------------------
+
+    def _prepare(self, client: mqtt.Client) -> None:
+        """Before each connection attempt (e.g. the will it registers)."""
+
+    def _on_subscribed(self, client: mqtt.Client) -> None:
+        """Connected and subscribed."""
+
+    def _on_lost(self) -> None:
+        """The connection is gone (on the event loop)."""
+
+    def _before_disconnect(self, client: mqtt.Client) -> None:
+        """A clean stop, just before the DISCONNECT."""
 
     # ---- paho's socket on the event loop --------------------------------------------------
 
@@ -219,7 +248,7 @@ class MqttSource:
 
     def _make_client(self) -> mqtt.Client:
         cfg = self.config
-        client = BufferedClient(CallbackAPIVersion.VERSION2, client_id=cfg.client_id,
+        client = BufferedClient(CallbackAPIVersion.VERSION2, client_id=self._client_id,
                                 protocol=MQTTProtocolVersion.MQTTv5, manual_ack=True)
         if cfg.username:
             client.username_pw_set(cfg.username, cfg.resolved_password())
@@ -253,15 +282,17 @@ class MqttSource:
             while True:
                 await self._wake.wait()
                 self._wake.clear()
-                inbound, self._inbox = self._inbox, []
-                if not inbound:
+                inbound, self._acks = self._acks, []
+                readings, self._inbox = self._inbox, []
+                if not inbound and not readings:
                     continue
-                readings = [r for _, _, _, r in inbound if r is not None]
                 self.stats.readings_total += len(readings)
                 yield Arrival(readings, ack=functools.partial(self._ack, inbound))
         finally:
             await cancel_and_wait(keeper)
             with contextlib.suppress(Exception):
+                if client.is_connected():
+                    self._before_disconnect(client)
                 client.disconnect()
                 # Flush the DISCONNECT now: paho closes the socket once it is written, and
                 # the broker keeps our session instead of waiting for a keep-alive timeout.
@@ -279,6 +310,7 @@ class MqttSource:
             raise_if_cancel_requested()
             self._lost.clear()
             try:
+                self._prepare(client)
                 await self._connect(client)
             except (OSError, mqtt.WebsocketConnectionError) as exc:
                 self.stats.went_down(f"cannot connect to {self.config.url}: {exc}")
@@ -308,6 +340,36 @@ class MqttSource:
         client = self._client
         if client is None:
             return
-        for generation, mid, qos, _ in inbound:
+        for generation, mid, qos in inbound:
             if qos > 0 and generation == self._generation:
                 client.ack(mid, qos)
+
+
+class MqttSource(MqttClientSource):
+    """Topics mapped to series by the config's filters; payloads JSON or plain numbers."""
+
+    kind = "mqtt"
+    config: MqttSourceConfig
+
+    def __init__(self, config: MqttSourceConfig, clock: Clock,
+                 rng: random.Random | None = None) -> None:
+        super().__init__(config, config.name, config.client_id, clock, rng)
+        self._topics = TopicMap(config.topics)
+
+    def _subscriptions(self) -> list[str]:
+        return [t.filter for t in self.config.topics]
+
+    def _on_message(self, _client: mqtt.Client, _userdata: Any,
+                    message: mqtt.MQTTMessage) -> None:
+        topic = message.topic
+        found = self._topics.lookup(topic)
+        if found is None:
+            self.stats.bad_payload("unmapped_topic", topic)
+        else:
+            series, fmt, unit = found
+            parsed = parse_payload(series, message.payload, fmt, self._clock.now)
+            if isinstance(parsed, BadPayload):
+                self.stats.bad_payload(parsed.kind, f"{topic}: {parsed.sample}")
+            else:
+                self._inbox.append(parsed if unit is None else parsed._replace(unit=unit))
+        self._arrived(message)

@@ -28,7 +28,9 @@ from asyncua.ua.attribute_ids import AttributeIds
 from gateway.backoff import Backoff
 from gateway.config import OpcUaSourceConfig
 from gateway.opcua_goodbye import disconnect_quickly
+from gateway.opcua_history import HistoryFill
 from gateway.opcua_security import apply_security, describe_connect_error
+from gateway.opcua_units import node_units
 from gateway.protocols import Arrival
 from gateway.stats import SourceStats
 from heatlink.aio import cancel_and_wait, forget, raise_if_cancel_requested, wait_event
@@ -58,6 +60,9 @@ class OpcUaSource:
         self._wake = asyncio.Event()
         self.monitored_items = 0
         self._subscribed = False
+        self._units: list[str | None] = [node.unit for node in config.nodes]
+        self._warned_units: set[str] = set()
+        self.history = HistoryFill(config, clock, self.stats, self._reading)
 
     @property
     def up(self) -> bool:
@@ -114,6 +119,13 @@ class OpcUaSource:
         sub = await self._subscribe(client)
         self._subscribed = True
         self.stats.went_up(f"{self.monitored_items} monitored items on {self.config.endpoint}")
+        self._units = await node_units(client, self.config.nodes, self.name, self._warned_units)
+        # Before the subscription's values are taken (they wait in its queue): the gap's
+        # readings go first, so the buffer receives them oldest first.
+        gap = await self.history.fill(client)
+        if gap:
+            self._inbox.extend(gap)
+            self._wake.set()
         consumer = self._start_consumer(sub, lost)
         try:
             last_publish = sub.last_publish_at
@@ -232,11 +244,19 @@ class OpcUaSource:
 
     def _to_reading(self, event: DataChangeEvent) -> Reading | None:
         handle = event.data.subscription_data.client_handle
-        series = self._series.get(handle) if handle is not None else None
+        if handle is None:
+            return None
+        reading = self._reading(handle, event.data.monitored_item.Value)
+        if reading is not None:
+            self.history.seen(handle, reading.ts)
+        return reading
+
+    def _reading(self, handle: int, dv: ua.DataValue) -> Reading | None:
+        """A value of the node with this client handle (live or from history)."""
+        series = self._series.get(handle)
         if series is None:
             return None
-        dv = event.data.monitored_item.Value
-        value = event.value
+        value = dv.Value.Value if dv.Value is not None else None
         if isinstance(value, bool) or not isinstance(value, int | float):
             self.stats.bad_payload("value_not_a_number", f"{series}: {value!r}")
             return None
@@ -247,7 +267,7 @@ class OpcUaSource:
         ts = dv.SourceTimestamp or dv.ServerTimestamp or self._clock.now()
         if ts.tzinfo is None:
             ts = ts.replace(tzinfo=UTC)
-        return Reading(series, ts, number, _quality(dv.StatusCode))
+        return Reading(series, ts, number, _quality(dv.StatusCode), self._units[handle - 1])
 
 
 def _quality(status: ua.StatusCode | None) -> str:

@@ -15,7 +15,12 @@ from typing import TYPE_CHECKING
 
 from gateway.backoff import Backoff
 from gateway.buffer_sqlite import SqliteBuffer
-from gateway.config import GatewayConfig, MqttSourceConfig, OpcUaSourceConfig
+from gateway.config import (
+    GatewayConfig,
+    MqttSourceConfig,
+    OpcUaSourceConfig,
+    SparkplugSourceConfig,
+)
 from gateway.deadletter import DeadLetterFile
 from gateway.forwarder import Forwarder
 from gateway.http_status import StatusServer
@@ -42,6 +47,10 @@ def build_sources(config: GatewayConfig, clock: Clock) -> list[Source]:
             from gateway.mqtt_source import MqttSource
 
             sources.append(MqttSource(s, clock))
+        elif isinstance(s, SparkplugSourceConfig):
+            from gateway.sparkplug_source import SparkplugSource
+
+            sources.append(SparkplugSource(s, clock))
     return sources
 
 

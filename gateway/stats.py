@@ -22,6 +22,8 @@ class SourceStats:
     reconnects_total: int = 0
     watchdog_rebuilds_total: int = 0
     bad_payloads: Counter[str] = field(default_factory=Counter)
+    # What else a source did, by name: rebirth requests, deaths seen, history reads.
+    events: Counter[str] = field(default_factory=Counter)
     last_error: str | None = None
     _logged_kinds: set[str] = field(default_factory=set, repr=False)
 

@@ -73,3 +73,46 @@ def convert(value: float, from_unit: str, to_unit: str) -> float:
 
 def _unknown(unit: str) -> tuple[Quantity, _Convert, _Convert]:
     raise UnitError(f"unknown unit {unit!r}")
+
+
+# How plants write these units: OPC UA's EUInformation carries a UN/CEFACT Recommendation 20
+# common code (its UnitId) and a display name; Sparkplug metrics a free-text property.
+UNECE_CODES: dict[str, str] = {
+    "CEL": "degC", "KEL": "K", "FAH": "degF",
+    "MQH": "m3/h", "G53": "m3/min", "G51": "l/s",
+    "KWT": "kW", "MAW": "MW", "WTT": "W",
+    "KWH": "kWh", "MWH": "MWh",
+    "P1": "%", "BAR": "bar", "KPA": "kPa", "MTR": "m",
+}
+# Case matters ("mW" is not "MW"), so symbols are matched exactly; words in any case.
+_SYMBOLS: dict[str, str] = {
+    "°C": "degC", "℃": "degC", "° C": "degC", "°F": "degF", "℉": "degF",
+    "m³/h": "m3/h", "m^3/h": "m3/h", "m³/min": "m3/min", "m^3/min": "m3/min",
+    "L/s": "l/s", "kw": "kW", "kWh": "kWh",
+}
+_WORDS: dict[str, str] = {"celsius": "degC", "kelvin": "K", "fahrenheit": "degF",
+                          "percent": "%"}
+
+
+def unece_unit_id(code: str) -> int:
+    """The Int32 OPC UA stores for a common code: its ASCII characters, high byte first."""
+    unit_id = 0
+    for char in code[:4]:
+        unit_id = (unit_id << 8) | ord(char)
+    return unit_id
+
+
+_BY_UNIT_ID = {unece_unit_id(code): unit for code, unit in UNECE_CODES.items()}
+
+
+def unit_from_unece(unit_id: int) -> str | None:
+    """heatlink's name of an OPC UA EUInformation.UnitId; None for a unit it does not know."""
+    return _BY_UNIT_ID.get(unit_id)
+
+
+def unit_from_symbol(symbol: str) -> str | None:
+    """heatlink's name of a unit as a plant writes it ("°C", "m³/h", "kW"), if it knows it."""
+    text = symbol.strip()
+    if text in UNITS:
+        return text
+    return _SYMBOLS.get(text) or _WORDS.get(text.lower())

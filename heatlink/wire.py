@@ -24,13 +24,16 @@ from pydantic import BaseModel, Field
 from heatlink.inputs import printable
 
 MAX_READINGS_PER_BATCH = 20_000
-QUALITIES = frozenset({"good", "uncertain", "bad"})
+QUALITIES = frozenset({"good", "uncertain", "bad", "unknown"})
 
 
 class Quality(StrEnum):
     GOOD = "good"
     UNCERTAIN = "uncertain"
     BAD = "bad"
+    # The source said it went offline (a Sparkplug death certificate): the value is the last
+    # one known, and the series is stale from this time on, which is not a process outage.
+    UNKNOWN = "unknown"
 
 
 class RejectReason(StrEnum):
@@ -55,6 +58,7 @@ class Reading(NamedTuple):
     ts: datetime
     value: float
     quality: str = Quality.GOOD
+    unit: str | None = None  # as measured, when the plant says; the service converts it
 
 
 class Rejection(BaseModel):
@@ -103,20 +107,31 @@ def format_ts(ts: datetime) -> str:
 
 
 def reading_to_wire(reading: Reading) -> dict[str, Any]:
-    return {
+    wire = {
         "series": reading.series,
         "ts": format_ts(reading.ts),
         "value": reading.value,
         "quality": str(reading.quality),
     }
+    if reading.unit is not None:
+        wire["unit"] = reading.unit
+    return wire
 
 
 def encode_batch(gateway: str, batch_id: str, readings: list[Reading]) -> bytes:
-    body = {
-        "gateway": gateway,
-        "batch_id": batch_id,
-        "readings": [reading_to_wire(r) for r in readings],
-    }
+    # Readings of one batch share few timestamps (a Sparkplug message's metrics, an OPC UA
+    # publish): format each once.
+    stamps: dict[datetime, str] = {}
+    wire = []
+    for r in readings:
+        ts = stamps.get(r.ts)
+        if ts is None:
+            ts = stamps[r.ts] = format_ts(r.ts)
+        item = {"series": r.series, "ts": ts, "value": r.value, "quality": str(r.quality)}
+        if r.unit is not None:
+            item["unit"] = r.unit
+        wire.append(item)
+    body = {"gateway": gateway, "batch_id": batch_id, "readings": wire}
     return json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
 
 
@@ -181,5 +196,5 @@ def check_quality(raw: object) -> str | tuple[RejectReason, str]:
     """A reading's ``quality`` field, or why it is not one."""
     if not isinstance(raw, str) or raw not in QUALITIES:  # a list or object is unhashable
         return (RejectReason.BAD_QUALITY,
-                f"'quality' must be one of good, uncertain, bad, got {shown(raw, 20)}")
+                f"'quality' must be one of good, uncertain, bad, unknown, got {shown(raw, 20)}")
     return str(raw)

@@ -41,7 +41,8 @@ class LiveSimulation:
                  ground_truth_path: Path | None = None, start: datetime | None = None,
                  duration_s: float | None = None, opcua_security: OpcUaSecurity | None = None,
                  mqtt_ca_file: Path | None = None, topic_prefix: str = DEFAULT_TOPIC_PREFIX,
-                 clock: Clock | None = None, run_forever: bool = False) -> None:
+                 clock: Clock | None = None, run_forever: bool = False,
+                 opcua_history: timedelta | None = None) -> None:
         self.scenario = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
         if speed <= 0:
             raise ValueError("speed must be positive")
@@ -65,7 +66,8 @@ class LiveSimulation:
             self.opcua = SimOpcUaServer(
                 port=opcua_port, series=[s for s in SERIES if self._transport[s.key] != "mqtt"],
                 setpoints=SETPOINTS, setpoint_values=self.engine.setpoints(),
-                on_write=self.engine.write_setpoint, security=opcua_security)
+                on_write=self.engine.write_setpoint, security=opcua_security,
+                history=opcua_history)
         self.mqtt = (MqttPublisher(mqtt_url, topic_prefix=topic_prefix, ca_file=mqtt_ca_file)
                      if mqtt_url else None)
         self._task: asyncio.Task[None] | None = None

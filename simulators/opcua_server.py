@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ UNITS_NAMESPACE = "http://www.opcfoundation.org/UA/units/un/cefact"
 UNECE_UNITS: dict[str, tuple[str, str]] = {
     "degC": ("CEL", "°C"),
     "m3/h": ("MQH", "m³/h"),
+    "l/s": ("G51", "l/s"),
     "kW": ("KWT", "kW"),
     "kWh": ("KWH", "kWh"),
     "%": ("P1", "%"),
@@ -104,7 +105,8 @@ class SimOpcUaServer:
     def __init__(self, *, port: int, series: Sequence[SeriesInfo],
                  setpoints: Sequence[SetpointInfo], setpoint_values: dict[str, float],
                  on_write: Callable[[str, float], object],
-                 security: OpcUaSecurity | None = None, host: str = "127.0.0.1") -> None:
+                 security: OpcUaSecurity | None = None, host: str = "127.0.0.1",
+                 history: timedelta | None = None) -> None:
         self.port = port
         self.host = host
         self.series = list(series)
@@ -112,6 +114,8 @@ class SimOpcUaServer:
         self.setpoint_values = dict(setpoint_values)
         self.on_write = on_write
         self.security = security or OpcUaSecurity()
+        # Keep this much of each series' history (in memory), readable with HistoryRead.
+        self.history = history
         self.refused: set[str] = set()
         self._last: dict[str, ua.DataValue] = {}
         self._server: Server | None = None
@@ -137,7 +141,22 @@ class SimOpcUaServer:
             raise RuntimeError(f"expected namespace index 2, got {ns}")
         await self._build(server)
         await server.start()
+        if self.history is not None:
+            await self._historize(server)
         self._server = server
+
+    async def _historize(self, server: Server) -> None:
+        """Keep every published sample readable with HistoryRead. asyncua's own
+        ``historize_node_data_change`` samples through a subscription with a queue of one,
+        which keeps only the last of a burst of samples; `publish` stores each one instead,
+        in asyncua's history storage, with the same node attributes set."""
+        storage = server.iserver.history_manager.storage
+        for info in self.series:
+            node = server.get_node(self._nodes[info.key])
+            await storage.new_historized_node(node.nodeid, self.history)
+            await node.write_attribute(ua.AttributeIds.Historizing, ua.DataValue(True))
+            for attr in (ua.AttributeIds.AccessLevel, ua.AttributeIds.UserAccessLevel):
+                await node.set_attr_bit(attr, ua.AccessLevel.HistoryRead)
 
     async def stop(self) -> None:
         if self._server is not None:
@@ -179,9 +198,12 @@ class SimOpcUaServer:
 
         for info in self.series:
             parent = await parent_of(info.key)
+            # Timestamped, as a server would: asyncua's history store needs one on each value.
+            now = datetime.now(UTC)
             initial = self._last.get(info.key) or ua.DataValue(
                 ua.Variant(None, ua.VariantType.Null),
-                StatusCode=ua.StatusCode(ua.StatusCodes.BadWaitingForInitialData))
+                StatusCode=ua.StatusCode(ua.StatusCodes.BadWaitingForInitialData),
+                SourceTimestamp=now, ServerTimestamp=now)
             name = info.key.rsplit("/", 1)[1]
             var = await parent.add_variable(node_id_for(info.key), f"2:{name}", 0.0,
                                             varianttype=ua.VariantType.Double)
@@ -200,9 +222,10 @@ class SimOpcUaServer:
 
     async def _describe(self, var: Node, unit: str, low: float, high: float,
                         description: str) -> None:
-        await var.add_property(2, "EngineeringUnits", eu_information(unit),
+        # Standard properties of an AnalogItem: browse names in namespace 0 (OPC 10000-8).
+        await var.add_property(0, "EngineeringUnits", eu_information(unit),
                                datatype=ua.NodeId(ua.ObjectIds.EUInformation))
-        await var.add_property(2, "EURange", ua.Range(Low=low, High=high),
+        await var.add_property(0, "EURange", ua.Range(Low=low, High=high),
                                datatype=ua.NodeId(ua.ObjectIds.Range))
         if description:
             await var.write_attribute(ua.AttributeIds.Description, ua.DataValue(
@@ -227,6 +250,9 @@ class SimOpcUaServer:
         self._last[key] = dv
         if self._server is not None:
             await self._server.write_attribute_value(self._nodes[key], dv)
+            if self.history is not None:
+                await self._server.iserver.history_manager.storage.save_node_value(
+                    self._nodes[key], dv)
 
     async def refuse_writes(self, key: str, refuse: bool = True) -> None:
         """Make a setpoint read-only (``refuse``) or writable again."""

@@ -1,14 +1,19 @@
 """MQTT channel: publishes the message as JSON with QoS 1 to the subscription's topic (one
-topic per organisation), and reports delivered once the broker acknowledged it (PUBACK)."""
+topic per organisation), and reports delivered once the broker acknowledged it (PUBACK).
+
+``mqtts://`` connects over TLS and checks the broker's certificate (against ``ca_file``
+when its CA is private); credentials come from the arguments or the URL's user part."""
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import orjson
 import paho.mqtt.client as mqtt
@@ -24,12 +29,21 @@ class PahoMqttChannel:
     name = "mqtt"
 
     def __init__(self, broker_url: str, *, client_id: str = "heatlink-alerts",
-                 timeout_s: float = 10.0) -> None:
+                 timeout_s: float = 10.0, username: str | None = None,
+                 password: str | None = None, ca_file: Path | None = None) -> None:
         parts = urlsplit(broker_url)
+        tls = parts.scheme == "mqtts"
         self._host = parts.hostname or "localhost"
-        self._port = parts.port or 1883
+        self._port = parts.port or (8883 if tls else 1883)
         self._timeout_s = timeout_s
         self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
+        username = username or (unquote(parts.username) if parts.username else None)
+        password = password or (unquote(parts.password) if parts.password else None)
+        if username:
+            self._client.username_pw_set(username, password)
+        if tls:
+            self._client.tls_set(ca_certs=str(ca_file) if ca_file else None,
+                                 cert_reqs=ssl.CERT_REQUIRED)
         self._connected = threading.Event()
         self._closing = threading.Event()
         self._client.on_connect = self._on_connect

@@ -23,6 +23,7 @@ from services.monitor.series import SeriesTable
 from services.monitor.stale import StaleGroup
 
 QUALITY_BAD = 2
+QUALITY_UNKNOWN = 3  # the source went offline: the series is stale, its value no measurement
 _EMPTY: tuple[I64, F64, F64] = (np.zeros(0, np.int64), np.zeros(0), np.zeros(0))
 
 
@@ -122,8 +123,11 @@ class Engine:
         table = self.table
         self.last_derived = _EMPTY
         if quality is not None:
-            good = quality != QUALITY_BAD
-            self.counters.bad_quality += int((~good).sum())
+            dead = quality == QUALITY_UNKNOWN
+            if dead.any():
+                table.mark_dead(idx[dead], t_s[dead])
+            good = quality < QUALITY_BAD
+            self.counters.bad_quality += int((quality == QUALITY_BAD).sum())
             idx, t_s, v = idx[good], t_s[good], v[good]
         idx, t_s, v = table.new_only(idx, t_s, v, self.counters)
         if idx.size == 0:
@@ -132,6 +136,7 @@ class Engine:
         power = (idx >= table.measured) & (idx < table.measured + len(table.plan.derived))
         self.last_derived = (idx[power], t_s[power], v[power])
         table.track(idx, t_s, v)
+        table.revive()
         findings: list[Finding] = []
         for chunk in table.chunks(idx, t_s, v):
             if evaluate:
@@ -193,7 +198,8 @@ class Engine:
     def _stale(self, now_s: float) -> list[Finding]:
         if not len(self.stale):
             return []
-        inst, old, new, t = self.stale.evaluate(now_s, self.table.last_t, self.table.flat_since)
+        inst, old, new, t = self.stale.evaluate(now_s, self.table.last_t, self.table.flat_since,
+                                                self.table.dead_since)
         out = []
         for n in range(inst.size):
             rule = self.stale.rules[int(inst[n])]

@@ -60,6 +60,8 @@ class SeriesTable:
         self.watermark = np.full(n, -np.inf)
         self.last_v = np.full(n, np.nan)
         self.flat_since = np.full(n, start_s)
+        # When the source said the series went offline (quality unknown); NaN while alive.
+        self.dead_since = np.full(n, np.nan)
         self.flat_tol = np.zeros(n)
         self.energy_kwh = np.zeros(n)
         self._power_rows = np.zeros(n, dtype=bool)
@@ -254,6 +256,22 @@ class SeriesTable:
         self.last_v[idx[last]] = v[last]
         self.last_t[idx[last]] = t_s[last]
         self.watermark[idx[last]] = t_s[last]
+
+    def mark_dead(self, idx: I64, t_s: F64) -> None:
+        """The source declared these series offline at these times: stale from then, unless
+        a newer value already came."""
+        newer = t_s >= self.watermark[idx]
+        idx, t_s = idx[newer], t_s[newer]
+        latest = np.full(self.dead_since.size, -np.inf)
+        np.maximum.at(latest, idx, t_s)
+        hit = np.isfinite(latest)
+        with np.errstate(invalid="ignore"):
+            self.dead_since[hit] = np.fmin(self.dead_since[hit], latest[hit])
+
+    def revive(self) -> None:
+        """A value newer than a series' death brings it back."""
+        with np.errstate(invalid="ignore"):
+            self.dead_since[self.last_t > self.dead_since] = np.nan
 
     def chunks(self, idx: I64, t_s: F64, v: F64) -> Iterator[Chunk]:
         """Pieces small enough for history, in time order, each appended before yielding."""

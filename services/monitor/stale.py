@@ -1,9 +1,10 @@
 """Stale and stuck series: the monitor does not know, which is not an outage.
 
 A series with no reading for ``max_age_s`` (by the injected clock) is UNKNOWN from
-``last reading + max_age_s``; one that repeats the same value for ``max_flat_s`` (source
-time) is SUSPECT from the start of that run plus ``max_flat_s``. No delays: both are
-already delays by nature.
+``last reading + max_age_s``, or at once from the time its source said it went offline (a
+reading of quality unknown, e.g. a Sparkplug death certificate); one that repeats the same
+value for ``max_flat_s`` (source time) is SUSPECT from the start of that run plus
+``max_flat_s``. No delays: both are already delays by nature.
 """
 
 from __future__ import annotations
@@ -44,12 +45,12 @@ class StaleGroup:
     def __len__(self) -> int:
         return len(self.rules)
 
-    def evaluate(self, now_s: float, last_t_s: F64, flat_since_s: F64
+    def evaluate(self, now_s: float, last_t_s: F64, flat_since_s: F64, dead_since_s: F64
                  ) -> tuple[I64, np.ndarray, np.ndarray, F64]:
         """Instances whose state changes at ``now_s``: (inst, old, new, true time)."""
         last = last_t_s[self.series]
         flat_since = flat_since_s[self.series]
-        unknown_at = last + self.max_age_s
+        unknown_at = np.fmin(last + self.max_age_s, dead_since_s[self.series])
         with np.errstate(invalid="ignore"):
             suspect = (last - flat_since) >= self.max_flat_s
         target = np.select([now_s >= unknown_at, suspect], [State.UNKNOWN, State.SUSPECT],

@@ -6,13 +6,15 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from gateway.config import GatewayConfig, parse_config
-from gateway.protocols import Uplink
+from gateway.protocols import SendOutcome, Uplink
 from gateway.runner import Gateway
+from gateway.testing import RecordingUplink
+from heatlink.wire import Reading
 
 
 def config_for(tmp_path: Path, sources: list[dict[str, Any]], *,
@@ -68,3 +70,26 @@ async def eventually(condition: Callable[[], bool], timeout_s: float = 10.0,
             raise AssertionError(f"{what} not reached within {timeout_s} s")
         await asyncio.sleep(0.02)
     return time.monotonic() - started
+
+
+class WatchingUplink(RecordingUplink):
+    """Records like `RecordingUplink` and lets a test await what it receives."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.received: list[Reading] = []
+        self._changed = asyncio.Condition()
+
+    async def send(self, batch_id: str, readings: Sequence[Reading]) -> SendOutcome:
+        outcome = await super().send(batch_id, readings)
+        async with self._changed:
+            self.received.extend(readings)
+            self._changed.notify_all()
+        return outcome
+
+    async def until(self, condition: Callable[[list[Reading]], bool],
+                    timeout_s: float = 15.0) -> list[Reading]:
+        """Wait for a batch after which `condition(received)` holds."""
+        async with asyncio.timeout(timeout_s), self._changed:
+            await self._changed.wait_for(lambda: condition(self.received))
+        return self.received

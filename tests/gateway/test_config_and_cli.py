@@ -28,6 +28,9 @@ def write(tmp_path: Path, text: str) -> Path:
      "sources.1.mqtt.topics.0: Value error, not a valid MQTT topic filter"),
     (("policy: None, mode: None", "policy: Basic256Sha256, mode: Sign"),
      "sources.0.opcua.security: Value error, a secure policy needs certificate"),
+    (("series: glomfjord/smelter/hx1/secondary/flow}",
+      "series: glomfjord/smelter/hx1/secondary/flow, unit: gpm}"),
+     "sources.0.opcua.nodes.6.unit: Value error, unknown unit 'gpm'"),
 ])
 def test_errors_name_the_file_and_the_path(tmp_path: Path, change: tuple[str, str],
                                            says: str) -> None:
@@ -53,3 +56,26 @@ def test_heatlink_gateway_delegates_and_reports_config_errors(tmp_path: Path) ->
     ok = CliRunner().invoke(app, ["check", "--config", str(EXAMPLE)])
     assert ok.exit_code == 0
     assert "ok" in ok.output
+
+
+def test_unset_secret_variables_are_named_at_check_and_refused_at_start(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = EXAMPLE.read_text().replace(
+        "  client_id: glomfjord-gw1 ",
+        "  username: gw\n  password_env: HEATLINK_TEST_UNSET\n  client_id: glomfjord-gw1 ")
+    assert "HEATLINK_TEST_UNSET" in text
+    path = write(tmp_path, text)
+    monkeypatch.delenv("HEATLINK_TEST_UNSET", raising=False)
+    monkeypatch.delenv("HEATLINK_GATEWAY_TOKEN", raising=False)
+    checked = CliRunner().invoke(app, ["check", "--config", str(path)])
+    assert checked.exit_code == 0
+    assert (f"{path}: warning: sources.1.password_env: environment variable "
+            "HEATLINK_TEST_UNSET is not set") in checked.output
+    assert "uplink.token_env: environment variable HEATLINK_GATEWAY_TOKEN" in checked.output
+    run = CliRunner().invoke(app, ["run", "--config", str(path)])
+    assert run.exit_code == 2
+    assert "sources.1.password_env: environment variable HEATLINK_TEST_UNSET is not set" \
+        in run.output
+    monkeypatch.setenv("HEATLINK_TEST_UNSET", "s3cret")
+    monkeypatch.setenv("HEATLINK_GATEWAY_TOKEN", "t")
+    assert "warning" not in CliRunner().invoke(app, ["check", "--config", str(path)]).output

@@ -52,7 +52,8 @@ TYPICAL = {"furnace/heat_output": 20_000.0, "primary/flow": 300.0, "secondary/fl
            "primary/supply_temp": 31.0, "primary/return_temp": 21.0,
            "secondary/supply_temp": 18.0, "secondary/return_temp": 8.0,
            "tank1/heater_power": 50.0, "tank1/inflow": 180.0, "tank1/mixing_valve": 40.0,
-           "tank1/temp": 12.0}
+           "tank1/temp": 12.0, "secondary/energy": 1_000_000.0, "hm/flow": 280.0,
+           "hm/supply_temp": 18.0, "hm/return_temp": 8.0}
 Key = tuple[str, datetime]
 
 

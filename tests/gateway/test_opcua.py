@@ -178,3 +178,55 @@ async def test_discover_prints_a_config_that_loads(plant: OpcUaPlant) -> None:
     nodes = data["sources"][0]["nodes"]
     assert {n["series"] for n in nodes} == set(SERIES)
     assert parse_config(data).sources[0].name == "plant"
+
+
+def discover_cli(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, ["discover", *args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+async def test_discover_offers_numbers_only_and_samples_at_the_nodes_minimum(
+        plant: OpcUaPlant) -> None:
+    assert plant.server is not None
+    folder = plant.server.get_node(ua.NodeId("plant", plant.ns))
+    await folder.add_variable(ua.NodeId("glomfjord/smelter/hx1/pump_on", plant.ns), "pump_on",
+                              ua.Variant(True, ua.VariantType.Boolean))
+    for node in plant.nodes.values():  # a source that changes five times a second
+        await node.write_attribute(ua.AttributeIds.MinimumSamplingInterval,
+                                   ua.DataValue(ua.Variant(200.0, ua.VariantType.Double)))
+    code, out, _ = await asyncio.to_thread(discover_cli, plant.endpoint)
+    assert code == 0, out
+    source = yaml.safe_load(out)["sources"][0]
+    assert "glomfjord/smelter/hx1/pump_on" not in {n["series"] for n in source["nodes"]}
+    assert source["sampling_interval_ms"] == 200.0
+    assert source["queue_size"] >= source["publishing_interval_ms"] / 200
+    code, out, _ = await asyncio.to_thread(discover_cli, plant.endpoint, "--include-boolean")
+    assert "glomfjord/smelter/hx1/pump_on" in out
+
+
+async def test_discover_connects_like_the_source_and_names_refusals_in_one_line(
+        secure_plant: OpcUaPlant, certificates: dict[str, tuple[Path, Path]],
+        tmp_path: Path) -> None:
+    cert, key = (str(p) for p in certificates["gateway"])
+    # Trust by default: discover, as the source, refuses a server it was not told to trust.
+    server = str(certificates["server"][0])
+    secure = ["--policy", "Basic256Sha256", "--mode", "SignAndEncrypt", "--certificate", cert,
+              "--private-key", key, "--rejected-certificates", str(tmp_path / "rejected"),
+              "--server-certificate", server, "--username", "gateway"]
+    code, out, _ = await asyncio.to_thread(discover_cli, secure_plant.endpoint, *secure,
+                                           "--password", "s3cret")
+    assert code == 0, out
+    config = parse_config(yaml.safe_load(out))
+    source = config.sources[0]
+    assert source.security.policy == "Basic256Sha256"  # type: ignore[union-attr]
+    assert source.password_env == "HEATLINK_OPCUA_PASSWORD"
+    for args, says in [
+        ((*secure, "--password", "wrong"), "refused the username/password of user 'gateway'"),
+        ((*secure[:-4], "--username", "gateway", "--password", "s3cret"), "untrusted server"),
+        ((), "offers no endpoint with policy None"),
+    ]:
+        code, out, err = await asyncio.to_thread(discover_cli, secure_plant.endpoint, *args)
+        assert code == 1
+        assert out == ""
+        assert says in err, err
+        assert len(err.strip().splitlines()) == 1  # one line, no traceback

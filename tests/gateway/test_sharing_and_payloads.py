@@ -95,3 +95,10 @@ def test_plain_numbers_take_the_receive_time(payload: bytes, expected: float) ->
 def test_plain_numbers_refuse_the_rest(payload: bytes) -> None:
     assert isinstance(parse_payload("s", payload, NumberPayload(format="number"), NOW),
                       BadPayload)
+
+
+def test_a_topic_may_declare_the_unit_of_its_values() -> None:
+    rules = [MqttTopic(filter="flow/+", series="{0}", unit="l/s"), MqttTopic(filter="t/+",
+                                                                            series="{0}")]
+    assert TopicMap(rules).lookup("flow/a")[2] == "l/s"  # type: ignore[index]
+    assert TopicMap(rules).lookup("t/b")[2] is None  # type: ignore[index]

@@ -183,3 +183,24 @@ def test_a_rule_change_keeps_the_standing_state_and_names_the_new_version(
     lower = feed(engine, [TANK] * 120, t[240:360], np.full(120, 16.2))  # below 16.5 − 0.2 deadband
     cleared = [f for f in lower if f.rule_id == "tank1-band"]
     assert [(f.state, f.rule_version) for f in cleared] == [("ok", 2)]
+
+
+def test_a_source_gone_offline_makes_its_series_unknown_at_once_not_an_outage(
+        cluster: Cluster) -> None:
+    """Quality unknown (a Sparkplug death certificate): stale from that moment, not after
+    the stale rule's max age, and its value feeds no other rule; a newer value revives it."""
+    t = regular(1800)
+    v = np.full(t.size, 12.0)
+    v += noise(t, 0.05, 2)
+    engine = engine_for(cluster, t[0])
+    idx = np.full(t.size, engine.table.index[TANK], dtype=np.int64)
+    engine.process(idx, t, v, np.zeros(t.size, np.int8), now_s=float(t[-1]))
+    death_s = float(t[-1]) + 5
+    # The last value again, as the gateway sends it, far outside the band: no band finding.
+    dead = engine.process(idx[:1], np.array([death_s]), np.array([40.0]),
+                          np.array([3], np.int8), now_s=death_s)
+    assert [(f.rule_id, f.state, f.ts.timestamp()) for f in dead] == [
+        ("tank1-stale", "unknown", death_s)]
+    back = engine.process(idx[:1], np.array([death_s + 60]), np.array([12.1]),
+                          np.zeros(1, np.int8), now_s=death_s + 60)
+    assert [(f.rule_id, f.state) for f in back] == [("tank1-stale", "ok")]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from heatlink.units import UnitError, convert
+from heatlink.units import UnitError, convert, unece_unit_id, unit_from_symbol, unit_from_unece
 from heatlink.water import density_kg_per_m3, heat_power_w, specific_heat_j_per_kg_k
 
 
@@ -45,3 +45,19 @@ def test_units_of_different_quantities_do_not_convert() -> None:
         convert(1.0, "m3/h", "degC")
     with pytest.raises(UnitError, match="unknown unit"):
         convert(1.0, "furlongs", "degC")
+
+
+@pytest.mark.parametrize(("code", "unit"), [
+    ("CEL", "degC"), ("KEL", "K"), ("MQH", "m3/h"), ("G51", "l/s"), ("G53", "m3/min"),
+    ("KWT", "kW"), ("MAW", "MW"), ("P1", "%"), ("XYZ", None)])
+def test_opc_ua_unit_ids_are_unece_common_codes(code: str, unit: str | None) -> None:
+    # OPC 10000-8: the Int32 UnitId packs the code's characters, e.g. CEL = 4408652.
+    assert unece_unit_id("CEL") == 4408652
+    assert unit_from_unece(unece_unit_id(code)) == unit
+
+
+@pytest.mark.parametrize(("symbol", "unit"), [
+    ("°C", "degC"), ("degC", "degC"), ("Celsius", "degC"), ("m³/h", "m3/h"), ("L/s", "l/s"),
+    ("MW", "MW"), ("mW", None), ("gpm", None)])
+def test_units_as_plants_write_them(symbol: str, unit: str | None) -> None:
+    assert unit_from_symbol(symbol) == unit

@@ -60,10 +60,10 @@ async def test_browse_and_read_values_with_units_and_timestamps(sim: LiveSimulat
             assert await node.read_data_type_as_variant_type() == ua.VariantType.Double
             assert dv.SourceTimestamp is not None
         tank = client.get_node(sim.opcua_node_id_for(TANK))
-        units = await (await tank.get_child("2:EngineeringUnits")).read_value()
+        units = await (await tank.get_child("0:EngineeringUnits")).read_value()
         assert units.UnitId == unece_unit_id("CEL")
         assert units.DisplayName.Text == "°C"
-        eu_range = await (await tank.get_child("2:EURange")).read_value()
+        eu_range = await (await tank.get_child("0:EURange")).read_value()
         assert (eu_range.Low, eu_range.High) == (-2.0, 35.0)
         dv = await tank.read_data_value()
         source_ts = dv.SourceTimestamp.replace(tzinfo=UTC)

@@ -4,79 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import ssl
-import subprocess
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from ipaddress import ip_address
-from pathlib import Path
+from datetime import UTC, datetime
 from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from paho.mqtt.enums import CallbackAPIVersion
 
 from simulators.mqtt_publisher import MqttPublisher
 from tests.support.servers import Mosquitto
+from tests.support.tls import tls_mosquitto
 
 USER, PASSWORD = "simulator", "pa55word"
 
 
-def _name(cn: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-
-
-def _write_tls_files(folder: Path) -> None:
-    """A private CA and a server certificate for 127.0.0.1 signed by it."""
-    now = datetime.now(UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = (x509.CertificateBuilder().subject_name(_name("heatlink test CA"))
-          .issuer_name(_name("heatlink test CA")).public_key(ca_key.public_key())
-          .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(hours=1))
-          .not_valid_after(now + timedelta(days=1))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-          .sign(ca_key, hashes.SHA256()))
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (x509.CertificateBuilder().subject_name(_name("127.0.0.1")).issuer_name(ca.subject)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(hours=1)).not_valid_after(now + timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName(
-                [x509.IPAddress(ip_address("127.0.0.1")), x509.DNSName("localhost")]),
-                critical=False)
-            .sign(ca_key, hashes.SHA256()))
-    (folder / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    (folder / "server.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (folder / "server.key").write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption()))
-
-
 @pytest.fixture
 def tls_broker() -> Iterator[Mosquitto]:
-    broker = Mosquitto()
-    folder = broker.folder
-    _write_tls_files(folder)
-    passwd = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
-    subprocess.run([passwd, "-b", "-c", str(folder / "passwd"), USER, PASSWORD], check=True,
-                   capture_output=True)
-    for path in folder.iterdir():
-        path.chmod(0o644)  # the broker drops to its own user and must read them
-    broker.config.write_text(
-        f"listener {broker.port} 127.0.0.1\n"
-        f"cafile {folder / 'ca.pem'}\ncertfile {folder / 'server.pem'}\n"
-        f"keyfile {folder / 'server.key'}\n"
-        f"allow_anonymous false\npassword_file {folder / 'passwd'}\n"
-        "persistence false\nlog_dest none\n")
-    broker.start()
-    try:
-        yield broker
-    finally:
-        broker.close()
+    with tls_mosquitto({USER: PASSWORD}) as broker:
+        yield broker.broker
 
 
 async def test_publishes_over_tls_with_credentials(tls_broker: Mosquitto) -> None:

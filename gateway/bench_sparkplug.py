@@ -1,0 +1,101 @@
+"""Sparkplug B in `heatlink bench gateway`: DDATA with ten metrics a message, queued at the
+broker for the gateway's session, drained into the buffer and through to the uplink; and
+the same queued load drained by ``mosquitto_sub`` as the yardstick (`bench_mosquitto_sub`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass
+from multiprocessing.sharedctypes import Synchronized
+from pathlib import Path
+from typing import Any
+
+from gateway import bench_peers
+from gateway.bench_mosquitto_sub import MosquittoSub
+from gateway.runner import Gateway
+
+METRICS_PER_MESSAGE = 10
+
+
+@dataclass(frozen=True)
+class Drained:
+    """Seconds from the gateway's start until everything was in the buffer, and out."""
+
+    into_buffer_s: float
+    to_uplink_s: float
+    sub_s: float | None  # mosquitto_sub on the same load; None when it is not installed
+    first_in_s: float = 0.0  # from the start until the first reading came in
+
+
+async def drain(gateway: Gateway, received: Synchronized[int], readings: int,
+                timeout_s: float = 300) -> tuple[float, float, float]:
+    """Run the gateway until `readings` more came in and went out; seconds from its start
+    to all in, to all out, and to the first in. Polled: the counts live in another process
+    and in plain counters."""
+    start_out = received.value
+    source = gateway.sources[0]
+    start_in = source.stats.readings_total
+    began = time.monotonic()
+    task = asyncio.create_task(gateway.run())
+    into_s = first_s = 0.0
+    try:
+        while received.value - start_out < readings:
+            if task.done():
+                task.result()
+            got = source.stats.readings_total - start_in
+            if not first_s and got:
+                first_s = time.monotonic() - began
+            if not into_s and got >= readings:
+                into_s = time.monotonic() - began
+            if time.monotonic() - began > timeout_s:
+                raise TimeoutError("the benchmark did not finish in time")
+            await asyncio.sleep(0.005)
+        out_s = time.monotonic() - began
+        return into_s or out_s, out_s, first_s
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def until_up(gateway: Gateway) -> None:
+    """Start the gateway once so that the broker keeps a session for it, then stop."""
+    task = asyncio.create_task(gateway.run())
+    try:
+        async with asyncio.timeout(20):
+            while True:  # a plain flag: nothing to await
+                if gateway.sources[0].up:
+                    return
+                await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def bench_sparkplug(config_for: Any, spawn: Any, folder: Path, sink_url: str,
+                          received: Synchronized[int], url: str, messages: int) -> Drained:
+    group = "Bench"
+    source = {"kind": "sparkplug", "name": "sparkplug", "url": url, "group_id": group,
+              "host_id": "bench-host", "client_id": "bench-gateway-sp",
+              "receive_maximum": 20_000,
+              "metrics": [{"node": "bench-edge", "device": "dev", "metric": f"m{k}",
+                           "series": f"bench/sp{k}"} for k in range(METRICS_PER_MESSAGE)]}
+    config = config_for(folder / "sparkplug", sink_url, [source])
+    await until_up(Gateway(config))
+    sub = MosquittoSub(url, f"spBv1.0/{group}/#", "bench-sub-sparkplug")
+    if sub.available:
+        sub.subscribe()
+    done: Synchronized[int] = spawn.Value("i", 0)
+    publisher = spawn.Process(target=bench_peers.run_sparkplug_publisher,
+                              args=(url, group, messages, METRICS_PER_MESSAGE, done))
+    publisher.start()
+    await asyncio.to_thread(publisher.join)
+    # The births (2 messages) come first; the DBIRTH's values are readings too.
+    sub_s = await asyncio.to_thread(sub.drain, messages + 2) if sub.available else None
+    readings = (messages + 1) * METRICS_PER_MESSAGE
+    into_s, out_s, first_s = await drain(Gateway(config), received, readings)
+    return Drained(into_s, out_s, sub_s, first_s)
