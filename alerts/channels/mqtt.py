@@ -4,9 +4,9 @@ topic per organisation), and reports delivered once the broker acknowledged it (
 from __future__ import annotations
 
 import asyncio
+import ssl
 import threading
 from typing import Any
-from urllib.parse import urlsplit
 
 import orjson
 import paho.mqtt.client as mqtt
@@ -14,6 +14,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from alerts.channels.render import as_json
 from alerts.model import Delivered, Message, Outcome, Retry
+from heatlink.broker_url import parse_broker_url
 
 
 class PahoMqttChannel:
@@ -21,11 +22,15 @@ class PahoMqttChannel:
 
     def __init__(self, broker_url: str, *, client_id: str = "heatlink-alerts",
                  timeout_s: float = 10.0) -> None:
-        parts = urlsplit(broker_url)
-        self._host = parts.hostname or "localhost"
-        self._port = parts.port or 1883
+        address = parse_broker_url(broker_url)
+        self._host = address.host
+        self._port = address.port
         self._timeout_s = timeout_s
         self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
+        if address.username:  # the broker is closed: the service logs in as itself
+            self._client.username_pw_set(address.username, address.password)
+        if address.tls:
+            self._client.tls_set(cert_reqs=ssl.CERT_REQUIRED)
         self._connected = threading.Event()
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect

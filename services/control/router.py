@@ -15,7 +15,7 @@ from services.access.deps import CurrentPrincipal
 from services.access.principal import Principal, Scope
 from services.cluster.model import WritablePoint
 from services.control import store
-from services.control.plan import PlanError
+from services.control.plan import PlanError, StartError
 from services.control.runtime import Actor, ControlRuntime, ControlUnavailable
 from services.control.schemas import (
     DB_ID,
@@ -96,7 +96,10 @@ async def request_ramp(body: RampRequest, control: Control, p: CurrentPrincipal)
     point = _visible_point(control, p, body.point)
     await _authorised(control, p, point, f"ramp to {body.target}")
     try:
-        ramp_id = await control.request(_actor(p), point, body.target, body.current_value)
+        ramp_id = await control.request(_actor(p), point, body.target)
+    except StartError as exc:
+        await control.refuse(_actor(p), point.key, str(exc), {"target": body.target})
+        raise HTTPException(409, str(exc)) from None
     except PlanError as exc:
         await control.refuse(_actor(p), point.key, str(exc), {"target": body.target})
         raise HTTPException(422, str(exc)) from None
