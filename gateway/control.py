@@ -2,9 +2,11 @@
 
 1. not signed by a key in ``control.trusted_keys``, unreadable, or meant for another
    gateway → dropped without an answer (nothing trustworthy to answer to), audited, counted;
-2. already answered (same id redelivered) → the same answer again, nothing written;
+2. answered, but the answer not yet taken by the broker (the broker redelivers such a
+   command after a reconnect) → the same answer again, nothing written;
 3. a number (``seq``) not above the last one taken → ``rejected`` as a replay, nothing
-   written; otherwise the number is on disk before anything else happens;
+   written; otherwise the number is on disk before anything else happens (a restart does
+   not reopen replays);
 4. past ``expires_at`` by the gateway's own clock → ``expired``, nothing written;
 5. a node the config does not list, a value not finite or outside the node's range, a
    step or a rate beyond the node's bounds (judged from the value read just before) →
@@ -70,7 +72,7 @@ class CommandHandler:
         self.gateway_id = gateway_id
         self.writer = writer
         self.clock = clock
-        self.state = state
+        self.state = state  # on disk: last number taken, answers not yet settled
         self.audit = audit
         self.trusted = TrustedKeys({"service": config.trusted_keys})
         self.nodes = {n.node_id: n for n in config.writable_nodes}
@@ -96,6 +98,9 @@ class CommandHandler:
         remembered = self.state.answers.get(command.id)
         if remembered is not None:
             log.info("control: %s redelivered; answered again, not written", command.id)
+            await self.audit.write({"command_id": command.id, "seq": command.seq,
+                                    "redelivered": True, "detail": "answered again from "
+                                    "memory; not written"})
             return CommandResult.model_validate_json(remembered)
         if self._replayed(command):
             result = self._answer(command, "rejected", None, f"replayed: command number "
@@ -115,6 +120,12 @@ class CommandHandler:
         await asyncio.to_thread(self.state.save)
         await self._record(command, result, reason)
         return result
+
+    async def settled(self, command_id: str) -> None:
+        """The answer is with the broker and the command acknowledged: the broker will not
+        deliver it again, so any later copy is a replay."""
+        if self.state.answers.pop(command_id, None) is not None:
+            await asyncio.to_thread(self.state.save)
 
     def _replayed(self, command: SetpointCommand) -> bool:
         if command.seq == self.state.last_seq:
@@ -212,6 +223,8 @@ class ControlChannel:
                         log.warning("control: answer to a command not published yet")
                         continue
                 self.subscription.ack(mid)
+                if result is not None:
+                    await self.handler.settled(result.command_id)
         finally:
             await self.subscription.stop()
             await self.writer.close()

@@ -5,8 +5,8 @@ JSON file replaced atomically (write, fsync, rename):
   the number is on disk before the write it allows reaches the plant;
 - ``pending_id``: the command taken with that number, so a redelivery after a crash in the
   middle of it is decided again rather than refused as a replay;
-- recent answers by command id, so a redelivered command gets its answer again, not a
-  second write;
+- answers the broker has not taken yet, by command id, so a command it redelivers gets
+  its answer again, not a second write;
 - each node's rate allowance (`gateway.control_limits.Allowance`).
 """
 

@@ -90,12 +90,17 @@ class RampPlan:
         return min(max(value, low), high)
 
 
-def plan_ramp(start_value: float, target: float, *, max_rise_per_h: float | None,
-              max_fall_per_h: float | None, value_range: tuple[float, float],
-              rate_fraction: float, ease_s: float, step_s: float) -> RampPlan:
+def check_target(target: float, value_range: tuple[float, float]) -> None:
     low, high = value_range
     if not (math.isfinite(target) and low <= target <= high):
         raise PlanError(f"target {target} is outside the point's range [{low}, {high}]")
+
+
+def plan_ramp(start_value: float, target: float, *, max_rise_per_h: float | None,
+              max_fall_per_h: float | None, value_range: tuple[float, float],
+              rate_fraction: float, ease_s: float, step_s: float) -> RampPlan:
+    check_target(target, value_range)
+    low, high = value_range
     if not (math.isfinite(start_value) and low <= start_value <= high):
         raise StartError(f"the plant's value {start_value} is outside the point's range "
                          f"[{low}, {high}]: a ramp cannot start there; bring the plant back "

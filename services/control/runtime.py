@@ -33,7 +33,7 @@ from services.control.alarm import ReadbackAlarm
 from services.control.bus import CommandBus
 from services.control.keys import ControlKeys, load_keys
 from services.control.metrics import ControlMetrics
-from services.control.plan import StartError, plan_ramp
+from services.control.plan import StartError, check_target, plan_ramp
 from services.control.ramp import Event, Ramp
 from services.control.settings import ControlSettings
 from services.monitor.findings import FindingSink
@@ -147,6 +147,7 @@ class ControlRuntime:
         missing = self.keys.missing(point.gateway)
         if missing is not None:
             raise ControlUnavailable(missing)
+        check_target(target, point.range)  # the caller's mistake first, then the plant's
         rise, fall = self.limits(point)
         now = self.clock.now()
         async with self._lock, self.pool.acquire() as conn, conn.transaction():

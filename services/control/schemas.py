@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 
@@ -26,6 +27,15 @@ class RampRequest(_In):
     # Not part of the API: named only so that a client still sending it learns why it is
     # refused, instead of reading a bare "extra inputs are not permitted".
     current_value: SkipJsonSchema[Any] = Field(None, exclude=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _non_finite_as_text(cls, data: Any) -> Any:
+        # JSON has no NaN: the 422 that echoes a NaN or infinite target must hold it as text.
+        if isinstance(data, dict):
+            return {k: str(v) if isinstance(v, float) and not math.isfinite(v) else v
+                    for k, v in data.items()}
+        return data
 
     @field_validator("current_value", mode="before")
     @classmethod

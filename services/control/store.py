@@ -74,11 +74,12 @@ async def command_expired(conn: asyncpg.Connection, command_id: str) -> None:
 
 async def command_answered(conn: asyncpg.Connection, result: CommandResult,
                            at: datetime) -> None:
-    # A command this side already expired stays expired, whatever arrives later.
+    # A command this side already expired stays expired, whatever arrives later; the
+    # gateway's first answer stands (a later one answers a copy: a replay it refused).
     await conn.execute(
         """UPDATE control_commands SET gateway_status = $2, readback = $3, answered_at = $4,
                detail = $5, status = CASE WHEN status = 'sent' THEN $2 ELSE status END
-           WHERE id = $1 AND gateway = $6""",
+           WHERE id = $1 AND gateway = $6 AND gateway_status IS NULL""",
         result.command_id, result.status, result.readback, at, result.detail, result.gateway)
 
 

@@ -26,6 +26,7 @@ from urllib.parse import quote
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from heatlink.commands import DEFAULT_TOPIC_PREFIX, command_topic, result_filter, result_topic
 from services.storage.local_postgres import free_port
 
 
@@ -62,6 +63,24 @@ class BrokerTls:
     ca_file: Path
     cert_file: Path
     key_file: Path
+
+
+def service_user(prefix: str = DEFAULT_TOPIC_PREFIX, *, name: str = "heatlink-service"
+                 ) -> BrokerUser:
+    """The service: sends every gateway's commands, reads every gateway's results, and
+    publishes alerts (each organisation's topic heatlink/<org>/alerts)."""
+    return BrokerUser.with_random_password(
+        name, read=(result_filter(prefix),),
+        write=(command_topic("+", prefix), "heatlink/+/alerts"))
+
+
+def gateway_user(gateway_id: str, prefix: str = DEFAULT_TOPIC_PREFIX, *,
+                 readings: Sequence[str] = ()) -> BrokerUser:
+    """A gateway: reads only its own commands and the plant topics it carries, writes only
+    its own results."""
+    return BrokerUser.with_random_password(
+        gateway_id, read=(command_topic(gateway_id, prefix), *readings),
+        write=(result_topic(gateway_id, prefix),))
 
 
 class LocalMosquitto:

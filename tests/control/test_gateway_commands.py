@@ -79,15 +79,21 @@ def audit(tmp_path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
 
 
-async def test_a_due_command_is_written_once_even_when_redelivered(tmp_path: Path) -> None:
+async def test_a_redelivered_command_is_answered_again_and_written_once(
+        tmp_path: Path) -> None:
     clock, plant = FakeClock(), RecordingPlant()
     h = handler(tmp_path, plant, clock)
     first = await h.handle(command(clock, 1))
-    again = await h.handle(command(clock, 1))
+    again = await h.handle(command(clock, 1))  # the broker had not taken the answer
     assert first is not None
     assert first.status == "applied"
     assert first.gateway == GATEWAY
     assert again == first
+    assert plant.writes == [(NODE, 12.2)]
+    await h.settled(first.command_id)  # answer published, command acknowledged
+    replay = await h.handle(command(clock, 1))
+    assert replay is not None
+    assert replay.status == "rejected"
     assert plant.writes == [(NODE, 12.2)]
 
 
@@ -188,18 +194,23 @@ async def test_a_replayed_command_is_refused_also_after_a_restart(tmp_path: Path
         answer = await h.handle(payload)
         assert answer is not None
         assert answer.status == "applied"
+    await h.settled("r1-p1-s7-a1")  # the second's answer never reached the broker
     plant.value = 12.0  # the plant's operator set it back at the panel
-    older = command(clock, 5, 12.1, ident="r9-p1-s1-a1")  # a number below the last taken
 
     restarted = handler(tmp_path, plant, clock)
-    assert (await restarted.handle(second)) is not None  # its answer again, from disk
-    replay = await restarted.handle(older)
-    assert replay is not None
-    assert replay.status == "rejected"
-    assert "replayed" in replay.detail
+    redelivered = await restarted.handle(second)
+    assert redelivered is not None
+    assert redelivered.status == "applied"  # its answer again, from disk
+    for payload in (first, command(clock, 5, 12.1, ident="r9-p1-s1-a1")):
+        replay = await restarted.handle(payload)
+        assert replay is not None
+        assert replay.status == "rejected"
+        assert "replayed" in replay.detail
     assert plant.writes == [(NODE, 12.2), (NODE, 12.3)]
-    assert restarted.stats.refused_total == {"replayed": 1}
-    assert audit(tmp_path)[-1]["reason"] == "replayed"
+    assert plant.value == 12.0
+    assert restarted.stats.refused_total == {"replayed": 2}
+    assert [line.get("reason") for line in audit(tmp_path)[-3:]] == [
+        None, "replayed", "replayed"]
 
 
 async def test_a_command_interrupted_by_a_crash_is_decided_again_when_redelivered(

@@ -30,9 +30,9 @@ def slopes_k_per_h(samples: list[tuple[float, float]], window_s: float) -> np.nd
 
 
 async def test_a_6_k_ramp_respects_the_2_k_per_h_limit_and_reaches_its_target(
-        fresh_database_url: str, mqtt_url: str, tmp_path: Path,
+        fresh_database_url: str, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    async with plant(fresh_database_url, mqtt_url, tmp_path, monkeypatch) as p:
+    async with plant(fresh_database_url, tmp_path, monkeypatch) as p:
         sim = p.sim
         smelter_op = await make_token(fresh_database_url, "glomfjord-smelter", Role.OPERATOR)
         farm_viewer = await make_token(fresh_database_url, "fjordsmolt", Role.RECIPIENT)
