@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -21,8 +22,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import paho.mqtt.client as mqtt
 import pytest
 import yaml
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from gateway.config import parse_config
 from gateway.runner import Gateway
@@ -34,6 +37,7 @@ from services.settings import Settings
 from services.storage.local_postgres import free_port
 from simulators.live import LiveSimulation
 from simulators.scenario import Scenario, load_scenario
+from tests.support.servers import broker_login
 from tests.support.service import AppHandle, make_token, running_app
 
 SPEED = 900.0
@@ -276,3 +280,51 @@ async def _plant(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPa
         async with gateway_running(config, clock) as gateway:
             handle.gateway = gateway
             yield handle
+
+
+class BrokerTap:
+    """A plain paho client with the broker's superuser login (an attacker who has it, or an
+    operator looking on): records what passes on ``topic_filter`` and publishes anything."""
+
+    def __init__(self, url: str, topic_filter: str) -> None:
+        self.messages: list[tuple[str, bytes]] = []
+        self._loop = asyncio.get_running_loop()
+        self._changed = asyncio.Event()
+        self._subscribed = threading.Event()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2,
+                                  client_id=f"tap-{uuid.uuid4().hex[:8]}",
+                                  protocol=MQTTProtocolVersion.MQTTv5)
+        self.client.on_connect = lambda c, *_: c.subscribe(topic_filter, qos=1)
+        self.client.on_subscribe = lambda *_: self._subscribed.set()
+        self.client.on_message = self._on_message
+        self.client.connect(*broker_login(self.client, url))
+        self.client.loop_start()
+
+    def _on_message(self, client: Any, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        self._loop.call_soon_threadsafe(self._add, message.topic, bytes(message.payload))
+
+    def _add(self, topic: str, payload: bytes) -> None:
+        self.messages.append((topic, payload))
+        self._changed.set()
+
+    async def subscribed(self) -> None:
+        assert await asyncio.to_thread(self._subscribed.wait, 10), "tap not subscribed"
+
+    async def first(self, match: Callable[[str, bytes], bool], what: str,
+                    timeout_s: float = 30.0) -> bytes:
+        """The first message that ``match``es, waiting for it to arrive."""
+        async with asyncio.timeout(timeout_s):
+            while True:
+                for topic, payload in self.messages:
+                    if match(topic, payload):
+                        return payload
+                self._changed.clear()
+                await self._changed.wait()
+        raise AssertionError(what)  # unreachable: the timeout raises first
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        self.client.publish(topic, payload, qos=1).wait_for_publish(10)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()

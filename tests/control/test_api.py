@@ -178,7 +178,7 @@ async def test_a_ramp_starts_only_from_a_fresh_good_plant_value(
                     assert f"target {float(target)} is outside" in out_of_range.text
                 for number in ("NaN", "Infinity", "1e400"):
                     not_finite = await c.post("/v1/control/ramps", content=(
-                        '{"point": "%s", "target": %s}' % (POINT, number)).encode(),
+                        f'{{"point": "{POINT}", "target": {number}}}').encode(),
                         headers={"Content-Type": "application/json"})
                     assert not_finite.status_code == 422, not_finite.text
                     assert "target" in not_finite.text
