@@ -113,8 +113,15 @@ def _run(path: Path) -> None:
     config = _load(path)
     assert isinstance(config, GatewayConfig)
 
+    from gateway.control_state import ControlStateError
+    from heatlink.signing import KeyFileError
+
     async def serve() -> None:
-        gateway = Gateway(config)
+        try:
+            gateway = Gateway(config)
+        except (KeyFileError, ControlStateError) as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(2) from None
         task = asyncio.create_task(gateway.run())
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
