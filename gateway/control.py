@@ -121,11 +121,11 @@ class CommandHandler:
         await self._record(command, result, reason)
         return result
 
-    async def settled(self, command_id: str) -> None:
+    def settled(self, command_id: str) -> None:
         """The answer is with the broker and the command acknowledged: the broker will not
-        deliver it again, so any later copy is a replay."""
-        if self.state.answers.pop(command_id, None) is not None:
-            await asyncio.to_thread(self.state.save)
+        deliver it again, so any later copy is a replay. On disk with the next command's
+        number: until then a copy gets the same answer again, which writes nothing either."""
+        self.state.answers.pop(command_id, None)
 
     def _replayed(self, command: SetpointCommand) -> bool:
         if command.seq == self.state.last_seq:
@@ -224,7 +224,7 @@ class ControlChannel:
                         continue
                 self.subscription.ack(mid)
                 if result is not None:
-                    await self.handler.settled(result.command_id)
+                    self.handler.settled(result.command_id)
         finally:
             await self.subscription.stop()
             await self.writer.close()
