@@ -288,8 +288,8 @@ class ControlRuntime:
         async with self.pool.acquire() as conn:
             await store.audit(conn, at=self.clock.now(), kind="result_dropped",
                               actor="broker", orgs=[], detail={
-                                  "reason": reason, "detail": detail,
-                                  "payload": payload[:500].decode(errors="replace")})
+                                  "reason": reason, "detail": _storable(detail),
+                                  "payload": _storable(payload[:500].decode(errors="replace"))})
 
     async def on_result(self, result: CommandResult) -> None:
         """A verified result."""
@@ -356,6 +356,12 @@ class ControlRuntime:
         raise StartError(f"no fresh plant value to start {point.key} from (none in the last "
                          f"{max_age_s:g} s: {'; '.join(known) or 'none at all'}); a ramp "
                          "starts only from what the plant reports")
+
+
+def _storable(text: str) -> str:
+    """Text of unknown origin as jsonb can hold it (no NUL): a message that cannot be audited
+    would never be acknowledged, and come back for ever."""
+    return text.replace("\x00", "\ufffd")
 
 
 def _stricter(a: float | None, b: float | None) -> float | None:
