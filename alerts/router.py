@@ -9,18 +9,27 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse
 
-from alerts import maintenance, operations, store
+from alerts import link_page, maintenance, operations, store
 from alerts.notify import DEFAULT_SHELVE_S
 from alerts.operations import Done, NotFound, Result, Unchanged
 from alerts.runtime import AlertsRuntime
 from alerts.schemas import MaintenanceBody, ServiceBody, ShelveBody
 from services.access.deps import require_scope
 from services.access.principal import Principal, Scope
+from services.api.openapi import link
 
 router = APIRouter(tags=["alerts"])
 Reader = Annotated[Principal, Depends(require_scope(Scope.READ))]
-Controller = Annotated[Principal, Depends(require_scope(Scope.CONTROL))]
+# Silencing an alarm or announcing a planned outage is privileged (ISA-18.2): acknowledging
+# is the one handling a reading token may do.
+Safety = Annotated[Principal, Depends(require_scope(Scope.SAFETY))]
 AlertId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such alert of the caller's organisation"}}
+_HTML = {"text/html": {"schema": {"type": "string"}}}
+LINK_ANSWERS: dict[int | str, dict[str, Any]] = {
+    403: {"description": "The link's signature is wrong or it expired", "content": _HTML},
+    404: {"description": "No such alert", "content": _HTML}}
 
 
 def _runtime(request: Request) -> AlertsRuntime:
@@ -42,7 +51,14 @@ def _answer(result: Result) -> dict[str, Any]:
             raise HTTPException(404, "no such alert of your organisation")
 
 
-@router.get("/v1/alerts")
+_FIRST = {"alert_id": "$response.body#/alerts/0/id"}
+
+
+@router.get("/v1/alerts", responses={200: {"links": {
+    "alert": link("/v1/alerts/{alert_id}", "get", **_FIRST),
+    "ack": link("/v1/alerts/{alert_id}/ack", "post", **_FIRST),
+    "shelve": link("/v1/alerts/{alert_id}/shelve", "post", **_FIRST),
+    "unshelve": link("/v1/alerts/{alert_id}/unshelve", "post", **_FIRST)}}})
 async def list_alerts(request: Request, principal: Reader,
                       state: Annotated[str, Query(pattern="^(open|all)$")] = "open",
                       limit: Annotated[int, Query(gt=0, le=1000)] = 200) -> dict[str, Any]:
@@ -71,7 +87,7 @@ async def list_deliveries(request: Request, principal: Reader,
         for r in rows]}
 
 
-@router.get("/v1/alerts/{alert_id}")
+@router.get("/v1/alerts/{alert_id}", responses=NOT_FOUND)
 async def get_alert(request: Request, principal: Reader, alert_id: AlertId) -> dict[str, Any]:
     """One alert with its transitions and its deliveries with every attempt."""
     async with _runtime(request).service.pool.acquire() as conn:
@@ -101,35 +117,35 @@ def _delivery(d: dict[str, Any]) -> dict[str, Any]:
     return d
 
 
-@router.post("/v1/alerts/{alert_id}/ack")
+@router.post("/v1/alerts/{alert_id}/ack", responses=NOT_FOUND)
 async def acknowledge(request: Request, principal: Reader, alert_id: AlertId) -> dict[str, Any]:
     return _answer(await operations.acknowledge(_runtime(request).service, alert_id,
                                                 principal.org, _actor(principal)))
 
 
-@router.post("/v1/alerts/{alert_id}/shelve")
-async def shelve(request: Request, principal: Reader, alert_id: AlertId,
+@router.post("/v1/alerts/{alert_id}/shelve", responses=NOT_FOUND)
+async def shelve(request: Request, principal: Safety, alert_id: AlertId,
                  body: ShelveBody) -> dict[str, Any]:
     return _answer(await operations.shelve(_runtime(request).service, alert_id, principal.org,
                                            _actor(principal), body.duration_s, body.reason))
 
 
-@router.post("/v1/alerts/{alert_id}/unshelve")
-async def unshelve(request: Request, principal: Reader, alert_id: AlertId) -> dict[str, Any]:
+@router.post("/v1/alerts/{alert_id}/unshelve", responses=NOT_FOUND)
+async def unshelve(request: Request, principal: Safety, alert_id: AlertId) -> dict[str, Any]:
     return _answer(await operations.unshelve(_runtime(request).service, alert_id,
                                              principal.org, _actor(principal)))
 
 
-@router.post("/v1/alerts/{alert_id}/out-of-service")
-async def out_of_service(request: Request, principal: Controller, alert_id: AlertId,
+@router.post("/v1/alerts/{alert_id}/out-of-service", responses=NOT_FOUND)
+async def out_of_service(request: Request, principal: Safety, alert_id: AlertId,
                          body: ServiceBody) -> dict[str, Any]:
     return _answer(await operations.set_in_service(_runtime(request).service, alert_id,
                                                    principal.org, _actor(principal), False,
                                                    body.reason))
 
 
-@router.post("/v1/alerts/{alert_id}/return-to-service")
-async def return_to_service(request: Request, principal: Controller, alert_id: AlertId,
+@router.post("/v1/alerts/{alert_id}/return-to-service", responses=NOT_FOUND)
+async def return_to_service(request: Request, principal: Safety, alert_id: AlertId,
                             body: ServiceBody) -> dict[str, Any]:
     return _answer(await operations.set_in_service(_runtime(request).service, alert_id,
                                                    principal.org, _actor(principal), True,
@@ -139,27 +155,31 @@ async def return_to_service(request: Request, principal: Controller, alert_id: A
 Expires = Annotated[int, Query(ge=0, le=2**40)]
 
 
-@router.get("/v1/alerts/{alert_id}/link", response_class=HTMLResponse)
+@router.get("/v1/alerts/{alert_id}/link", response_class=HTMLResponse, responses=LINK_ANSWERS)
 async def one_click(request: Request, alert_id: AlertId, action: str, org: str,
                     expires: Expires, sig: str) -> HTMLResponse:
-    """The signed link in an e-mail: acknowledges or shelves without a token."""
-    return await _follow(request, alert_id, action, org, expires, sig)
+    """The signed link in an e-mail: shows what it would do and a button. Changes nothing,
+    since mail scanners open links."""
+    service = _runtime(request).service
+    why = service.signer.check(alert_id, action, org, expires, sig, service.clock.now())
+    if why is not None:
+        return link_page.refused(why)
+    async with service.pool.acquire() as conn:
+        alert = await store.get(conn, alert_id)
+    if alert is None or alert.org != org:
+        return link_page.not_found()
+    return link_page.confirm(alert, action)
 
 
-@router.post("/v1/alerts/{alert_id}/link", response_class=HTMLResponse)
+@router.post("/v1/alerts/{alert_id}/link", response_class=HTMLResponse,
+             responses=LINK_ANSWERS)
 async def one_click_post(request: Request, alert_id: AlertId, action: str, org: str,
                          expires: Expires, sig: str) -> HTMLResponse:
-    """The same as the GET, for mail clients that submit links as forms."""
-    return await _follow(request, alert_id, action, org, expires, sig)
-
-
-async def _follow(request: Request, alert_id: int, action: str, org: str, expires: int,
-                  sig: str) -> HTMLResponse:
-    runtime = _runtime(request)
-    service = runtime.service
-    refused = service.signer.check(alert_id, action, org, expires, sig, service.clock.now())
-    if refused is not None:
-        return HTMLResponse(f"<p>This link cannot be used: {refused}.</p>", status_code=403)
+    """The button of the link's page: acknowledges or shelves without a token."""
+    service = _runtime(request).service
+    why = service.signer.check(alert_id, action, org, expires, sig, service.clock.now())
+    if why is not None:
+        return link_page.refused(why)
     actor = f"{org}:e-mail link"
     if action == "ack":
         result = await operations.acknowledge(service, alert_id, org, actor)
@@ -168,14 +188,16 @@ async def _follow(request: Request, alert_id: int, action: str, org: str, expire
                                          "from the e-mail link")
     match result:
         case Done(alert=alert) | Unchanged(alert=alert):
-            return HTMLResponse(f"<p>{'Acknowledged' if action == 'ack' else 'Shelved'}: "
-                                f"alert {alert.id}, now {alert.state}.</p>")
+            return link_page.done(alert, action)
         case NotFound():
-            return HTMLResponse("<p>No such alert.</p>", status_code=404)
+            return link_page.not_found()
 
 
-@router.post("/v1/maintenance", status_code=201)
-async def announce(request: Request, principal: Controller,
+@router.post("/v1/maintenance", status_code=201, responses={
+    403: {"description": "Only the exchange's supplier announces maintenance"},
+    404: {"description": "No such exchange of the caller's"},
+    422: {"description": "An invalid field, or ends_at not after starts_at"}})
+async def announce(request: Request, principal: Safety,
                    body: MaintenanceBody) -> dict[str, Any]:
     """A supplier announces a planned outage of an exchange."""
     result = await maintenance.announce(

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import secrets
 from dataclasses import dataclass
+from functools import partial
 
 from fastapi import FastAPI
 
@@ -20,6 +21,7 @@ from alerts.settings import AlertSettings
 from alerts.signing import LinkSigner
 from alerts.testing import InMemoryAlertStream
 from alerts.thread import ThreadSafeStream, WorkerThread
+from heatlink.clock import Clock
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +44,10 @@ class AlertsRuntime:
             await self.worker.stop()
 
 
-def build_channels(settings: AlertSettings, stream: AlertStream) -> dict[str, Channel]:
+def build_channels(settings: AlertSettings, stream: AlertStream,
+                   clock: Clock | None = None) -> dict[str, Channel]:
     channels: dict[str, Channel] = {
-        "webhook": WebhookChannel(settings.send_timeout_s),
+        "webhook": WebhookChannel(settings.send_timeout_s, clock),
         "dashboard": DashboardChannel(stream),
     }
     if settings.smtp_url:
@@ -79,7 +82,8 @@ def create_runtime(app: FastAPI, settings: AlertSettings | None = None) -> Alert
     if settings.run_worker:
         worker = WorkerThread(app.state.settings.database_url, app.state.clock, index, signer,
                               settings, ThreadSafeStream(stream, asyncio.get_running_loop()),
-                              counters, build_channels)
+                              counters, partial(build_channels, clock=app.state.clock),
+                              getattr(app.state, "storage", None))
     service = AlertService(app.state.pool, index, app.state.clock, signer,
                            worker.wake if worker is not None else (lambda: None), counters)
     return AlertsRuntime(service, worker, stream)

@@ -3,34 +3,31 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from heatlink.inputs import Finite, FreeText, Moment, Name
 
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-# PostgreSQL text cannot hold NUL; refuse it with 422 rather than fail at the database.
-Text = Annotated[str, Field(max_length=2000, pattern=r"^[^\x00]*$")]
-
-
 class ShelveBody(_Body):
-    duration_s: float = Field(3600.0, gt=0, le=7 * 86400,
-                              description="Shelved for this long, at most a week")
-    reason: Text = ""
+    duration_s: Finite = Field(3600.0, gt=0, le=7 * 86400,
+                               description="Shelved for this long, at most a week")
+    reason: FreeText = ""
 
 
 class ServiceBody(_Body):
-    reason: Text = ""
+    reason: FreeText = ""
 
 
 class MaintenanceBody(_Body):
-    exchange: Text
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
-    reason: Text = ""
+    exchange: Name = Field(examples=["glomfjord-smolt"])
+    starts_at: Moment = Field(examples=["2026-06-01T06:00:00Z"])
+    ends_at: Moment = Field(examples=["2026-06-01T18:00:00Z"])
+    reason: FreeText = ""
 
     @field_validator("starts_at", "ends_at")
     @classmethod

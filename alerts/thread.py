@@ -25,7 +25,8 @@ from alerts.metrics import AlertMetrics
 from alerts.service import AlertService
 from alerts.settings import AlertSettings
 from alerts.signing import LinkSigner
-from alerts.worker import DeliveryWorker
+from alerts.worker import DeliveryWorker, StorageWatch
+from heatlink.aio import cancel_and_wait
 from heatlink.clock import Clock
 from services.cluster.index import ClusterIndex
 
@@ -53,17 +54,23 @@ class WorkerThread:
     stream: AlertStream
     metrics: AlertMetrics
     build_channels: Callable[[AlertSettings, AlertStream], dict[str, Channel]]
+    storage: StorageWatch | None = None  # thread-safe: told from this thread's loop
     _loop: asyncio.AbstractEventLoop | None = None
     _worker: DeliveryWorker | None = None
     _stop: asyncio.Event | None = None
     _ready: threading.Event = field(default_factory=threading.Event)
+    _stopping: threading.Event = field(default_factory=threading.Event)
     _error: BaseException | None = None
     _thread: threading.Thread | None = None
 
     async def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="alert-worker", daemon=True)
         self._thread.start()
-        await asyncio.to_thread(self._ready.wait, 60)
+        try:
+            await asyncio.to_thread(self._ready.wait, 60)
+        except asyncio.CancelledError:
+            await self.stop()  # stopped while starting: the thread must not run on
+            raise
         if self._error is not None:
             raise RuntimeError("the alert worker did not start") from self._error
 
@@ -75,6 +82,9 @@ class WorkerThread:
                 loop.call_soon_threadsafe(worker.wake)
 
     async def stop(self) -> None:
+        # Flag first, then look for the thread's loop; the thread makes its loop first and
+        # then looks at the flag. So a stop during the thread's start is never missed.
+        self._stopping.set()
         loop, stop = self._loop, self._stop
         if loop is not None and stop is not None and not loop.is_closed():
             with contextlib.suppress(RuntimeError):
@@ -94,6 +104,8 @@ class WorkerThread:
     async def _main(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
+        if self._stopping.is_set():
+            return
         pool = await asyncpg.create_pool(self.database_url, min_size=1, max_size=2)
         assert pool is not None
         channels = self.build_channels(self.settings, self.stream)
@@ -101,7 +113,7 @@ class WorkerThread:
         task: asyncio.Task[None] | None = None
         try:
             worker = DeliveryWorker(pool, self.clock, channels, self.index.cluster.alerting,
-                                    self.settings, self.metrics)
+                                    self.settings, self.metrics, self.storage)
             timers = AlertService(pool, self.index, self.clock, self.signer, worker.wake,
                                   self.metrics)
             # Another process (or this one) committing deliveries wakes the worker at once.
@@ -113,9 +125,7 @@ class WorkerThread:
             await self._stop.wait()
         finally:
             if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                await cancel_and_wait(task)
             if listener is not None:
                 await listener.close()
             for channel in channels.values():

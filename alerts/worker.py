@@ -5,13 +5,13 @@ report what happened."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
+from typing import Protocol
 
 import asyncpg
 
@@ -21,22 +21,33 @@ from alerts.metrics import AlertMetrics
 from alerts.model import Delivered, Fail, Message, Outcome, Retry
 from alerts.outbox import Claimed
 from alerts.settings import AlertSettings
+from heatlink.aio import wait_event
 from heatlink.clock import Clock
+from heatlink.webhooks import secret_key
 from services.cluster.model import AlertPolicy
 
 log = logging.getLogger(__name__)
 
 
+class StorageWatch(Protocol):
+    """Told of every database error; says whether it was an outage, which it then reports
+    once for the whole service (the service's `StorageHealth`)."""
+
+    def failed(self, exc: BaseException, where: str) -> bool: ...
+
+
 class DeliveryWorker:
     def __init__(self, pool: asyncpg.Pool, clock: Clock, channels: Mapping[str, Channel],
                  policy: AlertPolicy, settings: AlertSettings,
-                 metrics: AlertMetrics | None = None) -> None:
+                 metrics: AlertMetrics | None = None,
+                 storage: StorageWatch | None = None) -> None:
         self.pool = pool
         self.clock = clock
         self.channels = dict(channels)
         self.policy = policy
         self.settings = settings
         self.metrics = metrics or AlertMetrics()
+        self.storage = storage
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
@@ -53,12 +64,14 @@ class DeliveryWorker:
                 if tick is not None and time.monotonic() - last_tick >= self.settings.tick_s:
                     last_tick = time.monotonic()
                     await tick()
-            except (OSError, asyncpg.PostgresError) as exc:
-                log.warning("alert worker: %s; trying again", exc)
-            except Exception:  # a bug must not stop deliveries for good; logged, retried
-                log.exception("alert worker failed; trying again")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.settings.poll_s)
+            except Exception as exc:
+                if self.storage is not None and self.storage.failed(exc, "alert worker"):
+                    pass  # told once for the service; the next round tries again
+                elif isinstance(exc, (OSError, asyncpg.PostgresError)):
+                    log.warning("alert worker: %s; trying again", exc)
+                else:  # a bug must not stop deliveries for good; logged, retried
+                    log.exception("alert worker failed; trying again")
+            await wait_event(self._wake, self.settings.poll_s)
             self._wake.clear()
 
     async def run_due(self) -> int:
@@ -106,7 +119,7 @@ class DeliveryWorker:
         secret = os.environ.get(first.secret_env) if first.secret_env else None
         return Message(key, first.channel, first.address, first.org, first.contact,
                        tuple(m.payload for m in group),
-                       secret.encode() if secret is not None else None)
+                       secret_key(secret) if secret is not None else None)
 
     async def _send(self, message: Message) -> Outcome:
         channel = self.channels.get(message.channel)

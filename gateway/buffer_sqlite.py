@@ -2,12 +2,21 @@
 
 All SQLite work runs on one dedicated thread, so the event loop never blocks on a disk
 write and the connection is only ever used by the thread that made it.
+
+The quota bounds the disk: the database file, its write-ahead log and the log's index
+together stay within `max_bytes`. A fixed share of the quota is the WAL's (a checkpoint
+truncates it when it grows past that); the rest bounds the database's pages in use. SQLite
+reuses free pages before it grows the file, so keeping the pages in use under their share
+keeps the file under it too. Between two measurements the file may pass its share by one
+`add`; measurements come often enough (every few percent of the share, and at every add
+once it is close) that this is a small overshoot.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import sqlite3
 import uuid
 from collections.abc import Callable, Sequence
@@ -18,6 +27,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal, TypeVar
 
+from gateway.drops import DropLog
 from gateway.protocols import Transaction
 from gateway.sharing import fair_shares
 from heatlink.clock import Clock
@@ -28,6 +38,16 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ONE_US = timedelta(microseconds=1)
 QUALITY_CODES = {"good": 0, "uncertain": 1, "bad": 2}
 QUALITY_NAMES = {code: name for name, code in QUALITY_CODES.items()}
+
+SHM_BYTES = 32 * 1024  # the WAL's index: one 32 KiB block per 4096 frames of log
+DROP_TO = 0.9  # drop a little past the excess, so the next add does not drop again
+FITS_AGAIN_BELOW = 0.5  # a drop episode ends when the pages in use fall under this share
+MEASURE_EVERY = 0.05  # share of the data budget added (estimated) between measurements
+
+
+def wal_budget(max_bytes: int) -> int:
+    """The WAL's share of the quota: an eighth, between 128 KiB and 8 MiB."""
+    return min(max(max_bytes // 8, 128 * 1024), 8 * 1024 * 1024)
 
 
 def to_us(ts: datetime) -> int:
@@ -54,6 +74,11 @@ class SqliteBuffer:
                  synchronous: Literal["full", "normal"] = "full") -> None:
         self.path = path
         self.max_bytes = max_bytes
+        self.wal_max_bytes = wal_budget(max_bytes)
+        self.data_max_bytes = max_bytes - self.wal_max_bytes - SHM_BYTES
+        if self.data_max_bytes < 64 * 1024:
+            raise ValueError(f"a buffer quota of {max_bytes} bytes leaves no room for data "
+                             f"next to its write-ahead log; give at least 256 KiB")
         self._clock = clock
         self._synchronous = synchronous
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-buffer")
@@ -62,9 +87,16 @@ class SqliteBuffer:
         self._series_keys: dict[int, str] = {}
         self._pending: dict[int, int] = {}
         self._open_tx: SqliteTransaction | None = None
+        # Touched only on the SQLite thread: series id -> last row id of the batch in
+        # flight. Its rows are each series' oldest, so "in flight" is "id <= last".
+        self._in_flight: dict[int, int] = {}
+        self._in_flight_rows = 0
         self._generation = ""
-        self._dropped_total = 0
-        self._rows_since_quota_check = 0
+        self.drops = DropLog(f"{max_bytes} bytes on disk")
+        self._page_size = 4096
+        self._row_bytes = 64.0  # live bytes per buffered reading, from the last measurement
+        self._live_bytes = 0  # at the last measurement
+        self._unmeasured_bytes = 0.0  # estimated bytes added since
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -77,6 +109,13 @@ class SqliteBuffer:
         db = sqlite3.connect(self.path, isolation_level=None)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute(f"PRAGMA synchronous={self._synchronous.upper()}")
+        self._page_size = int(db.execute("PRAGMA page_size").fetchone()[0])
+        # A checkpoint runs once the log holds a quarter of its share, and the log is cut
+        # back to half its share when it starts over: the other half is for one transaction.
+        db.execute(f"PRAGMA journal_size_limit={self.wal_max_bytes // 2}")
+        checkpoint_pages = max(1, self.wal_max_bytes // 4 // self._page_size)
+        db.execute(f"PRAGMA wal_autocheckpoint={checkpoint_pages}")
+        db.execute("PRAGMA temp_store=MEMORY")
         db.executescript(resources.files("gateway").joinpath("buffer_schema.sql").read_text())
         row = db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
         if row is None:
@@ -90,7 +129,10 @@ class SqliteBuffer:
             self._series_keys[sid] = key
         self._pending = dict(db.execute(
             "SELECT series_id, COUNT(*) FROM readings GROUP BY series_id").fetchall())
+        db.execute("CREATE TEMP TABLE IF NOT EXISTS in_flight "
+                   "(series_id INTEGER PRIMARY KEY, last_id INTEGER NOT NULL)")
         self._db = db
+        self._enforce_quota()  # the quota may have shrunk since the file was written
 
     async def close(self) -> None:
         if self._db is not None:
@@ -116,6 +158,11 @@ class SqliteBuffer:
 
     def _add(self, readings: list[Reading]) -> None:
         db = self.db
+        # A few pages of margin: a B-tree split takes pages the estimate does not see.
+        incoming_bytes = len(readings) * self._row_bytes + 4 * self._page_size
+        if self._live_bytes + self._unmeasured_bytes + incoming_bytes > self.data_max_bytes:
+            # Make room first: inserting and then dropping would grow the file past its share.
+            self._enforce_quota(room_for_bytes=incoming_bytes)
         added_us = to_us(self._clock.now())
         rows = []
         counts: dict[int, int] = {}
@@ -137,11 +184,12 @@ class SqliteBuffer:
             raise
         for sid, n in counts.items():
             self._pending[sid] = self._pending.get(sid, 0) + n
-        self._rows_since_quota_check += len(rows)
-        # Measuring the file costs two PRAGMAs: do it every few thousand rows, not every add.
-        if self._rows_since_quota_check >= 2000:
-            self._rows_since_quota_check = 0
+        # Measuring costs a few PRAGMAs and stats: not at every add while far from the quota.
+        self._unmeasured_bytes += incoming_bytes
+        if self._unmeasured_bytes >= MEASURE_EVERY * self.data_max_bytes:
             self._enforce_quota()
+        else:
+            self._truncate_log_over_its_share()
 
     def _new_series(self, key: str) -> int:
         cur = self.db.execute("INSERT INTO series (key) VALUES (?)", (key,))
@@ -179,6 +227,10 @@ class SqliteBuffer:
                                     QUALITY_NAMES[q]) for _, ts_us, value, q in rows)
         if not readings:
             return None
+        # Set here, on the SQLite thread, so that no quota check queued behind this begin
+        # can drop a row of the batch before the event loop learns about it.
+        self._in_flight = {sid: last for sid, (_, last) in ranges.items()}
+        self._in_flight_rows = len(readings)
         digest = hashlib.sha256(repr(sorted(ranges.items())).encode()).hexdigest()[:20]
         return SqliteTransaction(readings, f"{self._generation}-{digest}", ranges)
 
@@ -186,8 +238,17 @@ class SqliteBuffer:
         if tx is not self._open_tx or not isinstance(tx, SqliteTransaction):
             raise RuntimeError("end() of a transaction that is not the open one")
         self._open_tx = None
-        if delivered:
-            await self._run(self._delete, tx)
+        await self._run(self._end, tx, delivered)
+
+    def _end(self, tx: SqliteTransaction, delivered: bool) -> None:
+        try:
+            if delivered:
+                self._delete(tx)
+        finally:
+            self._in_flight = {}
+            self._in_flight_rows = 0
+        if self.drops.current is not None:
+            self._enforce_quota()  # perhaps the episode is over
 
     def _delete(self, tx: SqliteTransaction) -> None:
         db = self.db
@@ -220,52 +281,94 @@ class SqliteBuffer:
 
     @property
     def dropped_total(self) -> int:
-        return self._dropped_total
+        return self.drops.dropped_total
 
     async def used_bytes(self) -> int:
-        return await self._run(self._used_bytes)
+        """Bytes of the buffer's files on disk: database, write-ahead log and its index."""
+        return await self._run(self._disk_bytes)
 
     # ---- quota -----------------------------------------------------------------------------
 
-    def _used_bytes(self) -> int:
-        db = self.db
-        page_size = db.execute("PRAGMA page_size").fetchone()[0]
-        pages = db.execute("PRAGMA page_count").fetchone()[0]
-        free = db.execute("PRAGMA freelist_count").fetchone()[0]
-        return int((pages - free) * page_size)
+    def _file_bytes(self, suffix: str) -> int:
+        try:
+            return os.stat(f"{self.path}{suffix}").st_size
+        except FileNotFoundError:
+            return 0
 
-    def _enforce_quota(self) -> None:
-        """Drop the oldest readings until the file's live pages fit the quota."""
-        for _ in range(20):
-            used = self._used_bytes()
-            rows = sum(self._pending.values())
-            if used <= self.max_bytes or rows == 0:
-                return
-            per_row = used / rows
-            # Drop a little more than the excess so we do not come back after every add.
-            excess_rows = int((used - self.max_bytes * 0.9) / per_row) + 1
-            self._drop_oldest(min(rows, max(1, excess_rows)))
+    def _disk_bytes(self) -> int:
+        # The database's pages may still sit in the log; count them where they will land.
+        pages = int(self.db.execute("PRAGMA page_count").fetchone()[0])
+        return (max(self._file_bytes(""), pages * self._page_size)
+                + self._file_bytes("-wal") + self._file_bytes("-shm"))
+
+    def _pages_in_use_bytes(self) -> int:
+        db = self.db
+        pages = int(db.execute("PRAGMA page_count").fetchone()[0])
+        free = int(db.execute("PRAGMA freelist_count").fetchone()[0])
+        return (pages - free) * self._page_size
+
+    def _enforce_quota(self, room_for_bytes: float = 0.0) -> None:
+        """Drop the oldest readings not in flight until the pages in use, plus the room asked
+        for, fit the data's share of the quota; truncate an overgrown log."""
+        self._unmeasured_bytes = 0.0
+        try:
+            for _ in range(20):
+                live = self._pages_in_use_bytes()
+                self._live_bytes = live
+                rows = sum(self._pending.values())
+                if rows:
+                    self._row_bytes = max(16.0, live / rows)
+                if live + room_for_bytes <= self.data_max_bytes:
+                    if live <= FITS_AGAIN_BELOW * self.data_max_bytes:
+                        self.drops.fits_again()
+                    return
+                droppable = rows - self._in_flight_rows
+                if droppable <= 0:
+                    return  # only the batch in flight is left; it goes once delivered
+                target = DROP_TO * self.data_max_bytes - room_for_bytes
+                excess_rows = int((live - target) / self._row_bytes) + 1
+                self._drop_oldest(min(droppable, excess_rows))
+        finally:
+            self._truncate_log_over_its_share()
+
+    def _truncate_log_over_its_share(self) -> None:
+        # A large add or drop can grow the log past its share before the automatic
+        # checkpoint starts it over; give the space back now.
+        if self._file_bytes("-wal") > self.wal_max_bytes:
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def _drop_oldest(self, n: int) -> None:
+        """Delete the `n` oldest readings that are not in flight, and count them."""
         db = self.db
-        row = db.execute("SELECT id FROM readings ORDER BY id LIMIT 1 OFFSET ?",
-                         (n - 1,)).fetchone()
-        if row is None:
-            return
-        cutoff = int(row[0])
         db.execute("BEGIN IMMEDIATE")
         try:
-            counts = db.execute("SELECT series_id, COUNT(*) FROM readings WHERE id <= ? "
-                                "GROUP BY series_id", (cutoff,)).fetchall()
-            db.execute("DELETE FROM readings WHERE id <= ?", (cutoff,))
+            db.execute("DELETE FROM temp.in_flight")
+            db.executemany("INSERT INTO temp.in_flight VALUES (?, ?)", self._in_flight.items())
+            row = db.execute(
+                "SELECT r.id FROM readings r LEFT JOIN temp.in_flight f USING (series_id)"
+                " WHERE f.last_id IS NULL OR r.id > f.last_id ORDER BY r.id LIMIT 1 OFFSET ?",
+                (n - 1,)).fetchone()
+            if row is None:
+                db.execute("ROLLBACK")
+                return
+            spared = ("id <= ? AND NOT EXISTS (SELECT 1 FROM temp.in_flight f"
+                      " WHERE f.series_id = readings.series_id AND readings.id <= f.last_id)")
+            dropped = db.execute(
+                f"SELECT series_id, COUNT(*), MIN(ts_us), MAX(ts_us) FROM readings"
+                f" WHERE {spared} GROUP BY series_id", (row[0],)).fetchall()
+            db.execute(f"DELETE FROM readings WHERE {spared}", (row[0],))
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        for sid, count in counts:
+        for sid, count, _, _ in dropped:
             self._pending[sid] = max(0, self._pending.get(sid, 0) - count)
-            self._dropped_total += count
+        if dropped:
+            self.drops.dropped(sum(d[1] for d in dropped),
+                               {self._series_keys[d[0]] for d in dropped},
+                               from_us(min(d[2] for d in dropped)),
+                               from_us(max(d[3] for d in dropped)))
 
     async def check_quota(self) -> None:
-        """Enforce the quota now (it is otherwise checked every few thousand readings)."""
+        """Enforce the quota now (it is otherwise measured every few percent of it)."""
         await self._run(self._enforce_quota)

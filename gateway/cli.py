@@ -96,6 +96,52 @@ def discover_command(
     typer.echo(text, nl=False)
 
 
+@app.command("cert")
+def cert_command(
+    config: Path | None = typer.Option(
+        None, "--config", "-c", help="make the certificate every secure OPC UA source of "
+        "this config names, with its application_uri"),
+    application_uri: str = typer.Option("urn:heatlink:gateway", help="without --config"),
+    certificate: Path = typer.Option(Path("pki/own/certs/gateway.der"), help="without --config"),
+    private_key: Path = typer.Option(Path("pki/own/private/gateway.pem"),
+                                     help="without --config"),
+    hostname: str | None = typer.Option(None, help="DNS name in the certificate; default "
+                                        "this host's name"),
+    days: int = typer.Option(730, min=1, help="how long it is valid"),
+    force: bool = typer.Option(False, help="replace certificates that exist"),
+) -> None:
+    """Make the gateway's OPC UA application certificate and key, and say what to do
+    with them."""
+    from gateway.config import GatewayConfig, OpcUaSourceConfig
+    from gateway.opcua_certs import make_application_certificate
+    from gateway.opcua_trust import fingerprint, load_certificate
+
+    wanted = {(certificate, private_key): application_uri}
+    if config is not None:
+        loaded = _load(config)
+        assert isinstance(loaded, GatewayConfig)
+        wanted = {(s.security.certificate, s.security.private_key): s.security.application_uri
+                  for s in loaded.sources
+                  if isinstance(s, OpcUaSourceConfig) and s.security.certificate is not None
+                  and s.security.private_key is not None}
+        if not wanted:
+            typer.echo(f"{config}: no OPC UA source with a secure policy names a certificate",
+                       err=True)
+            raise typer.Exit(2)
+    for (cert_path, key_path), uri in wanted.items():
+        if cert_path.exists() and not force:
+            typer.echo(f"{cert_path}: exists (SHA-256 {fingerprint(load_certificate(cert_path))})"
+                       "; --force makes a new one")
+            continue
+        made = make_application_certificate(cert_path, key_path, uri, hostname=hostname,
+                                            days=days)
+        typer.echo(f"{made.certificate}: application URI {made.application_uri}, SHA-256 "
+                   f"{made.fingerprint}\n{made.private_key}: its private key (mode 0600)\n"
+                   f"Add {made.certificate} to each OPC UA server's trusted certificates, and "
+                   "put each server's certificate into the gateway's trust list "
+                   "(security.trusted_certificates, default pki/trusted/certs).")
+
+
 def _load(path: Path) -> object:
     from gateway.config import ConfigError, load_config
 

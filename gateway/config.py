@@ -43,11 +43,22 @@ class Deadband(Strict):
 class OpcUaSecurity(Strict):
     policy: Literal["None", "Basic256Sha256", "Aes128Sha256RsaOaep", "Aes256Sha256RsaPss"] = "None"
     mode: Literal["None", "Sign", "SignAndEncrypt"] = "None"
-    certificate: Path | None = Field(default=None, description="client certificate, DER or PEM")
+    certificate: Path | None = Field(default=None, description="the gateway's application "
+                                     "certificate, DER or PEM (`heatlink gateway cert`)")
     private_key: Path | None = None
-    server_certificate: Path | None = Field(default=
-        None, description="pin the server's certificate; fetched from the endpoint when absent")
-    application_uri: str = "urn:heatlink:gateway"
+    server_certificate: Path | None = Field(default=None, description="pin exactly this "
+                                            "server certificate instead of the trust list")
+    trusted_certificates: Path = Field(default=Path("pki/trusted/certs"), description=
+                                       "the trust list: server certificates (or their CAs) "
+                                       "the gateway accepts, DER or PEM")
+    rejected_certificates: Path = Field(default=Path("pki/rejected/certs"), description=
+                                        "refused server certificates are saved here to be "
+                                        "checked and moved into the trust list")
+    trust_on_first_use: bool = Field(default=False, description="accept the first "
+                                     "certificate a server shows, pin it in the trust list "
+                                     "and log its fingerprint; any other one is refused")
+    application_uri: str = Field(default="urn:heatlink:gateway", description="must be the "
+                                 "URI in the gateway certificate's SubjectAltName")
 
     @model_validator(mode="after")
     def _consistent(self) -> OpcUaSecurity:
@@ -146,7 +157,9 @@ SourceConfig = Annotated[OpcUaSourceConfig | MqttSourceConfig, Field(discriminat
 
 class BufferConfig(Strict):
     path: Path
-    max_bytes: int = Field(default=512 * 1024 * 1024, ge=64 * 1024, description="disk quota")
+    max_bytes: int = Field(default=512 * 1024 * 1024, ge=256 * 1024, description=
+                           "disk quota of the buffer's files (database, WAL and its index); "
+                           "over it the oldest readings not in flight are dropped")
     synchronous: Literal["full", "normal"] = Field(default=
         "full", description="full survives a power cut; normal only a process crash")
 
@@ -161,6 +174,9 @@ class UplinkConfig(Strict):
     gzip: bool = True
     retry: BackoffConfig = Field(default_factory=BackoffConfig)
     auth_retry_s: float = Field(default=60.0, gt=0, description="wait after a 401/403")
+    ready_probe_s: float = Field(default=0.5, gt=0, description=
+                                 "in an outage (503, no connection) ask the service's /readyz "
+                                 "this often while waiting, and send again once it is ready")
     dead_letter_path: Path
 
     @model_validator(mode="after")
@@ -319,7 +335,9 @@ def _relative_to(config: GatewayConfig, base: Path) -> GatewayConfig:
             sec = s.security.model_copy(update={
                 "certificate": fix(s.security.certificate),
                 "private_key": fix(s.security.private_key),
-                "server_certificate": fix(s.security.server_certificate)})
+                "server_certificate": fix(s.security.server_certificate),
+                "trusted_certificates": fix(s.security.trusted_certificates),
+                "rejected_certificates": fix(s.security.rejected_certificates)})
             sources.append(s.model_copy(update={"security": sec}))
         else:
             sources.append(s.model_copy(update={"ca_file": fix(s.ca_file)}))

@@ -36,6 +36,7 @@ from gateway.control_limits import check_move, check_value, full, spend
 from gateway.control_mqtt import CommandSubscription
 from gateway.control_opcua import OpcUaWriter, ReadOutcome, WriteOutcome
 from gateway.control_state import ControlState
+from heatlink.aio import raise_if_cancel_requested
 from heatlink.clock import Clock
 from heatlink.commands import (
     CommandResult,
@@ -211,6 +212,7 @@ class ControlChannel:
         self.subscription.start()
         try:
             while True:
+                raise_if_cancel_requested()
                 mid, payload = await self.subscription.inbox.get()
                 result = await self.handler.handle(payload)
                 if result is not None:

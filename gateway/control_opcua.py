@@ -8,7 +8,6 @@ afresh. Never raises for what the server answers: a refusal and a mismatch are r
 
 from __future__ import annotations
 
-import logging
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -17,9 +16,9 @@ from asyncua import ua as _ua
 from asyncua.client.client import Client
 
 from gateway.config import OpcUaSourceConfig
+from gateway.opcua_goodbye import disconnect_quickly
 from gateway.opcua_security import apply_security
 
-log = logging.getLogger("gateway.control")
 ua: Any = _ua  # asyncua's types are loosely annotated; see opcua_source for the same choice
 
 
@@ -51,17 +50,18 @@ class OpcUaWriter:
                 if password:
                     client.set_password(password)
             await apply_security(client, cfg)
-            await client.connect()
+            try:
+                await client.connect()
+            except BaseException:  # a refusal, or a stop while connecting: no half-open socket
+                await disconnect_quickly(client)
+                raise
             self._client = client
         return self._client
 
     async def close(self) -> None:
         if self._client is not None:
             client, self._client = self._client, None
-            try:
-                await client.disconnect()
-            except Exception:  # the connection is already gone; nothing to tidy
-                log.debug("control: disconnect failed", exc_info=True)
+            await disconnect_quickly(client)
 
     async def read(self, node_id: str) -> ReadOutcome:
         try:

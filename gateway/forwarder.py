@@ -4,7 +4,10 @@
     Unreadable     → dead-letter the whole batch (the service cannot read it; never will)
     TooLarge       → send the two halves, each under its own derived batch id
     NotAuthorised  → keep everything, wait `auth_retry_s`, log once
-    RetryLater     → keep everything, wait a jittered exponential backoff
+    RetryLater     → keep everything, wait a jittered exponential backoff, at least as long
+                     as Retry-After asks; in an outage (503, no connection) ask the service's
+                     readiness every `ready_probe_s` meanwhile and go again as soon as it is
+                     ready, rather than sleep out a backoff that may have grown to minutes
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from gateway.protocols import (
     Uplink,
 )
 from gateway.stats import ForwarderStats
+from heatlink.aio import raise_if_cancel_requested
 from heatlink.wire import Reading
 
 log = logging.getLogger("gateway.forwarder")
@@ -35,18 +39,21 @@ Sleep = Callable[[float], Awaitable[None]]
 class Forwarder:
     def __init__(self, buffer: Buffer, uplink: Uplink, dead_letters: DeadLetterFile, *,
                  batch_max_readings: int = 5000, retry: Backoff | None = None,
-                 auth_retry_s: float = 60.0, rng: random.Random | None = None,
-                 sleep: Sleep = asyncio.sleep, stats: ForwarderStats | None = None) -> None:
+                 auth_retry_s: float = 60.0, ready_probe_s: float | None = 0.5,
+                 rng: random.Random | None = None, sleep: Sleep = asyncio.sleep,
+                 stats: ForwarderStats | None = None) -> None:
         self.buffer = buffer
         self.uplink = uplink
         self.dead_letters = dead_letters
         self.batch_max_readings = batch_max_readings
         self.retry = retry or Backoff()
         self.auth_retry_s = auth_retry_s
+        self.ready_probe_s = ready_probe_s
         self.stats = stats or ForwarderStats()
         self._rng = rng or random.Random()
         self._sleep = sleep
         self._data = asyncio.Event()
+        self._resumed_early = False  # logged once per outage
 
     def notify(self) -> None:
         """Tell the forwarder that readings were added (called by the runner after `add`)."""
@@ -55,6 +62,7 @@ class Forwarder:
     async def run(self) -> None:
         """Forward until cancelled. On cancellation an unfinished batch stays in the buffer."""
         while True:
+            raise_if_cancel_requested()
             # Clear before looking, so an add between the look and the wait is not missed.
             self._data.clear()
             if not await self.forward_once():
@@ -77,6 +85,7 @@ class Forwarder:
         """Returns when the service has answered for every reading (stored or refused)."""
         attempt = 0
         while True:
+            raise_if_cancel_requested()
             outcome = await self.uplink.send(batch_id, readings)
             match outcome:
                 case Delivered(result):
@@ -112,14 +121,40 @@ class Forwarder:
                                f"{detail[:120]}); keeping the data, retrying every "
                                f"{self.auth_retry_s:g} s")
                     await self._sleep(self.auth_retry_s)
-                case RetryLater(reason, after_s):
+                case RetryLater(reason, after_s, outage):
                     self.stats.batches_total[reason] += 1
                     attempt += 1
                     delay_s = self.retry.delay_s(attempt, self._rng)
                     if after_s is not None:
                         delay_s = max(delay_s, min(after_s, self.retry.max_s))
-                    self._down(f"service unavailable ({reason}); retrying with backoff")
-                    await self._sleep(delay_s)
+                    self._down(f"service unavailable ({reason}); retrying with backoff"
+                               + (" or as soon as it reports ready" if outage else ""))
+                    resumed_on = await self._wait(delay_s, probe=outage)
+                    self.stats.resumes_total[resumed_on] += 1
+
+    async def _wait(self, delay_s: float, *, probe: bool) -> str:
+        """Wait `delay_s`, or less when probing and the service reports ready first.
+        Returns what ended the wait: "readiness" or "backoff".
+
+        Time is counted in the sleeps asked for (the probes' own time is not counted, so a
+        wait may last a little longer than `delay_s`, never shorter unless ready): no clock
+        to read, and a test drives it with a sleep that returns at once."""
+        if not probe or self.ready_probe_s is None:
+            await self._sleep(delay_s)
+            return "backoff"
+        waited_s = 0.0
+        while waited_s < delay_s:
+            # Jittered, so that gateways coming back together do not probe in step.
+            step_s = min(self.ready_probe_s * self._rng.uniform(0.5, 1.0), delay_s - waited_s)
+            await self._sleep(step_s)
+            waited_s += step_s
+            if waited_s < delay_s and await self.uplink.ready():
+                if not self._resumed_early:
+                    log.info("uplink: the service reports ready again; sending now instead of "
+                             "after the %.1f s left of the backoff", delay_s - waited_s)
+                self._resumed_early = True
+                return "readiness"
+        return "backoff"
 
     async def _dead_letter(self, batch_id: str,
                            entries: Sequence[tuple[Reading, str, str]]) -> None:
@@ -140,3 +175,4 @@ class Forwarder:
             log.info("uplink: the service accepts batches again")
         self.stats.uplink_up = True
         self.stats.last_error = None
+        self._resumed_early = False

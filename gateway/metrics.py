@@ -28,6 +28,7 @@ class BufferFigures:
     oldest_age_s: float = 0.0
     dropped_total: int = 0
     used_bytes: int = 0
+    quota_bytes: int = 0
     dead_letters_total: int = 0
 
 
@@ -69,6 +70,12 @@ class GatewayCollector(Collector):
         for outcome, n in f.batches_total.items():
             batches.add_metric([outcome], n)
         yield batches
+        resumes = CounterMetricFamily("heatlink_gateway_uplink_resumes",
+                                      "Waits after a failed send, by what ended them "
+                                      "(backoff, or readiness of the service)", labels=["on"])
+        for on, n in f.resumes_total.items():
+            resumes.add_metric([on], n)
+        yield resumes
         rejected = CounterMetricFamily("heatlink_gateway_readings_rejected",
                                        "Readings dead-lettered", labels=["reason"])
         for reason, n in f.rejected_total.items():
@@ -85,10 +92,13 @@ class GatewayCollector(Collector):
         yield GaugeMetricFamily("heatlink_gateway_buffer_oldest_age_seconds",
                                 "Age of the oldest buffered reading", value=b.oldest_age_s)
         yield GaugeMetricFamily("heatlink_gateway_buffer_used_bytes",
-                                "Bytes of the buffer file in use", value=b.used_bytes)
+                                "Bytes of the buffer's files on disk (database, WAL, index)",
+                                value=b.used_bytes)
+        yield GaugeMetricFamily("heatlink_gateway_buffer_quota_bytes",
+                                "Disk quota of the buffer's files", value=b.quota_bytes)
         yield CounterMetricFamily("heatlink_gateway_buffer_dropped",
-                                  "Readings dropped (oldest first) over the disk quota",
-                                  value=b.dropped_total)
+                                  "Readings dropped (oldest first, never a batch in flight) "
+                                  "over the disk quota", value=b.dropped_total)
         yield CounterMetricFamily("heatlink_gateway_dead_letters",
                                   "Readings written to the dead-letter file",
                                   value=b.dead_letters_total)

@@ -36,6 +36,7 @@ from gateway.config import MqttSourceConfig
 from gateway.mqtt_payload import BadPayload, TopicMap, parse_payload
 from gateway.protocols import Arrival
 from gateway.stats import SourceStats
+from heatlink.aio import cancel_and_wait, forget, raise_if_cancel_requested, wait_event
 from heatlink.broker_url import parse_broker_url
 from heatlink.clock import Clock
 from heatlink.wire import Reading
@@ -45,6 +46,7 @@ log = logging.getLogger("gateway.mqtt")
 # (connection generation, message id, qos, reading or None when skipped)
 Inbound = tuple[int, int, int, Reading | None]
 READS_PER_WAKE = 1024  # packets read per "socket readable" before yielding to the loop
+CONNECT_GRACE_S = 1.0  # how long a stop waits for a TCP connect already under way
 
 
 class BufferedClient(mqtt.Client):
@@ -258,9 +260,7 @@ class MqttSource:
                 self.stats.readings_total += len(readings)
                 yield Arrival(readings, ack=functools.partial(self._ack, inbound))
         finally:
-            keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keeper
+            await cancel_and_wait(keeper)
             with contextlib.suppress(Exception):
                 client.disconnect()
                 # Flush the DISCONNECT now: paho closes the socket once it is written, and
@@ -276,24 +276,33 @@ class MqttSource:
         (keep-alive pings, timeouts) once a second."""
         attempt = 0
         while True:
+            raise_if_cancel_requested()
             self._lost.clear()
             try:
-                # The TCP (and TLS) connect blocks: keep it off the event loop.
-                await asyncio.to_thread(client.reconnect)
+                await self._connect(client)
             except (OSError, mqtt.WebsocketConnectionError) as exc:
                 self.stats.went_down(f"cannot connect to {self.config.url}: {exc}")
                 attempt += 1
                 await asyncio.sleep(self._backoff.delay_s(attempt, self._rng))
                 continue
             attempt = 0
-            while not self._lost.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._lost.wait(), timeout=1.0)
-                if not self._lost.is_set():
-                    client.loop_misc()
+            while not await wait_event(self._lost, 1.0):
+                client.loop_misc()
             self.stats.reconnects_total += 1
             attempt += 1
             await asyncio.sleep(self._backoff.delay_s(attempt, self._rng))
+
+    async def _connect(self, client: mqtt.Client) -> None:
+        # The TCP (and TLS) connect blocks: keep it off the event loop.
+        connecting = asyncio.create_task(asyncio.to_thread(client.reconnect))
+        try:
+            await asyncio.shield(connecting)
+        except asyncio.CancelledError:
+            # The thread connects on regardless. Give it a moment, so that the socket it
+            # opens is watched and then closed by the stream's end rather than left open.
+            connecting.add_done_callback(forget)
+            await asyncio.wait({connecting}, timeout=CONNECT_GRACE_S)
+            raise
 
     def _ack(self, inbound: list[Inbound]) -> None:
         client = self._client

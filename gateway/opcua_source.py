@@ -27,9 +27,11 @@ from asyncua.ua.attribute_ids import AttributeIds
 
 from gateway.backoff import Backoff
 from gateway.config import OpcUaSourceConfig
+from gateway.opcua_goodbye import disconnect_quickly
 from gateway.opcua_security import apply_security, describe_connect_error
 from gateway.protocols import Arrival
 from gateway.stats import SourceStats
+from heatlink.aio import cancel_and_wait, forget, raise_if_cancel_requested, wait_event
 from heatlink.clock import Clock
 from heatlink.wire import Reading
 
@@ -72,15 +74,14 @@ class OpcUaSource:
                     self.stats.readings_total += len(readings)
                     yield Arrival(readings)
         finally:
-            connection.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await connection
+            await cancel_and_wait(connection)
 
     # ---- connection life cycle -----------------------------------------------------------
 
     async def _connect_forever(self) -> None:
         attempt = 0
         while True:
+            raise_if_cancel_requested()
             client = Client(self.config.endpoint, timeout=self.config.request_timeout_s,
                             watchdog_intervall=max(0.2, min(1.0, self.config.watchdog_s / 4)))
             lost = asyncio.Event()
@@ -93,15 +94,16 @@ class OpcUaSource:
             try:
                 await apply_security(client, self.config)
                 await client.connect()
+                raise_if_cancel_requested()  # asyncua's connect may swallow one
                 await self._serve(client, lost)
             except asyncio.CancelledError:
-                await self._disconnect(client)
+                await disconnect_quickly(client)
                 raise
             except Exception as exc:  # every fault of the server or the network lands here
                 self.stats.went_down(describe_connect_error(exc, self.config))
             else:
                 self.stats.went_down("connection lost")
-            await self._disconnect(client)
+            await disconnect_quickly(client)
             # A connection that worked restarts the backoff from its shortest delay.
             attempt = 1 if self._subscribed else attempt + 1
             self.stats.reconnects_total += 1
@@ -112,15 +114,14 @@ class OpcUaSource:
         sub = await self._subscribe(client)
         self._subscribed = True
         self.stats.went_up(f"{self.monitored_items} monitored items on {self.config.endpoint}")
-        consumer = asyncio.create_task(self._consume(sub, lost))
+        consumer = self._start_consumer(sub, lost)
         try:
             last_publish = sub.last_publish_at
             heard_at = self._clock.now()
             tick_s = max(0.1, self.config.watchdog_s / 4)
             while not lost.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(lost.wait(), timeout=tick_s)
-                if lost.is_set():
+                raise_if_cancel_requested()
+                if await wait_event(lost, tick_s):
                     break
                 # Any publish response, data or keep-alive, shows the subscription is alive.
                 # (asyncua's own timestamp is only compared, never used as a time.)
@@ -137,16 +138,16 @@ class OpcUaSource:
                             "rebuilding it", self.name, silent_s)
                 self.stats.watchdog_rebuilds_total += 1
                 consumer.cancel()
+                await asyncio.wait({consumer})
                 with contextlib.suppress(Exception):
                     await sub.delete()
                 sub = await self._subscribe(client)
-                consumer = asyncio.create_task(self._consume(sub, lost))
+                consumer = self._start_consumer(sub, lost)
                 last_publish = sub.last_publish_at
                 heard_at = self._clock.now()
         finally:
             consumer.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await consumer
+            await asyncio.wait({consumer})  # how it ended is of no interest (see forget)
 
     async def _subscribe(self, client: Client) -> Subscription:
         cfg = self.config
@@ -208,6 +209,11 @@ class OpcUaSource:
         request.RequestedParameters = params
         return request
 
+    def _start_consumer(self, sub: Subscription, lost: asyncio.Event) -> asyncio.Task[None]:
+        consumer = asyncio.create_task(self._consume(sub, lost), name=f"opcua {self.name} data")
+        consumer.add_done_callback(forget)  # its faults show as a lost connection
+        return consumer
+
     async def _consume(self, sub: Subscription, lost: asyncio.Event) -> None:
         async for event in sub:
             if isinstance(event, DataChangeEvent):
@@ -242,10 +248,6 @@ class OpcUaSource:
         if ts.tzinfo is None:
             ts = ts.replace(tzinfo=UTC)
         return Reading(series, ts, number, _quality(dv.StatusCode))
-
-    async def _disconnect(self, client: Client) -> None:
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(client.disconnect(), timeout=2)
 
 
 def _quality(status: ua.StatusCode | None) -> str:

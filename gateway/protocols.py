@@ -73,8 +73,10 @@ class Buffer(Protocol):
     Called by: the runner (`add`) and the forwarder (`begin`, `end`); at most one transaction
     is open at a time. `add` returns only once the readings survive a crash of the process.
     Nothing is removed before `end(tx, delivered=True)`; `end(tx, delivered=False)` hands the
-    same rows out again, in the same order. When the quota is exceeded the oldest readings are
-    dropped and counted in `dropped_total`.
+    same rows out again, in the same order. When the quota is exceeded the oldest readings
+    that are not in flight (handed out by `begin` and not yet ended) are dropped; exactly
+    those are counted in `dropped_total`, and each episode of drops is logged when it begins
+    and when it ends, with the count and the span of source times dropped.
     """
 
     async def add(self, readings: Sequence[Reading]) -> None: ...
@@ -129,10 +131,17 @@ class NotAuthorised:
 
 @dataclass(frozen=True, slots=True)
 class RetryLater:
-    """429, 5xx or a connection error: retry with backoff. `after_s` from Retry-After."""
+    """429, 5xx or a connection error: retry with backoff. `after_s` from Retry-After.
+
+    `outage`: the service, or the storage behind it, is down (502, 503, 504, no connection):
+    its readiness tells when it is back, so waiting may end early on `Uplink.ready`.
+    Not for 429 (the service is up and wants less) or a 500 (a fault that readiness does
+    not see): those wait their full delay.
+    """
 
     reason: str
     after_s: float | None = None
+    outage: bool = False
 
 
 SendOutcome = Delivered | Unreadable | TooLarge | NotAuthorised | RetryLater
@@ -146,5 +155,11 @@ class Uplink(Protocol):
     """
 
     async def send(self, batch_id: str, readings: Sequence[Reading]) -> SendOutcome: ...
+
+    async def ready(self) -> bool:
+        """One look at the service's readiness (`GET /readyz`): True only when it says it is
+        ready to store. Never raises, never retries; called by the forwarder while it waits
+        out an outage."""
+        ...
 
     async def close(self) -> None: ...

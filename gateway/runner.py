@@ -61,7 +61,8 @@ class Gateway:
         self.dead_letters = DeadLetterFile(up.dead_letter_path, self.clock)
         self.forwarder = Forwarder(
             self.buffer, self.uplink, self.dead_letters, batch_max_readings=up.batch_max_readings,
-            retry=Backoff.from_config(up.retry), auth_retry_s=up.auth_retry_s, rng=rng)
+            retry=Backoff.from_config(up.retry), auth_retry_s=up.auth_retry_s,
+            ready_probe_s=up.ready_probe_s, rng=rng)
         self.figures = BufferFigures()
         self.control = self._control_channel()
         self.registry = make_registry(GatewayCollector(
@@ -88,6 +89,7 @@ class Gateway:
         self.figures.dead_letters_total = self.dead_letters.count_total
         if isinstance(self.buffer, SqliteBuffer):
             self.figures.used_bytes = await self.buffer.used_bytes()
+            self.figures.quota_bytes = self.buffer.max_bytes
 
     async def health(self) -> tuple[bool, dict[str, object]]:
         await self.refresh()

@@ -54,5 +54,7 @@ class ForwarderStats:
     rejected_total: Counter[str] = field(default_factory=Counter)  # by reason
     duplicates_total: int = 0
     conflicts_total: int = 0
+    # what ended each wait after a failed send: "backoff" ran out, or "readiness" said go
+    resumes_total: Counter[str] = field(default_factory=Counter)
     uplink_up: bool = True
     last_error: str | None = None

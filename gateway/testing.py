@@ -14,6 +14,7 @@ from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 
+from gateway.drops import DropLog
 from gateway.protocols import (
     Arrival,
     Delivered,
@@ -43,18 +44,36 @@ class InMemoryBuffer:
         self._rows: OrderedDict[str, deque[tuple[int, float, Reading]]] = OrderedDict()
         self._ids = itertools.count(1)
         self._open: InMemoryTransaction | None = None
-        self._dropped_total = 0
+        self.drops = DropLog(f"{max_readings} readings")
 
     async def add(self, readings: Sequence[Reading]) -> None:
         added_at = self._clock.now().timestamp()
         for r in readings:
             self._rows.setdefault(r.series, deque()).append((next(self._ids), added_at, r))
-        over = sum(len(q) for q in self._rows.values()) - self.max_readings
-        while over > 0:
-            oldest = min((q for q in self._rows.values() if q), key=lambda q: q[0][0])
-            oldest.popleft()
-            self._dropped_total += 1
-            over -= 1
+        self._enforce_quota()
+
+    def _enforce_quota(self) -> None:
+        total = sum(len(q) for q in self._rows.values())
+        if total <= self.max_readings:
+            if total <= self.max_readings // 2:
+                self.drops.fits_again()
+            return
+        # The batch in flight is each series' first `taken` rows: never dropped.
+        taken = self._open.taken if self._open is not None else {}
+        dropped: list[Reading] = []
+        for _ in range(total - self.max_readings):
+            heads = [(q[taken.get(s, 0)][0], s) for s, q in self._rows.items()
+                     if len(q) > taken.get(s, 0)]
+            if not heads:
+                break
+            _, series = min(heads)
+            q = self._rows[series]
+            keep = [q.popleft() for _ in range(taken.get(series, 0))]
+            dropped.append(q.popleft()[2])
+            q.extendleft(reversed(keep))
+        if dropped:
+            self.drops.dropped(len(dropped), {r.series for r in dropped},
+                               min(r.ts for r in dropped), max(r.ts for r in dropped))
 
     async def begin(self, max_readings: int) -> InMemoryTransaction | None:
         if self._open is not None:
@@ -83,6 +102,8 @@ class InMemoryBuffer:
             for q in self._rows.values():
                 while q and q[0][0] in taken_ids:
                     q.popleft()
+        if self.drops.current is not None:
+            self._enforce_quota()  # perhaps the episode is over
 
     async def depth(self) -> int:
         return sum(len(q) for q in self._rows.values())
@@ -96,7 +117,7 @@ class InMemoryBuffer:
 
     @property
     def dropped_total(self) -> int:
-        return self._dropped_total
+        return self.drops.dropped_total
 
     async def close(self) -> None:
         return None
@@ -126,17 +147,28 @@ class RecordingUplink:
         self._answers[batch_id] = result
         return Delivered(result)
 
+    async def ready(self) -> bool:
+        return True
+
     async def close(self) -> None:
         return None
 
 
 class FlakyUplink(RecordingUplink):
-    """Answers with scripted outcomes first (None = behave like `RecordingUplink`)."""
+    """Answers with scripted outcomes first (None = behave like `RecordingUplink`), and
+    readiness probes with scripted answers (then ready)."""
 
-    def __init__(self, script: Iterable[SendOutcome | None]) -> None:
+    def __init__(self, script: Iterable[SendOutcome | None],
+                 readiness: Iterable[bool] = ()) -> None:
         super().__init__()
         self.script = deque(script)
+        self.readiness = deque(readiness)
         self.attempts: list[tuple[str, int]] = []  # (batch id, readings) of every attempt
+        self.probes = 0
+
+    async def ready(self) -> bool:
+        self.probes += 1
+        return self.readiness.popleft() if self.readiness else True
 
     async def send(self, batch_id: str, readings: Sequence[Reading]) -> SendOutcome:
         self.attempts.append((batch_id, len(readings)))

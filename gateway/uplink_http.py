@@ -24,9 +24,11 @@ class HttpUplink:
     """Implements `gateway.protocols.Uplink` over HTTP(S) with httpx."""
 
     def __init__(self, base_url: str, gateway_id: str, token: str, *, timeout_s: float = 10.0,
-                 compress: bool = True, transport: httpx.AsyncBaseTransport | None = None) -> None:
+                 compress: bool = True, transport: httpx.AsyncBaseTransport | None = None,
+                 probe_timeout_s: float = 2.0) -> None:
         self.gateway_id = gateway_id
         self._compress = compress
+        self._probe_timeout_s = min(probe_timeout_s, timeout_s)
         self._client = httpx.AsyncClient(
             base_url=base_url.rstrip("/"), timeout=timeout_s, transport=transport,
             headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
@@ -46,8 +48,15 @@ class HttpUplink:
         except httpx.TimeoutException:
             return RetryLater("timeout")
         except httpx.TransportError as exc:
-            return RetryLater(f"connection: {type(exc).__name__}")
+            return RetryLater(f"connection: {type(exc).__name__}", outage=True)
         return classify(response)
+
+    async def ready(self) -> bool:
+        try:
+            response = await self._client.get("/readyz", timeout=self._probe_timeout_s)
+        except httpx.HTTPError:
+            return False
+        return response.status_code == 200
 
     async def close(self) -> None:
         await self._client.aclose()
@@ -70,7 +79,8 @@ def classify(response: httpx.Response) -> SendOutcome:
     if status == 413:
         return TooLarge()
     if status == 429 or status >= 500:
-        return RetryLater(f"http_{status}", _retry_after_s(response))
+        return RetryLater(f"http_{status}", _retry_after_s(response),
+                          outage=status in (502, 503, 504))
     # Any other answer (404 from a wrong URL, 422…) is a configuration or version problem
     # on our side: keep the data and retry, the operator sees it in the metrics.
     return RetryLater(f"http_{status}")

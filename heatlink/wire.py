@@ -21,6 +21,8 @@ from typing import Any, NamedTuple
 
 from pydantic import BaseModel, Field
 
+from heatlink.inputs import printable
+
 MAX_READINGS_PER_BATCH = 20_000
 QUALITIES = frozenset({"good", "uncertain", "bad"})
 
@@ -118,17 +120,37 @@ def encode_batch(gateway: str, batch_id: str, readings: list[Reading]) -> bytes:
     return json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
 
 
+def shown(raw: object, limit: int = 40) -> str:
+    """What a client sent, for a message: short, printable, and safe to make from any
+    value (``str`` of a list nested a thousand deep raises)."""
+    if isinstance(raw, str):
+        return f"'{printable(raw, limit)}'"
+    if isinstance(raw, bool) or raw is None or isinstance(raw, float):
+        return repr(raw)
+    if isinstance(raw, int):
+        if raw.bit_length() > 128:
+            return f"an integer of about {int(raw.bit_length() * math.log10(2))} digits"
+        return str(raw)
+    if isinstance(raw, dict):
+        return "an object"
+    return "a list" if isinstance(raw, list) else type(raw).__name__
+
+
 def parse_ts(raw: object) -> datetime | None:
-    """An aware datetime from an RFC 3339 string; None when it is not one."""
+    """An RFC 3339 string with an offset as an aware datetime in UTC; None when it is not
+    one, or names a time UTC cannot hold (0001-01-01T00:00+01:00)."""
     if not isinstance(raw, str):
         return None
     try:
         ts = datetime.fromisoformat(raw)
     except ValueError:
         return None
-    if ts.tzinfo is None:
+    if ts.tzinfo is None or ts.utcoffset() is None:
         return None
-    return ts
+    try:
+        return ts.astimezone(UTC)
+    except OverflowError:
+        return None
 
 
 def check_ts(raw: object) -> datetime | tuple[RejectReason, str]:
@@ -136,15 +158,20 @@ def check_ts(raw: object) -> datetime | tuple[RejectReason, str]:
     ts = parse_ts(raw)
     if ts is None:
         return (RejectReason.BAD_TIMESTAMP,
-                f"'ts' must be RFC 3339 with an offset, got {str(raw)[:40]!r}")
+                f"'ts' must be RFC 3339 with an offset and a time UTC can hold, "
+                f"got {shown(raw)}")
     return ts
 
 
 def check_value(raw: object) -> float | tuple[RejectReason, str]:
     """A reading's ``value`` field as a finite float, or why it is not one."""
     if isinstance(raw, bool) or not isinstance(raw, int | float):
-        return RejectReason.BAD_VALUE, f"'value' must be a number, got {str(raw)[:40]!r}"
-    value = float(raw)
+        return RejectReason.BAD_VALUE, f"'value' must be a number, got {shown(raw)}"
+    try:
+        value = float(raw)
+    except OverflowError:  # an integer of hundreds of digits
+        return (RejectReason.NOT_FINITE,
+                f"'value' ({shown(raw)}) is beyond the range of a 64-bit float")
     if not math.isfinite(value):
         return RejectReason.NOT_FINITE, f"'value' must be finite, got {value}"
     return value
@@ -154,5 +181,5 @@ def check_quality(raw: object) -> str | tuple[RejectReason, str]:
     """A reading's ``quality`` field, or why it is not one."""
     if not isinstance(raw, str) or raw not in QUALITIES:  # a list or object is unhashable
         return (RejectReason.BAD_QUALITY,
-                f"'quality' must be one of good, uncertain, bad, got {str(raw)[:20]!r}")
+                f"'quality' must be one of good, uncertain, bad, got {shown(raw, 20)}")
     return str(raw)

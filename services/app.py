@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import asyncpg
@@ -14,9 +15,11 @@ from fastapi import FastAPI
 from alerts.router import router as alerts_router
 from alerts.runtime import create_runtime
 from heatlink import __version__
+from heatlink.aio import cancel_and_wait, stop_together
 from heatlink.clock import Clock, SystemClock
 from services.access.router import router as access_router
 from services.access.tokens import TokenStore
+from services.api import install as install_api
 from services.cluster.index import ClusterIndex
 from services.cluster.loader import load_cluster
 from services.control.router import router as control_router
@@ -33,8 +36,11 @@ from services.metrics import ServiceMetrics
 from services.monitor.router import router as monitor_router
 from services.monitor.runtime import start_monitor
 from services.readings.router import router as readings_router
+from services.security_headers import SecurityHeaders
 from services.settings import Settings
 from services.storage import timescale
+from services.storage.answers import install_storage_answers
+from services.storage.health import StorageHealth
 from services.storage.migrate import apply_migrations
 from services.storage.retention import retention_loop
 
@@ -54,8 +60,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     cluster = load_cluster(settings.cluster_file)
     index = ClusterIndex(cluster)
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def start(app: FastAPI, started: contextlib.AsyncExitStack) -> None:
+        """Start the parts, each registering its stop on ``started`` as soon as it runs."""
         if settings.migrate_on_start:
             await apply_migrations(database_url)
         features = await timescale.enable(database_url,
@@ -67,7 +73,11 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         log.info("storage: %s", features.describe())
         pool = await asyncpg.create_pool(database_url, min_size=settings.pool_min_size,
                                          max_size=settings.pool_max_size)
+        started.push_async_callback(pool.close)
         metrics = ServiceMetrics()
+        storage = app.state.storage = StorageHealth(registry=metrics.registry)
+        storage.start(pool)
+        started.push_async_callback(storage.stop)
         limits = await sync_series(pool, index)
         app.state.settings = settings
         app.state.clock = clock
@@ -78,29 +88,35 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         app.state.tokens = TokenStore(pool, clock, settings.token_cache_ttl_s)
         app.state.ingest = IngestService(pool, index, limits, settings, clock, metrics, [])
         live = start_live(app, clock)
+        started.callback(live.close)
+        # The parts that run in the background stop together, before the hub and the pool:
+        # one part waiting on its broker does not hold up the others.
+        running: list[Callable[[], Awaitable[None]]] = []
+        started.push_async_callback(stop_together, running)
         app.state.alerts = create_runtime(app)
         await app.state.alerts.start()
+        running.append(app.state.alerts.stop)
         # The monitor hands its findings to the alerts, so it starts after them.
         app.state.monitor = await start_monitor(pool, cluster, clock, app.state.alerts.service,
-                                                registry=metrics.registry)
+                                                registry=metrics.registry, storage=storage)
+        running.append(app.state.monitor.stop)
         app.state.ingest.observers.append(app.state.monitor.observer)
         # Control reads the monitor's rules (ramp limits) and raises alerts: it starts last.
         app.state.control = create_control(app.state)
         await app.state.control.start()
+        running.append(app.state.control.stop)
         retention = asyncio.create_task(retention_loop(
             pool, features, clock, settings.retention_days,
-            settings.retention_check_interval_s, metrics), name="retention")
-        try:
+            settings.retention_check_interval_s, metrics, storage), name="retention")
+        running.append(functools.partial(cancel_and_wait, retention))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Whatever started is stopped, also when the start is cut short (stopped while
+        # starting, or a part failed): nothing is left running.
+        async with contextlib.AsyncExitStack() as started:
+            await start(app, started)
             yield
-        finally:
-            await app.state.control.stop()
-            await app.state.monitor.stop()
-            live.close()
-            await app.state.alerts.stop()
-            retention.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await retention
-            await pool.close()
 
     app = FastAPI(
         title="heatlink",
@@ -112,6 +128,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
             "series plus those its exchanges share with it. Times are RFC 3339 with offset."),
         lifespan=lifespan,
     )
+    install_api(app, max_body_bytes=settings.max_body_bytes)
+    install_storage_answers(app)  # a database outage answers 503 on every route
+    # Added last, so outermost: error answers from the body bound carry the headers too.
+    app.add_middleware(SecurityHeaders)
     app.include_router(health_router)
     app.include_router(ingest_router)
     app.include_router(readings_router)

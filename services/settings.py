@@ -31,7 +31,8 @@ class Settings(BaseSettings):
                                               description="How often old chunks are dropped")
     max_readings_per_batch: int = Field(20_000, gt=0, description="Readings in one ingest batch")
     max_body_bytes: int = Field(16 * 1024 * 1024, gt=0,
-                                description="Ingest body size, after decompression")
+                                description="Largest request body, and an ingest body after "
+                                "decompression")
     max_future_skew_s: float = Field(300.0, ge=0, description="How far ahead of the service's "
                                      "clock a reading's timestamp may be")
     query_max_points: int = Field(100_000, gt=0, description="Most points one query returns")

@@ -175,11 +175,16 @@ class Engine:
                            asset_of(event.series), event.series, value=sensor.stuck_value)
 
     def _comms(self, event: CommsLoss, lost: bool) -> TruthEvent:
+        return self.set_comms(event.plant, lost=lost)
+
+    def set_comms(self, plant: str, *, lost: bool) -> TruthEvent:
+        """The plant's readings stop (or flow again) from now on: a scenario's comms_loss,
+        or a harness injecting one when its test is ready for it."""
         if lost:
-            self.comms_lost.add(event.plant)
+            self.comms_lost.add(plant)
         else:
-            self.comms_lost.discard(event.plant)
-        return self._event("injected", "comms_lost" if lost else "comms_restored", event.plant)
+            self.comms_lost.discard(plant)
+        return self._event("injected", "comms_lost" if lost else "comms_restored", plant)
 
     def _set(self, key: str, value: float) -> TruthEvent:
         if key not in SETPOINTS_BY_KEY:

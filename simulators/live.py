@@ -22,6 +22,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
+from heatlink.aio import cancel_and_wait
 from heatlink.clock import Clock, SystemClock
 from simulators.catalog import SERIES, SETPOINTS, asset_of
 from simulators.engine import Engine, StepResult
@@ -130,6 +131,10 @@ class LiveSimulation:
             self._record("writes_refused" if refuse else "writes_accepted",
                          asset_of(setpoint_key), setpoint_key)
 
+    def set_comms(self, plant: str, *, lost: bool) -> None:
+        """Stop (or resume) the plant's readings now, as a scenario's comms_loss would."""
+        self._write_truth(self.engine.set_comms(plant, lost=lost))
+
     def _record(self, kind: str, asset: str, series: str | None = None,
                 **detail: object) -> None:
         """What the harness did to the transport goes into the ground truth as well."""
@@ -169,9 +174,7 @@ class LiveSimulation:
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
         await self._close()
 
     async def _close(self) -> None:

@@ -21,6 +21,7 @@ from urllib.parse import unquote, urlsplit
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from heatlink.aio import wait_event
 from heatlink.wire import format_ts
 
 DEFAULT_TOPIC_PREFIX = "heatlink-sim"
@@ -79,12 +80,10 @@ class MqttPublisher:
         client.on_publish = self._on_publish
         client.connect_async(parts.hostname or "127.0.0.1", parts.port or (8883 if tls else 1883))
         client.loop_start()
-        try:
-            await asyncio.wait_for(self._connected.wait(), timeout_s)
-        except TimeoutError:
+        if not await wait_event(self._connected, timeout_s):
             await asyncio.to_thread(client.loop_stop)
             raise ConnectionError(f"no connection to {parts.hostname}:{parts.port} within "
-                                  f"{timeout_s:g} s") from None
+                                  f"{timeout_s:g} s")
         if self._refused is not None:
             await asyncio.to_thread(client.loop_stop)
             raise ConnectionError(f"the broker refused the connection: {self._refused}")

@@ -8,6 +8,9 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from tests.support.servers import Mosquitto, empty_database, postgres_server
+from tests.support.watchdog import pytest_configure, pytest_timeout_set_timer
+
+__all__ = ["pytest_configure", "pytest_timeout_set_timer"]  # hooks of the watchdog
 
 
 @pytest.fixture(scope="session")

@@ -6,8 +6,12 @@ The stdlib client blocks, so each send runs in a thread; a send opens its own co
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import smtplib
+import socket
 import ssl
+import threading
+from collections.abc import Callable
 from email.message import EmailMessage
 from email.utils import formatdate
 from urllib.parse import urlsplit
@@ -30,6 +34,9 @@ class SmtpEmailChannel:
         self._password = password
         self._timeout_s = timeout_s
         self._tls = tls_context or ssl.create_default_context()
+        self._lock = threading.Lock()
+        self._open: set[smtplib.SMTP] = set()
+        self._closing = False
 
     async def send(self, message: Message) -> Outcome:
         mail = EmailMessage()
@@ -44,8 +51,17 @@ class SmtpEmailChannel:
         return await asyncio.to_thread(self._send, mail)
 
     def _send(self, mail: EmailMessage) -> Outcome:
+        made: list[smtplib.SMTP] = []
+
+        def opened(smtp: smtplib.SMTP) -> None:
+            with self._lock:
+                if self._closing:
+                    raise smtplib.SMTPServerDisconnected("the channel is closing")
+                self._open.add(smtp)
+                made.append(smtp)
+
         try:
-            with smtplib.SMTP(self._host, self._port, timeout=self._timeout_s) as smtp:
+            with _CuttableSmtp(self._host, self._port, self._timeout_s, opened) as smtp:
                 smtp.ehlo()
                 if smtp.has_extn("starttls"):
                     smtp.starttls(context=self._tls)
@@ -64,7 +80,28 @@ class SmtpEmailChannel:
             return Retry(f"SMTP {exc.smtp_code}: {exc.smtp_error!r}")
         except (smtplib.SMTPException, OSError) as exc:
             return Retry(f"{type(exc).__name__}: {exc}")
+        finally:
+            with self._lock:
+                self._open.difference_update(made)
         return Delivered("accepted by the relay")
 
     async def close(self) -> None:
-        return None
+        """Cut the sends under way: a frozen server would hold each for its timeout, and
+        the worker's thread pool is joined when it stops. A cut send is retried later."""
+        with self._lock:
+            self._closing = True
+            for smtp in self._open:
+                sock = getattr(smtp, "sock", None)
+                if sock is not None:
+                    with contextlib.suppress(OSError):
+                        sock.shutdown(socket.SHUT_RDWR)
+
+
+class _CuttableSmtp(smtplib.SMTP):
+    """Known to the channel before it connects, so that `close` can cut a send that waits
+    on a frozen server, the server's greeting included."""
+
+    def __init__(self, host: str, port: int, timeout_s: float,
+                 opened: Callable[[smtplib.SMTP], None]) -> None:
+        opened(self)
+        super().__init__(host, port, timeout=timeout_s)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import ssl
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -15,6 +17,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from alerts.channels.render import as_json
 from alerts.model import Delivered, Message, Outcome, Retry
 from heatlink.broker_url import parse_broker_url
+
+CLOSE_CHECK_S = 0.1  # how often a waiting send looks whether the channel is closing
 
 
 class PahoMqttChannel:
@@ -32,6 +36,7 @@ class PahoMqttChannel:
         if address.tls:
             self._client.tls_set(cert_reqs=ssl.CERT_REQUIRED)
         self._connected = threading.Event()
+        self._closing = threading.Event()
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._started = False
@@ -50,7 +55,7 @@ class PahoMqttChannel:
             self._client.connect_async(self._host, self._port)
             self._client.loop_start()  # paho's own thread reconnects by itself
             self._started = True
-        return self._connected.wait(self._timeout_s)
+        return self._wait(self._connected.is_set, self._connected.wait)
 
     def _publish(self, topic: str, body: bytes) -> Outcome:
         if not self._ensure_connected():
@@ -58,16 +63,27 @@ class PahoMqttChannel:
         info = self._client.publish(topic, body, qos=1)
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
             return Retry(f"publish failed: {mqtt.error_string(info.rc)}")
-        info.wait_for_publish(self._timeout_s)
-        if not info.is_published():
+        if not self._wait(info.is_published, info.wait_for_publish):
             return Retry("no PUBACK from the broker in time")
         return Delivered("PUBACK")
+
+    def _wait(self, done: Callable[[], bool], wait: Callable[[float], object]) -> bool:
+        """Up to the send timeout, in short waits: `close` must not wait for a send to a
+        frozen broker to time out (the worker's thread pool is joined when it stops)."""
+        deadline = time.monotonic() + self._timeout_s
+        while not done() and not self._closing.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            wait(min(remaining, CLOSE_CHECK_S))
+        return done()
 
     async def send(self, message: Message) -> Outcome:
         body = orjson.dumps(as_json(message))
         return await asyncio.to_thread(self._publish, message.address, body)
 
     async def close(self) -> None:
+        self._closing.set()
         if self._started:
             await asyncio.to_thread(self._client.disconnect)
-            self._client.loop_stop()
+            await asyncio.to_thread(self._client.loop_stop)

@@ -1,4 +1,6 @@
-"""Webhook channel: POSTs the message as JSON, signed with HMAC-SHA256."""
+"""Webhook channel: POSTs the message as JSON, signed as Standard Webhooks defines it
+(``heatlink.webhooks``): the message's key is its ``webhook-id``, the attempt's time its
+``webhook-timestamp``, so a receiver can refuse a delivery replayed later."""
 
 from __future__ import annotations
 
@@ -7,21 +9,24 @@ import orjson
 
 from alerts.channels.render import as_json
 from alerts.model import Delivered, Fail, Message, Outcome, Retry
-from alerts.signing import body_signature
+from heatlink.clock import Clock, SystemClock
+from heatlink.webhooks import signed_headers
 
 
 class WebhookChannel:
     name = "webhook"
 
-    def __init__(self, timeout_s: float = 10.0) -> None:
+    def __init__(self, timeout_s: float = 10.0, clock: Clock | None = None) -> None:
         self._client = httpx.AsyncClient(timeout=timeout_s)
+        self._clock = clock or SystemClock()
 
     async def send(self, message: Message) -> Outcome:
         body = orjson.dumps(as_json(message))
         headers = {"Content-Type": "application/json", "Idempotency-Key": message.key,
                    "X-Heatlink-Idempotency-Key": message.key}
         if message.secret is not None:
-            headers["X-Heatlink-Signature"] = body_signature(message.secret, body)
+            sent_s = int(self._clock.now().timestamp())
+            headers.update(signed_headers(message.secret, message.key, sent_s, body))
         try:
             response = await self._client.post(message.address, content=body, headers=headers)
         except httpx.HTTPError as exc:

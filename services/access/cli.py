@@ -35,6 +35,11 @@ def create(
     days: int | None = typer.Option(365, help="Days until it expires; 0 for never"),
 ) -> None:
     """Create a token and print its secret (shown only now)."""
+    if role == Role.GATEWAY and not gateway:
+        typer.echo("a gateway token needs --gateway: it writes only that gateway's series",
+                   err=True)
+        raise typer.Exit(2)
+
     async def run() -> str:
         pool = await asyncpg.create_pool(_url(), min_size=1, max_size=1)
         try:

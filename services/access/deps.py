@@ -5,15 +5,21 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Request, Security, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.access.principal import Principal, Scope
 from services.access.tokens import TokenStore
 
 _HOW = "Send 'Authorization: Bearer <token>'; ask your organisation's admin for a token."
+# Declares the scheme in the OpenAPI document; the header is read below, with our messages.
+_BEARER = HTTPBearer(auto_error=False, description="An API token (`heatlink token create`)")
 
 
-async def current_principal(request: Request) -> Principal:
+async def current_principal(
+        request: Request,
+        _declared: Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)] = None,
+) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:

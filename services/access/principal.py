@@ -19,15 +19,18 @@ class Scope(StrEnum):
     INGEST = "ingest"
     READ = "read"
     CONTROL = "control"
+    # Changing what raises an alarm or who hears it (rules, shelving, out of service,
+    # maintenance windows): privileged under ISA-18.2, so never implied by reading.
+    SAFETY = "safety"
     ADMIN = "admin"
 
 
 DEFAULT_SCOPES: dict[Role, frozenset[Scope]] = {
-    Role.OPERATOR: frozenset({Scope.READ, Scope.CONTROL}),
+    Role.OPERATOR: frozenset({Scope.READ, Scope.CONTROL, Scope.SAFETY}),
     Role.RECIPIENT: frozenset({Scope.READ}),
     Role.INTEGRATOR: frozenset({Scope.READ}),
     Role.FACILITATOR: frozenset({Scope.READ}),
-    Role.ADMIN: frozenset({Scope.READ, Scope.CONTROL, Scope.ADMIN}),
+    Role.ADMIN: frozenset({Scope.READ, Scope.CONTROL, Scope.SAFETY, Scope.ADMIN}),
     Role.GATEWAY: frozenset({Scope.INGEST}),
 }
 

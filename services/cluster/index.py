@@ -70,6 +70,10 @@ class ClusterIndex:
                                 if not s.derived and _matches_any(k, g.series))
                 for g in self.cluster.gateways}
 
+    def gateway_owner(self, gateway_id: str) -> str | None:
+        """The organisation running a gateway of the cluster file, or None when unknown."""
+        return next((g.owner for g in self.cluster.gateways if g.id == gateway_id), None)
+
     def gateway_series(self, gateway_id: str) -> frozenset[str]:
         """Series a gateway may ingest: measured series matching its patterns."""
         return self._gateway_series.get(gateway_id, frozenset())

@@ -14,6 +14,7 @@ import yaml
 from pydantic import ValidationError
 
 from services.cluster.model import Cluster
+from services.monitor.bounds import rule_problems
 
 EXAMPLE_CLUSTER = Path(__file__).parent / "examples" / "nordland.yaml"
 
@@ -153,6 +154,26 @@ def _cross_references(c: Cluster) -> Iterable[str]:
         if r.kind == "exchanger_health":
             yield from asset(f"rules[{i}].exchanger", r.exchanger)
     yield from _writable_points(c, orgs, assets.keys(), series_keys)
+    yield from _hard_limits(c, series_keys)
+
+
+def _hard_limits(c: Cluster, series_keys: set[str]) -> Iterable[str]:
+    """Hard limits name known series, once each, and the file's own rules keep to them."""
+    ranges = {s.key: s.range for s in c.series}
+    yield from (p.replace(".id", ".series") for p in
+                _duplicates("hard_limits", [h.series for h in c.hard_limits]))
+    for i, h in enumerate(c.hard_limits):
+        if h.series not in series_keys:
+            yield f"hard_limits[{i}].series: unknown series {h.series!r}"
+        elif h.widest_band is not None and h.series in ranges:
+            lo, hi = ranges[h.series]
+            if h.widest_band[0] < lo or h.widest_band[1] > hi:
+                yield (f"hard_limits[{i}].widest_band: {list(h.widest_band)} lies outside the "
+                       f"physical range [{lo:g}, {hi:g}] of {h.series}")
+    hard = {h.series: h for h in c.hard_limits}
+    for i, r in enumerate(c.rules):
+        for problem in rule_problems(r, ranges.get(r.series), hard.get(r.series)):
+            yield f"rules[{i}] ({r.id}): {problem}"
 
 
 def _writable_points(c: Cluster, orgs: set[str], assets: Iterable[str],

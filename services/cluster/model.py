@@ -209,6 +209,32 @@ class WritablePoint(_Strict):
         return self
 
 
+class HardLimit(_Strict):
+    """Bounds set in the cluster file that no rule on ``series`` may be looser than.
+
+    Rules change through the API (by their owner, with the ``safety`` scope); these do not:
+    they are the fish-health vet's or the plant's limits, changed only by editing the file.
+    """
+
+    series: str
+    widest_band: tuple[float, float] | None = Field(
+        None, description="A band rule's low may not go below [0] nor its high above [1]; a "
+        "bounded side may not be removed")
+    max_rate_per_h: float | None = Field(None, gt=0, description="A ramp rule's max rise and "
+                                         "fall (unit per hour) may not exceed it nor be removed")
+    max_delay_s: float | None = Field(None, ge=0, description="Most on_delay_s a band or "
+                                      "ramp rule may wait before it raises")
+    max_age_s: float | None = Field(None, gt=0, description="Most max_age_s of a stale rule")
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> HardLimit:
+        if self.widest_band is not None and self.widest_band[0] >= self.widest_band[1]:
+            raise ValueError(f"widest_band {list(self.widest_band)} must be [low, high] "
+                             "with low < high")
+        return self
+
+
 class ClusterInfo(_Strict):
     name: str
     timezone: str = "Europe/Oslo"
@@ -225,6 +251,7 @@ class Cluster(_Strict):
     exchanges: list[Exchange] = Field(default_factory=list)
     gateways: list[Gateway] = Field(default_factory=list)
     rules: list[RuleSpec] = Field(default_factory=list)
+    hard_limits: list[HardLimit] = Field(default_factory=list)
     subscriptions: list[Subscription] = Field(default_factory=list)
     alerting: AlertPolicy = Field(default_factory=AlertPolicy)
     writable_points: list[WritablePoint] = Field(default_factory=list)

@@ -14,6 +14,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+MAX_RAMP_S = 366 * 86400
+
 
 class PlanError(ValueError):
     """The change cannot be planned (target outside the range, no usable limit)."""
@@ -110,4 +112,10 @@ def plan_ramp(start_value: float, target: float, *, max_rise_per_h: float | None
         direction = "rise" if target >= start_value else "fall"
         raise PlanError(f"no limit on how fast the point may {direction}; give one in the "
                         "cluster file")
-    return RampPlan(start_value, target, limit * rate_fraction / 3600.0, ease_s, step_s)
+    plan = RampPlan(start_value, target, limit * rate_fraction / 3600.0, ease_s, step_s)
+    if plan.duration_s > MAX_RAMP_S:
+        # A start value far outside any plausible reading would plan billions of steps.
+        raise PlanError(f"a ramp from {start_value:g} to {target:g} would last "
+                        f"{plan.duration_s / 86400:.0f} days, more than a year: check the start "
+                        "value (current_value, or the last value read back)")
+    return plan

@@ -11,8 +11,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 
-from services.access.deps import CurrentPrincipal
+from services.access.deps import require_scope
 from services.access.principal import Principal, Scope
+from services.api.openapi import link
 from services.cluster.model import WritablePoint
 from services.control import store
 from services.control.plan import PlanError, StartError
@@ -30,6 +31,16 @@ from services.control.schemas import (
 router = APIRouter(prefix="/v1/control", tags=["control"])
 RampId = Annotated[int, Path(**DB_ID)]
 RequestId = Annotated[int, Path(**DB_ID)]
+# Every control endpoint needs at least the read scope (a gateway's token reads none of
+# them); changing a setpoint or answering a request needs control on top.
+Reader = Annotated[Principal, Depends(require_scope(Scope.READ))]
+_Answers = dict[int | str, dict[str, Any]]
+NO_RAMP: _Answers = {404: {"description": "No such ramp visible to the caller"}}
+OPERATE: _Answers = {**NO_RAMP, 409: {"description": "The ramp is not in a state that allows "
+                                                     "this"}}
+NO_REQUEST: _Answers = {
+    404: {"description": "No such protective request of the caller's"},
+    409: {"description": "The request is already answered"}}
 
 
 def get_control(request: Request) -> ControlRuntime:
@@ -78,7 +89,7 @@ async def _authorised(control: ControlRuntime, p: Principal, point: WritablePoin
 
 
 @router.get("/points", response_model=list[PointOut], summary="Writable points you can see")
-async def points(control: Control, p: CurrentPrincipal) -> list[PointOut]:
+async def points(control: Control, p: Reader) -> list[PointOut]:
     out = []
     for point in control.points.values():
         if _scope_org(control, p) is None or p.org in control.orgs_of(point):
@@ -90,9 +101,21 @@ async def points(control: Control, p: CurrentPrincipal) -> list[PointOut]:
     return out
 
 
+_RAMP = {"ramp_id": "$response.body#/id"}
+_REQUEST = {"request_id": "$response.body#/id"}
+
+
 @router.post("/ramps", status_code=201, response_model=RampOut,
-             summary="Request a ramped setpoint change")
-async def request_ramp(body: RampRequest, control: Control, p: CurrentPrincipal) -> RampOut:
+             summary="Request a ramped setpoint change",
+             responses={201: {"links": {
+                            "ramp": link("/v1/control/ramps/{ramp_id}", "get", **_RAMP),
+                            "cancel": link("/v1/control/ramps/{ramp_id}/cancel", "post", **_RAMP),
+                            "resume": link("/v1/control/ramps/{ramp_id}/resume", "post",
+                                           **_RAMP)}},
+                        404: {"description": "No such writable point visible to the caller"},
+                        422: {"description": "An invalid field, or a target the point's range "
+                                             "or limits do not allow"}})
+async def request_ramp(body: RampRequest, control: Control, p: Reader) -> RampOut:
     point = _visible_point(control, p, body.point)
     await _authorised(control, p, point, f"ramp to {body.target}")
     try:
@@ -117,7 +140,7 @@ async def _ramp(control: ControlRuntime, p: Principal, ramp_id: int) -> RampOut:
 
 
 @router.get("/ramps", response_model=list[RampOut], summary="Ramps you can see, newest first")
-async def ramps(control: Control, p: CurrentPrincipal,
+async def ramps(control: Control, p: Reader,
                 limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[RampOut]:
     async with control.pool.acquire() as conn:
         rows = await store.list_ramps(conn, _scope_org(control, p), limit)
@@ -125,8 +148,8 @@ async def ramps(control: Control, p: CurrentPrincipal,
 
 
 @router.get("/ramps/{ramp_id}", response_model=RampOut,
-            summary="A ramp with every command it sent")
-async def ramp(ramp_id: RampId, control: Control, p: CurrentPrincipal) -> RampOut:
+            summary="A ramp with every command it sent", responses=NO_RAMP)
+async def ramp(ramp_id: RampId, control: Control, p: Reader) -> RampOut:
     return await _ramp(control, p, ramp_id)
 
 
@@ -143,20 +166,22 @@ async def _operate(control: ControlRuntime, p: Principal, ramp_id: int, what: st
     return await _ramp(control, p, ramp_id)
 
 
-@router.post("/ramps/{ramp_id}/cancel", response_model=RampOut, summary="Cancel a ramp")
-async def cancel(ramp_id: RampId, control: Control, p: CurrentPrincipal) -> RampOut:
+@router.post("/ramps/{ramp_id}/cancel", response_model=RampOut, summary="Cancel a ramp",
+             responses=OPERATE)
+async def cancel(ramp_id: RampId, control: Control, p: Reader) -> RampOut:
     return await _operate(control, p, ramp_id, "cancel")
 
 
 @router.post("/ramps/{ramp_id}/resume", response_model=RampOut,
-             summary="Resume a ramp held for a readback mismatch or an unconfirmed step")
-async def resume(ramp_id: RampId, control: Control, p: CurrentPrincipal) -> RampOut:
+             summary="Resume a ramp held for a readback mismatch or an unconfirmed step",
+             responses=OPERATE)
+async def resume(ramp_id: RampId, control: Control, p: Reader) -> RampOut:
     return await _operate(control, p, ramp_id, "resume")
 
 
 @router.get("/audit", response_model=list[AuditOut],
             summary="Requests, steps, readbacks, refusals and cancellations, newest first")
-async def audit(control: Control, p: CurrentPrincipal,
+async def audit(control: Control, p: Reader,
                 ramp_id: Annotated[int | None, Query(**DB_ID)] = None,
                 point: str | None = None,
                 limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> list[AuditOut]:
@@ -172,9 +197,15 @@ async def audit(control: Control, p: CurrentPrincipal,
 
 
 @router.post("/protective-requests", status_code=201,
-             summary="Ask the supplier of an exchange for a protective action")
+             summary="Ask the supplier of an exchange for a protective action",
+             responses={201: {"links": {
+                            "accept": link("/v1/control/protective-requests/{request_id}/accept",
+                                           "post", **_REQUEST),
+                            "decline": link("/v1/control/protective-requests/{request_id}/"
+                                            "decline", "post", **_REQUEST)}},
+                        404: {"description": "No such exchange of the caller's"}})
 async def protective_request(body: ProtectiveRequestIn, control: Control,
-                             p: CurrentPrincipal) -> dict[str, Any]:
+                             p: Reader) -> dict[str, Any]:
     exchange = next((e for e in control.index.cluster.exchanges if e.id == body.exchange), None)
     if exchange is None or p.org not in (exchange.supplier, exchange.recipient):
         raise HTTPException(404, f"no exchange {body.exchange!r} of yours")
@@ -195,7 +226,7 @@ async def protective_request(body: ProtectiveRequestIn, control: Control,
 
 
 @router.get("/protective-requests", summary="Requests you made or were asked")
-async def protective_requests(control: Control, p: CurrentPrincipal) -> list[dict[str, Any]]:
+async def protective_requests(control: Control, p: Reader) -> list[dict[str, Any]]:
     async with control.pool.acquire() as conn:
         return await store.list_requests(conn, _scope_org(control, p))
 
@@ -221,13 +252,15 @@ async def _answer(control: ControlRuntime, p: Principal, request_id: int, answer
     return answered
 
 
-@router.post("/protective-requests/{request_id}/accept", summary="Supplier accepts")
+@router.post("/protective-requests/{request_id}/accept", summary="Supplier accepts",
+             responses=NO_REQUEST)
 async def accept(request_id: RequestId, body: AnswerIn, control: Control,
-                 p: CurrentPrincipal) -> dict[str, Any]:
+                 p: Reader) -> dict[str, Any]:
     return await _answer(control, p, request_id, "accepted", body.note)
 
 
-@router.post("/protective-requests/{request_id}/decline", summary="Supplier declines")
+@router.post("/protective-requests/{request_id}/decline", summary="Supplier declines",
+             responses=NO_REQUEST)
 async def decline(request_id: RequestId, body: AnswerIn, control: Control,
-                  p: CurrentPrincipal) -> dict[str, Any]:
+                  p: Reader) -> dict[str, Any]:
     return await _answer(control, p, request_id, "declined", body.note)

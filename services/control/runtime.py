@@ -13,7 +13,6 @@ The runner wakes on every result (the next step goes out at once) and otherwise 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from typing import Any
 import asyncpg
 from pydantic import ValidationError
 
+from heatlink.aio import cancel_and_wait, raise_if_cancel_requested, wait_event
 from heatlink.clock import Clock
 from heatlink.commands import CommandResult, open_result, sign_command
 from heatlink.signing import SignatureError
@@ -37,6 +37,7 @@ from services.control.plan import StartError, check_target, plan_ramp
 from services.control.ramp import Event, Ramp
 from services.control.settings import ControlSettings
 from services.monitor.findings import FindingSink
+from services.storage.health import StorageHealth
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ class ControlRuntime:
     def __init__(self, pool: asyncpg.Pool, index: ClusterIndex, clock: Clock,
                  rules: Any, sink: FindingSink, settings: ControlSettings,
                  bus: CommandBus | None, metrics: ControlMetrics | None = None,
-                 keys: ControlKeys | None = None) -> None:
+                 storage: StorageHealth | None = None, keys: ControlKeys | None = None) -> None:
         self.pool = pool
         self.index = index
         self.clock = clock
@@ -67,6 +68,7 @@ class ControlRuntime:
         self.settings = settings
         self.bus = bus
         self.metrics = metrics or ControlMetrics()
+        self.storage = storage
         self.keys = keys or load_keys(settings)
         self.points = {p.key: p for p in index.cluster.writable_points}
         self.ramps: dict[int, Ramp] = {}
@@ -84,10 +86,7 @@ class ControlRuntime:
 
     async def stop(self) -> None:
         for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
         if self.bus is not None:
             await self.bus.stop()
 
@@ -199,13 +198,13 @@ class ControlRuntime:
     # ---- the runner
     async def _runner(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.settings.tick_s)
+            await wait_event(self._wake, self.settings.tick_s)
             self._wake.clear()
             try:
                 await self.tick()
-            except (OSError, asyncpg.PostgresError):
-                log.exception("control tick failed; trying again at the next")
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                if not self._outage(exc):
+                    log.exception("control tick failed; trying again at the next")
 
     async def tick(self) -> None:
         live = [r for r in self.ramps.values() if r.status.live]
@@ -253,12 +252,14 @@ class ControlRuntime:
     async def _results(self) -> None:
         assert self.bus is not None
         while True:
+            raise_if_cancel_requested()
             mid, payload = await self.bus.inbox.get()
             try:
                 await self.on_payload(payload)
-            except (OSError, asyncpg.PostgresError):
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 # Not acknowledged: the broker delivers it again after a reconnect.
-                log.exception("control: a result not stored")
+                if not self._outage(exc):
+                    log.exception("control: a result not stored")
                 continue
             self.bus.ack(mid)
             self._wake.set()
@@ -290,6 +291,10 @@ class ControlRuntime:
                               actor="broker", orgs=[], detail={
                                   "reason": reason, "detail": _storable(detail),
                                   "payload": _storable(payload[:500].decode(errors="replace"))})
+
+    def _outage(self, exc: Exception) -> bool:
+        """True when `exc` is the database being unreachable (told once, by `storage`)."""
+        return self.storage is not None and self.storage.failed(exc, "control")
 
     async def on_result(self, result: CommandResult) -> None:
         """A verified result."""
@@ -381,4 +386,5 @@ def create_control(app_state: Any, settings: ControlSettings | None = None) -> C
     registry = getattr(getattr(app_state, "metrics", None), "registry", None)
     return ControlRuntime(app_state.pool, app_state.index, app_state.clock,
                           app_state.monitor, app_state.alerts.service, settings, bus,
-                          ControlMetrics(registry), load_keys(settings))
+                          ControlMetrics(registry), getattr(app_state, "storage", None),
+                          load_keys(settings))

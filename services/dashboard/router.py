@@ -77,8 +77,12 @@ async def page() -> FileResponse:
 @router.get("/static/{path:path}", include_in_schema=False)
 async def static(path: str) -> FileResponse:
     root = _static_root().resolve()
-    target = (root / path).resolve()
-    if root not in target.parents or not target.is_file() or target.suffix not in _TYPES:
+    try:
+        target = (root / path).resolve()
+        found = root in target.parents and target.is_file() and target.suffix in _TYPES
+    except (ValueError, OSError):  # a NUL in the name, a name longer than the system takes
+        found = False
+    if not found:
         raise HTTPException(404, "no such file")
     # Vendored files never change under one name; ours are revalidated.
     cache = "max-age=86400" if "vendor" in target.parts else "no-cache"

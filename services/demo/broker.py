@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import pwd
 import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -27,6 +28,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from heatlink.commands import DEFAULT_TOPIC_PREFIX, command_topic, result_filter, result_topic
+from services.storage.exit_guard import ExitGuard
 from services.storage.local_postgres import free_port
 
 
@@ -97,13 +99,15 @@ class LocalMosquitto:
         self.owns_folder = folder is None
         self.folder = folder or Path(tempfile.mkdtemp(prefix="heatlink-mosquitto-"))
         self.folder.mkdir(parents=True, exist_ok=True)
-        # The broker reads its certificate files after it dropped to its own user: copies
-        # in its folder, which it may enter, not the caller's (a private temp folder).
-        self.tls = _copied(tls, self.folder / "tls") if tls is not None else None
+        # Started as root, the broker reads its logins, ACL and certificates only after it
+        # dropped to its own user, which may not enter the caller's folder (a test's private
+        # temp folder, say): they live in a folder of its own, made afresh for each broker.
+        self.auth = Path(tempfile.mkdtemp(prefix="heatlink-mosquitto-auth-"))
+        self.tls = _copied(tls, self.auth) if tls is not None else None
         self.tls_port = free_port() if tls is not None else None
         self.config = self.folder / "mosquitto.conf"
-        self.password_file = self.folder / "passwd"
-        self.acl_file = self.folder / "acl"
+        self.password_file = self.auth / "passwd"
+        self.acl_file = self.auth / "acl"
         self.users: dict[str, BrokerUser] = {}
         self.superuser = (BrokerUser.with_random_password(superuser, read=("#",),
                                                           write=("#",))
@@ -114,7 +118,9 @@ class LocalMosquitto:
         if _drops_to_own_user():
             # Mosquitto started as root drops to this user and must write its database.
             shutil.chown(self.folder, "mosquitto", "mosquitto")
+            shutil.chown(self.auth, "mosquitto", "mosquitto")
         self._write_files()
+        self._guard: ExitGuard | None = None
 
     @property
     def url(self) -> str:
@@ -175,6 +181,11 @@ class LocalMosquitto:
     def start(self) -> None:
         self.process = subprocess.Popen([self.binary, "-c", str(self.config)],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # If this process dies without stopping the broker, the broker goes with it.
+        cleanup = f"kill {self.process.pid}; rm -rf {shlex.quote(str(self.auth))}"
+        if self.owns_folder:
+            cleanup += f"; rm -rf {shlex.quote(str(self.folder))}"
+        self._guard = ExitGuard(cleanup)
         wait_for_port("127.0.0.1", self.port)
         if self.tls_port is not None:
             wait_for_port("127.0.0.1", self.tls_port)
@@ -184,13 +195,18 @@ class LocalMosquitto:
             self.process.terminate()
             self.process.wait(timeout=10)
             self.process = None
+        if self._guard is not None:
+            self._guard.disarm()
+            self._guard = None
 
     def restart(self) -> None:
         self.stop()
         self.start()
 
     def close(self) -> None:
+        """Stop, and remove the logins (and the folder, when it was made here)."""
         self.stop()
+        shutil.rmtree(self.auth, ignore_errors=True)
         if self.owns_folder:
             shutil.rmtree(self.folder, ignore_errors=True)
 

@@ -8,7 +8,6 @@ over OPC UA and MQTT, one gateway per site, and the service on --port.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 from dataclasses import dataclass
@@ -17,10 +16,12 @@ from typing import Annotated
 
 import typer
 import uvicorn
+import yaml
 from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Mailbox
 
 from gateway.runner import Gateway
+from heatlink.aio import cancel_and_wait
 from services.access.principal import Role
 from services.access.tokens import TokenStore
 from services.app import create_app
@@ -49,6 +50,10 @@ def demo(
     port: Annotated[int, typer.Option(help="Port of the service and dashboard")] = 8000,
     host: Annotated[str, typer.Option(help="Address of the service")] = "127.0.0.1",
     seed: Annotated[int, typer.Option(help="Simulator seed")] = 1,
+    webhook_url: Annotated[str | None, typer.Option(
+        help="Also send every company's alerts, unsigned, to this URL by webhook (in a real "
+             "cluster each company names its own in the cluster file's subscriptions)")]
+    = None,
 ) -> None:
     """Run the whole system until Ctrl-C."""
     settings = Settings()
@@ -59,10 +64,13 @@ def demo(
         logging.getLogger(chatty).setLevel(logging.WARNING)
     data_dir = settings.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
+    if webhook_url:
+        settings = settings.model_copy(update={"cluster_file": _with_webhook(
+            settings.cluster_file, webhook_url, data_dir / "cluster-with-webhook.yaml")})
     broker = None
     given = os.environ.get("HEATLINK_MQTT_URL")
     if given:
-        logins = BrokerLogins(given, given, dict.fromkeys(SITE_GATEWAYS, given))
+        logins = BrokerLogins(given, given, dict.fromkeys(SITE_GATEWAYS, given), given)
     else:
         broker, logins = _start_broker(data_dir / "mosquitto")
     chosen_key = os.environ.get("HEATLINK_CONTROL_SIGNING_KEY_FILE")
@@ -85,12 +93,25 @@ def demo(
     finally:
         mail.stop()
         if broker is not None:
-            broker.stop()
+            broker.close()
+
+
+def _with_webhook(cluster_file: Path, url: str, out: Path) -> Path:
+    """A copy of the cluster file in which every organisation also subscribes ``url``."""
+    data = yaml.safe_load(cluster_file.read_text())
+    data.setdefault("subscriptions", []).extend(
+        {"org": org["id"], "contact": "demo webhook", "channel": "webhook", "address": url}
+        for org in data.get("organisations", []))
+    out.write_text(yaml.safe_dump(data, sort_keys=False))
+    return out
 
 
 def _start_mail_sink(folder: Path) -> Controller:
     """A local SMTP server that keeps every alert e-mail as a file in a maildir."""
-    folder.mkdir(parents=True, exist_ok=True)
+    # mailbox.Maildir makes tmp/, new/ and cur/ only when it makes the folder itself, so a
+    # folder that exists without them (made by hand, or by an earlier version) gets them here.
+    for part in ("tmp", "new", "cur"):
+        (folder / part).mkdir(parents=True, exist_ok=True)
     controller = Controller(Mailbox(folder), hostname="127.0.0.1", port=free_port())
     controller.start()
     return controller
@@ -103,6 +124,7 @@ class BrokerLogins:
     simulator: str
     service: str
     gateways: dict[str, str]
+    alerts: str  # reads every organisation's alerts: what the demo prints for people to watch
 
 
 def _start_broker(folder: Path) -> tuple[LocalMosquitto, BrokerLogins]:
@@ -110,11 +132,13 @@ def _start_broker(folder: Path) -> tuple[LocalMosquitto, BrokerLogins]:
     service = service_user()
     gateways = {g: gateway_user(g, readings=(f"heatlink-sim/{site}/#",))
                 for g, site in SITE_GATEWAYS.items()}
-    broker = LocalMosquitto(folder=folder, users=[simulator, service, *gateways.values()],
-                            superuser=None)
+    alerts = BrokerUser.with_random_password("alerts-reader", read=("heatlink/+/alerts",))
+    broker = LocalMosquitto(folder=folder, superuser=None,
+                            users=[simulator, service, alerts, *gateways.values()])
     broker.start()
     return broker, BrokerLogins(broker.url_for(simulator.name), broker.url_for(service.name),
-                                {g: broker.url_for(u.name) for g, u in gateways.items()})
+                                {g: broker.url_for(u.name) for g, u in gateways.items()},
+                                broker.url_for(alerts.name))
 
 
 async def _run(settings: Settings, data_dir: Path, logins: BrokerLogins, keys: DemoKeys,
@@ -133,7 +157,7 @@ async def _run(settings: Settings, data_dir: Path, logins: BrokerLogins, keys: D
     tokens: TokenStore = state.tokens
     service_url = f"http://{host}:{port}"
     people = await _people_tokens(tokens, index)
-    _print_welcome(service_url, people, data_dir, scenario, speed)
+    _print_welcome(service_url, people, data_dir, logins.alerts, scenario, speed)
 
     async with LiveSimulation(scenario, speed=speed, seed=seed, opcua_port=free_port(),
                               mqtt_url=logins.simulator, run_forever=speed == 1.0,
@@ -159,10 +183,7 @@ async def _run(settings: Settings, data_dir: Path, logins: BrokerLogins, keys: D
             await serving
         finally:
             for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                await cancel_and_wait(task)
 
 
 def _report_crash(task: asyncio.Task[None]) -> None:
@@ -183,10 +204,10 @@ async def _people_tokens(tokens: TokenStore, index: ClusterIndex) -> dict[str, s
     return out
 
 
-def _print_welcome(url: str, people: dict[str, str], data_dir: Path, scenario: str,
-                   speed: float) -> None:
+def _print_welcome(url: str, people: dict[str, str], data_dir: Path, mqtt_url: str,
+                   scenario: str, speed: float) -> None:
     lines = [f"heatlink demo: scenario {scenario!r} at {speed:g}x, data in {data_dir}",
-             f"alert e-mails land in {data_dir / 'mail'}; MQTT alerts on the demo broker",
+             f"alert e-mails land in {data_dir / 'mail' / 'new'}; MQTT alerts on {mqtt_url}",
              f"dashboard and API: {url}/   (API docs: {url}/docs)",
              "log in with one company's token (each sees only what its contracts share):"]
     lines += [f"  {org:22} {token}" for org, token in people.items()]

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 
+from heatlink.inputs import Moment
 from services.access.deps import require_scope
 from services.access.principal import Principal, Scope
 from services.cluster.index import ClusterIndex
 from services.export.store import readings_pages
 from services.ingest.checks import QUALITY_NAMES
 from services.readings import store
-from services.readings.router import visible_series_or_404
+from services.readings.router import SeriesKey, visible_series_or_404
 
 router = APIRouter(prefix="/v1", tags=["export"])
 Reader = Annotated[Principal, Depends(require_scope(Scope.READ))]
@@ -32,31 +33,33 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
     404: {"description": "The series does not exist or is not visible to the caller"},
     422: {"description": "A bad time range"},
 }
-Start = Annotated[datetime | None, Query(description="Inclusive, with offset; default end − 24 h",
-                                         examples=["2026-01-15T00:00:00Z"])]
-End = Annotated[datetime | None, Query(description="Exclusive, with offset; default now",
-                                       examples=["2026-01-15T06:00:00Z"])]
+Start = Annotated[Moment | None, Query(description="Inclusive, with offset; default end − 24 h",
+                                       examples=["2026-01-15T00:00:00Z"])]
+End = Annotated[Moment | None, Query(description="Exclusive, with offset; default now",
+                                     examples=["2026-01-15T06:00:00Z"])]
 
 
 def _range(request: Request, start: datetime | None, end: datetime | None
            ) -> tuple[datetime, datetime]:
-    for name, moment in (("start", start), ("end", end)):
-        if moment is not None and moment.tzinfo is None:
-            raise HTTPException(422, f"{name} must carry a UTC offset, e.g. "
-                                "2026-01-15T06:00:00Z")
-    end_at = end.astimezone(UTC) if end else request.app.state.clock.now()
-    start_at = start.astimezone(UTC) if start else end_at - timedelta(days=1)
+    end_at = end or request.app.state.clock.now()
+    start_at = start or end_at - timedelta(days=1)
     if start_at >= end_at:
         raise HTTPException(422, "start must be before end")
     return start_at, end_at
 
 
-async def _csv(request: Request, keys: Sequence[str], start: datetime, end: datetime
-               ) -> AsyncIterator[bytes]:
+async def _csv(first: list[Any] | None, pages: AsyncIterator[list[Any]]) -> AsyncIterator[bytes]:
     yield HEADER.encode()
-    async for page in readings_pages(request.app.state.pool, keys, start, end):
-        yield "".join(f"{r['key']},{r['ts'].isoformat()},{r['value']!r},"
-                      f"{QUALITY_NAMES[r['quality']]}\r\n" for r in page).encode()
+    if first is None:
+        return
+    yield _rows(first)
+    async for page in pages:
+        yield _rows(page)
+
+
+def _rows(page: list[Any]) -> bytes:
+    return "".join(f"{r['key']},{r['ts'].isoformat()},{r['value']!r},"
+                   f"{QUALITY_NAMES[r['quality']]}\r\n" for r in page).encode()
 
 
 async def _export(request: Request, principal: Principal, keys: Sequence[str],
@@ -65,8 +68,12 @@ async def _export(request: Request, principal: Principal, keys: Sequence[str],
     # Logged when the export starts: what was asked for is what the owner wants to know.
     await store.log_access(request.app.state.pool, principal.org,
                            [(index.series[k].owner, k) for k in keys], "export")
+    # The first page before the answer starts: a database that cannot be read is a 503
+    # (services/storage/answers.py), not a 200 that breaks off.
+    pages = readings_pages(request.app.state.pool, keys, start, end)
+    first = await anext(pages, None)
     return StreamingResponse(
-        _csv(request, keys, start, end), media_type="text/csv; charset=utf-8",
+        _csv(first, pages), media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{filename}"',
                  "Cache-Control": "no-store"})
 
@@ -77,9 +84,9 @@ def _filename(stem: str, start: datetime) -> str:
 
 @router.get("/series/{key:path}/export.csv", response_class=StreamingResponse,
             summary="Raw readings of one series as CSV", responses=_RESPONSES)
-async def export_series(request: Request, principal: Reader, key: str, start: Start = None,
+async def export_series(request: Request, principal: Reader, key: SeriesKey, start: Start = None,
                         end: End = None) -> StreamingResponse:
-    visible_series_or_404(request, principal, key)
+    await visible_series_or_404(request, principal, key, "export")
     start_at, end_at = _range(request, start, end)
     return await _export(request, principal, [key], start_at, end_at, _filename(key, start_at))
 
@@ -95,7 +102,7 @@ async def export_many(
 ) -> StreamingResponse:
     keys = sorted(set(series))
     for key in keys:
-        visible_series_or_404(request, principal, key)
+        await visible_series_or_404(request, principal, key, "export")
     start_at, end_at = _range(request, start, end)
     return await _export(request, principal, keys, start_at, end_at,
                          _filename("heatlink_export", start_at))

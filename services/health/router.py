@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.metrics import ServiceMetrics
+from services.storage.health import RETRY_AFTER_S, StorageHealth, unavailable_reason
 from services.storage.migrate import pending_migrations
 
 router = APIRouter(tags=["health"])
@@ -18,19 +19,34 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="The database is reachable and its schema is current")
+@router.get("/readyz", summary="The database is reachable and its schema is current",
+            responses={503: {"description": "Not ready: the database is unreachable or "
+                                            "migrations are pending",
+                             "content": {"application/json": {"schema": {"type": "object"}}}}})
 async def readyz(request: Request) -> JSONResponse:
+    storage: StorageHealth = request.app.state.storage
+    if not storage.up:
+        # Known down: answer from the probe's knowledge rather than add a connection attempt
+        # per waiting client to a database that is coming back.
+        return _unavailable(storage.reason)
     pool: asyncpg.Pool = request.app.state.pool
     try:
         async with pool.acquire(timeout=2) as conn:
             pending = await pending_migrations(conn)
-    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-        return JSONResponse({"status": "unavailable", "database": f"unreachable: {exc}"}, 503)
+    except Exception as exc:
+        if not storage.failed(exc, "GET /readyz"):
+            raise
+        return _unavailable(unavailable_reason(exc))
     if pending:
         names = [f"{m.version:04d}_{m.name}" for m in pending]
         return JSONResponse({"status": "unavailable", "pending_migrations": names}, 503)
     features = request.app.state.features
     return JSONResponse({"status": "ready", "storage": features.describe()})
+
+
+def _unavailable(reason: str | None) -> JSONResponse:
+    return JSONResponse({"status": "unavailable", "database": f"unreachable ({reason})"}, 503,
+                        headers={"Retry-After": str(RETRY_AFTER_S)})
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)

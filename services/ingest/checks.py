@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
+from heatlink.inputs import printable
 from heatlink.units import UnitError, convert
-from heatlink.wire import Rejection, RejectReason, check_quality, check_ts, check_value
+from heatlink.wire import Rejection, RejectReason, check_quality, check_ts, check_value, shown
+from services.ingest.decode import Unreadable
 
 QUALITY_CODES = {"good": 0, "uncertain": 1, "bad": 2}
 QUALITY_NAMES = {v: k for k, v in QUALITY_CODES.items()}
@@ -54,22 +56,26 @@ def check_readings(raw_readings: list[Any], limits: dict[str, SeriesLimits],
     keep_raw = out.raw_rejected.append
     for index, raw in enumerate(raw_readings):
         if not isinstance(raw, dict):
-            reject(Rejection(index=index, reason=RejectReason.MALFORMED,
-                             detail="a reading must be a JSON object"))
+            detail = (f"the reading is not valid JSON: {raw.why}" if isinstance(raw, Unreadable)
+                      else f"a reading must be a JSON object, got {shown(raw)}")
+            reject(Rejection(index=index, reason=RejectReason.MALFORMED, detail=detail))
             keep_raw(raw)
             continue
         series = raw.get("series")
         if not isinstance(series, str):
             reject(Rejection(index=index, reason=RejectReason.MALFORMED,
-                             detail="'series' must be a string"))
+                             detail=f"'series' must be a string, got {shown(series)}"))
             keep_raw(raw)
             continue
         found = limits.get(series)
         if found is None or (permitted is not None and series not in permitted):
+            # The key comes back as text that JSON and PostgreSQL can carry; the quarantine
+            # keeps it exactly as sent.
+            key = printable(series)
             reason = RejectReason.UNKNOWN_SERIES if found is None else RejectReason.NOT_PERMITTED
-            detail = (f"no series {series[:100]!r} in the cluster" if found is None else
-                      f"this gateway may not write {series!r}")
-            reject(Rejection(index=index, series=series[:200], reason=reason, detail=detail))
+            detail = (f"no series '{printable(series, 100)}' in the cluster" if found is None
+                      else f"this gateway may not write {series!r}")
+            reject(Rejection(index=index, series=key, reason=reason, detail=detail))
             keep_raw(raw)
             continue
         checked = _check_one(raw, found, newest, oldest)
@@ -109,10 +115,12 @@ def _check_one(raw: dict[str, Any], limits: SeriesLimits, newest: datetime,
         return value
     unit = raw.get("unit")
     if unit is not None and unit != limits.unit:
+        if not isinstance(unit, str):
+            return RejectReason.BAD_VALUE, f"'unit' must be text, got {shown(unit)}"
         try:
-            value = convert(value, str(unit), limits.unit)
+            value = convert(value, unit, limits.unit)
         except UnitError as exc:
-            return RejectReason.BAD_VALUE, f"'unit': {exc}"
+            return RejectReason.BAD_VALUE, f"'unit': {printable(str(exc), 300)}"
     if not limits.range_min <= value <= limits.range_max:
         return (RejectReason.OUT_OF_RANGE,
                 f"{value:g} {limits.unit} is outside the series' physical range "

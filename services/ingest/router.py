@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
 from heatlink.wire import IngestResult, WireBatch
 from services.access.deps import require_scope
 from services.access.principal import Principal, Scope
-from services.ingest.service import IngestError, IngestService
+from services.api.problems import problem_response
+from services.ingest.decode import IngestError
+from services.ingest.service import IngestService
 
 router = APIRouter(prefix="/v1", tags=["ingest"])
 
@@ -31,8 +33,10 @@ _EXAMPLE = WireBatch.model_json_schema()
         "example": {"gateway": "glomfjord-gw1", "batch_id": "gw1-000042", "readings": [
             {"series": "glomfjord/smelter/hx1/primary/supply_temp",
              "ts": "2026-01-15T06:00:00.000+00:00", "value": 31.2, "quality": "good"}]}}}}},
-    responses={400: {"description": "The body cannot be read at all"},
+    responses={400: {"description": "The body cannot be read at all (not JSON, not gzip, "
+                            "no gateway or batch id); a bad reading is rejected on its own"},
                413: {"description": "Too many readings or too large a body; the limit is named"},
+               415: {"description": "A Content-Encoding other than gzip"},
                401: {"description": "Missing or unknown token"},
                403: {"description": "The token may not ingest for this gateway"}},
 )
@@ -40,14 +44,9 @@ async def ingest(request: Request,
                  principal: Annotated[Principal, Depends(require_scope(Scope.INGEST))]
                  ) -> Response:
     service: IngestService = request.app.state.ingest
-    limit = service.settings.max_body_bytes
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > limit:
-        return JSONResponse({"detail": f"body exceeds the limit of {limit} bytes "
-                             "(HEATLINK_MAX_BODY_BYTES); send smaller batches"}, status_code=413)
-    body = await request.body()
+    body = await request.body()  # bounded by the app's body limit, the same setting
     try:
         result = await service.ingest(principal, body, request.headers.get("content-encoding"))
     except IngestError as exc:
-        return JSONResponse({"detail": exc.message}, status_code=exc.status)
+        return problem_response(exc.status, exc.message)
     return Response(result.model_dump_json(), media_type="application/json")

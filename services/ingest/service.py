@@ -2,26 +2,25 @@
 
 from __future__ import annotations
 
-import gzip
-import json
 import logging
 import time
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
 import asyncpg
-import orjson
 
 from heatlink.clock import Clock
-from heatlink.wire import IngestResult
+from heatlink.inputs import printable, text_problem
+from heatlink.wire import IngestResult, RejectReason
 from services.access.principal import Principal, Role
 from services.cluster.index import ClusterIndex
 from services.ingest.checks import QUALITY_NAMES, CheckedBatch, SeriesLimits, check_readings
+from services.ingest.decode import Body, IngestError, gunzip, read_batch
 from services.ingest.store import store_batch
 from services.metrics import ServiceMetrics
+from services.readings.store import log_denied
 from services.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -34,15 +33,6 @@ class ReadingsObserver(Protocol):
                         values: Sequence[float], quality: Sequence[str]) -> None: ...
 
 
-class IngestError(Exception):
-    """A batch that cannot be read at all; ``status`` is the HTTP status to answer."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
 @dataclass
 class IngestService:
     pool: asyncpg.Pool
@@ -53,50 +43,39 @@ class IngestService:
     metrics: ServiceMetrics
     observers: list[ReadingsObserver]
 
-    def decode(self, body: bytes, content_encoding: str | None) -> dict[str, Any]:
+    def decode(self, body: bytes, content_encoding: str | None) -> Body:
         limit = self.settings.max_body_bytes
-        if content_encoding and content_encoding.lower() in ("gzip", "x-gzip"):
-            try:
-                # Bounded decompression: a small bomb must not exhaust memory.
-                decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
-                body = decompressor.decompress(body, limit + 1)
-            except (zlib.error, gzip.BadGzipFile) as exc:
-                raise IngestError(400, f"body is not valid gzip: {exc}") from None
-        elif content_encoding and content_encoding.lower() != "identity":
-            raise IngestError(415, f"Content-Encoding {content_encoding!r} is not supported; "
-                              "use gzip or none")
+        encoding = (content_encoding or "identity").strip().lower()
+        if encoding in ("gzip", "x-gzip"):
+            body = gunzip(body, limit)
+        elif encoding != "identity":
+            raise IngestError(415, f"Content-Encoding '{printable(encoding, 40)}' is not "
+                              "supported; use gzip or none")
         if len(body) > limit:
             raise IngestError(413, f"body exceeds the limit of {limit} bytes "
                               "(HEATLINK_MAX_BODY_BYTES); send smaller batches")
-        try:
-            parsed = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            # Python's json writes NaN and Infinity, which strict JSON lacks; read them so
-            # that one such value rejects one reading, not the whole batch.
-            try:
-                parsed = json.loads(body)
-            except (ValueError, UnicodeDecodeError):
-                raise IngestError(400, f"body is not valid JSON: {exc}") from None
-        if not isinstance(parsed, dict):
-            raise IngestError(400, "body must be a JSON object with gateway, batch_id, readings")
-        return parsed
+        return read_batch(body)
 
     async def ingest(self, principal: Principal, body: bytes,
                      content_encoding: str | None) -> IngestResult:
         started = time.perf_counter()
         batch = self.decode(body, content_encoding)
         gateway, batch_id, readings = _envelope(batch)
-        if principal.role == Role.GATEWAY and principal.gateway != gateway:
-            raise IngestError(403, f"this token belongs to gateway {principal.gateway!r}, "
-                              f"not {gateway!r}")
+        refusal = self._refusal(principal, gateway)
+        if refusal is not None:
+            log.warning("ingest refused for %s:%s (#%d): %s", principal.org, principal.name,
+                        principal.token_id, refusal)
+            raise IngestError(403, refusal)
         if len(readings) > self.settings.max_readings_per_batch:
             raise IngestError(413, f"{len(readings)} readings exceed the limit of "
                               f"{self.settings.max_readings_per_batch} per batch "
                               "(HEATLINK_MAX_READINGS_PER_BATCH); split the batch")
-        permitted = self._permitted(principal, gateway)
+        permitted = self._permitted(principal)
         checked = check_readings(readings, self.limits, permitted, self.clock.now(),
                                  self.settings.max_future_skew_s, self.settings.retention_days)
-        outcome = await store_batch(self.pool, gateway, batch_id, checked)
+        await self._log_refused_writes(principal, checked)
+        outcome = await store_batch(self.pool, batch_scope(principal, gateway), batch_id,
+                                    checked, batch.raw_reading)
         result = outcome.result
         self._count(result)
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
@@ -104,14 +83,34 @@ class IngestService:
             self._notify(checked, outcome.stored)
         return result
 
-    def _permitted(self, principal: Principal, gateway: str) -> frozenset[str] | None:
-        if principal.role == Role.ADMIN:
-            return None
-        if principal.role == Role.GATEWAY:
-            return self.index.gateway_series(gateway)
-        # An integrator with the ingest scope writes only its organisation's series.
+    def _refusal(self, principal: Principal, gateway: str) -> str | None:
+        """Why ``principal`` may not send a batch in the name of ``gateway``, or None."""
+        if principal.gateway is not None and principal.gateway != gateway:
+            return f"this token belongs to gateway {principal.gateway!r}, not {gateway!r}"
+        if principal.role == Role.GATEWAY and principal.gateway is None:
+            return "this gateway token names no gateway; ask for one made with --gateway"
+        owner = self.index.gateway_owner(gateway)
+        if owner is not None and owner != principal.org:
+            return (f"gateway {gateway!r} belongs to {owner}; a token of {principal.org} may "
+                    "not send in its name")
+        return None
+
+    def _permitted(self, principal: Principal) -> frozenset[str]:
+        """Series the token may write, whatever its role: its gateway's, or, for a token
+        bound to no gateway (an integrator's), its own organisation's measured series."""
+        if principal.gateway is not None:
+            return self.index.gateway_series(principal.gateway)
         return frozenset(k for k, s in self.index.series.items()
                          if s.owner == principal.org and not s.derived)
+
+    async def _log_refused_writes(self, principal: Principal, checked: CheckedBatch) -> None:
+        """Attempts to write another company's series go to that company's access log."""
+        refused = {(info.owner, r.series) for r in checked.rejected
+                   if r.reason == RejectReason.NOT_PERMITTED and r.series is not None
+                   and (info := self.index.series.get(r.series)) is not None}
+        if refused:
+            await log_denied(self.pool, principal.org, sorted(refused), "ingest",
+                             f"token {principal.name!r} may not write it")
 
     def _count(self, result: IngestResult) -> None:
         if result.replayed:
@@ -148,14 +147,21 @@ class IngestService:
                 log.exception("readings observer %r failed", observer)
 
 
-def _envelope(batch: dict[str, Any]) -> tuple[str, str, list[Any]]:
-    gateway = batch.get("gateway")
-    batch_id = batch.get("batch_id")
-    readings = batch.get("readings")
-    if not isinstance(gateway, str) or not gateway:
-        raise IngestError(400, "'gateway' must be a non-empty string")
-    if not isinstance(batch_id, str) or not batch_id or len(batch_id) > 200:
-        raise IngestError(400, "'batch_id' must be a non-empty string of at most 200 characters")
-    if not isinstance(readings, list):
+def batch_scope(principal: Principal, gateway: str) -> str:
+    """Whose batch ids these are: the authenticated gateway's, else the organisation's own
+    space (an id with a slash, which no gateway id has). Never the name in the body alone,
+    or one company could answer another gateway's batch id first and make it look resent."""
+    return principal.gateway or f"{principal.org}/{gateway}"
+
+
+def _envelope(batch: Body) -> tuple[str, str, list[Any]]:
+    for name, value in (("gateway", batch.gateway), ("batch_id", batch.batch_id)):
+        if not isinstance(value, str) or not 0 < len(value) <= 200:
+            raise IngestError(400, f"'{name}' must be a non-empty string of at most 200 "
+                              "characters")
+        problem = text_problem(value, multiline=False)
+        if problem is not None:
+            raise IngestError(400, f"'{name}' {problem}")
+    if not isinstance(batch.readings, list):
         raise IngestError(400, "'readings' must be a list")
-    return gateway, batch_id, readings
+    return batch.gateway, batch.batch_id, batch.readings

@@ -10,15 +10,18 @@ inserted. A batch id answered before returns its stored answer and stores nothin
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
-from heatlink.wire import IngestResult, Rejection
+from heatlink.inputs import json_problem
+from heatlink.wire import IngestResult
 from services.cluster.index import ClusterIndex
 from services.ingest.checks import CheckedBatch, SeriesLimits
+from services.ingest.decode import Unreadable
 
 READING_COLUMNS = ("series_id", "ts", "value", "quality")
 
@@ -60,7 +63,10 @@ async def replayed_result(conn: asyncpg.Connection, gateway: str,
 
 
 async def store_batch(pool: asyncpg.Pool, gateway: str, batch_id: str,
-                      checked: CheckedBatch) -> StoreOutcome:
+                      checked: CheckedBatch, raw_reading: Callable[[int], bytes]
+                      ) -> StoreOutcome:
+    """Store ``checked`` once; ``raw_reading(i)`` gives the bytes reading ``i`` arrived
+    as, for the quarantine of a rejected reading that jsonb cannot hold."""
     async with pool.acquire() as conn, conn.transaction():
         claimed = await conn.fetchval(
             "INSERT INTO ingest_batches (gateway, batch_id, result) VALUES ($1, $2, '{}')"
@@ -72,7 +78,7 @@ async def store_batch(pool: asyncpg.Pool, gateway: str, batch_id: str,
         stored, duplicates, conflicts = await _insert_readings(conn, checked)
         result = IngestResult(batch_id=batch_id, accepted=len(stored), duplicates=duplicates,
                               conflicts=len(conflicts), rejected=checked.rejected)
-        await _quarantine(conn, gateway, batch_id, checked, conflicts)
+        await _quarantine(conn, gateway, batch_id, checked, conflicts, raw_reading)
         await conn.execute(
             "UPDATE ingest_batches SET result = $3 WHERE gateway = $1 AND batch_id = $2",
             gateway, batch_id, result.model_dump_json())
@@ -139,28 +145,32 @@ async def _insert_with_staging(conn: asyncpg.Connection,
 
 
 async def _quarantine(conn: asyncpg.Connection, gateway: str, batch_id: str,
-                      checked: CheckedBatch, conflicts: list[tuple[int, str]]) -> None:
+                      checked: CheckedBatch, conflicts: list[tuple[int, str]],
+                      raw_reading: Callable[[int], bytes]) -> None:
     rows: list[tuple[Any, ...]] = []
     for rejection, raw in zip(checked.rejected, checked.raw_rejected, strict=True):
-        rows.append(_quarantine_row(gateway, batch_id, rejection, raw))
+        as_json, as_bytes = _quarantine_raw(raw, rejection.index, raw_reading)
+        rows.append((gateway, batch_id, rejection.index, rejection.series,
+                     str(rejection.reason), rejection.detail, as_json, as_bytes))
     for pos, detail in conflicts:
         raw = {"series": checked.keys[pos], "ts": checked.ts[pos].isoformat(),
                "value": checked.values[pos]}
         rows.append((gateway, batch_id, checked.indexes[pos], checked.keys[pos], "conflict",
-                     detail, json.dumps(raw)))
+                     detail, json.dumps(raw), None))
     if rows:
         await conn.copy_records_to_table(
             "quarantine", records=rows,
-            columns=("gateway", "batch_id", "idx", "series", "reason", "detail", "raw"))
+            columns=("gateway", "batch_id", "idx", "series", "reason", "detail", "raw",
+                     "raw_bytes"))
 
 
-def _quarantine_row(gateway: str, batch_id: str, rejection: Rejection,
-                    raw: Any) -> tuple[Any, ...]:
-    try:
-        raw_json = json.dumps(raw, allow_nan=False)
-    except (TypeError, ValueError):  # NaN, infinity: JSON cannot hold them, keep their text
-        raw_json = json.dumps(repr(raw))
-    if len(raw_json) > 4000:
-        raw_json = json.dumps(raw_json[:4000] + "…")
-    return (gateway, batch_id, rejection.index, rejection.series, str(rejection.reason),
-            rejection.detail, raw_json)
+def _quarantine_raw(raw: Any, index: int, raw_reading: Callable[[int], bytes]
+                    ) -> tuple[str | None, bytes | None]:
+    """A rejected reading kept whole: as jsonb when PostgreSQL can hold it, else (NUL, lone
+    surrogates, NaN, numbers beyond range, deep nesting, JSON that cannot be read) as the
+    bytes it arrived as."""
+    if isinstance(raw, Unreadable):
+        return None, raw.raw
+    if json_problem(raw) is None:
+        return json.dumps(raw), None
+    return None, raw_reading(index)

@@ -13,11 +13,15 @@ from a previous run is recognised as a gap rather than silently misread.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
+
+from heatlink.aio import wait_event
+
+_SEQ = re.compile(r"[0-9]{1,18}")
 
 
 class Event(NamedTuple):
@@ -111,9 +115,13 @@ class LiveHub:
         if not last_event_id:
             return self._last_seq, None
         boot, _, seq_text = last_event_id.partition(":")
-        if boot != self.boot or not seq_text.isdigit():
+        if boot != self.boot:
             return self._last_seq, Gap(last_event_id, self._last_seq + 1,
                                        "the id is from an earlier run of the service")
+        # ASCII digits only: str.isdigit() also takes '²' (which int() refuses) and '٣'.
+        if not _SEQ.fullmatch(seq_text):
+            return self._last_seq, Gap(last_event_id, self._last_seq + 1,
+                                       "the id is not one this service sent")
         seq = int(seq_text)
         if seq > self._last_seq:
             return self._last_seq, Gap(last_event_id, self._last_seq + 1,
@@ -145,6 +153,5 @@ class LiveHub:
             return False
         if self._last_seq > after_seq:
             return True
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(changed.wait(), timeout_s)
+        await wait_event(changed, timeout_s)
         return not self._closed

@@ -32,6 +32,15 @@ _STREAM_EXAMPLE = (
     ": keep-alive\nid: 5f2c91aa:1202\n\n")
 
 
+# One server-sent event as a reader parses it (OpenAPI 3.2's itemSchema, which fuzzers and
+# generators of 3.1 tools read too); `data` is JSON whose shape depends on `event`.
+_EVENT = {"type": "object", "required": ["data"], "properties": {
+    "event": {"type": "string", "examples": ["hello", "values", "gap", "end", "alert"]},
+    "data": {"type": "string", "description": "JSON"},
+    "id": {"type": "string", "examples": ["5f2c91aa:1202"]},
+    "retry": {"type": "integer", "description": "Milliseconds before a reconnect"}}}
+
+
 class TicketOut(BaseModel):
     ticket: str = Field(examples=["st_3q2-4r8aYv0HkqJ6b7mKpQxW1sZ9"])
     expires_at: datetime = Field(examples=["2026-01-15T06:02:00Z"])
@@ -46,9 +55,10 @@ def _raw_bearer(request: Request) -> str:
 @router.post("/stream/ticket", response_model=TicketOut,
              summary="A short-lived ticket to open the stream from a browser",
              description="EventSource cannot send an Authorization header; open "
-             "`/v1/stream?ticket=…` instead. The ticket lives 120 s and may be used "
-             "again within that time (automatic reconnects); after it, ask for a new "
-             "one. Revoking the token ends streams opened with its tickets.",
+             "`/v1/stream?ticket=…` instead. The ticket opens one stream within 120 s and "
+             "is bound to the caller's organisation; ask for a new one to reconnect (carry "
+             "`last_event_id=` to resume). Revoking the token ends streams opened with its "
+             "tickets.",
              responses={200: {"content": {"application/json": {"example": {
                  "ticket": "st_3q2-4r8aYv0HkqJ6b7mKpQxW1sZ9",
                  "expires_at": "2026-01-15T06:02:00Z",
@@ -58,7 +68,7 @@ async def issue_ticket(request: Request,
                        principal: Annotated[Principal, Depends(require_scope(Scope.READ))]
                        ) -> TicketOut:
     tickets: TicketBook = request.app.state.stream_tickets
-    ticket, expires_at = tickets.issue(_raw_bearer(request))
+    ticket, expires_at = tickets.issue(_raw_bearer(request), principal.org)
     return TicketOut(ticket=ticket, expires_at=expires_at,
                      stream_url=f"/v1/stream?ticket={ticket}")
 
@@ -66,13 +76,14 @@ async def issue_ticket(request: Request,
 async def _stream_caller(request: Request, ticket: str | None) -> tuple[Principal, str]:
     if ticket is not None:
         tickets: TicketBook = request.app.state.stream_tickets
-        token = tickets.redeem(ticket)
-        if token is None:
+        redeemed = tickets.redeem(ticket)
+        if redeemed is None:
             raise HTTPException(status.HTTP_401_UNAUTHORIZED,
-                                f"the ticket is unknown or expired. {_HOW}",
-                                headers={"WWW-Authenticate": "Bearer"})
+                                f"the ticket is unknown, used or expired (each opens one "
+                                f"stream). {_HOW}", headers={"WWW-Authenticate": "Bearer"})
+        token = redeemed.token
         found = await request.app.state.tokens.authenticate(token)
-        if found is None:
+        if found is None or found.org != redeemed.org:
             raise HTTPException(status.HTTP_401_UNAUTHORIZED,
                                 f"the token behind this ticket is revoked or expired. {_HOW}",
                                 headers={"WWW-Authenticate": "Bearer"})
@@ -101,7 +112,7 @@ async def _stream_caller(request: Request, ticket: str | None) -> tuple[Principa
     response_class=StreamingResponse,
     responses={
         200: {"description": "The event stream",
-              "content": {"text/event-stream": {"schema": {"type": "string"},
+              "content": {"text/event-stream": {"itemSchema": _EVENT,
                                                 "example": _STREAM_EXAMPLE}}},
         401: {"description": "Missing or unknown token or ticket"},
         403: {"description": "The token lacks the read scope"},
@@ -126,6 +137,9 @@ async def stream(
     if series:
         hidden = sorted(set(series) - visible)
         if hidden:
+            await store.log_denied(request.app.state.pool, principal.org,
+                                   [(index.series[k].owner, k) for k in hidden
+                                    if k in index.series], "stream")
             raise HTTPException(404, f"no series {hidden[0]!r} visible to {principal.org}; "
                                 "GET /v1/series lists the ones you can read")
         chosen = frozenset(series)
@@ -136,7 +150,14 @@ async def stream(
     tokens: TokenStore = request.app.state.tokens
 
     async def still_allowed() -> bool:
-        return await tokens.authenticate(token) is not None
+        try:
+            return await tokens.authenticate(token) is not None
+        except Exception as exc:
+            # With the database away no token can be revoked either: stream on, and check
+            # again at the next keep-alive.
+            if request.app.state.storage.failed(exc, "GET /v1/stream (token check)"):
+                return True
+            raise
 
     audience = Audience(principal.org, chosen)
     keepalive_s: float = getattr(request.app.state, "stream_keepalive_s", KEEPALIVE_S)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import orjson
 
+from heatlink.inputs import printable
 from services.live.hub import Event, Gap, LiveHub
 from services.live.observer import VALUE
 
@@ -73,7 +74,8 @@ def frame(hub: LiveHub, events: list[Event], audience: Audience) -> list[bytes]:
 
 
 def gap_message(hub: LiveHub, gap: Gap) -> bytes:
-    data = orjson.dumps({"requested": gap.requested, "resumed_at": hub.event_id(gap.resumed_seq),
+    requested = None if gap.requested is None else printable(gap.requested, 100)
+    data = orjson.dumps({"requested": requested, "resumed_at": hub.event_id(gap.resumed_seq),
                          "reason": gap.reason,
                          "what_to_do": "events were missed: reload current values from "
                                        "GET /v1/latest, then carry on with this stream"})

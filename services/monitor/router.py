@@ -3,11 +3,11 @@ GET /v1/energy."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 
+from heatlink.inputs import Moment, Name
 from services.access.deps import require_scope
 from services.access.principal import Principal, Scope
 from services.monitor.runtime import MonitorRuntime, NotOwner, RuleChangeError
@@ -15,9 +15,9 @@ from services.monitor.schemas import EnergyOut, FindingOut, RuleChange, RuleOut,
 from services.monitor.store import FindingFilter
 
 router = APIRouter(prefix="/v1", tags=["monitor"])
-# Reading scope suffices to change a rule: recipients (read-only tokens) own their tanks'
-# limits. Ownership is checked per rule.
 Caller = Annotated[Principal, Depends(require_scope(Scope.READ))]
+# Changing a limit is privileged (ISA-18.2): the safety scope, and ownership per rule.
+Changer = Annotated[Principal, Depends(require_scope(Scope.SAFETY))]
 
 
 def get_monitor(request: Request) -> MonitorRuntime:
@@ -28,46 +28,66 @@ def get_monitor(request: Request) -> MonitorRuntime:
 
 
 Monitor = Annotated[MonitorRuntime, Depends(get_monitor)]
+NO_RULE: dict[int | str, dict[str, Any]] = {404: {"description": "No such rule"}}
+RuleId = Annotated[str, Path(description="A rule's id (GET /v1/rules lists them)",
+                             examples=["tank1-band"])]
 
 
-def _rule_or_404(monitor: MonitorRuntime, rule_id: str) -> RuleOut:
+def _rule_or_404(monitor: MonitorRuntime, rule_id: str, caller: Principal) -> RuleOut:
     try:
-        return RuleOut.of(monitor.rule(rule_id))
+        rule = monitor.rule(rule_id)
     except KeyError:
-        raise HTTPException(404, f"no rule {rule_id!r}; GET /v1/rules lists them") from None
+        rule = None
+    if rule is None or not monitor.may_see_rule(rule, caller.org):
+        # The same answer for "does not exist" and "not yours": no hint that it exists.
+        raise HTTPException(404, f"no rule {rule_id!r} visible to {caller.org}; "
+                            "GET /v1/rules lists them") from None
+    return RuleOut.of(rule)
 
 
-@router.get("/rules", response_model=list[RuleOut], summary="Rules and their running version")
+@router.get("/rules", response_model=list[RuleOut],
+            summary="Rules the caller may see and their running version",
+            description="A company sees the rules it owns and those on series it may read "
+                        "(its own assets' and what its exchanges share with it).")
 async def list_rules(monitor: Monitor, caller: Caller,
                      owner: Annotated[str | None, Query()] = None,
                      series: Annotated[str | None, Query()] = None) -> list[RuleOut]:
     return [RuleOut.of(r) for r in monitor.rules()
-            if (owner is None or r.spec.owner == owner)
+            if monitor.may_see_rule(r, caller.org)
+            and (owner is None or r.spec.owner == owner)
             and (series is None or r.spec.series == series)]
 
 
-@router.get("/rules/{rule_id}", response_model=RuleOut)
-async def get_rule(rule_id: str, monitor: Monitor, caller: Caller) -> RuleOut:
-    return _rule_or_404(monitor, rule_id)
+@router.get("/rules/{rule_id}", response_model=RuleOut, responses=NO_RULE)
+async def get_rule(rule_id: RuleId, monitor: Monitor, caller: Caller) -> RuleOut:
+    return _rule_or_404(monitor, rule_id, caller)
 
 
 @router.get("/rules/{rule_id}/versions", response_model=list[RuleVersionOut],
-            summary="Every version of a rule: who changed it, when, old and new")
-async def rule_versions(rule_id: str, monitor: Monitor, caller: Caller) -> list[RuleVersionOut]:
-    _rule_or_404(monitor, rule_id)
+            summary="Every version of a rule: who changed it, when, why, old and new",
+            responses=NO_RULE)
+async def rule_versions(rule_id: RuleId, monitor: Monitor, caller: Caller) -> list[RuleVersionOut]:
+    _rule_or_404(monitor, rule_id, caller)
     return [RuleVersionOut.of(v) for v in await monitor.store.rule_versions(rule_id)]
 
 
 @router.patch("/rules/{rule_id}", response_model=RuleOut,
-              summary="Change a rule (its owner only); makes a new version",
-              responses={403: {"description": "The caller's organisation does not own it"},
-                         404: {"description": "No such rule"},
-                         422: {"description": "A fixed field, or an invalid value"}})
-async def change_rule(rule_id: str, body: RuleChange, monitor: Monitor,
-                      caller: Caller) -> RuleOut:
-    _rule_or_404(monitor, rule_id)
+              summary="Change a rule (its owner, with the safety scope); makes a new version",
+              description="The new values must be finite, a band's low below its high and "
+                          "inside the series' physical range, and no looser than the hard "
+                          "limits of the cluster file (`hard_limits`). The reason is required "
+                          "and kept with the version, with the token that made the change.",
+              responses={403: {"description": "The caller's organisation does not own it, "
+                                              "or the token lacks the safety scope"},
+                         404: {"description": "No such rule visible to the caller"},
+                         422: {"description": "A fixed field, or a value out of bounds"}})
+async def change_rule(rule_id: RuleId, body: RuleChange, monitor: Monitor,
+                      caller: Changer) -> RuleOut:
+    _rule_or_404(monitor, rule_id, caller)
+    actor = f"{caller.org}:{caller.name} (#{caller.token_id})"
     try:
-        changed = await monitor.change_rule(rule_id, body.changes, caller.org, body.reason)
+        changed = await monitor.change_rule(rule_id, body.changes, caller.org, body.reason,
+                                            actor)
     except NotOwner as exc:
         raise HTTPException(403, str(exc)) from None
     except RuleChangeError as exc:
@@ -79,17 +99,14 @@ async def change_rule(rule_id: str, body: RuleChange, monitor: Monitor,
             summary="Findings (changes of state), newest first, that the caller may see")
 async def list_findings(
         monitor: Monitor, caller: Caller,
-        rule_id: Annotated[str | None, Query()] = None,
-        series: Annotated[str | None, Query()] = None,
-        state: Annotated[str | None, Query()] = None,
-        kind: Annotated[str | None, Query()] = None,
-        since: Annotated[datetime | None, Query(description="Plant time, inclusive")] = None,
-        until: Annotated[datetime | None, Query(description="Plant time, exclusive")] = None,
+        rule_id: Annotated[Name | None, Query()] = None,
+        series: Annotated[Name | None, Query()] = None,
+        state: Annotated[Name | None, Query()] = None,
+        kind: Annotated[Name | None, Query()] = None,
+        since: Annotated[Moment | None, Query(description="Plant time, inclusive")] = None,
+        until: Annotated[Moment | None, Query(description="Plant time, exclusive")] = None,
         late: Annotated[bool | None, Query()] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[FindingOut]:
-    for name, moment in (("since", since), ("until", until)):
-        if moment is not None and moment.tzinfo is None:
-            raise HTTPException(422, f"'{name}' needs an offset, e.g. 2026-01-15T06:00:00Z")
     flt = FindingFilter(rule_id=rule_id, series=series, state=state, kind=kind, since=since,
                         until=until, late=late, limit=limit)
     visible = sorted(monitor.visible_series(caller.org))
@@ -100,14 +117,18 @@ async def list_findings(
 @router.get("/energy", response_model=EnergyOut,
             summary="Heat energy delivered through a derived heat-power series",
             description="The same figure for supplier and recipient: computed from the "
-                        "heat power the monitor derives and stores.")
+                        "heat power the monitor derives and stores.",
+            responses={404: {"description": "No such derived heat-power series visible to "
+                                            "the caller"}})
 async def energy(monitor: Monitor, caller: Caller,
-                 series: Annotated[str, Query(description="A derived heat-power series")],
-                 since: Annotated[datetime, Query(description="Plant time, inclusive")],
-                 until: Annotated[datetime, Query(description="Plant time, exclusive")]
+                 series: Annotated[Name, Query(
+                     description="A derived heat-power series",
+                     examples=["glomfjord/smelter/hx1/secondary/power"])],
+                 since: Annotated[Moment, Query(description="Plant time, inclusive",
+                                                examples=["2026-01-15T00:00:00Z"])],
+                 until: Annotated[Moment, Query(description="Plant time, exclusive",
+                                                examples=["2026-01-16T00:00:00Z"])]
                  ) -> EnergyOut:
-    if since.tzinfo is None or until.tzinfo is None:
-        raise HTTPException(422, "'since' and 'until' need an offset, e.g. 2026-01-15T06:00:00Z")
     if series not in monitor.derived_power_keys() or \
             series not in monitor.visible_series(caller.org):
         raise HTTPException(404, f"no derived heat-power series {series!r} visible to "

@@ -11,7 +11,6 @@ service stopped in between) are evaluated now.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import time
@@ -23,9 +22,11 @@ import asyncpg
 import numpy as np
 from prometheus_client import CollectorRegistry
 
+from heatlink.aio import cancel_and_wait
 from heatlink.clock import Clock
 from services.cluster.index import ClusterIndex
 from services.cluster.model import Cluster
+from services.monitor.bounds import rule_problems
 from services.monitor.convert import ReadingArrays
 from services.monitor.engine import Engine, EngineConfig
 from services.monitor.findings import Finding, FindingSink, State
@@ -33,6 +34,7 @@ from services.monitor.group import VersionedRule
 from services.monitor.metrics import MonitorMetrics
 from services.monitor.plan import plan_from_cluster
 from services.monitor.store import DerivedRows, MonitorStore, parse_spec, spec_json
+from services.storage.health import StorageHealth
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,7 @@ FIXED_FIELDS = frozenset({"id", "kind", "owner", "series", "flow_series", "excha
                           "cold_flow"})
 
 Batch = tuple[list[str], list[datetime], list[float], list[str]]
+Unsaved = tuple[list[Finding], dict[str, datetime], DerivedRows | None]
 
 
 class RuleChangeError(ValueError):
@@ -66,7 +69,8 @@ class QueueObserver:
 class MonitorRuntime:
     def __init__(self, engine: Engine, store: MonitorStore, sink: FindingSink, clock: Clock,
                  cluster: Cluster, rules: Sequence[VersionedRule], tick_s: float,
-                 metrics: MonitorMetrics | None = None) -> None:
+                 metrics: MonitorMetrics | None = None,
+                 storage: StorageHealth | None = None) -> None:
         self.engine = engine
         self.store = store
         self.sink = sink
@@ -76,8 +80,13 @@ class MonitorRuntime:
         self.metrics = metrics or MonitorMetrics()
         self.index = ClusterIndex(cluster)
         self._rules = {r.spec.id: r for r in rules}
+        self._hard_limits = {h.series: h for h in cluster.hard_limits}
         self._queue: asyncio.Queue[Batch] = asyncio.Queue()
         self.observer = QueueObserver(self._queue)
+        self.storage = storage
+        # Evaluated while the database was unreachable, saved in order once it is back:
+        # the engine has moved on, so dropping them would lose their transitions for good.
+        self._unsaved: list[Unsaved] = []
         self._unsent: list[tuple[int, Finding]] = []
         self._task: asyncio.Task[None] | None = None
         self.derived_ids: dict[str, int] = {}  # database ids of derived series, by key
@@ -91,9 +100,7 @@ class MonitorRuntime:
         """Evaluate what is queued, then stop the task."""
         await self.flush()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
 
     async def flush(self) -> None:
@@ -107,7 +114,8 @@ class MonitorRuntime:
     async def _run(self) -> None:
         while True:
             try:
-                first = await asyncio.wait_for(self._queue.get(), timeout=self.tick_s)
+                async with asyncio.timeout(self.tick_s):
+                    first = await self._queue.get()
             except TimeoutError:
                 try:
                     await self.tick()
@@ -166,25 +174,48 @@ class MonitorRuntime:
     async def _commit(self, findings: Sequence[Finding], watermarks: Mapping[str, datetime],
                       derived: DerivedRows | None = None) -> None:
         if findings or watermarks or derived:
-            ids = await self.store.save(findings, watermarks, derived)
-            self._unsent.extend(zip(ids, findings, strict=True))
+            self._unsaved.append((list(findings), dict(watermarks), derived))
         for f in findings:  # transitions are few: each is worth a line
             self.metrics.findings.labels(f.kind, f.state).inc()
             log.info("finding %s on %s: %s -> %s at %s%s", f.rule_id, f.series,
                      f.previous_state, f.state, f.ts.isoformat(), " (late)" if f.late else "")
-        await self._hand_over()
+        if await self._save():
+            await self._hand_over()
+
+    async def _save(self) -> bool:
+        """Save what waits, oldest first; False while the database is unreachable."""
+        while self._unsaved:
+            findings, watermarks, derived = self._unsaved[0]
+            try:
+                ids = await self.store.save(findings, watermarks, derived)
+            except Exception as exc:
+                if self._outage(exc):
+                    return False
+                raise
+            self._unsaved.pop(0)
+            self._unsent.extend(zip(ids, findings, strict=True))
+        return True
+
+    def _outage(self, exc: Exception) -> bool:
+        return self.storage is not None and self.storage.failed(exc, "monitor")
 
     async def _hand_over(self) -> None:
         if not self._unsent:
             return
         try:
             await self.sink.findings([f for _, f in self._unsent])
-        except Exception:
+        except Exception as exc:
             self.metrics.handover_failures.inc()
-            log.warning("finding sink failed; %d findings wait for the next attempt",
-                        len(self._unsent), exc_info=True)
+            if not self._outage(exc):
+                log.warning("finding sink failed; %d findings wait for the next attempt",
+                            len(self._unsent), exc_info=True)
             return
-        await self.store.mark_handed_over([i for i, _ in self._unsent], self.clock.now())
+        try:
+            await self.store.mark_handed_over([i for i, _ in self._unsent], self.clock.now())
+        except Exception as exc:
+            if self._outage(exc):
+                return  # handed over again later: the sink takes a finding twice as once
+            raise
         self._unsent.clear()
 
     # -- rules ---------------------------------------------------------------------------
@@ -202,9 +233,16 @@ class MonitorRuntime:
     def rule(self, rule_id: str) -> VersionedRule:
         return self._rules[rule_id]
 
+    def may_see_rule(self, rule: VersionedRule, org: str) -> bool:
+        """A company sees the rules it owns and those on series it may read (its own
+        assets' and what its exchanges share with it); the facilitator sees every rule."""
+        return rule.spec.owner == org or rule.spec.series in self.visible_series(org)
+
     async def change_rule(self, rule_id: str, changes: Mapping[str, Any], by_org: str,
-                          reason: str | None = None) -> VersionedRule:
-        """A new version of a rule, by its owner; the engine runs it from the next reading."""
+                          reason: str | None = None, actor: str | None = None
+                          ) -> VersionedRule:
+        """A new version of a rule, by its owner, inside the series' physical range and the
+        cluster file's hard limits; the engine runs it from the next reading."""
         current = self._rules[rule_id]  # KeyError: no such rule
         if current.spec.owner != by_org:
             raise NotOwner(f"rule {rule_id!r} belongs to {current.spec.owner!r}; "
@@ -217,17 +255,25 @@ class MonitorRuntime:
             new_spec = parse_spec({**spec_json(current.spec), **changes})
         except ValueError as exc:
             raise RuleChangeError(str(exc)) from exc
-        changed = await self.store.change_rule(new_spec, by_org, self.clock.now(), reason)
+        info = self.index.series.get(new_spec.series)
+        span = None if info is None or info.range_min is None or info.range_max is None \
+            else (info.range_min, info.range_max)
+        problems = rule_problems(new_spec, span, self._hard_limits.get(new_spec.series))
+        if problems:
+            raise RuleChangeError("; ".join(problems))
+        changed = await self.store.change_rule(new_spec, by_org, self.clock.now(), reason, actor)
         self._rules[rule_id] = changed
         self.engine.set_rules(self.rules())
-        log.info("rule %s changed to version %d by %s", rule_id, changed.version, by_org)
+        log.info("rule %s changed to version %d by %s (%s): %s", rule_id, changed.version,
+                 actor or by_org, reason, changes)
         return changed
 
 
 async def start_monitor(pool: asyncpg.Pool, cluster: Cluster, clock: Clock, sink: FindingSink,
                         *, config: EngineConfig | None = None, tick_s: float = 10.0,
                         catch_up_limit_s: float = 86_400.0,
-                        registry: CollectorRegistry | None = None) -> MonitorRuntime:
+                        registry: CollectorRegistry | None = None,
+                        storage: StorageHealth | None = None) -> MonitorRuntime:
     """Restore, catch up and start the monitor; call `MonitorRuntime.stop` on shutdown.
 
     Readings stored while the monitor was stopped are evaluated on start, at most
@@ -242,7 +288,7 @@ async def start_monitor(pool: asyncpg.Pool, cluster: Cluster, clock: Clock, sink
         engine.restore_state(st.rule_id, State[st.state.upper()], st.since_ts.timestamp(),
                              st.reference_value)
     runtime = MonitorRuntime(engine, store, sink, clock, cluster, rules, tick_s,
-                             MonitorMetrics(registry))
+                             MonitorMetrics(registry), storage)
     runtime.derived_ids = await store.derived_series_ids()
     await _catch_up(runtime, store, engine, now.timestamp() - catch_up_limit_s)
     runtime._unsent = await store.not_handed_over()

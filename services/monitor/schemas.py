@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from heatlink.inputs import FreeText, JsonObject
 from services.monitor.findings import Finding
 from services.monitor.group import VersionedRule
 from services.monitor.store import RuleVersionRow, spec_json
@@ -33,23 +34,27 @@ class RuleVersionOut(BaseModel):
     spec: dict[str, Any]
     previous: dict[str, Any] | None
     changed_by: str = Field(description="Organisation, or 'cluster-file'")
+    actor: str | None = Field(description="Who within it: the token's name and id "
+                              "(none for the cluster file)", examples=["fjordsmolt:vet (#12)"])
     changed_at: datetime
     reason: str | None
 
     @classmethod
     def of(cls, row: RuleVersionRow) -> RuleVersionOut:
         return cls(version=row.version, spec=row.spec, previous=row.previous,
-                   changed_by=row.changed_by, changed_at=row.changed_at, reason=row.reason)
+                   changed_by=row.changed_by, actor=row.actor, changed_at=row.changed_at,
+                   reason=row.reason)
 
 
 class RuleChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    changes: dict[str, Any] = Field(
+    changes: JsonObject = Field(
         description="Fields to change, e.g. {\"high\": 15.0, \"deadband\": 0.3}. id, kind, "
         "owner and the series a rule reads are fixed in the cluster file.",
         examples=[{"high": 15.0}])
-    reason: str | None = Field(None, max_length=500, examples=["vet: smolt stage from March"])
+    reason: FreeText = Field(min_length=1, max_length=500, description="Why: kept with the new "
+                             "version for the audit", examples=["vet: smolt stage from March"])
 
 
 class FindingOut(BaseModel):

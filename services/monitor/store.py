@@ -34,6 +34,7 @@ class RuleVersionRow:
     changed_by: str
     changed_at: datetime
     reason: str | None
+    actor: str | None = None
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ class MonitorStore:
         return out
 
     async def change_rule(self, new: AnyRule, by: str, now: datetime,
-                          reason: str | None) -> VersionedRule:
+                          reason: str | None, actor: str | None = None) -> VersionedRule:
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", new.id)
             row = await conn.fetchrow(
@@ -114,18 +115,19 @@ class MonitorStore:
             if row is None:
                 raise KeyError(new.id)
             version = await self._insert(conn, new, row["version"] + 1, json.loads(row["spec"]),
-                                         by, now, reason)
+                                         by, now, reason, actor)
         return VersionedRule(new, version)
 
     @staticmethod
     async def _insert(conn: asyncpg.Connection, spec: AnyRule, version: int,
                       previous: dict[str, Any] | None, by: str, now: datetime,
-                      reason: str | None) -> int:
+                      reason: str | None, actor: str | None = None) -> int:
         await conn.execute(
             "INSERT INTO monitor_rule_versions (rule_id, version, kind, owner, spec, previous,"
-            " changed_by, changed_at, reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            " changed_by, changed_at, reason, actor)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             spec.id, version, spec.kind, spec.owner, json.dumps(spec_json(spec)),
-            None if previous is None else json.dumps(previous), by, now, reason)
+            None if previous is None else json.dumps(previous), by, now, reason, actor)
         return version
 
     async def rule_versions(self, rule_id: str) -> list[RuleVersionRow]:
@@ -133,7 +135,8 @@ class MonitorStore:
             "SELECT * FROM monitor_rule_versions WHERE rule_id = $1 ORDER BY version", rule_id)
         return [RuleVersionRow(r["rule_id"], r["version"], json.loads(r["spec"]),
                                None if r["previous"] is None else json.loads(r["previous"]),
-                               r["changed_by"], r["changed_at"], r["reason"]) for r in rows]
+                               r["changed_by"], r["changed_at"], r["reason"], r["actor"])
+                for r in rows]
 
     # -- findings ------------------------------------------------------------------------
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 
+from heatlink.inputs import Moment
 from services.access.deps import require_scope
 from services.access.principal import Principal, Scope
+from services.api.openapi import link
 from services.cluster.index import ClusterIndex, SeriesInfo
 from services.ingest.checks import QUALITY_NAMES
 from services.readings import store
@@ -16,6 +18,9 @@ from services.readings.schemas import Aggregate, LatestOut, Point, ReadingsOut, 
 
 router = APIRouter(prefix="/v1", tags=["readings"])
 Reader = Annotated[Principal, Depends(require_scope(Scope.READ))]
+SeriesKey = Annotated[str, Path(description="A series key (GET /v1/series lists them)",
+                                examples=["glomfjord/smelter/hx1/secondary/supply_temp"])]
+_FIRST = {"key": "$response.body#/0/key"}
 
 
 def _index(request: Request) -> ClusterIndex:
@@ -23,17 +28,24 @@ def _index(request: Request) -> ClusterIndex:
     return index
 
 
-def visible_series_or_404(request: Request, principal: Principal, key: str) -> SeriesInfo:
+async def visible_series_or_404(request: Request, principal: Principal, key: str,
+                                door: str = "rest") -> SeriesInfo:
     index = _index(request)
     info = index.series.get(key)
     if info is None or key not in index.visible_series(principal.org):
+        if info is not None:  # the owner learns of the attempt; the caller learns nothing
+            await store.log_denied(request.app.state.pool, principal.org,
+                                   [(info.owner, key)], door)
         # The same answer for "does not exist" and "not yours": no hint that it exists.
         raise HTTPException(404, f"no series {key!r} visible to {principal.org}; "
                             "GET /v1/series lists the ones you can read")
     return info
 
 
-@router.get("/series", response_model=list[SeriesOut], summary="Series the caller may read")
+@router.get("/series", response_model=list[SeriesOut], summary="Series the caller may read",
+            responses={200: {"links": {
+                "readings": link("/v1/series/{key}/readings", "get", **_FIRST),
+                "export": link("/v1/series/{key}/export.csv", "get", **_FIRST)}}})
 async def list_series(request: Request, principal: Reader) -> list[SeriesOut]:
     index = _index(request)
     visible = index.visible_series(principal.org)
@@ -41,19 +53,30 @@ async def list_series(request: Request, principal: Reader) -> list[SeriesOut]:
             if key in visible]
 
 
+# Timestamps are kept to the microsecond; ten years is wider than any bucket worth asking for.
+MIN_STEP_S = 0.001
+MAX_STEP_S = 10 * 365.25 * 86400
+
+
 @router.get("/series/{key:path}/readings", response_model=ReadingsOut,
-            summary="Readings of one series, raw or bucketed")
+            summary="Readings of one series, raw or bucketed",
+            responses={404: {"description": "The series does not exist or is not visible to "
+                                            "the caller"},
+                       422: {"description": "A bad range or step, or more points than "
+                                            "HEATLINK_QUERY_MAX_POINTS; `detail` says which"}})
 async def series_readings(
-    request: Request, principal: Reader, key: str,
-    start: Annotated[datetime | None, Query(description="Inclusive; default end − 1 h")] = None,
-    end: Annotated[datetime | None, Query(description="Exclusive; default now")] = None,
-    step: Annotated[float | None, Query(gt=0, description="Bucket width in seconds; "
-                                        "omit for raw readings")] = None,
+    request: Request, principal: Reader, key: SeriesKey,
+    start: Annotated[Moment | None, Query(description="Inclusive; default end − 1 h")] = None,
+    end: Annotated[Moment | None, Query(description="Exclusive; default now")] = None,
+    step: Annotated[float | None, Query(
+        ge=MIN_STEP_S, le=MAX_STEP_S, allow_inf_nan=False,
+        description="Bucket width in seconds, from 0.001 to ten years; omit for raw "
+                    "readings")] = None,
     agg: Annotated[Aggregate, Query(description="Aggregate per bucket")] = Aggregate.AVG,
 ) -> ReadingsOut:
-    info = visible_series_or_404(request, principal, key)
-    end = _aware(end, "end") if end else request.app.state.clock.now()
-    start = _aware(start, "start") if start else end - timedelta(hours=1)
+    info = await visible_series_or_404(request, principal, key)
+    end = end or request.app.state.clock.now()
+    start = start or end - timedelta(hours=1)
     if start >= end:
         raise HTTPException(422, "start must be before end")
     max_points: int = request.app.state.settings.query_max_points
@@ -96,8 +119,3 @@ async def latest(request: Request, principal: Reader) -> list[LatestOut]:
                             if r["ts"] is not None], "rest")
     return out
 
-
-def _aware(moment: datetime, name: str) -> datetime:
-    if moment.tzinfo is None:
-        raise HTTPException(422, f"{name} must carry a UTC offset, e.g. 2026-01-15T06:00:00Z")
-    return moment.astimezone(UTC)

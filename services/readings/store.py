@@ -54,3 +54,15 @@ async def log_access(pool: asyncpg.Pool, reader_org: str,
         await pool.executemany(
             "INSERT INTO access_log (reader_org, owner_org, series, door)"
             " VALUES ($1, $2, $3, $4)", rows)
+
+
+async def log_denied(pool: asyncpg.Pool, reader_org: str, refused: Iterable[tuple[str, str]],
+                     door: str, reason: str = "not shared with the reader") -> None:
+    """Record refused reads of other organisations' series: (owner org, series key). The
+    caller got the same 404 as for a series that does not exist; the owner sees why."""
+    rows = [(reader_org, owner, key, door, reason) for owner, key in refused
+            if owner != reader_org]
+    if rows:
+        await pool.executemany(
+            "INSERT INTO access_log (reader_org, owner_org, series, door, outcome, reason)"
+            " VALUES ($1, $2, $3, $4, 'denied', $5)", rows)

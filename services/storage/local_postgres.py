@@ -1,5 +1,10 @@
 """A private PostgreSQL server in a data folder, for the demo and the tests.
 
+It listens on no TCP port: only on a Unix socket inside its data folder, which PostgreSQL
+keeps at mode 0700, so only the user running it (and root) can reach it. Another local
+user can neither connect over 127.0.0.1 nor enter the folder, even though the socket
+trusts whoever reaches it.
+
 It prefers TimescaleDB: the machine's own PostgreSQL 17 with the extension, or Debian 13's
 packages in a debootstrap folder made by ``deploy/timescaledb/install-rootfs.sh`` (run with
 chroot, since a Debian 12 machine cannot install them natively). Without either it falls
@@ -11,11 +16,16 @@ from __future__ import annotations
 
 import glob
 import os
+import shlex
 import shutil
 import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
+from urllib.parse import quote
+
+from services.storage.exit_guard import ExitGuard
 
 DEFAULT_TSDB_ROOT = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / \
     "heatlink" / "trixie-timescaledb"
@@ -100,10 +110,17 @@ class LocalPostgres:
         else:
             base = Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local/share"))
             self.data_dir = str(base / "heatlink" / name)
+        self._guard: ExitGuard | None = None
+
+    @property
+    def socket_dir(self) -> Path:
+        """Where the server's socket is, as this process sees it (the data folder)."""
+        return self._host_data_dir()
 
     @property
     def url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        return (f"postgresql://postgres@/postgres?host={quote(str(self.socket_dir), safe='/')}"
+                f"&port={self.port}")
 
     def _command(self, *args: str) -> list[str]:
         binary = f"{self.install.bindir}/{args[0]}"
@@ -145,11 +162,10 @@ class LocalPostgres:
             if not self.install.chrooted:
                 shutil.chown(host_data.parent, "postgres", "postgres")
             self._chown_postgres(host_data)
-        self._run("initdb", "-D", self.data_dir, "-U", "postgres", "--auth=trust",
-                  "-E", "UTF8", "--locale=C.UTF-8" if self.install.chrooted else "--locale=C")
+        self._run("initdb", "-D", self.data_dir, "-U", "postgres", "--auth-local=trust",
+                  "--auth-host=reject", "-E", "UTF8",
+                  "--locale=C.UTF-8" if self.install.chrooted else "--locale=C")
         settings = {
-            "listen_addresses": "'127.0.0.1'",
-            "unix_socket_directories": "''",
             "max_connections": "200",
             "shared_buffers": "'256MB'",
             "timescaledb.telemetry_level": "off" if self.install.timescaledb else None,
@@ -174,21 +190,57 @@ class LocalPostgres:
         else:
             shutil.chown(path, "postgres", "postgres")
 
+    def _lock_down(self) -> None:
+        """Only the socket, only in the 0700 data folder: also for folders made by older
+        versions, which listened on 127.0.0.1 and trusted every local user there."""
+        host_data = self._host_data_dir()
+        host_data.chmod(0o700)
+        (host_data / "pg_hba.conf").write_text(  # rewritten in place: owner and mode stay
+            "# heatlink: the Unix socket in this 0700 folder only; no TCP at all\n"
+            "local all all trust\n")
+        socket_path = host_data / f".s.PGSQL.{self.port}"
+        if len(str(socket_path)) > 100:
+            raise LocalPostgresError(
+                f"the socket path {socket_path} is longer than Unix sockets allow; use a "
+                "shorter HEATLINK_DATA_DIR (or XDG_CACHE_HOME for the TimescaleDB folder)")
+
     def start(self) -> str:
         if self.install.chrooted:
             self._prepare_chroot()
-        self._ensure_data_dir()
         if self._host_data_dir().joinpath("postmaster.pid").exists():
             # A run that was killed left its server behind; stop it rather than fail.
             self.stop()
+        # Armed first: a process that dies while the server is made or starts must not
+        # leave it (or a throwaway folder) behind.
+        self._guard = ExitGuard(self._cleanup_command())
+        self._ensure_data_dir()
+        self._lock_down()
         log = f"{self.data_dir}/server.log"
+        # Command-line settings win over postgresql.conf, old folders included.
+        options = (f"-p {self.port} -c listen_addresses= "
+                   f"-c unix_socket_directories={shlex.quote(self.data_dir)} "
+                   "-c unix_socket_permissions=0700")
         self._run("pg_ctl", "-D", self.data_dir, "-l", log, "-w", "-t", "60",
-                  "-o", f"-p {self.port}", "start")
+                  "-o", options, "start")
         return self.url
 
-    def stop(self) -> None:
-        subprocess.run(self._command("pg_ctl", "-D", self.data_dir, "-m", "fast", "-w", "stop"),
+    def _cleanup_command(self) -> str:
+        """What runs if this process dies without stopping the server: an immediate stop
+        (the postmaster was detached by pg_ctl and would run on), and for a throwaway
+        server its folder too."""
+        stop = shlex.join(self._command("pg_ctl", "-D", self.data_dir, "-m", "immediate",
+                                        "-w", "stop"))
+        if self.durable:
+            return stop
+        return f"{stop}; rm -rf {shlex.quote(str(self._host_data_dir()))}"
+
+    def stop(self, mode: Literal["smart", "fast", "immediate"] = "fast") -> None:
+        """`immediate` is a crash as far as clients can tell (tests of outages use it)."""
+        subprocess.run(self._command("pg_ctl", "-D", self.data_dir, "-m", mode, "-w", "stop"),
                        capture_output=True)
+        if self._guard is not None:
+            self._guard.disarm()
+            self._guard = None
 
     def destroy(self) -> None:
         self.stop()

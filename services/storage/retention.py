@@ -10,6 +10,7 @@ import asyncpg
 
 from heatlink.clock import Clock
 from services.metrics import ServiceMetrics
+from services.storage.health import StorageHealth
 from services.storage.timescale import TimeSeriesFeatures, drop_expired
 
 log = logging.getLogger(__name__)
@@ -17,7 +18,7 @@ log = logging.getLogger(__name__)
 
 async def retention_loop(pool: asyncpg.Pool, features: TimeSeriesFeatures, clock: Clock,
                          retention_days: int, interval_s: float,
-                         metrics: ServiceMetrics) -> None:
+                         metrics: ServiceMetrics, storage: StorageHealth | None = None) -> None:
     if features.community:
         return  # the retention policy runs inside TimescaleDB
     while True:
@@ -28,6 +29,8 @@ async def retention_loop(pool: asyncpg.Pool, features: TimeSeriesFeatures, clock
             if dropped:
                 log.info("retention: dropped %d old %s", dropped,
                          "chunks" if features.hypertable else "rows")
-        except (OSError, asyncpg.PostgresError) as exc:
-            log.warning("retention: could not drop old readings: %s", exc)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            # An outage is told once by `storage`; the next round tries again.
+            if storage is None or not storage.failed(exc, "retention"):
+                log.warning("retention: could not drop old readings: %s", exc)
         await asyncio.sleep(interval_s)

@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from alerts.runtime import AlertsRuntime
-from alerts.signing import verify_body
 from heatlink.clock import FakeClock
+from heatlink.webhooks import verify
 from services.access.principal import Role
 from services.settings import Settings
 from tests.alerts.support import (
@@ -100,6 +100,8 @@ async def world(postgres_url: str, mqtt_url: str,
             settings = Settings(database_url=url, cluster_file=cluster)
             async with running_app(settings, clock=clock) as app:
                 tokens = {org: await make_token(url, org, role) for org, role in ORGS.items()}
+                tokens["fjordsmolt operator"] = await make_token(url, "fjordsmolt",
+                                                                 Role.OPERATOR)
                 pool = app.app.state.pool
                 # The tank is at 12 °C when the trip happens.
                 await pool.execute(
@@ -122,7 +124,8 @@ async def test_furnace_trip_reaches_recipient_and_supplier_only(world: World) ->
 
     assert len(farm) == 1, "one alert for the recipient"
     request = farm[0]
-    assert verify_body(b"farm-secret", request.body, request.headers["x-heatlink-signature"])
+    assert verify(b"farm-secret", request.headers, request.body,
+                  world.clock.now().timestamp()) == request.key
     assert request.key.startswith("hl-")
     [note] = request.json["notifications"]
     alert = note["alert"]
@@ -139,7 +142,7 @@ async def test_furnace_trip_reaches_recipient_and_supplier_only(world: World) ->
 
     assert len(smelter) == 1
     assert smelter[0].json["notifications"][0]["alert"]["role"] == "supplier"
-    assert "x-heatlink-signature" not in smelter[0].headers  # no secret configured
+    assert "webhook-signature" not in smelter[0].headers  # no secret configured
 
     text, html = mail_parts(mails[0])
     assert "Upstream cause: Plate exchanger HX-1" in text
@@ -184,11 +187,22 @@ async def test_furnace_trip_reaches_recipient_and_supplier_only(world: World) ->
     assert "symptom_grouped" in [t["event"] for t in root["transitions"]]
     assert all(d["status"] == "delivered" for d in root["deliveries"])
 
-    # The signed link in the e-mail acknowledges it; a tampered one is refused.
+    # The signed link in the e-mail opens a page that asks; only its button (a POST)
+    # acknowledges, since mail scanners follow links. A tampered link is refused.
     link = note["links"]["acknowledge"].replace("http://heatlink.example", "")
     async with httpx.AsyncClient(base_url=world.app.url) as anonymous:
         assert (await anonymous.get(link.replace("sig=", "sig=0"))).status_code == 403
-        assert (await anonymous.get(link)).status_code == 200
+        assert (await anonymous.post(link.replace("sig=", "sig=0"))).status_code == 403
+        page = await anonymous.get(link)
+        assert page.status_code == 200
+        assert '<form method="post">' in page.text
+        assert "Acknowledge?" in page.text
+        async with world.client("fjordsmolt") as farm_api:
+            shown = (await farm_api.get(f"/v1/alerts/{alert['id']}")).json()
+        assert shown["alert"]["state"] == "active_unack"  # opening the link changed nothing
+        pressed = await anonymous.post(link)
+        assert pressed.status_code == 200
+        assert "Acknowledged" in pressed.text
     async with world.client("fjordsmolt") as farm_api:
         detail = (await farm_api.get(f"/v1/alerts/{alert['id']}")).json()
     assert detail["alert"]["state"] == "active_ack"
@@ -203,7 +217,7 @@ async def test_maintenance_window_is_told_ahead_and_its_trip_does_not_page(
         refused = await farm_api.post("/v1/maintenance", json={
             "exchange": "glomfjord-smolt", "starts_at": starts.isoformat(),
             "ends_at": (starts + timedelta(hours=2)).isoformat()})
-    assert refused.status_code == 403  # a recipient token lacks the control scope
+    assert refused.status_code == 403  # a recipient token lacks the safety scope
     async with world.client("glomfjord-smelter") as smelter_api:
         answer = await smelter_api.post("/v1/maintenance", json={
             "exchange": "glomfjord-smolt", "starts_at": starts.isoformat(),
@@ -268,12 +282,16 @@ async def test_operators_handle_alerts_through_the_api(world: World) -> None:
     link = farm[-1].json["notifications"][0]["links"]["acknowledge"]
     path = f"/v1/alerts/{alert['id']}"
     async with world.client("fjordsmolt") as api:
-        shelved = (await api.post(f"{path}/shelve", json={"duration_s": 600,
-                                                          "reason": "known"})).json()
-        assert shelved["alert"]["shelved_until"] is not None
-        assert (await api.post(f"{path}/unshelve")).json()["changed"] is True
-        # Out of service needs the control scope, which a recipient token lacks.
+        # Shelving and out of service need the safety scope, which a recipient token lacks.
+        week = await api.post(f"{path}/shelve", json={"duration_s": 7 * 86400})
+        assert week.status_code == 403
         assert (await api.post(f"{path}/out-of-service", json={})).status_code == 403
+    async with world.client("fjordsmolt operator") as operator:
+        shelved = (await operator.post(f"{path}/shelve", json={"duration_s": 600,
+                                                               "reason": "known"})).json()
+        assert shelved["alert"]["shelved_until"] is not None
+        assert (await operator.post(f"{path}/unshelve")).json()["changed"] is True
+    async with world.client("fjordsmolt") as api:
         acked = (await api.post(f"{path}/ack")).json()
         assert (acked["changed"], acked["alert"]["state"]) == (True, "active_ack")
         again = (await api.post(f"{path}/ack")).json()

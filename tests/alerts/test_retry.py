@@ -12,10 +12,11 @@ from alerts.channels.webhook import WebhookChannel
 from alerts.model import Fail
 from alerts.service import AlertService
 from alerts.settings import AlertSettings
-from alerts.signing import LinkSigner, verify_body
+from alerts.signing import LinkSigner
 from alerts.testing import RecordingChannel
 from alerts.worker import DeliveryWorker
 from heatlink.clock import FakeClock
+from heatlink.webhooks import verify
 from tests.alerts.conftest import index_for
 from tests.alerts.support import trip, webhook_receiver, write_cluster
 
@@ -33,7 +34,7 @@ async def test_webhook_down_then_back(pool: asyncpg.Pool, fake_clock: FakeClock,
              "address": hook.url("/farm"), "secret_env": "HEATLINK_TEST_HOOK_SECRET"}])
         index = await index_for(pool, path)
         service = AlertService(pool, index, fake_clock, LinkSigner(b"k", "http://x", 60))
-        channel = WebhookChannel(timeout_s=5)
+        channel = WebhookChannel(timeout_s=5, clock=fake_clock)
         worker = DeliveryWorker(pool, fake_clock, {"webhook": channel}, index.cluster.alerting,
                                 SETTINGS)
         try:
@@ -52,7 +53,11 @@ async def test_webhook_down_then_back(pool: asyncpg.Pool, fake_clock: FakeClock,
         seen = hook.at("/farm")
         assert len(seen) == 3
         assert len({r.key for r in seen}) == 1, "every attempt carries the same key"
-        assert verify_body(b"s3cret", seen[-1].body, seen[-1].headers["x-heatlink-signature"])
+        # The same webhook-id on every attempt, each signed at the time it was sent.
+        assert {verify(b"s3cret", r.headers, r.body, fake_clock.now().timestamp())
+                for r in seen} == {seen[0].key}
+        stamps = [int(r.headers["webhook-timestamp"]) for r in seen]
+        assert stamps[0] < stamps[1] < stamps[2] == int(fake_clock.now().timestamp())
         body = seen[-1].json
         assert body["notifications"][0]["alert"]["org"] == "fjordsmolt"
     rows = await pool.fetch(

@@ -35,6 +35,7 @@ from heatlink.commands import (
 )
 from heatlink.signing import SigningKey, TrustedKeys
 from services.control.bus import CommandBus
+from services.storage.exit_guard import ExitGuard
 from services.storage.local_postgres import free_port
 from tests.support.servers import BrokerTls, wait_for_port
 from tests.support.tls import write_test_ca
@@ -51,26 +52,35 @@ class ShippedBroker:
     tls: BrokerTls
     folder: Path
     process: subprocess.Popen[bytes] | None = None
+    guard: ExitGuard | None = None
 
     def start(self) -> None:
         self.process = subprocess.Popen(
             [shutil.which("mosquitto") or "/usr/sbin/mosquitto", "-c",
              str(self.folder / "mosquitto.conf")],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # Gone with this process, however it ends.
+        self.guard = ExitGuard(f"kill {self.process.pid}")
         wait_for_port("127.0.0.1", self.port)
         wait_for_port("127.0.0.1", self.tls_port)
+
+    def _ended(self) -> None:
+        assert self.process is not None
+        self.process.wait(timeout=10)
+        self.process = None
+        if self.guard is not None:
+            self.guard.disarm()
+            self.guard = None
 
     def kill(self) -> None:
         if self.process is not None:
             self.process.kill()
-            self.process.wait(timeout=10)
-            self.process = None
+            self._ended()
 
     def stop(self) -> None:
         if self.process is not None:
             self.process.terminate()
-            self.process.wait(timeout=10)
-            self.process = None
+            self._ended()
 
 
 def _as_broker_user(path: Path) -> None:

@@ -59,8 +59,13 @@ async def open_dashboard(browser: Any, url: str, token: str, *, without_alerts: 
                 "detail": "Not Found"}))
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # The service's Content-Security-Policy must not block any part of the page.
+    page.on("console", lambda msg: errors.append(msg.text)
+            if "Content Security Policy" in msg.text else None)
     page.errors = errors
-    await page.goto(url + "/")
+    opened = await page.goto(url + "/")
+    assert "frame-ancestors 'none'" in (await opened.header_value("content-security-policy")
+                                        or "")
     await page.fill("#token", token)
     await page.click("#login-form button[type=submit]")
     await page.wait_for_selector("body[data-ready='1']")

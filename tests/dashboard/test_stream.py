@@ -114,13 +114,41 @@ async def test_revoking_the_token_ends_its_open_stream(
     assert "revoked" in end.data["reason"]
 
 
-def test_a_ticket_works_until_it_expires() -> None:
+def test_a_ticket_opens_one_stream_before_it_expires() -> None:
     clock = FakeClock()
     book = TicketBook(clock, ttl_s=120)
-    ticket, _ = book.issue("hl_token")
-    assert book.redeem(ticket) == "hl_token"
+    ticket, _ = book.issue("hl_token", "fjordsmolt")
     clock.advance(119)
-    assert book.redeem(ticket) == "hl_token"  # reconnects within its life reuse it
-    clock.advance(2)
-    assert book.redeem(ticket) is None
+    found = book.redeem(ticket)
+    assert found is not None
+    assert (found.token, found.org) == ("hl_token", "fjordsmolt")
+    assert book.redeem(ticket) is None  # used: a leaked URL opens nothing
+    late, _ = book.issue("hl_token", "fjordsmolt")
+    clock.advance(121)
+    assert book.redeem(late) is None
     assert book.redeem("st_unknown") is None
+
+
+def test_one_company_asking_for_many_tickets_does_not_push_out_anothers() -> None:
+    book = TicketBook(FakeClock(), ttl_s=120, max_per_org=50)
+    farm, _ = book.issue("hl_farm", "fjordsmolt")
+    flood = [book.issue("hl_greenhouse", "mo-greenhouse")[0] for _ in range(10_000)]
+    assert book.count("mo-greenhouse") == 50  # its own oldest went first
+    assert book.redeem(flood[0]) is None
+    assert book.redeem(flood[-1]) is not None
+    found = book.redeem(farm)
+    assert found is not None
+    assert found.org == "fjordsmolt"
+
+
+async def test_a_used_ticket_opens_no_second_stream(
+        live_service: AppHandle, org_tokens: dict[str, str]) -> None:
+    async with live_service.client(org_tokens["fjordsmolt"]) as farm:
+        ticket = (await farm.post("/v1/stream/ticket")).json()
+    async with live_service.client() as browser, asyncio.timeout(20):
+        async with browser.stream("GET", ticket["stream_url"]) as first:
+            assert first.status_code == 200
+            assert (await anext(messages(first))).event == "hello"
+        again = await browser.get(ticket["stream_url"])
+    assert again.status_code == 401
+    assert "used" in again.json()["detail"]

@@ -101,6 +101,8 @@ class OpcUaPlant:
         server = Server(user_manager=PasswordUsers(users) if users else None)
         await server.init()
         server.set_endpoint(self.endpoint)
+        # The URI its certificate names: a client checks that they agree.
+        await server.set_application_uri("urn:heatlink:test-plant")
         if secure is not None:
             cert, key = secure
             await server.load_certificate(str(cert))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,6 +16,7 @@ from heatlink.clock import FakeClock
 from heatlink.wire import Reading
 
 T0 = datetime(2026, 1, 15, 6, 0, tzinfo=UTC)
+QUOTA_BYTES = 1024 * 1024
 
 
 def readings(series: str, n: int, start: int = 0) -> list[Reading]:
@@ -135,15 +137,122 @@ async def test_sqlite_buffer_survives_reopening(tmp_path: Path, clock: FakeClock
 
 async def test_sqlite_quota_drops_the_oldest_and_counts_them(tmp_path: Path,
                                                               clock: FakeClock) -> None:
-    buffer = await SqliteBuffer(tmp_path / "b.sqlite3", clock, max_bytes=256 * 1024).open()
+    buffer = await SqliteBuffer(tmp_path / "b.sqlite3", clock, max_bytes=QUOTA_BYTES).open()
     for chunk in range(20):
         await buffer.add(readings("a", 2000, start=chunk * 2000))
     await buffer.check_quota()
     assert buffer.dropped_total > 0
-    assert await buffer.used_bytes() <= 256 * 1024
+    assert await buffer.used_bytes() <= QUOTA_BYTES
     depth = await buffer.depth()
     assert depth + buffer.dropped_total == 40_000
     tx = await buffer.begin(1)
     assert tx is not None
     assert tx.readings[0].value == 40_000 - depth  # the newest readings were kept
     await buffer.close()
+
+
+def files_on_disk(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
+
+
+async def test_sqlite_quota_bounds_the_files_on_disk_with_the_wal(tmp_path: Path,
+                                                                  clock: FakeClock) -> None:
+    """The quota is a disk bound: database, write-ahead log and its index together, after
+    every add, through a long outage (adds of a source's usual size)."""
+    path = tmp_path / "b.sqlite3"
+    buffer = await SqliteBuffer(path, clock, max_bytes=QUOTA_BYTES).open()
+    largest = 0
+    for chunk in range(600):
+        await buffer.add(readings(f"s{chunk % 7}", 100, start=chunk * 100))
+        on_disk = files_on_disk(path)
+        largest = max(largest, on_disk)
+        # Pages still in the log are counted where they will land, as well.
+        assert on_disk <= await buffer.used_bytes() <= QUOTA_BYTES
+    assert buffer.dropped_total > 0
+    assert largest <= QUOTA_BYTES
+    assert (tmp_path / "b.sqlite3-wal").exists()  # in WAL mode, counted above
+    await buffer.close()
+
+
+# ---- both buffers: the quota tells the truth ------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", "memory"])
+async def small_buffer(request: pytest.FixtureRequest, tmp_path: Path,
+                       clock: FakeClock) -> AsyncIterator[SqliteBuffer | InMemoryBuffer]:
+    """A buffer whose quota holds some thousands of readings."""
+    made = (await SqliteBuffer(tmp_path / "buffer.sqlite3", clock, max_bytes=QUOTA_BYTES).open()
+            if request.param == "sqlite" else InMemoryBuffer(clock, max_readings=5000))
+    yield made
+    await made.close()
+
+
+async def overfill(buffer: SqliteBuffer | InMemoryBuffer, series: list[str], start: int,
+                   chunks: int = 60) -> int:
+    """Add far more than the quota holds, in a source's usual sizes; returns how many."""
+    for chunk in range(chunks):
+        for key in series:
+            await buffer.add(readings(key, 250, start=start + chunk * 250))
+    if isinstance(buffer, SqliteBuffer):
+        await buffer.check_quota()
+    return chunks * 250 * len(series)
+
+
+async def test_a_batch_in_flight_is_never_dropped_nor_counted(
+        small_buffer: SqliteBuffer | InMemoryBuffer) -> None:
+    buffer = small_buffer
+    await buffer.add(readings("a", 100) + readings("b", 100))
+    tx = await buffer.begin(120)
+    assert tx is not None
+    added = 200 + await overfill(buffer, ["a", "b"], start=100)
+    assert buffer.dropped_total > 0
+    # Drops spared the batch in flight, so delivering it removes exactly its readings.
+    await buffer.end(tx, delivered=True)
+    assert await buffer.depth() + buffer.dropped_total + len(tx.readings) == added
+    # What was dropped is the oldest of what was not in flight: the first reading left
+    # of each series follows a gap that begins right after the batch.
+    rest = await buffer.begin(10)
+    assert rest is not None
+    for key in ("a", "b"):
+        sent = [r.value for r in tx.readings if r.series == key]
+        first_left = min(r.value for r in rest.readings if r.series == key)
+        assert first_left > max(sent) + 1
+
+
+async def test_a_rolled_back_batch_in_flight_comes_back_whole_after_drops(
+        small_buffer: SqliteBuffer | InMemoryBuffer) -> None:
+    buffer = small_buffer
+    await buffer.add(readings("a", 50))
+    tx = await buffer.begin(50)
+    assert tx is not None
+    await overfill(buffer, ["a"], start=50)
+    await buffer.end(tx, delivered=False)
+    again = await buffer.begin(50)
+    assert again is not None
+    assert list(again.readings) == list(tx.readings)
+    assert again.batch_id == tx.batch_id
+
+
+async def test_drops_are_logged_once_per_episode_with_counts_and_time_range(
+        small_buffer: SqliteBuffer | InMemoryBuffer, caplog: pytest.LogCaptureFixture) -> None:
+    buffer = small_buffer
+    caplog.set_level(logging.WARNING, logger="gateway.buffer")
+    added = await overfill(buffer, ["a", "b", "c"], start=0)
+    began = [r.getMessage() for r in caplog.records if "over its quota" in r.getMessage()]
+    assert len(began) == 1  # many drops, one line
+    assert "series" in began[0]
+    assert T0.isoformat() in began[0]  # the oldest source time dropped
+    # The service is back: the backlog drains, the buffer fits again, the episode ends.
+    while (tx := await buffer.begin(1000)) is not None:
+        await buffer.end(tx, delivered=True)
+    ended = [r.getMessage() for r in caplog.records if "fits its quota again" in r.getMessage()]
+    assert len(ended) == 1
+    dropped = buffer.dropped_total
+    assert 0 < dropped < added
+    assert f"dropped {dropped} readings of 3 series, source times {T0.isoformat()} to " \
+        in ended[0]
+    # A second outage is a second episode, told again.
+    await overfill(buffer, ["a", "b"], start=1_000_000)
+    began = [r.getMessage() for r in caplog.records if "over its quota" in r.getMessage()]
+    assert len(began) == 2
+    assert (T0 + timedelta(seconds=1_000_000)).isoformat() in began[1]

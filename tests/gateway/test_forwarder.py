@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -73,6 +74,71 @@ async def test_retry_after_is_honoured(tmp_path: Path) -> None:
     await buffer.add(readings(1))
     await forwarder.forward_once()
     assert sleeps.delays_s[0] >= 5.0
+
+
+def long_backoff(tmp_path: Path, uplink: FlakyUplink) -> tuple[Forwarder, InMemoryBuffer,
+                                                                Sleeps]:
+    """A backoff of minutes: a forwarder that went again early did so on readiness."""
+    forwarder, buffer, sleeps = make(tmp_path, uplink)
+    forwarder.retry = Backoff(120.0, 120.0, 2.0)
+    return forwarder, buffer, sleeps
+
+
+async def test_in_an_outage_readiness_ends_the_wait_long_before_the_backoff(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="gateway.forwarder")
+    # Not ready for three probes, then ready: the fourth probe ends the wait.
+    uplink = FlakyUplink([RetryLater("http_503", 5.0, outage=True)],
+                         readiness=[False, False, False, True])
+    forwarder, buffer, sleeps = long_backoff(tmp_path, uplink)
+    await buffer.add(readings(3))
+    assert await forwarder.forward_once()
+    assert len(uplink.stored) == 3
+    assert uplink.probes == 4
+    assert len(sleeps.delays_s) == 4
+    assert all(0.25 <= d <= 0.5 for d in sleeps.delays_s)  # a probe every 0.5 s, jittered
+    assert sum(sleeps.delays_s) < 60  # not the backoff's 60–120 s
+    assert forwarder.stats.resumes_total == {"readiness": 1}
+    assert sum("reports ready again" in r.message for r in caplog.records) == 1
+
+
+async def test_an_outage_without_readiness_waits_out_its_backoff(tmp_path: Path) -> None:
+    uplink = FlakyUplink([RetryLater("connection: ConnectError", outage=True)],
+                         readiness=[False] * 1000)
+    forwarder, buffer, sleeps = make(tmp_path, uplink)
+    await buffer.add(readings(1))
+    await forwarder.forward_once()
+    ceiling = 0.5  # the first retry's
+    assert ceiling / 2 <= sum(sleeps.delays_s) <= ceiling
+    assert forwarder.stats.resumes_total == {"backoff": 1}
+    assert len(uplink.stored) == 1
+
+
+@pytest.mark.parametrize("outcome", [RetryLater("http_429", 7.0), RetryLater("http_500"),
+                                     RetryLater("timeout")])
+async def test_readiness_is_not_asked_when_the_service_is_up(tmp_path: Path,
+                                                             outcome: RetryLater) -> None:
+    """429 (the service wants less), 500 (a fault readiness does not see), a timeout (it is
+    busy): the full delay, however ready the service says it is."""
+    uplink = FlakyUplink([outcome])
+    forwarder, buffer, sleeps = long_backoff(tmp_path, uplink)
+    await buffer.add(readings(1))
+    await forwarder.forward_once()
+    assert uplink.probes == 0
+    assert len(sleeps.delays_s) == 1
+    assert sleeps.delays_s[0] >= 60
+    assert forwarder.stats.resumes_total == {"backoff": 1}
+
+
+async def test_retry_after_is_honoured_before_readiness_is_first_asked(tmp_path: Path) -> None:
+    """The wait is at least Retry-After unless the service says it is ready: a service that
+    is not ready keeps the gateway away for as long as it asked."""
+    uplink = FlakyUplink([RetryLater("http_503", 5.0, outage=True)], readiness=[False] * 100)
+    forwarder, buffer, sleeps = make(tmp_path, uplink)
+    await buffer.add(readings(1))
+    await forwarder.forward_once()
+    assert sum(sleeps.delays_s) == pytest.approx(5.0)
+    assert uplink.probes == len(sleeps.delays_s) - 1  # no probe once the wait is over
 
 
 async def test_rejected_readings_go_to_the_dead_letter_file_and_the_rest_is_done(
@@ -145,6 +211,28 @@ async def test_the_http_uplink_sends_gzip_with_token_and_classifies_answers() ->
         "Delivered", "Unreadable", "NotAuthorised", "NotAuthorised", "TooLarge", "RetryLater",
         "RetryLater", "RetryLater"]
     assert outcomes[5] == RetryLater("http_429", 7.0)
+    assert outcomes[6] == RetryLater("http_503", 7.0, outage=True)
+    assert outcomes[7] == RetryLater("http_404")
+
+
+async def test_the_http_uplink_asks_readiness_and_never_raises() -> None:
+    answers = iter([httpx.Response(200, json={"status": "ready"}),
+                    httpx.Response(503, json={"status": "unavailable"}),
+                    httpx.ConnectError("refused")])
+    paths: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        paths.append(request.url.path)
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    uplink = HttpUplink("http://service/base", "gw", "tok",
+                        transport=httpx.MockTransport(handler))
+    assert [await uplink.ready() for _ in range(3)] == [True, False, False]
+    await uplink.close()
+    assert paths == ["/base/readyz"] * 3
 
 
 async def test_a_connection_error_is_retry_later() -> None:
@@ -153,3 +241,4 @@ async def test_a_connection_error_is_retry_later() -> None:
     await uplink.close()
     assert isinstance(outcome, RetryLater)
     assert outcome.reason.startswith("connection")
+    assert outcome.outage

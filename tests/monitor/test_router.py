@@ -58,24 +58,27 @@ async def test_list_and_change_rules(
     assert {r["owner"] for r in mine} == {"fjordsmolt"}
 
     body = {"changes": {"high": 15.0}, "reason": "vet"}
+    farm = as_org("fjordsmolt", "operator")  # the safety scope: read tokens change nothing
+    assert (await client.patch("/v1/rules/tank1-band", json=body,
+                               headers=as_org("fjordsmolt"))).status_code == 403
     denied = await client.patch("/v1/rules/tank1-band", json=body,
                                 headers=as_org("glomfjord-smelter", "operator"))
-    assert denied.status_code == 403
-    fixed = await client.patch("/v1/rules/tank1-band", json={"changes": {"series": "a/b"}},
-                               headers=as_org("fjordsmolt"))
+    assert denied.status_code == 404  # the smelter cannot see the farm's tank rules
+    fixed = await client.patch("/v1/rules/tank1-band", json={"changes": {"series": "a/b"},
+                                                             "reason": "x"}, headers=farm)
     assert fixed.status_code == 422
-    invalid = await client.patch("/v1/rules/tank1-band", json={"changes": {"deadband": -1}},
-                                 headers=as_org("fjordsmolt"))
+    invalid = await client.patch("/v1/rules/tank1-band", json={"changes": {"deadband": -1},
+                                                               "reason": "x"}, headers=farm)
     assert invalid.status_code == 422
-    missing = await client.patch("/v1/rules/nope", json=body, headers=as_org("fjordsmolt"))
+    missing = await client.patch("/v1/rules/nope", json=body, headers=farm)
     assert missing.status_code == 404
-    ok = await client.patch("/v1/rules/tank1-band", json=body, headers=as_org("fjordsmolt"))
+    ok = await client.patch("/v1/rules/tank1-band", json=body, headers=farm)
     assert ok.status_code == 200
     assert (ok.json()["version"], ok.json()["spec"]["high"]) == (2, 15.0)
     versions = (await client.get("/v1/rules/tank1-band/versions",
                                  headers=as_org("fjordsmolt"))).json()
-    assert [(v["version"], v["changed_by"], v["reason"]) for v in versions] == [
-        (1, "cluster-file", None), (2, "fjordsmolt", "vet")]
+    assert [(v["version"], v["changed_by"], v["actor"], v["reason"]) for v in versions] == [
+        (1, "cluster-file", None, None), (2, "fjordsmolt", "fjordsmolt:test (#1)", "vet")]
     assert versions[1]["previous"]["high"] == 16.0
 
 

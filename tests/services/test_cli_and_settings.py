@@ -37,6 +37,13 @@ def test_migrate_without_a_database_says_what_is_missing() -> None:
     assert "HEATLINK_DATABASE_URL is not set" in result.stderr
 
 
+def test_a_gateway_token_must_name_its_gateway() -> None:
+    result = heatlink("token", "create", "--org", "glomfjord-smelter", "--role", "gateway",
+                      "--name", "gw1")
+    assert result.returncode == 2
+    assert "a gateway token needs --gateway" in result.stderr
+
+
 def test_every_setting_is_documented_in_the_readme() -> None:
     readme = (ROOT / "README.md").read_text()
     documented = set(re.findall(r"`(HEATLINK_[A-Z0-9_]+)`", readme))

@@ -54,6 +54,18 @@ def mutate_feeds(doc: dict[str, Any]) -> None:
     doc["assets"][0]["feeds"] = ["glomfjord/smelter/hx9"]
 
 
+def mutate_rule_past_hard_limit(doc: dict[str, Any]) -> None:
+    next(r for r in doc["rules"] if r["id"] == "tank1-ramp-alarm")["max_rise_per_h"] = 5.0
+
+
+def mutate_hard_limit_series(doc: dict[str, Any]) -> None:
+    doc["hard_limits"][0]["series"] = "glomfjord/smoltfarm/tank9/temp"
+
+
+def mutate_band_order(doc: dict[str, Any]) -> None:
+    next(r for r in doc["rules"] if r["id"] == "greenhouse-band")["low"] = 40.0
+
+
 @pytest.mark.parametrize(("mutate", "expected"), [
     (mutate_recipient, "exchanges[2].recipient: unknown organisation 'nobody'"),
     (mutate_unknown_key, "series[3].colour: unknown key"),
@@ -61,6 +73,10 @@ def mutate_feeds(doc: dict[str, Any]) -> None:
     (mutate_range, "series[0]: Value error, range [10.0, 5.0] must be [min, max]"),
     (mutate_rule, "rules[0].series: unknown series 'glomfjord/smoltfarm/tank9/temp'"),
     (mutate_feeds, "assets[0].feeds[0]: unknown asset 'glomfjord/smelter/hx9'"),
+    (mutate_rule_past_hard_limit, "rules[2] (tank1-ramp-alarm): max_rise_per_h 5 is looser "
+                                  "than the hard limit 2 per hour"),
+    (mutate_hard_limit_series, "hard_limits[0].series: unknown series"),
+    (mutate_band_order, "rules[10] (greenhouse-band): low 40 must be below high 30"),
 ])
 def test_a_mistake_is_named_with_file_and_path(tmp_path: Path, mutate: Any,
                                                expected: str) -> None:

@@ -18,9 +18,13 @@ EXPECTED_COLUMNS = {
     "readings": {"series_id", "ts", "value", "quality"},
     "ingest_batches": {"gateway", "batch_id", "received_at", "result"},
     "quarantine": {"id", "received_at", "gateway", "batch_id", "idx", "series", "reason",
-                   "detail", "raw"},
+                   "detail", "raw", "raw_bytes"},
     "api_tokens": {"id", "token_hash", "name", "org", "role", "scopes", "gateway",
                    "created_at", "expires_at", "revoked_at"},
+    "access_log": {"id", "at", "reader_org", "owner_org", "series", "door", "outcome",
+                   "reason"},
+    "monitor_rule_versions": {"rule_id", "version", "kind", "owner", "spec", "previous",
+                              "changed_by", "changed_at", "reason", "actor"},
 }
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
@@ -53,12 +52,10 @@ def test_all_shipped_scenarios_are_listed() -> None:
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_INJECTED))
 def test_scenario_runs_and_writes_its_ground_truth(name: str, tmp_path: Path) -> None:
-    cpu_s = time.process_time()
+    # How fast a scenario runs (a simulated day in a few seconds of CPU) is a benchmark
+    # figure, not something a test can assert on a shared machine.
     result = _run(name)
-    cpu_s = time.process_time() - cpu_s
     scenario = load_scenario(name)
-    # A simulated day of 28 series at 10 s sampling in well under 10 s of CPU.
-    assert cpu_s < 8.0 * scenario.duration_s / 86_400 + 1.0
     timestamps = [r.ts for r in result.readings]
     assert timestamps == sorted(timestamps)
     assert all(r.quality in ("good", "uncertain", "bad") for r in result.readings)

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import paho.mqtt.client as mqtt
+import pytest
 
 from heatlink.broker_url import parse_broker_url
 from services.demo.broker import BrokerTls, BrokerUser, LocalMosquitto, wait_for_port
@@ -38,9 +39,27 @@ def postgres_server() -> Iterator[str]:
     if require_timescaledb() and not install.timescaledb:
         raise RuntimeError("HEATLINK_REQUIRE_TIMESCALEDB=1 but no TimescaleDB install was found")
     server = LocalPostgres(install, f"test-{uuid.uuid4().hex[:8]}", durable=False)
+    try:
+        server.start()
+        yield server.url
+    finally:
+        server.destroy()
+
+
+@contextmanager
+def own_postgres_server() -> Iterator[LocalPostgres]:
+    """A server of one test's own, for tests that stop and start it. Durable settings: an
+    immediate stop must not lose a transaction that was acknowledged. Skips where the tests
+    use a server of the user's (HEATLINK_TEST_DATABASE_URL), which is not ours to stop."""
+    if os.environ.get("HEATLINK_TEST_DATABASE_URL"):
+        pytest.skip("stops its database server: needs one started by the tests")
+    install = find_install(want_timescaledb=True)
+    if install is None:
+        raise RuntimeError("no PostgreSQL found: run deploy/timescaledb/install-rootfs.sh")
+    server = LocalPostgres(install, f"test-{uuid.uuid4().hex[:8]}", durable=True)
     server.start()
     try:
-        yield server.url
+        yield server
     finally:
         server.destroy()
 
