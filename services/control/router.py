@@ -113,6 +113,8 @@ _REQUEST = {"request_id": "$response.body#/id"}
                             "resume": link("/v1/control/ramps/{ramp_id}/resume", "post",
                                            **_RAMP)}},
                         404: {"description": "No such writable point visible to the caller"},
+                        409: {"description": "The plant reports no value to start from: none "
+                                             "fresh enough, or one outside the point's range"},
                         422: {"description": "An invalid field, or a target the point's range "
                                              "or limits do not allow"}})
 async def request_ramp(body: RampRequest, control: Control, p: Reader) -> RampOut:
