@@ -54,6 +54,38 @@ def check(config: Path = typer.Option(..., "--config", "-c")) -> None:
     typer.echo(f"{config}: ok")
 
 
+@app.command()
+def keygen(out: Path = typer.Option(..., "--out", "-o", help="private key file to create "
+                                    "(mode 0600; an existing file is never overwritten)")
+           ) -> None:
+    """Create this gateway's key for signing its command results; print its public key."""
+    from heatlink.signing import SigningKey
+
+    key = SigningKey.generate()
+    try:
+        key.save(out)
+    except FileExistsError:
+        typer.echo(f"{out} exists; a key is never overwritten (choose another file to "
+                   "rotate)", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"wrote {out}: set it as control.signing_key of this gateway only.\n"
+               "Public key, for the service's gateway keys file under this gateway's id "
+               "(HEATLINK_CONTROL_GATEWAY_KEYS_FILE):")
+    typer.echo(key.public_text)
+
+
+@app.command()
+def pubkey(key: Path = typer.Argument(..., help="a private key file")) -> None:
+    """Print the public key of a private key file."""
+    from heatlink.signing import KeyFileError, SigningKey
+
+    try:
+        typer.echo(SigningKey.load(key).public_text)
+    except KeyFileError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+
+
 @app.command("discover")
 def discover_command(
     url: str = typer.Argument(..., help="opc.tcp://host:port/path"),
@@ -176,8 +208,15 @@ def _run(path: Path) -> None:
     config = _load(path, secrets=True)
     assert isinstance(config, GatewayConfig)
 
+    from gateway.control_state import ControlStateError
+    from heatlink.signing import KeyFileError
+
     async def serve() -> None:
-        gateway = Gateway(config)
+        try:
+            gateway = Gateway(config)
+        except (KeyFileError, ControlStateError) as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(2) from None
         task = asyncio.create_task(gateway.run())
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

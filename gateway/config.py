@@ -6,6 +6,7 @@ Secrets may be given inline or, better, by the name of an environment variable
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from pathlib import Path
@@ -279,6 +280,26 @@ class HttpConfig(Strict):
     port: int = Field(default=9108, ge=0, le=65_535, description="0 picks a free port")
 
 
+class WritableNode(Strict):
+    """A node the gateway may write, with the bounds it enforces itself, whatever the
+    service sends: the plant's last line of defence."""
+
+    node_id: str
+    range: tuple[float, float] = Field(description="[min, max] the node may be set to")
+    max_rate_per_h: float = Field(gt=0, allow_inf_nan=False, description="units per hour "
+                                  "the node may move over any stretch of time (plus one "
+                                  "max_step)")
+    max_step: float = Field(gt=0, allow_inf_nan=False, description="most the node may move "
+                            "in one command, from the value read just before it")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> WritableNode:
+        low, high = self.range
+        if not (math.isfinite(low) and math.isfinite(high) and low < high):
+            raise ValueError(f"range {list(self.range)} must be finite [min, max], min < max")
+        return self
+
+
 class ControlConfig(Strict):
     """Setpoint commands from the service (optional; without this section the gateway only
     reads). Commands come over MQTT because the plant accepts no inbound connection."""
@@ -294,8 +315,36 @@ class ControlConfig(Strict):
     session_expiry_s: int = Field(default=86_400, ge=1)
     opcua_source: str = Field(description="name of the OPC UA source whose endpoint, "
                               "security and credentials are used for writes")
-    writable_nodes: list[str] = Field(min_length=1, description="the only node ids the "
-                                      "gateway will write; any other command is rejected")
+    writable_nodes: list[WritableNode] = Field(min_length=1, description="the only nodes "
+                                               "the gateway will write, each with its bounds")
+    signing_key: Path = Field(description="this gateway's Ed25519 private key (PEM), which "
+                              "signs its results: heatlink gateway keygen")
+    trusted_keys: list[str] = Field(min_length=1, max_length=2, description="the service's "
+                                    "public keys ('ed25519:…'); two only while one replaces "
+                                    "the other")
+    state_path: Path | None = Field(None, description="where the last command number and "
+                                    "answers are kept across restarts; default next to the "
+                                    "buffer")
+    audit_path: Path | None = Field(None, description="JSON lines, one per command decided "
+                                    "or dropped; default next to the buffer")
+
+    @model_validator(mode="after")
+    def _unique_nodes(self) -> ControlConfig:
+        ids = [n.node_id for n in self.writable_nodes]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"writable_nodes must name each node once, got {ids}")
+        return self
+
+    @model_validator(mode="after")
+    def _keys_readable(self) -> ControlConfig:
+        from heatlink.signing import KeyFileError, parse_public
+
+        for text in self.trusted_keys:
+            try:
+                parse_public(text)
+            except KeyFileError as exc:
+                raise ValueError(f"trusted_keys: {exc}") from None
+        return self
 
     def resolved_password(self) -> str | None:
         if self.password_env:
@@ -390,7 +439,9 @@ def _relative_to(config: GatewayConfig, base: Path) -> GatewayConfig:
             sources.append(s.model_copy(update={"ca_file": fix(s.ca_file)}))
     control = config.control
     if control is not None:
-        control = control.model_copy(update={"ca_file": fix(control.ca_file)})
+        control = control.model_copy(update={
+            "ca_file": fix(control.ca_file), "signing_key": fix(control.signing_key),
+            "state_path": fix(control.state_path), "audit_path": fix(control.audit_path)})
     return config.model_copy(update={
         "control": control,
         "sources": sources,

@@ -1,4 +1,5 @@
-"""`OpcUaWriter`: writes a setpoint node and reads it back, as one value-returning call.
+"""`OpcUaWriter`: reads a setpoint node, and writes it and reads it back, each as one
+value-returning call.
 
 Connects lazily with the same endpoint, security and credentials as the configured OPC UA
 source, and drops the connection after any transport error so the next command starts
@@ -23,8 +24,14 @@ ua: Any = _ua  # asyncua's types are loosely annotated; see opcua_source for the
 
 @dataclass(frozen=True)
 class WriteOutcome:
-    status: str  # applied | mismatch | refused | error
+    status: str  # applied | mismatch | refused | rejected | error
     readback: float | None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class ReadOutcome:
+    value: float | None  # None: could not be read (see detail)
     detail: str = ""
 
 
@@ -56,7 +63,19 @@ class OpcUaWriter:
             client, self._client = self._client, None
             await disconnect_quickly(client)
 
+    async def read(self, node_id: str) -> ReadOutcome:
+        try:
+            client = await self._connected()
+            return ReadOutcome(float(await client.get_node(node_id).read_value()))
+        except (OSError, TimeoutError, ua.UaError, ConnectionError) as exc:
+            await self.close()
+            return ReadOutcome(None, f"OPC UA: {type(exc).__name__}: {exc}")
+        except (TypeError, ValueError) as exc:
+            return ReadOutcome(None, f"the node does not hold a number: {exc}")
+
     async def write(self, node_id: str, value: float, tolerance: float) -> WriteOutcome:
+        if not math.isfinite(value):  # the handler refuses it first; this never writes one
+            return WriteOutcome("rejected", None, f"value {value} is not finite; not written")
         try:
             client = await self._connected()
             node = client.get_node(node_id)

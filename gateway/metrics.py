@@ -8,12 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from gateway.stats import ForwarderStats, SourceStats
+
+if TYPE_CHECKING:
+    from gateway.control import ControlStats
 
 
 @dataclass
@@ -30,10 +34,11 @@ class BufferFigures:
 
 class GatewayCollector(Collector):
     def __init__(self, sources: Sequence[SourceStats], forwarder: ForwarderStats,
-                 buffer: BufferFigures) -> None:
+                 buffer: BufferFigures, control: ControlStats | None = None) -> None:
         self.sources = sources
         self.forwarder = forwarder
         self.buffer = buffer
+        self.control = control
 
     def collect(self) -> Iterator[Metric]:
         labels = ["source", "kind"]
@@ -103,6 +108,22 @@ class GatewayCollector(Collector):
         yield CounterMetricFamily("heatlink_gateway_dead_letters",
                                   "Readings written to the dead-letter file",
                                   value=b.dead_letters_total)
+        if self.control is not None:
+            yield from self._control(self.control)
+
+    def _control(self, c: ControlStats) -> Iterator[Metric]:
+        for name, doc, label, counts in (
+                ("heatlink_gateway_control_results", "Commands answered, by status",
+                 "status", c.results_total),
+                ("heatlink_gateway_control_refused", "Commands refused without writing, by "
+                 "the bound or rule that refused them", "reason", c.refused_total),
+                ("heatlink_gateway_control_dropped", "Commands dropped unanswered (unsigned, "
+                 "forged, unreadable, for another gateway), by reason", "reason",
+                 c.dropped_total)):
+            family = CounterMetricFamily(name, doc, labels=[label])
+            for value, n in counts.items():
+                family.add_metric([value], n)
+            yield family
 
 
 def make_registry(collector: GatewayCollector) -> CollectorRegistry:

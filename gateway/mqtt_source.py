@@ -24,7 +24,6 @@ import ssl
 import threading
 from collections.abc import AsyncIterator, Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
@@ -38,6 +37,7 @@ from gateway.mqtt_payload import BadPayload, TopicMap, parse_payload
 from gateway.protocols import Arrival
 from gateway.stats import SourceStats
 from heatlink.aio import cancel_and_wait, forget, raise_if_cancel_requested, wait_event
+from heatlink.broker_url import parse_broker_url
 from heatlink.clock import Clock
 from heatlink.wire import Reading
 
@@ -250,9 +250,11 @@ class MqttClientSource:
         cfg = self.config
         client = BufferedClient(CallbackAPIVersion.VERSION2, client_id=self._client_id,
                                 protocol=MQTTProtocolVersion.MQTTv5, manual_ack=True)
-        if cfg.username:
-            client.username_pw_set(cfg.username, cfg.resolved_password())
-        if cfg.url.startswith("mqtts://"):
+        address = parse_broker_url(cfg.url)
+        if cfg.username or address.username:
+            client.username_pw_set(cfg.username or address.username,
+                                   cfg.resolved_password() if cfg.username else address.password)
+        if address.tls:
             client.tls_set(ca_certs=str(cfg.ca_file) if cfg.ca_file else None,
                            cert_reqs=ssl.CERT_REQUIRED)
         client.on_connect = self._on_connect
@@ -263,12 +265,10 @@ class MqttClientSource:
         client.on_socket_close = self._on_socket_close
         client.on_socket_register_write = self._on_register_write
         client.on_socket_unregister_write = self._on_unregister_write
-        parts = urlsplit(cfg.url)
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = cfg.session_expiry_s
         props.ReceiveMaximum = cfg.receive_maximum
-        client.connect_async(parts.hostname or "localhost",
-                             parts.port or (8883 if parts.scheme == "mqtts" else 1883),
+        client.connect_async(address.host, address.port,
                              keepalive=cfg.keepalive_s, clean_start=False, properties=props)
         return client
 

@@ -73,12 +73,13 @@ class Gateway:
             retry=Backoff.from_config(up.retry), auth_retry_s=up.auth_retry_s,
             ready_probe_s=up.ready_probe_s, rng=rng)
         self.figures = BufferFigures()
+        self.control = self._control_channel()
         self.registry = make_registry(GatewayCollector(
-            [s.stats for s in self.sources], self.forwarder.stats, self.figures))
+            [s.stats for s in self.sources], self.forwarder.stats, self.figures,
+            self.control.handler.stats if self.control is not None else None))
         self.status = StatusServer(self.registry, self.refresh, self.health,
                                    config.http.host, config.http.port)
         self.started = asyncio.Event()
-        self.control = self._control_channel()
 
     def _control_channel(self) -> ControlChannel | None:
         source = self.config.control_source()
@@ -88,7 +89,7 @@ class Gateway:
         from gateway.control import ControlChannel
 
         return ControlChannel(self.config.control, source, self.config.uplink.gateway_id,
-                              self.clock)
+                              self.clock, folder=self.config.buffer.path.parent)
 
     async def refresh(self) -> None:
         self.figures.depth = await self.buffer.depth()
@@ -116,7 +117,9 @@ class Gateway:
             # Reported, not part of `healthy`: readings flow whether or not commands can.
             status["control"] = {
                 "connected": self.control.subscription.connected.is_set(),
-                "results_total": dict(self.control.handler.results_total)}
+                "results_total": self.control.handler.results_total,
+                "refused_total": dict(self.control.handler.stats.refused_total),
+                "dropped_total": dict(self.control.handler.stats.dropped_total)}
         return healthy, status
 
     async def run(self) -> None:

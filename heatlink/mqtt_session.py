@@ -16,12 +16,13 @@ import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+
+from heatlink.broker_url import parse_broker_url
 
 Inbound = tuple[int, bytes]  # (message id for the acknowledgement, payload)
 
@@ -53,9 +54,11 @@ class PersistentSession:
         opts = self.options
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=opts.client_id,
                              protocol=MQTTProtocolVersion.MQTTv5, manual_ack=True)
-        if opts.username:
-            client.username_pw_set(opts.username, opts.password)
-        if opts.url.startswith("mqtts://"):
+        address = parse_broker_url(opts.url)
+        if opts.username or address.username:
+            client.username_pw_set(opts.username or address.username,
+                                   opts.password if opts.username else address.password)
+        if address.tls:
             client.tls_set(ca_certs=str(opts.ca_file) if opts.ca_file else None,
                            cert_reqs=ssl.CERT_REQUIRED)
         client.reconnect_delay_set(min_delay=1, max_delay=30)
@@ -64,10 +67,7 @@ class PersistentSession:
         client.on_message = self._on_message
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = opts.session_expiry_s
-        parts = urlsplit(opts.url)
-        client.connect_async(parts.hostname or "localhost",
-                             parts.port or (8883 if parts.scheme == "mqtts" else 1883),
-                             clean_start=False, properties=props)
+        client.connect_async(address.host, address.port, clean_start=False, properties=props)
         client.loop_start()
         self._client = client
 

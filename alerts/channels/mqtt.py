@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import orjson
 import paho.mqtt.client as mqtt
@@ -21,6 +20,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from alerts.channels.render import as_json
 from alerts.model import Delivered, Message, Outcome, Retry
+from heatlink.broker_url import parse_broker_url
 
 CLOSE_CHECK_S = 0.1  # how often a waiting send looks whether the channel is closing
 
@@ -31,17 +31,18 @@ class PahoMqttChannel:
     def __init__(self, broker_url: str, *, client_id: str = "heatlink-alerts",
                  timeout_s: float = 10.0, username: str | None = None,
                  password: str | None = None, ca_file: Path | None = None) -> None:
-        parts = urlsplit(broker_url)
-        tls = parts.scheme == "mqtts"
-        self._host = parts.hostname or "localhost"
-        self._port = parts.port or (8883 if tls else 1883)
+        address = parse_broker_url(broker_url)
+        self._host = address.host
+        self._port = address.port
         self._timeout_s = timeout_s
         self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
-        username = username or (unquote(parts.username) if parts.username else None)
-        password = password or (unquote(parts.password) if parts.password else None)
+        # Settings' own credentials win over the URL's; the broker is closed, so the
+        # service logs in as itself.
+        username = username or address.username
+        password = password or address.password
         if username:
             self._client.username_pw_set(username, password)
-        if tls:
+        if address.tls:
             self._client.tls_set(ca_certs=str(ca_file) if ca_file else None,
                                  cert_reqs=ssl.CERT_REQUIRED)
         self._connected = threading.Event()

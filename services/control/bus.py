@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from heatlink.commands import SetpointCommand, command_topic, result_filter
+from heatlink.commands import command_topic, result_filter
 from heatlink.mqtt_session import PersistentSession, SessionOptions
 
 log = logging.getLogger(__name__)
@@ -28,8 +28,7 @@ class CommandBus(PersistentSession):
             session_expiry_s=SESSION_EXPIRY_S, name="control bus", username=username,
             password=password, ca_file=ca_file), log)
 
-    def send(self, gateway: str, command: SetpointCommand) -> None:
-        """Queue a command at QoS 1; paho sends it once connected. Its expiry bounds how
-        late the gateway may apply it, so no answer is awaited here."""
-        self.publish(command_topic(gateway, self.topic_prefix),
-                     command.model_dump_json().encode())
+    def send(self, gateway: str, signed_command: bytes) -> None:
+        """Queue a signed command at QoS 1; paho sends it once connected. Its expiry bounds
+        how late the gateway may apply it, so no answer is awaited here."""
+        self.publish(command_topic(gateway, self.topic_prefix), signed_command)

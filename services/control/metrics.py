@@ -15,6 +15,10 @@ class ControlMetrics:
         self.results = Counter("heatlink_control_results_total",
                                "Answers from gateways, by status", ["status"],
                                registry=registry)
+        self.dropped = Counter("heatlink_control_results_dropped_total",
+                               "Messages on a results topic dropped unread: unsigned, "
+                               "forged, signed by an unknown key or for another gateway, "
+                               "by reason", ["reason"], registry=registry)
         self.refused = Counter("heatlink_control_requests_refused_total",
                                "Change requests refused (403 or unplannable)",
                                registry=registry)

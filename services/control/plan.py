@@ -21,6 +21,10 @@ class PlanError(ValueError):
     """The change cannot be planned (target outside the range, no usable limit)."""
 
 
+class StartError(PlanError):
+    """The plant gives no value to start from: none fresh, or one outside the range."""
+
+
 @dataclass(frozen=True)
 class RampPlan:
     start_value: float
@@ -81,15 +85,28 @@ class RampPlan:
         if k >= self.steps:
             return self.target
         sign = 1.0 if self.target >= self.start_value else -1.0
-        return round(self.start_value + sign * self.distance_at(k * self.step_s), 4)
+        value = round(self.start_value + sign * self.distance_at(k * self.step_s), 4)
+        # Rounding may not carry a step past either end: every step lies between start and
+        # target, so inside any range that holds both.
+        low, high = sorted((self.start_value, self.target))
+        return min(max(value, low), high)
+
+
+def check_target(target: float, value_range: tuple[float, float]) -> None:
+    low, high = value_range
+    if not (math.isfinite(target) and low <= target <= high):
+        raise PlanError(f"target {target} is outside the point's range [{low}, {high}]")
 
 
 def plan_ramp(start_value: float, target: float, *, max_rise_per_h: float | None,
               max_fall_per_h: float | None, value_range: tuple[float, float],
               rate_fraction: float, ease_s: float, step_s: float) -> RampPlan:
+    check_target(target, value_range)
     low, high = value_range
-    if not low <= target <= high:
-        raise PlanError(f"target {target} is outside the point's range [{low}, {high}]")
+    if not (math.isfinite(start_value) and low <= start_value <= high):
+        raise StartError(f"the plant's value {start_value} is outside the point's range "
+                         f"[{low}, {high}]: a ramp cannot start there; bring the plant back "
+                         "into range at the plant first")
     limit = max_rise_per_h if target >= start_value else max_fall_per_h
     if limit is None or limit <= 0:
         direction = "rise" if target >= start_value else "fall"

@@ -83,9 +83,11 @@ class Ramp:
             due_at = max(due_at, self.last_sent_at + timedelta(seconds=self.plan.step_s))
         if now < due_at:
             return events, None
+        # Numbered (seq) by the runtime when it stores the command, before it is signed.
         self.pending = SetpointCommand(
-            id=f"r{self.id}-p{self.plan_no}-s{k}-a{self.attempt + 1}", ramp_id=self.id,
-            point=self.point.key, node_id=self.point.node_id, value=self.plan.value_of_step(k),
+            id=f"r{self.id}-p{self.plan_no}-s{k}-a{self.attempt + 1}",
+            gateway=self.point.gateway, ramp_id=self.id, step=k, point=self.point.key,
+            node_id=self.point.node_id, value=self.plan.value_of_step(k),
             issued_at=now, expires_at=now + timedelta(seconds=self.point.command_ttl_s),
             tolerance=self.point.tolerance)
         if self.attempt == 0:
@@ -125,7 +127,11 @@ class Ramp:
             case "expired" | "error":
                 return [Event(f"step_{result.status}", detail, result.command_id),
                         *self._retry_or_hold(now, f"gateway answered {result.status}")]
-            case _:  # mismatch, refused, rejected: the plant does not do what we asked
+            case "rejected":  # the gateway's own bounds or rules refused it: not written
+                self.operator_hold = f"rejected by the gateway: {result.detail}"
+                return [Event("step_rejected", detail, result.command_id),
+                        *self._hold(now)]
+            case _:  # mismatch, refused: the plant does not do what we asked
                 self.operator_hold = (f"readback mismatch: {result.status}, asked "
                                       f"{result.value}, read {result.readback}")
                 return [Event("readback_mismatch", detail, result.command_id),
@@ -157,7 +163,7 @@ class Ramp:
         the operator asked at the old one)."""
         if not self.status.live or rate_per_s >= self.plan.rate_per_s - 1e-12:
             return []
-        start = self.plan.start_value if self.confirmed_value is None else self.confirmed_value
+        start = self._restart_value()
         old_rate = self.plan.rate_per_s
         self.plan = RampPlan(start, self.target, rate_per_s, self.plan.ease_s,
                              self.plan.step_s)
@@ -170,6 +176,15 @@ class Ramp:
                                     "from": start, "steps": self.plan.steps})]
 
     # ---- transitions
+    def _restart_value(self) -> float:
+        """Where a new plan starts: the last confirmed value, kept inside the point's range
+        so no planned step leaves it (a plant reading outside it is then a step the
+        gateway refuses, never one the plan walks through)."""
+        if self.confirmed_value is None:
+            return self.plan.start_value
+        low, high = self.point.range
+        return min(max(self.confirmed_value, low), high)
+
     def _expire(self, now: datetime) -> list[Event]:
         if self.pending is None or now < self.pending.expires_at:
             return []
@@ -205,7 +220,7 @@ class Ramp:
 
     def _run_again(self, now: datetime) -> list[Event]:
         self.status = RampStatus.RUNNING
-        start = self.plan.start_value if self.confirmed_value is None else self.confirmed_value
+        start = self._restart_value()
         self.plan = RampPlan(start, self.target, self.plan.rate_per_s, self.plan.ease_s,
                              self.plan.step_s)
         self.plan_no += 1

@@ -16,7 +16,7 @@ from services.access.principal import Principal, Scope
 from services.api.openapi import link
 from services.cluster.model import WritablePoint
 from services.control import store
-from services.control.plan import PlanError
+from services.control.plan import PlanError, StartError
 from services.control.runtime import Actor, ControlRuntime, ControlUnavailable
 from services.control.schemas import (
     DB_ID,
@@ -113,13 +113,18 @@ _REQUEST = {"request_id": "$response.body#/id"}
                             "resume": link("/v1/control/ramps/{ramp_id}/resume", "post",
                                            **_RAMP)}},
                         404: {"description": "No such writable point visible to the caller"},
+                        409: {"description": "The plant reports no value to start from: none "
+                                             "fresh enough, or one outside the point's range"},
                         422: {"description": "An invalid field, or a target the point's range "
                                              "or limits do not allow"}})
 async def request_ramp(body: RampRequest, control: Control, p: Reader) -> RampOut:
     point = _visible_point(control, p, body.point)
     await _authorised(control, p, point, f"ramp to {body.target}")
     try:
-        ramp_id = await control.request(_actor(p), point, body.target, body.current_value)
+        ramp_id = await control.request(_actor(p), point, body.target)
+    except StartError as exc:
+        await control.refuse(_actor(p), point.key, str(exc), {"target": body.target})
+        raise HTTPException(409, str(exc)) from None
     except PlanError as exc:
         await control.refuse(_actor(p), point.key, str(exc), {"target": body.target})
         raise HTTPException(422, str(exc)) from None

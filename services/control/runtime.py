@@ -2,8 +2,12 @@
 and results in over the command bus.
 
 One lock serialises every change of a ramp with its database write, so a result and a
-tick never interleave. The runner wakes on every result (the next step goes out at once)
-and otherwise every ``tick_s`` wall seconds; what is due is decided by the injected clock.
+tick never interleave. Commands go out numbered and signed with the service's key; a result
+counts only when signed by a key of the gateway that was sent the command, anything else is
+dropped, counted by reason and audited for the facilitator.
+
+The runner wakes on every result (the next step goes out at once) and otherwise every
+``tick_s`` wall seconds; what is due is decided by the injected clock.
 """
 
 from __future__ import annotations
@@ -20,14 +24,16 @@ from pydantic import ValidationError
 
 from heatlink.aio import cancel_and_wait, raise_if_cancel_requested, wait_event
 from heatlink.clock import Clock
-from heatlink.commands import CommandResult
+from heatlink.commands import CommandResult, open_result, sign_command
+from heatlink.signing import SignatureError
 from services.cluster.index import ClusterIndex
 from services.cluster.model import WritablePoint
 from services.control import store
 from services.control.alarm import ReadbackAlarm
 from services.control.bus import CommandBus
+from services.control.keys import ControlKeys, load_keys
 from services.control.metrics import ControlMetrics
-from services.control.plan import PlanError, plan_ramp
+from services.control.plan import StartError, check_target, plan_ramp
 from services.control.ramp import Event, Ramp
 from services.control.settings import ControlSettings
 from services.monitor.findings import FindingSink
@@ -53,7 +59,7 @@ class ControlRuntime:
     def __init__(self, pool: asyncpg.Pool, index: ClusterIndex, clock: Clock,
                  rules: Any, sink: FindingSink, settings: ControlSettings,
                  bus: CommandBus | None, metrics: ControlMetrics | None = None,
-                 storage: StorageHealth | None = None) -> None:
+                 storage: StorageHealth | None = None, keys: ControlKeys | None = None) -> None:
         self.pool = pool
         self.index = index
         self.clock = clock
@@ -63,6 +69,7 @@ class ControlRuntime:
         self.bus = bus
         self.metrics = metrics or ControlMetrics()
         self.storage = storage
+        self.keys = keys or load_keys(settings)
         self.points = {p.key: p for p in index.cluster.writable_points}
         self.ramps: dict[int, Ramp] = {}
         self._lock = asyncio.Lock()
@@ -132,17 +139,18 @@ class ControlRuntime:
                               detail={"why": why, **detail})
 
     # ---- operator actions
-    async def request(self, actor: Actor, point: WritablePoint, target: float,
-                      current_value: float | None) -> int:
+    async def request(self, actor: Actor, point: WritablePoint, target: float) -> int:
+        """Plan a ramp from where the plant stands (never from a value the caller gives)."""
         if self.bus is None:
             raise ControlUnavailable("no command broker: set HEATLINK_CONTROL_MQTT_URL")
+        missing = self.keys.missing(point.gateway)
+        if missing is not None:
+            raise ControlUnavailable(missing)
+        check_target(target, point.range)  # the caller's mistake first, then the plant's
         rise, fall = self.limits(point)
         now = self.clock.now()
         async with self._lock, self.pool.acquire() as conn, conn.transaction():
-            start = current_value if current_value is not None else \
-                await self._start_value(conn, point)
-            if start is None:
-                raise PlanError("the point's current value is unknown; give current_value")
+            start, source = await self._start_value(conn, point)
             plan = plan_ramp(start, target, max_rise_per_h=rise, max_fall_per_h=fall,
                              value_range=point.range, rate_fraction=point.rate_fraction,
                              ease_s=point.ease_s, step_s=point.step_s)
@@ -157,7 +165,8 @@ class ControlRuntime:
             ramp = Ramp(ramp_id, point, target, plan, now)
             self.ramps[ramp_id] = ramp
             await self._persist(conn, ramp, [Event("requested", {
-                "from": start, "to": target, "rate_per_h": round(plan.rate_per_s * 3600, 4),
+                "from": start, "from_source": source, "to": target,
+                "rate_per_h": round(plan.rate_per_s * 3600, 4),
                 "limit_rise_per_h": rise, "limit_fall_per_h": fall, "steps": plan.steps,
                 "duration_s": round(plan.duration_s, 1)})], str(actor))
         self._wake.set()
@@ -211,11 +220,13 @@ class ControlRuntime:
                     continue
                 async with conn.transaction():
                     if command is not None:
-                        await store.insert_command(conn, command, ramp.point.gateway)
+                        seq = await store.insert_command(conn, command, ramp.point.gateway)
+                        ramp.pending = command = command.model_copy(update={"seq": seq})
                     await self._persist(conn, ramp, events, "heatlink")
-                if command is not None and self.bus is not None:
+                if command is not None and self.bus is not None \
+                        and self.keys.signing is not None:
                     # After the commit: a command is never out without its record.
-                    self.bus.send(ramp.point.gateway, command)
+                    self.bus.send(ramp.point.gateway, sign_command(command, self.keys.signing))
 
     def _rate_per_s(self, ramp: Ramp) -> float:
         """The rate the point's limit allows now (rules change at run time)."""
@@ -244,26 +255,49 @@ class ControlRuntime:
             raise_if_cancel_requested()
             mid, payload = await self.bus.inbox.get()
             try:
-                result = CommandResult.model_validate_json(payload)
-            except ValidationError as exc:
-                log.warning("control: unreadable result dropped: %s", exc.errors()[:1])
-                self.bus.ack(mid)
-                continue
-            try:
-                await self.on_result(result)
+                await self.on_payload(payload)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 # Not acknowledged: the broker delivers it again after a reconnect.
                 if not self._outage(exc):
-                    log.exception("control: result %s not stored", result.command_id)
+                    log.exception("control: a result not stored")
                 continue
             self.bus.ack(mid)
             self._wake.set()
+
+    async def on_payload(self, payload: bytes) -> None:
+        """A message from a results topic: acted on only when a gateway's key signed it."""
+        try:
+            signer, result = open_result(payload, self.keys.gateways)
+        except SignatureError as exc:
+            await self._drop(exc.reason, exc.detail, payload)
+            return
+        except ValidationError as exc:
+            await self._drop("invalid", str(exc.errors()[:1]), payload)
+            return
+        point = self.points.get(result.point)
+        if signer != result.gateway or point is None or point.gateway != signer:
+            await self._drop("wrong_gateway", f"signed by {signer!r} for point "
+                             f"{result.point!r} answering as {result.gateway!r}", payload)
+            return
+        await self.on_result(result)
+
+    async def _drop(self, reason: str, detail: str, payload: bytes) -> None:
+        self.metrics.dropped.labels(reason).inc()
+        log.warning("control: result dropped (%s): %s", reason, detail)
+        # Audited for the facilitator only (no organisation): an unverified message names
+        # points and ramps as it likes and must not write into a company's log.
+        async with self.pool.acquire() as conn:
+            await store.audit(conn, at=self.clock.now(), kind="result_dropped",
+                              actor="broker", orgs=[], detail={
+                                  "reason": reason, "detail": _storable(detail),
+                                  "payload": _storable(payload[:500].decode(errors="replace"))})
 
     def _outage(self, exc: Exception) -> bool:
         """True when `exc` is the database being unreachable (told once, by `storage`)."""
         return self.storage is not None and self.storage.failed(exc, "control")
 
     async def on_result(self, result: CommandResult) -> None:
+        """A verified result."""
         self.metrics.results.labels(result.status).inc()
         async with self._lock:
             now = self.clock.now()
@@ -280,7 +314,7 @@ class ControlRuntime:
                     return
                 events = ramp.on_result(result, now)
                 await self._persist(conn, ramp, events, "gateway")
-            if any(e.kind == "readback_mismatch" for e in events):
+            if any(e.kind in ("readback_mismatch", "step_rejected") for e in events):
                 await self.alarm.raise_for(ramp, result)
 
     async def _persist(self, conn: asyncpg.Connection, ramp: Ramp, events: Sequence[Event],
@@ -303,19 +337,36 @@ class ControlRuntime:
                                 steps=ramp.plan.steps, at=now)
 
     async def _start_value(self, conn: asyncpg.Connection,
-                           point: WritablePoint) -> float | None:
-        """The last value the gateway read back, else the latest value of the quantity the
-        point's ramp rule watches (a temperature setpoint starts where the tank is)."""
-        value: float | None = await conn.fetchval(
-            """SELECT readback FROM control_commands WHERE point = $1
-                 AND gateway_status = 'applied' ORDER BY answered_at DESC LIMIT 1""", point.key)
-        if value is not None or point.ramp_rule is None:
-            return value
-        series = self.rules.rule(point.ramp_rule).spec.series
-        latest: float | None = await conn.fetchval(
-            """SELECT r.value FROM readings r JOIN series s ON s.id = r.series_id
-               WHERE s.key = $1 ORDER BY r.ts DESC LIMIT 1""", series)
-        return latest
+                           point: WritablePoint) -> tuple[float, str]:
+        """Where the plant stands, and how that is known: the value its gateway last read
+        back after a write, else the latest good reading of the quantity the point's ramp
+        rule watches (a temperature setpoint starts where the tank is); either only when
+        at most ``start_max_age_s`` old."""
+        max_age_s = self.settings.start_max_age_s
+        since = self.clock.now() - timedelta(seconds=max_age_s)
+        readback = await store.last_readback(conn, point.key)
+        if readback is not None and readback[1] >= since:
+            return readback[0], f"readback at {readback[1].isoformat()}"
+        series = (self.rules.rule(point.ramp_rule).spec.series
+                  if point.ramp_rule is not None else None)
+        reading = await store.latest_good(conn, series) if series is not None else None
+        if reading is not None and reading[1] >= since:
+            return reading[0], f"{series} at {reading[1].isoformat()}"
+        known = []
+        if readback is not None:
+            known.append(f"last readback {readback[0]} at {readback[1].isoformat()}")
+        if reading is not None:
+            known.append(f"latest good reading of {series}: {reading[0]} at "
+                         f"{reading[1].isoformat()}")
+        raise StartError(f"no fresh plant value to start {point.key} from (none in the last "
+                         f"{max_age_s:g} s: {'; '.join(known) or 'none at all'}); a ramp "
+                         "starts only from what the plant reports")
+
+
+def _storable(text: str) -> str:
+    """Text of unknown origin as jsonb can hold it (no NUL): a message that cannot be audited
+    would never be acknowledged, and come back for ever."""
+    return text.replace("\x00", "\ufffd")
 
 
 def _stricter(a: float | None, b: float | None) -> float | None:
@@ -335,4 +386,5 @@ def create_control(app_state: Any, settings: ControlSettings | None = None) -> C
     registry = getattr(getattr(app_state, "metrics", None), "registry", None)
     return ControlRuntime(app_state.pool, app_state.index, app_state.clock,
                           app_state.monitor, app_state.alerts.service, settings, bus,
-                          ControlMetrics(registry), getattr(app_state, "storage", None))
+                          ControlMetrics(registry), getattr(app_state, "storage", None),
+                          load_keys(settings))

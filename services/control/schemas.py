@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from heatlink.inputs import Finite, FreeText, Name
 
@@ -17,12 +18,21 @@ DB_ID = {"ge": 1, "le": 2**63 - 1}
 
 
 class RampRequest(_In):
+    """A ramp starts from where the plant stands (the point's last readback, else its latest
+    good reading), never from a value the caller gives."""
+
     point: Name = Field(description="a writable point's key (GET /v1/control/points)",
                         examples=["glomfjord/smoltfarm/tank1/temp_setpoint"])
-    target: Finite = Field(examples=[12.0])
-    current_value: Finite | None = Field(
-        None, description="where the setpoint stands now; by default "
-        "the last value read back, else the latest value the point's ramp rule watches")
+    target: Finite = Field(examples=[12.0], description="inside the point's range")
+    # Not part of the API: named only so that a client still sending it learns why it is
+    # refused, instead of reading a bare "extra inputs are not permitted".
+    current_value: SkipJsonSchema[Any] = Field(None, exclude=True)
+
+    @field_validator("current_value", mode="before")
+    @classmethod
+    def _no_start_from_the_caller(cls, value: Any) -> None:
+        raise ValueError("not accepted: a ramp starts from the point's last readback or its "
+                         "latest good reading, never from a value the caller gives")
 
 
 class ProtectiveRequestIn(_In):

@@ -25,3 +25,13 @@ class ControlSettings(BaseSettings):
                               "<prefix>/<gateway>/commands, results come on …/results")
     tick_s: float = Field(1.0, gt=0, description="how often live ramps are looked at "
                           "(wall seconds); results wake the runner at once")
+    signing_key_file: Path | None = Field(None, description="the service's Ed25519 private "
+                                          "key (heatlink control keygen); unset: setpoint "
+                                          "changes answer 503")
+    gateway_keys_file: Path | None = Field(None, description="YAML: gateway id -> its public "
+                                           "keys (one, two during a rotation); a result "
+                                           "not signed by one of its gateway's keys is "
+                                           "dropped")
+    start_max_age_s: float = Field(900.0, gt=0, description="a ramp starts from the point's "
+                                   "last readback or latest good reading only if it is at "
+                                   "most this old; otherwise the request answers 409")

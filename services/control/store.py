@@ -33,12 +33,36 @@ async def update_ramp(conn: asyncpg.Connection, ramp_id: int, *, status: str,
 
 
 async def insert_command(conn: asyncpg.Connection, command: SetpointCommand,
-                         gateway: str) -> None:
-    await conn.execute(
+                         gateway: str) -> int:
+    """Store a command and give it the next number of the one sequence all commands share
+    (rising per gateway too); the gateway refuses any number not above the last it took."""
+    seq: int = await conn.fetchval(
         """INSERT INTO control_commands (id, ramp_id, point, gateway, value, issued_at,
-               expires_at, status) VALUES ($1, $2, $3, $4, $5, $6, $7, 'sent')""",
+               expires_at, status, seq)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, 'sent', nextval('control_command_seq'))
+           RETURNING seq""",
         command.id, command.ramp_id, command.point, gateway, command.value, command.issued_at,
         command.expires_at)
+    return seq
+
+
+async def last_readback(conn: asyncpg.Connection,
+                        point: str) -> tuple[float, datetime] | None:
+    """The value a gateway last read back after applying a command to ``point``, and when
+    its answer arrived."""
+    row = await conn.fetchrow(
+        """SELECT readback, answered_at FROM control_commands
+           WHERE point = $1 AND gateway_status = 'applied' AND readback IS NOT NULL
+           ORDER BY answered_at DESC LIMIT 1""", point)
+    return (row["readback"], row["answered_at"]) if row is not None else None
+
+
+async def latest_good(conn: asyncpg.Connection, series: str) -> tuple[float, datetime] | None:
+    """The newest reading of ``series`` of good quality (0), and its source timestamp."""
+    row = await conn.fetchrow(
+        """SELECT r.value, r.ts FROM readings r JOIN series s ON s.id = r.series_id
+           WHERE s.key = $1 AND r.quality = 0 ORDER BY r.ts DESC LIMIT 1""", series)
+    return (row["value"], row["ts"]) if row is not None else None
 
 
 async def command_expired(conn: asyncpg.Connection, command_id: str) -> None:
@@ -50,12 +74,13 @@ async def command_expired(conn: asyncpg.Connection, command_id: str) -> None:
 
 async def command_answered(conn: asyncpg.Connection, result: CommandResult,
                            at: datetime) -> None:
-    # A command this side already expired stays expired, whatever arrives later.
+    # A command this side already expired stays expired, whatever arrives later; the
+    # gateway's first answer stands (a later one answers a copy: a replay it refused).
     await conn.execute(
         """UPDATE control_commands SET gateway_status = $2, readback = $3, answered_at = $4,
                detail = $5, status = CASE WHEN status = 'sent' THEN $2 ELSE status END
-           WHERE id = $1""",
-        result.command_id, result.status, result.readback, at, result.detail)
+           WHERE id = $1 AND gateway = $6 AND gateway_status IS NULL""",
+        result.command_id, result.status, result.readback, at, result.detail, result.gateway)
 
 
 async def audit(conn: asyncpg.Connection, *, at: datetime, kind: str, actor: str,
@@ -104,7 +129,7 @@ async def get_ramp(conn: asyncpg.Connection, ramp_id: int,
         return None
     ramp = _row(row)
     commands = await conn.fetch(
-        """SELECT id, value, issued_at, expires_at, status, gateway_status, readback,
+        """SELECT id, seq, value, issued_at, expires_at, status, gateway_status, readback,
                answered_at, detail FROM control_commands WHERE ramp_id = $1
            ORDER BY issued_at, id""", ramp_id)
     ramp["commands"] = [_row(c, ()) for c in commands]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -26,8 +27,9 @@ from services.access.tokens import TokenStore
 from services.app import create_app
 from services.cli_serve import tune_garbage_collector
 from services.cluster.index import ClusterIndex
-from services.demo.broker import LocalMosquitto
-from services.demo.gateways import SITE_GATEWAYS, gateway_config
+from services.demo.broker import BrokerUser, LocalMosquitto, gateway_user, service_user
+from services.demo.gateways import SITE_GATEWAYS, edge_limits, gateway_config
+from services.demo.keys import DemoKeys, demo_keys
 from services.settings import Settings
 from services.storage.embedded import database_for
 from services.storage.local_postgres import free_port
@@ -66,28 +68,32 @@ def demo(
         settings = settings.model_copy(update={"cluster_file": _with_webhook(
             settings.cluster_file, webhook_url, data_dir / "cluster-with-webhook.yaml")})
     broker = None
-    mqtt_url = os.environ.get("HEATLINK_MQTT_URL")
-    if not mqtt_url:
-        broker = LocalMosquitto(folder=data_dir / "mosquitto")
-        broker.start()
-        mqtt_url = broker.url
+    given = os.environ.get("HEATLINK_MQTT_URL")
+    if given:
+        logins = BrokerLogins(given, given, dict.fromkeys(SITE_GATEWAYS, given), given)
+    else:
+        broker, logins = _start_broker(data_dir / "mosquitto")
+    chosen_key = os.environ.get("HEATLINK_CONTROL_SIGNING_KEY_FILE")
+    keys = demo_keys(data_dir / "keys", SITE_GATEWAYS, Path(chosen_key) if chosen_key else None)
     mail = _start_mail_sink(data_dir / "mail")
-    # The alert module reads its settings when the service starts: point it at the demo's
-    # broker and mail sink unless the user chose others.
-    os.environ.setdefault("HEATLINK_ALERTS_MQTT_URL", mqtt_url)
+    # Alerts and control read their settings when the service starts: point them at the
+    # demo's broker, keys and mail sink unless the user chose others.
+    os.environ.setdefault("HEATLINK_ALERTS_MQTT_URL", logins.service)
     os.environ.setdefault("HEATLINK_ALERTS_SMTP_URL", f"smtp://127.0.0.1:{mail.port}")
     os.environ.setdefault("HEATLINK_ALERTS_PUBLIC_URL", f"http://{host}:{port}")
-    os.environ.setdefault("HEATLINK_CONTROL_MQTT_URL", mqtt_url)
+    os.environ.setdefault("HEATLINK_CONTROL_MQTT_URL", logins.service)
+    os.environ.setdefault("HEATLINK_CONTROL_SIGNING_KEY_FILE", str(keys.service))
+    os.environ.setdefault("HEATLINK_CONTROL_GATEWAY_KEYS_FILE", str(keys.gateway_keys_file))
     try:
         with database_for(settings) as url:
             asyncio.run(_run(settings.model_copy(update={"database_url": url}), data_dir,
-                             mqtt_url, scenario, speed, host, port, seed))
+                             logins, keys, scenario, speed, host, port, seed))
     except KeyboardInterrupt:
         pass
     finally:
         mail.stop()
         if broker is not None:
-            broker.stop()
+            broker.close()
 
 
 def _with_webhook(cluster_file: Path, url: str, out: Path) -> Path:
@@ -111,8 +117,32 @@ def _start_mail_sink(folder: Path) -> Controller:
     return controller
 
 
-async def _run(settings: Settings, data_dir: Path, mqtt_url: str, scenario: str,
-               speed: float, host: str, port: int, seed: int) -> None:
+@dataclass(frozen=True)
+class BrokerLogins:
+    """Who connects to the demo's broker as whom: each part with only the topics it needs."""
+
+    simulator: str
+    service: str
+    gateways: dict[str, str]
+    alerts: str  # reads every organisation's alerts: what the demo prints for people to watch
+
+
+def _start_broker(folder: Path) -> tuple[LocalMosquitto, BrokerLogins]:
+    simulator = BrokerUser.with_random_password("simulator", write=("heatlink-sim/#",))
+    service = service_user()
+    gateways = {g: gateway_user(g, readings=(f"heatlink-sim/{site}/#",))
+                for g, site in SITE_GATEWAYS.items()}
+    alerts = BrokerUser.with_random_password("alerts-reader", read=("heatlink/+/alerts",))
+    broker = LocalMosquitto(folder=folder, superuser=None,
+                            users=[simulator, service, alerts, *gateways.values()])
+    broker.start()
+    return broker, BrokerLogins(broker.url_for(simulator.name), broker.url_for(service.name),
+                                {g: broker.url_for(u.name) for g, u in gateways.items()},
+                                broker.url_for(alerts.name))
+
+
+async def _run(settings: Settings, data_dir: Path, logins: BrokerLogins, keys: DemoKeys,
+               scenario: str, speed: float, host: str, port: int, seed: int) -> None:
     api = create_app(settings)
     server = uvicorn.Server(uvicorn.Config(api, host=host, port=port, log_level="warning",
                                            timeout_graceful_shutdown=5))
@@ -127,21 +157,24 @@ async def _run(settings: Settings, data_dir: Path, mqtt_url: str, scenario: str,
     tokens: TokenStore = state.tokens
     service_url = f"http://{host}:{port}"
     people = await _people_tokens(tokens, index)
-    _print_welcome(service_url, people, data_dir, mqtt_url, scenario, speed)
+    _print_welcome(service_url, people, data_dir, logins.alerts, scenario, speed)
 
     async with LiveSimulation(scenario, speed=speed, seed=seed, opcua_port=free_port(),
-                              mqtt_url=mqtt_url, run_forever=speed == 1.0,
+                              mqtt_url=logins.simulator, run_forever=speed == 1.0,
                               ground_truth_path=data_dir / "ground-truth.jsonl") as sim:
         gateways = []
         for gateway_id, site in SITE_GATEWAYS.items():
-            keys = sorted(k for k in index.gateway_series(gateway_id) if k.startswith(site + "/"))
+            series = sorted(k for k in index.gateway_series(gateway_id)
+                            if k.startswith(site + "/"))
             token, _ = await tokens.create(name=f"demo {gateway_id}", org=_owner(index, gateway_id),
                                            role=Role.GATEWAY, gateway=gateway_id)
-            writable = [p.node_id for p in index.cluster.writable_points
+            writable = [edge_limits(p, index.cluster) for p in index.cluster.writable_points
                         if p.gateway == gateway_id]
-            config = gateway_config(gateway_id, sim, keys, service_url=service_url, token=token,
-                                    mqtt_url=mqtt_url, folder=data_dir / "gateways",
-                                    writable_nodes=writable)
+            config = gateway_config(gateway_id, sim, series, service_url=service_url,
+                                    token=token, mqtt_url=logins.gateways[gateway_id],
+                                    folder=data_dir / "gateways", writable_nodes=writable,
+                                    signing_key=keys.gateways[gateway_id],
+                                    trusted_keys=[keys.service_public])
             gateways.append(Gateway(config))
         tasks = [asyncio.create_task(g.run(), name=g.config.uplink.gateway_id) for g in gateways]
         for task in tasks:

@@ -14,7 +14,6 @@ from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import orjson
 import paho.mqtt.client as mqtt
@@ -26,6 +25,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from services.cluster.loader import EXAMPLE_CLUSTER
 from services.monitor.findings import Finding
 from services.storage.local_postgres import free_port
+from tests.support.servers import broker_login
 
 T0 = datetime(2026, 1, 15, 6, 0, tzinfo=UTC)
 
@@ -159,7 +159,6 @@ async def mqtt_subscriber(url: str, topic: str) -> AsyncIterator[_Arrivals]:
     loop = asyncio.get_running_loop()
     arrivals = _Arrivals()
     subscribed = threading.Event()
-    parts = urlsplit(url)
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"test-{free_port()}")
 
     def on_connect(c: Any, u: Any, f: Any, reason: Any, p: Any) -> None:
@@ -174,7 +173,7 @@ async def mqtt_subscriber(url: str, topic: str) -> AsyncIterator[_Arrivals]:
     client.on_connect = on_connect
     client.on_subscribe = on_subscribe
     client.on_message = on_message
-    client.connect(parts.hostname or "127.0.0.1", parts.port or 1883)
+    client.connect(*broker_login(client, url))
     client.loop_start()
     await asyncio.to_thread(subscribed.wait, 10)
     try:

@@ -1,6 +1,7 @@
 """The real parts of a control test, wired together in this event loop: the simulator's
-OPC UA server, a gateway with a control section, Mosquitto and the service on its own
-database.
+OPC UA server, a gateway with a control section, a closed Mosquitto of the test's own (the
+service and the gateway each log in with only their topics) and the service on its own
+database; commands and results signed with keys made for the test.
 
 Clock: the simulator runs at ``SPEED`` times real time, and a ramp of hours must run in
 seconds. The service and the gateway are given `SimClock`, which reads the simulation's
@@ -13,30 +14,40 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import paho.mqtt.client as mqtt
 import pytest
 import yaml
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from gateway.config import parse_config
 from gateway.runner import Gateway
+from heatlink.signing import SigningKey
 from services.access.principal import Role
 from services.cluster.loader import EXAMPLE_CLUSTER
+from services.demo.broker import BrokerUser, LocalMosquitto, gateway_user, service_user
 from services.settings import Settings
 from services.storage.local_postgres import free_port
 from simulators.live import LiveSimulation
 from simulators.scenario import Scenario, load_scenario
+from tests.support.servers import broker_login
 from tests.support.service import AppHandle, make_token, running_app
 
 SPEED = 900.0
 TANK = "glomfjord/smoltfarm/tank1"
 POINT = f"{TANK}/temp_setpoint"
 TEMP = f"{TANK}/temp"
+GATEWAY = "glomfjord-gw1"
+# The gateway's own bounds on the nodes it writes (the farm's 2 K/h, a quarter hour's worth
+# as the largest step): independent of the service's plan, which keeps well inside them.
+EDGE = {"range": [0, 20], "max_rate_per_h": 2.0, "max_step": 0.5}
 
 
 class SimClock:
@@ -68,9 +79,50 @@ def cluster_file(tmp_path: Path) -> Path:
     return path
 
 
+@dataclass
+class ControlKeys:
+    service: SigningKey
+    gateway: SigningKey
+    gateway_key_file: Path
+    service_key_file: Path
+    gateway_keys_file: Path  # what the service trusts
+
+    @classmethod
+    def make(cls, folder: Path) -> ControlKeys:
+        service, gateway = SigningKey.generate(), SigningKey.generate()
+        service.save(folder / "service.key")
+        gateway.save(folder / "gateway.key")
+        keys_file = folder / "gateway-keys.yaml"
+        keys_file.write_text(yaml.safe_dump({GATEWAY: [gateway.public_text]}))
+        return cls(service, gateway, folder / "gateway.key", folder / "service.key",
+                   keys_file)
+
+
+@dataclass
+class ControlBroker:
+    """A closed broker with the service's and the gateway's logins (and a superuser, for
+    tests that play a client with every right)."""
+
+    broker: LocalMosquitto
+    service: BrokerUser
+    gateway: BrokerUser
+
+    @classmethod
+    def start(cls) -> ControlBroker:
+        service, gateway = service_user(), gateway_user(GATEWAY)
+        broker = LocalMosquitto(users=[service, gateway])
+        broker.start()
+        return cls(broker, service, gateway)
+
+    @property
+    def url(self) -> str:
+        """Without a login: each client brings its own."""
+        return f"mqtt://127.0.0.1:{self.broker.port}"
+
+
 def gateway_config(tmp_path: Path, *, endpoint: str, service_url: str, token: str,
-                   mqtt_url: str | None, prefix: str, client_id: str, name: str = "gw",
-                   nodes: list[str] | None = None) -> Any:
+                   broker: ControlBroker | None, keys: ControlKeys | None, client_id: str,
+                   name: str = "gw", nodes: list[str] | None = None) -> Any:
     data: dict[str, Any] = {
         "sources": [{"kind": "opcua", "name": "plant", "endpoint": endpoint,
                      "publishing_interval_ms": 50, "sampling_interval_ms": 0,
@@ -83,10 +135,16 @@ def gateway_config(tmp_path: Path, *, endpoint: str, service_url: str, token: st
                    "retry": {"initial_s": 0.1, "max_s": 0.5}},
         "http": {"port": 0},
     }
-    if mqtt_url is not None:
-        data["control"] = {"mqtt_url": mqtt_url, "client_id": client_id,
-                           "topic_prefix": prefix, "opcua_source": "plant",
-                           "writable_nodes": [f"ns=2;s={POINT}", f"ns=2;s={TANK}/heater_setpoint"]}
+    if broker is not None and keys is not None:
+        data["control"] = {
+            "mqtt_url": broker.url, "username": broker.gateway.name,
+            "password": broker.gateway.password, "client_id": client_id,
+            "opcua_source": "plant", "signing_key": str(keys.gateway_key_file),
+            "trusted_keys": [keys.service.public_text],
+            "state_path": str(tmp_path / "control-state.json"),
+            "audit_path": str(tmp_path / "control-audit.jsonl"),
+            "writable_nodes": [{"node_id": f"ns=2;s={POINT}", **EDGE},
+                               {"node_id": f"ns=2;s={TANK}/heater_setpoint", **EDGE}]}
     return parse_config(data, "test")
 
 
@@ -128,9 +186,9 @@ class Plant:
     gateway: Gateway | None
     owner: str  # fjordsmolt operator token (control scope)
     database_url: str
-    prefix: str
     tmp_path: Path
-    mqtt_url: str
+    broker: ControlBroker
+    keys: ControlKeys
     gateway_token: str
 
     async def ramp(self, ramp_id: int) -> dict[str, Any]:
@@ -169,13 +227,36 @@ class Plant:
         await until(reached, f"ramp {ramp_id} {status}", timeout_s)
 
 
+@contextlib.contextmanager
+def control_broker() -> Iterator[ControlBroker]:
+    broker = ControlBroker.start()
+    try:
+        yield broker
+    finally:
+        broker.broker.close()
+
+
 @contextlib.asynccontextmanager
-async def plant(database_url: str, mqtt_url: str, tmp_path: Path,
-                monkeypatch: pytest.MonkeyPatch, *, events: list[dict[str, Any]] | None = None,
+async def plant(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *,
+                events: list[dict[str, Any]] | None = None,
                 with_gateway: bool = True) -> AsyncIterator[Plant]:
-    prefix = f"heatlink-test-{uuid.uuid4().hex[:8]}/control"
-    monkeypatch.setenv("HEATLINK_CONTROL_MQTT_URL", mqtt_url)
-    monkeypatch.setenv("HEATLINK_CONTROL_TOPIC_PREFIX", prefix)
+    keys = ControlKeys.make(tmp_path)
+    with control_broker() as broker:
+        async with _plant(database_url, tmp_path, monkeypatch, broker, keys, events,
+                          with_gateway) as handle:
+            yield handle
+
+
+@contextlib.asynccontextmanager
+async def _plant(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                 broker: ControlBroker, keys: ControlKeys,
+                 events: list[dict[str, Any]] | None, with_gateway: bool
+                 ) -> AsyncIterator[Plant]:
+    monkeypatch.setenv("HEATLINK_CONTROL_MQTT_URL", broker.url)
+    monkeypatch.setenv("HEATLINK_CONTROL_MQTT_USERNAME", broker.service.name)
+    monkeypatch.setenv("HEATLINK_CONTROL_MQTT_PASSWORD", broker.service.password)
+    monkeypatch.setenv("HEATLINK_CONTROL_SIGNING_KEY_FILE", str(keys.service_key_file))
+    monkeypatch.setenv("HEATLINK_CONTROL_GATEWAY_KEYS_FILE", str(keys.gateway_keys_file))
     monkeypatch.setenv("HEATLINK_CONTROL_CLIENT_ID", f"service-{uuid.uuid4().hex[:8]}")
     monkeypatch.setenv("HEATLINK_CONTROL_TICK_S", "0.05")
     monkeypatch.setenv("HEATLINK_ALERTS_RUN_WORKER", "false")
@@ -183,15 +264,15 @@ async def plant(database_url: str, mqtt_url: str, tmp_path: Path,
                          run_forever=True)
     clock = SimClock(sim)
     gw_token = await make_token(database_url, "glomfjord-smelter", Role.GATEWAY,
-                                gateway="glomfjord-gw1")
+                                gateway=GATEWAY)
     owner = await make_token(database_url, "fjordsmolt", Role.OPERATOR, name="farm operator")
     settings = Settings(database_url=database_url, cluster_file=cluster_file(tmp_path),
                         retention_days=30)
     async with sim, running_app(settings, clock=clock) as app:
         config = gateway_config(tmp_path, endpoint=sim.opcua_endpoint, service_url=app.url,
-                                token=gw_token, mqtt_url=mqtt_url, prefix=prefix,
+                                token=gw_token, broker=broker, keys=keys,
                                 client_id=f"gw-{uuid.uuid4().hex[:8]}")
-        handle = Plant(sim, clock, app, None, owner, database_url, prefix, tmp_path, mqtt_url,
+        handle = Plant(sim, clock, app, None, owner, database_url, tmp_path, broker, keys,
                        gw_token)
         if not with_gateway:
             yield handle
@@ -199,3 +280,51 @@ async def plant(database_url: str, mqtt_url: str, tmp_path: Path,
         async with gateway_running(config, clock) as gateway:
             handle.gateway = gateway
             yield handle
+
+
+class BrokerTap:
+    """A plain paho client with the broker's superuser login (an attacker who has it, or an
+    operator looking on): records what passes on ``topic_filter`` and publishes anything."""
+
+    def __init__(self, url: str, topic_filter: str) -> None:
+        self.messages: list[tuple[str, bytes]] = []
+        self._loop = asyncio.get_running_loop()
+        self._changed = asyncio.Event()
+        self._subscribed = threading.Event()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2,
+                                  client_id=f"tap-{uuid.uuid4().hex[:8]}",
+                                  protocol=MQTTProtocolVersion.MQTTv5)
+        self.client.on_connect = lambda c, *_: c.subscribe(topic_filter, qos=1)
+        self.client.on_subscribe = lambda *_: self._subscribed.set()
+        self.client.on_message = self._on_message
+        self.client.connect(*broker_login(self.client, url))
+        self.client.loop_start()
+
+    def _on_message(self, client: Any, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        self._loop.call_soon_threadsafe(self._add, message.topic, bytes(message.payload))
+
+    def _add(self, topic: str, payload: bytes) -> None:
+        self.messages.append((topic, payload))
+        self._changed.set()
+
+    async def subscribed(self) -> None:
+        assert await asyncio.to_thread(self._subscribed.wait, 10), "tap not subscribed"
+
+    async def first(self, match: Callable[[str, bytes], bool], what: str,
+                    timeout_s: float = 30.0) -> bytes:
+        """The first message that ``match``es, waiting for it to arrive."""
+        async with asyncio.timeout(timeout_s):
+            while True:
+                for topic, payload in self.messages:
+                    if match(topic, payload):
+                        return payload
+                self._changed.clear()
+                await self._changed.wait()
+        raise AssertionError(what)  # unreachable: the timeout raises first
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        self.client.publish(topic, payload, qos=1).wait_for_publish(10)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()

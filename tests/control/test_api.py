@@ -3,6 +3,7 @@ protective-action requests and who may do what."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import yaml
 from services.access.principal import Role
 from services.cluster.loader import EXAMPLE_CLUSTER, ClusterFileError, parse_cluster
 from services.settings import Settings
+from tests.control.support import GATEWAY, POINT, TEMP, ControlKeys, control_broker
 from tests.support.service import make_token, running_app
 
 
@@ -133,3 +135,69 @@ async def test_a_ramp_live_at_a_restart_is_cancelled_and_audited(
         assert ramp["reasons"] == ["interrupted by a service restart"]
         audit = (await c.get("/v1/control/audit", params={"ramp_id": ramp_id})).json()
         assert [r["kind"] for r in audit] == ["cancelled"]
+
+
+async def test_a_ramp_starts_only_from_a_fresh_good_plant_value(
+        fresh_database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Issue 12: a caller-chosen start (1000 on a 0–20 point, or 13.99 while the tank stood
+    at 10) once became the first command; now the plant's value is the only start."""
+    monkeypatch.setenv("HEATLINK_ALERTS_RUN_WORKER", "false")
+    keys = ControlKeys.make(tmp_path)
+    farm = await make_token(fresh_database_url, "fjordsmolt", Role.OPERATOR)
+    gateway = await make_token(fresh_database_url, "glomfjord-smelter", Role.GATEWAY,
+                               gateway=GATEWAY)
+    with control_broker() as broker:
+        monkeypatch.setenv("HEATLINK_CONTROL_MQTT_URL", broker.broker.url_for(
+            broker.service.name))
+        monkeypatch.setenv("HEATLINK_CONTROL_SIGNING_KEY_FILE", str(keys.service_key_file))
+        monkeypatch.setenv("HEATLINK_CONTROL_GATEWAY_KEYS_FILE", str(keys.gateway_keys_file))
+        async with running_app(Settings(database_url=fresh_database_url,
+                                        retention_days=30)) as app:
+            now = datetime.now(UTC)
+
+            async def tank(value: float, age_s: float, quality: str = "good") -> None:
+                async with app.client(gateway) as c:
+                    stored = await c.post("/v1/ingest", json={
+                        "gateway": GATEWAY, "batch_id": f"b{value}-{age_s}", "readings": [{
+                            "series": TEMP, "value": value, "quality": quality,
+                            "ts": (now - timedelta(seconds=age_s)).isoformat()}]})
+                assert stored.status_code == 200, stored.text
+
+            async with app.client(farm) as c:
+                async def ask(**body: Any) -> Any:
+                    return await c.post("/v1/control/ramps", json={"point": POINT, **body})
+
+                for start in (1000, 13.99):
+                    refused = await ask(target=11.0, current_value=start)
+                    assert refused.status_code == 422
+                    assert "current_value" in refused.text
+                    assert "never from a value the caller gives" in refused.text
+                for target in (25, -273):
+                    out_of_range = await ask(target=target)
+                    assert out_of_range.status_code == 422
+                    assert f"target {float(target)} is outside" in out_of_range.text
+                for number in ("NaN", "Infinity", "1e400"):
+                    not_finite = await c.post("/v1/control/ramps", content=(
+                        f'{{"point": "{POINT}", "target": {number}}}').encode(),
+                        headers={"Content-Type": "application/json"})
+                    assert not_finite.status_code == 422, not_finite.text
+                    assert "target" in not_finite.text
+                    assert "finite" in not_finite.text
+
+                nothing = await ask(target=11.0)
+                assert nothing.status_code == 409
+                assert "no fresh plant value" in nothing.json()["detail"]
+                await tank(10.0, age_s=2 * 3600)  # too old to start from
+                await tank(10.2, age_s=10, quality="bad")  # fresh but not good
+                stale = await ask(target=11.0)
+                assert stale.status_code == 409
+                assert "10.0 at" in stale.json()["detail"]
+                await tank(10.1, age_s=30)
+                planned = await ask(target=11.0)
+                assert planned.status_code == 201, planned.text
+                ramp = planned.json()
+                assert ramp["start_value"] == 10.1
+                audit = (await c.get("/v1/control/audit")).json()
+                requested = next(r for r in audit if r["kind"] == "requested")
+                assert requested["detail"]["from_source"].startswith(TEMP)
+                assert [r["kind"] for r in audit].count("request_refused") >= 4

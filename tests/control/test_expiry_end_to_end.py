@@ -22,17 +22,17 @@ pytestmark = pytest.mark.slow
 
 
 async def test_an_unconfirmed_command_expires_and_is_never_applied_late(
-        fresh_database_url: str, mqtt_url: str, tmp_path: Path,
+        fresh_database_url: str, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    async with plant(fresh_database_url, mqtt_url, tmp_path, monkeypatch,
+    async with plant(fresh_database_url, tmp_path, monkeypatch,
                      with_gateway=False) as p:
         def config(**extra: Any) -> Any:
             return gateway_config(tmp_path, endpoint=p.sim.opcua_endpoint,
-                                  service_url=p.app.url, token=p.gateway_token,
-                                  prefix=p.prefix, **extra)
-        readings = config(mqtt_url=None, client_id="unused", name="readings")
-        control = config(mqtt_url=mqtt_url, client_id=f"gw-control-{uuid.uuid4().hex[:8]}",
-                         name="control", nodes=[f"{TANK}/mixing_valve"])
+                                  service_url=p.app.url, token=p.gateway_token, **extra)
+        readings = config(broker=None, keys=None, client_id="unused", name="readings")
+        control = config(broker=p.broker, keys=p.keys,
+                         client_id=f"gw-control-{uuid.uuid4().hex[:8]}", name="control",
+                         nodes=[f"{TANK}/mixing_valve"])
         async with gateway_running(readings, p.clock):
             # The control gateway's first run opens its persistent session on the broker.
             async with gateway_running(control, p.clock):
@@ -61,7 +61,8 @@ async def test_an_unconfirmed_command_expires_and_is_never_applied_late(
                 assert gateway.control.handler.results_total == {"expired": 2}
                 _, health = await gateway.health()
                 assert health["control"] == {"connected": True,
-                                             "results_total": {"expired": 2}}
+                                             "results_total": {"expired": 2},
+                                             "refused_total": {}, "dropped_total": {}}
             assert p.sim.setpoints()[POINT] == before
             assert not [e for e in p.sim.truth if e.kind == "setpoint_written"]
             kinds = [r["kind"] for r in await p.audit(ramp_id=ramp_id)]

@@ -54,9 +54,9 @@ def ramp_alarm(state: str, previous: str, at: datetime) -> Finding:
 
 
 async def test_a_stale_input_or_an_active_alarm_holds_the_ramp_and_clearing_resumes_it(
-        fresh_database_url: str, mqtt_url: str, tmp_path: Path,
+        fresh_database_url: str, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    async with plant(fresh_database_url, mqtt_url, tmp_path, monkeypatch) as p:
+    async with plant(fresh_database_url, tmp_path, monkeypatch) as p:
         await p.until_tank_stored()
         answer = await p.request(10.0)
         assert answer.status_code == 201, answer.text
@@ -112,9 +112,9 @@ async def test_a_stale_input_or_an_active_alarm_holds_the_ramp_and_clearing_resu
 
 
 async def test_a_refused_write_holds_the_ramp_and_alerts_the_owner(
-        fresh_database_url: str, mqtt_url: str, tmp_path: Path,
+        fresh_database_url: str, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    async with plant(fresh_database_url, mqtt_url, tmp_path, monkeypatch) as p:
+    async with plant(fresh_database_url, tmp_path, monkeypatch) as p:
         await p.until_tank_stored()
         await p.sim.refuse_writes(POINT)
         before = p.sim.setpoints()[POINT]

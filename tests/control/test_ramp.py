@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 from datetime import timedelta
 
 import pytest
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 from heatlink.clock import FakeClock
 from heatlink.commands import CommandResult, SetpointCommand, is_due
 from services.cluster.loader import EXAMPLE_CLUSTER, load_cluster
-from services.control.plan import PlanError, plan_ramp
+from services.control.plan import PlanError, StartError, plan_ramp
 from services.control.ramp import Ramp, RampStatus
 
 POINT = load_cluster(EXAMPLE_CLUSTER).writable_points[0]
@@ -34,16 +35,32 @@ def test_no_step_is_steeper_than_the_limit_and_the_last_is_the_target(
         assert abs(b - a) <= limit * 120 / 3600 + 1e-3
 
 
-@pytest.mark.parametrize(("target", "why"), [(21.0, "outside"), (-1.0, "outside")])
+@given(start=st.floats(0, 20), target=st.floats(0, 20), ease=st.floats(0, 3600))
+def test_every_planned_step_lies_between_start_and_target(
+        start: float, target: float, ease: float) -> None:
+    p = plan(start, target, ease)
+    low, high = sorted((start, target))
+    assert all(low <= p.value_of_step(k) <= high for k in range(1, p.steps + 1))
+
+
+@pytest.mark.parametrize(("target", "why"), [(21.0, "outside"), (-1.0, "outside"),
+                                              (math.nan, "outside"), (math.inf, "outside")])
 def test_a_target_outside_the_range_is_refused(target: float, why: str) -> None:
     with pytest.raises(PlanError, match=why):
         plan(12.0, target)
 
 
+@pytest.mark.parametrize("start", [1000.0, -273.0, math.nan])
+def test_a_plant_value_outside_the_range_is_no_start(start: float) -> None:
+    with pytest.raises(StartError, match="a ramp cannot start there"):
+        plan(start, 12.0)
+
+
 def answer(cmd: SetpointCommand, status: str, clock: FakeClock,
            readback: float | None = None) -> CommandResult:
     return CommandResult.model_validate({
-        "command_id": cmd.id, "ramp_id": cmd.ramp_id, "point": cmd.point, "status": status,
+        "command_id": cmd.id, "gateway": cmd.gateway, "ramp_id": cmd.ramp_id,
+        "point": cmd.point, "status": status,
         "value": cmd.value, "readback": cmd.value if readback is None else readback,
         "at": clock.now()})
 
@@ -125,7 +142,8 @@ def test_a_mismatch_holds_until_the_operator_resumes_or_cancels() -> None:
 
 def test_the_gateway_side_expiry_check() -> None:
     clock = FakeClock()
-    cmd = SetpointCommand(id="x", ramp_id=1, point=POINT.key, node_id=POINT.node_id, value=1.0,
+    cmd = SetpointCommand(id="x", gateway=POINT.gateway, ramp_id=1, step=1, point=POINT.key,
+                          node_id=POINT.node_id, value=1.0,
                           issued_at=clock.now(),
                           expires_at=clock.now() + timedelta(seconds=10), tolerance=0.01)
     assert is_due(cmd, clock.now())

@@ -8,7 +8,6 @@ import socket
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
 from asyncua import Server, ua
@@ -21,6 +20,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from heatlink.wire import format_ts
+from tests.support.servers import broker_login
 
 GLOMFJORD = [
     ("glomfjord/smelter/hx1/primary/supply_temp", 31.0),
@@ -34,14 +34,13 @@ class MqttPublisher:
     """Publishes `heatlink-sim/<series>` JSON at QoS 1; `acked` holds what the broker took."""
 
     def __init__(self, url: str, client_id: str = "test-publisher") -> None:
-        parts = urlsplit(url)
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
                                   protocol=MQTTProtocolVersion.MQTTv5)
         self.client.max_queued_messages_set(0)
         self.client.max_inflight_messages_set(1000)
         self.client.reconnect_delay_set(1, 1)
         self._sent: list[tuple[mqtt.MQTTMessageInfo, tuple[str, str]]] = []
-        self.client.connect(parts.hostname or "127.0.0.1", parts.port or 1883)
+        self.client.connect(*broker_login(self.client, url))
         self.client.loop_start()
 
     @property

@@ -19,6 +19,7 @@ import os
 import random
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -33,12 +34,13 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from gateway.config import GatewayConfig, parse_config
 from gateway.runner import Gateway
-from heatlink.commands import SetpointCommand, command_topic
+from heatlink.commands import SetpointCommand, command_topic, sign_command
+from heatlink.signing import SigningKey
 from services.storage.local_postgres import free_port
 from tests.gateway.support import eventually
 from tests.support.cancellation import at_random_point, stop_within_bound
 from tests.support.faults import FrozenService, TcpLink, frozen
-from tests.support.servers import Mosquitto, wait_for_port
+from tests.support.servers import Mosquitto, broker_login, wait_for_port
 
 pytestmark = pytest.mark.slow
 
@@ -131,22 +133,40 @@ def config(folder: Path, opcua_link: TcpLink, broker: Mosquitto, service_url: st
                    "retry": {"initial_s": 0.1, "max_s": 1.0}},
         "http": {"port": 0},
         "control": {"mqtt_url": broker.url, "client_id": control_id, "opcua_source": "plant",
-                    "writable_nodes": [f"ns=2;s={SETPOINT}"]},
+                    "writable_nodes": [{"node_id": f"ns=2;s={SETPOINT}", "range": [0, 30],
+                                        "max_rate_per_h": 1000, "max_step": 30}],
+                    "signing_key": str(_gateway_key(folder)),
+                    "trusted_keys": [SERVICE_KEY.public_text]},
     }
     return parse_config(data, "test")
+
+
+SERVICE_KEY = SigningKey.generate()
+
+
+def _gateway_key(folder: Path) -> Path:
+    path = folder / "gateway.key"
+    if not path.exists():
+        SigningKey.generate().save(path)
+    return path
+
+
+SEQ = [int(time.time())]  # rising across rounds, as the service's numbers do
 
 
 def send_command(broker: Mosquitto) -> None:
     """A setpoint command for the control channel, so that its writer is busy too."""
     now = datetime.now(UTC)
-    command = SetpointCommand(id=uuid.uuid4().hex, ramp_id=1, point=SETPOINT,
-                              node_id=f"ns=2;s={SETPOINT}", value=12.0, issued_at=now,
+    SEQ[0] += 1
+    command = SetpointCommand(id=uuid.uuid4().hex, gateway="glomfjord-gw1", seq=SEQ[0],
+                              ramp_id=1, step=1, point=SETPOINT, node_id=f"ns=2;s={SETPOINT}",
+                              value=12.0, issued_at=now,
                               expires_at=now + timedelta(minutes=5), tolerance=0.01)
     client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv5)
-    client.connect("127.0.0.1", broker.port)
+    client.connect(*broker_login(client, broker.url))
     client.loop_start()
     try:
-        client.publish(command_topic("glomfjord-gw1"), command.model_dump_json(),
+        client.publish(command_topic("glomfjord-gw1"), sign_command(command, SERVICE_KEY),
                        qos=1).wait_for_publish(5)
     finally:
         client.disconnect()

@@ -60,9 +60,10 @@ def test_heatlink_gateway_delegates_and_reports_config_errors(tmp_path: Path) ->
 
 def test_unset_secret_variables_are_named_at_check_and_refused_at_start(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    text = EXAMPLE.read_text().replace(
-        "  client_id: glomfjord-gw1 ",
-        "  username: gw\n  password_env: HEATLINK_TEST_UNSET\n  client_id: glomfjord-gw1 ")
+    # The MQTT source's login (the first password_env of the example) names a variable
+    # nobody set.
+    text = EXAMPLE.read_text().replace("password_env: HEATLINK_GATEWAY_MQTT_PASSWORD",
+                                       "password_env: HEATLINK_TEST_UNSET", 1)
     assert "HEATLINK_TEST_UNSET" in text
     path = write(tmp_path, text)
     monkeypatch.delenv("HEATLINK_TEST_UNSET", raising=False)
@@ -78,4 +79,5 @@ def test_unset_secret_variables_are_named_at_check_and_refused_at_start(
         in run.output
     monkeypatch.setenv("HEATLINK_TEST_UNSET", "s3cret")
     monkeypatch.setenv("HEATLINK_GATEWAY_TOKEN", "t")
+    monkeypatch.setenv("HEATLINK_GATEWAY_MQTT_PASSWORD", "s3cret")  # the control channel's
     assert "warning" not in CliRunner().invoke(app, ["check", "--config", str(path)]).output

@@ -28,6 +28,7 @@ from gateway.config import load_config, parse_config
 from gateway.protocols import Delivered, NotAuthorised
 from gateway.testing import RecordingUplink
 from gateway.uplink_http import HttpUplink
+from heatlink.signing import SigningKey
 from heatlink.wire import Reading
 from services.access.principal import Role
 from services.storage.local_postgres import free_port
@@ -62,8 +63,17 @@ def example_config(tmp_path: Path, *, opcua_endpoint: str, mqtt_url: str, servic
     data = yaml.safe_load(EXAMPLE.read_text())
     data["sources"][0]["endpoint"] = opcua_endpoint
     data["sources"][0]["reconnect"] = {"initial_s": 0.2, "max_s": 1.0}
-    data["sources"][1]["url"] = mqtt_url
-    data["sources"][1]["client_id"] = f"glomfjord-gw1-{uuid.uuid4().hex[:6]}"
+    data["sources"][1]["url"] = mqtt_url  # with the test broker's login in it
+    data["sources"][1].update(client_id=f"glomfjord-gw1-{uuid.uuid4().hex[:6]}",
+                              username=None, password_env=None)
+    # The control channel starts too, with keys of this test's own; no command comes.
+    key_file = tmp_path / "gateway.key"
+    if not key_file.exists():
+        SigningKey.generate().save(key_file)
+    data["control"].update(mqtt_url=mqtt_url, username=None, password_env=None,
+                           client_id=f"glomfjord-gw1-control-{uuid.uuid4().hex[:6]}",
+                           signing_key=str(key_file),
+                           trusted_keys=[SigningKey.generate().public_text])
     data["buffer"]["path"] = str(tmp_path / "buffer.sqlite3")
     data["uplink"].update(url=service_url, token=token, token_env=None,
                           dead_letter_path=str(tmp_path / "dead.jsonl"),
@@ -171,6 +181,7 @@ async def test_sigkill_of_the_gateway_loses_nothing_and_stores_nothing_twice(
     data = example_config(tmp_path, opcua_endpoint="opc.tcp://127.0.0.1:9/", mqtt_url=mqtt_url,
                           service_url=process.url, token=token)
     data["sources"] = data["sources"][1:]
+    del data["control"]  # it writes through the OPC UA source, gone here
     data["sources"][0]["topics"][0] = {"filter": "heatlink-sim/glomfjord/#",
                                        "series": "glomfjord/{0}"}
     status_port = free_port()
@@ -271,6 +282,7 @@ async def test_simulator_secure_endpoint_works_and_refusals_say_which(tmp_path: 
                           service_url="http://127.0.0.1:9", token="unused")
     data["sources"] = [source("right", good, "s3cret"), source("wrong-password", good, "nope"),
                        source("wrong-certificate", stranger, "s3cret")]
+    del data["control"]  # it writes through the example's OPC UA source, replaced here
     uplink = RecordingUplink()
     async with sim, running(parse_config(data), uplink) as gateway:
         right, wrong_password, wrong_cert = gateway.sources

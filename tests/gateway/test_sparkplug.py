@@ -25,7 +25,7 @@ from heatlink.clock import FakeClock, SystemClock
 from heatlink.wire import Reading
 from simulators.sparkplug_edge import EdgeMetric, SparkplugEdgeNode
 from tests.gateway.support import WatchingUplink, config_for, eventually, running
-from tests.support.servers import Mosquitto
+from tests.support.servers import Mosquitto, broker_login
 from tests.support.tcp_proxy import TcpProxy
 
 SUPPLY = "glomfjord/smelter/hx1/primary/supply_temp"
@@ -149,8 +149,8 @@ class RetainedState:
     async def read(self) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
         got: asyncio.Future[dict[str, Any]] = loop.create_future()
-        parts = urlsplit(self.url)
         client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv5)
+        host, port = broker_login(client, self.url)
         client.on_connect = lambda c, *_: c.subscribe(self.topic, qos=1)
 
         def on_message(_c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
@@ -158,7 +158,7 @@ class RetainedState:
             loop.call_soon_threadsafe(lambda: got.done() or got.set_result(doc))
 
         client.on_message = on_message
-        client.connect(parts.hostname or "127.0.0.1", parts.port or 1883)
+        client.connect(host, port)
         client.loop_start()
         try:
             return await asyncio.wait_for(got, 10)
@@ -188,7 +188,10 @@ async def test_when_the_host_dies_its_will_leaves_state_offline_with_the_births_
     group = group_name()
     state = RetainedState(mqtt_url, f"heatlink-{group}")
     proxy = await TcpProxy(urlsplit(mqtt_url).port or 1883).start()
-    config = config_for(tmp_path, [sparkplug_source(f"mqtt://127.0.0.1:{proxy.port}", group,
+    login = urlsplit(mqtt_url).netloc.rpartition("@")[0]  # the closed broker's login
+    proxied = f"mqtt://{login}@127.0.0.1:{proxy.port}" if login else \
+        f"mqtt://127.0.0.1:{proxy.port}"
+    config = config_for(tmp_path, [sparkplug_source(proxied, group,
                                                     reconnect={"initial_s": 30, "max_s": 30})])
     try:
         async with running(config) as gateway:

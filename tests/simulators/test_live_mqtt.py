@@ -9,7 +9,6 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -19,7 +18,7 @@ from services.storage.local_postgres import free_port
 from simulators.catalog import SERIES
 from simulators.live import LiveSimulation
 from simulators.truth import read_jsonl
-from tests.support.servers import Mosquitto
+from tests.support.servers import Mosquitto, broker_login
 
 
 class Subscriber:
@@ -33,14 +32,13 @@ class Subscriber:
         self.subscribed = asyncio.Event()
         self._arrived = asyncio.Event()
         self.filter = topic_filter
-        parts = urlsplit(url)
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
                                   clean_session=clean_session)
         self.client.reconnect_delay_set(1, 2)
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
-        self.client.connect(parts.hostname or "127.0.0.1", parts.port or 1883)
+        self.client.connect(*broker_login(self.client, url))
         self.client.loop_start()
 
     def _on_connect(self, client: mqtt.Client, *_: Any) -> None:

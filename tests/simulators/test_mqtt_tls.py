@@ -7,6 +7,7 @@ import json
 import ssl
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -14,20 +15,27 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from simulators.mqtt_publisher import MqttPublisher
-from tests.support.servers import Mosquitto
-from tests.support.tls import tls_mosquitto
+from tests.support.servers import BrokerUser, Mosquitto
+from tests.support.tls import write_test_ca
 
 USER, PASSWORD = "simulator", "pa55word"
 
 
 @pytest.fixture
-def tls_broker() -> Iterator[Mosquitto]:
-    with tls_mosquitto({USER: PASSWORD}) as broker:
-        yield broker.broker
+def tls_broker(tmp_path: Path) -> Iterator[Mosquitto]:
+    tls = write_test_ca(tmp_path / "tls")
+    broker = Mosquitto(users=[BrokerUser(USER, PASSWORD, read=("heatlink-sim/#",),
+                                         write=("heatlink-sim/#",))], tls=tls)
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.close()
 
 
 async def test_publishes_over_tls_with_credentials(tls_broker: Mosquitto) -> None:
-    ca_file = tls_broker.folder / "ca.pem"
+    assert tls_broker.tls is not None
+    ca_file = tls_broker.tls.ca_file
     received: list[dict[str, Any]] = []
     loop = asyncio.get_running_loop()
     subscribed, arrived = asyncio.Event(), asyncio.Event()
@@ -42,11 +50,11 @@ async def test_publishes_over_tls_with_credentials(tls_broker: Mosquitto) -> Non
         loop.call_soon_threadsafe(arrived.set)
 
     sub.on_message = on_message
-    sub.connect("127.0.0.1", tls_broker.port)
+    sub.connect("127.0.0.1", tls_broker.tls_port)
     sub.loop_start()
     try:
         await asyncio.wait_for(subscribed.wait(), 10)
-        url = f"mqtts://{USER}:{PASSWORD}@127.0.0.1:{tls_broker.port}"
+        url = tls_broker.url_for(USER, tls=True)
         publisher = MqttPublisher(url, ca_file=ca_file)
         await publisher.start()
         ts = datetime(2026, 1, 15, 6, tzinfo=UTC)
@@ -62,7 +70,8 @@ async def test_publishes_over_tls_with_credentials(tls_broker: Mosquitto) -> Non
 
 
 async def test_wrong_credentials_are_refused(tls_broker: Mosquitto) -> None:
-    url = f"mqtts://{USER}:wrong@127.0.0.1:{tls_broker.port}"
-    publisher = MqttPublisher(url, ca_file=tls_broker.folder / "ca.pem")
+    assert tls_broker.tls is not None
+    url = f"mqtts://{USER}:wrong@127.0.0.1:{tls_broker.tls_port}"
+    publisher = MqttPublisher(url, ca_file=tls_broker.tls.ca_file)
     with pytest.raises(ConnectionError, match="refused"):
         await publisher.start()

@@ -13,9 +13,11 @@ from contextlib import asynccontextmanager, contextmanager
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+import paho.mqtt.client as mqtt
 import pytest
 
-from services.demo.broker import LocalMosquitto, wait_for_port
+from heatlink.broker_url import parse_broker_url
+from services.demo.broker import BrokerTls, BrokerUser, LocalMosquitto, wait_for_port
 from services.storage.local_postgres import LocalPostgres, find_install
 
 
@@ -86,6 +88,15 @@ async def empty_database(postgres_url: str) -> AsyncIterator[str]:
             await admin.close()
 
 
+def broker_login(client: mqtt.Client, url: str) -> tuple[str, int]:
+    """Give a plain paho client the login in ``url`` (the test broker is closed: anonymous
+    clients are refused); (host, port) to connect to."""
+    address = parse_broker_url(url)
+    if address.username:
+        client.username_pw_set(address.username, address.password)
+    return address.host, address.port
+
+
 Mosquitto = LocalMosquitto
-__all__ = ["Mosquitto", "empty_database", "postgres_server", "require_timescaledb", "wait_for_port",
-           "with_database"]
+__all__ = ["BrokerTls", "BrokerUser", "Mosquitto", "broker_login", "empty_database",
+           "postgres_server", "require_timescaledb", "wait_for_port", "with_database"]

@@ -1,12 +1,12 @@
-"""Mosquitto with a TLS listener, a certificate authority made for the test, and users with
-passwords: what an MQTT peer at a real plant or service looks like."""
+"""TLS for the tests' brokers: a private CA and a server certificate for 127.0.0.1 made with
+`cryptography`, and Mosquitto with a TLS listener and users with passwords: what an MQTT
+peer at a real plant or service looks like."""
 
 from __future__ import annotations
 
 import asyncio
-import shutil
 import ssl
-import subprocess
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -21,6 +21,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from paho.mqtt.enums import CallbackAPIVersion
 
+from heatlink.aio import wait_event
+from services.demo.broker import BrokerTls, BrokerUser
 from services.storage.local_postgres import free_port
 from tests.support.servers import Mosquitto
 
@@ -29,8 +31,9 @@ def _name(cn: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
 
 
-def write_tls_files(folder: Path) -> None:
-    """``ca.pem``, and ``server.pem`` with ``server.key`` for 127.0.0.1 signed by that CA."""
+def write_test_ca(folder: Path) -> BrokerTls:
+    """``ca.pem``, ``server.pem`` and ``server.key`` in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
     now = datetime.now(UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca = (x509.CertificateBuilder().subject_name(_name("heatlink test CA"))
@@ -47,11 +50,14 @@ def write_tls_files(folder: Path) -> None:
                 [x509.IPAddress(ip_address("127.0.0.1")), x509.DNSName("localhost")]),
                 critical=False)
             .sign(ca_key, hashes.SHA256()))
-    (folder / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    (folder / "server.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (folder / "server.key").write_bytes(key.private_bytes(
+    tls = BrokerTls(folder / "ca.pem", folder / "server.pem", folder / "server.key")
+    tls.ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    tls.cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    tls.key_file.write_bytes(key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption()))
+    tls.key_file.chmod(0o600)
+    return tls
 
 
 @dataclass(frozen=True)
@@ -61,36 +67,27 @@ class TlsBroker:
 
     @property
     def port(self) -> int:
-        return self.broker.port
+        """The TLS listener's port."""
+        assert self.broker.tls_port is not None
+        return self.broker.tls_port
 
     def url(self, user: str | None = None, password: str | None = None) -> str:
         auth = f"{user}:{password}@" if user else ""
-        return f"mqtts://{auth}127.0.0.1:{self.broker.port}"
+        return f"mqtts://{auth}127.0.0.1:{self.port}"
 
 
 @contextmanager
 def tls_mosquitto(users: dict[str, str]) -> Iterator[TlsBroker]:
-    """A broker that speaks only TLS and lets in only these users."""
-    broker = Mosquitto()
-    folder = broker.folder
-    write_tls_files(folder)
-    passwd = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
-    for i, (user, password) in enumerate(users.items()):
-        subprocess.run([passwd, "-b", *(["-c"] if i == 0 else []), str(folder / "passwd"),
-                        user, password], check=True, capture_output=True)
-    for path in folder.iterdir():
-        path.chmod(0o644)  # the broker drops to its own user and must read them
-    broker.config.write_text(
-        f"listener {broker.port} 127.0.0.1\n"
-        f"cafile {folder / 'ca.pem'}\ncertfile {folder / 'server.pem'}\n"
-        f"keyfile {folder / 'server.key'}\n"
-        f"allow_anonymous false\npassword_file {folder / 'passwd'}\n"
-        "persistence false\nlog_dest none\n")
-    broker.start()
-    try:
-        yield TlsBroker(broker, folder / "ca.pem")
-    finally:
-        broker.close()
+    """A closed broker with a TLS listener that lets in only these users, on every topic."""
+    with tempfile.TemporaryDirectory(prefix="heatlink-tls-") as folder:
+        tls = write_test_ca(Path(folder))
+        broker = Mosquitto(users=[BrokerUser(name, password, read=("#",), write=("#",))
+                                  for name, password in users.items()], tls=tls)
+        broker.start()
+        try:
+            yield TlsBroker(broker, tls.ca_file)
+        finally:
+            broker.close()
 
 
 @asynccontextmanager
@@ -110,7 +107,8 @@ async def tls_subscriber(broker: TlsBroker, user: str, password: str,
     client.connect("127.0.0.1", broker.port)
     client.loop_start()
     try:
-        await asyncio.wait_for(subscribed.wait(), 10)
+        if not await wait_event(subscribed, 10):
+            raise TimeoutError(f"not subscribed to {topic} within 10 s")
         yield received
     finally:
         client.disconnect()
