@@ -51,7 +51,10 @@ async def test_sparkplug_values_and_a_death_reach_the_service(
             primary_host=f"heatlink-{group}")
         async with running(config):
             await edge.start()
-            edge.data("hx1", {"Primary/SupplyTemp": 31.4})
+            # A millisecond after the birth: the birth's 31.0 and this 31.4 at one instant
+            # would be a conflict the service rightly quarantines.
+            edge.data("hx1", {"Primary/SupplyTemp": 31.4},
+                      ts=datetime.now(UTC) + timedelta(milliseconds=20))
 
             async def stored(series: str, n: int) -> list[dict[str, object]]:
                 points: list[dict[str, object]] = []
