@@ -8,7 +8,7 @@ from datetime import datetime
 
 import asyncpg
 
-from services.monitor.findings import Finding
+from heatlink.findings import Finding
 
 
 def finding_key(finding: Finding) -> str:

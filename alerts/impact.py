@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from alerts.model import Draft, Role
 from alerts.severity import severity_for
 from alerts.thermal import time_to_impact_s
-from services.cluster.index import ClusterIndex
-from services.cluster.model import AssetKind, Exchange
-from services.monitor.findings import Finding
+from heatlink.cluster.index import ClusterIndex
+from heatlink.cluster.model import AssetKind, Exchange
+from heatlink.findings import Finding
 
 LOSS_STATES = frozenset({"disrupted", "low", "predicted_low", "falling"})
 EXCESS_STATES = frozenset({"high", "predicted_high", "rising"})

@@ -6,15 +6,33 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import asyncpg
 
 from alerts import impact, store
 from alerts.model import Draft, Role, Severity
+from alerts.notify import Notifier
+from heatlink.clock import Clock
+from heatlink.cluster.index import ClusterIndex
 
-if TYPE_CHECKING:
-    from alerts.service import AlertService
+
+class Alerting(Protocol):
+    """What a maintenance window needs of `alerts.service.AlertService`, named here so that
+    the service may import this module without a circle."""
+
+    pool: asyncpg.Pool
+    index: ClusterIndex
+    clock: Clock
+    notifier: Notifier
+
+    async def apply(self, conn: asyncpg.Connection, draft: Draft, now: datetime, *,
+                    actor: str) -> int: ...
+
+    async def release(self, conn: asyncpg.Connection, now: datetime, actor: str, *,
+                      parent_id: int | None = None, window_id: int | None = None) -> int: ...
+
+    def wake(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -31,7 +49,7 @@ class Refused:
     reason: str
 
 
-async def announce(service: AlertService, *, exchange_id: str, org: str, actor: str,
+async def announce(service: Alerting, *, exchange_id: str, org: str, actor: str,
                    starts_at: datetime, ends_at: datetime, reason: str
                    ) -> Announced | Refused:
     index = service.index
@@ -84,7 +102,7 @@ async def announce(service: AlertService, *, exchange_id: str, org: str, actor: 
     return Announced(window_id, short, notice_h, told)
 
 
-async def send_reminders(conn: asyncpg.Connection, service: AlertService,
+async def send_reminders(conn: asyncpg.Connection, service: Alerting,
                          now: datetime) -> int:
     """Tell the recipients again at the lead time before each window."""
     windows = await conn.fetch(
@@ -108,7 +126,7 @@ async def send_reminders(conn: asyncpg.Connection, service: AlertService,
     return queued
 
 
-async def close_ended(conn: asyncpg.Connection, service: AlertService, now: datetime) -> int:
+async def close_ended(conn: asyncpg.Connection, service: Alerting, now: datetime) -> int:
     """Clear the notices of windows that have ended: the recipients are told so."""
     windows = await conn.fetch(
         """SELECT id FROM maintenance_windows WHERE ends_at <= $1 AND closed_at IS NULL

@@ -15,7 +15,7 @@ import asyncpg
 from alerts import outbox, route, silence
 from alerts.signing import LinkSigner
 from alerts.store import AlertRow
-from services.cluster.index import ClusterIndex
+from heatlink.cluster.index import ClusterIndex
 
 DEFAULT_SHELVE_S = 3600.0  # what the one-click "shelve" link does
 

@@ -13,7 +13,7 @@ import asyncpg
 
 from alerts import flood
 from alerts.route import delivery_key
-from services.cluster.model import AlertPolicy, Subscription
+from heatlink.cluster.model import AlertPolicy, Subscription
 
 CHANNEL = "heatlink_alerts_outbox"  # LISTEN/NOTIFY channel that wakes the workers
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 
 from alerts.model import Severity
-from services.cluster.model import Subscription
+from heatlink.cluster.model import Subscription
 
 
 def subscriptions_for(subscriptions: list[Subscription], org: str, severity: Severity,

@@ -11,7 +11,7 @@ from functools import partial
 from fastapi import FastAPI
 
 from alerts.channels.base import Channel
-from alerts.channels.dashboard import AlertStream, DashboardChannel, LiveHubStream
+from alerts.channels.dashboard import AlertStream, DashboardChannel, EventHub, LiveHubStream
 from alerts.channels.email import SmtpEmailChannel
 from alerts.channels.mqtt import PahoMqttChannel
 from alerts.channels.webhook import WebhookChannel
@@ -19,7 +19,6 @@ from alerts.metrics import AlertMetrics
 from alerts.service import AlertService
 from alerts.settings import AlertSettings
 from alerts.signing import LinkSigner
-from alerts.testing import InMemoryAlertStream
 from alerts.thread import ThreadSafeStream, WorkerThread
 from heatlink.clock import Clock
 
@@ -65,8 +64,10 @@ def build_channels(settings: AlertSettings, stream: AlertStream,
     return channels
 
 
-def create_runtime(app: FastAPI, settings: AlertSettings | None = None) -> AlertsRuntime:
-    """Build the alert module from ``app.state`` (pool, index, clock, settings)."""
+def create_runtime(app: FastAPI, hub: EventHub,
+                   settings: AlertSettings | None = None) -> AlertsRuntime:
+    """Build the alert module from ``app.state`` (pool, index, clock, metrics, storage,
+    settings); its dashboard events go to the live ``hub``."""
     settings = settings or AlertSettings()
     if settings.link_secret:
         link_key = settings.link_secret.encode()
@@ -75,18 +76,15 @@ def create_runtime(app: FastAPI, settings: AlertSettings | None = None) -> Alert
                     "when the service restarts")
         link_key = secrets.token_bytes(32)
     signer = LinkSigner(link_key, settings.public_url, settings.link_ttl_s)
-    # The dashboard's live hub, when it exists, takes alert events; otherwise keep them here.
-    hub = getattr(app.state, "live_hub", None)
-    stream: AlertStream = LiveHubStream(hub) if hub is not None else InMemoryAlertStream()
+    stream: AlertStream = LiveHubStream(hub)
     index = app.state.index
-    registry = getattr(getattr(app.state, "metrics", None), "registry", None)
-    counters = AlertMetrics(registry)
+    counters = AlertMetrics(app.state.metrics.registry)
     worker = None
     if settings.run_worker:
         worker = WorkerThread(app.state.settings.database_url, app.state.clock, index, signer,
                               settings, ThreadSafeStream(stream, asyncio.get_running_loop()),
                               counters, partial(build_channels, clock=app.state.clock),
-                              getattr(app.state, "storage", None))
+                              app.state.storage)
     service = AlertService(app.state.pool, index, app.state.clock, signer,
                            worker.wake if worker is not None else (lambda: None), counters)
     return AlertsRuntime(service, worker, stream)

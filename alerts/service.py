@@ -16,13 +16,14 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from alerts import dedup, impact, inhibit, lifecycle, route, silence, store
+from alerts.maintenance import close_ended, send_reminders
 from alerts.metrics import AlertMetrics
 from alerts.model import AlertState, Draft
 from alerts.notify import Notifier
 from alerts.signing import LinkSigner
 from heatlink.clock import Clock
-from services.cluster.index import ClusterIndex
-from services.monitor.findings import Finding
+from heatlink.cluster.index import ClusterIndex
+from heatlink.findings import Finding
 
 log = logging.getLogger(__name__)
 
@@ -153,8 +154,6 @@ class AlertService:
     async def tick(self) -> int:
         """Time-driven transitions: escalation, shelf expiry, maintenance reminders. Returns
         the number of deliveries queued."""
-        from alerts.maintenance import close_ended, send_reminders
-
         now = self.clock.now()
         queued = 0
         async with self.pool.acquire() as conn, conn.transaction():

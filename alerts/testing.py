@@ -1,4 +1,4 @@
-"""Fakes of the alert module's interfaces, for tests and for the dashboard's absence."""
+"""Fakes of the alert module's interfaces, for tests only: no product path uses them."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from alerts.model import Delivered, Message, Outcome
-from services.monitor.findings import Finding
+from heatlink.findings import Finding
 
 
 class RecordingChannel:

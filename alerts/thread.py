@@ -28,7 +28,7 @@ from alerts.signing import LinkSigner
 from alerts.worker import DeliveryWorker, StorageWatch
 from heatlink.aio import cancel_and_wait
 from heatlink.clock import Clock
-from services.cluster.index import ClusterIndex
+from heatlink.cluster.index import ClusterIndex
 
 log = logging.getLogger(__name__)
 

@@ -23,8 +23,8 @@ from alerts.outbox import Claimed
 from alerts.settings import AlertSettings
 from heatlink.aio import wait_event
 from heatlink.clock import Clock
+from heatlink.cluster.model import AlertPolicy
 from heatlink.webhooks import secret_key
-from services.cluster.model import AlertPolicy
 
 log = logging.getLogger(__name__)
 

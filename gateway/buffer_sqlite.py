@@ -31,13 +31,12 @@ from gateway.drops import DropLog
 from gateway.protocols import Transaction
 from gateway.sharing import fair_shares
 from heatlink.clock import Clock
+from heatlink.quality import QUALITY_CODES, QUALITY_NAMES
 from heatlink.wire import Reading
 
 T = TypeVar("T")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ONE_US = timedelta(microseconds=1)
-QUALITY_CODES = {"good": 0, "uncertain": 1, "bad": 2, "unknown": 3}
-QUALITY_NAMES = {code: name for name, code in QUALITY_CODES.items()}
 
 SHM_BYTES = 32 * 1024  # the WAL's index: one 32 KiB block per 4096 frames of log
 DROP_TO = 0.9  # drop a little past the excess, so the next add does not drop again

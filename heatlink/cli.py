@@ -21,10 +21,10 @@ app = typer.Typer(
 PARTS: dict[str, tuple[str, str]] = {
     "serve": ("services.cli_serve", "service"),
     "migrate": ("services.cli_migrate", "service"),
-    "demo": ("services.demo.cli", "all"),
+    "demo": ("demo.cli", "all"),
     "gateway": ("gateway.cli", "gateway"),
     "simulate": ("simulators.cli", "simulators"),
-    "bench": ("heatlink.bench", "all"),
+    "bench": ("bench.cli", "all"),
     "token": ("services.access.cli", "service"),
     "control": ("services.control.cli", "service"),
 }

@@ -12,18 +12,18 @@ from contextlib import asynccontextmanager
 import asyncpg
 from fastapi import FastAPI
 
-from alerts.router import router as alerts_router
 from alerts.runtime import create_runtime
 from heatlink import __version__
 from heatlink.aio import cancel_and_wait, stop_together
 from heatlink.clock import Clock, SystemClock
+from heatlink.cluster.index import ClusterIndex
+from heatlink.cluster.loader import load_cluster
 from services.access.router import router as access_router
 from services.access.tokens import TokenStore
 from services.accounting.router import router as accounting_router
 from services.accounting.runtime import AccountingRuntime
+from services.alerts.router import router as alerts_router
 from services.api import install as install_api
-from services.cluster.index import ClusterIndex
-from services.cluster.loader import load_cluster
 from services.control.router import router as control_router
 from services.control.runtime import create_control
 from services.dashboard.router import router as dashboard_router
@@ -95,7 +95,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         # one part waiting on its broker does not hold up the others.
         running: list[Callable[[], Awaitable[None]]] = []
         started.push_async_callback(stop_together, running)
-        app.state.alerts = create_runtime(app)
+        app.state.alerts = create_runtime(app, live)
         await app.state.alerts.start()
         running.append(app.state.alerts.stop)
         # The monitor hands its findings to the alerts, so it starts after them.

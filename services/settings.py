@@ -10,7 +10,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from services.cluster.loader import EXAMPLE_CLUSTER
+from heatlink.cluster.loader import EXAMPLE_CLUSTER
 
 
 class Settings(BaseSettings):

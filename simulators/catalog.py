@@ -1,6 +1,6 @@
 """What the simulated Nordland cluster measures and what can be written to it.
 
-The series keys and ranges match services/cluster/examples/nordland.yaml (a test keeps
+The series keys and ranges match heatlink/cluster/examples/nordland.yaml (a test keeps
 them in step); the simulator does not read that file so it runs without the service.
 Convention on exchangers: primary supply is the hot water entering, primary return the
 water leaving; secondary supply is the warmed water leaving towards the recipient,

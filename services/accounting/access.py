@@ -8,8 +8,8 @@ alone and need the ``settle`` scope: the facilitator coordinates but decides not
 
 from __future__ import annotations
 
-from services.cluster.index import ClusterIndex
-from services.cluster.model import Exchange
+from heatlink.cluster.index import ClusterIndex
+from heatlink.cluster.model import Exchange
 
 
 def parties(exchange: Exchange) -> tuple[str, str]:

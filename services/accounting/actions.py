@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from heatlink.cluster.metering import SubstitutionRule
+from heatlink.cluster.model import Exchange
 from services.accounting import closing, rules
 from services.accounting.access import may_act, parties
 from services.accounting.months import HOUR, Month
 from services.accounting.reconcile import DISPUTED
 from services.accounting.service import AccountingService
 from services.accounting.store import audit, q
-from services.cluster.metering import SubstitutionRule
-from services.cluster.model import Exchange
 
 
 @dataclass(frozen=True)

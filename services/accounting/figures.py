@@ -18,11 +18,11 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from heatlink.clock import Clock
+from heatlink.cluster.metering import MeteringPoint
+from heatlink.cluster.model import Exchange
 from services.accounting import store
 from services.accounting.metered import PointHour, measure
 from services.accounting.months import HOUR, floor_hour
-from services.cluster.metering import MeteringPoint
-from services.cluster.model import Exchange
 from services.readings import store as readings
 
 log = logging.getLogger(__name__)

@@ -15,9 +15,9 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
+from heatlink.cluster.metering import MeteringPoint, Resource
 from services.accounting.register import HourSums, Step, register_hours
 from services.accounting.uncertainty import MeterError, heat_meter_error, volume_meter_error
-from services.cluster.metering import MeteringPoint, Resource
 from services.readings import store as readings
 
 HOUR_S = 3600.0

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 
+from heatlink.cluster.model import Exchange
 from heatlink.inputs import Moment
 from services.access.deps import require_scope
 from services.access.principal import Principal, Scope
@@ -32,7 +33,6 @@ from services.accounting.schemas import (
 )
 from services.accounting.service import AccountingService
 from services.accounting.store import audit_log
-from services.cluster.model import Exchange
 from services.readings.store import log_access
 
 router = APIRouter(prefix="/v1/exchanges", tags=["accounting"], responses={

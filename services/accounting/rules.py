@@ -14,9 +14,9 @@ from typing import Any
 
 import asyncpg
 
+from heatlink.cluster.metering import SubstitutionRule
+from heatlink.cluster.model import Exchange
 from services.accounting.store import Conn, audit, q
-from services.cluster.metering import SubstitutionRule
-from services.cluster.model import Exchange
 
 CONTRACT = "cluster-file"
 

@@ -12,10 +12,10 @@ from datetime import UTC, datetime
 import asyncpg
 
 from heatlink.clock import Clock
+from heatlink.cluster.index import ClusterIndex
 from services.accounting import rules
 from services.accounting.figures import HourlyFigures
 from services.accounting.service import AccountingService
-from services.cluster.index import ClusterIndex
 
 log = logging.getLogger(__name__)
 EVERYTHING = datetime(1970, 1, 1, tzinfo=UTC)

@@ -7,8 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from heatlink.cluster.metering import SubstitutionRule
 from heatlink.inputs import FreeText, Moment, Name
-from services.cluster.metering import SubstitutionRule
 
 
 class _In(BaseModel):

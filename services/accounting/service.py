@@ -16,6 +16,9 @@ import asyncpg
 
 from alerts.history import exchange_history
 from heatlink.clock import Clock
+from heatlink.cluster.index import ClusterIndex
+from heatlink.cluster.metering import RESOURCE_UNIT, MeteringPoint, Resource
+from heatlink.cluster.model import Exchange
 from services.accounting import availability as avail
 from services.accounting import closing, rules
 from services.accounting.closing import AUTOMATIC, Frozen
@@ -26,9 +29,6 @@ from services.accounting.statement import RuleInfo, Standing, Statement, build, 
 from services.accounting.statement_csv import render_csv
 from services.accounting.statement_pdf import render_pdf
 from services.accounting.store import q
-from services.cluster.index import ClusterIndex
-from services.cluster.metering import RESOURCE_UNIT, MeteringPoint, Resource
-from services.cluster.model import Exchange
 
 WEEK = timedelta(days=7)
 

@@ -13,10 +13,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from heatlink.cluster.metering import MeteringPoint, SubstitutionRule
 from services.accounting.metered import PointHour
 from services.accounting.reconcile import INCOMPLETE, verdict
 from services.accounting.substitution import Filled, Substituted, fill
-from services.cluster.metering import MeteringPoint, SubstitutionRule
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,12 @@ from datetime import datetime
 from typing import Any
 
 from alerts.history import ExchangeHistory
+from heatlink.cluster.metering import Resource, Settlement
+from heatlink.cluster.model import Exchange
 from services.accounting import availability as avail
 from services.accounting.months import Month, local_day
 from services.accounting.reconcile import AGREED, DISPUTED
 from services.accounting.settle import SettledHour, SettledResource
-from services.cluster.metering import Resource, Settlement
-from services.cluster.model import Exchange
 
 Statement = dict[str, Any]
 

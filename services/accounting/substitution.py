@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from math import floor
 
-from services.cluster.metering import SubstitutionRule
+from heatlink.cluster.metering import SubstitutionRule
 
 WEEK = timedelta(days=7)
 HOUR = timedelta(hours=1)

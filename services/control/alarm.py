@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from heatlink.clock import Clock
 from heatlink.commands import CommandResult
+from heatlink.findings import Finding, FindingSink
 from services.control.ramp import Ramp
-from services.monitor.findings import Finding, FindingSink
 
 
 class ReadbackAlarm:

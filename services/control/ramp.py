@@ -21,8 +21,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from heatlink.cluster.model import WritablePoint
 from heatlink.commands import CommandResult, SetpointCommand
-from services.cluster.model import WritablePoint
 from services.control.plan import RampPlan
 
 

@@ -11,10 +11,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 
+from heatlink.cluster.model import WritablePoint
 from services.access.deps import require_scope
 from services.access.principal import Principal, Scope
 from services.api.openapi import link
-from services.cluster.model import WritablePoint
 from services.control import store
 from services.control.plan import PlanError, StartError
 from services.control.runtime import Actor, ControlRuntime, ControlUnavailable

@@ -24,10 +24,11 @@ from pydantic import ValidationError
 
 from heatlink.aio import cancel_and_wait, raise_if_cancel_requested, wait_event
 from heatlink.clock import Clock
+from heatlink.cluster.index import ClusterIndex
+from heatlink.cluster.model import WritablePoint
 from heatlink.commands import CommandResult, open_result, sign_command
+from heatlink.findings import FindingSink
 from heatlink.signing import SignatureError
-from services.cluster.index import ClusterIndex
-from services.cluster.model import WritablePoint
 from services.control import store
 from services.control.alarm import ReadbackAlarm
 from services.control.bus import CommandBus
@@ -36,7 +37,6 @@ from services.control.metrics import ControlMetrics
 from services.control.plan import StartError, check_target, plan_ramp
 from services.control.ramp import Event, Ramp
 from services.control.settings import ControlSettings
-from services.monitor.findings import FindingSink
 from services.storage.health import StorageHealth
 
 log = logging.getLogger(__name__)

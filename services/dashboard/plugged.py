@@ -14,7 +14,7 @@ from datetime import datetime
 
 import asyncpg
 
-from services.cluster.index import ClusterIndex
+from heatlink.cluster.index import ClusterIndex
 from services.dashboard.state import Latest, State, Status, Statuses, Viewer, worst
 
 log = logging.getLogger(__name__)

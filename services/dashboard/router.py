@@ -11,9 +11,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse
 
+from heatlink.cluster.index import ClusterIndex
+from heatlink.quality import QUALITY_NAMES
 from services.access.deps import require_scope
 from services.access.principal import Principal, Scope
-from services.cluster.index import ClusterIndex
 from services.dashboard.plugged import ActiveAlertStates, MaintenanceStates
 from services.dashboard.schemas import SnapshotOut
 from services.dashboard.state import (
@@ -25,7 +26,6 @@ from services.dashboard.state import (
     WorstOf,
 )
 from services.dashboard.view import ClusterView
-from services.ingest.checks import QUALITY_NAMES
 from services.readings import store
 
 router = APIRouter()

@@ -15,8 +15,8 @@ from enum import StrEnum
 from functools import cached_property
 from typing import Protocol
 
-from services.cluster.index import ClusterIndex
-from services.cluster.model import SupplyBand
+from heatlink.cluster.index import ClusterIndex
+from heatlink.cluster.model import SupplyBand
 
 
 class State(StrEnum):

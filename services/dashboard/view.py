@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from functools import cached_property
 
+from heatlink.cluster.index import ClusterIndex
+from heatlink.cluster.model import AssetKind, Exchange
 from heatlink.water import heat_power_w
-from services.cluster.index import ClusterIndex
-from services.cluster.model import AssetKind, Exchange
 from services.dashboard.schemas import (
     BandOut,
     EdgeOut,

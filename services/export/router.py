@@ -10,12 +10,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 
+from heatlink.cluster.index import ClusterIndex
 from heatlink.inputs import Moment
+from heatlink.quality import QUALITY_NAMES
 from services.access.deps import require_scope
 from services.access.principal import Principal, Scope
-from services.cluster.index import ClusterIndex
 from services.export.store import readings_pages
-from services.ingest.checks import QUALITY_NAMES
 from services.readings import store
 from services.readings.router import SeriesKey, visible_series_or_404
 

@@ -12,12 +12,10 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from heatlink.inputs import printable
+from heatlink.quality import QUALITY_CODES
 from heatlink.units import UnitError, convert
 from heatlink.wire import Rejection, RejectReason, check_quality, check_ts, check_value, shown
 from services.ingest.decode import Unreadable
-
-QUALITY_CODES = {"good": 0, "uncertain": 1, "bad": 2, "unknown": 3}
-QUALITY_NAMES = {v: k for k, v in QUALITY_CODES.items()}
 
 
 @dataclass(frozen=True)

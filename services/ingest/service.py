@@ -12,11 +12,12 @@ from typing import Any, Protocol
 import asyncpg
 
 from heatlink.clock import Clock
+from heatlink.cluster.index import ClusterIndex
 from heatlink.inputs import printable, text_problem
+from heatlink.quality import QUALITY_NAMES
 from heatlink.wire import IngestResult, RejectReason
 from services.access.principal import Principal, Role
-from services.cluster.index import ClusterIndex
-from services.ingest.checks import QUALITY_NAMES, CheckedBatch, SeriesLimits, check_readings
+from services.ingest.checks import CheckedBatch, SeriesLimits, check_readings
 from services.ingest.decode import Body, IngestError, gunzip, read_batch
 from services.ingest.store import store_batch
 from services.metrics import ServiceMetrics

@@ -17,9 +17,9 @@ from typing import Any
 
 import asyncpg
 
+from heatlink.cluster.index import ClusterIndex
 from heatlink.inputs import json_problem
 from heatlink.wire import IngestResult
-from services.cluster.index import ClusterIndex
 from services.ingest.checks import CheckedBatch, SeriesLimits
 from services.ingest.decode import Unreadable
 

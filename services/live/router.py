@@ -9,10 +9,10 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, s
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
+from heatlink.cluster.index import ClusterIndex
 from services.access.deps import current_principal, require_scope
 from services.access.principal import Principal, Scope
 from services.access.tokens import TokenStore
-from services.cluster.index import ClusterIndex
 from services.live.hub import LiveHub
 from services.live.stream import KEEPALIVE_S, Audience, events_for
 from services.live.tickets import TicketBook

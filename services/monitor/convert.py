@@ -9,7 +9,7 @@ from datetime import datetime
 import numpy as np
 from numpy.typing import NDArray
 
-QUALITY_CODES = {"good": 0, "uncertain": 1, "bad": 2, "unknown": 3}
+from heatlink.quality import QUALITY_CODES
 
 
 @dataclass(frozen=True)

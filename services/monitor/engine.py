@@ -9,39 +9,22 @@ latch over the new samples in source-time order, vectorised across series.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
 
-from services.monitor.findings import Finding, State
+from heatlink.findings import Finding, State
 from services.monitor.group import F64, I64, BoolA, Chunk, RuleGroup, VersionedRule
 from services.monitor.history import History
 from services.monitor.plan import Plan
 from services.monitor.plant_rules import DisruptionGroup
 from services.monitor.series import SeriesTable
+from services.monitor.settings import Counters, EngineConfig
 from services.monitor.stale import StaleGroup
 
 QUALITY_BAD = 2
 QUALITY_UNKNOWN = 3  # the source went offline: the series is stale, its value no measurement
 _EMPTY: tuple[I64, F64, F64] = (np.zeros(0, np.int64), np.zeros(0), np.zeros(0))
-
-
-@dataclass(frozen=True)
-class EngineConfig:
-    history_capacity: int = 512
-    max_skew_s: float = 60.0  # inputs of a derived value may be at most this far apart
-    late_after_s: float = 120.0  # a change detected later than this after it happened is late
-    energy_max_gap_s: float = 600.0  # no energy is counted across a longer gap
-
-
-@dataclass
-class Counters:
-    samples: int = 0
-    derived: int = 0
-    already_seen: int = 0
-    bad_quality: int = 0
-    findings: int = 0
 
 
 def to_datetime(t_s: float) -> datetime:

@@ -9,15 +9,15 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from services.monitor.history import History
-from services.monitor.latch import DynamicHold, Features, Fired, LatchState
-from services.monitor.spec import (
+from heatlink.cluster.rule_spec import (
     BandRule,
     ExchangerHealthRule,
     RampRule,
     StaleRule,
     SupplyDisruptionRule,
 )
+from services.monitor.history import History
+from services.monitor.latch import DynamicHold, Features, Fired, LatchState
 
 F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from services.monitor.findings import RANK, State
+from heatlink.findings import RANK, State
 
 F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from services.cluster.model import Cluster
-from services.monitor.findings import State
-from services.monitor.spec import BandRule, SupplyDisruptionRule
+from heatlink.cluster.model import Cluster
+from heatlink.cluster.rule_spec import BandRule, SupplyDisruptionRule
+from heatlink.findings import State
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from services.monitor.findings import State
+from heatlink.cluster.rule_spec import ExchangerHealthRule, SupplyDisruptionRule
+from heatlink.findings import State
 from services.monitor.group import (
     F64,
     I64,
@@ -19,7 +20,6 @@ from services.monitor.group import (
     value_at,
 )
 from services.monitor.latch import HOLD_ANY, DynamicHold, Features
-from services.monitor.spec import ExchangerHealthRule, SupplyDisruptionRule
 
 I8 = np.int8
 NAN_SLOPE = np.nan

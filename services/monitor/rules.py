@@ -12,11 +12,11 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from heatlink.cluster.rule_spec import BandRule, RampRule, StaleRule, SupplyDisruptionRule
+from heatlink.findings import Finding, State
 from services.monitor.engine import Engine
-from services.monitor.findings import Finding, State
 from services.monitor.group import VersionedRule
 from services.monitor.plan import Plan
-from services.monitor.spec import BandRule, RampRule, StaleRule, SupplyDisruptionRule
 
 F64 = NDArray[np.float64]
 

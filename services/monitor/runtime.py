@@ -24,15 +24,16 @@ from prometheus_client import CollectorRegistry
 
 from heatlink.aio import cancel_and_wait
 from heatlink.clock import Clock
-from services.cluster.index import ClusterIndex
-from services.cluster.model import Cluster
-from services.monitor.bounds import rule_problems
+from heatlink.cluster.bounds import rule_problems
+from heatlink.cluster.index import ClusterIndex
+from heatlink.cluster.model import Cluster
+from heatlink.findings import Finding, FindingSink, State
 from services.monitor.convert import ReadingArrays
-from services.monitor.engine import Engine, EngineConfig
-from services.monitor.findings import Finding, FindingSink, State
+from services.monitor.engine import Engine
 from services.monitor.group import VersionedRule
 from services.monitor.metrics import MonitorMetrics
 from services.monitor.plan import plan_from_cluster
+from services.monitor.settings import EngineConfig
 from services.monitor.store import DerivedRows, MonitorStore, parse_spec, spec_json
 from services.storage.health import StorageHealth
 

@@ -7,8 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from heatlink.findings import Finding
 from heatlink.inputs import FreeText, JsonObject
-from services.monitor.findings import Finding
 from services.monitor.group import VersionedRule
 from services.monitor.store import RuleVersionRow, spec_json
 

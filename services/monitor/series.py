@@ -8,25 +8,25 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from services.monitor.derive import DerivedStage
-from services.monitor.findings import State
-from services.monitor.group import F64, I64, BoolA, Chunk, RuleGroup, UpstreamLookup, VersionedRule
-from services.monitor.history import History
-from services.monitor.physics import heat_power_kw, lmtd_k
-from services.monitor.plan import Plan
-from services.monitor.plant_rules import DisruptionGroup, HealthGroup
-from services.monitor.signal_rules import BandGroup, RampGroup, ThermalLink
-from services.monitor.spec import (
+from heatlink.cluster.rule_spec import (
     BandRule,
     ExchangerHealthRule,
     RampRule,
     StaleRule,
     SupplyDisruptionRule,
 )
+from heatlink.findings import State
+from services.monitor.derive import DerivedStage
+from services.monitor.group import F64, I64, BoolA, Chunk, RuleGroup, UpstreamLookup, VersionedRule
+from services.monitor.history import History
+from services.monitor.physics import heat_power_kw, lmtd_k
+from services.monitor.plan import Plan
+from services.monitor.plant_rules import DisruptionGroup, HealthGroup
+from services.monitor.signal_rules import BandGroup, RampGroup, ThermalLink
 from services.monitor.stale import StaleGroup
 
 if TYPE_CHECKING:
-    from services.monitor.engine import Counters, EngineConfig
+    from services.monitor.settings import Counters, EngineConfig
 
 
 def ua_key(rule_id: str) -> str:

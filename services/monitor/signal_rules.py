@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from services.monitor.findings import State
+from heatlink.cluster.rule_spec import BandRule, RampRule
+from heatlink.findings import State
 from services.monitor.group import (
     F64,
     I64,
@@ -21,7 +22,6 @@ from services.monitor.group import (
 )
 from services.monitor.latch import HOLD_ANY, Features
 from services.monitor.physics import time_to_limit_first_order_s, time_to_limit_from_slope_s
-from services.monitor.spec import BandRule, RampRule
 
 I8 = np.int8
 DECELERATION_RATIO = 0.8

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from services.monitor.findings import State
+from heatlink.cluster.rule_spec import StaleRule
+from heatlink.findings import State
 from services.monitor.group import F64, I64, VersionedRule, param
-from services.monitor.spec import StaleRule
 
 
 def _stale(r: VersionedRule) -> StaleRule:

@@ -11,9 +11,9 @@ from typing import Any
 import asyncpg
 from pydantic import TypeAdapter
 
-from services.monitor.findings import Finding
+from heatlink.cluster.rule_spec import RuleSpec
+from heatlink.findings import Finding
 from services.monitor.group import AnyRule, VersionedRule
-from services.monitor.spec import RuleSpec
 
 CLUSTER_FILE = "cluster-file"
 # Derived readings (heat power) as parallel lists: series id, plant time, value.

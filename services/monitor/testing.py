@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from services.monitor.findings import Finding
+from heatlink.findings import Finding
 
 
 class RecordingFindingSink:

@@ -7,12 +7,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 
+from heatlink.cluster.index import ClusterIndex, SeriesInfo
 from heatlink.inputs import Moment
+from heatlink.quality import QUALITY_NAMES
 from services.access.deps import require_scope
 from services.access.principal import Principal, Scope
 from services.api.openapi import link
-from services.cluster.index import ClusterIndex, SeriesInfo
-from services.ingest.checks import QUALITY_NAMES
 from services.readings import store
 from services.readings.schemas import Aggregate, LatestOut, Point, ReadingsOut, SeriesOut
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import yaml
 
-from services.cluster.loader import EXAMPLE_CLUSTER, ClusterFileError, parse_cluster
+from heatlink.cluster.loader import EXAMPLE_CLUSTER, ClusterFileError, parse_cluster
 
 
 def _example() -> dict[str, Any]:

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from heatlink.cluster.metering import SubstitutionRule, SubstitutionStep
 from services.accounting.availability import AVAILABLE, DISRUPTED, MAINTENANCE, classify
 from services.accounting.reconcile import AGREED, DISPUTED, verdict
 from services.accounting.register import RESET, ROLLOVER, HourSums, Step, register_hours
@@ -19,7 +20,6 @@ from services.accounting.uncertainty import (
     flow_sensor_mpe_pct,
     heat_meter_error,
 )
-from services.cluster.metering import SubstitutionRule, SubstitutionStep
 from tests.accounting.support import utc
 
 H = timedelta(hours=1)

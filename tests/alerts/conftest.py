@@ -7,8 +7,8 @@ import asyncpg
 import pytest
 
 from heatlink.clock import FakeClock
-from services.cluster.index import ClusterIndex
-from services.cluster.loader import load_cluster
+from heatlink.cluster.index import ClusterIndex
+from heatlink.cluster.loader import load_cluster
 from services.ingest.store import sync_series
 from services.storage.migrate import apply_migrations
 from tests.alerts.support import T0

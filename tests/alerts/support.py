@@ -22,8 +22,8 @@ import yaml
 from aiosmtpd.controller import Controller
 from paho.mqtt.enums import CallbackAPIVersion
 
-from services.cluster.loader import EXAMPLE_CLUSTER
-from services.monitor.findings import Finding
+from heatlink.cluster.loader import EXAMPLE_CLUSTER
+from heatlink.findings import Finding
 from services.storage.local_postgres import free_port
 from tests.support.servers import broker_login
 

@@ -13,8 +13,8 @@ from alerts import flood, impact, lifecycle
 from alerts.model import AlertState, Draft, Role, Severity
 from alerts.severity import severity_for
 from alerts.thermal import time_to_impact_s, time_to_limit_s
-from services.cluster.index import ClusterIndex
-from services.cluster.loader import EXAMPLE_CLUSTER, load_cluster
+from heatlink.cluster.index import ClusterIndex
+from heatlink.cluster.loader import EXAMPLE_CLUSTER, load_cluster
 from tests.alerts.support import HX1_POWER, T0, TANK_TEMP, finding, trip
 
 INDEX = ClusterIndex(load_cluster(EXAMPLE_CLUSTER))
@@ -147,7 +147,7 @@ def test_recipient_that_cannot_take_heat_tells_the_supplier() -> None:
              owner="mo-greenhouse"), {"mo-greenhouse"}),
 ])
 def test_owner_only_findings(f: object, orgs: set[str]) -> None:
-    from services.monitor.findings import Finding
+    from heatlink.findings import Finding
 
     assert isinstance(f, Finding)
     drafts = impact.drafts(INDEX, f, {})

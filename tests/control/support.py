@@ -27,12 +27,12 @@ import pytest
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
+from demo.broker import BrokerUser, LocalMosquitto, gateway_user, service_user
 from gateway.config import parse_config
 from gateway.runner import Gateway
+from heatlink.cluster.loader import EXAMPLE_CLUSTER
 from heatlink.signing import SigningKey
 from services.access.principal import Role
-from services.cluster.loader import EXAMPLE_CLUSTER
-from services.demo.broker import BrokerUser, LocalMosquitto, gateway_user, service_user
 from services.settings import Settings
 from services.storage.local_postgres import free_port
 from simulators.live import LiveSimulation

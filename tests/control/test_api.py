@@ -11,8 +11,8 @@ import asyncpg
 import pytest
 import yaml
 
+from heatlink.cluster.loader import EXAMPLE_CLUSTER, ClusterFileError, parse_cluster
 from services.access.principal import Role
-from services.cluster.loader import EXAMPLE_CLUSTER, ClusterFileError, parse_cluster
 from services.settings import Settings
 from tests.control.support import GATEWAY, POINT, TEMP, ControlKeys, control_broker
 from tests.support.service import make_token, running_app

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from services.monitor.findings import Finding
+from heatlink.findings import Finding
 from tests.control.support import POINT, TEMP, Plant, plant, until
 
 pytestmark = pytest.mark.slow

@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from heatlink.clock import FakeClock
+from heatlink.cluster.loader import EXAMPLE_CLUSTER, load_cluster
 from heatlink.commands import CommandResult, SetpointCommand, is_due
-from services.cluster.loader import EXAMPLE_CLUSTER, load_cluster
 from services.control.plan import PlanError, StartError, plan_ramp
 from services.control.ramp import Ramp, RampStatus
 

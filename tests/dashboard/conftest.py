@@ -13,8 +13,8 @@ import httpx
 import pytest
 import yaml
 
+from heatlink.cluster.loader import EXAMPLE_CLUSTER
 from services.access.principal import Role
-from services.cluster.loader import EXAMPLE_CLUSTER
 from services.settings import Settings
 from tests.support.servers import with_database
 from tests.support.service import AppHandle, make_token, running_app

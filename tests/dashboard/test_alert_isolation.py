@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-from services.monitor.findings import Finding
+from heatlink.findings import Finding
 from tests.dashboard.conftest import ingest
 from tests.dashboard.sse import Message, messages
 from tests.support.service import AppHandle

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from heatlink.findings import Finding
 from services.access.principal import Role
-from services.monitor.findings import Finding
 from tests.dashboard.plant import ReplayedPlant
 from tests.support.service import AppHandle, make_token
 

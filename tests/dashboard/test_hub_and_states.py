@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.cluster.index import ClusterIndex
-from services.cluster.loader import EXAMPLE_CLUSTER, load_cluster
+from heatlink.cluster.index import ClusterIndex
+from heatlink.cluster.loader import EXAMPLE_CLUSTER, load_cluster
 from services.dashboard.state import (
     Latest,
     LatestValueStates,

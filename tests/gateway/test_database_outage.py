@@ -30,10 +30,10 @@ import pytest
 
 from gateway.runner import Gateway
 from gateway.testing import InMemorySource
+from heatlink.cluster.index import ClusterIndex
+from heatlink.cluster.loader import EXAMPLE_CLUSTER, load_cluster
 from heatlink.wire import Reading
 from services.access.principal import Role
-from services.cluster.index import ClusterIndex
-from services.cluster.loader import EXAMPLE_CLUSTER, load_cluster
 from services.settings import Settings
 from services.storage.local_postgres import LocalPostgres
 from tests.gateway.support import config_for, eventually, mqtt_source

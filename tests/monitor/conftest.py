@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from services.cluster.loader import EXAMPLE_CLUSTER, load_cluster
-from services.cluster.model import Cluster
+from heatlink.cluster.loader import EXAMPLE_CLUSTER, load_cluster
+from heatlink.cluster.model import Cluster
 from services.storage.migrate import apply_migrations
 
 

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from services.cluster.loader import EXAMPLE_CLUSTER, load_cluster
-from services.monitor.convert import QUALITY_CODES
+from heatlink.cluster.loader import EXAMPLE_CLUSTER, load_cluster
+from heatlink.findings import Finding
+from heatlink.quality import QUALITY_CODES
 from services.monitor.engine import Engine
-from services.monitor.findings import Finding
 from services.monitor.group import VersionedRule
 from services.monitor.plan import plan_from_cluster
 from simulators.offline import SimulationResult, run_offline

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.monitor.findings import Finding, FindingSink
+from heatlink.findings import Finding, FindingSink
 from services.monitor.hook import ReadingsObserver
 from services.monitor.runtime import Batch, QueueObserver
 from services.monitor.testing import FlakyFindingSink, RecordingFindingSink, RecordingObserver

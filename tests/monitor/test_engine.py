@@ -9,9 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.cluster.model import Cluster
+from heatlink.cluster.model import Cluster
+from heatlink.findings import Finding
 from services.monitor.engine import Engine
-from services.monitor.findings import Finding
 from services.monitor.group import VersionedRule
 from services.monitor.plan import plan_from_cluster
 from tests.monitor.plant import TANK, glomfjord

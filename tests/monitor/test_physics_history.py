@@ -7,8 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from heatlink.cluster.rule_spec import BandRule, SupplyDisruptionRule
+from heatlink.findings import State
 from heatlink.water import heat_power_w
-from services.monitor.findings import State
 from services.monitor.history import History
 from services.monitor.physics import (
     heat_power_kw,
@@ -17,7 +18,6 @@ from services.monitor.physics import (
     time_to_limit_from_slope_s,
 )
 from services.monitor.rules import SeriesRule
-from services.monitor.spec import BandRule, SupplyDisruptionRule
 from tests.monitor.signals import regular
 
 

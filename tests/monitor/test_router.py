@@ -12,9 +12,9 @@ import pytest
 from fastapi import FastAPI, Request
 
 from heatlink.clock import FakeClock
+from heatlink.cluster.model import Cluster
 from services.access.deps import current_principal
 from services.access.principal import DEFAULT_SCOPES, Principal, Role
-from services.cluster.model import Cluster
 from services.monitor.router import router
 from services.monitor.runtime import MonitorRuntime, start_monitor
 from services.monitor.testing import RecordingFindingSink

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.monitor.findings import State
+from heatlink.cluster.rule_spec import BandRule, RampRule
+from heatlink.findings import State
 from services.monitor.rules import SeriesRule
-from services.monitor.spec import BandRule, RampRule
 from tests.monitor.signals import DAY_S, hinge, irregular, noise, regular
 
 SERIES = "site/tank/temp"

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from heatlink.clock import FakeClock
-from services.cluster.model import Cluster
+from heatlink.cluster.model import Cluster
 from services.monitor.engine import Engine
 from services.monitor.group import VersionedRule
 from services.monitor.plan import plan_from_cluster

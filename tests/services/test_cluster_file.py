@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import yaml
 
-from services.cluster.index import ClusterIndex
-from services.cluster.loader import EXAMPLE_CLUSTER, ClusterFileError, load_cluster
+from heatlink.cluster.index import ClusterIndex
+from heatlink.cluster.loader import EXAMPLE_CLUSTER, ClusterFileError, load_cluster
 
 
 def example() -> dict[str, Any]:

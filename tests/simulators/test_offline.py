@@ -16,7 +16,7 @@ from simulators.physics import lmtd_k
 from simulators.scenario import SensorOverride, list_scenarios, load_scenario
 from simulators.truth import read_jsonl
 
-CLUSTER_FILE = Path(__file__).parents[2] / "services/cluster/examples/nordland.yaml"
+CLUSTER_FILE = Path(__file__).parents[2] / "heatlink/cluster/examples/nordland.yaml"
 TANK = "glomfjord/smoltfarm/tank1/temp"
 
 EXPECTED_INJECTED = {
@@ -27,7 +27,7 @@ EXPECTED_INJECTED = {
     "stuck-sensor": {"sensor_stuck", "sensor_recovered"},
     "comms-loss": {"comms_lost", "comms_restored"},
     "slow-decline": {"decline_start"},
-    "demo": {"trip", "restart"},  # heatlink demo's real-time story (services/demo)
+    "demo": {"trip", "restart"},  # heatlink demo's real-time story (demo)
 }
 
 

@@ -16,8 +16,8 @@ import asyncpg
 import paho.mqtt.client as mqtt
 import pytest
 
+from demo.broker import BrokerTls, BrokerUser, LocalMosquitto, wait_for_port
 from heatlink.broker_url import parse_broker_url
-from services.demo.broker import BrokerTls, BrokerUser, LocalMosquitto, wait_for_port
 from services.storage.local_postgres import LocalPostgres, find_install
 
 

@@ -21,8 +21,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from paho.mqtt.enums import CallbackAPIVersion
 
+from demo.broker import BrokerTls, BrokerUser
 from heatlink.aio import wait_event
-from services.demo.broker import BrokerTls, BrokerUser
 from services.storage.local_postgres import free_port
 from tests.support.servers import Mosquitto
 

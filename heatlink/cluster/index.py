@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 
-from services.cluster.model import Cluster, Exchange, OrgKind, Series
+from heatlink.cluster.model import Cluster, Exchange, OrgKind, Series
 
 
 @dataclass(frozen=True)

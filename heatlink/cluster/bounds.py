@@ -11,8 +11,8 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-from services.cluster.model import HardLimit
-from services.monitor.spec import BandRule, RampRule, StaleRule
+from heatlink.cluster.model import HardLimit
+from heatlink.cluster.rule_spec import BandRule, RampRule, StaleRule
 
 MAX_WINDOW_S = 86_400.0
 MAX_MIN_SAMPLES = 10_000

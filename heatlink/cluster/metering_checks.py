@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from services.cluster.metering import FLOW_QUANTITY, REGISTER_QUANTITY, MeteringPoint
+from heatlink.cluster.metering import FLOW_QUANTITY, REGISTER_QUANTITY, MeteringPoint
 
 if TYPE_CHECKING:
-    from services.cluster.model import Cluster, Exchange
+    from heatlink.cluster.model import Cluster, Exchange
 
 
 def metering_problems(c: Cluster) -> Iterable[str]:

@@ -14,12 +14,12 @@ from typing import Any
 import asyncpg
 import typer
 
+from bench.system import bench_database
 from heatlink.clock import FakeClock
+from heatlink.cluster.index import ClusterIndex
+from heatlink.cluster.loader import EXAMPLE_CLUSTER, load_cluster
 from services.accounting.months import Month
 from services.accounting.runtime import EVERYTHING, AccountingRuntime
-from services.bench_system import bench_database
-from services.cluster.index import ClusterIndex
-from services.cluster.loader import EXAMPLE_CLUSTER, load_cluster
 from services.ingest.store import sync_series
 from services.readings import store as readings
 from services.storage import timescale

@@ -33,9 +33,9 @@ from typing import Any
 
 import typer
 
-from gateway import bench_peers
-from gateway.bench_mosquitto_sub import MosquittoSub
-from gateway.bench_sparkplug import METRICS_PER_MESSAGE, Drained, bench_sparkplug, drain, until_up
+from bench import gateway_peers as bench_peers
+from bench.gateway_sparkplug import METRICS_PER_MESSAGE, Drained, bench_sparkplug, drain, until_up
+from bench.mosquitto_sub import MosquittoSub
 from gateway.buffer_sqlite import SqliteBuffer
 from gateway.config import GatewayConfig, parse_config
 from gateway.runner import Gateway

@@ -13,9 +13,9 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from services.cluster.metering_checks import metering_problems
-from services.cluster.model import Cluster
-from services.monitor.bounds import rule_problems
+from heatlink.cluster.bounds import rule_problems
+from heatlink.cluster.metering_checks import metering_problems
+from heatlink.cluster.model import Cluster
 
 EXAMPLE_CLUSTER = Path(__file__).parent / "examples" / "nordland.yaml"
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.config import GatewayConfig, parse_config
-from services.cluster.model import Cluster, WritablePoint
+from heatlink.cluster.model import Cluster, WritablePoint
 from simulators.live import LiveSimulation
 
 # gateway id -> the site whose series it carries (as in the example cluster's gateways)

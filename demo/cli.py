@@ -20,16 +20,16 @@ import yaml
 from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Mailbox
 
+from demo.broker import BrokerUser, LocalMosquitto, gateway_user, service_user
+from demo.gateways import SITE_GATEWAYS, edge_limits, gateway_config
+from demo.keys import DemoKeys, demo_keys
 from gateway.runner import Gateway
 from heatlink.aio import cancel_and_wait
+from heatlink.cluster.index import ClusterIndex
 from services.access.principal import Role
 from services.access.tokens import TokenStore
 from services.app import create_app
 from services.cli_serve import tune_garbage_collector
-from services.cluster.index import ClusterIndex
-from services.demo.broker import BrokerUser, LocalMosquitto, gateway_user, service_user
-from services.demo.gateways import SITE_GATEWAYS, edge_limits, gateway_config
-from services.demo.keys import DemoKeys, demo_keys
 from services.settings import Settings
 from services.storage.embedded import database_for
 from services.storage.local_postgres import free_port

@@ -17,17 +17,17 @@ from datetime import UTC, datetime
 import numpy as np
 import typer
 
-from services.monitor.convert import ReadingArrays
-from services.monitor.engine import Engine
-from services.monitor.group import AnyRule, VersionedRule
-from services.monitor.plan import DerivedPowerDef, Plan
-from services.monitor.spec import (
+from heatlink.cluster.rule_spec import (
     BandRule,
     ExchangerHealthRule,
     RampRule,
     StaleRule,
     SupplyDisruptionRule,
 )
+from services.monitor.convert import ReadingArrays
+from services.monitor.engine import Engine
+from services.monitor.group import AnyRule, VersionedRule
+from services.monitor.plan import DerivedPowerDef, Plan
 
 app = typer.Typer(add_completion=False, help=__doc__)
 

@@ -13,8 +13,8 @@ from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
 from typing import Any
 
-from gateway import bench_peers
-from gateway.bench_mosquitto_sub import MosquittoSub
+from bench import gateway_peers as bench_peers
+from bench.mosquitto_sub import MosquittoSub
 from gateway.runner import Gateway
 
 METRICS_PER_MESSAGE = 10

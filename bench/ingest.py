@@ -22,8 +22,8 @@ import httpx
 import typer
 import yaml
 
-from services.bench_system import bench_database, bench_service
-from services.cluster.loader import EXAMPLE_CLUSTER
+from bench.system import bench_database, bench_service
+from heatlink.cluster.loader import EXAMPLE_CLUSTER
 
 app = typer.Typer(add_completion=False)
 

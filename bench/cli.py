@@ -10,12 +10,12 @@ app = typer.Typer(help="Benchmarks that print figures. Run one at a time on a qu
                   no_args_is_help=True, add_completion=False)
 
 BENCHMARKS = {
-    "ingest": "services.ingest.bench",
-    "gateway": "gateway.bench",
-    "monitor": "services.monitor.bench",
-    "alerts": "alerts.bench",
-    "dashboard": "services.dashboard.bench",
-    "accounting": "services.accounting.bench",
+    "ingest": "bench.ingest",
+    "gateway": "bench.gateway",
+    "monitor": "bench.monitor",
+    "alerts": "bench.alerts",
+    "dashboard": "bench.dashboard",
+    "accounting": "bench.accounting",
 }
 
 

@@ -7,9 +7,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from heatlink.cluster.metering import MeteringPoint, Settlement
+from heatlink.cluster.rule_spec import RuleSpec
 from heatlink.units import UNITS, Quantity
-from services.cluster.metering import MeteringPoint, Settlement
-from services.monitor.spec import RuleSpec
 
 
 class _Strict(BaseModel):

@@ -29,12 +29,12 @@ import yaml
 
 from alerts.service import AlertService
 from alerts.signing import LinkSigner
+from bench.ingest import bench_cluster
+from bench.system import bench_database, bench_service
 from heatlink.clock import SystemClock
-from services.bench_system import bench_database, bench_service
-from services.cluster.index import ClusterIndex
-from services.cluster.loader import load_cluster
-from services.ingest.bench import bench_cluster
-from services.monitor.findings import Finding
+from heatlink.cluster.index import ClusterIndex
+from heatlink.cluster.loader import load_cluster
+from heatlink.findings import Finding
 from services.storage.local_postgres import free_port
 
 app = typer.Typer(add_completion=False)
