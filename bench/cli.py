@@ -1,4 +1,4 @@
-"""`heatlink bench NAME`: each benchmark is a script owned by the part it measures."""
+"""`heatlink bench NAME`: the benchmarks live here, outside the parts they measure."""
 
 from __future__ import annotations
 

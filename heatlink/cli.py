@@ -21,7 +21,7 @@ app = typer.Typer(
 PARTS: dict[str, tuple[str, str]] = {
     "serve": ("services.cli_serve", "service"),
     "migrate": ("services.cli_migrate", "service"),
-    "demo": ("demo.cli", "all"),
+    "demo": ("demo.cli", "demo"),
     "gateway": ("gateway.cli", "gateway"),
     "simulate": ("simulators.cli", "simulators"),
     "bench": ("bench.cli", "all"),

@@ -55,7 +55,8 @@ def test_the_ground_floor_importing_the_service_breaks_the_floors(tree: Path) ->
     finally:
         clock.write_text(original)
     assert result.returncode != 0
-    assert "Floors point one way" in result.stdout and "BROKEN" in result.stdout
+    assert "Floors point one way" in result.stdout
+    assert "BROKEN" in result.stdout
     assert "heatlink.clock -> services.app" in result.stdout
 
 
@@ -81,3 +82,15 @@ def test_two_modules_importing_each_other_break_the_circle_contract(tree: Path) 
         series.write_text(original)
     assert result.returncode != 0
     assert "No circle between modules of one package BROKEN" in result.stdout
+
+
+def test_a_product_path_using_a_fake_breaks_the_product_contract(tree: Path) -> None:
+    runtime = tree / "alerts" / "runtime.py"
+    original = runtime.read_text()
+    try:
+        add_line(runtime, "import alerts.testing  # noqa: E402")
+        result = lint_imports(tree)
+    finally:
+        runtime.write_text(original)
+    assert result.returncode != 0
+    assert "alerts.runtime -> alerts.testing" in result.stdout

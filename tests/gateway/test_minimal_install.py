@@ -14,7 +14,7 @@ from pathlib import Path
 
 GATEWAY = Path(__file__).parents[2] / "gateway"
 FORBIDDEN = ("services", "alerts", "simulators", "fastapi", "asyncpg", "numpy", "uvicorn",
-             "orjson", "starlette", "aiosmtpd", "psutil")
+             "orjson", "starlette", "aiosmtpd", "psutil", "demo", "bench")
 
 PROBE = f"""
 import importlib.abc, sys
