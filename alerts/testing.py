@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from alerts.model import Delivered, Message, Outcome
-from heatlink.findings import Finding
 
 
 class RecordingChannel:
@@ -49,13 +48,3 @@ class InMemoryAlertStream:
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.subscribers.setdefault(org, []).append(queue)
         return queue
-
-
-class RecordingFindingSink:
-    """A FindingSink that keeps what it was given."""
-
-    def __init__(self) -> None:
-        self.items: list[Finding] = []
-
-    async def findings(self, items: Sequence[Finding]) -> None:
-        self.items.extend(items)

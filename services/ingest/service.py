@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 import asyncpg
 
@@ -19,19 +17,13 @@ from heatlink.wire import IngestResult, RejectReason
 from services.access.principal import Principal, Role
 from services.ingest.checks import CheckedBatch, SeriesLimits, check_readings
 from services.ingest.decode import Body, IngestError, gunzip, read_batch
+from services.ingest.observer import ReadingsObserver
 from services.ingest.store import store_batch
 from services.metrics import ServiceMetrics
 from services.readings.store import log_denied
 from services.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-class ReadingsObserver(Protocol):
-    """Told about readings right after they are committed; must not block."""
-
-    def readings_stored(self, series_keys: Sequence[str], ts: Sequence[datetime],
-                        values: Sequence[float], quality: Sequence[str]) -> None: ...
 
 
 @dataclass

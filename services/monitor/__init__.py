@@ -1,6 +1,6 @@
 """The constraint monitor: evaluates stored readings against the cluster's rules.
 
-One way through: ingest commits a batch → `hook.ReadingsObserver` (the runtime's
+One way through: ingest commits a batch → `services.ingest.observer.ReadingsObserver` (the runtime's
 `QueueObserver`) → background task → `engine.Engine.process` → findings and watermarks
 stored in one transaction (`store`) → `heatlink.findings.FindingSink` (the alert module).
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from heatlink.findings import Finding, FindingSink
-from services.monitor.hook import ReadingsObserver
+from services.ingest.observer import ReadingsObserver
 from services.monitor.runtime import Batch, QueueObserver
 from services.monitor.testing import FlakyFindingSink, RecordingFindingSink, RecordingObserver
 
