@@ -34,7 +34,3 @@ def group_key(keys: Sequence[str]) -> str:
     digest = hashlib.sha256("\n".join(sorted(keys)).encode()).hexdigest()[:24]
     return f"hl-group-{digest}"
 
-
-def backoff_s(attempts: int, base_s: float, max_s: float) -> float:
-    """Delay before attempt ``attempts + 1``: doubling from ``base_s``, capped."""
-    return float(min(max_s, base_s * 2 ** max(0, attempts - 1)))

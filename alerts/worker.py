@@ -22,6 +22,7 @@ from alerts.model import Delivered, Fail, Message, Outcome, Retry
 from alerts.outbox import Claimed
 from alerts.settings import AlertSettings
 from heatlink.aio import wait_event
+from heatlink.backoff import Backoff
 from heatlink.clock import Clock
 from heatlink.cluster.model import AlertPolicy
 from heatlink.webhooks import secret_key
@@ -46,6 +47,9 @@ class DeliveryWorker:
         self.channels = dict(channels)
         self.policy = policy
         self.settings = settings
+        # The shared policy's ceiling, without jitter: doubling from retry_base_s up to
+        # retry_max_s, as the deliveries have always been retried.
+        self.retry = Backoff(settings.retry_base_s, settings.retry_max_s)
         self.metrics = metrics or AlertMetrics()
         self.storage = storage
         self._wake = asyncio.Event()
@@ -143,8 +147,7 @@ class DeliveryWorker:
                                            message.address, now, detail)
                     label = "delivered"
                 case Retry(reason=reason, after_s=after_s):
-                    delay = max(after_s or 0.0, flood.backoff_s(
-                        attempts, self.settings.retry_base_s, self.settings.retry_max_s))
+                    delay = max(after_s or 0.0, self.retry.ceiling_s(attempts))
                     at = now + timedelta(seconds=delay)
                     if at > min(m.give_up_at for m in members):
                         await outbox.failed(conn, ids, tries, message.key, now,

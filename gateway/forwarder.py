@@ -17,7 +17,6 @@ import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
 
-from gateway.backoff import Backoff
 from gateway.deadletter import DeadLetterFile
 from gateway.protocols import (
     Buffer,
@@ -30,6 +29,7 @@ from gateway.protocols import (
 )
 from gateway.stats import ForwarderStats
 from heatlink.aio import raise_if_cancel_requested
+from heatlink.backoff import Backoff
 from heatlink.wire import Reading
 
 log = logging.getLogger("gateway.forwarder")

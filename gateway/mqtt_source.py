@@ -31,12 +31,12 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from gateway.backoff import Backoff
 from gateway.config import MqttConnection, MqttSourceConfig
 from gateway.mqtt_payload import BadPayload, TopicMap, parse_payload
 from gateway.protocols import Arrival
 from gateway.stats import SourceStats
 from heatlink.aio import cancel_and_wait, forget, raise_if_cancel_requested, wait_event
+from heatlink.backoff import Backoff
 from heatlink.broker_url import parse_broker_url
 from heatlink.clock import Clock
 from heatlink.wire import Reading

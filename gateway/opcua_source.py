@@ -25,7 +25,6 @@ from asyncua.common.subscription import (
 )
 from asyncua.ua.attribute_ids import AttributeIds
 
-from gateway.backoff import Backoff
 from gateway.config import OpcUaSourceConfig
 from gateway.opcua_goodbye import disconnect_quickly
 from gateway.opcua_history import HistoryFill
@@ -34,6 +33,7 @@ from gateway.opcua_units import node_units
 from gateway.protocols import Arrival
 from gateway.stats import SourceStats
 from heatlink.aio import cancel_and_wait, forget, raise_if_cancel_requested, wait_event
+from heatlink.backoff import Backoff
 from heatlink.clock import Clock
 from heatlink.wire import Reading
 

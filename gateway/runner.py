@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import TYPE_CHECKING
 
-from gateway.backoff import Backoff
 from gateway.buffer_sqlite import SqliteBuffer
 from gateway.config import (
     GatewayConfig,
@@ -27,6 +26,7 @@ from gateway.http_status import StatusServer
 from gateway.metrics import BufferFigures, GatewayCollector, make_registry
 from gateway.protocols import Buffer, Source, Uplink
 from gateway.uplink_http import HttpUplink
+from heatlink.backoff import Backoff
 from heatlink.clock import Clock, SystemClock
 
 if TYPE_CHECKING:

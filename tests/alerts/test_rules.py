@@ -13,6 +13,7 @@ from alerts import flood, impact, lifecycle
 from alerts.model import AlertState, Draft, Role, Severity
 from alerts.severity import severity_for
 from alerts.thermal import time_to_impact_s, time_to_limit_s
+from heatlink.backoff import Backoff
 from heatlink.cluster.index import ClusterIndex
 from heatlink.cluster.loader import EXAMPLE_CLUSTER, load_cluster
 from tests.alerts.support import HX1_POWER, T0, TANK_TEMP, finding, trip
@@ -177,4 +178,4 @@ def test_flood_rules() -> None:
     assert flood.rate_limit_release(T0, sends, 3) == T0 + timedelta(minutes=10)
     assert flood.group_key(["a"]) == "a"
     assert flood.group_key(["b", "a"]) == flood.group_key(["a", "b"])
-    assert [flood.backoff_s(n, 5, 60) for n in (1, 2, 3, 4, 5)] == [5, 10, 20, 40, 60]
+    assert [Backoff(5, 60).ceiling_s(n) for n in (1, 2, 3, 4, 5)] == [5, 10, 20, 40, 60]

@@ -12,7 +12,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gateway.backoff import Backoff
 from gateway.deadletter import DeadLetterFile
 from gateway.forwarder import Forwarder
 from gateway.protocols import (
@@ -24,6 +23,7 @@ from gateway.protocols import (
 )
 from gateway.testing import FlakyUplink, InMemoryBuffer
 from gateway.uplink_http import HttpUplink
+from heatlink.backoff import Backoff
 from heatlink.clock import FakeClock
 from heatlink.wire import IngestResult, Reading, Rejection, RejectReason
 
