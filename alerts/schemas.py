@@ -35,7 +35,3 @@ class MaintenanceBody(_Body):
         if not 2000 <= value.year <= 2999:
             raise ValueError("must be a time between the years 2000 and 2999")
         return value
-
-
-def iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment else None

@@ -27,11 +27,3 @@ def parse_broker_url(url: str) -> BrokerAddress:
         host=parts.hostname or "localhost", port=parts.port or (8883 if tls else 1883),
         tls=tls, username=unquote(parts.username) if parts.username else None,
         password=unquote(parts.password) if parts.password is not None else None)
-
-
-def without_credentials(url: str) -> str:
-    """The URL fit for a log line."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]).geturl()

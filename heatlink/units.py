@@ -53,13 +53,6 @@ class UnitError(ValueError):
     pass
 
 
-def quantity_of(unit: str) -> Quantity:
-    try:
-        return UNITS[unit][0]
-    except KeyError:
-        raise UnitError(f"unknown unit {unit!r}; known units: {', '.join(UNITS)}") from None
-
-
 def convert(value: float, from_unit: str, to_unit: str) -> float:
     """``value`` in ``from_unit`` expressed in ``to_unit``; UnitError if they cannot convert."""
     if from_unit == to_unit:

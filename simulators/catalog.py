@@ -96,10 +96,6 @@ SETPOINTS: tuple[SetpointInfo, ...] = (
 SETPOINTS_BY_KEY: dict[str, SetpointInfo] = {s.key: s for s in SETPOINTS}
 
 
-def site_of(key: str) -> str:
-    return key.split("/", 1)[0]
-
-
 def asset_of(key: str) -> str:
     """The asset id of a series key: its first three path parts."""
     return "/".join(key.split("/")[:3])

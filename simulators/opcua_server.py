@@ -264,9 +264,3 @@ class SimOpcUaServer:
             level = ua.DataValue(ua.Variant(READ if refuse else READ_WRITE, ua.VariantType.Byte))
             for attr in (ua.AttributeIds.AccessLevel, ua.AttributeIds.UserAccessLevel):
                 await self._server.write_attribute_value(self._nodes[key], level, attr)
-
-    async def reload_trust(self) -> None:
-        """Pick up certificates copied into ``trusted/`` since the start."""
-        if self._server is not None:
-            await self.stop()
-            await self.start()

@@ -251,10 +251,6 @@ class SparkplugEdgeNode:
         """Lose the next `count` messages on the way (their ``seq`` numbers go unused)."""
         self.seq = (self.seq + count) % 256
 
-    def device_death(self, device: str) -> None:
-        self._publish(self.topic("DDEATH", device), {"timestamp": self._now_ms(),
-                                                     "seq": self._next_seq()})
-
     async def stop(self) -> None:
         """A clean end: the node publishes its NDEATH, then disconnects."""
         client = self._client

@@ -51,11 +51,6 @@ async def versions(db: Conn, exchange: str) -> list[RuleVersion]:
                         r["agreed_at"]) for r in rows]
 
 
-def effective(found: list[RuleVersion]) -> RuleVersion | None:
-    agreed = [v for v in found if v.agreed_at is not None]
-    return agreed[-1] if agreed else None
-
-
 async def seed_from_contract(pool: asyncpg.Pool, exchange: Exchange, now: datetime) -> None:
     """Version 1 from the cluster file, once; later versions come only through the API."""
     settlement = exchange.settlement

@@ -10,7 +10,6 @@ value for ``max_flat_s`` (source time) is SUSPECT from the start of that run plu
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -22,14 +21,6 @@ from services.monitor.group import F64, I64, VersionedRule, param
 def _stale(r: VersionedRule) -> StaleRule:
     assert isinstance(r.spec, StaleRule)
     return r.spec
-
-
-@dataclass(frozen=True)
-class StaleChange:
-    inst: I64
-    old: F64
-    new: F64
-    t_s: F64
 
 
 class StaleGroup:

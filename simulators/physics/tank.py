@@ -44,10 +44,6 @@ class FishTank:
                   + (inputs.heater_w + self.heat_loss_w_per_k * inputs.ambient_c) / rho_cp)
         return source / rate_m3_per_s, self.volume_m3 / rate_m3_per_s
 
-    def derivative_k_per_s(self, inputs: TankInputs) -> float:
-        t_eq, tau_s = self.equilibrium(inputs)
-        return 0.0 if math.isinf(tau_s) else (t_eq - self.temp_c) / tau_s
-
     def step(self, inputs: TankInputs, dt_s: float) -> float:
         t_eq, tau_s = self.equilibrium(inputs)
         if math.isinf(tau_s):
