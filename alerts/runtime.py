@@ -19,7 +19,7 @@ from alerts.metrics import AlertMetrics
 from alerts.service import AlertService
 from alerts.settings import AlertSettings
 from alerts.signing import LinkSigner
-from alerts.thread import ThreadSafeStream, WorkerThread
+from alerts.worker_thread import ThreadSafeStream, WorkerThread
 from heatlink.clock import Clock
 
 log = logging.getLogger(__name__)

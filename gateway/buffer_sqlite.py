@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Literal, TypeVar
 
 from gateway.drops import DropLog
+from gateway.fair_shares import fair_shares
 from gateway.protocols import Transaction
-from gateway.sharing import fair_shares
 from heatlink.clock import Clock
 from heatlink.quality import QUALITY_CODES, QUALITY_NAMES
 from heatlink.wire import Reading

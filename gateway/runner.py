@@ -22,9 +22,9 @@ from gateway.config import (
 )
 from gateway.deadletter import DeadLetterFile
 from gateway.forwarder import Forwarder
-from gateway.http_status import StatusServer
 from gateway.metrics import BufferFigures, GatewayCollector, make_registry
 from gateway.protocols import Buffer, Source, Uplink
+from gateway.status_server import StatusServer
 from gateway.uplink_http import HttpUplink
 from heatlink.backoff import Backoff
 from heatlink.clock import Clock, SystemClock

@@ -15,13 +15,13 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from gateway.drops import DropLog
+from gateway.fair_shares import fair_shares
 from gateway.protocols import (
     Arrival,
     Delivered,
     SendOutcome,
     Transaction,
 )
-from gateway.sharing import fair_shares
 from gateway.stats import SourceStats
 from heatlink.clock import Clock
 from heatlink.wire import IngestResult, Reading

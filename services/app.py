@@ -33,7 +33,7 @@ from services.ingest.router import router as ingest_router
 from services.ingest.service import IngestService
 from services.ingest.store import sync_series
 from services.live.router import router as live_router
-from services.live.service import start_live
+from services.live.wiring import start_live
 from services.metrics import ServiceMetrics
 from services.monitor.router import router as monitor_router
 from services.monitor.runtime import start_monitor

@@ -15,7 +15,7 @@ from heatlink.cluster.index import ClusterIndex
 from heatlink.quality import QUALITY_NAMES
 from services.access.deps import require_scope
 from services.access.principal import Principal, Scope
-from services.dashboard.plugged import ActiveAlertStates, MaintenanceStates
+from services.dashboard.alert_states import ActiveAlertStates, MaintenanceStates
 from services.dashboard.schemas import SnapshotOut
 from services.dashboard.state import (
     Latest,

@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.config import JsonPayload, MqttTopic, NumberPayload
+from gateway.fair_shares import fair_shares
 from gateway.mqtt_payload import BadPayload, TopicMap, parse_payload
-from gateway.sharing import fair_shares
 from heatlink.wire import Reading
 
 NOW = datetime(2026, 1, 15, 6, 0, tzinfo=UTC)
