@@ -3,6 +3,7 @@ windows and the intervals its alerts were active (the settlement statement lists
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -71,3 +72,9 @@ async def exchange_history(pool: asyncpg.Pool, exchange: str, start: datetime,
     alerts = [a for _, a in sorted(merged.items())
               if a.active_until is None or a.active_until > start]
     return ExchangeHistory(windows, alerts)
+
+
+async def active_alarm_rules(conn: asyncpg.Connection, rule_ids: Sequence[str]) -> set[str]:
+    """Which of ``rule_ids`` have an alarm active now, acknowledged or not."""
+    rows = await conn.fetch(load_queries(_QUERIES)["active_alarm_rules"], list(rule_ids))
+    return {r["rule_id"] for r in rows}

@@ -15,3 +15,8 @@ SELECT a.id, a.dedup_key, a.org, a.kind, a.severity, a.title, a.raised_at,
 FROM alerts a JOIN alert_transitions t ON t.alert_id = a.id
 WHERE a.exchange = $1 AND a.raised_at < $3 AND a.updated_at >= $2 AND a.kind <> 'maintenance'
 ORDER BY a.id, t.id;
+
+-- name: active_alarm_rules
+-- Which of these rules have an alarm standing now (control's interlocks hold a ramp on it).
+SELECT DISTINCT rule_id FROM alerts WHERE rule_id = ANY($1::text[])
+  AND severity = 'alarm' AND state IN ('active_unack', 'active_ack');

@@ -1,4 +1,4 @@
-"""The alert module inside the service: built from settings in the app's lifespan."""
+"""The alert module inside the service: built in the app's lifespan from what it is given."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import secrets
 from dataclasses import dataclass
 from functools import partial
 
-from fastapi import FastAPI
+import asyncpg
+from prometheus_client import CollectorRegistry
 
 from alerts.channels.base import Channel
 from alerts.channels.dashboard import AlertStream, DashboardChannel, EventHub, LiveHubStream
@@ -19,8 +20,10 @@ from alerts.metrics import AlertMetrics
 from alerts.service import AlertService
 from alerts.settings import AlertSettings
 from alerts.signing import LinkSigner
+from alerts.worker import StorageWatch
 from alerts.worker_thread import ThreadSafeStream, WorkerThread
 from heatlink.clock import Clock
+from heatlink.cluster.index import ClusterIndex
 
 log = logging.getLogger(__name__)
 
@@ -64,11 +67,12 @@ def build_channels(settings: AlertSettings, stream: AlertStream,
     return channels
 
 
-def create_runtime(app: FastAPI, hub: EventHub,
-                   settings: AlertSettings | None = None) -> AlertsRuntime:
-    """Build the alert module from ``app.state`` (pool, index, clock, metrics, storage,
-    settings); its dashboard events go to the live ``hub``."""
-    settings = settings or AlertSettings()
+def create_runtime(*, pool: asyncpg.Pool, database_url: str, index: ClusterIndex,
+                   clock: Clock, hub: EventHub, registry: CollectorRegistry,
+                   storage: StorageWatch, settings: AlertSettings) -> AlertsRuntime:
+    """Build the alert module on the service's pool (the delivery worker opens its own on
+    ``database_url``); its dashboard events go to the live ``hub``, database errors to
+    ``storage``."""
     if settings.link_secret:
         link_key = settings.link_secret.encode()
     else:
@@ -77,14 +81,12 @@ def create_runtime(app: FastAPI, hub: EventHub,
         link_key = secrets.token_bytes(32)
     signer = LinkSigner(link_key, settings.public_url, settings.link_ttl_s)
     stream: AlertStream = LiveHubStream(hub)
-    index = app.state.index
-    counters = AlertMetrics(app.state.metrics.registry)
+    counters = AlertMetrics(registry)
     worker = None
     if settings.run_worker:
-        worker = WorkerThread(app.state.settings.database_url, app.state.clock, index, signer,
-                              settings, ThreadSafeStream(stream, asyncio.get_running_loop()),
-                              counters, partial(build_channels, clock=app.state.clock),
-                              app.state.storage)
-    service = AlertService(app.state.pool, index, app.state.clock, signer,
+        worker = WorkerThread(database_url, clock, index, signer, settings,
+                              ThreadSafeStream(stream, asyncio.get_running_loop()),
+                              counters, partial(build_channels, clock=clock), storage)
+    service = AlertService(pool, index, clock, signer,
                            worker.wake if worker is not None else (lambda: None), counters)
     return AlertsRuntime(service, worker, stream)

@@ -13,6 +13,7 @@ import asyncpg
 from fastapi import FastAPI
 
 from alerts.runtime import create_runtime
+from alerts.settings import AlertSettings
 from heatlink import __version__
 from heatlink.aio import cancel_and_wait, stop_together
 from heatlink.clock import Clock, SystemClock
@@ -26,6 +27,7 @@ from services.alerts.router import router as alerts_router
 from services.api import install as install_api
 from services.control.router import router as control_router
 from services.control.runtime import create_control
+from services.control.settings import ControlSettings
 from services.dashboard.router import router as dashboard_router
 from services.export.router import router as export_router
 from services.health.router import router as health_router
@@ -95,7 +97,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         # one part waiting on its broker does not hold up the others.
         running: list[Callable[[], Awaitable[None]]] = []
         started.push_async_callback(stop_together, running)
-        app.state.alerts = create_runtime(app, live)
+        app.state.alerts = create_runtime(
+            pool=pool, database_url=database_url, index=index, clock=clock, hub=live,
+            registry=metrics.registry, storage=storage, settings=AlertSettings())
         await app.state.alerts.start()
         running.append(app.state.alerts.stop)
         # The monitor hands its findings to the alerts, so it starts after them.
@@ -104,7 +108,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         running.append(app.state.monitor.stop)
         app.state.ingest.observers.append(app.state.monitor.observer)
         # Control reads the monitor's rules (ramp limits) and raises alerts: it starts last.
-        app.state.control = create_control(app.state)
+        app.state.control = create_control(
+            pool=pool, index=index, clock=clock, monitor=app.state.monitor,
+            alerts=app.state.alerts.service, registry=metrics.registry, storage=storage,
+            settings=ControlSettings())
         await app.state.control.start()
         running.append(app.state.control.stop)
         app.state.accounting = AccountingRuntime(pool, index, clock, features.timescaledb)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from heatlink.inputs import Moment
+from services.access import log
 from services.access.deps import require_scope
 from services.access.principal import Principal, Scope
 
@@ -36,9 +37,5 @@ async def access_log(
     since: Annotated[Moment | None, Query(description="Only reads at or after this")] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> list[AccessLogEntry]:
-    rows = await request.app.state.pool.fetch(
-        "SELECT at, reader_org, series, door, outcome, reason FROM access_log"
-        " WHERE owner_org = $1"
-        " AND ($2::timestamptz IS NULL OR at >= $2) ORDER BY at DESC, id DESC LIMIT $3",
-        principal.org, since, limit)
+    rows = await log.reads_of(request.app.state.pool, principal.org, since, limit)
     return [AccessLogEntry(**dict(r)) for r in rows]

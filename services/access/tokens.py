@@ -11,6 +11,7 @@ from datetime import datetime
 import asyncpg
 
 from heatlink.clock import Clock
+from services.access.log import q
 from services.access.principal import DEFAULT_SCOPES, Principal, Role, Scope
 
 TOKEN_PREFIX = "hl_"
@@ -35,23 +36,17 @@ class TokenStore:
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         chosen = frozenset(scopes) if scopes is not None else DEFAULT_SCOPES[role]
         token_id: int = await self._pool.fetchval(
-            "INSERT INTO api_tokens (token_hash, name, org, role, scopes, gateway, expires_at)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-            hash_token(token), name, org, str(role), sorted(str(s) for s in chosen), gateway,
-            expires_at)
+            q("create_token"), hash_token(token), name, org, str(role),
+            sorted(str(s) for s in chosen), gateway, expires_at)
         return token, token_id
 
     async def revoke(self, token_id: int) -> bool:
-        status: str = await self._pool.execute(
-            "UPDATE api_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
-            token_id, self._clock.now())
+        status: str = await self._pool.execute(q("revoke_token"), token_id, self._clock.now())
         self._cache.clear()
         return status.endswith("1")
 
     async def list(self, org: str | None = None) -> list[asyncpg.Record]:
-        return list(await self._pool.fetch(
-            "SELECT id, name, org, role, scopes, gateway, created_at, expires_at, revoked_at"
-            " FROM api_tokens WHERE $1::text IS NULL OR org = $1 ORDER BY id", org))
+        return list(await self._pool.fetch(q("list_tokens"), org))
 
     async def authenticate(self, token: str) -> Principal | None:
         """The token's principal, or None when it is unknown, revoked or expired."""
@@ -65,10 +60,7 @@ class TokenStore:
         return principal
 
     async def _lookup(self, digest: bytes) -> Principal | None:
-        row = await self._pool.fetchrow(
-            "SELECT id, name, org, role, scopes, gateway FROM api_tokens"
-            " WHERE token_hash = $1 AND revoked_at IS NULL"
-            " AND (expires_at IS NULL OR expires_at > $2)", digest, self._clock.now())
+        row = await self._pool.fetchrow(q("lookup_token"), digest, self._clock.now())
         if row is None:
             return None
         return Principal(token_id=row["id"], name=row["name"], org=row["org"],

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Res
 from heatlink.cluster.model import Exchange
 from heatlink.inputs import Moment
 from services.access.deps import require_scope
+from services.access.log import log_access
 from services.access.principal import Principal, Scope
 from services.accounting import actions, closing, rules
 from services.accounting.access import visible_exchange
@@ -33,7 +34,6 @@ from services.accounting.schemas import (
 )
 from services.accounting.service import AccountingService
 from services.accounting.store import audit_log
-from services.readings.store import log_access
 
 router = APIRouter(prefix="/v1/exchanges", tags=["accounting"], responses={
     404: {"description": "No such exchange with accounting visible to the caller, or no "

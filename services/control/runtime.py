@@ -20,12 +20,15 @@ from datetime import timedelta
 from typing import Any
 
 import asyncpg
+from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
+from alerts import history as alert_history
 from heatlink.aio import cancel_and_wait, raise_if_cancel_requested, wait_event
 from heatlink.clock import Clock
 from heatlink.cluster.index import ClusterIndex
 from heatlink.cluster.model import WritablePoint
+from heatlink.cluster.rule_spec import RampRule
 from heatlink.commands import CommandResult, open_result, sign_command
 from heatlink.findings import FindingSink
 from heatlink.signing import SignatureError
@@ -37,6 +40,8 @@ from services.control.metrics import ControlMetrics
 from services.control.plan import StartError, check_target, plan_ramp
 from services.control.ramp import Event, Ramp
 from services.control.settings import ControlSettings
+from services.monitor.runtime import MonitorRuntime
+from services.readings import store as readings
 from services.storage.health import StorageHealth
 
 log = logging.getLogger(__name__)
@@ -57,7 +62,7 @@ class Actor:
 
 class ControlRuntime:
     def __init__(self, pool: asyncpg.Pool, index: ClusterIndex, clock: Clock,
-                 rules: Any, sink: FindingSink, settings: ControlSettings,
+                 rules: MonitorRuntime, sink: FindingSink, settings: ControlSettings,
                  bus: CommandBus | None, metrics: ControlMetrics | None = None,
                  storage: StorageHealth | None = None, keys: ControlKeys | None = None) -> None:
         self.pool = pool
@@ -96,11 +101,7 @@ class ControlRuntime:
         blindly could step from a value the plant no longer holds)."""
         now = self.clock.now()
         async with self.pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch(
-                """UPDATE control_ramps SET status = 'cancelled', updated_at = $1,
-                       reasons = '["interrupted by a service restart"]'::jsonb
-                   WHERE status IN ('running', 'held') RETURNING id, point, orgs""", now)
-            for row in rows:
+            for row in await store.cancel_live_ramps(conn, now):
                 await store.audit(conn, at=now, kind="cancelled", actor="heatlink",
                                   orgs=row["orgs"], point=row["point"], ramp_id=row["id"],
                                   detail={"by": "heatlink", "why": "interrupted by a "
@@ -124,6 +125,9 @@ class ControlRuntime:
         rise = fall = point.max_rate_per_h
         if point.ramp_rule is not None:
             spec = self.rules.rule(point.ramp_rule).spec
+            # The cluster file's check: a ramp_rule names a ramp rule, and a rule's kind
+            # never changes at run time.
+            assert isinstance(spec, RampRule), spec.kind
             rise = _stricter(rise, spec.max_rise_per_h)
             fall = _stricter(fall, spec.max_fall_per_h)
         return rise, fall
@@ -241,10 +245,10 @@ class ControlRuntime:
         reasons: list[str] = []
         if point.depends_on:
             since = self.clock.now() - timedelta(seconds=point.max_input_age_s)
-            fresh = await store.fresh_series(conn, point.depends_on, since)
+            fresh = await readings.fresh_series(conn, point.depends_on, since)
             reasons += [f"stale input: {key}" for key in point.depends_on if key not in fresh]
         if point.interlock_rules:
-            active = await store.active_alarms(conn, point.interlock_rules)
+            active = await alert_history.active_alarm_rules(conn, point.interlock_rules)
             reasons += [f"active alarm: {rule}" for rule in point.interlock_rules
                         if rule in active]
         return tuple(reasons)
@@ -349,7 +353,7 @@ class ControlRuntime:
             return readback[0], f"readback at {readback[1].isoformat()}"
         series = (self.rules.rule(point.ramp_rule).spec.series
                   if point.ramp_rule is not None else None)
-        reading = await store.latest_good(conn, series) if series is not None else None
+        reading = await readings.latest_good(conn, series) if series is not None else None
         if reading is not None and reading[1] >= since:
             return reading[0], f"{series} at {reading[1].isoformat()}"
         known = []
@@ -377,14 +381,13 @@ def _stricter(a: float | None, b: float | None) -> float | None:
     return min(a, b)
 
 
-def create_control(app_state: Any, settings: ControlSettings | None = None) -> ControlRuntime:
-    """Build control from the app's state (pool, index, clock, monitor, alerts)."""
-    settings = settings or ControlSettings()
+def create_control(*, pool: asyncpg.Pool, index: ClusterIndex, clock: Clock,
+                   monitor: MonitorRuntime, alerts: FindingSink, registry: CollectorRegistry,
+                   storage: StorageHealth, settings: ControlSettings) -> ControlRuntime:
+    """Build control from the parts it stands on: the monitor's rules (ramp limits, which
+    change at run time) and the alerts, which hear of a plant that does not follow."""
     bus = (CommandBus(settings.mqtt_url, settings.client_id, settings.topic_prefix,
                       username=settings.mqtt_username, password=settings.mqtt_password,
                       ca_file=settings.mqtt_ca_file) if settings.mqtt_url else None)
-    registry = getattr(getattr(app_state, "metrics", None), "registry", None)
-    return ControlRuntime(app_state.pool, app_state.index, app_state.clock,
-                          app_state.monitor, app_state.alerts.service, settings, bus,
-                          ControlMetrics(registry), getattr(app_state, "storage", None),
-                          load_keys(settings))
+    return ControlRuntime(pool, index, clock, monitor, alerts, settings, bus,
+                          ControlMetrics(registry), storage, load_keys(settings))

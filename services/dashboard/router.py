@@ -13,6 +13,7 @@ from fastapi.responses import FileResponse
 
 from heatlink.cluster.index import ClusterIndex
 from heatlink.quality import QUALITY_NAMES
+from services.access import log as access_log
 from services.access.deps import require_scope
 from services.access.principal import Principal, Scope
 from services.dashboard.alert_states import ActiveAlertStates, MaintenanceStates
@@ -150,7 +151,8 @@ async def snapshot(request: Request, principal: Reader) -> SnapshotOut:
                           if facilitator or principal.org in (e.supplier, e.recipient))
     viewer = Viewer(principal.org, visible, exchanges)
     statuses = await _states(request).statuses(viewer, latest, now)
-    await store.log_access(pool, principal.org,
-                           _not_logged_lately(request, principal.org, index, latest), "dashboard")
+    await access_log.log_access(pool, principal.org,
+                                _not_logged_lately(request, principal.org, index, latest),
+                                "dashboard")
     return _view(request).snapshot(principal.org, visible, latest, quality, statuses, now,
                                    REFRESH_S)

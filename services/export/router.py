@@ -13,11 +13,11 @@ from fastapi.responses import StreamingResponse
 from heatlink.cluster.index import ClusterIndex
 from heatlink.inputs import Moment
 from heatlink.quality import QUALITY_NAMES
+from services.access import log as access_log
 from services.access.deps import require_scope
 from services.access.principal import Principal, Scope
-from services.export.store import readings_pages
-from services.readings import store
 from services.readings.router import SeriesKey, visible_series_or_404
+from services.readings.store import readings_pages
 
 router = APIRouter(prefix="/v1", tags=["export"])
 Reader = Annotated[Principal, Depends(require_scope(Scope.READ))]
@@ -66,8 +66,8 @@ async def _export(request: Request, principal: Principal, keys: Sequence[str],
                   start: datetime, end: datetime, filename: str) -> StreamingResponse:
     index: ClusterIndex = request.app.state.index
     # Logged when the export starts: what was asked for is what the owner wants to know.
-    await store.log_access(request.app.state.pool, principal.org,
-                           [(index.series[k].owner, k) for k in keys], "export")
+    await access_log.log_access(request.app.state.pool, principal.org,
+                                [(index.series[k].owner, k) for k in keys], "export")
     # The first page before the answer starts: a database that cannot be read is a 503
     # (services/storage/answers.py), not a 200 that breaks off.
     pages = readings_pages(request.app.state.pool, keys, start, end)

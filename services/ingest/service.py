@@ -14,13 +14,13 @@ from heatlink.cluster.index import ClusterIndex
 from heatlink.inputs import printable, text_problem
 from heatlink.quality import QUALITY_NAMES
 from heatlink.wire import IngestResult, RejectReason
+from services.access.log import log_denied
 from services.access.principal import Principal, Role
 from services.ingest.checks import CheckedBatch, SeriesLimits, check_readings
 from services.ingest.decode import Body, IngestError, gunzip, read_batch
 from services.ingest.observer import ReadingsObserver
 from services.ingest.store import store_batch
 from services.metrics import ServiceMetrics
-from services.readings.store import log_denied
 from services.settings import Settings
 
 log = logging.getLogger(__name__)

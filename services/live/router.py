@@ -10,13 +10,13 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from heatlink.cluster.index import ClusterIndex
+from services.access import log as access_log
 from services.access.deps import current_principal, require_scope
 from services.access.principal import Principal, Scope
 from services.access.tokens import TokenStore
 from services.live.hub import LiveHub
 from services.live.stream import KEEPALIVE_S, Audience, events_for
 from services.live.tickets import TicketBook
-from services.readings import store
 
 router = APIRouter(prefix="/v1", tags=["live"])
 
@@ -137,15 +137,15 @@ async def stream(
     if series:
         hidden = sorted(set(series) - visible)
         if hidden:
-            await store.log_denied(request.app.state.pool, principal.org,
-                                   [(index.series[k].owner, k) for k in hidden
-                                    if k in index.series], "stream")
+            await access_log.log_denied(request.app.state.pool, principal.org,
+                                        [(index.series[k].owner, k) for k in hidden
+                                         if k in index.series], "stream")
             raise HTTPException(404, f"no series {hidden[0]!r} visible to {principal.org}; "
                                 "GET /v1/series lists the ones you can read")
         chosen = frozenset(series)
     # One access-log row per cross-company series a subscriber may receive, per connection.
-    await store.log_access(request.app.state.pool, principal.org,
-                           [(index.series[k].owner, k) for k in sorted(chosen)], "stream")
+    await access_log.log_access(request.app.state.pool, principal.org,
+                                [(index.series[k].owner, k) for k in sorted(chosen)], "stream")
     hub: LiveHub = request.app.state.live_hub
     tokens: TokenStore = request.app.state.tokens
 

@@ -1,8 +1,35 @@
--- Time-bucketed figures for settlement (issue 14). The readings domain owns the readings
--- table; accounting asks through services/readings/store.py. {bucket} is time_bucket on
--- TimescaleDB and date_bin on plain PostgreSQL (same arguments: width, ts, origin); every
--- bucket is anchored at the range start, which the callers keep on a whole hour.
+-- The readings domain's reads of `readings` (ingest writes them): the API's queries, the
+-- CSV export's pages, what control asks before it moves a plant, and the time-bucketed
+-- figures for settlement (issue 14; accounting asks through services/readings/store.py).
+-- {bucket} is time_bucket on TimescaleDB and date_bin on plain PostgreSQL (same arguments:
+-- width, ts, origin); every bucket is anchored at the range start, which the callers of
+-- the settlement figures keep on a whole hour.
 -- Readings of bad quality (2) never count; good (0) and uncertain (1) do.
+
+-- name: raw_readings
+SELECT r.ts, r.value, r.quality FROM readings r JOIN series s ON s.id = r.series_id
+WHERE s.key = $1 AND r.ts >= $2 AND r.ts < $3 ORDER BY r.ts LIMIT $4;
+
+-- name: bucketed_readings
+-- {agg} is the aggregate the caller chose (avg, min, max, last), from a fixed list.
+SELECT {bucket}($4::interval, r.ts, $2::timestamptz) AS ts, {agg} AS value
+FROM readings r JOIN series s ON s.id = r.series_id
+WHERE s.key = $1 AND r.ts >= $2::timestamptz AND r.ts < $3::timestamptz
+GROUP BY 1 ORDER BY 1;
+
+-- name: latest
+SELECT s.key, s.unit, r.ts, r.value, r.quality FROM series s
+LEFT JOIN LATERAL (SELECT ts, value, quality FROM readings
+                   WHERE series_id = s.id ORDER BY ts DESC LIMIT 1) r ON true
+WHERE s.key = ANY($1::text[]) ORDER BY s.key;
+
+-- name: readings_page
+-- One page of a CSV export: keyset pagination on (ts, key) after ($4, $5).
+SELECT s.key, r.ts, r.value, r.quality FROM readings r
+JOIN series s ON s.id = r.series_id
+WHERE s.key = ANY($1::text[]) AND r.ts >= $2 AND r.ts < $3
+  AND ($4::timestamptz IS NULL OR (r.ts, s.key) > ($4::timestamptz, $5::text))
+ORDER BY r.ts, s.key LIMIT $6;
 
 -- name: hourly_heat
 -- Heat from a flow and a temperature pair: the three series are averaged over steps of
@@ -125,3 +152,13 @@ SELECT s.key, {bucket}('1 hour'::interval, r.ts, $2::timestamptz) AS hour,
 FROM readings r JOIN series s ON s.id = r.series_id
 WHERE s.key = ANY($1::text[]) AND r.ts >= $2::timestamptz AND r.ts < $3::timestamptz
 GROUP BY 1, 2 ORDER BY 1, 2;
+
+-- name: latest_good
+-- The newest good (0) reading of one series: where a ramp starts when no readback is fresh.
+SELECT r.value, r.ts FROM readings r JOIN series s ON s.id = r.series_id
+WHERE s.key = $1 AND r.quality = 0 ORDER BY r.ts DESC LIMIT 1;
+
+-- name: fresh_series
+-- Which of the series a ramp depends on have a reading since $2.
+SELECT s.key FROM series s WHERE s.key = ANY($1::text[]) AND EXISTS (
+    SELECT 1 FROM readings r WHERE r.series_id = s.id AND r.ts >= $2);

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from heatlink.cluster.index import ClusterIndex, SeriesInfo
 from heatlink.inputs import Moment
 from heatlink.quality import QUALITY_NAMES
+from services.access import log as access_log
 from services.access.deps import require_scope
 from services.access.principal import Principal, Scope
 from services.api.openapi import link
@@ -34,8 +35,8 @@ async def visible_series_or_404(request: Request, principal: Principal, key: str
     info = index.series.get(key)
     if info is None or key not in index.visible_series(principal.org):
         if info is not None:  # the owner learns of the attempt; the caller learns nothing
-            await store.log_denied(request.app.state.pool, principal.org,
-                                   [(info.owner, key)], door)
+            await access_log.log_denied(request.app.state.pool, principal.org,
+                                        [(info.owner, key)], door)
         # The same answer for "does not exist" and "not yours": no hint that it exists.
         raise HTTPException(404, f"no series {key!r} visible to {principal.org}; "
                             "GET /v1/series lists the ones you can read")
@@ -96,7 +97,7 @@ async def series_readings(
         rows = await store.bucketed_readings(pool, key, start, end, timedelta(seconds=step),
                                              agg, request.app.state.features.timescaledb)
         points = [Point(ts=r["ts"], value=r["value"]) for r in rows]
-    await store.log_access(pool, principal.org, [(info.owner, key)], "rest")
+    await access_log.log_access(pool, principal.org, [(info.owner, key)], "rest")
     return ReadingsOut(series=key, unit=info.unit, start=start, end=end, step_s=step,
                        agg=agg if step else None, points=points)
 
@@ -114,8 +115,8 @@ async def latest(request: Request, principal: Reader) -> list[LatestOut]:
         out.append(LatestOut(series=r["key"], unit=r["unit"], ts=ts, value=r["value"],
                              quality=None if r["quality"] is None else QUALITY_NAMES[r["quality"]],
                              age_s=None if ts is None else (now - ts).total_seconds()))
-    await store.log_access(request.app.state.pool, principal.org,
-                           [(index.series[r["key"]].owner, r["key"]) for r in rows
-                            if r["ts"] is not None], "rest")
+    await access_log.log_access(request.app.state.pool, principal.org,
+                                [(index.series[r["key"]].owner, r["key"]) for r in rows
+                                 if r["ts"] is not None], "rest")
     return out
 

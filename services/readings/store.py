@@ -1,8 +1,8 @@
-"""SQL for reading queries."""
+"""The readings domain's reads: every query on `readings` outside ingest, in queries.sql."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -20,55 +20,42 @@ _AGG_SQL = {
 }
 
 
+PAGE_ROWS = 10_000
+
+
 async def raw_readings(pool: asyncpg.Pool, key: str, start: datetime, end: datetime,
                        limit: int) -> list[asyncpg.Record]:
-    return list(await pool.fetch(
-        "SELECT r.ts, r.value, r.quality FROM readings r JOIN series s ON s.id = r.series_id"
-        " WHERE s.key = $1 AND r.ts >= $2 AND r.ts < $3 ORDER BY r.ts LIMIT $4",
-        key, start, end, limit))
+    return list(await pool.fetch(_query("raw_readings", False), key, start, end, limit))
 
 
 async def bucketed_readings(pool: asyncpg.Pool, key: str, start: datetime, end: datetime,
                             step: timedelta, agg: Aggregate, timescaledb: bool
                             ) -> list[asyncpg.Record]:
-    bucket = ("time_bucket($4::interval, r.ts, $2::timestamptz)" if timescaledb
-              else "date_bin($4::interval, r.ts, $2::timestamptz)")
-    return list(await pool.fetch(
-        f"SELECT {bucket} AS ts, {_AGG_SQL[agg]} AS value"
-        " FROM readings r JOIN series s ON s.id = r.series_id"
-        " WHERE s.key = $1 AND r.ts >= $2::timestamptz AND r.ts < $3::timestamptz"
-        " GROUP BY 1 ORDER BY 1",
-        key, start, end, step))
+    sql = _query("bucketed_readings", timescaledb).replace("{agg}", _AGG_SQL[agg])
+    return list(await pool.fetch(sql, key, start, end, step))
 
 
 async def latest(pool: asyncpg.Pool, keys: Iterable[str]) -> list[asyncpg.Record]:
-    return list(await pool.fetch(
-        "SELECT s.key, s.unit, r.ts, r.value, r.quality FROM series s"
-        " LEFT JOIN LATERAL (SELECT ts, value, quality FROM readings"
-        "   WHERE series_id = s.id ORDER BY ts DESC LIMIT 1) r ON true"
-        " WHERE s.key = ANY($1::text[]) ORDER BY s.key", list(keys)))
+    return list(await pool.fetch(_query("latest", False), list(keys)))
 
 
-async def log_access(pool: asyncpg.Pool, reader_org: str,
-                     reads: Iterable[tuple[str, str]], door: str) -> None:
-    """Record reads of other organisations' series: (owner org, series key)."""
-    rows = [(reader_org, owner, key, door) for owner, key in reads if owner != reader_org]
-    if rows:
-        await pool.executemany(
-            "INSERT INTO access_log (reader_org, owner_org, series, door)"
-            " VALUES ($1, $2, $3, $4)", rows)
+async def readings_pages(pool: asyncpg.Pool, keys: Sequence[str], start: datetime,
+                         end: datetime) -> AsyncIterator[list[asyncpg.Record]]:
+    """Pages of (key, ts, value, quality) ordered by (ts, key); keyset pagination, so a
+    long range never holds one connection or one huge result for its whole length."""
+    after_ts: datetime | None = None
+    after_key = ""
+    while True:
+        rows = list(await pool.fetch(_query("readings_page", False), list(keys), start, end,
+                                     after_ts, after_key, PAGE_ROWS))
+        if not rows:
+            return
+        yield rows
+        if len(rows) < PAGE_ROWS:
+            return
+        after_ts, after_key = rows[-1]["ts"], rows[-1]["key"]
 
 
-async def log_denied(pool: asyncpg.Pool, reader_org: str, refused: Iterable[tuple[str, str]],
-                     door: str, reason: str = "not shared with the reader") -> None:
-    """Record refused reads of other organisations' series: (owner org, series key). The
-    caller got the same 404 as for a series that does not exist; the owner sees why."""
-    rows = [(reader_org, owner, key, door, reason) for owner, key in refused
-            if owner != reader_org]
-    if rows:
-        await pool.executemany(
-            "INSERT INTO access_log (reader_org, owner_org, series, door, outcome, reason)"
-            " VALUES ($1, $2, $3, $4, 'denied', $5)", rows)
 # -- time-bucketed figures for settlement (queries.sql) ----------------------------------
 
 _QUERIES = Path(__file__).with_name("queries.sql")
@@ -113,3 +100,19 @@ async def hourly_average(pool: asyncpg.Pool, keys: Sequence[str], start: datetim
                          end: datetime, timescaledb: bool) -> list[asyncpg.Record]:
     return list(await pool.fetch(_query("hourly_average", timescaledb), list(keys), start,
                                  end))
+
+
+# -- what control asks before it moves a plant ------------------------------------------
+
+
+async def latest_good(conn: asyncpg.Connection, series: str) -> tuple[float, datetime] | None:
+    """The newest reading of ``series`` of good quality (0), and its source timestamp."""
+    row = await conn.fetchrow(_query("latest_good", False), series)
+    return (row["value"], row["ts"]) if row is not None else None
+
+
+async def fresh_series(conn: asyncpg.Connection, keys: Sequence[str],
+                       since: datetime) -> set[str]:
+    """Which of ``keys`` have a reading at or after ``since``."""
+    rows = await conn.fetch(_query("fresh_series", False), list(keys), since)
+    return {r["key"] for r in rows}

@@ -60,7 +60,7 @@ def statements(pattern: re.Pattern[str] = SQL_START) -> dict[str, str]:
 
 def runnable(text: str) -> str:
     # {bucket} is time_bucket on TimescaleDB, date_bin elsewhere: same arguments.
-    return text.replace("{bucket}", "date_bin")
+    return text.replace("{bucket}", "date_bin").replace("{agg}", "avg(value)")
 
 
 @pytest.fixture

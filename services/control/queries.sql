@@ -1,0 +1,79 @@
+-- Control's own tables (migrations 0300, 0310): ramps, commands, the audit log and
+-- protective-action requests. Loaded by name from services/control/store.py; readings
+-- and alerts are asked of their owners (services/readings/store.py, alerts/history.py).
+
+-- name: insert_ramp
+INSERT INTO control_ramps (point, owner, requested_by, start_value, target,
+    rate_per_h, status, steps, orgs, requested_at, updated_at)
+    VALUES ($1, $2, $3, $4, $5, $6, 'running', $7, $8, $9, $9) RETURNING id;
+
+-- name: update_ramp
+UPDATE control_ramps SET status = $2, reasons = $3::jsonb, confirmed_value = $4,
+    step = $5, steps = $6, updated_at = $7 WHERE id = $1;
+
+-- name: insert_command
+INSERT INTO control_commands (id, ramp_id, point, gateway, value, issued_at,
+    expires_at, status, seq)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, 'sent', nextval('control_command_seq'))
+    RETURNING seq;
+
+-- name: last_readback
+SELECT readback, answered_at FROM control_commands
+    WHERE point = $1 AND gateway_status = 'applied' AND readback IS NOT NULL
+    ORDER BY answered_at DESC LIMIT 1;
+
+-- name: cancel_live_ramps
+UPDATE control_ramps SET status = 'cancelled', updated_at = $1,
+    reasons = '["interrupted by a service restart"]'::jsonb
+    WHERE status IN ('running', 'held') RETURNING id, point, orgs;
+
+-- name: command_expired
+UPDATE control_commands SET status = 'expired' WHERE id = $1 AND status = 'sent';
+
+-- name: command_answered
+UPDATE control_commands SET gateway_status = $2, readback = $3, answered_at = $4,
+    detail = $5, status = CASE WHEN status = 'sent' THEN $2 ELSE status END
+    WHERE id = $1 AND gateway = $6 AND gateway_status IS NULL;
+
+-- name: audit
+INSERT INTO control_audit (at, kind, actor, point, ramp_id, request_id, command_id,
+    orgs, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb);
+
+-- name: audit_log
+SELECT id, at, kind, actor, point, ramp_id, request_id, command_id, detail
+    FROM control_audit
+    WHERE ($1::text IS NULL OR $1 = ANY(orgs)) AND ($2::bigint IS NULL OR ramp_id = $2)
+    AND ($3::text IS NULL OR point = $3)
+    ORDER BY id DESC LIMIT $4;
+
+-- name: get_ramp
+SELECT id, point, owner, requested_by, start_value, target, rate_per_h, status,
+    reasons, confirmed_value, step, steps, requested_at, updated_at
+    FROM control_ramps WHERE id = $1 AND ($2::text IS NULL OR $2 = ANY(orgs));
+
+-- name: ramp_commands
+SELECT id, seq, value, issued_at, expires_at, status, gateway_status, readback,
+    answered_at, detail FROM control_commands WHERE ramp_id = $1
+    ORDER BY issued_at, id;
+
+-- name: list_ramps
+SELECT id, point, owner, requested_by, start_value, target, rate_per_h, status,
+    reasons, confirmed_value, step, steps, requested_at, updated_at
+    FROM control_ramps WHERE ($1::text IS NULL OR $1 = ANY(orgs))
+    ORDER BY id DESC LIMIT $2;
+
+-- name: insert_request
+INSERT INTO control_requests (exchange, from_org, to_org, action, reason, status,
+    requested_by, requested_at) VALUES ($1, $2, $3, $4, $5, 'open', $6, $7)
+    RETURNING *;
+
+-- name: answer_request
+UPDATE control_requests SET status = $2, answered_by = $3, answer_note = $4,
+    answered_at = $5 WHERE id = $1 AND status = 'open' RETURNING *;
+
+-- name: get_request
+SELECT * FROM control_requests WHERE id = $1;
+
+-- name: list_requests
+SELECT * FROM control_requests WHERE $1::text IS NULL OR $1 IN (from_org, to_org)
+    ORDER BY id DESC LIMIT 200;
