@@ -1,5 +1,7 @@
-"""What the alerts domain tells others about an exchange's past: its announced maintenance
-windows and the intervals its alerts were active (the settlement statement lists both)."""
+"""What the alerts domain tells others, so no other domain reads its tables: an exchange's
+past (announced maintenance windows and the intervals its alerts were active, for the
+settlement statement), what stands now (for the dashboard) and active alarms (for control's
+interlocks)."""
 
 from __future__ import annotations
 
@@ -78,3 +80,16 @@ async def active_alarm_rules(conn: asyncpg.Connection, rule_ids: Sequence[str]) 
     """Which of ``rule_ids`` have an alarm active now, acknowledged or not."""
     rows = await conn.fetch(load_queries(_QUERIES)["active_alarm_rules"], list(rule_ids))
     return {r["rule_id"] for r in rows}
+
+
+async def standing_alerts(pool: asyncpg.Pool, org: str, now: datetime) -> list[asyncpg.Record]:
+    """``org``'s alerts active now and neither shelved nor out of service: (exchange, asset,
+    severity, title), for the dashboard."""
+    return list(await pool.fetch(load_queries(_QUERIES)["standing_alerts"], org, now))
+
+
+async def windows_in_force(pool: asyncpg.Pool, exchanges: Sequence[str],
+                           now: datetime) -> list[asyncpg.Record]:
+    """Maintenance windows of ``exchanges`` in force now: (exchange, ends_at, reason)."""
+    return list(await pool.fetch(load_queries(_QUERIES)["windows_in_force"], list(exchanges),
+                                 now))

@@ -1,4 +1,6 @@
--- What happened on one exchange in a period, for the settlement statement (issue 14).
+-- What the alerts domain tells others (alerts/history.py): what happened on one exchange in
+-- a period, for the settlement statement (issue 14); the alerts standing now and the
+-- maintenance windows in force, for the dashboard; active alarms, for control's interlocks.
 
 -- name: maintenance_windows
 SELECT id, org, announced_by, starts_at, ends_at, reason, announced_at, short_notice
@@ -20,3 +22,13 @@ ORDER BY a.id, t.id;
 -- Which of these rules have an alarm standing now (control's interlocks hold a ramp on it).
 SELECT DISTINCT rule_id FROM alerts WHERE rule_id = ANY($1::text[])
   AND severity = 'alarm' AND state IN ('active_unack', 'active_ack');
+
+-- name: standing_alerts
+SELECT exchange, asset, severity, title FROM alerts
+WHERE org = $1 AND state IN ('active_unack', 'active_ack')
+  AND NOT out_of_service AND (shelved_until IS NULL OR shelved_until <= $2);
+
+-- name: windows_in_force
+SELECT exchange, ends_at, reason FROM maintenance_windows
+WHERE exchange = ANY($1::text[]) AND cancelled_at IS NULL
+  AND starts_at <= $2 AND ends_at > $2;

@@ -1,9 +1,7 @@
-"""State providers from what the alert part stores: active alerts and maintenance windows.
+"""State providers from what the alert part knows: active alerts and maintenance windows.
 
-They read the alert part's tables (``alerts``, ``maintenance_windows``, migration 0200)
-with one small query each; where those tables do not exist (a service built without the
-alert part) they have no opinion. The alert part may replace them with its own
-implementation of ``StateProvider``.
+They ask the alerts domain (``alerts/history.py``), one small query each; where its tables
+do not exist (a service built without the alert part) they have no opinion.
 """
 
 from __future__ import annotations
@@ -14,6 +12,7 @@ from datetime import datetime
 
 import asyncpg
 
+from alerts import history as alert_history
 from heatlink.cluster.index import ClusterIndex
 from services.dashboard.state import Latest, State, Status, Statuses, Viewer, worst
 
@@ -34,11 +33,7 @@ class ActiveAlertStates:
                        now: datetime) -> Statuses:
         out = Statuses()
         try:
-            rows = await self.pool.fetch(
-                "SELECT exchange, asset, severity, title FROM alerts"
-                " WHERE org = $1 AND state IN ('active_unack', 'active_ack')"
-                "   AND NOT out_of_service AND (shelved_until IS NULL OR shelved_until <= $2)",
-                viewer.org, now)
+            rows = await alert_history.standing_alerts(self.pool, viewer.org, now)
         except asyncpg.UndefinedTableError:
             return out
         for r in rows:
@@ -72,10 +67,8 @@ class MaintenanceStates:
         if not viewer.exchanges:
             return out
         try:
-            rows = await self.pool.fetch(
-                "SELECT exchange, ends_at, reason FROM maintenance_windows"
-                " WHERE exchange = ANY($1::text[]) AND cancelled_at IS NULL"
-                "   AND starts_at <= $2 AND ends_at > $2", sorted(viewer.exchanges), now)
+            rows = await alert_history.windows_in_force(self.pool, sorted(viewer.exchanges),
+                                                         now)
         except asyncpg.UndefinedTableError:
             return out
         exchangers = {e.id: e.exchanger for e in self.index.cluster.exchanges}
