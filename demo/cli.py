@@ -20,6 +20,7 @@ import yaml
 from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Mailbox
 
+from alerts.settings import AlertSettings
 from demo.broker import BrokerUser, LocalMosquitto, gateway_user, service_user
 from demo.gateways import SITE_GATEWAYS, edge_limits, gateway_config
 from demo.keys import DemoKeys, demo_keys
@@ -30,7 +31,7 @@ from services.access.principal import Role
 from services.access.tokens import TokenStore
 from services.app import create_app
 from services.cli_serve import tune_garbage_collector
-from services.settings import Settings
+from services.settings import ControlSettings, Settings
 from services.storage.embedded import database_for
 from services.storage.local_postgres import free_port
 from simulators.live import LiveSimulation
@@ -76,14 +77,16 @@ def demo(
     chosen_key = os.environ.get("HEATLINK_CONTROL_SIGNING_KEY_FILE")
     keys = demo_keys(data_dir / "keys", SITE_GATEWAYS, Path(chosen_key) if chosen_key else None)
     mail = _start_mail_sink(data_dir / "mail")
-    # Alerts and control read their settings when the service starts: point them at the
-    # demo's broker, keys and mail sink unless the user chose others.
+    # Point alerts and control at the demo's broker, keys and mail sink unless the user
+    # chose others, then read their sections again.
     os.environ.setdefault("HEATLINK_ALERTS_MQTT_URL", logins.service)
     os.environ.setdefault("HEATLINK_ALERTS_SMTP_URL", f"smtp://127.0.0.1:{mail.port}")
     os.environ.setdefault("HEATLINK_ALERTS_PUBLIC_URL", f"http://{host}:{port}")
     os.environ.setdefault("HEATLINK_CONTROL_MQTT_URL", logins.service)
     os.environ.setdefault("HEATLINK_CONTROL_SIGNING_KEY_FILE", str(keys.service))
     os.environ.setdefault("HEATLINK_CONTROL_GATEWAY_KEYS_FILE", str(keys.gateway_keys_file))
+    settings = settings.model_copy(update={"alerts": AlertSettings(),
+                                           "control": ControlSettings()})
     try:
         with database_for(settings) as url:
             asyncio.run(_run(settings.model_copy(update={"database_url": url}), data_dir,

@@ -13,7 +13,6 @@ import asyncpg
 from fastapi import FastAPI
 
 from alerts.runtime import create_runtime
-from alerts.settings import AlertSettings
 from heatlink import __version__
 from heatlink.aio import cancel_and_wait, stop_together
 from heatlink.clock import Clock, SystemClock
@@ -27,7 +26,6 @@ from services.alerts.router import router as alerts_router
 from services.api import install as install_api
 from services.control.router import router as control_router
 from services.control.runtime import create_control
-from services.control.settings import ControlSettings
 from services.dashboard.router import router as dashboard_router
 from services.export.router import router as export_router
 from services.health.router import router as health_router
@@ -99,7 +97,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         started.push_async_callback(stop_together, running)
         app.state.alerts = create_runtime(
             pool=pool, database_url=database_url, index=index, clock=clock, hub=live,
-            registry=metrics.registry, storage=storage, settings=AlertSettings())
+            registry=metrics.registry, storage=storage, settings=settings.alerts)
         await app.state.alerts.start()
         running.append(app.state.alerts.stop)
         # The monitor hands its findings to the alerts, so it starts after them.
@@ -111,7 +109,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         app.state.control = create_control(
             pool=pool, index=index, clock=clock, monitor=app.state.monitor,
             alerts=app.state.alerts.service, registry=metrics.registry, storage=storage,
-            settings=ControlSettings())
+            settings=settings.control)
         await app.state.control.start()
         running.append(app.state.control.stop)
         app.state.accounting = AccountingRuntime(pool, index, clock, features.timescaledb)

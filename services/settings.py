@@ -1,4 +1,5 @@
-"""The service's settings, read from ``HEATLINK_*`` environment variables.
+"""The service's settings, read from ``HEATLINK_*`` environment variables, with control's
+(``HEATLINK_CONTROL_*``) and the alerts' (``HEATLINK_ALERTS_*``) as sections of their own.
 
 Every field is documented in README.md; keep the two in step (a test checks it).
 """
@@ -10,7 +11,36 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from alerts.settings import AlertSettings
 from heatlink.cluster.loader import EXAMPLE_CLUSTER
+from heatlink.commands import DEFAULT_TOPIC_PREFIX
+
+
+class ControlSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HEATLINK_CONTROL_", extra="ignore")
+
+    mqtt_url: str | None = Field(None, description="mqtt://host:port or mqtts://host:port of "
+                                 "the command broker; unset: setpoint changes answer 503")
+    mqtt_username: str | None = None
+    mqtt_password: str | None = None
+    mqtt_ca_file: Path | None = Field(None, description="CA of an mqtts:// broker; the "
+                                      "system's when unset")
+    client_id: str = Field("heatlink-control", description="fixed, so the broker keeps "
+                           "results that arrive while the service is down")
+    topic_prefix: str = Field(DEFAULT_TOPIC_PREFIX, description="commands go to "
+                              "<prefix>/<gateway>/commands, results come on …/results")
+    tick_s: float = Field(1.0, gt=0, description="how often live ramps are looked at "
+                          "(wall seconds); results wake the runner at once")
+    signing_key_file: Path | None = Field(None, description="the service's Ed25519 private "
+                                          "key (heatlink control keygen); unset: setpoint "
+                                          "changes answer 503")
+    gateway_keys_file: Path | None = Field(None, description="YAML: gateway id -> its public "
+                                           "keys (one, two during a rotation); a result "
+                                           "not signed by one of its gateway's keys is "
+                                           "dropped")
+    start_max_age_s: float = Field(900.0, gt=0, description="a ramp starts from the point's "
+                                   "last readback or latest good reading only if it is at "
+                                   "most this old; otherwise the request answers 409")
 
 
 class Settings(BaseSettings):
@@ -43,3 +73,9 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", description="Python logging level")
     gc_gen0_threshold: int = Field(50_000, ge=700, description="Allocations between the "
                                    "garbage collector's youngest-generation passes")
+    # Sections of their own, each read from its own prefix when the settings are made:
+    # create_app(settings) builds alerts and control from these, never from the environment.
+    alerts: AlertSettings = Field(default_factory=AlertSettings,
+                                  description="HEATLINK_ALERTS_* (README: Alerts)")
+    control: ControlSettings = Field(default_factory=ControlSettings,
+                                     description="HEATLINK_CONTROL_* (README: Control)")

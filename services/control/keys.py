@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 from heatlink.signing import KeyFileError, SigningKey, TrustedKeys
-from services.control.settings import ControlSettings
+from services.settings import ControlSettings
 
 
 @dataclass(frozen=True)

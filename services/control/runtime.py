@@ -39,9 +39,9 @@ from services.control.keys import ControlKeys, load_keys
 from services.control.metrics import ControlMetrics
 from services.control.plan import StartError, check_target, plan_ramp
 from services.control.ramp import Event, Ramp
-from services.control.settings import ControlSettings
 from services.monitor.runtime import MonitorRuntime
 from services.readings import store as readings
+from services.settings import ControlSettings
 from services.storage.health import StorageHealth
 
 log = logging.getLogger(__name__)

@@ -26,11 +26,9 @@ async def api_database(postgres_url: str) -> AsyncIterator[str]:
 @pytest.fixture(scope="session")
 async def api_service(api_database: str, mqtt_url: str,
                       tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[AppHandle]:
-    settings = Settings(database_url=api_database, retention_days=30, token_cache_ttl_s=60,
-                        max_body_bytes=MAX_BODY_BYTES)
     keys = ControlKeys.make(tmp_path_factory.mktemp("control-keys"))
     with pytest.MonkeyPatch.context() as env:
-        # Read once, while the app starts: ramps are planned, signed and sent to a real broker
+        # Read once, with the settings: ramps are planned, signed and sent to a real broker
         # (no gateway listens, so they expire and hold), and no alert leaves the process.
         env.setenv("HEATLINK_CONTROL_MQTT_URL", mqtt_url)
         env.setenv("HEATLINK_CONTROL_SIGNING_KEY_FILE", str(keys.service_key_file))
@@ -38,6 +36,8 @@ async def api_service(api_database: str, mqtt_url: str,
         env.setenv("HEATLINK_CONTROL_TOPIC_PREFIX", f"heatlink-api-{uuid.uuid4().hex[:8]}")
         env.setenv("HEATLINK_CONTROL_CLIENT_ID", f"api-{uuid.uuid4().hex[:8]}")
         env.setenv("HEATLINK_ALERTS_RUN_WORKER", "false")
+        settings = Settings(database_url=api_database, retention_days=30,
+                            token_cache_ttl_s=60, max_body_bytes=MAX_BODY_BYTES)
         async with running_app(settings) as handle:
             env.undo()
             yield handle

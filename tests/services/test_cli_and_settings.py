@@ -47,5 +47,7 @@ def test_a_gateway_token_must_name_its_gateway() -> None:
 def test_every_setting_is_documented_in_the_readme() -> None:
     readme = (ROOT / "README.md").read_text()
     documented = set(re.findall(r"`(HEATLINK_[A-Z0-9_]+)`", readme))
-    declared = {f"HEATLINK_{name.upper()}" for name in Settings.model_fields}
+    # alerts and control are sections, documented under their own prefixes
+    declared = {f"HEATLINK_{name.upper()}" for name in Settings.model_fields
+                if name not in ("alerts", "control")}
     assert declared <= documented, f"undocumented: {sorted(declared - documented)}"
