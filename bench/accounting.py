@@ -15,9 +15,9 @@ import asyncpg
 import typer
 
 from bench.system import bench_database
-from heatlink.clock import FakeClock
 from heatlink.cluster.index import ClusterIndex
 from heatlink.cluster.loader import EXAMPLE_CLUSTER, load_cluster
+from heatlink.testing import FakeClock
 from services.accounting.months import Month
 from services.accounting.runtime import EVERYTHING, AccountingRuntime
 from services.ingest.store import sync_series

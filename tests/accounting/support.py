@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from heatlink.clock import FakeClock
+from heatlink.testing import FakeClock
 from heatlink.water import heat_power_w
 from services.access.principal import Role, Scope
 from services.settings import Settings

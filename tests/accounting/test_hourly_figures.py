@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from heatlink.clock import FakeClock
+from heatlink.testing import FakeClock
 from services.accounting.metered import measure
 from services.accounting.service import resource_points
 from services.accounting.statement import content_hash

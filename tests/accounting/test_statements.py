@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import pytest
 
-from heatlink.clock import FakeClock
+from heatlink.testing import FakeClock
 from tests.accounting.support import (
     EXCHANGE,
     FACILITATOR,

@@ -6,9 +6,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from heatlink.clock import FakeClock
 from heatlink.cluster.index import ClusterIndex
 from heatlink.cluster.loader import load_cluster
+from heatlink.testing import FakeClock
 from services.ingest.store import sync_series
 from services.storage.migrate import apply_migrations
 from tests.alerts.support import T0

@@ -12,7 +12,7 @@ import asyncpg
 import pytest
 
 from alerts.runtime import AlertsRuntime
-from heatlink.clock import FakeClock
+from heatlink.testing import FakeClock
 from services.access.principal import Role
 from services.monitor.runtime import MonitorRuntime, start_monitor
 from services.settings import Settings

@@ -11,8 +11,8 @@ import asyncpg
 
 from alerts.service import AlertService
 from alerts.signing import LinkSigner
-from heatlink.clock import FakeClock
 from heatlink.findings import FindingSink
+from heatlink.testing import FakeClock
 from tests.alerts.conftest import index_for
 from tests.alerts.support import HX1_POWER, T0, finding, trip, write_cluster
 

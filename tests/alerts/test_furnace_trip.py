@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from alerts.runtime import AlertsRuntime
-from heatlink.clock import FakeClock
+from heatlink.testing import FakeClock
 from heatlink.webhooks import verify
 from services.access.principal import Role
 from services.settings import Settings

@@ -15,7 +15,7 @@ from alerts.settings import AlertSettings
 from alerts.signing import LinkSigner
 from alerts.testing import RecordingChannel
 from alerts.worker import DeliveryWorker
-from heatlink.clock import FakeClock
+from heatlink.testing import FakeClock
 from heatlink.webhooks import verify
 from tests.alerts.conftest import index_for
 from tests.alerts.support import trip, webhook_receiver, write_cluster

@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 
 from alerts.channels.webhook import WebhookChannel
-from heatlink.clock import FakeClock
+from heatlink.testing import FakeClock
 from heatlink.webhooks import WebhookRefused, secret_key, signature, signed_headers, verify
 from tests.alerts.support import T0, webhook_receiver
 from tests.alerts.test_channels import message

@@ -16,9 +16,9 @@ from gateway.control import CommandHandler
 from gateway.control_audit import ControlAuditFile
 from gateway.control_opcua import ReadOutcome, WriteOutcome
 from gateway.control_state import ControlState
-from heatlink.clock import FakeClock
 from heatlink.commands import SetpointCommand, sign_command
 from heatlink.signing import SigningKey
+from heatlink.testing import FakeClock
 
 NODE = "ns=2;s=glomfjord/smoltfarm/tank1/temp_setpoint"
 GATEWAY = "glomfjord-gw1"

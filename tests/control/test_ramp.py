@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from heatlink.clock import FakeClock
 from heatlink.cluster.loader import EXAMPLE_CLUSTER, load_cluster
 from heatlink.commands import CommandResult, SetpointCommand, is_due
+from heatlink.testing import FakeClock
 from services.control.plan import PlanError, StartError, plan_ramp
 from services.control.ramp import Ramp, RampStatus
 

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from heatlink.clock import FakeClock
+from heatlink.testing import FakeClock
 from services.access.principal import Role
 from services.live.tickets import TicketBook
 from tests.dashboard.conftest import ingest

@@ -12,7 +12,7 @@ import pytest
 from gateway.buffer_sqlite import SqliteBuffer
 from gateway.protocols import Buffer
 from gateway.testing import InMemoryBuffer
-from heatlink.clock import FakeClock
+from heatlink.testing import FakeClock
 from heatlink.wire import Reading
 
 T0 = datetime(2026, 1, 15, 6, 0, tzinfo=UTC)

@@ -24,7 +24,7 @@ from gateway.protocols import (
 from gateway.testing import FlakyUplink, InMemoryBuffer
 from gateway.uplink_http import HttpUplink
 from heatlink.backoff import Backoff
-from heatlink.clock import FakeClock
+from heatlink.testing import FakeClock
 from heatlink.wire import IngestResult, Reading, Rejection, RejectReason
 
 T0 = datetime(2026, 1, 15, 6, 0, tzinfo=UTC)

@@ -21,7 +21,8 @@ from gateway.config import SparkplugSourceConfig
 from gateway.protocols import Arrival
 from gateway.runner import Gateway
 from gateway.sparkplug_source import SparkplugSource
-from heatlink.clock import FakeClock, SystemClock
+from heatlink.clock import SystemClock
+from heatlink.testing import FakeClock
 from heatlink.wire import Reading
 from simulators.sparkplug_edge import EdgeMetric, SparkplugEdgeNode
 from tests.gateway.support import WatchingUplink, config_for, eventually, running

@@ -12,7 +12,7 @@ from gateway.config import SparkplugMetric
 from gateway.sparkplug.host import SparkplugHost
 from gateway.sparkplug.messages import REBIRTH_METRIC, parse_state, rebirth_request, state_payload
 from gateway.sparkplug.topic import EdgeTopic, MessageType, StateTopic, parse_topic
-from heatlink.clock import FakeClock
+from heatlink.testing import FakeClock
 from simulators.sparkplug_edge import metric_value
 from simulators.sparkplug_schema import DATATYPES, decode, encode
 

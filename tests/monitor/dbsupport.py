@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import numpy as np
 
-from heatlink.clock import FakeClock
+from heatlink.testing import FakeClock
 from services.monitor.runtime import MonitorRuntime
 
 TANK = "glomfjord/smoltfarm/tank1/temp"

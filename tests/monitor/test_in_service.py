@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from heatlink.clock import FakeClock
+from heatlink.testing import FakeClock
 from services.access.principal import Role
 from services.monitor.router import router
 from services.monitor.runtime import MonitorRuntime, start_monitor

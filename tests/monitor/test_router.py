@@ -11,8 +11,8 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request
 
-from heatlink.clock import FakeClock
 from heatlink.cluster.model import Cluster
+from heatlink.testing import FakeClock
 from services.access.deps import current_principal
 from services.access.principal import DEFAULT_SCOPES, Principal, Role
 from services.monitor.router import router

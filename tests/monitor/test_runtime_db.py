@@ -9,8 +9,8 @@ import asyncpg
 import numpy as np
 import pytest
 
-from heatlink.clock import FakeClock
 from heatlink.cluster.model import Cluster
+from heatlink.testing import FakeClock
 from services.monitor.engine import Engine
 from services.monitor.group import VersionedRule
 from services.monitor.plan import plan_from_cluster

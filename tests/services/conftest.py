@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from heatlink.clock import FakeClock
+from heatlink.testing import FakeClock
 from services.access.principal import Role
 from services.settings import Settings
 from tests.support.servers import empty_database

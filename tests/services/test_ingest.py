@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import asyncpg
 
-from heatlink.clock import FakeClock
+from heatlink.testing import FakeClock
 from tests.services.conftest import T0
 from tests.support.service import AppHandle
 

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from heatlink.clock import FakeClock
+from heatlink.testing import FakeClock
 from services.access.principal import Role
 from services.monitor.runtime import MonitorRuntime
 from services.settings import Settings
