@@ -59,31 +59,19 @@ def keygen(out: Path = typer.Option(..., "--out", "-o", help="private key file t
                                     "(mode 0600; an existing file is never overwritten)")
            ) -> None:
     """Create this gateway's key for signing its command results; print its public key."""
-    from heatlink.signing import SigningKey
+    from heatlink import key_cli
 
-    key = SigningKey.generate()
-    try:
-        key.save(out)
-    except FileExistsError:
-        typer.echo(f"{out} exists; a key is never overwritten (choose another file to "
-                   "rotate)", err=True)
-        raise typer.Exit(1) from None
-    typer.echo(f"wrote {out}: set it as control.signing_key of this gateway only.\n"
-               "Public key, for the service's gateway keys file under this gateway's id "
-               "(HEATLINK_CONTROL_GATEWAY_KEYS_FILE):")
-    typer.echo(key.public_text)
+    key_cli.keygen(out, "set it as control.signing_key of this gateway only.\n"
+                   "Public key, for the service's gateway keys file under this gateway's id "
+                   "(HEATLINK_CONTROL_GATEWAY_KEYS_FILE):")
 
 
 @app.command()
 def pubkey(key: Path = typer.Argument(..., help="a private key file")) -> None:
     """Print the public key of a private key file."""
-    from heatlink.signing import KeyFileError, SigningKey
+    from heatlink import key_cli
 
-    try:
-        typer.echo(SigningKey.load(key).public_text)
-    except KeyFileError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from None
+    key_cli.pubkey(key)
 
 
 @app.command("discover")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from heatlink.signing import KeyFileError, SigningKey
+from heatlink import key_cli
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Keys of the control channel (see README, 'Keys of the control "
@@ -18,23 +18,11 @@ def keygen(out: Path = typer.Option(..., "--out", "-o", help="private key file t
                                     "(mode 0600; an existing file is never overwritten)")
            ) -> None:
     """Create the service's key for signing commands; print its public key."""
-    key = SigningKey.generate()
-    try:
-        key.save(out)
-    except FileExistsError:
-        typer.echo(f"{out} exists; a key is never overwritten (choose another file to "
-                   "rotate)", err=True)
-        raise typer.Exit(1) from None
-    typer.echo(f"wrote {out}: point HEATLINK_CONTROL_SIGNING_KEY_FILE at it.\n"
-               "Public key, for control.trusted_keys of every gateway that writes:")
-    typer.echo(key.public_text)
+    key_cli.keygen(out, "point HEATLINK_CONTROL_SIGNING_KEY_FILE at it.\n"
+                   "Public key, for control.trusted_keys of every gateway that writes:")
 
 
 @app.command()
 def pubkey(key: Path = typer.Argument(..., help="a private key file")) -> None:
     """Print the public key of a private key file."""
-    try:
-        typer.echo(SigningKey.load(key).public_text)
-    except KeyFileError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from None
+    key_cli.pubkey(key)
