@@ -17,7 +17,7 @@ from alerts.channels.email import SmtpEmailChannel
 from alerts.channels.mqtt import PahoMqttChannel
 from alerts.channels.webhook import WebhookChannel
 from alerts.metrics import AlertMetrics
-from alerts.service import AlertService
+from alerts.service import AlertService, LatestValues
 from alerts.settings import AlertSettings
 from alerts.signing import LinkSigner
 from alerts.worker import StorageWatch
@@ -69,10 +69,11 @@ def build_channels(settings: AlertSettings, stream: AlertStream,
 
 def create_runtime(*, pool: asyncpg.Pool, database_url: str, index: ClusterIndex,
                    clock: Clock, hub: EventHub, registry: CollectorRegistry,
-                   storage: StorageWatch, settings: AlertSettings) -> AlertsRuntime:
+                   storage: StorageWatch, settings: AlertSettings,
+                   latest: LatestValues) -> AlertsRuntime:
     """Build the alert module on the service's pool (the delivery worker opens its own on
     ``database_url``); its dashboard events go to the live ``hub``, database errors to
-    ``storage``."""
+    ``storage``; the values an alert's impact needs come from ``latest``."""
     if settings.link_secret:
         link_key = settings.link_secret.encode()
     else:
@@ -86,7 +87,9 @@ def create_runtime(*, pool: asyncpg.Pool, database_url: str, index: ClusterIndex
     if settings.run_worker:
         worker = WorkerThread(database_url, clock, index, signer, settings,
                               ThreadSafeStream(stream, asyncio.get_running_loop()),
-                              counters, partial(build_channels, clock=clock), storage)
+                              counters, partial(build_channels, clock=clock), storage,
+                              latest=latest)
     service = AlertService(pool, index, clock, signer,
-                           worker.wake if worker is not None else (lambda: None), counters)
+                           worker.wake if worker is not None else (lambda: None), counters,
+                           latest=latest)
     return AlertsRuntime(service, worker, stream)

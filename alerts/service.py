@@ -9,7 +9,7 @@ service, maintenance window?) → route → outbox.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -28,6 +28,11 @@ from heatlink.findings import Finding
 log = logging.getLogger(__name__)
 
 
+# The newest value of each series asked for, read in the caller's transaction: the readings
+# domain answers (services/readings/store.py latest_values); alerts never read its tables.
+LatestValues = Callable[[asyncpg.Connection, list[str]], Awaitable[dict[str, float]]]
+
+
 @dataclass
 class AlertService:
     pool: asyncpg.Pool
@@ -36,6 +41,7 @@ class AlertService:
     signer: LinkSigner
     wake: Callable[[], None] = lambda: None
     metrics: AlertMetrics = field(default_factory=AlertMetrics)
+    latest: LatestValues = field(kw_only=True)
 
     def __post_init__(self) -> None:
         self.notifier = Notifier(self.index, self.signer)
@@ -54,7 +60,7 @@ class AlertService:
             self.wake()
 
     async def _drafts(self, conn: asyncpg.Connection, finding: Finding) -> list[Draft]:
-        latest = await _latest(conn, impact.needed_series(self.index, finding))
+        latest = await self.latest(conn, impact.needed_series(self.index, finding))
         try:
             return impact.drafts(self.index, finding, latest)
         except Exception:
@@ -207,13 +213,3 @@ class AlertService:
 
 AlertRow = store.AlertRow
 
-
-async def _latest(conn: asyncpg.Connection, keys: list[str]) -> dict[str, float]:
-    if not keys:
-        return {}
-    rows = await conn.fetch(
-        """SELECT s.key, r.value FROM series s
-           CROSS JOIN LATERAL (SELECT value FROM readings WHERE series_id = s.id
-                               ORDER BY ts DESC LIMIT 1) r
-           WHERE s.key = ANY($1::text[])""", keys)
-    return {r["key"]: r["value"] for r in rows}

@@ -22,7 +22,7 @@ from alerts import outbox
 from alerts.channels.base import Channel
 from alerts.channels.dashboard import AlertStream
 from alerts.metrics import AlertMetrics
-from alerts.service import AlertService
+from alerts.service import AlertService, LatestValues
 from alerts.settings import AlertSettings
 from alerts.signing import LinkSigner
 from alerts.worker import DeliveryWorker, StorageWatch
@@ -55,6 +55,7 @@ class WorkerThread:
     metrics: AlertMetrics
     build_channels: Callable[[AlertSettings, AlertStream], dict[str, Channel]]
     storage: StorageWatch | None = None  # thread-safe: told from this thread's loop
+    latest: LatestValues = field(kw_only=True)
     _loop: asyncio.AbstractEventLoop | None = None
     _worker: DeliveryWorker | None = None
     _stop: asyncio.Event | None = None
@@ -115,7 +116,7 @@ class WorkerThread:
             worker = DeliveryWorker(pool, self.clock, channels, self.index.cluster.alerting,
                                     self.settings, self.metrics, self.storage)
             timers = AlertService(pool, self.index, self.clock, self.signer, worker.wake,
-                                  self.metrics)
+                                  self.metrics, latest=self.latest)
             # Another process (or this one) committing deliveries wakes the worker at once.
             listener = await asyncpg.connect(self.database_url)
             await listener.add_listener(outbox.CHANNEL, lambda *_: worker.wake())

@@ -35,6 +35,7 @@ from heatlink.clock import SystemClock
 from heatlink.cluster.index import ClusterIndex
 from heatlink.cluster.loader import load_cluster
 from heatlink.findings import Finding
+from services.readings.store import latest_values
 from services.storage.local_postgres import free_port
 
 app = typer.Typer(add_completion=False)
@@ -149,7 +150,8 @@ async def measure(url: str, base_url: str, token: str, cluster: Path, keys: list
     pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
     assert pool is not None
     index = ClusterIndex(load_cluster(cluster))
-    sink = AlertService(pool, index, SystemClock(), LinkSigner(b"bench", base_url, 60))
+    sink = AlertService(pool, index, SystemClock(), LinkSigner(b"bench", base_url, 60),
+                        latest=latest_values)
     duration = findings * interval_s + 3.0
     bodies = make_bodies(keys, rate, duration, batch)
     stop = asyncio.Event()

@@ -38,6 +38,7 @@ from services.metrics import ServiceMetrics
 from services.monitor.router import router as monitor_router
 from services.monitor.runtime import start_monitor
 from services.readings.router import router as readings_router
+from services.readings.store import latest_values
 from services.security_headers import SecurityHeaders
 from services.settings import Settings
 from services.storage import timescale
@@ -97,7 +98,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         started.push_async_callback(stop_together, running)
         app.state.alerts = create_runtime(
             pool=pool, database_url=database_url, index=index, clock=clock, hub=live,
-            registry=metrics.registry, storage=storage, settings=settings.alerts)
+            registry=metrics.registry, storage=storage, settings=settings.alerts,
+            latest=latest_values)
         await app.state.alerts.start()
         running.append(app.state.alerts.stop)
         # The monitor hands its findings to the alerts, so it starts after them.

@@ -23,6 +23,12 @@ LEFT JOIN LATERAL (SELECT ts, value, quality FROM readings
                    WHERE series_id = s.id ORDER BY ts DESC LIMIT 1) r ON true
 WHERE s.key = ANY($1::text[]) ORDER BY s.key;
 
+-- name: latest_values
+SELECT s.key, r.value FROM series s
+CROSS JOIN LATERAL (SELECT value FROM readings WHERE series_id = s.id
+                    ORDER BY ts DESC LIMIT 1) r
+WHERE s.key = ANY($1::text[]);
+
 -- name: readings_page
 -- One page of a CSV export: keyset pagination on (ts, key) after ($4, $5).
 SELECT s.key, r.ts, r.value, r.quality FROM readings r

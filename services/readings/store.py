@@ -39,6 +39,15 @@ async def latest(pool: asyncpg.Pool, keys: Iterable[str]) -> list[asyncpg.Record
     return list(await pool.fetch(_query("latest", False), list(keys)))
 
 
+async def latest_values(conn: asyncpg.Connection, keys: list[str]) -> dict[str, float]:
+    """The newest value of each of ``keys`` that has one, in the caller's transaction (the
+    alerts' impact: a tank's temperature, a supply's level)."""
+    if not keys:
+        return {}
+    rows = await conn.fetch(_query("latest_values", False), keys)
+    return {r["key"]: r["value"] for r in rows}
+
+
 async def readings_pages(pool: asyncpg.Pool, keys: Sequence[str], start: datetime,
                          end: datetime) -> AsyncIterator[list[asyncpg.Record]]:
     """Pages of (key, ts, value, quality) ordered by (ts, key); keyset pagination, so a

@@ -16,6 +16,7 @@ from alerts.signing import LinkSigner
 from alerts.testing import RecordingChannel
 from alerts.worker import DeliveryWorker
 from heatlink.testing import FakeClock
+from services.readings.store import latest_values
 from tests.alerts.conftest import index_for
 from tests.alerts.support import trip, write_cluster
 
@@ -57,7 +58,8 @@ async def rig(pool: asyncpg.Pool, fake_clock: FakeClock, tmp_path: Path) -> Rig:
     ], alerting={"escalate_after_s": ESCALATE_S, "group_window_s": 0})
     index = await index_for(pool, path)
     channel = RecordingChannel()
-    service = AlertService(pool, index, fake_clock, LinkSigner(b"k", "http://x", 60))
+    service = AlertService(pool, index, fake_clock, LinkSigner(b"k", "http://x", 60),
+                           latest=latest_values)
     worker = DeliveryWorker(pool, fake_clock, {"webhook": channel}, index.cluster.alerting,
                             AlertSettings())
     return Rig(service, worker, channel, fake_clock)

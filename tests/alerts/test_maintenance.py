@@ -15,6 +15,7 @@ from alerts.signing import LinkSigner
 from alerts.testing import RecordingChannel
 from alerts.worker import DeliveryWorker
 from heatlink.testing import FakeClock
+from services.readings.store import latest_values
 from tests.alerts.conftest import index_for
 from tests.alerts.support import write_cluster
 
@@ -28,7 +29,8 @@ async def test_window_in_good_time_reaches_every_recipient_downstream(
         alerting={"maintenance_reminder_lead_s": 6 * 3600, "group_window_s": 0})
     index = await index_for(pool, path)
     channel = RecordingChannel()
-    service = AlertService(pool, index, fake_clock, LinkSigner(b"k", "http://x", 60))
+    service = AlertService(pool, index, fake_clock, LinkSigner(b"k", "http://x", 60),
+                           latest=latest_values)
     worker = DeliveryWorker(pool, fake_clock, {"webhook": channel}, index.cluster.alerting,
                             AlertSettings())
 

@@ -17,6 +17,7 @@ from alerts.testing import RecordingChannel
 from alerts.worker import DeliveryWorker
 from heatlink.testing import FakeClock
 from heatlink.webhooks import verify
+from services.readings.store import latest_values
 from tests.alerts.conftest import index_for
 from tests.alerts.support import trip, webhook_receiver, write_cluster
 
@@ -33,7 +34,8 @@ async def test_webhook_down_then_back(pool: asyncpg.Pool, fake_clock: FakeClock,
             {"org": "fjordsmolt", "contact": "night shift", "channel": "webhook",
              "address": hook.url("/farm"), "secret_env": "HEATLINK_TEST_HOOK_SECRET"}])
         index = await index_for(pool, path)
-        service = AlertService(pool, index, fake_clock, LinkSigner(b"k", "http://x", 60))
+        service = AlertService(pool, index, fake_clock, LinkSigner(b"k", "http://x", 60),
+                               latest=latest_values)
         channel = WebhookChannel(timeout_s=5, clock=fake_clock)
         worker = DeliveryWorker(pool, fake_clock, {"webhook": channel}, index.cluster.alerting,
                                 SETTINGS)
@@ -77,7 +79,8 @@ async def test_refused_and_exhausted_are_marked_failed(pool: asyncpg.Pool,
         {"org": "glomfjord-smelter", "contact": "b", "channel": "webhook",
          "address": "http://b"}], alerting={"retry_for_s": 100})
     index = await index_for(pool, path)
-    service = AlertService(pool, index, fake_clock, LinkSigner(b"k", "http://x", 60))
+    service = AlertService(pool, index, fake_clock, LinkSigner(b"k", "http://x", 60),
+                           latest=latest_values)
 
     class PerAddress(RecordingChannel):
         async def send(self, message: object) -> object:  # type: ignore[override]
