@@ -93,3 +93,14 @@ async def windows_in_force(pool: asyncpg.Pool, exchanges: Sequence[str],
     """Maintenance windows of ``exchanges`` in force now: (exchange, ends_at, reason)."""
     return list(await pool.fetch(load_queries(_QUERIES)["windows_in_force"], list(exchanges),
                                  now))
+
+
+async def deliveries_to(conn: asyncpg.Connection, org: str, status: str,
+                        limit: int) -> list[asyncpg.Record]:
+    """``org``'s deliveries in ``status``, newest first (GET /v1/alert-deliveries)."""
+    return list(await conn.fetch(load_queries(_QUERIES)["deliveries_to"], org, status, limit))
+
+
+async def deliveries_of(conn: asyncpg.Connection, alert_id: int) -> list[asyncpg.Record]:
+    """An alert's deliveries, each with its attempts as JSON in ``history``."""
+    return list(await conn.fetch(load_queries(_QUERIES)["deliveries_of"], alert_id))

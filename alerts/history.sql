@@ -1,6 +1,7 @@
 -- What the alerts domain tells others (alerts/history.py): what happened on one exchange in
 -- a period, for the settlement statement (issue 14); the alerts standing now and the
--- maintenance windows in force, for the dashboard; active alarms, for control's interlocks.
+-- maintenance windows in force, for the dashboard; active alarms, for control's interlocks;
+-- the deliveries, for the alerts' API (services/alerts/router.py).
 
 -- name: maintenance_windows
 SELECT id, org, announced_by, starts_at, ends_at, reason, announced_at, short_notice
@@ -32,3 +33,18 @@ WHERE org = $1 AND state IN ('active_unack', 'active_ack')
 SELECT exchange, ends_at, reason FROM maintenance_windows
 WHERE exchange = ANY($1::text[]) AND cancelled_at IS NULL
   AND starts_at <= $2 AND ends_at > $2;
+
+-- name: deliveries_to
+SELECT id, alert_id, channel, contact, address, idempotency_key, status,
+       attempts, created_at, next_attempt_at, delivered_at, last_error
+FROM alert_deliveries WHERE org = $1 AND status = $2
+ORDER BY created_at DESC, id DESC LIMIT $3;
+
+-- name: deliveries_of
+SELECT d.id, d.channel, d.contact, d.idempotency_key, d.group_key, d.status,
+       d.attempts, d.next_attempt_at, d.delivered_at, d.last_error,
+       coalesce(json_agg(json_build_object('at', a.at, 'outcome', a.outcome,
+                'detail', a.detail) ORDER BY a.id)
+                FILTER (WHERE a.id IS NOT NULL), '[]') AS history
+FROM alert_deliveries d LEFT JOIN alert_delivery_attempts a ON a.delivery_id = d.id
+WHERE d.alert_id = $1 GROUP BY d.id ORDER BY d.id;

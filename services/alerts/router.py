@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse
 
-from alerts import link_page, maintenance, operations, store
+from alerts import history, link_page, maintenance, operations, store
 from alerts.notify import DEFAULT_SHELVE_S
 from alerts.operations import Done, NotFound, Result, Unchanged
 from alerts.runtime import AlertsRuntime
@@ -77,11 +77,7 @@ async def list_deliveries(request: Request, principal: Reader,
     """Deliveries to the caller's organisation by status: failed ones are listed here so that
     a notification that never arrived is seen."""
     async with _runtime(request).service.pool.acquire() as conn:
-        rows = await conn.fetch(
-            """SELECT id, alert_id, channel, contact, address, idempotency_key, status,
-                      attempts, created_at, next_attempt_at, delivered_at, last_error
-               FROM alert_deliveries WHERE org = $1 AND status = $2
-               ORDER BY created_at DESC, id DESC LIMIT $3""", principal.org, status, limit)
+        rows = await history.deliveries_to(conn, principal.org, status, limit)
     return {"org": principal.org, "deliveries": [
         {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in dict(r).items()}
         for r in rows]}
@@ -94,15 +90,7 @@ async def get_alert(request: Request, principal: Reader, alert_id: AlertId) -> d
         alert = await store.get(conn, alert_id)
         if alert is None or alert.org != principal.org:
             raise HTTPException(404, "no such alert of your organisation")
-        deliveries = await conn.fetch(
-            """SELECT d.id, d.channel, d.contact, d.idempotency_key, d.group_key, d.status,
-                      d.attempts, d.next_attempt_at, d.delivered_at, d.last_error,
-                      coalesce(json_agg(json_build_object('at', a.at, 'outcome', a.outcome,
-                               'detail', a.detail) ORDER BY a.id)
-                               FILTER (WHERE a.id IS NOT NULL), '[]') AS history
-               FROM alert_deliveries d LEFT JOIN alert_delivery_attempts a
-                 ON a.delivery_id = d.id
-               WHERE d.alert_id = $1 GROUP BY d.id ORDER BY d.id""", alert_id)
+        deliveries = await history.deliveries_of(conn, alert_id)
         transitions = await store.transitions(conn, alert_id)
     return {"alert": alert.public(), "transitions": transitions,
             "deliveries": [_delivery(dict(d)) for d in deliveries]}
