@@ -1,5 +1,6 @@
 """Contract suites of the monitor's two narrow interfaces, run against every
-implementation the monitor ships (fakes included)."""
+implementation (fakes included): ingest's `ReadingsObserver` (the monitor's queue, the live
+hub, accounting) and the `FindingSink` fakes (the real one: tests/alerts)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,17 @@ import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+import orjson
 import pytest
 
+from heatlink.cluster.index import ClusterIndex
+from heatlink.cluster.loader import EXAMPLE_CLUSTER, load_cluster
 from heatlink.findings import Finding, FindingSink
+from heatlink.testing import FakeClock
+from services.accounting.runtime import AccountingRuntime
 from services.ingest.observer import ReadingsObserver
+from services.live.hub import LiveHub
+from services.live.observer import HubObserver
 from services.monitor.runtime import Batch, QueueObserver
 from services.monitor.testing import FlakyFindingSink, RecordingFindingSink, RecordingObserver
 
@@ -30,7 +38,18 @@ def _queue_observer() -> ReadingsObserver:
     return QueueObserver(asyncio.Queue[Batch]())
 
 
-OBSERVERS: list[Callable[[], ReadingsObserver]] = [_queue_observer, RecordingObserver]
+def _hub_observer() -> ReadingsObserver:
+    return HubObserver(LiveHub())
+
+
+def _accounting() -> ReadingsObserver:
+    # Told of readings before it runs: it only notes which hours to recompute.
+    return AccountingRuntime(None, ClusterIndex(load_cluster(EXAMPLE_CLUSTER)), FakeClock(T0),
+                             timescaledb=False)
+
+
+OBSERVERS: list[Callable[[], ReadingsObserver]] = [_queue_observer, RecordingObserver,
+                                                   _hub_observer, _accounting]
 SINKS: list[Callable[[], FindingSink]] = [RecordingFindingSink,
                                           lambda: FlakyFindingSink(failures=0)]
 
@@ -48,6 +67,11 @@ async def test_an_observer_returns_at_once_and_keeps_no_reference(
         assert queued == (["a/b"], [T0], [1.0], ["good"])
     elif isinstance(observer, RecordingObserver):
         assert observer.calls == [(["a/b"], [T0], [1.0], ["good"])]
+    elif isinstance(observer, HubObserver):
+        events, _, _ = observer.hub.read(0)
+        assert [orjson.loads(e.data) for e in events] == [
+            {"series": "a/b", "ts": T0.isoformat(), "value": 1.0,
+             "quality": "good"}]
 
 
 @pytest.mark.parametrize("make", SINKS)
