@@ -22,8 +22,13 @@ import yaml
 from aiosmtpd.controller import Controller
 from paho.mqtt.enums import CallbackAPIVersion
 
+from alerts.service import AlertService
+from alerts.signing import LinkSigner
+from heatlink.clock import Clock
+from heatlink.cluster.index import ClusterIndex
 from heatlink.cluster.loader import EXAMPLE_CLUSTER
 from heatlink.findings import Finding
+from services.readings.store import latest_values
 from services.storage.local_postgres import free_port
 from tests.support.servers import broker_login
 
@@ -226,3 +231,9 @@ async def settled(pool: Any, now: datetime, timeout_s: float = 15.0) -> None:
             return
         await asyncio.sleep(0.02)
     raise AssertionError("deliveries still due or in flight")
+
+
+def alert_service(pool: Any, index: ClusterIndex, clock: Clock) -> AlertService:
+    """The alerts' FindingSink as the service builds it, on a test's pool and clock."""
+    return AlertService(pool, index, clock, LinkSigner(b"k", "http://x", 60),
+                        latest=latest_values)

@@ -8,12 +8,9 @@ from pathlib import Path
 
 import asyncpg
 
-from alerts.service import AlertService
-from alerts.signing import LinkSigner
 from heatlink.clock import SystemClock
-from services.readings.store import latest_values
 from tests.alerts.conftest import index_for
-from tests.alerts.support import trip, webhook_receiver, write_cluster
+from tests.alerts.support import alert_service, trip, webhook_receiver, write_cluster
 from tests.support.service import ServiceProcess
 
 
@@ -28,8 +25,7 @@ async def test_killed_mid_delivery_then_restarted(pool: asyncpg.Pool, fresh_data
         ], alerting={"group_window_s": 0})
         index = await index_for(pool, cluster)
         # Another process records the alerts and their deliveries (as the monitor would).
-        service = AlertService(pool, index, SystemClock(), LinkSigner(b"k", "http://x", 60),
-                               latest=latest_values)
+        service = alert_service(pool, index, SystemClock())
         await service.findings([trip(f"trip-{n}") for n in range(3)])
         expected = {r["idempotency_key"] for r in await pool.fetch(
             "SELECT idempotency_key FROM alert_deliveries")}

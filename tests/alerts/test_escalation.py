@@ -12,13 +12,11 @@ import pytest
 from alerts import operations
 from alerts.service import AlertService
 from alerts.settings import AlertSettings
-from alerts.signing import LinkSigner
 from alerts.testing import RecordingChannel
 from alerts.worker import DeliveryWorker
 from heatlink.testing import FakeClock
-from services.readings.store import latest_values
 from tests.alerts.conftest import index_for
-from tests.alerts.support import trip, write_cluster
+from tests.alerts.support import alert_service, trip, write_cluster
 
 ESCALATE_S = 900
 
@@ -58,8 +56,7 @@ async def rig(pool: asyncpg.Pool, fake_clock: FakeClock, tmp_path: Path) -> Rig:
     ], alerting={"escalate_after_s": ESCALATE_S, "group_window_s": 0})
     index = await index_for(pool, path)
     channel = RecordingChannel()
-    service = AlertService(pool, index, fake_clock, LinkSigner(b"k", "http://x", 60),
-                           latest=latest_values)
+    service = alert_service(pool, index, fake_clock)
     worker = DeliveryWorker(pool, fake_clock, {"webhook": channel}, index.cluster.alerting,
                             AlertSettings())
     return Rig(service, worker, channel, fake_clock)

@@ -9,13 +9,10 @@ from pathlib import Path
 
 import asyncpg
 
-from alerts.service import AlertService
-from alerts.signing import LinkSigner
 from heatlink.findings import FindingSink
 from heatlink.testing import FakeClock
-from services.readings.store import latest_values
 from tests.alerts.conftest import index_for
-from tests.alerts.support import HX1_POWER, T0, finding, trip, write_cluster
+from tests.alerts.support import HX1_POWER, T0, alert_service, finding, trip, write_cluster
 
 SUBSCRIPTIONS = [{"org": org, "contact": "ops", "channel": "webhook", "address": org}
                  for org in ("glomfjord-smelter", "fjordsmolt")]
@@ -33,8 +30,7 @@ async def test_the_alert_service_takes_a_finding_handed_over_twice_once(
         pool: asyncpg.Pool, fake_clock: FakeClock, tmp_path: Path) -> None:
     index = await index_for(pool, write_cluster(tmp_path, SUBSCRIPTIONS,
                                                 alerting={"group_window_s": 0}))
-    sink: FindingSink = AlertService(pool, index, fake_clock, LinkSigner(b"k", "http://x", 60),
-                                     latest=latest_values)
+    sink: FindingSink = alert_service(pool, index, fake_clock)
     first = trip()
     cleared = finding("hx1-disruption", HX1_POWER, "ok", previous="disrupted",
                       at=T0 + timedelta(minutes=5), value=900.0)

@@ -7,15 +7,12 @@ from pathlib import Path
 
 import asyncpg
 
-from alerts.service import AlertService
 from alerts.settings import AlertSettings
-from alerts.signing import LinkSigner
 from alerts.testing import RecordingChannel
 from alerts.worker import DeliveryWorker
 from heatlink.testing import FakeClock
-from services.readings.store import latest_values
 from tests.alerts.conftest import index_for
-from tests.alerts.support import trip, write_cluster
+from tests.alerts.support import alert_service, trip, write_cluster
 
 
 async def test_grouped_then_held_then_summarised(pool: asyncpg.Pool, fake_clock: FakeClock,
@@ -25,8 +22,7 @@ async def test_grouped_then_held_then_summarised(pool: asyncpg.Pool, fake_clock:
          "address": "night"}], alerting={"group_window_s": 30, "max_notifications_per_hour": 2})
     index = await index_for(pool, path)
     channel = RecordingChannel()
-    service = AlertService(pool, index, fake_clock, LinkSigner(b"k", "http://x", 60),
-                           latest=latest_values)
+    service = alert_service(pool, index, fake_clock)
     worker = DeliveryWorker(pool, fake_clock, {"webhook": channel}, index.cluster.alerting,
                             AlertSettings())
 

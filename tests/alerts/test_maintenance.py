@@ -9,15 +9,12 @@ from pathlib import Path
 import asyncpg
 
 from alerts import maintenance
-from alerts.service import AlertService
 from alerts.settings import AlertSettings
-from alerts.signing import LinkSigner
 from alerts.testing import RecordingChannel
 from alerts.worker import DeliveryWorker
 from heatlink.testing import FakeClock
-from services.readings.store import latest_values
 from tests.alerts.conftest import index_for
-from tests.alerts.support import write_cluster
+from tests.alerts.support import alert_service, write_cluster
 
 ORGS = ("mo-ferrosilicon", "mo-fjernvarme", "mo-greenhouse", "fjordsmolt")
 
@@ -29,8 +26,7 @@ async def test_window_in_good_time_reaches_every_recipient_downstream(
         alerting={"maintenance_reminder_lead_s": 6 * 3600, "group_window_s": 0})
     index = await index_for(pool, path)
     channel = RecordingChannel()
-    service = AlertService(pool, index, fake_clock, LinkSigner(b"k", "http://x", 60),
-                           latest=latest_values)
+    service = alert_service(pool, index, fake_clock)
     worker = DeliveryWorker(pool, fake_clock, {"webhook": channel}, index.cluster.alerting,
                             AlertSettings())
 

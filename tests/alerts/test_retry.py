@@ -10,16 +10,13 @@ import asyncpg
 
 from alerts.channels.webhook import WebhookChannel
 from alerts.model import Fail
-from alerts.service import AlertService
 from alerts.settings import AlertSettings
-from alerts.signing import LinkSigner
 from alerts.testing import RecordingChannel
 from alerts.worker import DeliveryWorker
 from heatlink.testing import FakeClock
 from heatlink.webhooks import verify
-from services.readings.store import latest_values
 from tests.alerts.conftest import index_for
-from tests.alerts.support import trip, webhook_receiver, write_cluster
+from tests.alerts.support import alert_service, trip, webhook_receiver, write_cluster
 
 SETTINGS = AlertSettings(retry_base_s=10, retry_max_s=600, lease_s=60)
 
@@ -34,8 +31,7 @@ async def test_webhook_down_then_back(pool: asyncpg.Pool, fake_clock: FakeClock,
             {"org": "fjordsmolt", "contact": "night shift", "channel": "webhook",
              "address": hook.url("/farm"), "secret_env": "HEATLINK_TEST_HOOK_SECRET"}])
         index = await index_for(pool, path)
-        service = AlertService(pool, index, fake_clock, LinkSigner(b"k", "http://x", 60),
-                               latest=latest_values)
+        service = alert_service(pool, index, fake_clock)
         channel = WebhookChannel(timeout_s=5, clock=fake_clock)
         worker = DeliveryWorker(pool, fake_clock, {"webhook": channel}, index.cluster.alerting,
                                 SETTINGS)
@@ -79,8 +75,7 @@ async def test_refused_and_exhausted_are_marked_failed(pool: asyncpg.Pool,
         {"org": "glomfjord-smelter", "contact": "b", "channel": "webhook",
          "address": "http://b"}], alerting={"retry_for_s": 100})
     index = await index_for(pool, path)
-    service = AlertService(pool, index, fake_clock, LinkSigner(b"k", "http://x", 60),
-                           latest=latest_values)
+    service = alert_service(pool, index, fake_clock)
 
     class PerAddress(RecordingChannel):
         async def send(self, message: object) -> object:  # type: ignore[override]
