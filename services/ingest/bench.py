@@ -2,18 +2,26 @@
 
 (a) the limit: asyncpg ``copy_records_to_table`` of the readings into ``readings``;
 (b) the API path: the same readings posted in batches by concurrent clients to
-    ``heatlink serve`` (one worker process), on the same database.
-Prints readings per second for each, the ratio b/a and the service's peak memory.
+    ``heatlink serve`` (one worker process), on the same database, as in production:
+    monitor and alert worker running, and a live stream open (the facilitator's, every
+    series, read by an SSE client throughout);
+(c) the same with two replicas (two ``heatlink serve`` processes on the database), the
+    clients spread over both.
+Each round measures (a) right before (b) or (c), so a ratio compares figures taken under
+the same load of the machine. Prints readings per second, medians, the ratios of the
+medians and the median of the per-round ratios, and the services' peak memory.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import statistics
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -74,13 +82,14 @@ async def copy_limit(url: str, batches: list[bytes]) -> float:
         await conn.close()
 
 
-async def api_path(base_url: str, token: str, batches: list[bytes], clients: int) -> float:
+async def api_path(base_urls: list[str], token: str, batches: list[bytes],
+                   clients: int) -> float:
     queue: asyncio.Queue[bytes] = asyncio.Queue()
     for body in batches:
         queue.put_nowait(body)
     stored = 0
 
-    async def client() -> None:
+    async def client(base_url: str) -> None:
         nonlocal stored
         async with httpx.AsyncClient(base_url=base_url, timeout=120, headers={
                 "Authorization": f"Bearer {token}",
@@ -92,9 +101,19 @@ async def api_path(base_url: str, token: str, batches: list[bytes], clients: int
                 stored += response.json()["accepted"]
 
     started = time.perf_counter()
-    await asyncio.gather(*(client() for _ in range(clients)))
+    await asyncio.gather(*(client(base_urls[i % len(base_urls)]) for i in range(clients)))
     elapsed = time.perf_counter() - started
     return stored / elapsed
+
+
+async def stream_reader(base_url: str, token: str, received: list[int]) -> None:
+    """An open live stream of every series, read until cancelled: the dashboard's load."""
+    async with httpx.AsyncClient(base_url=base_url, timeout=None,
+                                 headers={"Authorization": f"Bearer {token}"}) as http, \
+            http.stream("GET", "/v1/stream") as response:
+        response.raise_for_status()
+        async for chunk in response.aiter_bytes():
+            received[0] += chunk.count(b'"series":')
 
 
 @app.command()
@@ -104,32 +123,80 @@ def main(
     batch_size: int = typer.Option(5000, help="Readings per API batch"),
     clients: int = typer.Option(4, help="Concurrent API clients"),
     rounds: int = typer.Option(3, help="Runs of each; medians are printed"),
+    stream: bool = typer.Option(True, help="Keep a live stream of every series open"),
+    replicas: int = typer.Option(2, min=1, help="Replicas for the last figure (1: skip it)"),
 ) -> None:
     """Measure COPY and the API path on the same database, in one run."""
     folder = Path(tempfile.mkdtemp(prefix="heatlink-bench-"))
     cluster_file, keys = bench_cluster(series, folder)
     with bench_database() as url, bench_service(url, cluster_file) as service:
         token = service.token("glomfjord-smelter", "gateway", "bench-gw")
-        copy_rates, api_rates = [], []
-        for round_no in range(rounds):
-            batches = make_batches(keys, readings, batch_size)
-            copy_rate, api_rate = asyncio.run(_round(url, service.url, token, batches, clients))
-            copy_rates.append(copy_rate)
-            api_rates.append(api_rate)
-            print(f"round {round_no + 1}: copy {copy_rate:,.0f}/s, api {api_rate:,.0f}/s")
-        copy_median = statistics.median(copy_rates)
-        api_median = statistics.median(api_rates)
-        print(f"(a) COPY limit:  {copy_median:,.0f} readings/s (median of {rounds})")
-        print(f"(b) API path:    {api_median:,.0f} readings/s "
-              f"({clients} clients, batches of {batch_size}, one worker)")
-        print(f"ratio b/a:       {api_median / copy_median:.2f}")
-        print(f"service peak memory: {service.peak_rss_mb():.0f} MB")
+        reader = service.token("cluster-facilitator", "facilitator") if stream else None
+        one = _phase("one replica", url, [service.url], token, reader, keys, readings,
+                     batch_size, clients, rounds)
+        print(f"(a) COPY limit:  {one.copy:,.0f} readings/s (median of {rounds})")
+        print(f"(b) API path:    {one.api:,.0f} readings/s ({clients} clients, batches of "
+              f"{batch_size}, one replica, monitor and alerts running"
+              f"{', a live stream of every series open' if stream else ''})")
+        print(f"ratio b/a:       {one.api / one.copy:.2f} (of the medians; median of the "
+              f"per-round ratios {one.ratio:.2f})")
+        if one.streamed is not None:
+            print(f"live stream:     {one.streamed:,} readings delivered to the subscriber")
+        peaks = [service.peak_rss_mb()]
+        if replicas > 1:
+            with contextlib.ExitStack() as more:
+                others = [more.enter_context(bench_service(url, cluster_file))
+                          for _ in range(replicas - 1)]
+                many = _phase(f"{replicas} replicas", url, [service.url] + [o.url for o in others],
+                              token, reader, keys, readings, batch_size, clients, rounds)
+                peaks += [o.peak_rss_mb() for o in others]
+            print(f"(a) COPY limit:  {many.copy:,.0f} readings/s (median of {rounds})")
+            print(f"(c) API path:    {many.api:,.0f} readings/s ({clients} clients over "
+                  f"{replicas} replicas on one database)")
+            print(f"ratio c/a:       {many.api / many.copy:.2f} (of the medians; median of "
+                  f"the per-round ratios {many.ratio:.2f})")
+        print("service peak memory: " + ", ".join(f"{p:.0f} MB" for p in peaks))
 
 
-async def _round(url: str, base_url: str, token: str, batches: list[bytes],
-                 clients: int) -> tuple[float, float]:
+@dataclass(frozen=True)
+class Figures:
+    copy: float  # medians, readings per second
+    api: float
+    ratio: float  # median of the per-round ratios
+    streamed: int | None
+
+
+def _phase(name: str, url: str, base_urls: list[str], token: str, reader: str | None,
+           keys: list[str], readings: int, batch_size: int, clients: int,
+           rounds: int) -> Figures:
+    copy_rates, api_rates = [], []
+    streamed = [0]
+    for round_no in range(rounds):
+        batches = make_batches(keys, readings, batch_size)
+        copy_rate, api_rate = asyncio.run(_round(url, base_urls, token, reader, batches,
+                                                 clients, streamed))
+        copy_rates.append(copy_rate)
+        api_rates.append(api_rate)
+        print(f"{name}, round {round_no + 1}: copy {copy_rate:,.0f}/s, "
+              f"api {api_rate:,.0f}/s, ratio {api_rate / copy_rate:.2f}")
+    return Figures(statistics.median(copy_rates), statistics.median(api_rates),
+                   statistics.median(a / c for a, c in zip(api_rates, copy_rates, strict=True)),
+                   streamed[0] if reader else None)
+
+
+async def _round(url: str, base_urls: list[str], token: str, reader: str | None,
+                 batches: list[bytes], clients: int, streamed: list[int]
+                 ) -> tuple[float, float]:
     copy_rate = await copy_limit(url, batches)
-    api_rate = await api_path(base_url, token, batches, clients)
+    listener = (asyncio.create_task(stream_reader(base_urls[0], reader, streamed))
+                if reader else None)
+    try:
+        api_rate = await api_path(base_urls, token, batches, clients)
+    finally:
+        if listener is not None:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
     conn = await asyncpg.connect(url)
     try:  # the next round starts from the same empty table
         await conn.execute("TRUNCATE readings, ingest_batches")
