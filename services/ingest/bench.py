@@ -30,7 +30,8 @@ import httpx
 import typer
 import yaml
 
-from services.bench_system import bench_database, bench_service
+from services.bench_cpu import postmaster_of, process_cpu_s, server_cpu_s
+from services.bench_system import BenchService, bench_database, bench_service
 from services.cluster.loader import EXAMPLE_CLUSTER
 
 app = typer.Typer(add_completion=False)
@@ -63,7 +64,7 @@ def make_batches(keys: list[str], total: int, batch_size: int) -> list[bytes]:
             for i in range(0, len(readings), batch_size)]
 
 
-async def copy_limit(url: str, batches: list[bytes]) -> float:
+async def copy_limit(url: str, batches: list[bytes]) -> tuple[float, int]:
     """Readings per second for COPY of the same readings, straight into the table."""
     conn = await asyncpg.connect(url)
     try:
@@ -77,7 +78,7 @@ async def copy_limit(url: str, batches: list[bytes]) -> float:
                 columns=("series_id", "ts", "value", "quality"))
         elapsed = time.perf_counter() - started
         await conn.execute("TRUNCATE readings")
-        return len(records) / elapsed
+        return len(records) / elapsed, len(records)
     finally:
         await conn.close()
 
@@ -118,11 +119,11 @@ async def stream_reader(base_url: str, token: str, received: list[int]) -> None:
 
 @app.command()
 def main(
-    readings: int = typer.Option(500_000, help="Readings per run"),
+    readings: int = typer.Option(200_000, help="Readings per round"),
     series: int = typer.Option(1000, help="Series they spread over"),
     batch_size: int = typer.Option(5000, help="Readings per API batch"),
     clients: int = typer.Option(4, help="Concurrent API clients"),
-    rounds: int = typer.Option(3, help="Runs of each; medians are printed"),
+    rounds: int = typer.Option(7, help="Rounds of each phase; medians are printed"),
     stream: bool = typer.Option(True, help="Keep a live stream of every series open"),
     replicas: int = typer.Option(2, min=1, help="Replicas for the last figure (1: skip it)"),
 ) -> None:
@@ -132,14 +133,16 @@ def main(
     with bench_database() as url, bench_service(url, cluster_file) as service:
         token = service.token("glomfjord-smelter", "gateway", "bench-gw")
         reader = service.token("cluster-facilitator", "facilitator") if stream else None
-        one = _phase("one replica", url, [service.url], token, reader, keys, readings,
-                     batch_size, clients, rounds)
+        bench = Bench(url, asyncio.run(_postmaster(url)), token, reader, keys, readings,
+                      batch_size, clients, rounds)
+        one = bench.phase("one replica", [service])
         print(f"(a) COPY limit:  {one.copy:,.0f} readings/s (median of {rounds})")
         print(f"(b) API path:    {one.api:,.0f} readings/s ({clients} clients, batches of "
               f"{batch_size}, one replica, monitor and alerts running"
               f"{', a live stream of every series open' if stream else ''})")
         print(f"ratio b/a:       {one.api / one.copy:.2f} (of the medians; median of the "
               f"per-round ratios {one.ratio:.2f})")
+        one.print_cpu()
         if one.streamed is not None:
             print(f"live stream:     {one.streamed:,} readings delivered to the subscriber")
         peaks = [service.peak_rss_mb()]
@@ -147,15 +150,32 @@ def main(
             with contextlib.ExitStack() as more:
                 others = [more.enter_context(bench_service(url, cluster_file))
                           for _ in range(replicas - 1)]
-                many = _phase(f"{replicas} replicas", url, [service.url] + [o.url for o in others],
-                              token, reader, keys, readings, batch_size, clients, rounds)
+                many = bench.phase(f"{replicas} replicas", [service, *others])
                 peaks += [o.peak_rss_mb() for o in others]
             print(f"(a) COPY limit:  {many.copy:,.0f} readings/s (median of {rounds})")
             print(f"(c) API path:    {many.api:,.0f} readings/s ({clients} clients over "
                   f"{replicas} replicas on one database)")
             print(f"ratio c/a:       {many.api / many.copy:.2f} (of the medians; median of "
                   f"the per-round ratios {many.ratio:.2f})")
+            many.print_cpu()
         print("service peak memory: " + ", ".join(f"{p:.0f} MB" for p in peaks))
+
+
+async def _postmaster(url: str) -> int | None:
+    conn = await asyncpg.connect(url)
+    try:  # a server on another machine (or in another pid namespace) gives no figures
+        return postmaster_of(await conn.fetchval("SELECT pg_backend_pid()"))
+    finally:
+        await conn.close()
+
+
+@dataclass(frozen=True)
+class Cpu:
+    """CPU seconds per million readings, by who spent them."""
+
+    service: float
+    database: float
+    client: float
 
 
 @dataclass(frozen=True)
@@ -164,42 +184,80 @@ class Figures:
     api: float
     ratio: float  # median of the per-round ratios
     streamed: int | None
+    copy_cpu: Cpu
+    api_cpu: Cpu
+
+    def print_cpu(self) -> None:
+        c, a = self.copy_cpu, self.api_cpu
+        print(f"CPU s per million readings (medians): COPY: database {c.database:.1f}, "
+              f"its client {c.client:.1f}; API: service {a.service:.1f}, database "
+              f"{a.database:.1f}, clients {a.client:.1f}")
 
 
-def _phase(name: str, url: str, base_urls: list[str], token: str, reader: str | None,
-           keys: list[str], readings: int, batch_size: int, clients: int,
-           rounds: int) -> Figures:
-    copy_rates, api_rates = [], []
-    streamed = [0]
-    for round_no in range(rounds):
-        batches = make_batches(keys, readings, batch_size)
-        copy_rate, api_rate = asyncio.run(_round(url, base_urls, token, reader, batches,
-                                                 clients, streamed))
-        copy_rates.append(copy_rate)
-        api_rates.append(api_rate)
-        print(f"{name}, round {round_no + 1}: copy {copy_rate:,.0f}/s, "
-              f"api {api_rate:,.0f}/s, ratio {api_rate / copy_rate:.2f}")
-    return Figures(statistics.median(copy_rates), statistics.median(api_rates),
-                   statistics.median(a / c for a, c in zip(api_rates, copy_rates, strict=True)),
-                   streamed[0] if reader else None)
+@dataclass
+class Bench:
+    url: str
+    postmaster: int | None
+    token: str
+    reader: str | None
+    keys: list[str]
+    readings: int
+    batch_size: int
+    clients: int
+    rounds: int
+
+    def phase(self, name: str, services: list[BenchService]) -> Figures:
+        copy_rates, api_rates, copy_cpu, api_cpu = [], [], [], []
+        streamed = [0]
+        for round_no in range(self.rounds):
+            batches = make_batches(self.keys, self.readings, self.batch_size)
+            copy_rate, api_rate, cpus = asyncio.run(self._round(services, batches, streamed))
+            copy_rates.append(copy_rate)
+            api_rates.append(api_rate)
+            copy_cpu.append(cpus[0])
+            api_cpu.append(cpus[1])
+            print(f"{name}, round {round_no + 1}: copy {copy_rate:,.0f}/s, "
+                  f"api {api_rate:,.0f}/s, ratio {api_rate / copy_rate:.2f}")
+        return Figures(statistics.median(copy_rates), statistics.median(api_rates),
+                       statistics.median(a / c for a, c in zip(api_rates, copy_rates,
+                                                               strict=True)),
+                       streamed[0] if self.reader else None, _median(copy_cpu),
+                       _median(api_cpu))
+
+    def _cpu(self, services: list[BenchService]) -> tuple[float, float, float]:
+        return (sum(process_cpu_s(s.process.pid) for s in services),
+                server_cpu_s(self.postmaster) if self.postmaster else float("nan"),
+                time.process_time())
+
+    async def _round(self, services: list[BenchService], batches: list[bytes],
+                     streamed: list[int]) -> tuple[float, float, tuple[Cpu, Cpu]]:
+        base_urls = [s.url for s in services]
+        before = self._cpu(services)
+        copy_rate, count = await copy_limit(self.url, batches)
+        between = self._cpu(services)
+        listener = (asyncio.create_task(stream_reader(base_urls[0], self.reader, streamed))
+                    if self.reader else None)
+        try:
+            api_rate = await api_path(base_urls, self.token, batches, self.clients)
+        finally:
+            if listener is not None:
+                listener.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await listener
+        after = self._cpu(services)
+        conn = await asyncpg.connect(self.url)
+        try:  # the next round starts from the same empty table
+            await conn.execute("TRUNCATE readings, ingest_batches")
+        finally:
+            await conn.close()
+        per_m = 1e6 / count
+        copy_cpu = Cpu(0.0, (between[1] - before[1]) * per_m, (between[2] - before[2]) * per_m)
+        api_cpu = Cpu((after[0] - between[0]) * per_m, (after[1] - between[1]) * per_m,
+                      (after[2] - between[2]) * per_m)
+        return copy_rate, api_rate, (copy_cpu, api_cpu)
 
 
-async def _round(url: str, base_urls: list[str], token: str, reader: str | None,
-                 batches: list[bytes], clients: int, streamed: list[int]
-                 ) -> tuple[float, float]:
-    copy_rate = await copy_limit(url, batches)
-    listener = (asyncio.create_task(stream_reader(base_urls[0], reader, streamed))
-                if reader else None)
-    try:
-        api_rate = await api_path(base_urls, token, batches, clients)
-    finally:
-        if listener is not None:
-            listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listener
-    conn = await asyncpg.connect(url)
-    try:  # the next round starts from the same empty table
-        await conn.execute("TRUNCATE readings, ingest_batches")
-    finally:
-        await conn.close()
-    return copy_rate, api_rate
+def _median(cpus: list[Cpu]) -> Cpu:
+    return Cpu(statistics.median(c.service for c in cpus),
+               statistics.median(c.database for c in cpus),
+               statistics.median(c.client for c in cpus))
