@@ -216,8 +216,11 @@ async def gateway_running(tmp_path: Path, urls: list[str], token: str,
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("how", ["kill", "stop"])
 async def test_a_replica_killed_during_steady_ingest_loses_and_doubles_nothing(
-        replicas: tuple[list[ServiceProcess], str, str], tmp_path: Path) -> None:
+        replicas: tuple[list[ServiceProcess], str, str], tmp_path: Path, how: str) -> None:
+    """`kill`: SIGKILL, possibly in the middle of a batch; `stop`: SIGTERM, the replica
+    finishes what it has and refuses new connections."""
     processes, database_url, token = replicas
     first, second = processes
     source = InMemorySource()
@@ -231,7 +234,7 @@ async def test_a_replica_killed_during_steady_ingest_loses_and_doubles_nothing(
         assert gateway.uplink_stats.current == first.url
 
         before_kill = stats.readings_out_total
-        await asyncio.to_thread(first.kill)  # SIGKILL, possibly in the middle of a batch
+        await asyncio.to_thread(first.kill if how == "kill" else first.stop)
         await eventually(lambda: gateway.uplink_stats.current == second.url, timeout_s=30,
                          what="the gateway moved to the second replica")
         await eventually(lambda: stats.readings_out_total > before_kill + 20 * len(SERIES),
@@ -260,5 +263,5 @@ async def test_a_replica_killed_during_steady_ingest_loses_and_doubles_nothing(
     # Every reading was answered exactly once as stored: none counted twice by the gateway.
     assert stats.readings_out_total == len(expected)
     assert stats.duplicates_total == 0
-    print(f"\nfailover: {len(expected)} readings fed, {len(rows)} stored, "
+    print(f"\nfailover ({how}): {len(expected)} readings fed, {len(rows)} stored, "
           f"{stats.readings_out_total} acknowledged; {dict(stats.batches_total)}")
