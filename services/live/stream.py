@@ -60,14 +60,23 @@ def frame(hub: LiveHub, events: list[Event], audience: Audience) -> list[bytes]:
                                hub.event_id(last_value_seq)))
             values = []
 
+    allowed = audience.series
     for event in events:
-        if not audience.accepts(event):
-            continue
         data = event.data
-        if not isinstance(data, bytes):
+        if isinstance(data, tuple):
+            # A stored reading (`LiveHub.publish_values`: for every organisation that may
+            # read its series): the common event, checked inline.
+            if event.series not in allowed:
+                continue
             values.append({"series": data[0], "ts": data[1], "value": data[2],
                            "quality": data[3]})
-        elif event.kind == VALUE:
+            last_value_seq = event.seq
+            if len(values) >= MAX_VALUES_PER_MESSAGE:
+                flush()
+            continue
+        if not audience.accepts(event):
+            continue
+        if event.kind == VALUE:
             values.append(orjson.Fragment(data))
         else:
             flush()
