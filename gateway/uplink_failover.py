@@ -56,9 +56,11 @@ class FailoverUplink:
                 return outcome
             failures.append(outcome)
             if len(self._uplinks) > 1:
+                # Counted, not logged: the move to another replica is logged once, and an
+                # outage of all of them once by the forwarder.
                 self.stats.failovers_total[name] += 1
-                log.info("uplink: %s could not take batch %s (%s); trying the next replica",
-                         name, batch_id, outcome.reason)
+                log.debug("uplink: %s could not take batch %s (%s)", name, batch_id,
+                          outcome.reason)
         return _combined(failures)
 
     async def ready(self) -> bool:
