@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 from heatlink.inputs import printable
 from heatlink.units import UnitError, convert
 from heatlink.wire import Rejection, RejectReason, check_quality, check_ts, check_value, shown
+from services.ingest.copy_binary import pg_micros
 from services.ingest.decode import Unreadable
 
 QUALITY_CODES = {"good": 0, "uncertain": 1, "bad": 2, "unknown": 3}
@@ -37,6 +38,7 @@ class CheckedBatch:
     ts: list[datetime] = field(default_factory=list)
     values: list[float] = field(default_factory=list)
     quality: list[int] = field(default_factory=list)
+    ts_us: list[int] = field(default_factory=list)  # ts as PostgreSQL microseconds, for COPY
     indexes: list[int] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
     raw_rejected: list[Any] = field(default_factory=list)
@@ -57,8 +59,10 @@ def check_readings(raw_readings: list[Any], limits: dict[str, SeriesLimits],
     # A plant interface samples many tags at one instant: a batch holds few distinct
     # timestamps, so each is parsed once (parsing was a tenth of the ingest path).
     stamps: dict[str, datetime | tuple[RejectReason, str]] = {}
+    micros: dict[str, int] = {}
     add_id, add_key, add_ts = out.series_ids.append, out.keys.append, out.ts.append
     add_value, add_quality, add_index = out.values.append, out.quality.append, out.indexes.append
+    add_us = out.ts_us.append
     for index, raw in enumerate(raw_readings):
         if not isinstance(raw, dict):
             detail = (f"the reading is not valid JSON: {raw.why}" if isinstance(raw, Unreadable)
@@ -88,8 +92,12 @@ def check_readings(raw_readings: list[Any], limits: dict[str, SeriesLimits],
             ts = stamps.get(raw_ts)
             if ts is None:
                 ts = stamps[raw_ts] = check_ts(raw_ts)
+                if isinstance(ts, datetime):
+                    micros[raw_ts] = pg_micros(ts)
+            us = micros.get(raw_ts, 0)
         else:
             ts = check_ts(raw_ts)
+            us = 0  # not a string: never a good timestamp
         value = raw.get("value")
         unit = raw.get("unit")
         quality = raw.get("quality", "good")
@@ -101,6 +109,7 @@ def check_readings(raw_readings: list[Any], limits: dict[str, SeriesLimits],
                 and (unit is None or unit == found.unit) and type(quality) is str
                 and quality in QUALITY_CODES):
             code = QUALITY_CODES[quality]
+            add_us(us)
         else:
             checked = _check_one(raw, raw_ts, ts, found, newest, oldest)
             if not isinstance(checked, _Good):
@@ -109,6 +118,7 @@ def check_readings(raw_readings: list[Any], limits: dict[str, SeriesLimits],
                 keep_raw(raw)
                 continue
             ts, value, code = checked
+            add_us(pg_micros(ts))
         add_id(found.series_id)
         add_key(series)
         add_ts(ts)

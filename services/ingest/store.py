@@ -9,6 +9,7 @@ inserted. A batch id answered before returns its stored answer and stores nothin
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from heatlink.inputs import json_problem
 from heatlink.wire import IngestResult
 from services.cluster.index import ClusterIndex
 from services.ingest.checks import CheckedBatch, SeriesLimits
+from services.ingest.copy_binary import readings_copy
 from services.ingest.decode import Unreadable
 
 READING_COLUMNS = ("series_id", "ts", "value", "quality")
@@ -95,14 +97,14 @@ async def _insert_readings(conn: asyncpg.Connection, checked: CheckedBatch
     """(positions stored, duplicate count, conflicts as (position, detail))."""
     if not len(checked):
         return [], 0, []
-    records = _records(checked)
+    body = readings_copy(checked.series_ids, checked.ts_us, checked.values, checked.quality)
     try:
         async with conn.transaction():  # a savepoint: a clash undoes only the COPY
-            await conn.copy_records_to_table("readings", records=records,
-                                             columns=READING_COLUMNS)
-        return list(range(len(records))), 0, []
+            await conn.copy_to_table("readings", source=io.BytesIO(body),
+                                     columns=READING_COLUMNS, format="binary")
+        return list(range(len(checked))), 0, []
     except asyncpg.UniqueViolationError:
-        return await _insert_with_staging(conn, records)
+        return await _insert_with_staging(conn, _records(checked))
 
 
 async def _insert_with_staging(conn: asyncpg.Connection,
