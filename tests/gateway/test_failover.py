@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -124,7 +125,10 @@ async def replicas(fresh_database_url: str
     """Two `heatlink serve` processes on one database, and a token of the gateway."""
     token = await make_token(fresh_database_url, "glomfjord-smelter", Role.GATEWAY,
                              gateway=GATEWAY, name=f"failover-{uuid.uuid4().hex[:6]}")
-    processes = [ServiceProcess(fresh_database_url) for _ in range(2)]
+    # A frozen replica's open transaction is ended by the database after 5 s.
+    processes = [ServiceProcess(fresh_database_url,
+                                env={"HEATLINK_IDLE_IN_TRANSACTION_TIMEOUT_S": "5"})
+                 for _ in range(2)]
     try:
         await asyncio.gather(*(asyncio.to_thread(p.start) for p in processes))
         yield processes, fresh_database_url, token
@@ -265,3 +269,90 @@ async def test_a_replica_killed_during_steady_ingest_loses_and_doubles_nothing(
     assert stats.duplicates_total == 0
     print(f"\nfailover ({how}): {len(expected)} readings fed, {len(rows)} stored, "
           f"{stats.readings_out_total} acknowledged; {dict(stats.batches_total)}")
+
+
+@pytest.mark.slow
+async def test_a_frozen_replica_is_passed_over_and_what_it_held_is_stored_once(
+        replicas: tuple[list[ServiceProcess], str, str], tmp_path: Path) -> None:
+    """SIGSTOP: the replica holds its connections (and perhaps a batch half stored) and
+    answers nothing, as a hung process or a partitioned host does. The gateway's request
+    times out and the batch goes to the other replica (which, if the frozen one had begun
+    storing it, waits until the database ends that transaction); when the frozen one thaws,
+    the batch is stored once."""
+    processes, database_url, token = replicas
+    first, second = processes
+    source = InMemorySource()
+    fed: list[Reading] = []
+    stop_feeding = asyncio.Event()
+    config = config_for(tmp_path, [mqtt_source("mqtt://127.0.0.1:9")], url=None,
+                        urls=[first.url, second.url], token=token, timeout_s=2.0,
+                        retry={"initial_s": 0.2, "max_s": 1.0}, batch_max_readings=300)
+    gateway = Gateway(config, sources=[source])
+    task = asyncio.create_task(gateway.run(), name="gateway")
+    stats = gateway.forwarder.stats
+    assert first.process is not None
+    try:
+        await gateway.started.wait()
+        feeder = asyncio.create_task(feed(source, fed, stop_feeding))
+        await eventually(lambda: stats.readings_out_total > 20 * len(SERIES), timeout_s=60,
+                         what="readings flowing through the first replica")
+        first.process.send_signal(signal.SIGSTOP)
+        try:
+            frozen_out = stats.readings_out_total
+            moved_s = await eventually(lambda: gateway.uplink_stats.current == second.url,
+                                       timeout_s=30, what="the gateway moved on")
+            progressed_s = await eventually(
+                lambda: stats.readings_out_total > frozen_out + 20 * len(SERIES),
+                timeout_s=30, what="ingest through the second replica while the first is "
+                "frozen")
+            print(f"\nfrozen replica: moved on after {moved_s:.1f} s, steady again after "
+                  f"{progressed_s:.1f} s")
+        finally:
+            first.process.send_signal(signal.SIGCONT)
+        stop_feeding.set()
+        await feeder
+        await eventually(lambda: stats.readings_out_total + stats.duplicates_total >= len(fed),
+                         timeout_s=60, what="the backlog delivered")
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    expected = {(r.series, r.ts) for r in fed}
+    rows = await stored(database_url, min(ts for _, ts in expected))
+    assert set(rows) == expected
+    assert set(rows.values()) == {1}
+    assert stats.duplicates_total == 0
+    assert stats.conflicts_total == 0
+
+
+@pytest.mark.slow
+async def test_a_batch_held_by_a_hung_replica_is_stored_by_another_once_the_database_ends_it(
+        replicas: tuple[list[ServiceProcess], str, str]) -> None:
+    """The frozen replica of the test above, at the worst moment, made certain: a session
+    with the service's settings claims a batch id and then says nothing more. The other
+    replica, sent the same batch, waits on that claim until the database ends the idle
+    transaction (`HEATLINK_IDLE_IN_TRANSACTION_TIMEOUT_S`, 5 s here), then stores it."""
+    processes, database_url, token = replicas
+    hung = await asyncpg.connect(database_url, server_settings={
+        "idle_in_transaction_session_timeout": "5000"})
+    batch_id = "held-by-a-hung-replica"
+    try:
+        await hung.execute("BEGIN")
+        await hung.execute("INSERT INTO ingest_batches (gateway, batch_id, result)"
+                           " VALUES ($1, $2, '{}')", GATEWAY, batch_id)
+        now = datetime.now(UTC).replace(microsecond=0)
+        batch = [Reading(key, now - timedelta(seconds=1), typical(key)) for key in SERIES]
+        uplink = HttpUplink(processes[1].url, GATEWAY, token, timeout_s=30)
+        try:
+            answer = await uplink.send(batch_id, batch)
+        finally:
+            await uplink.close()
+        assert isinstance(answer, Delivered), answer
+        assert answer.result.accepted == len(batch)
+        assert not answer.result.replayed
+        with pytest.raises((asyncpg.InterfaceError, asyncpg.PostgresError)):
+            await hung.execute("COMMIT")  # the database ended it: nothing to commit
+    finally:
+        await hung.close()
+    rows = await stored(database_url, now - timedelta(seconds=2))
+    assert len(rows) == len(batch)
