@@ -1,10 +1,11 @@
 """Writing checked readings: once per (series, source timestamp), whatever is resent.
 
-The common case, a batch of new readings, goes straight into ``readings`` with COPY.
-When that meets a reading already stored (a gateway replaying after a crash), the batch
-falls back to a staging table: identical repeats are counted as duplicates, readings
-that disagree with what is stored are counted as conflicts and quarantined, the rest are
-inserted. A batch id answered before returns its stored answer and stores nothing.
+The common case, a batch of new readings, goes straight into ``readings`` with a binary
+COPY. When that meets a reading already stored (a gateway replaying after a crash), the
+transaction is undone and the batch goes again through a staging table: identical
+repeats are counted as duplicates, readings that disagree with what is stored are counted
+as conflicts and quarantined, the rest are inserted. A batch id answered before returns
+its stored answer and stores nothing.
 """
 
 from __future__ import annotations
@@ -64,12 +65,30 @@ async def replayed_result(conn: asyncpg.Connection, gateway: str,
     return result.model_copy(update={"replayed": True})
 
 
+class _Clash(Exception):
+    """The COPY met a reading already stored: undo the whole transaction."""
+
+
 async def store_batch(pool: asyncpg.Pool, gateway: str, batch_id: str,
                       checked: CheckedBatch, raw_reading: Callable[[int], bytes]
                       ) -> StoreOutcome:
     """Store ``checked`` once; ``raw_reading(i)`` gives the bytes reading ``i`` arrived
     as, for the quarantine of a rejected reading that jsonb cannot hold."""
-    async with pool.acquire() as conn, conn.transaction():
+    async with pool.acquire() as conn:
+        try:
+            return await _store(conn, gateway, batch_id, checked, raw_reading, copy=True)
+        except _Clash:
+            # A replay under a new batch id (or readings another batch stored meanwhile):
+            # the first transaction, claim included, is undone, and this one sorts the
+            # batch out through staging. Cheaper in the common case than a savepoint
+            # around every COPY (two round trips a batch).
+            return await _store(conn, gateway, batch_id, checked, raw_reading, copy=False)
+
+
+async def _store(conn: asyncpg.Connection, gateway: str, batch_id: str,
+                 checked: CheckedBatch, raw_reading: Callable[[int], bytes], *,
+                 copy: bool) -> StoreOutcome:
+    async with conn.transaction():
         claimed = await conn.fetchval(
             "INSERT INTO ingest_batches (gateway, batch_id, result) VALUES ($1, $2, '{}')"
             " ON CONFLICT DO NOTHING RETURNING true", gateway, batch_id)
@@ -77,7 +96,22 @@ async def store_batch(pool: asyncpg.Pool, gateway: str, batch_id: str,
             previous = await replayed_result(conn, gateway, batch_id)
             assert previous is not None  # the conflicting row is committed by now
             return StoreOutcome(previous, [])
-        stored, duplicates, conflicts = await _insert_readings(conn, checked)
+        stored: list[int] = []
+        duplicates = 0
+        conflicts: list[tuple[int, str]] = []
+        if not len(checked):
+            pass
+        elif copy:
+            body = readings_copy(checked.series_ids, checked.ts_us, checked.values,
+                                 checked.quality)
+            try:
+                await conn.copy_to_table("readings", source=io.BytesIO(body),
+                                         columns=READING_COLUMNS, format="binary")
+            except asyncpg.UniqueViolationError:
+                raise _Clash from None
+            stored = list(range(len(checked)))
+        else:
+            stored, duplicates, conflicts = await _insert_with_staging(conn, _records(checked))
         result = IngestResult(batch_id=batch_id, accepted=len(stored), duplicates=duplicates,
                               conflicts=len(conflicts), rejected=checked.rejected)
         await _quarantine(conn, gateway, batch_id, checked, conflicts, raw_reading)
@@ -90,21 +124,6 @@ async def store_batch(pool: asyncpg.Pool, gateway: str, batch_id: str,
 def _records(checked: CheckedBatch) -> list[tuple[int, datetime, float, int]]:
     return list(zip(checked.series_ids, checked.ts, checked.values, checked.quality,
                     strict=True))
-
-
-async def _insert_readings(conn: asyncpg.Connection, checked: CheckedBatch
-                           ) -> tuple[list[int], int, list[tuple[int, str]]]:
-    """(positions stored, duplicate count, conflicts as (position, detail))."""
-    if not len(checked):
-        return [], 0, []
-    body = readings_copy(checked.series_ids, checked.ts_us, checked.values, checked.quality)
-    try:
-        async with conn.transaction():  # a savepoint: a clash undoes only the COPY
-            await conn.copy_to_table("readings", source=io.BytesIO(body),
-                                     columns=READING_COLUMNS, format="binary")
-        return list(range(len(checked))), 0, []
-    except asyncpg.UniqueViolationError:
-        return await _insert_with_staging(conn, _records(checked))
 
 
 async def _insert_with_staging(conn: asyncpg.Connection,
