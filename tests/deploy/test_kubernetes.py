@@ -163,3 +163,14 @@ def test_the_database_is_timescaledb_under_cloudnativepg_and_its_url_reaches_the
     # CloudNativePG writes the application's URL into <cluster>-app, key uri.
     assert url["valueFrom"]["secretKeyRef"] == {"name": f"{cluster['metadata']['name']}-app",
                                                 "key": "uri"}
+
+
+def test_one_replica_replaced_whole_until_replicas_act_as_one() -> None:
+    """A rolling update would start a second `heatlink serve` beside the first, and its
+    control runtime cancels the first's running ramps in the audit while they go on
+    (deploy/HA.md, item 3): one replica, replaced by Recreate."""
+    spec = one("Deployment")["spec"]
+    assert spec["replicas"] == 1
+    assert spec["strategy"]["type"] == "Recreate"
+    # Evictable: a budget that forbade it would block every node drain.
+    assert one("PodDisruptionBudget")["spec"].get("maxUnavailable", 0) >= 1
