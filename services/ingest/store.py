@@ -88,30 +88,31 @@ async def store_batch(pool: asyncpg.Pool, gateway: str, batch_id: str,
 async def _store(conn: asyncpg.Connection, gateway: str, batch_id: str,
                  checked: CheckedBatch, raw_reading: Callable[[int], bytes], *,
                  copy: bool) -> StoreOutcome:
+    # With COPY every checked reading is stored or the transaction is undone, so the answer
+    # is known before: the claim carries it, one round trip less than writing it after.
+    known = (IngestResult(batch_id=batch_id, accepted=len(checked), rejected=checked.rejected)
+             if copy else None)
     async with conn.transaction():
         claimed = await conn.fetchval(
-            "INSERT INTO ingest_batches (gateway, batch_id, result) VALUES ($1, $2, '{}')"
-            " ON CONFLICT DO NOTHING RETURNING true", gateway, batch_id)
+            "INSERT INTO ingest_batches (gateway, batch_id, result) VALUES ($1, $2, $3)"
+            " ON CONFLICT DO NOTHING RETURNING true", gateway, batch_id,
+            "{}" if known is None else known.model_dump_json())
         if not claimed:
             previous = await replayed_result(conn, gateway, batch_id)
             assert previous is not None  # the conflicting row is committed by now
             return StoreOutcome(previous, [])
-        stored: list[int] = []
-        duplicates = 0
-        conflicts: list[tuple[int, str]] = []
-        if not len(checked):
-            pass
-        elif copy:
-            body = readings_copy(checked.series_ids, checked.ts_us, checked.values,
-                                 checked.quality)
-            try:
-                await conn.copy_to_table("readings", source=io.BytesIO(body),
-                                         columns=READING_COLUMNS, format="binary")
-            except asyncpg.UniqueViolationError:
-                raise _Clash from None
-            stored = list(range(len(checked)))
-        else:
-            stored, duplicates, conflicts = await _insert_with_staging(conn, _records(checked))
+        if known is not None:
+            if len(checked):
+                body = readings_copy(checked.series_ids, checked.ts_us, checked.values,
+                                     checked.quality)
+                try:
+                    await conn.copy_to_table("readings", source=io.BytesIO(body),
+                                             columns=READING_COLUMNS, format="binary")
+                except asyncpg.UniqueViolationError:
+                    raise _Clash from None
+            await _quarantine(conn, gateway, batch_id, checked, [], raw_reading)
+            return StoreOutcome(known, list(range(len(checked))))
+        stored, duplicates, conflicts = await _insert_with_staging(conn, _records(checked))
         result = IngestResult(batch_id=batch_id, accepted=len(stored), duplicates=duplicates,
                               conflicts=len(conflicts), rejected=checked.rejected)
         await _quarantine(conn, gateway, batch_id, checked, conflicts, raw_reading)
