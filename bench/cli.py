@@ -16,6 +16,7 @@ BENCHMARKS = {
     "alerts": "bench.alerts",
     "dashboard": "bench.dashboard",
     "accounting": "bench.accounting",
+    "storage": "bench.storage",
 }
 
 

@@ -248,8 +248,15 @@ class BufferConfig(Strict):
         "full", description="full survives a power cut; normal only a process crash")
 
 
+ServiceUrl = Annotated[str, Field(pattern=r"^https?://")]
+
+
 class UplinkConfig(Strict):
-    url: str = Field(pattern=r"^https?://", description="base URL of the service")
+    url: ServiceUrl | None = Field(default=None, description="base URL of the service")
+    urls: list[ServiceUrl] = Field(default_factory=list, description=
+                                   "base URLs of several replicas of the service (after `url` "
+                                   "when both are given): a batch goes to the one that last "
+                                   "answered, and to the next when it fails")
     gateway_id: str
     token: str | None = None
     token_env: str | None = None
@@ -267,7 +274,14 @@ class UplinkConfig(Strict):
     def _has_token(self) -> UplinkConfig:
         if not (self.token or self.token_env):
             raise ValueError("give token or token_env")
+        if not self.service_urls():
+            raise ValueError("give url (one service) or urls (its replicas)")
         return self
+
+    def service_urls(self) -> list[str]:
+        """`url`, then `urls`, each once, in the order given."""
+        given = ([self.url] if self.url else []) + self.urls
+        return list(dict.fromkeys(u.rstrip("/") for u in given))
 
     def resolved_token(self) -> str:
         if self.token_env:

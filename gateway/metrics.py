@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from gateway.stats import ForwarderStats, SourceStats
+from gateway.stats import ForwarderStats, SourceStats, UplinkStats
 
 if TYPE_CHECKING:
     from gateway.control import ControlStats
@@ -34,7 +34,9 @@ class BufferFigures:
 
 class GatewayCollector(Collector):
     def __init__(self, sources: Sequence[SourceStats], forwarder: ForwarderStats,
-                 buffer: BufferFigures, control: ControlStats | None = None) -> None:
+                 buffer: BufferFigures, control: ControlStats | None = None,
+                 uplink: UplinkStats | None = None) -> None:
+        self.uplink = uplink or UplinkStats()
         self.sources = sources
         self.forwarder = forwarder
         self.buffer = buffer
@@ -91,6 +93,18 @@ class GatewayCollector(Collector):
                                   "Readings the service already had", value=f.duplicates_total)
         yield GaugeMetricFamily("heatlink_gateway_uplink_up", "1 while the service accepts",
                                 value=1.0 if f.uplink_up else 0.0)
+        failovers = CounterMetricFamily("heatlink_gateway_uplink_failovers",
+                                        "Batches a service replica could not take, so the "
+                                        "next replica was tried", labels=["url"])
+        for url, n in self.uplink.failovers_total.items():
+            failovers.add_metric([url], n)
+        yield failovers
+        current = GaugeMetricFamily("heatlink_gateway_uplink_current",
+                                    "1 for the service replica that takes the next batch",
+                                    labels=["url"])
+        if self.uplink.current:
+            current.add_metric([self.uplink.current], 1.0)
+        yield current
 
         b = self.buffer
         yield GaugeMetricFamily("heatlink_gateway_buffer_depth_readings",

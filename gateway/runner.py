@@ -24,7 +24,9 @@ from gateway.deadletter import DeadLetterFile
 from gateway.forwarder import Forwarder
 from gateway.metrics import BufferFigures, GatewayCollector, make_registry
 from gateway.protocols import Buffer, Source, Uplink
+from gateway.stats import UplinkStats
 from gateway.status_server import StatusServer
+from gateway.uplink_failover import FailoverUplink
 from gateway.uplink_http import HttpUplink
 from heatlink.backoff import Backoff
 from heatlink.clock import Clock, SystemClock
@@ -65,8 +67,11 @@ class Gateway:
             config.buffer.path, self.clock, max_bytes=config.buffer.max_bytes,
             synchronous=config.buffer.synchronous)
         up = config.uplink
-        self.uplink: Uplink = uplink or HttpUplink(
-            up.url, up.gateway_id, up.resolved_token(), timeout_s=up.timeout_s, compress=up.gzip)
+        self.uplink_stats = UplinkStats()
+        self.uplink: Uplink = uplink or FailoverUplink(
+            [(url, HttpUplink(url, up.gateway_id, up.resolved_token(), timeout_s=up.timeout_s,
+                              compress=up.gzip)) for url in up.service_urls()],
+            self.uplink_stats)
         self.dead_letters = DeadLetterFile(up.dead_letter_path, self.clock)
         self.forwarder = Forwarder(
             self.buffer, self.uplink, self.dead_letters, batch_max_readings=up.batch_max_readings,
@@ -76,7 +81,8 @@ class Gateway:
         self.control = self._control_channel()
         self.registry = make_registry(GatewayCollector(
             [s.stats for s in self.sources], self.forwarder.stats, self.figures,
-            self.control.handler.stats if self.control is not None else None))
+            self.control.handler.stats if self.control is not None else None,
+            self.uplink_stats))
         self.status = StatusServer(self.registry, self.refresh, self.health,
                                    config.http.host, config.http.port)
         self.started = asyncio.Event()
@@ -110,7 +116,9 @@ class Gateway:
             "status": "ok" if healthy else "degraded",
             "sources": sources,
             "uplink": {"up": f.uplink_up, "last_error": f.last_error,
-                       "readings_out_total": f.readings_out_total},
+                       "readings_out_total": f.readings_out_total,
+                       "url": self.uplink_stats.current or None,
+                       "failovers_total": dict(self.uplink_stats.failovers_total)},
             "buffer": asdict(self.figures),
         }
         if self.control is not None:

@@ -60,3 +60,12 @@ class ForwarderStats:
     resumes_total: Counter[str] = field(default_factory=Counter)
     uplink_up: bool = True
     last_error: str | None = None
+
+
+@dataclass
+class UplinkStats:
+    """Kept by `FailoverUplink`: which replica takes batches, and how often one failed."""
+
+    current: str = ""
+    # by the replica (URL) that could not take a batch and was passed over
+    failovers_total: Counter[str] = field(default_factory=Counter)

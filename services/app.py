@@ -74,8 +74,13 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
             raise StartupError(f"HEATLINK_REQUIRE_TIMESCALEDB is set but storage is "
                                f"{features.describe()}")
         log.info("storage: %s", features.describe())
-        pool = await asyncpg.create_pool(database_url, min_size=settings.pool_min_size,
-                                         max_size=settings.pool_max_size)
+        # A replica that hangs (or loses its host) inside a transaction keeps its locks,
+        # and another replica given the same batch waits on its batch id: the database
+        # ends such a transaction after this long, so the batch is stored by the other.
+        idle_ms = int(settings.idle_in_transaction_timeout_s * 1000)
+        pool = await asyncpg.create_pool(
+            database_url, min_size=settings.pool_min_size, max_size=settings.pool_max_size,
+            server_settings={"idle_in_transaction_session_timeout": str(idle_ms)})
         started.push_async_callback(pool.close)
         metrics = ServiceMetrics()
         storage = app.state.storage = StorageHealth(registry=metrics.registry)

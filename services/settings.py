@@ -70,6 +70,9 @@ class Settings(BaseSettings):
                                      "trusted before it is looked up again (revocation delay)")
     pool_min_size: int = Field(2, ge=1, description="Database pool, fewest connections")
     pool_max_size: int = Field(10, ge=1, description="Database pool, most connections")
+    idle_in_transaction_timeout_s: float = Field(
+        30.0, gt=0, description="The database ends a transaction of this service idle this "
+        "long (a hung replica's), releasing its locks")
     log_level: str = Field("INFO", description="Python logging level")
     gc_gen0_threshold: int = Field(50_000, ge=700, description="Allocations between the "
                                    "garbage collector's youngest-generation passes")

@@ -15,6 +15,7 @@ from heatlink.inputs import printable
 from heatlink.quality import QUALITY_CODES
 from heatlink.units import UnitError, convert
 from heatlink.wire import Rejection, RejectReason, check_quality, check_ts, check_value, shown
+from services.ingest.copy_binary import pg_micros
 from services.ingest.decode import Unreadable
 
 
@@ -35,6 +36,7 @@ class CheckedBatch:
     ts: list[datetime] = field(default_factory=list)
     values: list[float] = field(default_factory=list)
     quality: list[int] = field(default_factory=list)
+    ts_us: list[int] = field(default_factory=list)  # ts as PostgreSQL microseconds, for COPY
     indexes: list[int] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
     raw_rejected: list[Any] = field(default_factory=list)
@@ -52,6 +54,13 @@ def check_readings(raw_readings: list[Any], limits: dict[str, SeriesLimits],
     oldest = now - timedelta(days=retention_days)
     reject = out.rejected.append
     keep_raw = out.raw_rejected.append
+    # A plant interface samples many tags at one instant: a batch holds few distinct
+    # timestamps, so each is parsed once (parsing was a tenth of the ingest path).
+    stamps: dict[str, datetime | tuple[RejectReason, str]] = {}
+    micros: dict[str, int] = {}
+    add_id, add_key, add_ts = out.series_ids.append, out.keys.append, out.ts.append
+    add_value, add_quality, add_index = out.values.append, out.quality.append, out.indexes.append
+    add_us = out.ts_us.append
     for index, raw in enumerate(raw_readings):
         if not isinstance(raw, dict):
             detail = (f"the reading is not valid JSON: {raw.why}" if isinstance(raw, Unreadable)
@@ -76,18 +85,44 @@ def check_readings(raw_readings: list[Any], limits: dict[str, SeriesLimits],
             reject(Rejection(index=index, series=key, reason=reason, detail=detail))
             keep_raw(raw)
             continue
-        checked = _check_one(raw, found, newest, oldest)
-        if not isinstance(checked, _Good):
-            reject(Rejection(index=index, series=series, reason=checked[0], detail=checked[1]))
-            keep_raw(raw)
-            continue
-        ts, value, quality = checked
-        out.series_ids.append(found.series_id)
-        out.keys.append(series)
-        out.ts.append(ts)
-        out.values.append(value)
-        out.quality.append(quality)
-        out.indexes.append(index)
+        raw_ts = raw.get("ts")
+        if isinstance(raw_ts, str):
+            ts = stamps.get(raw_ts)
+            if ts is None:
+                ts = stamps[raw_ts] = check_ts(raw_ts)
+                if isinstance(ts, datetime):
+                    micros[raw_ts] = pg_micros(ts)
+            us = micros.get(raw_ts, 0)
+        else:
+            ts = check_ts(raw_ts)
+            us = 0  # not a string: never a good timestamp
+        value = raw.get("value")
+        unit = raw.get("unit")
+        quality = raw.get("quality", "good")
+        # The common reading, checked inline: every check `_check_one` makes, passed (a
+        # finite float inside the range, no unit to convert, a quality by name); anything
+        # else takes the full path, which says what is wrong.
+        if (type(ts) is datetime and oldest <= ts <= newest and type(value) is float
+                and value - value == 0.0 and found.range_min <= value <= found.range_max
+                and (unit is None or unit == found.unit) and type(quality) is str
+                and quality in QUALITY_CODES):
+            code = QUALITY_CODES[quality]
+            add_us(us)
+        else:
+            checked = _check_one(raw, raw_ts, ts, found, newest, oldest)
+            if not isinstance(checked, _Good):
+                reject(Rejection(index=index, series=series, reason=checked[0],
+                                 detail=checked[1]))
+                keep_raw(raw)
+                continue
+            ts, value, code = checked
+            add_us(pg_micros(ts))
+        add_id(found.series_id)
+        add_key(series)
+        add_ts(ts)
+        add_value(value)
+        add_quality(code)
+        add_index(index)
     return out
 
 
@@ -97,10 +132,9 @@ class _Good(NamedTuple):
     quality: int
 
 
-def _check_one(raw: dict[str, Any], limits: SeriesLimits, newest: datetime,
+def _check_one(raw: dict[str, Any], raw_ts: Any, ts: datetime | tuple[RejectReason, str],
+               limits: SeriesLimits, newest: datetime,
                oldest: datetime) -> _Good | tuple[RejectReason, str]:
-    raw_ts = raw.get("ts")
-    ts = check_ts(raw_ts)
     if isinstance(ts, tuple):
         return ts
     if ts > newest:

@@ -156,8 +156,13 @@ class MonitorRuntime:
     def _watermarks(self, idx: np.ndarray) -> dict[str, datetime]:
         table = self.engine.table
         touched = np.unique(idx[idx < table.measured])
-        return {table.keys[i]: datetime.fromtimestamp(float(table.watermark[i]), UTC)
-                for i in touched if np.isfinite(table.watermark[i])}
+        marks = table.watermark[touched]
+        finite = np.isfinite(marks)
+        # Series sampled at one instant share a watermark: make each datetime once.
+        stamps = {t: datetime.fromtimestamp(t, UTC) for t in set(marks[finite].tolist())}
+        keys = table.keys
+        return {keys[i]: stamps[t] for i, t in zip(touched[finite].tolist(),
+                                                   marks[finite].tolist(), strict=True)}
 
     def _derived_rows(self) -> DerivedRows | None:
         """Heat power of the last evaluation, for the series the database knows (rows
