@@ -17,8 +17,12 @@ from alerts.runtime import create_runtime
 from heatlink import __version__
 from heatlink.aio import cancel_and_wait, stop_together
 from heatlink.clock import Clock, SystemClock
+from services.access.attempts import Limits, LoginAttempts
+from services.access.login import router as login_router
 from services.access.router import router as access_router
+from services.access.sessions import SessionStore
 from services.access.tokens import TokenStore
+from services.access.users import UserStore
 from services.accounting.router import router as accounting_router
 from services.accounting.runtime import AccountingRuntime
 from services.api import install as install_api
@@ -88,6 +92,13 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         app.state.index = index
         app.state.metrics = metrics
         app.state.tokens = TokenStore(pool, clock, settings.token_cache_ttl_s)
+        app.state.users = UserStore(pool, clock)
+        app.state.sessions = SessionStore(pool, clock, ttl_s=settings.session_ttl_s,
+                                          idle_s=settings.session_idle_s,
+                                          cache_ttl_s=settings.token_cache_ttl_s)
+        app.state.login_attempts = LoginAttempts(pool, clock, Limits(
+            settings.login_max_failures, settings.login_max_failures_per_client,
+            settings.login_window_s))
         app.state.ingest = IngestService(pool, index, limits, settings, clock, metrics, [])
         live = start_live(app, clock)
         started.callback(live.close)
@@ -129,9 +140,11 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         version=__version__,
         summary="Monitoring and control of surplus heat exchange in an industrial cluster",
         description=(
-            "Every endpoint but /healthz, /readyz and /metrics needs `Authorization: Bearer "
-            "<token>`. A token belongs to one organisation and sees that organisation's "
-            "series plus those its exchanges share with it. Times are RFC 3339 with offset."),
+            "Every endpoint but /healthz, /readyz, /metrics and POST /v1/session needs "
+            "`Authorization: Bearer <token>` (machines) or the session cookie that POST "
+            "/v1/session sets (people; a change then also needs `X-CSRF-Token`). A caller "
+            "belongs to one organisation and sees that organisation's series plus those its "
+            "exchanges share with it. Times are RFC 3339 with offset."),
         lifespan=lifespan,
     )
     install_api(app, max_body_bytes=settings.max_body_bytes)
@@ -142,6 +155,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     app.include_router(ingest_router)
     app.include_router(readings_router)
     app.include_router(access_router)
+    app.include_router(login_router)
     app.include_router(export_router)
     app.include_router(live_router)
     app.include_router(dashboard_router)

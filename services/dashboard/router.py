@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable
 from importlib import resources
@@ -9,11 +10,12 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, HTMLResponse
 
 from services.access.deps import require_scope
 from services.access.principal import Principal, Scope
 from services.cluster.index import ClusterIndex
+from services.dashboard import i18n
 from services.dashboard.plugged import ActiveAlertStates, MaintenanceStates
 from services.dashboard.schemas import SnapshotOut
 from services.dashboard.state import (
@@ -68,10 +70,18 @@ def _static_root() -> Path:
 
 
 @router.get("/", include_in_schema=False)
-async def page() -> FileResponse:
-    # The page holds no data: it asks for a token, then for /v1/dashboard.
-    return FileResponse(_static_root() / "index.html", media_type=_TYPES[".html"],
-                        headers={"Cache-Control": "no-cache"})
+async def page(request: Request) -> HTMLResponse:
+    # The page holds no data (it asks for a login, then for /v1/dashboard): only its
+    # language, chosen per request, and that language's texts.
+    lang = i18n.choose(request.cookies.get(i18n.LANG_COOKIE),
+                       request.headers.get("accept-language"))
+    html = (_static_root() / "index.html").read_text(encoding="utf-8")
+    texts = json.dumps(i18n.catalogue(lang), ensure_ascii=False).replace("</", "<\\/")
+    html = html.replace('<html lang="en">', f'<html lang="{lang}">', 1).replace(
+        '<script type="application/json" id="messages">{}</script>',
+        f'<script type="application/json" id="messages">{texts}</script>', 1)
+    return HTMLResponse(html, headers={"Cache-Control": "no-cache",
+                                       "Vary": "Cookie, Accept-Language"})
 
 
 @router.get("/static/{path:path}", include_in_schema=False)

@@ -53,11 +53,11 @@ function drawGraph(snap) {
       "data-asset": n.id, "data-state": n.state }, g);
     svg("rect", { width: NODE_W, height: NODE_H, rx: n.role === "exchanger" ? 4 : 14 }, node);
     const title = svg("title", {}, node);
-    title.textContent = `${n.name} (${n.owner}): ${n.state.replace("_", " ")}, ${n.reason}`;
+    title.textContent = t("cluster.node", { name: n.name, owner: n.owner, state: t(`state.${n.state}`), reason: n.reason });
     const name = svg("text", { x: 10, y: 20 }, node);
     name.textContent = n.name.length > 24 ? n.name.slice(0, 23) + "…" : n.name;
     const role = svg("text", { x: 10, y: 37, class: "role" }, node);
-    role.textContent = `${n.role} · ${n.state.replace("_", " ")}`;
+    role.textContent = `${t(`role.${n.role}`)} · ${t(`state.${n.state}`)}`;
     if (exchangeOf[n.id]) {
       node.classList.add("selectable");
       node.addEventListener("click", () => selectExchange(exchangeOf[n.id]));
