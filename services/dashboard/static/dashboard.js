@@ -109,6 +109,7 @@ async function start() {
     $("#cluster-name").textContent = snap.cluster;
     $("#org").textContent = `${state.session.username} · ${snap.org}`;
     render(snap);
+    await loadOwn();
     startLive();
     loadAlerts();
     clearInterval(state.refreshTimer);
@@ -145,6 +146,7 @@ async function refresh() {
       if (!state.latest[k] || state.latest[k].ts < v.ts) state.latest[k] = v;
     }
     drawGraph(snap);
+    loadOwn();
     for (const ex of snap.exchanges) updateCard(ex);
     for (const key of Object.keys(state.latest)) showValue(key, false);
   } catch (err) {

@@ -1,0 +1,151 @@
+"""The recipient's own view first: during the demo's furnace trip the smolt farm sees its
+tank's temperature, its rate of change against its limits, the time to its 10 °C floor
+if HX-1 stays off, and the predicted path to the crossing; the smelter sees the farm's
+limits and margin, never the farm's readings."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from services.cluster.model import ThermalModel
+from services.dashboard.own import dependency_time_s
+from tests.dashboard.test_browser import ARTIFACTS, CHROMIUM, browser, open_dashboard
+from tests.dashboard.trip import Trip, tripped_service, until
+
+TANK = "glomfjord/smoltfarm/tank1"
+TANK_TEMP = f"{TANK}/temp"
+__all__ = ["browser"]  # the browser fixture, shared with the other Chromium tests
+
+
+@pytest.fixture(scope="module")
+async def trip(postgres_url: str, cluster_file: Path) -> AsyncIterator[Trip]:
+    async with tripped_service(postgres_url, cluster_file) as running:
+        yield running
+
+
+@asynccontextmanager
+async def session(trip: Trip, org: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A client logged in as the organisation's person."""
+    async with trip.service.client() as client:
+        username, password = trip.users[org]
+        answer = await client.post("/v1/session", json={"username": username,
+                                                         "password": password})
+        assert answer.status_code == 200, answer.text
+        yield client
+
+
+async def farm_view_during_the_trip(trip: Trip) -> dict[str, Any]:
+    async with session(trip, "fjordsmolt") as farm:
+        async def lost() -> dict[str, Any] | None:
+            view = (await farm.get("/v1/dashboard/own")).json()
+            tank = next(a for a in view["assets"] if a["asset"] == TANK)
+            return tank if tank["dependencies"][0]["lost_since"] else None
+        tank: dict[str, Any] = await until(lost, "the farm's view showing HX-1's supply lost")
+        return tank
+
+
+def test_the_time_to_the_floor_is_the_domain_example_plus_the_pipe() -> None:
+    # domain.md: 190 m³ at 3 m³/min from 12 °C toward 2 °C crosses 10 °C after ~14 min;
+    # the 15 m³ pipe P-1 adds 5 min at 180 m³/h before the tank feels the loss.
+    model = ThermalModel(volume_m3=190, inflow_m3_per_h=180, cold_water_temp_c=2.0)
+    assert dependency_time_s(model, 0.0, 12.0, 10.0) == pytest.approx(14.1 * 60, abs=10)
+    assert dependency_time_s(model, 15.0, 12.0, 10.0) == pytest.approx(19.1 * 60, abs=10)
+    assert dependency_time_s(model, 15.0, 12.0, 10.0, elapsed_s=600) == pytest.approx(
+        14.1 * 60, abs=10)  # the pipe has long run empty
+    assert dependency_time_s(model, 15.0, 9.5, 10.0) == 0.0
+    assert dependency_time_s(model, 15.0, 12.0, 1.0) is None  # below the cold water
+
+
+async def test_the_farm_sees_its_tank_falling_and_the_time_to_its_floor(trip: Trip) -> None:
+    tank = await farm_view_during_the_trip(trip)
+    assert tank["series"] == TANK_TEMP
+    assert 10.0 < tank["value"] < 12.5
+    assert (tank["low"], tank["high"]) == (10.0, 16.0)
+    # Falling faster than the 2 K/h alarm limit: the trip shows in the rate.
+    assert tank["rate_k_per_h"] < -2.0
+    limits = {r["severity"]: r["max_fall_per_h"] for r in tank["rate_limits"]}
+    assert limits == {"warning": 1.0, "alarm": 2.0}
+    hx1 = tank["dependencies"][0]
+    assert (hx1["upstream"], hx1["upstream_name"]) == ("glomfjord/smelter/hx1",
+                                                       "Plate exchanger HX-1")
+    assert hx1["limit_c"] == 10.0
+    assert 0 < hx1["time_to_limit_s"] < 19.5 * 60
+    # The predicted path starts at the value now, falls, and meets 10 °C at the crossing.
+    path = tank["predicted"]
+    assert path[0]["value"] == pytest.approx(tank["value"], abs=0.01)
+    assert all(b["value"] <= a["value"] for a, b in itertools.pairwise(path))
+    crossing = datetime.fromisoformat(tank["crossing_at"])
+    before = [p for p in path if datetime.fromisoformat(p["ts"]) <= crossing]
+    after = [p for p in path if datetime.fromisoformat(p["ts"]) > crossing]
+    assert before[-1]["value"] >= 10.0 >= after[0]["value"]
+
+
+async def test_the_smelter_sees_the_farms_limits_and_margin_not_its_readings(
+        trip: Trip) -> None:
+    await farm_view_during_the_trip(trip)
+    async with session(trip, "glomfjord-smelter") as smelter:
+        answer = await smelter.get("/v1/dashboard/own")
+        assert answer.status_code == 200
+        view = answer.json()
+        assert view["assets"] == []  # the smelter watches no temperature of its own here
+        need = next(n for n in view["recipients"] if n["exchange"] == "glomfjord-smolt")
+        assert need["recipient"] == "fjordsmolt"
+        assert (need["low"], need["high"], need["max_rate_per_h"]) == (10.0, 16.0, 2.0)
+        assert 0 < need["time_to_limit_s"] < 20 * 60
+        # The tank's temperature itself stays the farm's: not in the answer, and the
+        # series still answers 404 to the smelter.
+        assert TANK_TEMP not in answer.text
+        assert (await smelter.get(f"/v1/series/{TANK_TEMP}/readings")).status_code == 404
+    async with session(trip, "fjordsmolt") as farm:
+        log = (await farm.get("/v1/access-log")).json()
+    assert any(e["reader_org"] == "glomfjord-smelter" and e["series"] == TANK_TEMP
+               and e["door"] == "margin" for e in log)
+
+
+async def test_the_facilitator_has_no_own_assets_to_show(trip: Trip) -> None:
+    async with session(trip, "cluster-facilitator") as facilitator:
+        view = (await facilitator.get("/v1/dashboard/own")).json()
+    assert view["assets"] == []
+    assert view["recipients"] == []
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium")
+@pytest.mark.parametrize(("size", "viewport", "mobile"), [
+    ("desktop", {"width": 1400, "height": 1000}, False),
+    ("phone", {"width": 390, "height": 844}, True)])
+async def test_the_farm_sees_its_own_tank_first_during_the_trip(
+        trip: Trip, browser: Any, size: str, viewport: dict[str, int], mobile: bool) -> None:
+    await farm_view_during_the_trip(trip)
+    page = await open_dashboard(browser, trip.service.url, trip.users["fjordsmolt"],
+                                viewport=viewport, is_mobile=mobile, has_touch=mobile)
+    own = page.locator(f"#own article[data-asset='{TANK}']")
+    await own.wait_for()
+    # Own assets come first on the page, before the alerts and the cluster.
+    order = await page.evaluate(
+        "[...document.querySelectorAll('main > section:not([hidden])')].map(s => s.id)")
+    assert order[0] == "own", order
+    temp = own.locator(".figure.temp .value")
+    assert "°C" in (await temp.text_content() or "")
+    rate = own.locator(".figure.rate")
+    assert await rate.get_attribute("data-level") == "alarm"
+    assert "K/h" in (await rate.text_content() or "")
+    assert "alarm ±2.0 K/h" in (await rate.text_content() or "")
+    hx1 = own.locator("li[data-exchange='glomfjord-smolt']")
+    assert await hx1.get_attribute("data-lost") == "1"
+    text = await hx1.text_content() or ""
+    assert text.startswith("Plate exchanger HX-1 supply lost: below 10.0 °C in"), text
+    assert "crosses below 10.0 °C at" in (await own.locator(".crossing").text_content() or "")
+    await own.locator(".own-chart canvas").wait_for()
+    # Nothing wider than the screen but the scrollable graph.
+    assert await page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / f"trip-farm-{size}.png"), full_page=True)
+    assert page.errors == []
