@@ -6,6 +6,7 @@ limits and margin, never the farm's readings."""
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -16,6 +17,7 @@ import httpx
 import pytest
 
 from services.cluster.model import ThermalModel
+from services.dashboard import i18n
 from services.dashboard.own import dependency_time_s
 from tests.dashboard.test_browser import ARTIFACTS, CHROMIUM, browser, open_dashboard
 from tests.dashboard.trip import Trip, tripped_service, until
@@ -149,3 +151,61 @@ async def test_the_farm_sees_its_own_tank_first_during_the_trip(
     ARTIFACTS.mkdir(exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / f"trip-farm-{size}.png"), full_page=True)
     assert page.errors == []
+
+
+def english_only_words() -> set[str]:
+    """Words of the English catalogue that no Norwegian text uses: none may be left on a
+    Norwegian page."""
+    en, nb = (i18n.catalogue(lang) for lang in ("en", "nb"))
+    norwegian = {w.lower() for text in nb.values() for w in re.findall(r"[A-Za-zæøåÆØÅ]+", text)}
+    return {w for text in en.values() for w in re.findall(r"[A-Za-z]{3,}", text)
+            if w.lower() not in norwegian}
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium")
+async def test_the_farm_reads_the_trip_in_norwegian_and_can_switch_to_english(
+        trip: Trip, browser: Any) -> None:
+    await farm_view_during_the_trip(trip)
+    page = await open_dashboard(browser, trip.service.url, trip.users["fjordsmolt"],
+                                viewport={"width": 1400, "height": 1000}, locale="nb-NO")
+    assert await page.get_attribute("html", "lang") == "nb"
+    own = page.locator(f"#own article[data-asset='{TANK}']")
+    await own.wait_for()
+    await page.wait_for_selector("#alert-list li")
+    await own.locator(".own-chart canvas").wait_for()
+    assert "Dine anlegg" in (await page.text_content("#own-title") or "")
+    # Numbers as Norwegians write them: a decimal comma.
+    assert re.fullmatch(r"\d+,\d °C", await own.locator(".figure.temp .value").text_content()
+                        or "")
+    hx1 = await own.locator("li[data-exchange='glomfjord-smolt']").text_content() or ""
+    assert hx1.startswith("Leveransen fra Plate exchanger HX-1 er borte: under 10,0 °C om")
+    # No English left: what remains after taking out the cluster file's names (data, in
+    # whatever language the cluster wrote them) uses no English-only word of the catalogue.
+    text = await page.evaluate("document.body.innerText")
+    for name in sorted(data_names(trip), key=len, reverse=True):
+        text = text.replace(name, " ")
+    left = set(re.findall(r"[A-Za-z]{3,}", text)) & english_only_words()
+    assert not left, f"English left on the Norwegian page: {sorted(left)} in {text!r}"
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / "trip-farm-desktop-nb.png"), full_page=True)
+    # The switch: English, remembered on the next visit.
+    await page.click(".lang button[data-lang='en']")
+    await page.wait_for_selector("html[lang='en']")
+    await page.wait_for_selector("body[data-ready='1']")
+    assert "Your assets" in (await page.text_content("#own-title") or "")
+    await page.reload()
+    await page.wait_for_selector("body[data-ready='1']")
+    assert await page.get_attribute("html", "lang") == "en"
+    assert page.errors == []
+
+
+def data_names(trip: Trip) -> set[str]:
+    index = trip.service.app.state.index
+    names = {a.name for a in index.assets.values()}
+    names |= {n[:23] + "…" for n in names}  # as the graph's nodes shorten them
+    names |= {o.name for o in index.organisations.values()} | set(index.organisations)
+    names |= {e.name for e in index.cluster.exchanges} | {s.id for s in index.cluster.sites}
+    names |= {user for user, _ in trip.users.values()} | {"heatlink", "Oslo", "GMT", "PDF",
+                                                           "CSV", "JSON", "English"}
+    names.add(index.cluster.cluster.name)
+    return names

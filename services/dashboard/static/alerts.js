@@ -12,6 +12,8 @@ async function loadAlerts() {
     state.alerts = Array.isArray(body) ? body : (body.alerts ?? []);
     $("#alerts").hidden = false;
     renderAlerts();
+    // Reasons that name an alert are shown in its words: now that they are known.
+    if (state.snap) { for (const ex of state.snap.exchanges) updateCard(ex); drawGraph(state.snap); }
     state.alertsTimer = setTimeout(loadAlerts, 15000);
   } catch (err) {
     $("#alerts").hidden = true;
@@ -33,7 +35,7 @@ function renderAlerts() {
     li.dataset.shelved = shelved ? "1" : "0";
     const title = document.createElement("span");
     title.className = "title";
-    title.textContent = `${a.title ?? a.rule_id ?? "alert"}${a.exchange ? " · " + a.exchange : ""}`;
+    title.textContent = alertTitle(a);
     const status = document.createElement("span");
     status.className = "state";
     status.textContent = (a.state ? t(`alerts.${a.state}`) : "") +

@@ -32,7 +32,9 @@ const formatters = {};
 function formatter(kind) {
   if (!formatters[kind]) {
     const opts = { timeZone: state.tz, hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false };
-    if (kind === "date") Object.assign(opts, { day: "2-digit", month: "short" });
+    // A time with its date also names its UTC offset: around a DST change 02:30 happens
+    // twice (or not at all), and the offset tells which.
+    if (kind === "date") Object.assign(opts, { day: "2-digit", month: "short", timeZoneName: "shortOffset" });
     formatters[kind] = new Intl.DateTimeFormat(LOCALE, opts);
   }
   return formatters[kind];
@@ -204,7 +206,7 @@ function updateCard(ex) {
   const badge = $(".badge", card.el);
   badge.className = `badge state ${ex.state}`;
   badge.textContent = t(`state.${ex.state}`);
-  $(".reason", card.el).textContent = ex.reason;
+  $(".reason", card.el).textContent = reasonText(ex);
   const kw = ex.power_kw;
   $(".power-value", card.el).textContent = kw == null ? t("exchange.no_power") : `${fmtNumber(kw / 1000, 2)} MW`;
   $(".contract", card.el).textContent = ex.contracted_power_kw

@@ -53,7 +53,7 @@ function drawGraph(snap) {
       "data-asset": n.id, "data-state": n.state }, g);
     svg("rect", { width: NODE_W, height: NODE_H, rx: n.role === "exchanger" ? 4 : 14 }, node);
     const title = svg("title", {}, node);
-    title.textContent = t("cluster.node", { name: n.name, owner: n.owner, state: t(`state.${n.state}`), reason: n.reason });
+    title.textContent = t("cluster.node", { name: n.name, owner: n.owner, state: t(`state.${n.state}`), reason: reasonText(n) });
     const name = svg("text", { x: 10, y: 20 }, node);
     name.textContent = n.name.length > 24 ? n.name.slice(0, 23) + "…" : n.name;
     const role = svg("text", { x: 10, y: 37, class: "role" }, node);

@@ -32,3 +32,49 @@ function chooseLanguage(lang) {
   document.cookie = `heatlink_lang=${lang}; path=/; max-age=31536000; samesite=strict`;
   location.reload();
 }
+
+// ---- server texts in the page's language: reasons and alert titles from their fields ---------
+
+const LOSS = new Set(["disrupted", "low", "predicted_low", "falling"]);
+const EXCESS = new Set(["high", "predicted_high", "rising"]);
+
+function assetName(id) {
+  return state.snap?.nodes.find((n) => n.id === id)?.name ?? id ?? "";
+}
+
+function conditionText(condition) {
+  const key = `condition.${condition}`;
+  return key in MESSAGES ? t(key) : String(condition ?? "").replace(/_/g, " ");
+}
+
+// An alert's title from its fields, in the page's language; the service's English title
+// where no message fits (a kind this page does not know).
+function alertTitle(a) {
+  const d = a.detail ?? {};
+  if (a.role === "recipient" && a.cause_asset && a.kind !== "maintenance") {
+    const key = LOSS.has(a.condition) ? "alert.lost_upstream" : EXCESS.has(a.condition) ? "alert.hot_upstream" : "alert.upstream";
+    return t(key, { cause: d.cause?.name ?? assetName(a.cause_asset), supplier: d.cause?.org_name ?? "",
+      asset: d.affected_asset?.name ?? assetName(a.asset), condition: conditionText(a.condition) });
+  }
+  if (a.role === "supplier" && a.kind !== "intake_closed" && a.kind !== "maintenance") {
+    return t("alert.supplier", { exchange: d.exchange?.name ?? a.exchange, condition: conditionText(a.condition), cause: assetName(a.cause_asset) });
+  }
+  if (a.role === "owner" && a.asset) {
+    return t("alert.owner", { asset: assetName(a.asset), condition: conditionText(a.condition) });
+  }
+  return a.title ?? a.rule_id ?? "";
+}
+
+function reasonText(item) {
+  const key = item.reason_key, v = item.reason_values ?? {};
+  if (!key) return item.reason ?? "";
+  if (key === "reason.alert") {
+    const a = (state.alerts ?? []).find((x) => String(x.id) === String(v.alert));
+    return a ? alertTitle(a) : t("reason.alert_active");
+  }
+  if (key === "reason.upstream") return t(key, { reason: reasonText({ reason_key: v.key, reason_values: v }) });
+  if (key === "reason.maintenance") return t(key, { until: fmtTime(v.until, true), why: v.why ? ": " + v.why : "" });
+  const shown = {};
+  for (const [k, x] of Object.entries(v)) shown[k] = typeof x === "number" ? fmtNumber(x, Number.isInteger(x) ? 0 : 1) : x;
+  return t(key, shown);
+}

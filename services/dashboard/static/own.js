@@ -75,7 +75,7 @@ function fillOwnCard(card, a) {
   const badge = $(".badge", card);
   badge.className = `badge state ${a.state}`;
   badge.textContent = t(`state.${a.state}`);
-  badge.title = a.reason;
+  badge.title = a.reason;  // the service's words: an own asset's reason has no key yet
   const temp = $(".figure.temp", card);
   $(".value", temp).textContent = a.value == null ? t("own.no_value") : `${fmtNumber(a.value, 1)} °C`;
   temp.dataset.value = a.value ?? "";
