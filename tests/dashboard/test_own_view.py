@@ -19,6 +19,7 @@ import pytest
 from services.cluster.model import ThermalModel
 from services.dashboard import i18n
 from services.dashboard.own import dependency_time_s
+from tests.dashboard.axe import violations
 from tests.dashboard.test_browser import ARTIFACTS, CHROMIUM, browser, open_dashboard
 from tests.dashboard.trip import Trip, tripped_service, until
 
@@ -209,3 +210,47 @@ def data_names(trip: Trip) -> set[str]:
                                                            "CSV", "JSON", "English"}
     names.add(index.cluster.cluster.name)
     return names
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium")
+async def test_the_pages_hold_their_layout_work_by_keyboard_and_pass_axe(
+        trip: Trip, browser: Any) -> None:
+    # The sign-in page.
+    page = await (await browser.new_context(viewport={"width": 1400, "height": 900})).new_page()
+    await page.goto(trip.service.url + "/")
+    await page.wait_for_selector("#login-form")
+    assert await violations(page) == []
+    # The farm during the trip, at a desktop's width and on a phone, in both languages.
+    for who, viewport, locale in (("fjordsmolt", {"width": 1400, "height": 1000}, "en-GB"),
+                                  ("fjordsmolt", {"width": 390, "height": 844}, "nb-NO"),
+                                  ("glomfjord-smelter", {"width": 1400, "height": 1000},
+                                   "nb-NO"),
+                                  ("cluster-facilitator", {"width": 1400, "height": 1000},
+                                   "en-GB")):
+        page = await open_dashboard(browser, trip.service.url, trip.users[who],
+                                    viewport=viewport, locale=locale,
+                                    is_mobile=viewport["width"] < 500)
+        await page.wait_for_selector("#alert-list li, #alerts-empty:not([hidden])")
+        found = await violations(page)
+        assert found == [], f"{who} at {viewport['width']} px ({locale}): {found}"
+        wrap = page.locator(".graph-wrap")
+        widths = await wrap.evaluate("w => [w.scrollWidth, w.clientWidth]")
+        if viewport["width"] >= 1400:
+            # The whole cluster graph fits its panel: nothing cut off at the right edge.
+            assert widths[0] <= widths[1], f"{who}: the graph needs {widths[0]} px " \
+                                           f"of {widths[1]}"
+        else:
+            # On a phone the graph keeps legible labels and its panel scrolls instead, by
+            # keyboard too (the panel takes focus).
+            assert await wrap.get_attribute("tabindex") == "0"
+        assert await page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
+        assert page.errors == []
+    # The facilitator's cluster: both chains fit at 1,400 px; a node opens its exchange
+    # from the keyboard.
+    assert await page.locator("#graph .node").count() == 9
+    hx2 = page.locator("#graph .node[data-asset='mo/smelter/hx2']")
+    await hx2.focus()
+    await page.keyboard.press("Enter")
+    selected = page.locator("article.exchange.selected")
+    assert await selected.get_attribute("data-exchange") == "mo-district-heat"
+    await page.screenshot(path=str(ARTIFACTS / "trip-facilitator-desktop.png"), full_page=True)
