@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 import asyncpg
 from fastapi import FastAPI
 
+from alerts.journal_router import router as journal_router
 from alerts.router import router as alerts_router
 from alerts.runtime import create_runtime
 from heatlink import __version__
@@ -160,6 +161,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     app.include_router(live_router)
     app.include_router(dashboard_router)
     app.include_router(alerts_router)
+    app.include_router(journal_router)
     app.include_router(monitor_router)
     app.include_router(control_router)
     app.include_router(accounting_router)

@@ -9,13 +9,14 @@ import itertools
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from alerts.kpis import Transition, alarm_figures, exchange_figures
 from services.cluster.model import ThermalModel
 from services.dashboard import i18n
 from services.dashboard.own import dependency_time_s
@@ -254,3 +255,84 @@ async def test_the_pages_hold_their_layout_work_by_keyboard_and_pass_axe(
     selected = page.locator("article.exchange.selected")
     assert await selected.get_attribute("data-exchange") == "mo-district-heat"
     await page.screenshot(path=str(ARTIFACTS / "trip-facilitator-desktop.png"), full_page=True)
+
+
+async def test_the_journal_and_figures_tell_the_trip_afterwards(trip: Trip) -> None:
+    await farm_view_during_the_trip(trip)
+    async with session(trip, "fjordsmolt") as farm:
+        journal = (await farm.get("/v1/alert-journal")).json()
+        raised = [e for e in journal if e["event"] == "raised"]
+        assert any(e["kind"] == "supply_disruption" and e["exchange"] == "glomfjord-smolt"
+                   for e in raised), journal
+        # Filters: only alarms on the tank (or caused there), only the smelter's exchange.
+        tank = (await farm.get("/v1/alert-journal", params={"asset": TANK})).json()
+        assert tank
+        assert all(TANK in (e["asset"], e["cause_asset"]) for e in tank)
+        alarms = (await farm.get("/v1/alert-journal", params={"severity": "alarm"})).json()
+        assert alarms
+        assert all(e["severity"] == "alarm" for e in alarms)
+        none = (await farm.get("/v1/alert-journal",
+                               params={"exchange": "mo-district-heat"})).json()
+        assert none == []
+        bad = await farm.get("/v1/alert-journal", params={"start": "2026-01-02T00:00:00Z",
+                                                            "end": "2026-01-01T00:00:00Z"})
+        assert bad.status_code == 422
+        exported = await farm.get("/v1/alert-journal.csv")
+        assert exported.headers["content-type"].startswith("text/csv")
+        lines = exported.text.splitlines()
+        assert lines[0].startswith("at,alert_id,event,")
+        assert len(lines) == len(journal) + 1
+        kpis = (await farm.get("/v1/alert-kpis")).json()
+    assert kpis["annunciations"] == len(raised) + sum(e["event"] == "returned"
+                                                      for e in journal)
+    assert kpis["per_10_min_max"] >= 1
+    assert kpis["standing"] == 0
+    assert {t["title"] for t in kpis["top"]} <= {e["title"] for e in raised}
+    hx1 = next(x for x in kpis["exchanges"] if x["exchange"] == "glomfjord-smolt")
+    # One disruption, still going: the exchange was not fully available this week.
+    assert hx1["disruptions"] == 1
+    assert hx1["availability"] < 1.0
+    assert hx1["mean_time_to_restore_s"] is None
+    # Another company's alerts are not in the farm's journal, nor the farm's in theirs.
+    async with session(trip, "mo-greenhouse") as greenhouse:
+        assert (await greenhouse.get("/v1/alert-journal")).json() == []
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium")
+async def test_the_farm_opens_its_alarm_history_on_screen(trip: Trip, browser: Any) -> None:
+    await farm_view_during_the_trip(trip)
+    page = await open_dashboard(browser, trip.service.url, trip.users["fjordsmolt"],
+                                viewport={"width": 1400, "height": 1000})
+    await page.click("#history summary")
+    rows = page.locator("#journal tbody tr[data-event='raised']")
+    await rows.first.wait_for()
+    await page.wait_for_selector("#kpis [data-kpi='per_10_min']")
+    await page.select_option("#history-filters select[name='severity']", "alarm")
+    await page.wait_for_function(
+        "() => [...document.querySelectorAll('#journal tbody tr')].every(r => "
+        "r.dataset.severity === 'alarm') && document.querySelector('#journal tbody tr') !== null")
+    assert "severity=alarm" in (await page.get_attribute("#history-csv", "href") or "")
+    assert await violations(page) == []
+    assert page.errors == []
+
+
+def test_alarm_figures_count_floods_chatter_and_fleeting_alarms() -> None:
+    start = datetime(2026, 1, 15, 6, tzinfo=UTC)
+    at = [start + timedelta(seconds=s) for s in range(0, 3600, 5)]
+    rows = [Transition(at[i], 1, "raised" if i % 2 == 0 else "cleared", "chatty", "Chatty")
+            for i in range(12)]  # on and off every 5 s: chattering, and fleeting each time
+    rows += [Transition(at[200 + i], 10 + i, "raised", f"k{i}", f"Flood {i}")
+             for i in range(11)]  # 11 different alarms in one minute: a flood
+    rows.sort(key=lambda r: r.at)
+    figures = alarm_figures(rows, start, start + timedelta(hours=1))
+    assert figures.annunciations == 6 + 11
+    assert figures.per_10_min_max == 11
+    assert figures.flood_share == pytest.approx(1 / 6)
+    assert figures.chattering == [1]
+    assert figures.fleeting == 6
+    assert figures.top[0] == ("Chatty", 6)
+    down = exchange_figures([(start, start + timedelta(minutes=30)),
+                             (start + timedelta(minutes=10), start + timedelta(minutes=20))],
+                            start, start + timedelta(hours=1))
+    assert down.availability == pytest.approx(0.5)  # overlapping alerts count once
+    assert down.mean_time_to_restore_s == pytest.approx(20 * 60)
