@@ -29,6 +29,7 @@ from services.accounting.runtime import AccountingRuntime
 from services.api import install as install_api
 from services.cluster.index import ClusterIndex
 from services.cluster.loader import load_cluster
+from services.control.preview import router as preview_router
 from services.control.router import router as control_router
 from services.control.runtime import create_control
 from services.dashboard.router import router as dashboard_router
@@ -164,5 +165,6 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     app.include_router(journal_router)
     app.include_router(monitor_router)
     app.include_router(control_router)
+    app.include_router(preview_router)
     app.include_router(accounting_router)
     return app

@@ -112,6 +112,7 @@ async function start() {
     $("#org").textContent = `${state.session.username} · ${snap.org}`;
     render(snap);
     await loadOwn();
+    loadControl();
     startLive();
     loadAlerts();
     clearInterval(state.refreshTimer);
@@ -149,6 +150,7 @@ async function refresh() {
     }
     drawGraph(snap);
     loadOwn();
+    loadControl();
     for (const ex of snap.exchanges) updateCard(ex);
     for (const key of Object.keys(state.latest)) showValue(key, false);
   } catch (err) {
