@@ -3,7 +3,8 @@
 -- name: journal
 -- Newest first, filtered by what the caller chose ($4–$6 NULL: any).
 SELECT t.id, t.at, t.alert_id, t.event, t.from_state, t.to_state, t.actor, t.note,
-       a.kind, a.rule_id, a.condition, a.severity, a.asset, a.cause_asset, a.exchange, a.title
+       a.role, a.kind, a.rule_id, a.condition, a.severity, a.asset, a.cause_asset, a.exchange,
+       a.title, a.detail
 FROM alert_transitions t JOIN alerts a ON a.id = t.alert_id
 WHERE a.org = $1 AND t.at >= $2 AND t.at < $3
   AND ($4::text IS NULL OR a.asset = $4 OR a.cause_asset = $4)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -48,6 +49,8 @@ class JournalEntry(BaseModel):
     to_state: str = Field(examples=["active_unack"])
     actor: str = Field(examples=["monitor"])
     note: str
+    role: str = Field(description="The organisation's part: owner, recipient or supplier",
+                      examples=["recipient"])
     kind: str = Field(examples=["supply_disruption"])
     rule_id: str | None
     condition: str = Field(examples=["disrupted"])
@@ -56,6 +59,8 @@ class JournalEntry(BaseModel):
     cause_asset: str | None
     exchange: str | None
     title: str
+    detail: dict[str, Any] = Field(description="The alert's detail (cause, affected asset, "
+                                   "exchange), as in GET /v1/alerts")
 
 
 class Frequent(BaseModel):
@@ -109,7 +114,12 @@ async def _entries(request: Request, org: str, start: datetime | None, end: date
     rows = await request.app.state.pool.fetch(
         load_queries(_QUERIES)["journal"], org, start_at, end_at, asset, exchange, severity,
         limit)
-    return [JournalEntry(**dict(r)) for r in rows]
+    return [JournalEntry(**{**dict(r), "detail": _json(r["detail"])}) for r in rows]
+
+
+def _json(value: Any) -> dict[str, Any]:
+    found = json.loads(value) if isinstance(value, str) else value
+    return found if isinstance(found, dict) else {}
 
 
 @router.get("/alert-journal", response_model=list[JournalEntry], responses=_RANGE,
@@ -121,7 +131,7 @@ async def journal(request: Request, principal: Reader, start: Start = None, end:
                           limit)
 
 
-_CSV_FIELDS = list(JournalEntry.model_fields)
+_CSV_FIELDS = [f for f in JournalEntry.model_fields if f != "detail"]
 
 
 @router.get("/alert-journal.csv", response_class=Response,
@@ -137,7 +147,7 @@ async def journal_csv(request: Request, principal: Reader, start: Start = None,
     writer = csv.DictWriter(out, fieldnames=_CSV_FIELDS, lineterminator="\r\n")
     writer.writeheader()
     for e in entries:
-        row: dict[str, Any] = e.model_dump()
+        row: dict[str, Any] = e.model_dump(exclude={"detail"})
         row["at"] = e.at.isoformat()
         writer.writerow(row)
     return Response(out.getvalue(), media_type="text/csv; charset=utf-8", headers={

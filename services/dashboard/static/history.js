@@ -45,7 +45,7 @@ async function loadHistory() {
   $("#journal tbody").replaceChildren(...entries.map((e) => {
     const tr = document.createElement("tr");
     tr.dataset.alert = e.alert_id; tr.dataset.event = e.event; tr.dataset.severity = e.severity;
-    const alert = { ...e, id: e.alert_id, role: e.cause_asset && e.asset ? "recipient" : "owner", detail: {} };
+    const alert = { ...e, id: e.alert_id };
     for (const text of [fmtTime(e.at, true), alertTitle(alert) || e.title, eventText(e.event), e.actor]) {
       const td = document.createElement("td"); td.textContent = text; tr.append(td);
     }
