@@ -22,6 +22,7 @@ from services.access.users import User
 
 SESSION_PREFIX = "hs_"
 TOUCH_EVERY_S = 60.0  # last_seen_at is written at most this often per session
+MAX_CACHED = 10_000
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,12 @@ class SessionStore:
             if (now - row["last_seen_at"]).total_seconds() >= TOUCH_EVERY_S:
                 await self._pool.execute(
                     "UPDATE user_sessions SET last_seen_at = $2 WHERE id = $1", row["id"], now)
-        self._cache[digest] = (time.monotonic() + self._cache_ttl_s, session)
+        if session is not None:
+            # Only live sessions are kept: a client sending made-up cookies must not fill
+            # the memory (it costs a lookup each, as an unknown token does).
+            if len(self._cache) >= MAX_CACHED:
+                self._cache.clear()
+            self._cache[digest] = (time.monotonic() + self._cache_ttl_s, session)
         return session
 
 
