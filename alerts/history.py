@@ -5,7 +5,7 @@ interlocks)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -84,7 +84,7 @@ async def active_alarm_rules(conn: asyncpg.Connection, rule_ids: Sequence[str]) 
 
 async def standing_alerts(pool: asyncpg.Pool, org: str, now: datetime) -> list[asyncpg.Record]:
     """``org``'s alerts active now and neither shelved nor out of service: (exchange, asset,
-    severity, title), for the dashboard."""
+    severity, title with its id), for the dashboard."""
     return list(await pool.fetch(load_queries(_QUERIES)["standing_alerts"], org, now))
 
 
@@ -104,3 +104,11 @@ async def deliveries_to(conn: asyncpg.Connection, org: str, status: str,
 async def deliveries_of(conn: asyncpg.Connection, alert_id: int) -> list[asyncpg.Record]:
     """An alert's deliveries, each with its attempts as JSON in ``history``."""
     return list(await conn.fetch(load_queries(_QUERIES)["deliveries_of"], alert_id))
+
+
+async def supplies_lost(pool: asyncpg.Pool, org: str,
+                        conditions: Collection[str]) -> dict[str, datetime]:
+    """Exchange -> since when an active alert of ``org`` as recipient, in one of
+    ``conditions``, names an upstream cause (the dashboard's own view)."""
+    rows = await pool.fetch(load_queries(_QUERIES)["supplies_lost"], org, sorted(conditions))
+    return {r["exchange"]: r["since"] for r in rows}

@@ -25,7 +25,7 @@ SELECT DISTINCT rule_id FROM alerts WHERE rule_id = ANY($1::text[])
   AND severity = 'alarm' AND state IN ('active_unack', 'active_ack');
 
 -- name: standing_alerts
-SELECT exchange, asset, severity, title FROM alerts
+SELECT id, exchange, asset, severity, title FROM alerts
 WHERE org = $1 AND state IN ('active_unack', 'active_ack')
   AND NOT out_of_service AND (shelved_until IS NULL OR shelved_until <= $2);
 
@@ -48,3 +48,10 @@ SELECT d.id, d.channel, d.contact, d.idempotency_key, d.group_key, d.status,
                 FILTER (WHERE a.id IS NOT NULL), '[]') AS history
 FROM alert_deliveries d LEFT JOIN alert_delivery_attempts a ON a.delivery_id = d.id
 WHERE d.alert_id = $1 GROUP BY d.id ORDER BY d.id;
+
+-- name: supplies_lost
+SELECT exchange, min(coalesce(since_ts, raised_at)) AS since FROM alerts
+WHERE org = $1 AND role = 'recipient' AND exchange IS NOT NULL
+  AND cause_asset IS NOT NULL AND condition = ANY($2::text[])
+  AND state IN ('active_unack', 'active_ack')
+GROUP BY exchange;

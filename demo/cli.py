@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -29,6 +30,7 @@ from heatlink.aio import cancel_and_wait
 from heatlink.cluster.index import ClusterIndex
 from services.access.principal import Role
 from services.access.tokens import TokenStore
+from services.access.users import UserStore
 from services.app import create_app
 from services.cli_serve import tune_garbage_collector
 from services.settings import ControlSettings, Settings
@@ -159,7 +161,7 @@ async def _run(settings: Settings, data_dir: Path, logins: BrokerLogins, keys: D
     index: ClusterIndex = state.index
     tokens: TokenStore = state.tokens
     service_url = f"http://{host}:{port}"
-    people = await _people_tokens(tokens, index)
+    people = await _people_logins(state.users, index)
     _print_welcome(service_url, people, data_dir, logins.alerts, scenario, speed)
 
     async with LiveSimulation(scenario, speed=speed, seed=seed, opcua_port=free_port(),
@@ -198,21 +200,27 @@ def _owner(index: ClusterIndex, gateway_id: str) -> str:
     return next(g.owner for g in index.cluster.gateways if g.id == gateway_id)
 
 
-async def _people_tokens(tokens: TokenStore, index: ClusterIndex) -> dict[str, str]:
-    """A token per organisation, to log in to the dashboard as that company."""
+async def _people_logins(users: UserStore, index: ClusterIndex) -> dict[str, tuple[str, str]]:
+    """A person per organisation (named as the organisation) with a fresh password, to log
+    in to the dashboard as that company: org -> (username, password)."""
     out = {}
     for org in index.cluster.organisations:
         role = Role.FACILITATOR if index.is_facilitator(org.id) else Role.OPERATOR
-        out[org.id], _ = await tokens.create(name="demo login", org=org.id, role=role)
+        password = secrets.token_urlsafe(12)
+        if not await users.set_password(org.id, password):  # a demo run before made it
+            await users.create(username=org.id, org=org.id, role=role, password=password,
+                               display_name=f"{org.name} (demo)")
+        out[org.id] = (org.id, password)
     return out
 
 
-def _print_welcome(url: str, people: dict[str, str], data_dir: Path, mqtt_url: str,
-                   scenario: str, speed: float) -> None:
+def _print_welcome(url: str, people: dict[str, tuple[str, str]], data_dir: Path,
+                   mqtt_url: str, scenario: str, speed: float) -> None:
     lines = [f"heatlink demo: scenario {scenario!r} at {speed:g}x, data in {data_dir}",
              f"alert e-mails land in {data_dir / 'mail' / 'new'}; MQTT alerts on {mqtt_url}",
              f"dashboard and API: {url}/   (API docs: {url}/docs)",
-             "log in with one company's token (each sees only what its contracts share):"]
-    lines += [f"  {org:22} {token}" for org, token in people.items()]
-    (data_dir / "demo-tokens.txt").write_text("\n".join(lines[2:]) + "\n")
+             "log in as one company's person, username and password (new at every start; "
+             "each sees only what its contracts share):"]
+    lines += [f"  {user:22} {password}" for user, password in people.values()]
+    (data_dir / "demo-logins.txt").write_text("\n".join(lines[2:]) + "\n")
     typer.echo("\n".join(lines) + "\nCtrl-C stops everything.")

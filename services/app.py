@@ -18,12 +18,18 @@ from heatlink.aio import cancel_and_wait, stop_together
 from heatlink.clock import Clock, SystemClock
 from heatlink.cluster.index import ClusterIndex
 from heatlink.cluster.loader import load_cluster
+from services.access.attempts import Limits, LoginAttempts
+from services.access.login import router as login_router
 from services.access.router import router as access_router
+from services.access.sessions import SessionStore
 from services.access.tokens import TokenStore
+from services.access.users import UserStore
 from services.accounting.router import router as accounting_router
 from services.accounting.runtime import AccountingRuntime
+from services.alerts.journal_router import router as journal_router
 from services.alerts.router import router as alerts_router
 from services.api import install as install_api
+from services.control.preview import router as preview_router
 from services.control.router import router as control_router
 from services.control.runtime import create_control
 from services.dashboard.router import router as dashboard_router
@@ -94,6 +100,13 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         app.state.index = index
         app.state.metrics = metrics
         app.state.tokens = TokenStore(pool, clock, settings.token_cache_ttl_s)
+        app.state.users = UserStore(pool, clock)
+        app.state.sessions = SessionStore(pool, clock, ttl_s=settings.session_ttl_s,
+                                          idle_s=settings.session_idle_s,
+                                          cache_ttl_s=settings.token_cache_ttl_s)
+        app.state.login_attempts = LoginAttempts(pool, clock, Limits(
+            settings.login_max_failures, settings.login_max_failures_per_client,
+            settings.login_window_s))
         app.state.ingest = IngestService(pool, index, limits, settings, clock, metrics, [])
         live = start_live(app, clock)
         started.callback(live.close)
@@ -141,9 +154,11 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         version=__version__,
         summary="Monitoring and control of surplus heat exchange in an industrial cluster",
         description=(
-            "Every endpoint but /healthz, /readyz and /metrics needs `Authorization: Bearer "
-            "<token>`. A token belongs to one organisation and sees that organisation's "
-            "series plus those its exchanges share with it. Times are RFC 3339 with offset."),
+            "Every endpoint but /healthz, /readyz, /metrics and POST /v1/session needs "
+            "`Authorization: Bearer <token>` (machines) or the session cookie that POST "
+            "/v1/session sets (people; a change then also needs `X-CSRF-Token`). A caller "
+            "belongs to one organisation and sees that organisation's series plus those its "
+            "exchanges share with it. Times are RFC 3339 with offset."),
         lifespan=lifespan,
     )
     install_api(app, max_body_bytes=settings.max_body_bytes)
@@ -154,11 +169,14 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     app.include_router(ingest_router)
     app.include_router(readings_router)
     app.include_router(access_router)
+    app.include_router(login_router)
     app.include_router(export_router)
     app.include_router(live_router)
     app.include_router(dashboard_router)
     app.include_router(alerts_router)
+    app.include_router(journal_router)
     app.include_router(monitor_router)
     app.include_router(control_router)
+    app.include_router(preview_router)
     app.include_router(accounting_router)
     return app

@@ -82,3 +82,14 @@ class Settings(BaseSettings):
                                   description="HEATLINK_ALERTS_* (README: Alerts)")
     control: ControlSettings = Field(default_factory=ControlSettings,
                                      description="HEATLINK_CONTROL_* (README: Control)")
+    session_ttl_s: float = Field(43_200.0, gt=0, description="Longest a login session lasts")
+    session_idle_s: float = Field(3600.0, gt=0, description="A session ends after this long "
+                                  "without a request")
+    session_cookie_secure: bool | None = Field(None, description="Mark the session cookie "
+                                               "Secure; unset: when the request came over "
+                                               "https")
+    login_max_failures: int = Field(5, ge=1, description="Failed logins per username within "
+                                    "login_window_s before further attempts are refused")
+    login_max_failures_per_client: int = Field(20, ge=1, description="Failed logins per client "
+                                               "address within login_window_s")
+    login_window_s: float = Field(900.0, gt=0, description="Window of the login limits")

@@ -1,4 +1,4 @@
-"""The caller of a request, as established from its token."""
+"""The caller of a request, as established from its token or its login session."""
 
 from __future__ import annotations
 
@@ -26,6 +26,9 @@ class Scope(StrEnum):
     SETTLE = "settle"  # commercial acts on an exchange's accounting: close, comment, rules
 
 
+# Roles a person may have; gateway is a machine's, held by tokens only.
+PERSON_ROLES = (Role.OPERATOR, Role.RECIPIENT, Role.INTEGRATOR, Role.FACILITATOR, Role.ADMIN)
+
 DEFAULT_SCOPES: dict[Role, frozenset[Scope]] = {
     Role.OPERATOR: frozenset({Scope.READ, Scope.CONTROL, Scope.SAFETY}),
     Role.RECIPIENT: frozenset({Scope.READ}),
@@ -44,6 +47,13 @@ class Principal:
     role: Role
     scopes: frozenset[Scope]
     gateway: str | None = None
+    user_id: int | None = None  # set when a person logged in (a session), not a token
+
+    @property
+    def actor(self) -> str:
+        """Who did it, for audit records: the organisation, the name and the credential."""
+        how = f"user #{self.user_id}" if self.user_id is not None else f"#{self.token_id}"
+        return f"{self.org}:{self.name} ({how})"
 
     def has(self, scope: Scope) -> bool:
         return scope in self.scopes

@@ -76,7 +76,8 @@ def _may_change(p: Principal, point: WritablePoint) -> str | None:
     if p.org != point.owner:
         return (f"{point.key} belongs to {point.owner}; only its owner may change it")
     if not p.has(Scope.CONTROL):
-        return "this token lacks the 'control' scope; ask your organisation's admin for one"
+        who = "your role" if p.user_id is not None else "this token"
+        return f"{who} lacks the 'control' scope; ask your organisation's admin for one"
     return None
 
 

@@ -37,7 +37,7 @@ from services.control.alarm import ReadbackAlarm
 from services.control.bus import CommandBus
 from services.control.keys import ControlKeys, load_keys
 from services.control.metrics import ControlMetrics
-from services.control.plan import StartError, check_target, plan_ramp
+from services.control.plan import RampPlan, StartError, check_target, plan_ramp
 from services.control.ramp import Event, Ramp
 from services.monitor.runtime import MonitorRuntime
 from services.readings import store as readings
@@ -143,6 +143,18 @@ class ControlRuntime:
                               detail={"why": why, **detail})
 
     # ---- operator actions
+    async def preview(self, point: WritablePoint, target: float) -> tuple[RampPlan, str]:
+        """The ramp ``request`` would plan now, sent nowhere: its plan and where its start
+        value comes from. Raises as ``request`` does for a target or a plant value that
+        cannot be planned."""
+        check_target(target, point.range)
+        rise, fall = self.limits(point)
+        async with self.pool.acquire() as conn:
+            start, source = await self._start_value(conn, point)
+        return plan_ramp(start, target, max_rise_per_h=rise, max_fall_per_h=fall,
+                         value_range=point.range, rate_fraction=point.rate_fraction,
+                         ease_s=point.ease_s, step_s=point.step_s), source
+
     async def request(self, actor: Actor, point: WritablePoint, target: float) -> int:
         """Plan a ramp from where the plant stands (never from a value the caller gives)."""
         if self.bus is None:

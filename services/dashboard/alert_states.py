@@ -37,7 +37,9 @@ class ActiveAlertStates:
         except asyncpg.UndefinedTableError:
             return out
         for r in rows:
-            status = Status(_SEVERITY.get(r["severity"], State.WARNING), r["title"])
+            # The page shows the alert's own words, in its language, by the alert's id.
+            status = Status(_SEVERITY.get(r["severity"], State.WARNING), r["title"],
+                            "reason.alert", {"alert": r["id"]})
             targets: list[tuple[dict[str, Status], str]] = []
             if r["exchange"]:
                 targets.append((out.exchanges, r["exchange"]))
@@ -75,7 +77,9 @@ class MaintenanceStates:
         for r in rows:
             reason = f": {r['reason']}" if r["reason"] else ""
             until = r["ends_at"].strftime("%Y-%m-%d %H:%M")
-            status = Status(State.PLANNED_OUTAGE, f"maintenance until {until} UTC{reason}")
+            status = Status(State.PLANNED_OUTAGE, f"maintenance until {until} UTC{reason}",
+                            "reason.maintenance", {"until": r["ends_at"].isoformat(),
+                                                   "why": r["reason"] or ""})
             out.exchanges[r["exchange"]] = status
             if r["exchange"] in exchangers:
                 out.assets[exchangers[r["exchange"]]] = status

@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable
+from datetime import timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, HTMLResponse
 
 from heatlink.cluster.index import ClusterIndex
 from heatlink.quality import QUALITY_NAMES
 from services.access import log as access_log
 from services.access.deps import require_scope
 from services.access.principal import Principal, Scope
+from services.dashboard import i18n
 from services.dashboard.alert_states import ActiveAlertStates, MaintenanceStates
+from services.dashboard.own import RATE_WINDOW_S, OwnView, lost_supplies, slope_per_h
+from services.dashboard.own import limits_of as own_limits
+from services.dashboard.own_schemas import OwnViewOut
 from services.dashboard.schemas import SnapshotOut
 from services.dashboard.state import (
     Latest,
@@ -27,6 +33,7 @@ from services.dashboard.state import (
     WorstOf,
 )
 from services.dashboard.view import ClusterView
+from services.monitor.group import AnyRule
 from services.readings import store
 
 router = APIRouter()
@@ -69,10 +76,18 @@ def _static_root() -> Path:
 
 
 @router.get("/", include_in_schema=False)
-async def page() -> FileResponse:
-    # The page holds no data: it asks for a token, then for /v1/dashboard.
-    return FileResponse(_static_root() / "index.html", media_type=_TYPES[".html"],
-                        headers={"Cache-Control": "no-cache"})
+async def page(request: Request) -> HTMLResponse:
+    # The page holds no data (it asks for a login, then for /v1/dashboard): only its
+    # language, chosen per request, and that language's texts.
+    lang = i18n.choose(request.cookies.get(i18n.LANG_COOKIE),
+                       request.headers.get("accept-language"))
+    html = (_static_root() / "index.html").read_text(encoding="utf-8")
+    texts = json.dumps(i18n.catalogue(lang), ensure_ascii=False).replace("</", "<\\/")
+    html = html.replace('<html lang="en">', f'<html lang="{lang}">', 1).replace(
+        '<script type="application/json" id="messages">{}</script>',
+        f'<script type="application/json" id="messages">{texts}</script>', 1)
+    return HTMLResponse(html, headers={"Cache-Control": "no-cache",
+                                       "Vary": "Cookie, Accept-Language"})
 
 
 @router.get("/static/{path:path}", include_in_schema=False)
@@ -156,3 +171,63 @@ async def snapshot(request: Request, principal: Reader) -> SnapshotOut:
                                 "dashboard")
     return _view(request).snapshot(principal.org, visible, latest, quality, statuses, now,
                                    REFRESH_S)
+
+
+def _rules(request: Request) -> list[AnyRule]:
+    monitor = getattr(request.app.state, "monitor", None)
+    if monitor is not None:
+        return [r.spec for r in monitor.rules()]
+    index: ClusterIndex = request.app.state.index
+    return list(index.cluster.rules)
+
+
+@router.get("/v1/dashboard/own", response_model=OwnViewOut, tags=["dashboard"],
+            summary="The caller's own assets first, and what its recipients need from it",
+            description="Per own asset with a watched temperature: its value, the rate of "
+            "change over the last 10 minutes against its ramp limits, its band, and per "
+            "upstream supply the time to its limit if that supply stopped now (pipe delay "
+            "plus the cluster file's thermal model); while an active alert says a supply is "
+            "lost, the model's predicted path and when it crosses the limit. For a "
+            "supplier: each recipient asset's limits and the time its supply gives it, "
+            "computed from the recipient's temperature but never showing it (the recipient "
+            "finds these reads in its access log, door `margin`).",
+            responses={401: {"description": "Missing or unknown token or session"}})
+async def own_view(request: Request, principal: Reader) -> OwnViewOut:
+    index: ClusterIndex = request.app.state.index
+    pool = request.app.state.pool
+    now = request.app.state.clock.now()
+    view: OwnView | None = getattr(request.app.state, "dashboard_own", None)
+    if view is None:
+        view = request.app.state.dashboard_own = OwnView(index)
+    rules = _rules(request)
+    mine = view.own_assets(principal.org, rules)
+    recipients_of = [a for e in index.cluster.exchanges if e.supplier == principal.org
+                     for a in e.recipient_assets]
+    watched = {a: lim.series for a in {*mine, *recipients_of}
+               if (lim := own_limits(index, a, rules)) is not None}
+    rows = [r for r in await store.latest(pool, sorted(set(watched.values())))
+            if r["ts"] is not None]
+    latest = {r["key"]: Latest(ts=r["ts"], value=r["value"]) for r in rows}
+    quality = {r["key"]: QUALITY_NAMES[r["quality"]] for r in rows}
+    visible = index.visible_series(principal.org)
+    exchanges = frozenset(e.id for e in index.exchanges_of(principal.org))
+    statuses = await _states(request).statuses(
+        Viewer(principal.org, visible, exchanges),
+        {k: v for k, v in latest.items() if k in visible}, now)
+    lost = await lost_supplies(pool, principal.org)
+    assets = []
+    for asset_id in mine:
+        key = watched.get(asset_id)
+        rate = None
+        if key is not None:
+            recent = await store.raw_readings(pool, key, now - timedelta(seconds=RATE_WINDOW_S),
+                                              now + timedelta(seconds=1), 10_000)
+            good = [r for r in recent if r["quality"] == 0]
+            rate = slope_per_h([r["ts"] for r in good], [r["value"] for r in good])
+        assets.append(view.asset(asset_id, rules, latest, quality, rate, statuses, lost, now))
+    needs, used = view.needs(principal.org, rules, latest, statuses)
+    await access_log.log_access(pool, principal.org, [
+        (index.series[k].owner, k) for _, k in
+        _not_logged_lately(request, principal.org, index, [k for k in used if k not in visible])
+    ], "margin")
+    return OwnViewOut(org=principal.org, generated_at=now, assets=assets, recipients=needs)

@@ -22,6 +22,11 @@ class NodeOut(BaseModel):
     depth: int = Field(description="Steps from the first heat source along `feeds`")
     state: State
     reason: str = Field(examples=["supply 18.4 within 14–22"])
+    reason_key: str | None = Field(None, description="The reason as a message key of the "
+                                   "dashboard's catalogues", examples=["reason.within"])
+    reason_values: dict[str, str | float] = Field(default_factory=dict,
+                                                  examples=[{"v": 18.4, "low": 14,
+                                                             "high": 22}])
     series: list[str] = Field(description="This asset's series the caller may read")
 
 
@@ -57,6 +62,8 @@ class ExchangeOut(BaseModel):
     notice_period_h: float
     state: State
     reason: str
+    reason_key: str | None = None
+    reason_values: dict[str, str | float] = Field(default_factory=dict)
     power_kw: float | None = Field(description="Delivered heat power now: the power series' "
                                    "latest value, else computed from flow and temperatures")
     primary: SideOut

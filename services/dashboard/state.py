@@ -35,7 +35,11 @@ _RANK = {State.NORMAL: 0, State.PLANNED_OUTAGE: 1, State.UNKNOWN: 2, State.WARNI
 @dataclass(frozen=True)
 class Status:
     state: State
-    reason: str
+    reason: str  # in English, for API clients and logs
+    # The same in the dashboard's catalogue (services/dashboard/messages), for other
+    # languages: a message key and its values. None: show ``reason`` as it is.
+    key: str | None = None
+    values: Mapping[str, str | float] = field(default_factory=dict)
 
 
 def worst(statuses: Iterable[Status]) -> Status | None:
@@ -126,28 +130,33 @@ class LatestValueStates:
         """An unmeasured asset (a pipe) carries what its feeders carry."""
         found = worst(assets[f] for f in self._feeders[asset_id] if f in assets)
         if found is None:
-            return Status(State.UNKNOWN, "not measured")
-        return Status(found.state, f"not measured; upstream: {found.reason}")
+            return Status(State.UNKNOWN, "not measured", "reason.not_measured")
+        return Status(found.state, f"not measured; upstream: {found.reason}",
+                      found.key and "reason.upstream", {"key": found.key or "", **found.values})
 
     def _exchange(self, band: SupplyBand | None, visible: frozenset[str],
                   fresh: Mapping[str, Latest]) -> Status:
         if band is None:
-            return Status(State.UNKNOWN, "the contract names no supply band")
+            return Status(State.UNKNOWN, "the contract names no supply band", "reason.no_band")
         if band.series not in visible:
-            return Status(State.UNKNOWN, "the supply temperature is not shared with you")
+            return Status(State.UNKNOWN, "the supply temperature is not shared with you",
+                          "reason.not_shared")
         value = fresh.get(band.series)
         if value is None:
             return Status(State.UNKNOWN, f"no value of {band.series} in the last "
-                          f"{self.stale_after_s:.0f} s")
+                          f"{self.stale_after_s:.0f} s", "reason.no_value",
+                          {"series": band.series, "s": self.stale_after_s})
         margin = (band.high - band.low) * self.warn_margin
         v = value.value
+        values = {"v": v, "low": band.low, "high": band.high}
         if v < band.low or v > band.high:
             return Status(State.ALARM, f"supply {v:.1f} outside the band "
-                          f"{band.low:g}–{band.high:g}")
+                          f"{band.low:g}–{band.high:g}", "reason.outside", values)
         if v < band.low + margin or v > band.high - margin:
             return Status(State.WARNING, f"supply {v:.1f} near the edge of the band "
-                          f"{band.low:g}–{band.high:g}")
-        return Status(State.NORMAL, f"supply {v:.1f} within {band.low:g}–{band.high:g}")
+                          f"{band.low:g}–{band.high:g}", "reason.edge", values)
+        return Status(State.NORMAL, f"supply {v:.1f} within {band.low:g}–{band.high:g}",
+                      "reason.within", values)
 
     def _asset(self, asset_id: str, visible: frozenset[str], fresh: Mapping[str, Latest],
                exchanges: Mapping[str, Status]) -> Status:
@@ -156,9 +165,12 @@ class LatestValueStates:
         own = [k for k, s in self.index.series.items() if s.asset == asset_id and k in visible]
         if own:
             live = [k for k in own if k in fresh]
-            related.append(Status(State.NORMAL, f"{len(live)} of {len(own)} series live")
-                           if live else Status(State.UNKNOWN, "no recent values"))
-        return worst(related) or Status(State.UNKNOWN, "no series of this asset are visible")
+            related.append(Status(State.NORMAL, f"{len(live)} of {len(own)} series live",
+                                  "reason.live", {"n": len(live), "of": len(own)})
+                           if live else Status(State.UNKNOWN, "no recent values",
+                                               "reason.no_recent"))
+        return worst(related) or Status(State.UNKNOWN, "no series of this asset are visible",
+                                        "reason.none_visible")
 
 
 class WorstOf:

@@ -104,7 +104,8 @@ class ClusterView:
         status = statuses.assets.get(asset_id, _UNKNOWN)
         return NodeOut(id=asset.id, name=asset.name, kind=str(asset.kind), owner=asset.owner,
                        site=asset.site, role=role, depth=self.depth[asset_id],
-                       state=status.state, reason=status.reason,
+                       state=status.state, reason=status.reason, reason_key=status.key,
+                       reason_values=dict(status.values),
                        series=sorted(k for k, s in self.index.series.items()
                                      if s.asset == asset_id and k in visible))
 
@@ -120,7 +121,8 @@ class ClusterView:
             contracted_power_kw=e.contracted_power_kw,
             supply_band=BandOut(series=band.series, low=band.low, high=band.high)
             if band else None, notice_period_h=e.notice_period_h, state=status.state,
-            reason=status.reason, power_kw=self._power_kw(secondary, primary, latest),
+            reason=status.reason, reason_key=status.key,
+            reason_values=dict(status.values), power_kw=self._power_kw(secondary, primary, latest),
             primary=primary, secondary=secondary)
 
     def _power_kw(self, secondary: SideOut, primary: SideOut,

@@ -11,9 +11,13 @@ from pydantic import BaseModel, Field
 
 from heatlink.cluster.index import ClusterIndex
 from services.access import log as access_log
-from services.access.deps import current_principal, require_scope
+from services.access.deps import (
+    current_principal,
+    principal_for,
+    request_credential,
+    require_scope,
+)
 from services.access.principal import Principal, Scope
-from services.access.tokens import TokenStore
 from services.live.hub import LiveHub
 from services.live.stream import KEEPALIVE_S, Audience, events_for
 from services.live.tickets import TicketBook
@@ -47,11 +51,6 @@ class TicketOut(BaseModel):
     stream_url: str = Field(examples=["/v1/stream?ticket=st_3q2-4r8aYv0HkqJ6b7mKpQxW1sZ9"])
 
 
-def _raw_bearer(request: Request) -> str:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    return token.strip() if scheme.lower() == "bearer" else ""
-
-
 @router.post("/stream/ticket", response_model=TicketOut,
              summary="A short-lived ticket to open the stream from a browser",
              description="EventSource cannot send an Authorization header; open "
@@ -68,7 +67,7 @@ async def issue_ticket(request: Request,
                        principal: Annotated[Principal, Depends(require_scope(Scope.READ))]
                        ) -> TicketOut:
     tickets: TicketBook = request.app.state.stream_tickets
-    ticket, expires_at = tickets.issue(_raw_bearer(request), principal.org)
+    ticket, expires_at = tickets.issue(request_credential(request), principal.org)
     return TicketOut(ticket=ticket, expires_at=expires_at,
                      stream_url=f"/v1/stream?ticket={ticket}")
 
@@ -82,7 +81,7 @@ async def _stream_caller(request: Request, ticket: str | None) -> tuple[Principa
                                 f"the ticket is unknown, used or expired (each opens one "
                                 f"stream). {_HOW}", headers={"WWW-Authenticate": "Bearer"})
         token = redeemed.token
-        found = await request.app.state.tokens.authenticate(token)
+        found = await principal_for(request, token)
         if found is None or found.org != redeemed.org:
             raise HTTPException(status.HTTP_401_UNAUTHORIZED,
                                 f"the token behind this ticket is revoked or expired. {_HOW}",
@@ -90,7 +89,7 @@ async def _stream_caller(request: Request, ticket: str | None) -> tuple[Principa
         principal: Principal = found
     else:
         principal = await current_principal(request)
-        token = _raw_bearer(request)
+        token = request_credential(request)
     if not principal.has(Scope.READ):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "this token lacks the 'read' scope; "
                             "ask your organisation's admin for one that has it")
@@ -147,11 +146,10 @@ async def stream(
     await access_log.log_access(request.app.state.pool, principal.org,
                                 [(index.series[k].owner, k) for k in sorted(chosen)], "stream")
     hub: LiveHub = request.app.state.live_hub
-    tokens: TokenStore = request.app.state.tokens
 
     async def still_allowed() -> bool:
         try:
-            return await tokens.authenticate(token) is not None
+            return await principal_for(request, token) is not None
         except Exception as exc:
             # With the database away no token can be revoked either: stream on, and check
             # again at the next keep-alive.

@@ -84,7 +84,7 @@ async def rule_versions(rule_id: RuleId, monitor: Monitor, caller: Caller) -> li
 async def change_rule(rule_id: RuleId, body: RuleChange, monitor: Monitor,
                       caller: Changer) -> RuleOut:
     _rule_or_404(monitor, rule_id, caller)
-    actor = f"{caller.org}:{caller.name} (#{caller.token_id})"
+    actor = caller.actor
     try:
         changed = await monitor.change_rule(rule_id, body.changes, caller.org, body.reason,
                                             actor)

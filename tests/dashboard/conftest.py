@@ -17,7 +17,7 @@ from heatlink.cluster.loader import EXAMPLE_CLUSTER
 from services.access.principal import Role
 from services.settings import Settings
 from tests.support.servers import with_database
-from tests.support.service import AppHandle, make_token, running_app
+from tests.support.service import AppHandle, make_token, make_user, running_app
 
 ORG_ROLES = {"glomfjord-smelter": Role.OPERATOR, "fjordsmolt": Role.RECIPIENT,
              "mo-ferrosilicon": Role.OPERATOR, "mo-fjernvarme": Role.OPERATOR,
@@ -64,6 +64,12 @@ async def live_service(database_url: str, cluster_file: Path) -> AsyncIterator[A
 @pytest.fixture(scope="session")
 async def org_tokens(live_service: AppHandle, database_url: str) -> dict[str, str]:
     return {org: await make_token(database_url, org, role) for org, role in ORG_ROLES.items()}
+
+
+@pytest.fixture(scope="session")
+async def org_users(live_service: AppHandle, database_url: str) -> dict[str, tuple[str, str]]:
+    """A person per organisation who logs in: org -> (username, password)."""
+    return {org: await make_user(database_url, org, role) for org, role in ORG_ROLES.items()}
 
 
 @pytest.fixture(scope="session")

@@ -29,8 +29,8 @@ async def chromium() -> AsyncIterator[Any]:
 
 
 async def test_the_card_shows_energy_month_to_date_and_downloads_the_statement(
-        live_service: AppHandle, org_tokens: dict[str, str], chromium: Any) -> None:
-    page = await open_dashboard(chromium, live_service.url, org_tokens["fjordsmolt"],
+        live_service: AppHandle, org_users: dict[str, tuple[str, str]], chromium: Any) -> None:
+    page = await open_dashboard(chromium, live_service.url, org_users["fjordsmolt"],
                                 without_alerts=True, accept_downloads=True)
     card = page.locator("article[data-exchange='glomfjord-smolt']")
     accounting = card.locator(".accounting")

@@ -12,7 +12,7 @@ import pytest
 from heatlink.findings import Finding
 from services.access.principal import Role
 from tests.dashboard.plant import ReplayedPlant
-from tests.support.service import AppHandle, make_token
+from tests.support.service import AppHandle, make_token, make_user
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -50,8 +50,10 @@ async def browser() -> AsyncIterator[Any]:
         await launched.close()
 
 
-async def open_dashboard(browser: Any, url: str, token: str, *, without_alerts: bool = False,
-                         **context: Any) -> Any:
+async def open_dashboard(browser: Any, url: str, login: tuple[str, str], *,
+                         without_alerts: bool = False, **context: Any) -> Any:
+    """The dashboard in a new browser context, logged in as ``login`` (username,
+    password) through the page's sign-in form."""
     page = await (await browser.new_context(**context)).new_page()
     if without_alerts:  # a service built without the alert part: its endpoints are 404
         for path in ("**/v1/alerts", "**/v1/maintenance"):
@@ -66,7 +68,8 @@ async def open_dashboard(browser: Any, url: str, token: str, *, without_alerts: 
     opened = await page.goto(url + "/")
     assert "frame-ancestors 'none'" in (await opened.header_value("content-security-policy")
                                         or "")
-    await page.fill("#token", token)
+    await page.fill("#username", login[0])
+    await page.fill("#password", login[1])
     await page.click("#login-form button[type=submit]")
     await page.wait_for_selector("body[data-ready='1']")
     await page.wait_for_selector("#live.on")
@@ -74,9 +77,9 @@ async def open_dashboard(browser: Any, url: str, token: str, *, without_alerts: 
 
 
 async def test_the_dashboard_shows_live_values_that_change(
-        live_service: AppHandle, org_tokens: dict[str, str], plant: dict[str, Any],
+        live_service: AppHandle, org_users: dict[str, tuple[str, str]], plant: dict[str, Any],
         browser: Any) -> None:
-    page = await open_dashboard(browser, live_service.url, org_tokens["cluster-facilitator"],
+    page = await open_dashboard(browser, live_service.url, org_users["cluster-facilitator"],
                                 viewport={"width": 1500, "height": 1300})
     cells = {key: f"td[data-series='{key}']" for key in (SUPPLY, FLOW)}
     shown = {key: [await page.text_content(cell)] for key, cell in cells.items()}
@@ -106,9 +109,9 @@ async def test_the_dashboard_shows_live_values_that_change(
 
 
 async def test_a_recipient_sees_the_shared_side_only_on_a_phone(
-        live_service: AppHandle, org_tokens: dict[str, str], plant: dict[str, Any],
+        live_service: AppHandle, org_users: dict[str, tuple[str, str]], plant: dict[str, Any],
         browser: Any) -> None:
-    page = await open_dashboard(browser, live_service.url, org_tokens["fjordsmolt"],
+    page = await open_dashboard(browser, live_service.url, org_users["fjordsmolt"],
                                 viewport={"width": 390, "height": 844}, is_mobile=True,
                                 has_touch=True, without_alerts=True)
     # Without the alert endpoints the panels stay hidden rather than showing an error.
@@ -127,19 +130,21 @@ async def test_a_recipient_sees_the_shared_side_only_on_a_phone(
     assert page.errors == []
 
 
-async def test_a_wrong_token_is_asked_for_again(live_service: AppHandle, browser: Any) -> None:
+async def test_a_wrong_password_is_asked_for_again(
+        live_service: AppHandle, org_users: dict[str, tuple[str, str]], browser: Any) -> None:
     page = await (await browser.new_context()).new_page()
     await page.goto(live_service.url + "/")
-    await page.fill("#token", "hl_wrong")
+    await page.fill("#username", org_users["fjordsmolt"][0])
+    await page.fill("#password", "not the password")
     await page.click("#login-form button[type=submit]")
-    await page.wait_for_selector("#login-error:has-text('not accepted')")
+    await page.wait_for_selector("#login-error:has-text('wrong password')")
     assert await page.locator("#main").is_hidden()
 
 
 async def test_an_operator_acknowledges_an_alert_and_sees_its_state_change(
         live_service: AppHandle, database_url: str, plant: dict[str, Any],
         browser: Any) -> None:
-    operator = await make_token(database_url, "fjordsmolt", Role.OPERATOR)
+    operator = await make_user(database_url, "fjordsmolt", Role.OPERATOR)
     page = await open_dashboard(browser, live_service.url, operator,
                                 viewport={"width": 1500, "height": 1100})
     # What the monitor would hand over when the supply temperature falls out of its band.
@@ -164,8 +169,8 @@ async def test_an_operator_acknowledges_an_alert_and_sees_its_state_change(
 
 
 async def test_an_announced_maintenance_shows_as_a_planned_outage(
-        live_service: AppHandle, org_tokens: dict[str, str], plant: dict[str, Any],
-        browser: Any) -> None:
+        live_service: AppHandle, org_tokens: dict[str, str],
+        org_users: dict[str, tuple[str, str]], plant: dict[str, Any], browser: Any) -> None:
     now = datetime.now(UTC)
     async with live_service.client(org_tokens["mo-fjernvarme"]) as supplier:
         response = await supplier.post("/v1/maintenance", json={
@@ -173,7 +178,7 @@ async def test_an_announced_maintenance_shows_as_a_planned_outage(
             "ends_at": (now + timedelta(hours=2)).isoformat(),
             "reason": "valve replacement on HX-3"})
     assert response.status_code == 201, response.text
-    page = await open_dashboard(browser, live_service.url, org_tokens["mo-greenhouse"],
+    page = await open_dashboard(browser, live_service.url, org_users["mo-greenhouse"],
                                 viewport={"width": 1200, "height": 900})
     card = page.locator("article[data-exchange='mo-greenhouse']")
     assert await card.get_attribute("data-state") == "planned_outage"
@@ -184,4 +189,26 @@ async def test_an_announced_maintenance_shows_as_a_planned_outage(
     ARTIFACTS.mkdir(exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / "dashboard-planned-outage.png"),
                           full_page=True)
+    assert page.errors == []
+
+
+async def test_a_person_signs_in_and_out_in_the_browser(
+        live_service: AppHandle, org_users: dict[str, tuple[str, str]], browser: Any) -> None:
+    page = await open_dashboard(browser, live_service.url, org_users["fjordsmolt"],
+                                viewport={"width": 1200, "height": 900})
+    assert org_users["fjordsmolt"][0] in (await page.text_content("#org") or "")
+    # The cookie is out of the page's scripts' reach.
+    assert "heatlink_session" not in await page.evaluate("document.cookie")
+    cookies = await page.context.cookies()
+    session = next(c for c in cookies if c["name"] == "heatlink_session")
+    assert session["httpOnly"]
+    assert session["sameSite"] == "Strict"
+    # A reload keeps the session; signing out ends it.
+    await page.reload()
+    await page.wait_for_selector("body[data-ready='1']")
+    await page.click("#logout")
+    await page.wait_for_selector("#login-form")
+    await page.reload()
+    await page.wait_for_selector("#login-form")
+    assert await page.locator("#main").is_hidden()
     assert page.errors == []

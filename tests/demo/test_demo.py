@@ -77,8 +77,9 @@ class Demo:
         found = re.search(r"MQTT alerts on (mqtt://\S+)", self.tail(100_000))
         return found.group(1) if found else None
 
-    async def tokens(self) -> dict[str, str] | None:
-        path = self.data_dir / "demo-tokens.txt"
+    async def logins(self) -> dict[str, str] | None:
+        """username -> password, as the welcome prints them."""
+        path = self.data_dir / "demo-logins.txt"
         if not path.exists():
             return None
         return dict(line.split() for line in path.read_text().splitlines()
@@ -128,7 +129,7 @@ async def test_the_demo_tells_the_farm_of_the_trip_on_every_channel_and_shows_li
         try:
             broker = await until(demo.broker_url, "the welcome naming the broker", demo)
             async with mqtt_subscriber(broker, FARM_TOPIC) as mqtt_in:
-                tokens = await until(demo.tokens, "the companies' tokens", demo)
+                logins = await until(demo.logins, "the companies' logins", demo)
 
                 def farm_hooks() -> list[dict[str, Any]]:
                     return [r.json for r in hooks.at("/hooks") if r.json["org"] == FARM]
@@ -150,11 +151,13 @@ async def test_the_demo_tells_the_farm_of_the_trip_on_every_channel_and_shows_li
                 await until(mailed, f"an e-mail to {FARM_MAIL} about the trip", demo)
                 await until(published, f"an MQTT message on {FARM_TOPIC} about the trip", demo)
 
-                # The dashboard's state API, with the farm's token: the tank's temperature,
-                # and a newer one a moment later.
-                async with httpx.AsyncClient(
-                        base_url=demo.url, timeout=30,
-                        headers={"Authorization": f"Bearer {tokens[FARM]}"}) as client:
+                # The dashboard's state API, logged in as the farm's person with the
+                # printed password: the tank's temperature, and a newer one a moment later.
+                async with httpx.AsyncClient(base_url=demo.url, timeout=30) as client:
+                    login = await client.post("/v1/session", json={
+                        "username": FARM, "password": logins[FARM]})
+                    assert login.status_code == 200, login.text
+                    assert login.json()["org"] == FARM
                     async def tank_ts() -> str | None:
                         answer = await client.get("/v1/dashboard")
                         assert answer.status_code == 200, answer.text

@@ -19,7 +19,7 @@ def heatlink(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_help_lists_every_subcommand() -> None:
     out = heatlink("--help").stdout
-    for command in ("serve", "migrate", "demo", "bench", "gateway", "simulate", "token"):
+    for command in ("serve", "migrate", "demo", "bench", "gateway", "simulate", "token", "user"):
         assert command in out
 
 

@@ -13,6 +13,11 @@ from services.storage.migrate import apply_migrations, available_migrations
 from tests.support.servers import require_timescaledb
 
 EXPECTED_COLUMNS = {
+    "users": {"id", "username", "org", "role", "display_name", "password_hash", "created_at",
+              "password_changed_at", "disabled_at"},
+    "user_sessions": {"id", "secret_hash", "csrf_token", "user_id", "created_at",
+                      "last_seen_at", "expires_at", "revoked_at", "client"},
+    "login_attempts": {"id", "at", "username", "org", "client", "outcome", "user_id"},
     "series": {"id", "key", "asset", "quantity", "unit", "owner", "range_min", "range_max",
                "derived"},
     "readings": {"series_id", "ts", "value", "quality"},

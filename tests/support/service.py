@@ -73,6 +73,26 @@ async def make_token(database_url: str, org: str, role: Role, *, gateway: str | 
         await pool.close()
 
 
+async def make_user(database_url: str, org: str, role: Role,
+                    username: str | None = None) -> tuple[str, str]:
+    """A person who logs in: (username, password), the username unique per call."""
+    import secrets
+
+    from heatlink.clock import SystemClock
+    from services.access.users import UserStore
+
+    await apply_migrations(database_url)
+    username = username or f"{org}-{role}-{secrets.token_hex(3)}"
+    password = secrets.token_urlsafe(12)
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
+    try:
+        await UserStore(pool, SystemClock()).create(username=username, org=org, role=role,
+                                                    password=password)
+    finally:
+        await pool.close()
+    return username, password
+
+
 class ServiceProcess:
     """`heatlink serve` in a child process on a fixed port, for kill and restart tests."""
 

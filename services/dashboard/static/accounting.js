@@ -18,14 +18,15 @@ async function loadAccounting(card) {
   const text = box.querySelector(".mtd");
   if (heat) {
     const mwh = (heat.total ?? 0) / 1000;
-    const contracted = heat.contracted == null ? "" : ` of ${fmtNumber(heat.contracted / 1000, 1)} MWh contracted to date`;
-    text.textContent = `${mtd.month}: ${fmtNumber(mwh, 1)} ± ${fmtNumber((heat.uncertainty ?? 0) / 1000, 1)} MWh${contracted}` +
-      ` · ${heat.agreed_hours} h agreed, ${heat.disputed_hours} h disputed, ${heat.substituted_hours} h substituted`;
+    const contracted = heat.contracted == null ? "" : t("accounting.contracted", { mwh: fmtNumber(heat.contracted / 1000, 1) });
+    text.textContent = t("accounting.mtd", { month: mtd.month, mwh: fmtNumber(mwh, 1),
+      unc: fmtNumber((heat.uncertainty ?? 0) / 1000, 1), contracted, agreed: heat.agreed_hours,
+      disputed: heat.disputed_hours, substituted: heat.substituted_hours });
     const fill = box.querySelector(".fill");
     const share = heat.contracted ? (heat.total ?? 0) / heat.contracted : 0;
     fill.style.width = `${Math.min(100, share * 100)}%`;
   } else {
-    text.textContent = `${mtd.month}: no heat settled`;
+    text.textContent = t("accounting.none", { month: mtd.month });
   }
   for (const button of box.querySelectorAll("button[data-format]")) {
     button.onclick = () => downloadStatement(card.ex.id, mtd.month, button.dataset.format);

@@ -12,6 +12,8 @@ async function loadAlerts() {
     state.alerts = Array.isArray(body) ? body : (body.alerts ?? []);
     $("#alerts").hidden = false;
     renderAlerts();
+    // Reasons that name an alert are shown in its words: now that they are known.
+    if (state.snap) { for (const ex of state.snap.exchanges) updateCard(ex); drawGraph(state.snap); }
     state.alertsTimer = setTimeout(loadAlerts, 15000);
   } catch (err) {
     $("#alerts").hidden = true;
@@ -19,8 +21,6 @@ async function loadAlerts() {
   loadMaintenance();
 }
 
-const ALERT_STATES = { active_unack: "active, unacknowledged", active_ack: "active, acknowledged",
-  cleared_unack: "cleared, unacknowledged", normal: "normal" };
 
 function renderAlerts() {
   const list = $("#alert-list");
@@ -35,12 +35,12 @@ function renderAlerts() {
     li.dataset.shelved = shelved ? "1" : "0";
     const title = document.createElement("span");
     title.className = "title";
-    title.textContent = `${a.title ?? a.rule_id ?? "alert"}${a.exchange ? " · " + a.exchange : ""}`;
+    title.textContent = alertTitle(a);
     const status = document.createElement("span");
     status.className = "state";
-    status.textContent = (ALERT_STATES[a.state] ?? a.state ?? "") +
-      (shelved ? `, shelved until ${fmtTime(a.shelved_until)}` : "") +
-      (a.raised_at ? ` · since ${fmtTime(a.raised_at, true)}` : "");
+    status.textContent = (a.state ? t(`alerts.${a.state}`) : "") +
+      (shelved ? ", " + t("alerts.shelved_until", { t: fmtTime(a.shelved_until) }) : "") +
+      (a.raised_at ? " · " + t("alerts.since", { t: fmtTime(a.raised_at, true) }) : "");
     const impact = document.createElement("span");
     impact.className = "impact";
     // time_to_impact_s was estimated when the alert last changed: count down from then.
@@ -51,8 +51,8 @@ function renderAlerts() {
     const actions = document.createElement("span");
     actions.className = "actions";
     const buttons = [];
-    if (a.state === "active_unack" || a.state === "cleared_unack") buttons.push(["Acknowledge", "ack", null]);
-    buttons.push(shelved ? ["Unshelve", "unshelve", null] : ["Shelve 1 h", "shelve", { duration_s: 3600, reason: "from the dashboard" }]);
+    if (a.state === "active_unack" || a.state === "cleared_unack") buttons.push([t("alerts.ack"), "ack", null]);
+    buttons.push(shelved ? [t("alerts.unshelve"), "unshelve", null] : [t("alerts.shelve"), "shelve", { duration_s: 3600, reason: "from the dashboard" }]);
     for (const [label, action, body] of buttons) {
       const b = document.createElement("button");
       b.type = "button"; b.textContent = label; b.dataset.action = action;
@@ -62,7 +62,7 @@ function renderAlerts() {
           method: "POST", headers: { "Content-Type": "application/json" },
           body: body ? JSON.stringify(body) : undefined,
         }).catch(() => null);
-        if (!r || !r.ok) { b.disabled = false; b.title = "not possible now"; }
+        if (!r || !r.ok) { b.disabled = false; b.title = t("alerts.not_now"); }
         loadAlerts();
       });
       actions.append(b);
@@ -86,7 +86,7 @@ async function loadMaintenance() {
       const li = document.createElement("li");
       const ongoing = Date.parse(w.starts_at) <= now;
       li.dataset.exchange = w.exchange;
-      li.textContent = `${ongoing ? "now" : "planned"}: ${w.exchange}, ${fmtTime(w.starts_at, true)} – ` +
+      li.textContent = `${t(ongoing ? "maintenance.now" : "maintenance.planned")}: ${w.exchange}, ${fmtTime(w.starts_at, true)} – ` +
         `${fmtTime(w.ends_at, true)}${w.reason ? " · " + w.reason : ""}`;
       return li;
     }));

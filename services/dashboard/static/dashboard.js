@@ -3,10 +3,9 @@
 // few seconds. No framework, no network fetch beyond this service.
 "use strict";
 
-const TOKEN_KEY = "heatlink.token";
 const $ = (sel, root = document) => root.querySelector(sel);
 const state = {
-  token: sessionStorage.getItem(TOKEN_KEY), snap: null, latest: {}, units: {},
+  session: null, snap: null, latest: {}, units: {},
   cards: {}, cells: {}, charts: {}, lastEventId: null, source: null, tz: "Europe/Oslo",
   refreshTimer: null, alertsTimer: null, alerts: [],
 };
@@ -15,10 +14,13 @@ const state = {
 
 class Unauthorized extends Error {}
 
+// The session cookie (HttpOnly, SameSite=Strict) goes with every request by itself; a
+// change also carries the session's CSRF token, which only this page can read.
 async function api(path, options = {}) {
-  const response = await fetch(path, {
-    ...options, headers: { Authorization: `Bearer ${state.token}`, ...(options.headers || {}) },
-  });
+  const method = (options.method || "GET").toUpperCase();
+  const headers = { ...(options.headers || {}) };
+  if (method !== "GET" && state.session) headers["X-CSRF-Token"] = state.session.csrf_token;
+  const response = await fetch(path, { ...options, headers, credentials: "same-origin" });
   if (response.status === 401) throw new Unauthorized((await response.json()).detail);
   return response;
 }
@@ -30,8 +32,10 @@ const formatters = {};
 function formatter(kind) {
   if (!formatters[kind]) {
     const opts = { timeZone: state.tz, hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false };
-    if (kind === "date") Object.assign(opts, { day: "2-digit", month: "short" });
-    formatters[kind] = new Intl.DateTimeFormat("en-GB", opts);
+    // A time with its date also names its UTC offset: around a DST change 02:30 happens
+    // twice (or not at all), and the offset tells which.
+    if (kind === "date") Object.assign(opts, { day: "2-digit", month: "short", timeZoneName: "shortOffset" });
+    formatters[kind] = new Intl.DateTimeFormat(LOCALE, opts);
   }
   return formatters[kind];
 }
@@ -44,13 +48,14 @@ function tick() {
   $("#clock").textContent = fmtTime(Date.now(), true) + " " + state.tz.split("/").pop();
   for (const el of document.querySelectorAll("[data-impact-at]")) {
     const s = Math.round((Date.parse(el.dataset.impactAt) - Date.now()) / 1000);
-    el.textContent = s > 0 ? `impact in ${fmtDuration(s)}` : "impact now";
+    el.textContent = s > 0 ? t("impact.in", { d: fmtDuration(s) }) : t("impact.now");
   }
 }
 
 function fmtDuration(s) {
   const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
-  return h ? `${h} h ${String(m).padStart(2, "0")} min` : `${m} min ${String(r).padStart(2, "0")} s`;
+  return h ? t("duration.hm", { h, m: String(m).padStart(2, "0") })
+    : t("duration.ms", { m, s: String(r).padStart(2, "0") });
 }
 
 // ---- sign in ---------------------------------------------------------------------------------
@@ -61,21 +66,41 @@ function showLogin(message = "") {
   $("#login-error").textContent = message;
 }
 
-$("#login-form").addEventListener("submit", (ev) => {
+$("#login-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
-  state.token = $("#token").value.trim();
-  sessionStorage.setItem(TOKEN_KEY, state.token);
-  start();
+  const button = $("#login-form button[type=submit]");
+  button.disabled = true;
+  try {
+    const response = await fetch("/v1/session", {
+      method: "POST", credentials: "same-origin", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ username: $("#username").value.trim(), password: $("#password").value }),
+    });
+    const body = await response.json();
+    if (response.status === 429) return showLogin(t("login.throttled", { s: response.headers.get("Retry-After") }));
+    if (!response.ok) return showLogin(t("login.wrong"));
+    $("#password").value = "";
+    state.session = body;
+    start();
+  } catch (err) {
+    showLogin(t("login.failed"));
+  } finally {
+    button.disabled = false;
+  }
 });
 
-$("#logout").addEventListener("click", () => {
-  sessionStorage.removeItem(TOKEN_KEY); state.token = null; showLogin();
+$("#logout").addEventListener("click", async () => {
+  await api("/v1/session", { method: "DELETE" }).catch(() => null);
+  state.session = null; showLogin();
 });
 
 // ---- first load --------------------------------------------------------------------------------
 
 async function start() {
-  if (!state.token) return showLogin();
+  if (!state.session) {
+    const response = await fetch("/v1/session", { credentials: "same-origin" }).catch(() => null);
+    if (!response || !response.ok) return showLogin();
+    state.session = await response.json();
+  }
   try {
     const response = await api("/v1/dashboard");
     if (!response.ok) throw new Error(`the service answered ${response.status}`);
@@ -84,8 +109,10 @@ async function start() {
     $("#login").hidden = true; $("#main").hidden = false; $("#logout").hidden = false;
     if (state.tz !== snap.timezone) { state.tz = snap.timezone; for (const k in formatters) delete formatters[k]; }
     $("#cluster-name").textContent = snap.cluster;
-    $("#org").textContent = snap.org;
+    $("#org").textContent = `${state.session.username} · ${snap.org}`;
     render(snap);
+    await loadOwn();
+    loadControl();
     startLive();
     loadAlerts();
     clearInterval(state.refreshTimer);
@@ -93,11 +120,8 @@ async function start() {
     performance.mark("heatlink-ready");
     document.body.dataset.ready = "1";
   } catch (err) {
-    if (err instanceof Unauthorized) {
-      sessionStorage.removeItem(TOKEN_KEY);
-      return showLogin("That token was not accepted: " + err.message);
-    }
-    showLogin("Could not load the dashboard: " + err.message);
+    if (err instanceof Unauthorized) { state.session = null; return showLogin(t("login.ended")); }
+    showLogin(t("login.failed"));
   }
 }
 
@@ -125,10 +149,12 @@ async function refresh() {
       if (!state.latest[k] || state.latest[k].ts < v.ts) state.latest[k] = v;
     }
     drawGraph(snap);
+    loadOwn();
+    loadControl();
     for (const ex of snap.exchanges) updateCard(ex);
     for (const key of Object.keys(state.latest)) showValue(key, false);
   } catch (err) {
-    if (err instanceof Unauthorized) showLogin("Your token is no longer accepted.");
+    if (err instanceof Unauthorized) { state.session = null; showLogin(t("login.ended")); }
   }
 }
 
@@ -148,19 +174,19 @@ function makeCard(ex) {
   el.dataset.exchange = ex.id;
   $(".name", el).textContent = ex.name;
   $(".parties", el).textContent = `${ex.supplier} → ${ex.recipient}` +
-    (ex.supply_band ? ` · supply band ${ex.supply_band.low}–${ex.supply_band.high} °C` : "");
+    (ex.supply_band ? " · " + t("exchange.supply_band", { low: fmtNumber(ex.supply_band.low, 0), high: fmtNumber(ex.supply_band.high, 0) }) : "");
   for (const side of ["primary", "secondary"]) {
     for (const field of ["supply_temp", "return_temp", "flow"]) {
       const td = $(`tr.${side} td.${field}`, el);
       const key = ex[side][field];
-      if (key) { td.dataset.series = key; (state.cells[key] ??= []).push(td); } else { td.textContent = "not shared"; td.classList.add("hidden"); }
+      if (key) { td.dataset.series = key; (state.cells[key] ??= []).push(td); } else { td.textContent = t("exchange.not_shared"); td.classList.add("hidden"); }
     }
   }
   const card = { el, ex, range: 3600, chart: null, keys: chartKeys(ex) };
   state.cards[ex.id] = card;
   for (const b of el.querySelectorAll(".ranges button")) {
     b.addEventListener("click", () => {
-      for (const o of el.querySelectorAll(".ranges button")) o.classList.toggle("on", o === b);
+      for (const o of el.querySelectorAll(".ranges button")) { o.classList.toggle("on", o === b); o.setAttribute("aria-pressed", String(o === b)); }
       card.range = Number(b.dataset.range);
       loadTrend(card);
     });
@@ -181,12 +207,12 @@ function updateCard(ex) {
   card.el.dataset.state = ex.state;
   const badge = $(".badge", card.el);
   badge.className = `badge state ${ex.state}`;
-  badge.textContent = ex.state.replace("_", " ");
-  $(".reason", card.el).textContent = ex.reason;
+  badge.textContent = t(`state.${ex.state}`);
+  $(".reason", card.el).textContent = reasonText(ex);
   const kw = ex.power_kw;
-  $(".power-value", card.el).textContent = kw == null ? "power –" : `${fmtNumber(kw / 1000, 2)} MW`;
+  $(".power-value", card.el).textContent = kw == null ? t("exchange.no_power") : `${fmtNumber(kw / 1000, 2)} MW`;
   $(".contract", card.el).textContent = ex.contracted_power_kw
-    ? `of ${fmtNumber(ex.contracted_power_kw / 1000, 1)} MW contracted` : "no contracted power";
+    ? t("exchange.contracted", { mw: fmtNumber(ex.contracted_power_kw / 1000, 1) }) : t("exchange.no_contract");
   const fill = $(".fill", card.el);
   const share = kw != null && ex.contracted_power_kw ? kw / ex.contracted_power_kw : 0;
   fill.style.width = `${Math.min(100, share * 100)}%`;
@@ -195,7 +221,7 @@ function updateCard(ex) {
 
 const numberFormats = {};
 function fmtNumber(v, digits = 1) {
-  numberFormats[digits] ??= new Intl.NumberFormat("en-GB", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+  numberFormats[digits] ??= new Intl.NumberFormat(LOCALE, { minimumFractionDigits: digits, maximumFractionDigits: digits });
   return numberFormats[digits].format(v);
 }
 
@@ -205,7 +231,7 @@ function showValue(key, flash = true) {
   const unit = { degC: "°C", "m3/h": "m³/h" }[state.units[key]] ?? state.units[key] ?? "";
   for (const td of state.cells[key] ?? []) {
     td.textContent = `${fmtNumber(v.value, unit === "°C" ? 1 : 0)} ${unit}`;
-    td.title = `${key} at ${fmtTime(v.ts, true)} (${v.quality})`;
+    td.title = t("exchange.value_title", { key, t: fmtTime(v.ts, true), quality: v.quality });
     td.dataset.value = v.value;
     td.classList.toggle("stale", v.quality !== "good");
     if (flash) { td.classList.remove("flash"); void td.offsetWidth; td.classList.add("flash"); }
@@ -226,7 +252,7 @@ async function startLive() {
     const response = await api("/v1/stream/ticket", { method: "POST" });
     ticket = await response.json();
   } catch (err) {
-    if (err instanceof Unauthorized) return showLogin("Your token is no longer accepted.");
+    if (err instanceof Unauthorized) { state.session = null; return showLogin(t("login.ended")); }
     return setTimeout(startLive, 5000);
   }
   // A new EventSource does not send Last-Event-ID by itself; the query carries it.
@@ -253,6 +279,11 @@ async function startLive() {
   });
 }
 
+translatePage();
+for (const b of document.querySelectorAll(".lang button")) {
+  b.setAttribute("aria-pressed", String(b.dataset.lang === LANG));
+  b.addEventListener("click", () => chooseLanguage(b.dataset.lang));
+}
 setInterval(tick, 1000);
 tick();
 start();

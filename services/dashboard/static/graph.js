@@ -19,7 +19,7 @@ function drawGraph(snap) {
   const defs = svg("defs", {}, g);
   const marker = svg("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 10, refY: 5,
     markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" }, defs);
-  svg("path", { d: "M0,0 L10,5 L0,10 z", fill: "#6b7b8c" }, marker);
+  svg("path", { d: "M0,0 L10,5 L0,10 z", fill: "#8b9aab" }, marker);
   const pos = {};
   // Columns for the depths this viewer sees only: no empty columns for hidden assets.
   const depths = [...new Set(snap.nodes.map((n) => n.depth))].sort((a, b) => a - b);
@@ -53,24 +53,41 @@ function drawGraph(snap) {
       "data-asset": n.id, "data-state": n.state }, g);
     svg("rect", { width: NODE_W, height: NODE_H, rx: n.role === "exchanger" ? 4 : 14 }, node);
     const title = svg("title", {}, node);
-    title.textContent = `${n.name} (${n.owner}): ${n.state.replace("_", " ")}, ${n.reason}`;
+    title.textContent = t("cluster.node", { name: n.name, owner: n.owner, state: t(`state.${n.state}`), reason: reasonText(n) });
     const name = svg("text", { x: 10, y: 20 }, node);
     name.textContent = n.name.length > 24 ? n.name.slice(0, 23) + "…" : n.name;
     const role = svg("text", { x: 10, y: 37, class: "role" }, node);
-    role.textContent = `${n.role} · ${n.state.replace("_", " ")}`;
+    role.textContent = `${t(`role.${n.role}`)} · ${t(`state.${n.state}`)}`;
     if (exchangeOf[n.id]) {
+      // A button to the keyboard too: Tab reaches it, Enter or Space selects its exchange.
       node.classList.add("selectable");
+      node.setAttribute("tabindex", "0");
+      node.setAttribute("role", "button");
+      node.setAttribute("aria-label", title.textContent);
       node.addEventListener("click", () => selectExchange(exchangeOf[n.id]));
+      node.addEventListener("keydown", (ev) => {
+        if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); selectExchange(exchangeOf[n.id]); }
+      });
+    } else {
+      node.setAttribute("role", "img");
+      node.setAttribute("aria-label", title.textContent);
     }
   }
   const width = PAD * 2 + maxDepth * COL_W + NODE_W;
-  // Drawn at its natural size: a wide cluster scrolls rather than shrinking its labels.
+  // Scaled to the width of its panel, down to ~70 % of its natural size (labels stay
+  // legible); narrower than that (a phone), it keeps that size and its panel scrolls.
   g.setAttribute("viewBox", `0 0 ${width} ${y}`);
-  g.setAttribute("width", width);
-  g.setAttribute("height", y);
+  g.style.width = "100%";
+  g.style.maxWidth = `${width}px`;
+  g.style.minWidth = `${Math.round(width * 0.7)}px`;
+  g.style.height = "auto";
 }
 
 function selectExchange(id) {
   for (const [key, card] of Object.entries(state.cards)) card.el.classList.toggle("selected", key === id);
-  state.cards[id]?.el.scrollIntoView({ behavior: "smooth", block: "nearest" });
+  const card = state.cards[id]?.el;
+  if (!card) return;
+  card.scrollIntoView({ behavior: "smooth", block: "nearest" });
+  card.setAttribute("tabindex", "-1");
+  card.focus({ preventScroll: true });
 }

@@ -6,9 +6,9 @@
 function chartKeys(ex) {
   const keys = [];
   for (const side of ["secondary", "primary"]) {
-    for (const f of ["supply_temp", "return_temp"]) if (ex[side][f]) keys.push([ex[side][f], `${side} ${f.replace("_temp", "")}`, "°C"]);
+    for (const f of ["supply_temp", "return_temp"]) if (ex[side][f]) keys.push([ex[side][f], t(`trend.${side} ${f.replace("_temp", "")}`), "°C"]);
   }
-  for (const side of ["secondary", "primary"]) if (ex[side].flow) keys.push([ex[side].flow, `${side} flow`, "m³/h"]);
+  for (const side of ["secondary", "primary"]) if (ex[side].flow) keys.push([ex[side].flow, t(`trend.${side} flow`), "m³/h"]);
   return keys;
 }
 
@@ -43,7 +43,7 @@ function drawChart(card, data) {
     scales: { x: { time: true } },
     axes: [
       { stroke: "#8b9aab", grid: { stroke: "#2a3644" }, values: (u, splits, ax, space, incr) => splits.map((ts) => axisTime(ts, card.range, incr)) },
-      { scale: "°C", size: 60, stroke: "#8b9aab", grid: { stroke: "#2a3644" }, values: (u, v) => v.map((x) => x + " °C") },
+      { scale: "°C", size: 60, stroke: "#8b9aab", grid: { stroke: "#2a3644" }, values: (u, v) => v.map((x) => fmtNumber(x, 0) + " °C") },
       { scale: "m³/h", side: 1, stroke: "#8b9aab", grid: { show: false } },
     ],
     series: [{}, ...card.keys.map(([, label, unit], i) => ({
@@ -61,7 +61,7 @@ function axisTime(ts, range, incr) {
   const opts = { timeZone: state.tz, hour: "2-digit", minute: "2-digit", hour12: false };
   if (incr < 60) opts.second = "2-digit";
   if (range > 86400) Object.assign(opts, { day: "2-digit", month: "short" });
-  return new Intl.DateTimeFormat("en-GB", opts).format(new Date(ts * 1000));
+  return new Intl.DateTimeFormat(LOCALE, opts).format(new Date(ts * 1000));
 }
 
 function appendToCharts(values) {
