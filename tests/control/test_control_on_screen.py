@@ -15,6 +15,7 @@ from services.access.principal import Role
 from tests.control.support import POINT, Plant, plant
 from tests.dashboard.axe import violations
 from tests.dashboard.test_browser import ARTIFACTS, CHROMIUM, open_dashboard
+from tests.support.chromium import launched_chromium
 from tests.support.service import make_token, make_user
 
 pytestmark = [pytest.mark.slow,
@@ -23,14 +24,8 @@ pytestmark = [pytest.mark.slow,
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as p:
-        launched = await p.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+    async with launched_chromium() as launched:
         yield launched
-        await launched.close()
 
 
 async def test_the_farm_previews_sends_follows_and_cancels_a_ramp_on_screen(

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.dashboard.test_browser import CHROMIUM, open_dashboard
+from tests.support.chromium import launched_chromium
 from tests.support.service import AppHandle
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
@@ -18,14 +19,8 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
 
 @pytest.fixture(scope="module")
 async def chromium() -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as p:
-        launched = await p.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+    async with launched_chromium() as launched:
         yield launched
-        await launched.close()
 
 
 async def test_the_card_shows_energy_month_to_date_and_downloads_the_statement(

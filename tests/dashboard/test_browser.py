@@ -12,9 +12,9 @@ import pytest
 from heatlink.findings import Finding
 from services.access.principal import Role
 from tests.dashboard.plant import ReplayedPlant
+from tests.support.chromium import CHROMIUM, launched_chromium
 from tests.support.service import AppHandle, make_token, make_user
 
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).parent / "artifacts"
 SUPPLY = "glomfjord/smelter/hx1/secondary/supply_temp"
 PRIVATE = "glomfjord/smelter/hx1/primary/supply_temp"
@@ -40,14 +40,8 @@ async def plant(live_service: AppHandle, database_url: str) -> AsyncIterator[dic
 
 @pytest.fixture(scope="module")
 async def browser() -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as p:
-        launched = await p.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+    async with launched_chromium() as launched:
         yield launched
-        await launched.close()
 
 
 async def open_dashboard(browser: Any, url: str, login: tuple[str, str], *,

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.config import GatewayConfig, parse_config
-from gateway.protocols import SendOutcome, Uplink
+from gateway.protocols import SendOutcome, Source, Uplink
 from gateway.runner import Gateway
 from gateway.testing import RecordingUplink
 from heatlink.wire import Reading
@@ -45,8 +45,10 @@ def opcua_source(endpoint: str, series: list[str], ns: int = 2, **extra: Any) ->
 
 
 @contextlib.asynccontextmanager
-async def running(config: GatewayConfig, uplink: Uplink | None = None) -> AsyncIterator[Gateway]:
-    gateway = Gateway(config, uplink=uplink)
+async def running(config: GatewayConfig, uplink: Uplink | None = None,
+                  sources: Sequence[Source] | None = None) -> AsyncIterator[Gateway]:
+    """A gateway running until the block ends; its start's failure raises here."""
+    gateway = Gateway(config, uplink=uplink, sources=sources)
     task = asyncio.create_task(gateway.run())
     started = asyncio.create_task(gateway.started.wait())
     await asyncio.wait([task, started], return_when=asyncio.FIRST_COMPLETED)
@@ -55,6 +57,7 @@ async def running(config: GatewayConfig, uplink: Uplink | None = None) -> AsyncI
     try:
         yield gateway
     finally:
+        started.cancel()
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task

@@ -36,7 +36,7 @@ from heatlink.wire import Reading
 from services.access.principal import Role
 from services.settings import Settings
 from services.storage.local_postgres import LocalPostgres
-from tests.gateway.support import config_for, eventually, mqtt_source
+from tests.gateway.support import config_for, eventually, mqtt_source, running
 from tests.support.outage import outage_tracebacks
 from tests.support.servers import empty_database, own_postgres_server, require_timescaledb
 from tests.support.service import AppHandle, make_token, running_app
@@ -92,19 +92,8 @@ async def gateway_running(tmp_path: Path, url: str, token: str,
     config = config_for(tmp_path, [mqtt_source("mqtt://127.0.0.1:9")], url=url, token=token,
                         retry={"initial_s": BACKOFF_S, "max_s": BACKOFF_S},
                         batch_max_readings=500)
-    gateway = Gateway(config, sources=[source])
-    task = asyncio.create_task(gateway.run(), name="gateway")
-    started = asyncio.create_task(gateway.started.wait())
-    await asyncio.wait([task, started], return_when=asyncio.FIRST_COMPLETED)
-    if task.done():
-        task.result()
-    try:
+    async with running(config, sources=[source]) as gateway:
         yield gateway
-    finally:
-        started.cancel()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def feed(source: InMemorySource, fed: list[Reading], stop: asyncio.Event) -> None:

@@ -30,7 +30,7 @@ from heatlink.cluster.index import ClusterIndex
 from heatlink.cluster.loader import EXAMPLE_CLUSTER, load_cluster
 from heatlink.wire import Reading
 from services.access.principal import Role
-from tests.gateway.support import config_for, eventually, mqtt_source
+from tests.gateway.support import config_for, eventually, mqtt_source, running
 from tests.support.service import ServiceProcess, make_token
 
 T0 = datetime(2026, 1, 15, 6, 0, tzinfo=UTC)
@@ -204,19 +204,8 @@ async def gateway_running(tmp_path: Path, urls: list[str], token: str,
     config = config_for(tmp_path, [mqtt_source("mqtt://127.0.0.1:9")], url=None, urls=urls,
                         token=token, retry={"initial_s": 120, "max_s": 120},
                         batch_max_readings=300)
-    gateway = Gateway(config, sources=[source])
-    task = asyncio.create_task(gateway.run(), name="gateway")
-    started = asyncio.create_task(gateway.started.wait())
-    await asyncio.wait([task, started], return_when=asyncio.FIRST_COMPLETED)
-    if task.done():
-        task.result()
-    try:
+    async with running(config, sources=[source]) as gateway:
         yield gateway
-    finally:
-        started.cancel()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 @pytest.mark.slow
