@@ -102,11 +102,14 @@ def run_gateway(config: dict[str, Any], batches_path: str, up: Synchronized[int]
 
 
 async def _gateway(raw: dict[str, Any], batches_path: Path, up: Synchronized[int]) -> None:
+    import logging
+
     from gateway.config import parse_config
     from gateway.runner import Gateway
     from gateway.uplink_failover import FailoverUplink
     from gateway.uplink_http import HttpUplink
 
+    logging.getLogger("asyncua").setLevel(logging.ERROR)  # its notes on session timeouts
     config = parse_config(raw)
     u = config.uplink
     # Built as the runner builds it, then timed from outside.
