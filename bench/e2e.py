@@ -41,6 +41,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing
+import shutil
 import statistics
 import tempfile
 import time
@@ -157,6 +158,7 @@ def main(
     cluster, load_keys, keys = e2e_cluster(folder, load_series, plant_series,
                                            f"http://127.0.0.1:{hook_port}/hook")
     with contextlib.ExitStack() as stack:
+        stack.callback(shutil.rmtree, folder, ignore_errors=True)  # last, after the peers
         stack.enter_context(process(peers.run_receiver, hook_port, str(arrivals), received))
         wait_port(hook_port)
         url = stack.enter_context(bench_database())
