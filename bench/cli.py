@@ -17,12 +17,20 @@ BENCHMARKS = {
     "dashboard": "bench.dashboard",
     "accounting": "bench.accounting",
     "storage": "bench.storage",
+    "e2e": "bench.e2e",
 }
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def run(ctx: typer.Context, name: str = typer.Argument(..., help=", ".join(BENCHMARKS))) -> None:
+# --help too goes to the benchmark (`heatlink bench e2e --help` shows the benchmark's
+# options); without a name it shows this command's help.
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True,
+                               "help_option_names": []}, add_help_option=False)
+def run(ctx: typer.Context,
+        name: str | None = typer.Argument(None, help=", ".join(BENCHMARKS))) -> None:
     """Run the benchmark NAME; arguments after it go to the benchmark."""
+    if name is None or name in ("--help", "-h"):
+        typer.echo(ctx.get_help())
+        raise typer.Exit(2 if name is None else 0)
     if name not in BENCHMARKS:
         typer.echo(f"unknown benchmark {name!r}; choose one of {', '.join(BENCHMARKS)}", err=True)
         raise typer.Exit(2)

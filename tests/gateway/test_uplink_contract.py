@@ -1,5 +1,7 @@
 """The `Uplink` contract (gateway/protocols.py), run against every implementation: the
-real `HttpUplink` against the real service, and the fakes the forwarder's tests use.
+real `HttpUplink` against the real service, the `FailoverUplink` over a stopped replica and
+the real service (so the contract is the one of whichever replica answers), and the fakes
+the forwarder's tests use.
 
 What the forwarder relies on: sending a batch again under its id is safe (the answer is
 the first one, replayed, and nothing is stored twice); a reading already stored counts as
@@ -14,32 +16,56 @@ import pytest
 
 from gateway.protocols import Delivered, Uplink
 from gateway.testing import FlakyUplink, RecordingUplink
+from gateway.uplink_failover import FailoverUplink
 from gateway.uplink_http import HttpUplink
 from heatlink.testing import FakeClock
 from heatlink.wire import Reading
 from services.access.principal import Role
 from services.settings import Settings
+from services.storage.local_postgres import free_port
 from tests.support.servers import empty_database
 from tests.support.service import make_token, running_app
 
 T0 = datetime(2026, 1, 15, 6, 0, tzinfo=UTC)
 SERIES = "glomfjord/smoltfarm/tank1/temp"
 
+GATEWAY = "glomfjord-gw1"
+IMPLEMENTATIONS = ["http", "failover", "recording", "flaky"]
+
 MakeUplink = Callable[[], Awaitable[Uplink]]
 
 
 @pytest.fixture(scope="module")
-async def http_uplink_factory(postgres_url: str) -> AsyncIterator[MakeUplink]:
+async def real_service(postgres_url: str) -> AsyncIterator[tuple[str, str]]:
+    """The service's URL and a token of the gateway."""
     async with empty_database(postgres_url) as url:
         settings = Settings(database_url=url, retention_days=30)
         async with running_app(settings, clock=FakeClock(T0)) as service:
-            token = await make_token(url, "glomfjord-smelter", Role.GATEWAY,
-                                     gateway="glomfjord-gw1")
+            yield service.url, await make_token(url, "glomfjord-smelter", Role.GATEWAY,
+                                                gateway=GATEWAY)
 
-            async def make() -> Uplink:
-                return HttpUplink(service.url, "glomfjord-gw1", token)
 
-            yield make
+@pytest.fixture(scope="module")
+def http_uplink_factory(real_service: tuple[str, str]) -> MakeUplink:
+    url, token = real_service
+
+    async def make() -> Uplink:
+        return HttpUplink(url, GATEWAY, token)
+
+    return make
+
+
+@pytest.fixture(scope="module")
+def failover_uplink_factory(real_service: tuple[str, str]) -> MakeUplink:
+    """A replica that refuses connections (nothing listens on its port) listed first."""
+    url, token = real_service
+    stopped = f"http://127.0.0.1:{free_port()}"
+
+    async def make() -> Uplink:
+        return FailoverUplink([(stopped, HttpUplink(stopped, GATEWAY, token)),
+                               (url, HttpUplink(url, GATEWAY, token))])
+
+    return make
 
 
 async def _recording() -> Uplink:
@@ -50,10 +76,10 @@ async def _flaky_with_nothing_scripted() -> Uplink:
     return FlakyUplink(script=[])
 
 
-@pytest.fixture(params=["http", "recording", "flaky"])
+@pytest.fixture(params=IMPLEMENTATIONS)
 def make_uplink(request: pytest.FixtureRequest) -> MakeUplink:
-    if request.param == "http":
-        factory: MakeUplink = request.getfixturevalue("http_uplink_factory")
+    if request.param in ("http", "failover"):
+        factory: MakeUplink = request.getfixturevalue(f"{request.param}_uplink_factory")
         return factory
     return {"recording": _recording, "flaky": _flaky_with_nothing_scripted}[request.param]
 
@@ -66,8 +92,10 @@ def readings(first_s: int, count: int) -> list[Reading]:
 async def test_a_batch_sent_again_is_answered_as_before_and_stored_once(
         make_uplink: MakeUplink, request: pytest.FixtureRequest) -> None:
     uplink = await make_uplink()
-    batch = readings(0, 3)
-    batch_id = f"contract-{request.node.callspec.id}"
+    name = request.node.callspec.id
+    # Readings of their own: the real implementations share one database.
+    batch = readings(10 * IMPLEMENTATIONS.index(name), 3)
+    batch_id = f"contract-{name}"
     try:
         first = await uplink.send(batch_id, batch)
         again = await uplink.send(batch_id, batch)

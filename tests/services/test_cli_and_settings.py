@@ -29,6 +29,14 @@ def test_an_unknown_benchmark_is_refused_by_name() -> None:
     assert "unknown benchmark 'teleport'" in result.stderr
 
 
+def test_a_benchmark_shows_its_own_options() -> None:
+    result = heatlink("bench", "e2e", "--help")
+    assert result.returncode == 0, result.stderr
+    assert "heatlink bench e2e" in result.stdout
+    for option in ("--changes", "--rate", "--publishing-interval-ms"):
+        assert option in result.stdout
+
+
 def test_migrate_without_a_database_says_what_is_missing() -> None:
     result = subprocess.run([sys.executable, "-m", "heatlink.cli", "migrate"],
                             capture_output=True, text=True, timeout=60,
