@@ -21,8 +21,8 @@ from services.cluster.index import ClusterIndex
 from services.cluster.model import AssetKind, Exchange
 from services.monitor.findings import Finding
 
-LOSS_STATES = frozenset({"disrupted", "low", "predicted_low", "falling"})
-EXCESS_STATES = frozenset({"high", "predicted_high", "rising"})
+LOSS_STATES = frozenset({"disrupted", "low", "predicted_low", "falling", "predicted_falling"})
+EXCESS_STATES = frozenset({"high", "predicted_high", "rising", "predicted_rising"})
 # Data-quality states describe a sensor, not the heat: only the owners hear of them.
 DATA_STATES = frozenset({"unknown", "suspect"})
 

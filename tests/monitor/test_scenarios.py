@@ -76,3 +76,26 @@ def test_the_tank_is_warned_before_it_crosses_its_minimum(name: str, batch_s: fl
     assert crossing_s - run.sim_s(warnings[0]) >= 1800  # half an hour to act, at least
     low = [f for f in run.findings if f.rule_id == "tank1-band" and f.state == "low"]
     assert abs(run.sim_s(low[0]) - crossing_s) <= tolerance_s
+
+
+@pytest.mark.parametrize(("name", "restart"), [("furnace-trip", "restart"),
+                                               ("planned-stop", "planned_stop_end")])
+def test_rewarming_is_warned_before_the_tanks_rise_limit_from_its_heat_balance(
+        name: str, restart: str) -> None:
+    """The supply coming back at full heat warms the cold tank faster than its 2 K/h:
+    the heat balance (supply temperature, warm share, τ) says so before the tank does."""
+    run = run_scenario(name)
+    restart_s = run.truth_s(restart)[0]
+    crossing_s = next(e.sim_s for e in run.sim.truth if e.kind == "ramp_exceeded"
+                      and e.sim_s > restart_s and e.detail["rate_k_per_h"] > 0)
+    warned = [f for f in run.findings if f.rule_id == "tank1-ramp-alarm"
+              and f.state == "predicted_rising" and restart_s <= run.sim_s(f) < crossing_s]
+    assert warned, "no warning before the rise limit was crossed"
+    lead_s = crossing_s - run.sim_s(warned[0])
+    assert lead_s >= 0.75 * (crossing_s - restart_s), (lead_s, crossing_s - restart_s)
+    assert warned[0].predicted_time_to_limit_s is not None
+    # ... and the fall after the trip is warned from the same balance, before it happens.
+    fall_s = next(e.sim_s for e in run.sim.truth if e.kind == "ramp_exceeded")
+    first = next(f for f in run.findings if f.rule_id == "tank1-ramp-alarm")
+    assert first.state == "predicted_falling"
+    assert run.sim_s(first) < fall_s
