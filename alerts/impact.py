@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from alerts import restart
 from alerts.model import Draft, Role
 from alerts.severity import severity_for
 from alerts.thermal import time_to_impact_s
@@ -88,11 +89,12 @@ def watched_temperature(index: ClusterIndex, asset: str) -> tuple[str, float, fl
 
 
 def needed_series(index: ClusterIndex, finding: Finding) -> list[str]:
-    """Latest values the impact of ``finding`` needs (recipient tank temperatures)."""
+    """Latest values the impact of ``finding`` needs (recipient tank temperatures, and for
+    a recipient's rise the supply and its warm share)."""
     asset = _asset_of(index, finding)
+    found = restart.needed_series(index, finding)
     if asset is None or finding.state not in LOSS_STATES | EXCESS_STATES:
-        return []
-    found = []
+        return found
     for exchange in supply_exchanges(index, asset):
         for target in exchange.recipient_assets:
             watched = watched_temperature(index, target)
@@ -130,7 +132,8 @@ def drafts(index: ClusterIndex, finding: Finding, latest: Mapping[str, float]) -
     for org in sorted(owners):
         if org not in by_org and org in index.organisations:
             by_org[org] = _owner_draft(index, finding, asset, active, org)
-    return [by_org[o] for o in sorted(by_org)]
+    # A recipient warming too fast: its supplier hears how slowly to bring the heat back.
+    return [by_org[o] for o in sorted(by_org)] + restart.drafts(index, finding, latest)
 
 
 def owner_drafts(index: ClusterIndex, finding: Finding) -> list[Draft]:

@@ -128,7 +128,7 @@ async def close_ended(conn: asyncpg.Connection, service: AlertService, now: date
                           detail=alert.detail)
             queued += await service.apply(conn, ended, now, actor="system")
         # A trip that outlasts the window it was announced for is news again.
-        queued += await service.release(conn, now, "system", window_id=window["id"])
+        queued += (await service.release(conn, now, "system", window_id=window["id"]))[0]
     return queued
 
 

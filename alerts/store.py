@@ -191,6 +191,16 @@ async def active_disruption(conn: asyncpg.Connection, org: str, exchange: str,
     return _row(r) if r else None
 
 
+async def was_told(conn: asyncpg.Connection, alert_id: int) -> bool:
+    """Whether the alert's organisation heard of it: a delivery was queued for it, or it
+    took over an episode another alert paged for."""
+    told: bool = await conn.fetchval(
+        """SELECT EXISTS (SELECT 1 FROM alert_deliveries WHERE alert_id = $1)
+               OR EXISTS (SELECT 1 FROM alert_transitions
+                          WHERE alert_id = $1 AND event = 'took_over')""", alert_id)
+    return told
+
+
 async def held_by(conn: asyncpg.Connection, *, parent_id: int | None,
                   window_id: int | None) -> list[AlertRow]:
     """Active alerts grouped under ``parent_id`` or suppressed by ``window_id``."""

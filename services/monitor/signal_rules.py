@@ -55,6 +55,17 @@ class RampLink:
 SUPPLY_SLOPE_WINDOW_S = 120.0  # short: a restart or a trip shows within a few samples
 
 
+def _value_before(chunk: Chunk, j: I64, back_s: F64) -> F64:
+    """Each pair's series value ``back_s`` before its sample; NaN when history is short."""
+    rows = chunk.rows(j)
+    out = np.full(j.size, np.nan)
+    has = rows >= 0
+    if has.any():
+        out[has] = chunk.history.value_at_or_before(rows[has], chunk.hist_col[j[has]],
+                                                    back_s[has])
+    return out
+
+
 def _window_stats(chunk: Chunk, j: I64, window_s: F64) -> tuple[I64, F64, F64]:
     """Sample count, time span and least-squares slope (per s) of each pair's window."""
     rows = chunk.rows(j)
@@ -101,6 +112,13 @@ class BandGroup(RuleGroup):
         slope = np.where(np.abs(slope) >= self.min_slope_per_s[inst], slope, np.nan)
         ttl_slope = time_to_limit_from_slope_s(v, np.nan_to_num(slope), low, high)
         falling, rising = slope < 0, slope > 0
+        # A value that was beyond the other limit a window ago is recovering (a supply
+        # coming back after a trip): its slope says where it comes from, not that it will
+        # overshoot the far limit. Such a prediction would not come true.
+        before = _value_before(chunk, j, w)
+        with np.errstate(invalid="ignore"):
+            rising &= ~(before < low)
+            falling &= ~(before > high)
         lost, ttl_thermal = self._thermal(chunk, inst, j, v, low)
         pred_low = (falling & (ttl_slope < horizon)) | (lost & np.isfinite(ttl_thermal))
         pred_high = rising & (ttl_slope < horizon)

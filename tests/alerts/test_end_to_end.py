@@ -82,10 +82,13 @@ async def test_furnace_trip_through_ingest_monitor_and_alerts(postgres_url: str,
     await admin.close()
 
     farm_alerts = [n["alert"] for r in hook.at("/fjordsmolt") for n in r.json["notifications"]]
-    assert len(farm_alerts) == 1, [a["title"] for a in farm_alerts]
+    assert len(farm_alerts) == 1, [(n["event"], n["alert"]["title"], n.get("symptom"))
+                                   for r in hook.at("/fjordsmolt")
+                                   for n in r.json["notifications"]]
     alert = farm_alerts[0]
     assert alert["kind"] == "supply_disruption"
-    assert alert["cause_asset"] == "glomfjord/smelter/hx1"
+    # Seen first at the furnace's own heat output; HX-1's disruption is the same cause.
+    assert alert["cause_asset"] == "glomfjord/smelter/furnace"
     assert "Glomfjord Smelter" in alert["title"]
     assert alert["time_to_impact_s"] is not None
     assert 5 * 60 < alert["time_to_impact_s"] < 60 * 60
