@@ -67,11 +67,11 @@ def slowest_ramp_s(tank_c: float, supply_normal_c: float, warm_share: float,
 def drafts(index: ClusterIndex, finding: Finding, latest: Mapping[str, float]
            ) -> list[Draft]:
     """One draft per supplier of the recipient's asset."""
-    if not concerns(index, finding):
-        return []
     rule = _ramp_rule(index, finding)
     info = index.series.get(finding.series)
-    assert rule is not None and rule.max_rise_per_h is not None and info is not None
+    if not concerns(index, finding) or rule is None or rule.max_rise_per_h is None \
+            or info is None:
+        return []
     asset = index.assets[info.asset]
     model = asset.thermal_model
     share_key = model.warm_share_series if model is not None else None
