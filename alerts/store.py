@@ -172,10 +172,11 @@ async def due_unshelves(conn: asyncpg.Connection, now: datetime) -> list[AlertRo
 
 
 async def active_root(conn: asyncpg.Connection, org: str, asset: str) -> AlertRow | None:
-    """The newest active alert of ``org`` caused upstream and affecting ``asset``."""
+    """The newest active alert of ``org`` caused upstream and affecting ``asset``, at the
+    top of its episode (not itself grouped under another)."""
     r = await conn.fetchrow(
         """SELECT * FROM alerts WHERE org = $1 AND asset = $2 AND role = 'recipient'
-             AND cause_asset IS NOT NULL AND kind <> 'maintenance'
+             AND cause_asset IS NOT NULL AND kind <> 'maintenance' AND parent_id IS NULL
              AND state IN ('active_unack', 'active_ack')
            ORDER BY raised_at DESC LIMIT 1""", org, asset)
     return _row(r) if r else None
@@ -183,10 +184,12 @@ async def active_root(conn: asyncpg.Connection, org: str, asset: str) -> AlertRo
 
 async def active_disruption(conn: asyncpg.Connection, org: str, exchange: str,
                             other_than: str) -> AlertRow | None:
-    """The newest active supply-disruption alert of ``org`` on ``exchange``."""
+    """The newest active supply-disruption alert of ``org`` on ``exchange`` at the top of
+    its episode."""
     r = await conn.fetchrow(
         """SELECT * FROM alerts WHERE org = $1 AND exchange = $2 AND kind = 'supply_disruption'
-             AND dedup_key <> $3 AND state IN ('active_unack', 'active_ack')
+             AND dedup_key <> $3 AND parent_id IS NULL
+             AND state IN ('active_unack', 'active_ack')
            ORDER BY raised_at DESC LIMIT 1""", org, exchange, other_than)
     return _row(r) if r else None
 
