@@ -62,6 +62,16 @@ def test_lost_communication_is_unknown_not_an_outage() -> None:
     assert run.sim_s(run.findings[0]) == pytest.approx(lost_s + 120, abs=10)
 
 
+def test_a_replay_a_day_late_reports_the_gaps_that_happened_and_no_others() -> None:
+    """Staleness is judged on the plant's own clock (source time): a replayed or drained
+    backlog neither starts with every series stale nor hides the real loss."""
+    run = run_scenario("comms-loss", replay_lag_s=86_400.0)
+    lost_s = run.truth_s("comms_lost")[0]
+    assert [(f.rule_id, f.state) for f in run.findings] == [
+        ("tank1-stale", "unknown"), ("tank1-stale", "ok")]
+    assert run.sim_s(run.findings[0]) == pytest.approx(lost_s + 120, abs=10)
+
+
 # Tolerance of the "low" finding against the true crossing: 0.05 K of sensor noise on a
 # 0.6 K/h decline blurs the crossing by minutes; a fast fall crosses cleanly.
 @pytest.mark.parametrize(("name", "batch_s", "tolerance_s"), [("planned-stop", 60.0, 60.0),
