@@ -189,11 +189,27 @@ def _visible(index: ClusterIndex, finding: Finding, org: str) -> bool:
     return finding.series in index.visible_series(org)
 
 
+@dataclass(frozen=True)
+class Impact:
+    """The recipient's time to its own limit; ``never`` when the heat balance now says it
+    is not reached; the range from the model's uncertainty (τ ±10 %, T∞ ±0.5 K)."""
+
+    tti_s: float | None
+    low_s: float | None = None
+    high_s: float | None = None  # None with a tti: perhaps never
+    never: bool = False
+
+
+TAU_UNCERTAINTY = 0.10
+T_INF_UNCERTAINTY_K = 0.5
+
+
 def _recipient_draft(index: ClusterIndex, finding: Finding, r: Reach, cause: str,
                      latest: Mapping[str, float], active: bool, state: str) -> Draft:
     e = r.exchange
-    tti = _impact(index, finding, r, latest, state) if active else None
-    if tti is None and finding.predicted_time_to_limit_s is not None and active:
+    impact = _impact(index, finding, r, latest, state) if active else None
+    tti = impact.tti_s if impact is not None else None
+    if impact is None and finding.predicted_time_to_limit_s is not None and active:
         tti = finding.predicted_time_to_limit_s
     cause_name = index.assets[cause].name if cause in index.assets else cause
     own = r.recipient_asset or ""
@@ -202,13 +218,23 @@ def _recipient_draft(index: ClusterIndex, finding: Finding, r: Reach, cause: str
     cause_org = index.assets[cause].owner if cause in index.assets else e.supplier
     supplier = index.organisations[cause_org].name
     verb = "lost" if state in LOSS_STATES else ("too hot" if state in EXCESS_STATES else state)
-    title = (f"Heat supply {verb} upstream at {cause_name} ({supplier}): {own_name} affected"
-             + (f", limit in {_minutes(tti)}" if tti is not None else ""))
+    when = ""
+    if tti is not None:
+        when = f", limit in {_minutes(tti)}"
+        if impact is not None and impact.low_s is not None:
+            upper = _minutes(impact.high_s) if impact.high_s is not None else "never"
+            when += f" ({_minutes(impact.low_s)} to {upper})"
+    elif impact is not None and impact.never:
+        when = "; its limit is not reached at the supply's present temperature"
+    title = f"Heat supply {verb} upstream at {cause_name} ({supplier}): {own_name} affected{when}"
     detail = {**_base(index, finding, e.recipient), "cause": {"asset": cause,
                                                              "name": cause_name,
                                           "org": cause_org, "org_name": supplier},
               "affected_asset": {"asset": own, "name": own_name},
-              "time_to_impact_s": tti, "contingency": list(e.contingency),
+              "time_to_impact_s": tti,
+              "time_to_impact_range_s": None if impact is None or impact.low_s is None
+              else [impact.low_s, impact.high_s],
+              "contingency": list(e.contingency),
               "exchange": {"id": e.id, "name": e.name}}
     series = finding.series if _visible(index, finding, e.recipient) else None
     return Draft(dedup_key(finding), e.recipient, Role.RECIPIENT, finding.kind, finding.state,
@@ -217,7 +243,8 @@ def _recipient_draft(index: ClusterIndex, finding: Finding, r: Reach, cause: str
 
 
 def _impact(index: ClusterIndex, finding: Finding, r: Reach, latest: Mapping[str, float],
-            state: str) -> float | None:
+            state: str) -> Impact | None:
+    """None when it cannot be computed (no model, no tank temperature)."""
     if r.recipient_asset is None:
         return None
     target = index.assets[r.recipient_asset]
@@ -227,17 +254,37 @@ def _impact(index: ClusterIndex, finding: Finding, r: Reach, latest: Mapping[str
         return None
     series, low, high = watched
     t0 = latest[series]
+    info = index.series.get(finding.series)
+    supply_temp = info is not None and info.quantity == "temperature" \
+        and finding.kind != "supply_disruption" and finding.value is not None
     if state in LOSS_STATES:
+        # A disruption: no warm water, the tank heads for the cold water. A supply that is
+        # only too cold still arrives: at best (all of the inflow warm) the tank heads for
+        # it. The heat balance now, not an assumed total loss.
         t_inf, limit = model.cold_water_temp_c, low
+        if supply_temp and finding.value is not None:
+            t_inf = max(t_inf, finding.value)
     elif finding.value is not None:
         t_inf, limit = finding.value, high
     else:
         return None
     if limit in (float("inf"), float("-inf")):
         return None
-    return time_to_impact_s(pipe_volume_m3=r.pipe_volume_m3, volume_m3=model.volume_m3,
-                            inflow_m3_per_h=model.inflow_m3_per_h, t0_c=t0, t_inf_c=t_inf,
-                            limit_c=limit)
+    loss = state in LOSS_STATES
+    if (loss and t_inf >= limit <= t0) or (not loss and t_inf <= limit >= t0):
+        return Impact(None, never=True)  # it settles on the safe side of its limit
+
+    def at(tau_factor: float, dt_k: float) -> float | None:
+        return time_to_impact_s(pipe_volume_m3=r.pipe_volume_m3, volume_m3=model.volume_m3,
+                                inflow_m3_per_h=model.inflow_m3_per_h / tau_factor, t0_c=t0,
+                                t_inf_c=t_inf + dt_k, limit_c=limit)
+
+    tti = at(1.0, 0.0)
+    if tti is None:
+        return Impact(None, never=True)
+    away = 1.0 if limit > t_inf else -1.0  # which way T∞ moves to make the crossing later
+    return Impact(tti, at(1 - TAU_UNCERTAINTY, -away * T_INF_UNCERTAINTY_K),
+                  at(1 + TAU_UNCERTAINTY, away * T_INF_UNCERTAINTY_K))
 
 
 def _supplier_draft(index: ClusterIndex, finding: Finding, e: Exchange, cause: str,

@@ -141,9 +141,9 @@ class BandGroup(RuleGroup):
         first-order model takes to reach the low limit from there.
 
         Lost means a supplier's disruption, or a supply colder than the limit (no mixing
-        can then hold the tank above it). The time is the worst case the model describes:
-        no warm inflow at all, the tank falling toward its cold-water temperature. With a
-        supply that is only cold, the truth lies later; the slope's estimate travels too.
+        can then hold the tank above it). After a disruption the tank falls toward its
+        cold-water temperature; with a supply that is only too cold, toward that supply
+        (all of the inflow warm): a partial loss or a slow decline gives its own horizon.
         """
         lost = np.zeros(j.size, dtype=bool)
         ttl = np.full(j.size, np.inf)
@@ -152,15 +152,22 @@ class BandGroup(RuleGroup):
             assert link is not None
             mine = inst == i
             times = chunk.t_s[j[mine]]
-            gone = self.upstream_lost(link.upstream, times)
+            upstream = self.upstream_lost(link.upstream, times)
+            gone = upstream.copy()
+            # Where the supply is only too cold, the tank heads for it (the valve fully
+            # open is the best the recipient can do), not for the cold water: the heat
+            # balance now, not an assumed total loss.
+            final = np.full(times.size, -np.inf)
             for supply in link.supply_series:
                 supply_c = value_at(chunk, np.full(times.size, supply), times)
                 with np.errstate(invalid="ignore"):
                     gone |= supply_c < low[mine]
+                final = np.fmax(final, supply_c)
+            final = np.where(upstream | ~np.isfinite(final), link.final_value,
+                             np.maximum(final, link.final_value))
             lost[mine] = gone
             ttl[mine] = np.where(gone, time_to_limit_first_order_s(
-                v[mine], low[mine], np.full(times.size, link.final_value),
-                np.full(times.size, link.tau_s)), np.inf)
+                v[mine], low[mine], final, np.full(times.size, link.tau_s)), np.inf)
         return lost, ttl
 
 

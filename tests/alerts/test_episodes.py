@@ -6,12 +6,15 @@ clock, a recording channel."""
 
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+import pytest
 
 from alerts.service import AlertService
 from alerts.settings import AlertSettings
@@ -141,3 +144,29 @@ async def test_a_prediction_that_does_not_come_true_is_withdrawn_without_a_page(
     events = [r["event"] for r in await pool.fetch(
         "SELECT event FROM alert_transitions WHERE alert_id = $1 ORDER BY id", alert_id)]
     assert (state, events[-1]) == ("normal", "withdrawn")
+
+
+async def test_a_partial_loss_gives_the_horizon_of_the_supply_that_is_left(
+        pool: asyncpg.Pool, fake_clock: FakeClock, tmp_path: Path) -> None:
+    """A supply below its band but above the tank's limit does not take the tank there; a
+    supply below the limit does, later than a total loss, with the range of the estimate."""
+    ep = await _episode(pool, fake_clock, tmp_path)
+    await _latest(pool, fake_clock, {TANK_TEMP: 12.0})
+    band = finding("hx1-supply-band", SUPPLY, "low", kind="band", owner="fjordsmolt",
+                   severity="warning", value=12.5)
+    await ep.found(band)
+    [told] = ep.told("fjordsmolt")
+    assert told["alert"]["time_to_impact_s"] is None
+    assert "not reached at the supply's present temperature" in told["alert"]["title"]
+
+    fake_clock.advance(600)  # a second rule on the same supply, now at 8 C
+    await ep.found(replace(band, rule_id="hx1-supply-band-b", value=8.0))
+    alert = await pool.fetchrow("""SELECT time_to_impact_s, detail FROM alerts
+                                   WHERE rule_id = 'hx1-supply-band-b' AND org = $1""",
+                                "fjordsmolt")
+    # 15 m3 of pipe at 180 m3/h, then τ = 3800 s from 12 toward 8 C, crossing 10 C.
+    total_loss_s = 300 + 3800 * math.log((12 - 2) / (10 - 2))
+    assert alert["time_to_impact_s"] == pytest.approx(300 + 3800 * math.log(2), rel=1e-6)
+    assert alert["time_to_impact_s"] > 2 * total_loss_s
+    low, high = json.loads(alert["detail"])["time_to_impact_range_s"]
+    assert low < alert["time_to_impact_s"] < high
