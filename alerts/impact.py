@@ -100,6 +100,8 @@ def needed_series(index: ClusterIndex, finding: Finding) -> list[str]:
             watched = watched_temperature(index, target)
             if watched:
                 found.append(watched[0])
+        if exchange.supply_band is not None:
+            found.append(exchange.supply_band.series)
     return found
 
 
@@ -258,12 +260,19 @@ def _impact(index: ClusterIndex, finding: Finding, r: Reach, latest: Mapping[str
     supply_temp = info is not None and info.quantity == "temperature" \
         and finding.kind != "supply_disruption" and finding.value is not None
     if state in LOSS_STATES:
-        # A disruption: no warm water, the tank heads for the cold water. A supply that is
-        # only too cold still arrives: at best (all of the inflow warm) the tank heads for
-        # it. The heat balance now, not an assumed total loss.
-        t_inf, limit = model.cold_water_temp_c, low
+        # The heat balance now, not an assumed total loss: at best (all of the inflow warm)
+        # the tank heads for what the supply still brings. A supply that is only too cold
+        # brings its temperature; a disruption the share of heat left (value against the
+        # level before the drop) of the supply's lift above the cold water.
+        cold = model.cold_water_temp_c
+        t_inf, limit = cold, low
+        band = r.exchange.supply_band
         if supply_temp and finding.value is not None:
-            t_inf = max(t_inf, finding.value)
+            t_inf = max(cold, finding.value)
+        elif (finding.kind == "supply_disruption" and finding.value is not None
+              and finding.reference_value and band is not None and band.series in latest):
+            left = min(max(finding.value / finding.reference_value, 0.0), 1.0)
+            t_inf = cold + left * max(latest[band.series] - cold, 0.0)
     elif finding.value is not None:
         t_inf, limit = finding.value, high
     else:

@@ -141,9 +141,10 @@ class BandGroup(RuleGroup):
         first-order model takes to reach the low limit from there.
 
         Lost means a supplier's disruption, or a supply colder than the limit (no mixing
-        can then hold the tank above it). After a disruption the tank falls toward its
-        cold-water temperature; with a supply that is only too cold, toward that supply
-        (all of the inflow warm): a partial loss or a slow decline gives its own horizon.
+        can then hold the tank above it). The tank falls toward what the supply still
+        brings (all of the inflow warm: the best the recipient can do), the cold water
+        when it is not measured: a total loss, a partial loss and a slow decline each give
+        their own horizon.
         """
         lost = np.zeros(j.size, dtype=bool)
         ttl = np.full(j.size, np.inf)
@@ -163,7 +164,9 @@ class BandGroup(RuleGroup):
                 with np.errstate(invalid="ignore"):
                     gone |= supply_c < low[mine]
                 final = np.fmax(final, supply_c)
-            final = np.where(upstream | ~np.isfinite(final), link.final_value,
+            # A disruption too: the supply measured at the exchanger says how much is left
+            # (near the cold water after a trip, half-warm when one of two furnaces trips).
+            final = np.where(~np.isfinite(final), link.final_value,
                              np.maximum(final, link.final_value))
             lost[mine] = gone
             ttl[mine] = np.where(gone, time_to_limit_first_order_s(
