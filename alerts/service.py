@@ -142,6 +142,12 @@ class AlertService:
             root.time_to_impact_s, root.raised_at, now)
         if why is None or before is not None:
             return 0
+        reason = why.split(" (")[0]
+        if await conn.fetchval(
+                """SELECT EXISTS (SELECT 1 FROM alert_transitions WHERE alert_id = $1
+                     AND event = 'symptom_escalated' AND note LIKE '%' || $2 || '%')""",
+                root.id, reason):
+            return 0  # the root was escalated for this already: one page per news
         transition_id = await store.transition(conn, root.id, now, actor,
                                                "symptom_escalated", root.state, root.state,
                                                note=f"alert {row.id}: {row.title} ({why})")

@@ -16,6 +16,7 @@ BENCHMARKS = {
     "alerts": "alerts.bench",
     "dashboard": "services.dashboard.bench",
     "accounting": "services.accounting.bench",
+    "protection": "services.protection_bench",
 }
 
 

@@ -115,10 +115,11 @@ class BandGroup(RuleGroup):
         # A value that was beyond the other limit a window ago is recovering (a supply
         # coming back after a trip): its slope says where it comes from, not that it will
         # overshoot the far limit. Such a prediction would not come true.
-        before = _value_before(chunk, j, w)
         with np.errstate(invalid="ignore"):
-            rising &= ~(before < low)
-            falling &= ~(before > high)
+            for part in (0.25, 0.5, 0.75, 1.0):
+                before = _value_before(chunk, j, part * w)
+                rising &= ~(before < low)
+                falling &= ~(before > high)
         lost, ttl_thermal = self._thermal(chunk, inst, j, v, low)
         pred_low = (falling & (ttl_slope < horizon)) | (lost & np.isfinite(ttl_thermal))
         pred_high = rising & (ttl_slope < horizon)
@@ -127,7 +128,8 @@ class BandGroup(RuleGroup):
                           State.OK).astype(I8)
         hold_a = np.select([v > high - db, v < low + db], [State.HIGH, State.LOW],
                            State.OK).astype(I8)
-        hold_b = np.select([(falling & (ttl_slope < 2 * horizon)) | lost,
+        hold_b = np.select([(falling & (ttl_slope < 2 * horizon))
+                            | (lost & np.isfinite(ttl_thermal)),
                             rising & (ttl_slope < 2 * horizon)],
                            [State.PREDICTED_LOW, State.PREDICTED_HIGH], State.OK).astype(I8)
         ttl = np.minimum(ttl_slope, ttl_thermal)
@@ -161,9 +163,17 @@ class BandGroup(RuleGroup):
             final = np.full(times.size, -np.inf)
             for supply in link.supply_series:
                 supply_c = value_at(chunk, np.full(times.size, supply), times)
+                # Where the supply is heading: its trend over the last two minutes carried
+                # on (one spike moves neither median), for ten minutes after a disruption
+                # (a trip's supply falls for minutes before it settles), two otherwise.
+                now_c = _median3_at(chunk, supply, times)
+                then_c = _median3_at(chunk, supply, times - SUPPLY_SLOPE_WINDOW_S)
+                ahead = np.where(upstream, 5.0, 1.0)
+                heading_c = np.where(np.isfinite(then_c), now_c + ahead * (now_c - then_c),
+                                     now_c)
                 with np.errstate(invalid="ignore"):
                     gone |= supply_c < low[mine]
-                final = np.fmax(final, supply_c)
+                final = np.fmax(final, np.fmin(heading_c, supply_c))
             # A disruption too: the supply measured at the exchanger says how much is left
             # (near the cold water after a trip, half-warm when one of two furnaces trips).
             final = np.where(~np.isfinite(final), link.final_value,
@@ -233,13 +243,21 @@ class RampGroup(RuleGroup):
         to_rise, to_fall = self._heat_balance(chunk, inst, j, recent)
         horizon = self.horizon_s[inst]
         pred_rise, pred_fall = to_rise < horizon, to_fall < horizon
-        enter = np.select([(rise > 1) & (rise >= fall), fall > 1,
-                           pred_rise & (to_rise <= to_fall), pred_fall],
-                          [State.RISING, State.FALLING, State.PREDICTED_RISING,
-                           State.PREDICTED_FALLING], State.OK).astype(I8)
-        hold_a = np.where(rise > clear, State.RISING, State.OK).astype(I8)
-        hold_a = np.where(any_valid, hold_a, HOLD_ANY).astype(I8)
-        hold_b = np.where(fall > clear, State.FALLING, State.OK).astype(I8)
+        # A crossing now (time 0) is the measured state's business; a turn coming is news.
+        pred_rise &= (to_rise <= to_fall) | (to_fall == 0)
+        pred_fall &= ~pred_rise | (to_rise == 0)
+        pred_rise &= ~pred_fall
+        measured = np.select([(rise > 1) & (rise >= fall), fall > 1],
+                             [State.RISING, State.FALLING], State.OK).astype(I8)
+        # A turn the heat balance sees coming (the supply back while the tank still falls)
+        # is news before the measured slope turns: it replaces the measured state.
+        enter = np.select([pred_rise & (measured != State.RISING),
+                           pred_fall & (measured != State.FALLING), measured != State.OK],
+                          [State.PREDICTED_RISING, State.PREDICTED_FALLING, measured],
+                          State.OK).astype(I8)
+        hold_a = np.where((rise > clear) & ~pred_fall, State.RISING, State.OK).astype(I8)
+        hold_a = np.where(any_valid | pred_fall | pred_rise, hold_a, HOLD_ANY).astype(I8)
+        hold_b = np.where((fall > clear) & ~pred_rise, State.FALLING, State.OK).astype(I8)
         hold_c = np.select([to_rise < 2 * horizon, to_fall < 2 * horizon],
                            [State.PREDICTED_RISING, State.PREDICTED_FALLING],
                            State.OK).astype(I8)
