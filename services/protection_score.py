@@ -10,9 +10,10 @@ minus the warning, as a fraction of the time the cause left (crossing minus the 
 injected event before it), counted where that time exceeds ``DETECTION_S``.
 
 A *page* is one notification transition queued for a recipient organisation; it is
-*false* when no injected event lies within ``EPISODE_S`` before it. An *episode* starts at
+*false* when no injected event lies within ``EPISODE_S`` before it (fouling and a
+decline last to the end of the run). An *episode* starts at
 each injected cause (a trip, a stop, a restart or the end of a stop, a decline, a lost
-connection, a stuck sensor, fouling, a heater's setpoint).
+connection, a stuck sensor, fouling); a setpoint written is a response within one.
 """
 
 from __future__ import annotations
@@ -25,11 +26,13 @@ DETECT_AFTER_S = 600.0
 DETECTION_S = 120.0
 EPISODE_S = 6 * 3600.0
 # A supply's return is a cause of its own: the heat coming back too fast is a second
-# episode for the recipient, after the loss.
+# episode for the recipient, after the loss. A setpoint written (a backup heater started)
+# is a response within an episode, not a cause.
 CAUSE_KINDS = frozenset({"trip", "planned_stop_start", "decline_start", "comms_lost",
-                         "sensor_stuck", "fouling_start", "setpoint_written", "restart",
-                         "planned_stop_end"})
-FOLLOW_KINDS = frozenset({"planned_stop_announced", "comms_restored", "sensor_recovered"})
+                         "sensor_stuck", "fouling_start", "restart", "planned_stop_end"})
+FOLLOW_KINDS = frozenset({"planned_stop_announced", "comms_restored", "sensor_recovered",
+                          "setpoint_written"})
+LASTING_KINDS = frozenset({"fouling_start", "decline_start"})
 DIRECTIONS = {"below_min": {"low", "predicted_low"}, "above_max": {"high", "predicted_high"},
               "fall": {"falling", "predicted_falling"}, "rise": {"rising", "predicted_rising"}}
 
@@ -77,7 +80,12 @@ def score(truth: Sequence[Mapping[str, Any]], seen: Sequence[Seen], pages: Seque
           watched: frozenset[str], duration_s: float) -> Score:
     out = Score(days=duration_s / 86_400.0)
     causes = sorted(e["sim_s"] for e in truth if e["category"] == "injected"
-                    and e["kind"] in CAUSE_KINDS | FOLLOW_KINDS)
+                    and e["kind"] in CAUSE_KINDS)
+    # Windows in which a page is about something that happened: six hours after an event,
+    # to the end of the run after one that lasts (fouling, a decline).
+    around = [(e["sim_s"] - 600.0, float("inf") if e["kind"] in LASTING_KINDS
+               else e["sim_s"] + EPISODE_S) for e in truth if e["category"] == "injected"
+              and e["kind"] in CAUSE_KINDS | FOLLOW_KINDS]
     out.episodes = sum(1 for e in truth if e["category"] == "injected"
                        and e["kind"] in CAUSE_KINDS)
     for e in truth:
@@ -105,6 +113,6 @@ def score(truth: Sequence[Mapping[str, Any]], seen: Sequence[Seen], pages: Seque
     for p in pages:
         out.pages[p.org] = out.pages.get(p.org, 0) + 1
         out.log.append(f"page {p.org} at {p.t_s:.0f} s ({p.event}): {p.title}")
-        if not any(c - 600.0 <= p.t_s <= c + EPISODE_S for c in causes):
+        if not any(lo <= p.t_s <= hi for lo, hi in around):
             out.false_pages.append(f"{p.org} at {p.t_s:.0f} s: {p.title}")
     return out

@@ -293,11 +293,15 @@ class RampGroup(RuleGroup):
             sup_now = _median3_at(chunk, link.supply, t)
             d = link.pipe_delay_s
             sup_in = _median3_at(chunk, link.supply, t - d) if d > 0 else sup_now
+            # History shorter than the pipe delay (a start, a replay's first minutes): the
+            # oldest supply kept is the best guess of what is arriving now.
+            sup_in = np.where(np.isnan(sup_in), _oldest(chunk, link.supply, n), sup_in)
             slope = (sup_now - _median3_at(chunk, link.supply, t - SUPPLY_SLOPE_WINDOW_S)
                      ) / SUPPLY_SLOPE_WINDOW_S
             slope = np.where(np.abs(slope) >= self.min_supply_slope_per_s[i],
                              np.nan_to_num(slope), 0.0)
-            r0 = rate_per_s[mine]
+            # No valid slope yet (a start, a replay's first minutes): taken as steady.
+            r0 = np.nan_to_num(rate_per_s[mine])
             tau = link.tau_s
             with np.errstate(invalid="ignore", divide="ignore"):
                 r_d = r0 + w * (sup_now - sup_in) / tau  # the rate one pipe delay ahead
@@ -321,6 +325,14 @@ class RampGroup(RuleGroup):
                                    & np.isfinite(sup_in), ttl, np.inf)
                     out[mine] = np.where(np.isnan(ttl), np.inf, ttl)
         return to_rise, to_fall
+
+
+def _oldest(chunk: Chunk, series: int, n: int) -> F64:
+    """The oldest value a series keeps in history, n times; NaN when it keeps none."""
+    row = int(chunk.hist_row[series]) if series >= 0 else -1
+    if row < 0 or chunk.history.length[row] == 0:
+        return np.full(n, np.nan)
+    return np.full(n, float(chunk.history.v[row, 0]))
 
 
 def _median3_at(chunk: Chunk, series: int, t_s: F64) -> F64:
