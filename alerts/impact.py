@@ -130,7 +130,7 @@ def drafts(index: ClusterIndex, finding: Finding, latest: Mapping[str, float]) -
                                                               latest, active, state)
                 by_org.setdefault(exchange.supplier,
                                   _supplier_draft(index, finding, exchange, asset,
-                                                                 active))
+                                                  active, latest))
     for org in sorted(owners):
         if org not in by_org and org in index.organisations:
             by_org[org] = _owner_draft(index, finding, asset, active, org)
@@ -297,10 +297,19 @@ def _impact(index: ClusterIndex, finding: Finding, r: Reach, latest: Mapping[str
 
 
 def _supplier_draft(index: ClusterIndex, finding: Finding, e: Exchange, cause: str,
-                    active: bool) -> Draft:
+                    active: bool, latest: Mapping[str, float]) -> Draft:
     title = f"{e.name}: {finding.state.replace('_', ' ')} at {cause}; the recipient is told"
     detail = {**_base(index, finding, e.supplier), "cause": {"asset": cause},
               "exchange": {"id": e.id, "name": e.name}, "recipient": e.recipient}
+    ramp_s = restart.ahead_s(index, e, latest) if active and finding.kind == \
+        "supply_disruption" else None
+    if ramp_s is not None:
+        # Told before the restart: the tank only cools meanwhile, so this is a lower bound.
+        exchanger = index.assets[e.exchanger].name if e.exchanger in index.assets \
+            else e.exchanger
+        title += (f"; when restarting, bring {exchanger} back over at least "
+                  f"{max(1, round(ramp_s / 60))} min")
+        detail["slowest_ramp_s"] = ramp_s
     series = finding.series if _visible(index, finding, e.supplier) else None
     return Draft(dedup_key(finding), e.supplier, Role.SUPPLIER, finding.kind, finding.state,
                  active, severity_for(finding.severity, None), title, finding.rule_id,

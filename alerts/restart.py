@@ -107,3 +107,24 @@ def drafts(index: ClusterIndex, finding: Finding, latest: Mapping[str, float]
                          finding.rule_id, None, e.exchanger, asset.id, e.id,
                          finding.predicted_time_to_limit_s, finding.since_ts, detail))
     return out
+
+
+def ahead_s(index: ClusterIndex, e: Exchange, latest: Mapping[str, float]) -> float | None:
+    """Before a restart (the supply lost): the slowest ramp the recipient's tank needs as
+    it is now, all of its inflow warm (its valve opens fully as it cools); None when no
+    recipient asset has a rise limit and a known temperature."""
+    band = e.supply_band
+    if band is None:
+        return None
+    found = []
+    for asset_id in e.recipient_assets:
+        temp = next((s for s in index.cluster.series if s.asset == asset_id
+                     and s.quantity == "temperature" and s.key in latest), None)
+        rises = [r.max_rise_per_h for r in index.cluster.rules if isinstance(r, RampRule)
+                 and r.severity == "alarm" and r.max_rise_per_h is not None
+                 and temp is not None and r.series == temp.key]
+        if temp is None or not rises:
+            continue
+        found.append(slowest_ramp_s(latest[temp.key], (band.low + band.high) / 2, 1.0,
+                                    min(rises)))
+    return max(found) if found else None

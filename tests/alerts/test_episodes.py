@@ -88,6 +88,11 @@ async def test_a_trip_and_its_restart_are_one_episode_for_the_farm(
     assert [(n["event"], n["alert"]["rule_id"]) for n in farm] == [("raised", "furnace-trip")]
     assert "Furnace 1 cooling loop" in farm[0]["alert"]["title"]
     smelter_before = len(ep.told("glomfjord-smelter"))
+    # Before any restart the smelter is told the least it must allow: the tank at 12 C is
+    # 6 K below the supply's normal 18 C, at 2 K/h three hours (more as the tank cools).
+    trip_told = ep.told("glomfjord-smelter")[0]["alert"]
+    assert trip_told["title"].endswith(
+        "when restarting, bring Plate exchanger HX-1 back over at least 180 min")
 
     # Two hours on the furnace restarts at full heat into the cold tank, its valve wide
     # open: the heat balance predicts the 2 K/h rise crossed in 15 min. Not news the trip
