@@ -19,7 +19,7 @@ from alerts.model import Draft, Role
 from alerts.severity import severity_for
 from alerts.thermal import time_to_impact_s
 from services.cluster.index import ClusterIndex
-from services.cluster.model import AssetKind, Exchange
+from services.cluster.model import AssetKind, Exchange, ThermalModel
 from services.monitor.findings import Finding
 
 LOSS_STATES = frozenset({"disrupted", "low", "predicted_low", "falling", "predicted_falling"})
@@ -271,8 +271,12 @@ def _impact(index: ClusterIndex, finding: Finding, r: Reach, latest: Mapping[str
             t_inf = max(cold, finding.value)
         elif (finding.kind == "supply_disruption" and finding.value is not None
               and finding.reference_value and band is not None and band.series in latest):
+            # The heat still falling when the drop is seen makes the share left an upper
+            # bound: the estimate stays a total loss (the safe side), its range reaches to
+            # what that share would hold.
             left = min(max(finding.value / finding.reference_value, 0.0), 1.0)
-            t_inf = cold + left * max(latest[band.series] - cold, 0.0)
+            held = cold + left * max(latest[band.series] - cold, 0.0)
+            return _with_range(r, model, t0, cold, limit, later_t_inf=held)
     elif finding.value is not None:
         t_inf, limit = finding.value, high
     else:
@@ -283,17 +287,30 @@ def _impact(index: ClusterIndex, finding: Finding, r: Reach, latest: Mapping[str
     if (loss and t_inf >= limit <= t0) or (not loss and t_inf <= limit >= t0):
         return Impact(None, never=True)  # it settles on the safe side of its limit
 
-    def at(tau_factor: float, dt_k: float) -> float | None:
+    return _with_range(r, model, t0, t_inf, limit)
+
+
+def _with_range(r: Reach, model: ThermalModel, t0: float, t_inf: float, limit: float,
+                later_t_inf: float | None = None) -> Impact:
+    """The time to the limit and its range: τ ±10 %, T∞ ±0.5 K (or, for the later end,
+    ``later_t_inf`` when that is the uncertain part)."""
+
+    def at(tau_factor: float, t_inf_c: float) -> float | None:
         return time_to_impact_s(pipe_volume_m3=r.pipe_volume_m3, volume_m3=model.volume_m3,
                                 inflow_m3_per_h=model.inflow_m3_per_h / tau_factor, t0_c=t0,
-                                t_inf_c=t_inf + dt_k, limit_c=limit)
+                                t_inf_c=t_inf_c, limit_c=limit)
 
-    tti = at(1.0, 0.0)
+    tti = at(1.0, t_inf)
     if tti is None:
         return Impact(None, never=True)
     away = 1.0 if limit > t_inf else -1.0  # which way T∞ moves to make the crossing later
-    return Impact(tti, at(1 - TAU_UNCERTAINTY, -away * T_INF_UNCERTAINTY_K),
-                  at(1 + TAU_UNCERTAINTY, away * T_INF_UNCERTAINTY_K))
+    later = t_inf + away * T_INF_UNCERTAINTY_K
+    if later_t_inf is not None:
+        later = later_t_inf + away * T_INF_UNCERTAINTY_K
+    if away * (limit - later) <= 0:
+        return Impact(tti, at(1 - TAU_UNCERTAINTY, t_inf - away * T_INF_UNCERTAINTY_K), None)
+    return Impact(tti, at(1 - TAU_UNCERTAINTY, t_inf - away * T_INF_UNCERTAINTY_K),
+                  at(1 + TAU_UNCERTAINTY, later))
 
 
 def _supplier_draft(index: ClusterIndex, finding: Finding, e: Exchange, cause: str,

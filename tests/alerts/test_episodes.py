@@ -175,3 +175,22 @@ async def test_a_partial_loss_gives_the_horizon_of_the_supply_that_is_left(
     assert alert["time_to_impact_s"] > 2 * total_loss_s
     low, high = json.loads(alert["detail"])["time_to_impact_range_s"]
     assert low < alert["time_to_impact_s"] < high
+
+
+async def test_a_disruption_that_leaves_heat_is_timed_as_a_total_loss_with_its_range(
+        pool: asyncpg.Pool, fake_clock: FakeClock, tmp_path: Path) -> None:
+    """The heat may still be falling when the drop is seen: the estimate stays a total loss
+    (the safe side); its range reaches to what the heat left would hold - here, half the
+    heat keeps the supply above the tank's limit, so the late end is "never"."""
+    ep = await _episode(pool, fake_clock, tmp_path)
+    await _latest(pool, fake_clock, {TANK_TEMP: 12.0, SUPPLY: 19.0})
+    half = replace(finding("furnace-trip", FURNACE, "disrupted", value=3500.0),
+                   reference_value=7000.0)
+    await ep.found(half)
+    [told] = ep.told("fjordsmolt")
+    alert = told["alert"]
+    assert alert["time_to_impact_s"] == pytest.approx(300 + 3800 * math.log(10 / 8), rel=1e-6)
+    low, high = alert["detail"]["time_to_impact_range_s"]
+    assert low < alert["time_to_impact_s"]
+    assert high is None
+    assert alert["title"].endswith("to never)")
