@@ -194,6 +194,20 @@ async def active_disruption(conn: asyncpg.Connection, org: str, exchange: str,
     return _row(r) if r else None
 
 
+async def active_tops(conn: asyncpg.Connection, org: str, exchange: str | None,
+                      asset: str | None, other_than: str) -> list[AlertRow]:
+    """Active alerts of ``org`` at the top of their episode (grouped under nothing) on
+    ``exchange`` or ``asset``, newest first; not maintenance notices nor restart advice."""
+    rows = await conn.fetch(
+        """SELECT * FROM alerts WHERE org = $1 AND parent_id IS NULL AND dedup_key <> $4
+             AND ((exchange IS NOT NULL AND exchange = $2)
+                  OR (asset IS NOT NULL AND asset = $3))
+             AND kind NOT IN ('maintenance', 'restart_ramp')
+             AND state IN ('active_unack', 'active_ack')
+           ORDER BY raised_at DESC, id DESC""", org, exchange, asset, other_than)
+    return [_row(r) for r in rows]
+
+
 async def was_told(conn: asyncpg.Connection, alert_id: int) -> bool:
     """Whether the alert's organisation heard of it: a delivery was queued for it, or it
     took over an episode another alert paged for."""

@@ -28,10 +28,10 @@ async def test_killed_mid_delivery_then_restarted(pool: asyncpg.Pool, fresh_data
         index = await index_for(pool, cluster)
         # Another process records the alerts and their deliveries (as the monitor would).
         service = AlertService(pool, index, SystemClock(), LinkSigner(b"k", "http://x", 60))
-        # Three conditions of each company's own (trips of one exchange would be one
-        # episode, one page): six deliveries.
+        # Three conditions of each company's own (trips of one exchange, or lows of one
+        # tank, would be one episode, one page): six deliveries.
         await service.findings(
-            [finding(f"tank-{n}", TANK_TEMP, "low", kind="band", owner="fjordsmolt")
+            [finding(f"tank-{n}", TANK_TEMP, "unknown", kind="stale", owner="fjordsmolt")
              for n in range(3)]
             + [finding(f"hx1-stale-{n}", "glomfjord/smelter/hx1/primary/supply_temp",
                        "unknown", kind="stale") for n in range(3)])

@@ -29,8 +29,9 @@ async def test_grouped_then_held_then_summarised(pool: asyncpg.Pool, fake_clock:
                             AlertSettings())
 
     async def raise_trip(n: int) -> None:
-        # Conditions of their own (trips of one exchange would be one episode, one page).
-        await service.findings([finding(f"tank-{n}", TANK_TEMP, "low", kind="band",
+        # Conditions of their own (trips of one exchange, or lows of one tank, would be one
+        # episode, one page): the tank's readings stale, by five rules.
+        await service.findings([finding(f"tank-{n}", TANK_TEMP, "unknown", kind="stale",
                                         owner="fjordsmolt", at=fake_clock.now())])
         while await worker.run_due():
             pass
