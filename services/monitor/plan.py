@@ -45,6 +45,10 @@ class Plan:
     recipients: Mapping[str, RecipientModel] = field(default_factory=dict)  # by band rule id
     # By ramp rule id: recipients whose heat balance predicts their rate of change.
     ramp_models: Mapping[str, RecipientModel] = field(default_factory=dict)
+    # By band rule id, for bands on an exchange's supply: the disruptions upstream of it
+    # (a trip seen at the source predicts the supply leaving its band).
+    supply_upstream: Mapping[str, tuple[tuple[str, State], ...]] = field(
+        default_factory=dict)
 
 
 def _ancestors(cluster: Cluster, asset: str) -> set[str]:
@@ -86,6 +90,7 @@ def plan_from_cluster(cluster: Cluster) -> Plan:
     assets = {a.id: a for a in cluster.assets}
     recipients: dict[str, RecipientModel] = {}
     ramp_models: dict[str, RecipientModel] = {}
+    supply_upstream: dict[str, tuple[tuple[str, State], ...]] = {}
     for rule in cluster.rules:
         if isinstance(rule, RampRule):
             asset = assets.get(asset_of.get(rule.series, ""))
@@ -108,6 +113,13 @@ def plan_from_cluster(cluster: Cluster) -> Plan:
             continue
         if not isinstance(rule, BandRule) or rule.low is None:
             continue
+        for exchange in cluster.exchanges:
+            if exchange.supply_band is not None and exchange.supply_band.series == rule.series:
+                feeding = _ancestors(cluster, exchange.exchanger)
+                supply_upstream[rule.id] = tuple(
+                    (other.id, State.DISRUPTED) for other in cluster.rules
+                    if isinstance(other, SupplyDisruptionRule)
+                    and asset_of.get(other.series) in feeding)
         asset = assets.get(asset_of.get(rule.series, ""))
         if asset is None or asset.thermal_model is None:
             continue
@@ -133,4 +145,4 @@ def plan_from_cluster(cluster: Cluster) -> Plan:
         series=tuple(s.key for s in cluster.series),
         derived=tuple(DerivedPowerDef(d.key, d.flow, d.temp_in, d.temp_out)
                       for d in cluster.derived),
-        recipients=recipients, ramp_models=ramp_models)
+        recipients=recipients, ramp_models=ramp_models, supply_upstream=supply_upstream)

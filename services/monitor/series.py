@@ -204,7 +204,10 @@ class SeriesTable:
                 self.flat_tol[i] = max(self.flat_tol[i], r.spec.flat_tolerance)
         groups: list[RuleGroup] = [
             DisruptionGroup(disruptions, idx(disruptions), flows),
-            BandGroup(plain, idx(plain), [None] * len(plain), upstream_lost),
+            BandGroup(plain, idx(plain), [None] * len(plain), upstream_lost,
+                      [tuple((rid, int(st)) for rid, st in
+                             self.plan.supply_upstream.get(r.spec.id, ()))
+                       for r in plain]),
             RampGroup(ramps, idx(ramps), np.array([a for a, _ in lim]),
                       np.array([b for _, b in lim]), ramp_links),
             HealthGroup(health, np.array([self.index[ua_key(r.spec.id)] for r in health],

@@ -83,7 +83,9 @@ class BandGroup(RuleGroup):
     kind = "band"
 
     def __init__(self, rules: Sequence[VersionedRule], series: I64,
-                 thermal: Sequence[ThermalLink | None], upstream_lost: UpstreamLookup) -> None:
+                 thermal: Sequence[ThermalLink | None], upstream_lost: UpstreamLookup,
+                 supply_upstream: Sequence[tuple[tuple[str, int], ...]] | None = None
+                 ) -> None:
         specs = [r.spec for r in rules]
         assert all(isinstance(s, BandRule) for s in specs)
         super().__init__(rules, series, param(rules, lambda r: _band(r).on_delay_s),
@@ -96,6 +98,8 @@ class BandGroup(RuleGroup):
         self.min_slope_per_s = param(rules, lambda r: _band(r).predict_min_slope_per_h) / 3600
         self.thermal = list(thermal)
         self.upstream_lost = upstream_lost
+        self.supply_upstream = list(supply_upstream) if supply_upstream is not None \
+            else [()] * len(rules)
 
     def features(self, chunk: Chunk, inst: I64, j: I64) -> Features:
         v = chunk.v[j]
@@ -121,7 +125,12 @@ class BandGroup(RuleGroup):
                 rising &= ~(before < low)
                 falling &= ~(before > high)
         lost, ttl_thermal = self._thermal(chunk, inst, j, v, low)
-        pred_low = (falling & (ttl_slope < horizon)) | (lost & np.isfinite(ttl_thermal))
+        # A supply whose source is disrupted upstream will leave its band: said at once.
+        # (Not while it recovers: the source's alarm outlasts the supply's return.)
+        with np.errstate(invalid="ignore"):
+            source_lost = self._source_lost(chunk, inst, j) & (v >= low) & ~(slope > 0)
+        pred_low = ((falling & (ttl_slope < horizon)) | (lost & np.isfinite(ttl_thermal))
+                    | source_lost)
         pred_high = rising & (ttl_slope < horizon)
         enter = np.select([v > high, v < low, pred_low, pred_high],
                           [State.HIGH, State.LOW, State.PREDICTED_LOW, State.PREDICTED_HIGH],
@@ -129,13 +138,20 @@ class BandGroup(RuleGroup):
         hold_a = np.select([v > high - db, v < low + db], [State.HIGH, State.LOW],
                            State.OK).astype(I8)
         hold_b = np.select([(falling & (ttl_slope < 2 * horizon))
-                            | (lost & np.isfinite(ttl_thermal)),
+                            | (lost & np.isfinite(ttl_thermal)) | source_lost,
                             rising & (ttl_slope < 2 * horizon)],
                            [State.PREDICTED_LOW, State.PREDICTED_HIGH], State.OK).astype(I8)
         ttl = np.minimum(ttl_slope, ttl_thermal)
         return Features(enter=enter, hold_a=hold_a, hold_b=hold_b, value=v,
                         slope_per_h=slope * 3600, ttl_s=ttl)
 
+
+    def _source_lost(self, chunk: Chunk, inst: I64, j: I64) -> NDArray[np.bool_]:
+        lost = np.zeros(j.size, dtype=bool)
+        for i in {int(x) for x in inst if self.supply_upstream[int(x)]}:
+            mine = inst == i
+            lost[mine] = self.upstream_lost(self.supply_upstream[i], chunk.t_s[j[mine]])
+        return lost
 
     def _thermal(self, chunk: Chunk, inst: I64, j: I64, v: F64, low: F64
                  ) -> tuple[NDArray[np.bool_], F64]:

@@ -109,3 +109,24 @@ def test_rewarming_is_warned_before_the_tanks_rise_limit_from_its_heat_balance(
     first = next(f for f in run.findings if f.rule_id == "tank1-ramp-alarm")
     assert first.state == "predicted_falling"
     assert run.sim_s(first) < fall_s
+
+
+def test_a_partial_loss_predicts_the_supply_band_and_no_tank_crossing() -> None:
+    """One of two furnaces trips: the furnace's own heat output says so within seconds and
+    the supply's band breach is predicted before it happens. The tank, still fed half the
+    heat, does not cross its 10 C: while the supply still falls a crossing may be
+    predicted, and is withdrawn once the supply settles, long before its horizon."""
+    run = run_scenario("partial-loss")
+    trip_s = run.truth_s("trip")[0]
+    crossing_s = run.truth_s("below_min", "glomfjord/smelter/hx1/secondary/supply_temp")[0]
+    furnace = next(f for f in run.findings if f.rule_id == "furnace-trip")
+    assert furnace.state == "disrupted"
+    assert run.sim_s(furnace) - trip_s <= 30
+    band = [f for f in run.findings if f.rule_id == "hx1-supply-band"]
+    assert band[0].state == "predicted_low"
+    assert run.sim_s(band[0]) < crossing_s
+    assert run.truth_s("below_min", TANK) == []
+    tank = [(f.state, run.sim_s(f)) for f in run.findings if f.rule_id == "tank1-band"]
+    assert [state for state, _ in tank] in ([], ["predicted_low", "ok"])
+    if tank:
+        assert tank[1][1] - tank[0][1] < 900
