@@ -144,10 +144,12 @@ class AlertService:
             return 0
         reason = why.split(" (")[0]
         if await conn.fetchval(
-                """SELECT EXISTS (SELECT 1 FROM alert_transitions WHERE alert_id = $1
-                     AND event = 'symptom_escalated' AND note LIKE '%' || $2 || '%')""",
+                """SELECT EXISTS (SELECT 1 FROM alert_transitions t WHERE t.alert_id = $1
+                     AND t.event = 'symptom_escalated' AND t.note LIKE '%' || $2 || '%'
+                     AND t.at >= (SELECT max(at) FROM alert_transitions
+                                  WHERE alert_id = $1 AND event IN ('raised', 'returned')))""",
                 root.id, reason):
-            return 0  # the root was escalated for this already: one page per news
+            return 0  # escalated for this already in this episode: one page per news
         transition_id = await store.transition(conn, root.id, now, actor,
                                                "symptom_escalated", root.state, root.state,
                                                note=f"alert {row.id}: {row.title} ({why})")
