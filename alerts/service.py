@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import asyncpg
@@ -25,6 +25,8 @@ from services.cluster.index import ClusterIndex
 from services.monitor.findings import Finding
 
 log = logging.getLogger(__name__)
+
+REPAGE_AFTER = timedelta(hours=1)  # a prediction made again sooner than this pages no more
 
 
 @dataclass
@@ -73,6 +75,12 @@ class AlertService:
                                     current.condition if current else None, draft)
         if change is None:
             return 0
+        if (change.event == "raised" and current is not None
+                and draft.condition.startswith("predicted_")
+                and await store.withdrawn_since(conn, current.id, now - REPAGE_AFTER)):
+            # A prediction withdrawn a moment ago and made again (a slope at the edge of
+            # its horizon) is the same news: back without a second page.
+            change = replace(change, event="resumed", notify=False)
         if draft.active:
             parent = await inhibit.root_cause(conn, draft)
             # A maintenance notice is never silenced by the window it announces.

@@ -208,6 +208,14 @@ async def active_tops(conn: asyncpg.Connection, org: str, exchange: str | None,
     return [_row(r) for r in rows]
 
 
+async def withdrawn_since(conn: asyncpg.Connection, alert_id: int, since: datetime) -> bool:
+    """Whether the alert's last transition withdrew a prediction at or after ``since``."""
+    last = await conn.fetchrow(
+        """SELECT event, at FROM alert_transitions WHERE alert_id = $1
+           ORDER BY id DESC LIMIT 1""", alert_id)
+    return last is not None and last["event"] == "withdrawn" and last["at"] >= since
+
+
 async def was_told(conn: asyncpg.Connection, alert_id: int) -> bool:
     """Whether the alert's organisation heard of it: a delivery was queued for it, or it
     took over an episode another alert paged for."""

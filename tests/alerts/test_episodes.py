@@ -150,6 +150,19 @@ async def test_a_prediction_that_does_not_come_true_is_withdrawn_without_a_page(
         "SELECT event FROM alert_transitions WHERE alert_id = $1 ORDER BY id", alert_id)]
     assert (state, events[-1]) == ("normal", "withdrawn")
 
+    # Made again soon after (a slope at the edge of its horizon): the same news, no page.
+    fake_clock.advance(1200)
+    await ep.found(predicted)
+    assert [n["event"] for n in ep.told("fjordsmolt")] == ["raised"]
+    assert await pool.fetchval("SELECT state FROM alerts WHERE id = $1",
+                               alert_id) == "active_unack"
+    # Withdrawn for longer than an hour, it is news again.
+    fake_clock.advance(600)
+    await ep.found(_ok(predicted))
+    fake_clock.advance(2 * 3600)
+    await ep.found(predicted)
+    assert [n["event"] for n in ep.told("fjordsmolt")] == ["raised", "raised"]
+
 
 async def test_a_partial_loss_gives_the_horizon_of_the_supply_that_is_left(
         pool: asyncpg.Pool, fake_clock: FakeClock, tmp_path: Path) -> None:
