@@ -252,28 +252,36 @@ async def test_maintenance_window_is_told_ahead_and_its_trip_does_not_page(
     assert tripped["suppressed_by"] == answer.json()["id"]
     assert world.hook.at("/greenhouse") == []
 
-    # When the window ends its notice clears, and a trip that outlasts it pages now.
+    # The first trip still stands: the relining trip is the same root cause, grouped
+    # under it too. When the window ends its notice clears; the trip, still grouped under
+    # the root the farm was paged for, does not page again.
+    assert tripped["parent_id"] is not None
     world.clock.advance(2 * 3600)
     await world.alerts.service.tick()
     await world.settled()
     after = [(n["event"], n["alert"]["kind"]) for r in world.hook.at("/farm")[farm_before + 2:]
              for n in r.json["notifications"]]
-    assert sorted(after) == [("cleared", "maintenance"), ("released", "supply_disruption")]
+    assert sorted(after) == [("cleared", "maintenance")]
 
 
 async def test_operators_handle_alerts_through_the_api(world: World) -> None:
     # The earlier trips end first: while one is active, another on the exchange groups
     # under it.
+    async with world.client("fjordsmolt") as farm_api:
+        listed = (await farm_api.get("/v1/alerts")).json()["alerts"]
     world.clock.advance(60)
     start = len(world.hook.at("/farm"))
     await world.alerts.service.findings([
         replace(trip(rule, at=world.clock.now()), state="ok", previous_state="disrupted")
         for rule in ("hx1-disruption", "hx1-disruption-relining")])
     await world.settled()
-    # The tank is still too cold after the supply returned: no longer grouped, it pages.
-    told = [(n["event"], n["alert"]["rule_id"]) for r in world.hook.at("/farm")[start:]
-            for n in r.json["notifications"]]
-    assert ("released", "tank1-band") in told
+    # The episode ends with one message: the root cause cleared, naming what is still
+    # active (the tank still too cold after the supply returned), which pages no more.
+    told = [n for r in world.hook.at("/farm")[start:] for n in r.json["notifications"]]
+    assert [(n["event"], n["alert"]["kind"]) for n in told] == [("cleared",
+                                                                  "supply_disruption")]
+    assert [a["title"] for a in told[0]["still_active"]] == [
+        a["title"] for a in listed if a["rule_id"] == "tank1-band"]
     world.clock.advance(1800)  # past the grace period of the maintenance window before
     before = len(world.hook.at("/farm"))
     await world.alerts.service.findings([trip("hx1-disruption-api", at=world.clock.now())])

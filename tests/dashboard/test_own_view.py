@@ -335,4 +335,5 @@ def test_alarm_figures_count_floods_chatter_and_fleeting_alarms() -> None:
                              (start + timedelta(minutes=10), start + timedelta(minutes=20))],
                             start, start + timedelta(hours=1))
     assert down.availability == pytest.approx(0.5)  # overlapping alerts count once
-    assert down.mean_time_to_restore_s == pytest.approx(20 * 60)
+    assert down.disruptions == 1  # ... as one disruption, restored after 30 minutes
+    assert down.mean_time_to_restore_s == pytest.approx(30 * 60)
