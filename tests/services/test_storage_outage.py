@@ -21,6 +21,7 @@ import pytest
 from heatlink.testing import FakeClock
 from services.access.principal import Role
 from services.monitor.runtime import MonitorRuntime
+from services.runtimes import runtimes_of
 from services.settings import Settings
 from services.storage.local_postgres import LocalPostgres
 from tests.monitor.dbsupport import T0, tank_readings
@@ -224,7 +225,7 @@ async def test_findings_evaluated_while_the_database_is_down_are_kept_and_raised
     async with empty_database(server.url) as url:
         settings = Settings(database_url=url, require_timescaledb=require_timescaledb())
         async with running_app(settings, clock=clock) as app:
-            monitor: MonitorRuntime = app.app.state.monitor
+            monitor: MonitorRuntime = runtimes_of(app.app).monitor
             farm = await make_token(url, "fjordsmolt", Role.RECIPIENT)
             async with app.client(farm) as client:
                 assert (await client.get("/v1/findings")).json() == []
