@@ -83,7 +83,6 @@ async def current_principal(
         session = await cookie_session(request)
         if session is not None:
             check_csrf(request, session)
-            request.state.session_secret = session_secret(request)
             return session.principal
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
@@ -118,7 +117,9 @@ def request_credential(request: Request) -> str:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and token.strip():
         return token.strip()
-    return str(getattr(request.state, "session_secret", "") or "")
+    # Otherwise the cookie authenticated it (`current_principal` tries the cookie only
+    # when no Authorization header is sent).
+    return session_secret(request) or ""
 
 
 async def principal_for(request: Request, credential: str) -> Principal | None:
