@@ -11,10 +11,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from alerts.runtime import AlertsRuntime
 from heatlink.testing import FakeClock
 from services.access.principal import Role
-from services.monitor.runtime import MonitorRuntime, start_monitor
+from services.runtimes import runtimes_of
 from services.settings import Settings
 from simulators.offline import run_offline
 from tests.alerts.support import WebhookReceiver, settled, webhook_receiver, write_cluster
@@ -44,41 +43,30 @@ async def _through_the_service(postgres_url: str, tmp_path: Path, duration_s: fl
             alerting={"group_window_s": 0})
         async with running_app(Settings(database_url=url, cluster_file=cluster,
                                         retention_days=30), clock=clock) as app:
-            state = app.app.state
-            alerts: AlertsRuntime = state.alerts
-            # The service starts the monitor itself once it is wired in; until then, here.
-            monitor: MonitorRuntime | None = getattr(state, "monitor", None)
-            started_here = monitor is None
-            if monitor is None:
-                monitor = await start_monitor(state.pool, state.index.cluster, clock,
-                                              alerts.service)
-                state.ingest.observers.append(monitor.observer)
+            state = runtimes_of(app.app)
+            monitor = state.monitor
             token = await make_token(url, "glomfjord-smelter", Role.GATEWAY,
                                      gateway="glomfjord-gw1")
-            try:
-                async with app.client(token) as gateway:
-                    # A minute at a time, the clock at the newest reading: nothing looks
-                    # stale or from the future.
-                    step = timedelta(minutes=1)
-                    start = sim.start
-                    while start <= readings[-1].ts:
-                        batch = [r for r in readings if start <= r.ts < start + step]
-                        clock.set(batch[-1].ts)
-                        response = await gateway.post("/v1/ingest", json={
-                            "gateway": "glomfjord-gw1", "batch_id": uuid.uuid4().hex,
-                            "readings": [{"series": r.series, "ts": r.ts.isoformat(),
-                                          "value": r.value, "quality": r.quality}
-                                         for r in batch]})
-                        assert response.status_code == 200, response.text
-                        assert not response.json()["rejected"]
-                        start += step
-                await monitor.flush()
-                await hook.wait("/fjordsmolt", timeout_s=30)
-                await hook.wait("/glomfjord-smelter", timeout_s=30)
-                await settled(state.pool, clock.now())
-            finally:
-                if started_here:
-                    await monitor.stop()
+            async with app.client(token) as gateway:
+                # A minute at a time, the clock at the newest reading: nothing looks
+                # stale or from the future.
+                step = timedelta(minutes=1)
+                start = sim.start
+                while start <= readings[-1].ts:
+                    batch = [r for r in readings if start <= r.ts < start + step]
+                    clock.set(batch[-1].ts)
+                    response = await gateway.post("/v1/ingest", json={
+                        "gateway": "glomfjord-gw1", "batch_id": uuid.uuid4().hex,
+                        "readings": [{"series": r.series, "ts": r.ts.isoformat(),
+                                      "value": r.value, "quality": r.quality}
+                                     for r in batch]})
+                    assert response.status_code == 200, response.text
+                    assert not response.json()["rejected"]
+                    start += step
+            await monitor.flush()
+            await hook.wait("/fjordsmolt", timeout_s=30)
+            await hook.wait("/glomfjord-smelter", timeout_s=30)
+            await settled(state.pool, clock.now())
     admin = await asyncpg.connect(postgres_url)
     await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     await admin.close()

@@ -18,6 +18,7 @@ from alerts.runtime import AlertsRuntime
 from heatlink.testing import FakeClock
 from heatlink.webhooks import verify
 from services.access.principal import Role
+from services.runtimes import runtimes_of
 from services.settings import Settings
 from tests.alerts.support import (
     T0,
@@ -51,7 +52,7 @@ class World:
 
     @property
     def alerts(self) -> AlertsRuntime:
-        runtime: AlertsRuntime = self.app.app.state.alerts
+        runtime: AlertsRuntime = runtimes_of(self.app.app).alerts
         return runtime
 
     def client(self, org: str) -> httpx.AsyncClient:
@@ -102,7 +103,7 @@ async def world(postgres_url: str, mqtt_url: str,
                 tokens = {org: await make_token(url, org, role) for org, role in ORGS.items()}
                 tokens["fjordsmolt operator"] = await make_token(url, "fjordsmolt",
                                                                  Role.OPERATOR)
-                pool = app.app.state.pool
+                pool = runtimes_of(app.app).pool
                 # The tank is at 12 °C when the trip happens.
                 await pool.execute(
                     """INSERT INTO readings (series_id, ts, value)
@@ -153,7 +154,7 @@ async def test_furnace_trip_reaches_recipient_and_supplier_only(world: World) ->
     assert b"glomfjord/smelter/hx1" in payload
     assert world.hook.at("/greenhouse") == []
     # The dashboard subscription reaches the live stream, for the farm's eyes only.
-    events, _, _ = world.app.app.state.live_hub.read(0)
+    events, _, _ = runtimes_of(world.app.app).live.hub.read(0)
     shown = [e for e in events if e.kind == "alert"]
     assert len(shown) == 1
     assert shown[0].orgs == frozenset({"fjordsmolt"})

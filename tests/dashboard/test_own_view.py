@@ -20,6 +20,7 @@ from alerts.kpis import Transition, alarm_figures, exchange_figures
 from heatlink.cluster.model import ThermalModel
 from services.dashboard import i18n
 from services.dashboard.own import dependency_time_s
+from services.runtimes import runtimes_of
 from tests.dashboard.axe import violations
 from tests.dashboard.test_browser import ARTIFACTS, CHROMIUM, browser, open_dashboard
 from tests.dashboard.trip import Trip, tripped_service, until
@@ -202,7 +203,7 @@ async def test_the_farm_reads_the_trip_in_norwegian_and_can_switch_to_english(
 
 
 def data_names(trip: Trip) -> set[str]:
-    index = trip.service.app.state.index
+    index = runtimes_of(trip.service.app).index
     names = {a.name for a in index.assets.values()}
     names |= {n[:23] + "…" for n in names}  # as the graph's nodes shorten them
     names |= {o.name for o in index.organisations.values()} | set(index.organisations)
