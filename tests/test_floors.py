@@ -73,3 +73,17 @@ def test_a_violation_breaks_a_contract(tree: Path, path: str, module: str,
     assert result.returncode != 0
     assert "BROKEN" in result.stdout
     assert reported in result.stdout
+
+
+PRODUCT = ("heatlink", "gateway", "services", "alerts", "simulators", "demo")
+
+
+def test_runtimes_reach_routes_only_through_their_typed_parts() -> None:
+    # `app.state` is one typed `Runtimes`, bound and read in services/deps.py alone: a read
+    # anywhere else is an untyped service locator again (issue 13).
+    found = [f"{path.relative_to(ROOT)}:{n}"
+             for package in PRODUCT for path in sorted((ROOT / package).rglob("*.py"))
+             if path != ROOT / "services" / "deps.py"
+             for n, line in enumerate(path.read_text().splitlines(), 1)
+             if "app.state" in line or "getattr(request" in line]
+    assert found == []

@@ -17,7 +17,7 @@ from alerts.schemas import MaintenanceBody, ServiceBody, ShelveBody
 from services.access.deps import require_scope
 from services.access.principal import Principal, Scope
 from services.api.openapi import link
-from services.deps import Part
+from services.deps import IndexDep, Part
 
 router = APIRouter(tags=["alerts"])
 Reader = Annotated[Principal, Depends(require_scope(Scope.READ))]
@@ -60,13 +60,16 @@ _FIRST = {"alert_id": "$response.body#/alerts/0/id"}
     "ack": link("/v1/alerts/{alert_id}/ack", "post", **_FIRST),
     "shelve": link("/v1/alerts/{alert_id}/shelve", "post", **_FIRST),
     "unshelve": link("/v1/alerts/{alert_id}/unshelve", "post", **_FIRST)}}})
-async def list_alerts(alerts: Alerts, principal: Reader,
+async def list_alerts(alerts: Alerts, principal: Reader, index: IndexDep,
                       state: Annotated[str, Query(pattern="^(open|all)$")] = "open",
                       limit: Annotated[int, Query(gt=0, le=1000)] = 200) -> dict[str, Any]:
-    """Alerts of the caller's organisation, newest first; ``open`` leaves out normal ones."""
+    """Alerts of the caller's organisation, newest first; ``open`` leaves out normal ones.
+    The cluster's facilitator, whose mandate is the whole cluster and whose graph shows
+    every exchange, sees every organisation's alerts (each names its ``org``); acting on
+    one stays its organisation's."""
+    of = None if index.is_facilitator(principal.org) else principal.org
     async with alerts.service.pool.acquire() as conn:
-        rows = await store.list_alerts(conn, principal.org, active_only=state == "open",
-                                       limit=limit)
+        rows = await store.list_alerts(conn, of, active_only=state == "open", limit=limit)
     return {"org": principal.org, "alerts": [r.public() for r in rows]}
 
 

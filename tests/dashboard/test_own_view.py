@@ -122,6 +122,25 @@ async def test_the_facilitator_has_no_own_assets_to_show(trip: Trip) -> None:
     assert view["recipients"] == []
 
 
+async def test_the_facilitators_alert_list_matches_its_graph(trip: Trip) -> None:
+    # The graph shows Glomfjord in trouble during the trip: the facilitator's alert list
+    # says so too (every organisation's alerts, each naming its organisation), and says
+    # nothing of the Mo chain, which the graph shows normal.
+    async with session(trip, "cluster-facilitator") as facilitator:
+        graph = (await facilitator.get("/v1/dashboard")).json()
+        listed = (await facilitator.get("/v1/alerts")).json()
+        csrf = (await facilitator.get("/v1/session")).json()["csrf_token"]
+        first = listed["alerts"][0]
+        acting = await facilitator.post(f"/v1/alerts/{first['id']}/ack", json={},
+                                        headers={"X-CSRF-Token": csrf})
+    abnormal = {e["id"] for e in graph["exchanges"] if e["state"] != "normal"}
+    alerted = {a["exchange"] for a in listed["alerts"] if a["exchange"]}
+    assert abnormal == {"glomfjord-smolt"}
+    assert alerted == abnormal
+    assert {a["org"] for a in listed["alerts"]} >= {"fjordsmolt", "glomfjord-smelter"}
+    assert acting.status_code == 404  # seeing is not acting for the company
+
+
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium")
 @pytest.mark.parametrize(("size", "viewport", "mobile"), [
     ("desktop", {"width": 1400, "height": 1000}, False),
@@ -247,6 +266,9 @@ async def test_the_pages_hold_their_layout_work_by_keyboard_and_pass_axe(
             assert await wrap.get_attribute("tabindex") == "0"
         assert await page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
         assert page.errors == []
+    # The facilitator's list shows the companies' alerts, read only.
+    assert await page.locator("#alert-list li").count() > 0
+    assert await page.locator("#alert-list li button").count() == 0
     # The facilitator's cluster: both chains fit at 1,400 px; a node opens its exchange
     # from the keyboard.
     assert await page.locator("#graph .node").count() == 9

@@ -10,6 +10,7 @@ async function loadAlerts() {
     if (response.status === 404 || !response.ok) { $("#alerts").hidden = true; return; }
     const body = await response.json();
     state.alerts = Array.isArray(body) ? body : (body.alerts ?? []);
+    state.alertsOrg = body.org ?? null;
     $("#alerts").hidden = false;
     renderAlerts();
     // Reasons that name an alert are shown in its words: now that they are known.
@@ -51,8 +52,11 @@ function renderAlerts() {
     const actions = document.createElement("span");
     actions.className = "actions";
     const buttons = [];
-    if (a.state === "active_unack" || a.state === "cleared_unack") buttons.push([t("alerts.ack"), "ack", null]);
-    buttons.push(shelved ? [t("alerts.unshelve"), "unshelve", null] : [t("alerts.shelve"), "shelve", { duration_s: 3600, reason: "from the dashboard" }]);
+    // The facilitator sees every organisation's alerts; acting on one is its own org's.
+    const ours = !a.org || !state.alertsOrg || a.org === state.alertsOrg;
+    if (!ours) status.textContent += ` · ${a.org}`;
+    if (ours && (a.state === "active_unack" || a.state === "cleared_unack")) buttons.push([t("alerts.ack"), "ack", null]);
+    if (ours) buttons.push(shelved ? [t("alerts.unshelve"), "unshelve", null] : [t("alerts.shelve"), "shelve", { duration_s: 3600, reason: "from the dashboard" }]);
     for (const [label, action, body] of buttons) {
       const b = document.createElement("button");
       b.type = "button"; b.textContent = label; b.dataset.action = action;
