@@ -221,7 +221,8 @@ def yardstick(what: str, count: int, drained: Drained, per_message: int,
     sub = count / drained.sub_s  # in the same unit: messages carry `per_message` each
     into, out = count / drained.into_buffer_s, count / drained.to_uplink_s
     return [*rows,
-            (f"  mosquitto_sub on the same load ({per_message} per message)", f"{sub:,.0f}",
+            (f"  mosquitto_sub on the same load ({per_message} per message, median of 3)",
+             f"{sub:,.0f}",
              ""),
             ("  from start: ratio into buffer / mosquitto_sub", f"{into / sub:.2f}", ""),
             ("  from start: ratio through to the uplink / mosquitto_sub", f"{out / sub:.2f}",

@@ -16,14 +16,17 @@ from urllib.parse import urlsplit
 
 
 def run_sink(port: int, received: Synchronized[int]) -> None:
-    """POST /v1/ingest: decompress, parse, count, answer like the service (all accepted)."""
+    """POST /v1/ingest: decompress, parse, count, answer like the service (all accepted).
+    It reads with orjson, as the service does: the json module took a third of the sink's
+    time per batch, on a machine whose two cores the gateway shares with it."""
+    import orjson
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             if self.headers.get("Content-Encoding") == "gzip":
                 body = gzip.decompress(body)
-            batch = json.loads(body)
+            batch = orjson.loads(body)
             n = len(batch["readings"])
             with received.get_lock():
                 received.value += n

@@ -218,6 +218,9 @@ class SqliteBuffer:
         readings: list[Reading] = []
         ranges: dict[int, tuple[int, int]] = {}
         db = self.db
+        # Series read at the same moments (a Sparkplug message's metrics, an OPC UA publish)
+        # share their timestamps: each is made once per batch.
+        stamps: dict[int, datetime] = {}
         for sid, n in shares.items():
             key = self._series_keys[sid]
             rows = db.execute("SELECT id, ts_us, value, quality, unit FROM readings "
@@ -225,9 +228,9 @@ class SqliteBuffer:
             if not rows:
                 continue
             ranges[sid] = (rows[0][0], rows[-1][0])
-            readings.extend(Reading(key, EPOCH + timedelta(microseconds=ts_us), value,
-                                    QUALITY_NAMES[q], unit)
-                            for _, ts_us, value, q, unit in rows)
+            readings.extend(Reading(key, stamps.get(ts_us) or stamps.setdefault(
+                ts_us, EPOCH + timedelta(microseconds=ts_us)), value, QUALITY_NAMES[q], unit)
+                for _, ts_us, value, q, unit in rows)
         if not readings:
             return None
         # Set here, on the SQLite thread, so that no quota check queued behind this begin

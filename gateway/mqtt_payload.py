@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import orjson
+
 from gateway.config import JsonPayload, MqttTopic, NumberPayload
 from heatlink.wire import Reading, check_quality, parse_ts
 
@@ -110,7 +112,7 @@ def parse_payload(series: str, payload: bytes | bytearray, fmt: JsonPayload | Nu
         return Reading(series, _at(received_at), value, "good")
 
     try:
-        doc = json.loads(payload)
+        doc = _loads(payload)
     except (UnicodeDecodeError, ValueError):
         return BadPayload("not_json", _sample(payload))
     raw_value = _path(doc, fmt.value_path)
@@ -138,6 +140,16 @@ def parse_payload(series: str, payload: bytes | bytearray, fmt: JsonPayload | Nu
                 return BadPayload("bad_quality", _sample(payload))
             quality = checked
     return Reading(series, ts, number, quality)
+
+
+def _loads(payload: bytes | bytearray) -> object:
+    """JSON as the json module reads it, fast: orjson reads nearly every payload; what it
+    refuses (NaN and Infinity, UTF-16, integers past 64 bits) the json module reads as
+    before, so a payload means what it always meant."""
+    try:
+        return orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return json.loads(payload)
 
 
 def _at(received_at: datetime | Callable[[], datetime]) -> datetime:

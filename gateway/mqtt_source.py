@@ -32,6 +32,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from gateway.config import MqttConnection, MqttSourceConfig
+from gateway.mqtt_client import BufferedClient
 from gateway.mqtt_payload import BadPayload, TopicMap, parse_payload
 from gateway.protocols import Arrival
 from gateway.stats import SourceStats
@@ -47,42 +48,6 @@ log = logging.getLogger("gateway.mqtt")
 Inbound = tuple[int, int, int]
 READS_PER_WAKE = 1024  # packets read per "socket readable" before yielding to the loop
 CONNECT_GRACE_S = 1.0  # how long a stop waits for a TCP connect already under way
-
-
-class BufferedClient(mqtt.Client):
-    """paho's client, reading the socket in large chunks.
-
-    paho takes each packet off the socket in several small ``recv`` calls (the type byte,
-    the length bytes one by one, then the body); at 20,000 messages a second those system
-    calls cost more than the messages. This reads what the socket holds, up to 256 KiB,
-    and serves paho's small reads from it. paho's ``_sock_recv`` is the one seam for that.
-    """
-
-    CHUNK_BYTES = 256 * 1024
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._rx = b""
-        self._rx_pos = 0
-
-    def buffered(self) -> bool:
-        """Bytes read from the socket that paho has not taken yet."""
-        return self._rx_pos < len(self._rx)
-
-    def _sock_recv(self, bufsize: int) -> bytes:
-        if self._rx_pos >= len(self._rx):
-            chunk = super()._sock_recv(self.CHUNK_BYTES)  # BlockingIOError when empty
-            if not chunk:
-                return chunk  # the broker closed the connection
-            self._rx, self._rx_pos = chunk, 0
-        start = self._rx_pos
-        self._rx_pos = min(len(self._rx), start + bufsize)
-        return self._rx[start:self._rx_pos]
-
-    def _reset_sockets(self, sockpair_only: bool = False) -> None:
-        if not sockpair_only:  # a new connection must not start with the old one's bytes
-            self._rx, self._rx_pos = b"", 0
-        super()._reset_sockets(sockpair_only)
 
 
 class MqttClientSource:
@@ -113,7 +78,7 @@ class MqttClientSource:
         # must not be sent on the new one (it could acknowledge another message).
         self._generation = 0
         self._received = 0
-        self._client: mqtt.Client | None = None
+        self._client: BufferedClient | None = None
         self._session_present = False
         self._refused = False
 
@@ -239,14 +204,14 @@ class MqttClientSource:
                 break
         # Bytes already taken off the socket (ours, or TLS's decrypted ones) do not make it
         # readable again: come back for them.
-        held = isinstance(client, BufferedClient) and client.buffered()
+        held = client.buffered()
         if (held or (isinstance(sock, ssl.SSLSocket) and sock.pending())) and \
                 self._loop is not None:
             self._loop.call_soon(self._read, sock)
 
     # ---- life cycle -----------------------------------------------------------------------
 
-    def _make_client(self) -> mqtt.Client:
+    def _make_client(self) -> BufferedClient:
         cfg = self.config
         client = BufferedClient(CallbackAPIVersion.VERSION2, client_id=self._client_id,
                                 protocol=MQTTProtocolVersion.MQTTv5, manual_ack=True)
@@ -340,8 +305,10 @@ class MqttClientSource:
         client = self._client
         if client is None:
             return
-        for generation, mid, qos in inbound:
-            if qos > 0 and generation == self._generation:
+        generation = self._generation
+        client.acks(mid for gen, mid, qos in inbound if qos == 1 and gen == generation)
+        for gen, mid, qos in inbound:
+            if qos == 2 and gen == generation:  # not subscribed for; paho answers it
                 client.ack(mid, qos)
 
 

@@ -7,6 +7,7 @@ import gzip
 from collections.abc import Sequence
 
 import httpx
+import orjson
 from pydantic import ValidationError
 
 from gateway.protocols import (
@@ -17,7 +18,7 @@ from gateway.protocols import (
     TooLarge,
     Unreadable,
 )
-from heatlink.wire import IngestResult, Reading, encode_batch
+from heatlink.wire import IngestResult, Reading, wire_readings
 
 
 class HttpUplink:
@@ -33,15 +34,20 @@ class HttpUplink:
             base_url=base_url.rstrip("/"), timeout=timeout_s, transport=transport,
             headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
 
-    def _encode(self, batch_id: str, readings: list[Reading]) -> bytes:
-        body = encode_batch(self.gateway_id, batch_id, readings)
+    def _encode(self, batch_id: str, readings: Sequence[Reading]) -> bytes:
+        # orjson writes the document `heatlink.wire.encode_batch` writes (floats in their
+        # shortest form: 1e-9, not 1e-09) in a twentieth of the time; the service reads it
+        # with orjson too. Unlike the json module it does not refuse a NaN but writes null,
+        # which the service rejects for that reading alone; no source lets a NaN in anyway.
+        body = orjson.dumps({"gateway": self.gateway_id, "batch_id": batch_id,
+                             "readings": wire_readings(readings)})
         # Level 1: most of the size win for a fraction of the CPU of the default level.
         return gzip.compress(body, compresslevel=1) if self._compress else body
 
     async def send(self, batch_id: str, readings: Sequence[Reading]) -> SendOutcome:
         # Encoding thousands of readings takes milliseconds: keep the event loop free for the
         # sources' keep-alives meanwhile.
-        body = await asyncio.to_thread(self._encode, batch_id, list(readings))
+        body = await asyncio.to_thread(self._encode, batch_id, readings)
         headers = {"Content-Encoding": "gzip"} if self._compress else {}
         try:
             response = await self._client.post("/v1/ingest", content=body, headers=headers)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, NamedTuple
@@ -118,7 +119,8 @@ def reading_to_wire(reading: Reading) -> dict[str, Any]:
     return wire
 
 
-def encode_batch(gateway: str, batch_id: str, readings: list[Reading]) -> bytes:
+def wire_readings(readings: Sequence[Reading]) -> list[dict[str, Any]]:
+    """A batch's readings as the wire's objects."""
     # Readings of one batch share few timestamps (a Sparkplug message's metrics, an OPC UA
     # publish): format each once.
     stamps: dict[datetime, str] = {}
@@ -131,7 +133,11 @@ def encode_batch(gateway: str, batch_id: str, readings: list[Reading]) -> bytes:
         if r.unit is not None:
             item["unit"] = r.unit
         wire.append(item)
-    body = {"gateway": gateway, "batch_id": batch_id, "readings": wire}
+    return wire
+
+
+def encode_batch(gateway: str, batch_id: str, readings: list[Reading]) -> bytes:
+    body = {"gateway": gateway, "batch_id": batch_id, "readings": wire_readings(readings)}
     return json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
 
 

@@ -64,12 +64,26 @@ def test_a_template_cannot_name_a_missing_wildcard() -> None:
     (b'{"value": 1, "ts": "2026-01-15T06:00:00Z", "quality": "great"}', "bad_quality"),
     (b'{"value": 1, "ts": "2026-01-15T06:00:00Z", "quality": ["good"]}', "bad_quality"),
     (b'{"value": 1e999, "ts": "2026-01-15T06:00:00Z"}', "not_finite"),
+    (b'{"value": NaN, "ts": "2026-01-15T06:00:00Z"}', "not_finite"),  # not JSON, but read
     (b"\xff\xfe", "not_json"),
 ])
 def test_bad_json_payloads_are_named_by_kind(payload: bytes, kind: str) -> None:
     got = parse_payload("s", payload, JsonPayload(), NOW)
     assert isinstance(got, BadPayload)
     assert got.kind == kind
+
+
+def test_payloads_the_fast_parser_refuses_still_mean_what_they_meant() -> None:
+    """orjson reads nearly every payload; an integer past 64 bits or UTF-16 it leaves to
+    the json module, which read them before."""
+    big = parse_payload("s", b'{"value": 1' + b"0" * 30 + b', "ts": "2026-01-15T06:00:00Z"}',
+                        JsonPayload(), NOW)
+    utf16 = parse_payload("s", '{"value": 2.5, "ts": "2026-01-15T06:00:00Z"}'.encode("utf-16"),
+                          JsonPayload(), NOW)
+    assert isinstance(big, Reading)
+    assert big.value == 1e30
+    assert isinstance(utf16, Reading)
+    assert utf16.value == 2.5
 
 
 def test_json_payload_with_paths_and_epoch_ms() -> None:

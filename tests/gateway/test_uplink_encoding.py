@@ -1,0 +1,27 @@
+"""The uplink writes a batch as `heatlink.wire.encode_batch` defines it: the same document,
+every value the same float (orjson writes 1e-9 where the json module writes 1e-09)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from datetime import UTC, datetime, timedelta
+
+from gateway.uplink_http import HttpUplink
+from heatlink.wire import Reading, encode_batch
+
+T0 = datetime(2026, 1, 15, 6, 0, 0, 123456, tzinfo=UTC)
+
+
+async def test_the_uplink_writes_a_batch_as_the_wire_format_defines_it() -> None:
+    readings = [Reading(f"glomfjord/hx{i % 3}/supply_temp", T0 + timedelta(seconds=i // 3),
+                        [71.25, -3.0, 1e-9, 12345678.9][i % 4],
+                        ["good", "uncertain", "bad", "unknown"][i % 4],
+                        "degC" if i % 2 else None) for i in range(40)]
+    uplink = HttpUplink("http://127.0.0.1:9", "glomfjord-gw1", "token")
+    try:
+        body = gzip.decompress(uplink._encode("b-1", readings))
+    finally:
+        await uplink.close()
+    assert json.loads(body) == json.loads(encode_batch("glomfjord-gw1", "b-1", readings))
+    assert b"1e-9" in body  # the float written in its shortest form, as the service reads it
