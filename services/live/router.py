@@ -67,7 +67,7 @@ async def issue_ticket(request: Request,
                        principal: Annotated[Principal, Depends(require_scope(Scope.READ))]
                        ) -> TicketOut:
     tickets: TicketBook = request.app.state.stream_tickets
-    ticket, expires_at = tickets.issue(request_credential(request), principal.org)
+    ticket, expires_at = await tickets.issue(request_credential(request), principal.org)
     return TicketOut(ticket=ticket, expires_at=expires_at,
                      stream_url=f"/v1/stream?ticket={ticket}")
 
@@ -75,7 +75,7 @@ async def issue_ticket(request: Request,
 async def _stream_caller(request: Request, ticket: str | None) -> tuple[Principal, str]:
     if ticket is not None:
         tickets: TicketBook = request.app.state.stream_tickets
-        redeemed = tickets.redeem(ticket)
+        redeemed = await tickets.redeem(ticket)
         if redeemed is None:
             raise HTTPException(status.HTTP_401_UNAUTHORIZED,
                                 f"the ticket is unknown, used or expired (each opens one "
