@@ -108,8 +108,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
             settings.login_max_failures, settings.login_max_failures_per_client,
             settings.login_window_s))
         app.state.ingest = IngestService(pool, index, limits, settings, clock, metrics, [])
-        live = start_live(app, clock)
+        live, fanout = start_live(app, clock, database_url)
         started.callback(live.close)
+        await fanout.start()
+        started.push_async_callback(fanout.stop)
         # The parts that run in the background stop together, before the hub and the pool:
         # one part waiting on its broker does not hold up the others.
         running: list[Callable[[], Awaitable[None]]] = []

@@ -7,13 +7,15 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import yaml
 
+from heatlink.cluster.loader import EXAMPLE_CLUSTER
 from heatlink.commands import CommandResult, open_command, result_topic, sign_result
 from heatlink.signing import TrustedKeys
 from services.access.principal import Role
@@ -235,3 +237,63 @@ async def test_a_ramp_keeps_one_holder_and_is_held_by_another_when_its_holder_di
     kinds = [r["kind"] for r in await audit_kinds(cluster, b, ramp_id)]
     assert kinds[-4:] == ["held", "operator_resumed", "resumed", "step_sent"]
     assert "cancelled" not in kinds
+
+
+# ---- live streams: every replica's readings and alerts --------------------------------------
+
+TANK_BAND_HIGH = 16.0  # tank1-band: above this for 30 s (source time) is a breach
+SHARED = "glomfjord/smelter/hx1/secondary/supply_temp"  # the smelter's, shared with the farm
+
+
+async def test_a_stream_on_one_replica_sees_readings_and_alerts_stored_through_another(
+        fresh_database_url: str, tmp_path: Path) -> None:
+    doc = yaml.safe_load(EXAMPLE_CLUSTER.read_text())
+    doc.setdefault("alerting", {})["group_window_s"] = 0  # the alert goes out at once
+    cluster_path = tmp_path / "cluster.yaml"
+    cluster_path.write_text(yaml.safe_dump(doc))
+    farm_token = await make_token(fresh_database_url, "fjordsmolt", Role.RECIPIENT)
+    gw_token = await make_token(fresh_database_url, "glomfjord-smelter", Role.GATEWAY,
+                                gateway=GATEWAY)
+    a = ServiceProcess(fresh_database_url, cluster_file=cluster_path)
+    # b delivers no alerts itself: an alert on b's streams can only have come from a.
+    b = ServiceProcess(fresh_database_url, cluster_file=cluster_path,
+                       env={"HEATLINK_ALERTS_RUN_WORKER": "false"})
+    try:
+        await asyncio.gather(asyncio.to_thread(a.start), asyncio.to_thread(b.start))
+        async with client(b, farm_token) as farm, client(a, gw_token) as gw, \
+                asyncio.timeout(60), farm.stream("GET", "/v1/stream") as response:
+            stream = messages(response)
+            assert (await anext(stream)).event == "hello"
+            now = datetime.now(UTC)
+            # Through a: a shared reading, then a breach of the farm's tank band.
+            answer = await gw.post("/v1/ingest", json={
+                "gateway": GATEWAY, "batch_id": uuid.uuid4().hex, "readings": [
+                    {"series": SHARED, "ts": now.isoformat(), "value": 18.25},
+                    *({"series": TEMP, "ts": (now - timedelta(seconds=s)).isoformat(),
+                       "value": TANK_BAND_HIGH + 3} for s in (60, 30, 0))]})
+            assert answer.status_code == 200, answer.text
+            values: list[dict[str, Any]] = []
+            alert = None
+            last_id = None
+            async for message in stream:
+                if message.event == "values":
+                    values.extend(message.data["values"])
+                    last_id = message.id
+                if message.event == "alert" and any(
+                        n["alert"]["rule_id"] == "tank1-band"
+                        for n in message.data["notifications"]):
+                    alert = message
+                    break
+        assert {(v["series"], v["value"]) for v in values} >= {(SHARED, 18.25),
+                                                                (TEMP, TANK_BAND_HIGH + 3)}
+        assert alert is not None
+        # An id of b's stream means nothing to a: a clear gap (reload), never a wrong resume.
+        async with client(a, farm_token) as farm, asyncio.timeout(30), \
+                farm.stream("GET", "/v1/stream",
+                            headers={"Last-Event-ID": str(last_id)}) as response:
+            stream = messages(response)
+            assert (await anext(stream)).event == "hello"
+            assert (await anext(stream)).event == "gap"
+    finally:
+        for process in (a, b):
+            await asyncio.to_thread(process.stop)
