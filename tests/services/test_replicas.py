@@ -4,6 +4,7 @@ processes sharing one database."""
 from __future__ import annotations
 
 import asyncio
+import signal
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -297,3 +298,59 @@ async def test_a_stream_on_one_replica_sees_readings_and_alerts_stored_through_a
     finally:
         for process in (a, b):
             await asyncio.to_thread(process.stop)
+
+
+async def test_a_frozen_holder_that_thaws_is_fenced_off_and_any_replica_cancels(
+        control_cluster: ControlCluster) -> None:
+    """SIGSTOP: the holder keeps its connections and its ramp in memory but renews nothing,
+    as a hung process or a host cut off does. Another replica takes the ramp over; when the
+    frozen one thaws it writes nothing more for it, and a cancel sent to it reaches the
+    ramp wherever it is held."""
+    cluster = control_cluster
+    a, b = cluster.replicas
+    await asyncio.to_thread(b.start)
+    await tank_reading(cluster, a)
+    async with client(a, cluster.operator) as c:
+        asked = await c.post("/v1/control/ramps", json={"point": POINT, "target": 12.0})
+    assert asked.status_code in (200, 201), asked.text
+    ramp_id = asked.json()["id"]
+    first = open_command(await cluster.tap.first(command_of(cluster, ramp_id),
+                                                 "a's first step"), service_keys(cluster))
+    assert a.process is not None
+    a.process.send_signal(signal.SIGSTOP)
+    try:
+        async def held() -> bool:
+            return (await ramp(cluster, b, ramp_id))["status"] == "held"
+        await until(held, "b took the frozen holder's ramp over", timeout_s=30)
+    finally:
+        a.process.send_signal(signal.SIGCONT)
+    # The gateway answers a's step only now: both replicas hear it; a no longer holds the
+    # ramp and writes nothing for it, b records it as the late answer it is.
+    result = CommandResult(command_id=first.id, gateway=GATEWAY, ramp_id=ramp_id, point=POINT,
+                           status="applied", value=first.value, readback=first.value,
+                           at=datetime.now(UTC))
+    cluster.tap.publish(result_topic(GATEWAY), sign_result(result, cluster.keys.gateway))
+
+    async def late() -> bool:
+        return any(r["kind"] == "late_answer" for r in await audit_kinds(cluster, b, ramp_id))
+    await until(late, "b recorded the late answer")
+
+    async def a_let_go() -> bool:
+        return "no longer held here" in a.log_tail(20_000)
+    await until(a_let_go, "a noticed it lost the ramp")
+    kinds = [r["kind"] for r in await audit_kinds(cluster, b, ramp_id)]
+    assert kinds == ["requested", "step_sent", "held", "late_answer"]
+    assert (await ramp(cluster, b, ramp_id))["confirmed_value"] == first.value
+
+    # Cancelled through a, which does not hold it: b is fenced off and sends nothing more.
+    async with client(a, cluster.operator) as c:
+        cancelled = await c.post(f"/v1/control/ramps/{ramp_id}/cancel")
+    assert cancelled.status_code == 200, cancelled.text
+    assert (await ramp(cluster, b, ramp_id))["status"] == "cancelled"
+    async with client(b, cluster.operator) as c:
+        resumed = await c.post(f"/v1/control/ramps/{ramp_id}/resume")
+    assert resumed.status_code == 409, resumed.text
+    assert [open_command(p, service_keys(cluster)).id for t, p in cluster.tap.messages
+            if t.endswith("/commands")] == [first.id]
+    kinds = [r["kind"] for r in await audit_kinds(cluster, b, ramp_id)]
+    assert kinds[-1] == "cancelled"
