@@ -24,6 +24,7 @@ the holder acts on it, the others leave results of ramps held elsewhere alone.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import secrets
@@ -518,8 +519,6 @@ def replica_name(settings: ControlSettings) -> str:
 
 def _json_list(value: Any) -> list[Any]:
     """A jsonb array as asyncpg gives it (text)."""
-    import json
-
     loaded = json.loads(value) if isinstance(value, str) else value
     return list(loaded) if isinstance(loaded, list) else []
 

@@ -118,7 +118,14 @@ class LiveFanout:
 
     # ---- receiving
     def _received(self, conn: Any, pid: int, channel: str, payload: str) -> None:
-        message = orjson.loads(payload)
+        try:
+            self._put(orjson.loads(payload))
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+            # Only a session of this database can notify; still, one bad message must
+            # not stop the others.
+            log.warning("live: a message on %s not understood: %.200s", channel, payload)
+
+    def _put(self, message: dict[str, Any]) -> None:
         if message.get("o") == self.origin:
             return
         self.received_total += 1
