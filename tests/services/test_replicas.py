@@ -201,6 +201,9 @@ async def test_a_ramp_keeps_one_holder_and_is_held_by_another_when_its_holder_di
     async def applied() -> bool:
         return any(r["kind"] == "step_applied" for r in await audit_kinds(cluster, b, ramp_id))
     await until(applied, "a recorded the gateway's answer")
+    # Each on its own client id: neither took the broker session from the other.
+    for process in (a, b):
+        assert "disconnected from the broker" not in process.log_tail(50_000)
     # The next step goes out at step_s (two minutes): until then the ramp just runs.
     assert (await ramp(cluster, b, ramp_id))["status"] == "running"
     kinds = [r["kind"] for r in await audit_kinds(cluster, b, ramp_id)]
