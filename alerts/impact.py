@@ -14,15 +14,16 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from alerts import restart
 from alerts.model import Draft, Role
 from alerts.severity import severity_for
 from alerts.thermal import time_to_impact_s
 from heatlink.cluster.index import ClusterIndex
-from heatlink.cluster.model import AssetKind, Exchange
+from heatlink.cluster.model import AssetKind, Exchange, ThermalModel
 from heatlink.findings import Finding
 
-LOSS_STATES = frozenset({"disrupted", "low", "predicted_low", "falling"})
-EXCESS_STATES = frozenset({"high", "predicted_high", "rising"})
+LOSS_STATES = frozenset({"disrupted", "low", "predicted_low", "falling", "predicted_falling"})
+EXCESS_STATES = frozenset({"high", "predicted_high", "rising", "predicted_rising"})
 # Data-quality states describe a sensor, not the heat: only the owners hear of them.
 DATA_STATES = frozenset({"unknown", "suspect"})
 
@@ -88,16 +89,19 @@ def watched_temperature(index: ClusterIndex, asset: str) -> tuple[str, float, fl
 
 
 def needed_series(index: ClusterIndex, finding: Finding) -> list[str]:
-    """Latest values the impact of ``finding`` needs (recipient tank temperatures)."""
+    """Latest values the impact of ``finding`` needs (recipient tank temperatures, and for
+    a recipient's rise the supply and its warm share)."""
     asset = _asset_of(index, finding)
+    found = restart.needed_series(index, finding)
     if asset is None or finding.state not in LOSS_STATES | EXCESS_STATES:
-        return []
-    found = []
+        return found
     for exchange in supply_exchanges(index, asset):
         for target in exchange.recipient_assets:
             watched = watched_temperature(index, target)
             if watched:
                 found.append(watched[0])
+        if exchange.supply_band is not None:
+            found.append(exchange.supply_band.series)
     return found
 
 
@@ -126,11 +130,12 @@ def drafts(index: ClusterIndex, finding: Finding, latest: Mapping[str, float]) -
                                                               latest, active, state)
                 by_org.setdefault(exchange.supplier,
                                   _supplier_draft(index, finding, exchange, asset,
-                                                                 active))
+                                                  active, latest))
     for org in sorted(owners):
         if org not in by_org and org in index.organisations:
             by_org[org] = _owner_draft(index, finding, asset, active, org)
-    return [by_org[o] for o in sorted(by_org)]
+    # A recipient warming too fast: its supplier hears how slowly to bring the heat back.
+    return [by_org[o] for o in sorted(by_org)] + restart.drafts(index, finding, latest)
 
 
 def owner_drafts(index: ClusterIndex, finding: Finding) -> list[Draft]:
@@ -186,11 +191,27 @@ def _visible(index: ClusterIndex, finding: Finding, org: str) -> bool:
     return finding.series in index.visible_series(org)
 
 
+@dataclass(frozen=True)
+class Impact:
+    """The recipient's time to its own limit; ``never`` when the heat balance now says it
+    is not reached; the range from the model's uncertainty (τ ±10 %, T∞ ±0.5 K)."""
+
+    tti_s: float | None
+    low_s: float | None = None
+    high_s: float | None = None  # None with a tti: perhaps never
+    never: bool = False
+
+
+TAU_UNCERTAINTY = 0.10
+T_INF_UNCERTAINTY_K = 0.5
+
+
 def _recipient_draft(index: ClusterIndex, finding: Finding, r: Reach, cause: str,
                      latest: Mapping[str, float], active: bool, state: str) -> Draft:
     e = r.exchange
-    tti = _impact(index, finding, r, latest, state) if active else None
-    if tti is None and finding.predicted_time_to_limit_s is not None and active:
+    impact = _impact(index, finding, r, latest, state) if active else None
+    tti = impact.tti_s if impact is not None else None
+    if impact is None and finding.predicted_time_to_limit_s is not None and active:
         tti = finding.predicted_time_to_limit_s
     cause_name = index.assets[cause].name if cause in index.assets else cause
     own = r.recipient_asset or ""
@@ -199,13 +220,23 @@ def _recipient_draft(index: ClusterIndex, finding: Finding, r: Reach, cause: str
     cause_org = index.assets[cause].owner if cause in index.assets else e.supplier
     supplier = index.organisations[cause_org].name
     verb = "lost" if state in LOSS_STATES else ("too hot" if state in EXCESS_STATES else state)
-    title = (f"Heat supply {verb} upstream at {cause_name} ({supplier}): {own_name} affected"
-             + (f", limit in {_minutes(tti)}" if tti is not None else ""))
+    when = ""
+    if tti is not None:
+        when = f", limit in {_minutes(tti)}"
+        if impact is not None and impact.low_s is not None:
+            upper = _minutes(impact.high_s) if impact.high_s is not None else "never"
+            when += f" ({_minutes(impact.low_s)} to {upper})"
+    elif impact is not None and impact.never:
+        when = "; its limit is not reached at the supply's present temperature"
+    title = f"Heat supply {verb} upstream at {cause_name} ({supplier}): {own_name} affected{when}"
     detail = {**_base(index, finding, e.recipient), "cause": {"asset": cause,
                                                              "name": cause_name,
                                           "org": cause_org, "org_name": supplier},
               "affected_asset": {"asset": own, "name": own_name},
-              "time_to_impact_s": tti, "contingency": list(e.contingency),
+              "time_to_impact_s": tti,
+              "time_to_impact_range_s": None if impact is None or impact.low_s is None
+              else [impact.low_s, impact.high_s],
+              "contingency": list(e.contingency),
               "exchange": {"id": e.id, "name": e.name}}
     series = finding.series if _visible(index, finding, e.recipient) else None
     return Draft(dedup_key(finding), e.recipient, Role.RECIPIENT, finding.kind, finding.state,
@@ -214,7 +245,8 @@ def _recipient_draft(index: ClusterIndex, finding: Finding, r: Reach, cause: str
 
 
 def _impact(index: ClusterIndex, finding: Finding, r: Reach, latest: Mapping[str, float],
-            state: str) -> float | None:
+            state: str) -> Impact | None:
+    """None when it cannot be computed (no model, no tank temperature)."""
     if r.recipient_asset is None:
         return None
     target = index.assets[r.recipient_asset]
@@ -224,24 +256,77 @@ def _impact(index: ClusterIndex, finding: Finding, r: Reach, latest: Mapping[str
         return None
     series, low, high = watched
     t0 = latest[series]
+    info = index.series.get(finding.series)
+    supply_temp = info is not None and info.quantity == "temperature" \
+        and finding.kind != "supply_disruption" and finding.value is not None
     if state in LOSS_STATES:
-        t_inf, limit = model.cold_water_temp_c, low
+        # The heat balance now, not an assumed total loss: at best (all of the inflow warm)
+        # the tank heads for what the supply still brings. A supply that is only too cold
+        # brings its temperature; a disruption the share of heat left (value against the
+        # level before the drop) of the supply's lift above the cold water.
+        cold = model.cold_water_temp_c
+        t_inf, limit = cold, low
+        band = r.exchange.supply_band
+        if supply_temp and finding.value is not None:
+            t_inf = max(cold, finding.value)
+        elif (finding.kind == "supply_disruption" and finding.value is not None
+              and finding.reference_value and band is not None and band.series in latest):
+            # The heat still falling when the drop is seen makes the share left an upper
+            # bound: the estimate stays a total loss (the safe side), its range reaches to
+            # what that share would hold.
+            left = min(max(finding.value / finding.reference_value, 0.0), 1.0)
+            held = cold + left * max(latest[band.series] - cold, 0.0)
+            return _with_range(r, model, t0, cold, limit, later_t_inf=held)
     elif finding.value is not None:
         t_inf, limit = finding.value, high
     else:
         return None
     if limit in (float("inf"), float("-inf")):
         return None
-    return time_to_impact_s(pipe_volume_m3=r.pipe_volume_m3, volume_m3=model.volume_m3,
-                            inflow_m3_per_h=model.inflow_m3_per_h, t0_c=t0, t_inf_c=t_inf,
-                            limit_c=limit)
+    loss = state in LOSS_STATES
+    if (loss and t_inf >= limit <= t0) or (not loss and t_inf <= limit >= t0):
+        return Impact(None, never=True)  # it settles on the safe side of its limit
+
+    return _with_range(r, model, t0, t_inf, limit)
+
+
+def _with_range(r: Reach, model: ThermalModel, t0: float, t_inf: float, limit: float,
+                later_t_inf: float | None = None) -> Impact:
+    """The time to the limit and its range: τ ±10 %, T∞ ±0.5 K (or, for the later end,
+    ``later_t_inf`` when that is the uncertain part)."""
+
+    def at(tau_factor: float, t_inf_c: float) -> float | None:
+        return time_to_impact_s(pipe_volume_m3=r.pipe_volume_m3, volume_m3=model.volume_m3,
+                                inflow_m3_per_h=model.inflow_m3_per_h / tau_factor, t0_c=t0,
+                                t_inf_c=t_inf_c, limit_c=limit)
+
+    tti = at(1.0, t_inf)
+    if tti is None:
+        return Impact(None, never=True)
+    away = 1.0 if limit > t_inf else -1.0  # which way T∞ moves to make the crossing later
+    later = t_inf + away * T_INF_UNCERTAINTY_K
+    if later_t_inf is not None:
+        later = later_t_inf + away * T_INF_UNCERTAINTY_K
+    if away * (limit - later) <= 0:
+        return Impact(tti, at(1 - TAU_UNCERTAINTY, t_inf - away * T_INF_UNCERTAINTY_K), None)
+    return Impact(tti, at(1 - TAU_UNCERTAINTY, t_inf - away * T_INF_UNCERTAINTY_K),
+                  at(1 + TAU_UNCERTAINTY, later))
 
 
 def _supplier_draft(index: ClusterIndex, finding: Finding, e: Exchange, cause: str,
-                    active: bool) -> Draft:
+                    active: bool, latest: Mapping[str, float]) -> Draft:
     title = f"{e.name}: {finding.state.replace('_', ' ')} at {cause}; the recipient is told"
     detail = {**_base(index, finding, e.supplier), "cause": {"asset": cause},
               "exchange": {"id": e.id, "name": e.name}, "recipient": e.recipient}
+    ramp_s = restart.ahead_s(index, e, latest) if active and finding.kind == \
+        "supply_disruption" else None
+    if ramp_s is not None:
+        # Told before the restart: the tank only cools meanwhile, so this is a lower bound.
+        exchanger = index.assets[e.exchanger].name if e.exchanger in index.assets \
+            else e.exchanger
+        title += (f"; when restarting, bring {exchanger} back over at least "
+                  f"{max(1, round(ramp_s / 60))} min")
+        detail["slowest_ramp_s"] = ramp_s
     series = finding.series if _visible(index, finding, e.supplier) else None
     return Draft(dedup_key(finding), e.supplier, Role.SUPPLIER, finding.kind, finding.state,
                  active, severity_for(finding.severity, None), title, finding.rule_id,

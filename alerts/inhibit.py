@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from alerts import store
+from alerts import episode, store
 from alerts.model import Draft
 
 ROOT_KINDS = frozenset({"supply_disruption"})
@@ -16,18 +16,33 @@ async def root_cause(conn: asyncpg.Connection, draft: Draft) -> int | None:
     """The id of the active root-cause alert ``draft`` is a symptom of, if any.
 
     A supply disruption is a root. Another condition on the same exchange (its supply
-    temperature out of band, its exchanger's health readings upset by the trip) is grouped
-    under an active disruption of that exchange, for recipient and supplier alike; a
-    condition on a recipient's own asset under the active upstream alert affecting it.
+    temperature out of band, its exchanger's health readings upset by the trip, a second
+    rule seeing the same trip) is grouped under an active disruption of that exchange, for
+    recipient and supplier alike; a condition on a recipient's own asset under the active
+    upstream alert affecting it. Failing those, the first active alert of the same direction
+    on the same exchange or asset is the episode's top (a slow fall seen first by the tank's
+    ramp rule, then by the supply band, then by the disruption): one page per episode.
     """
-    if draft.kind in ROOT_KINDS or draft.kind == "maintenance":
+    # Planned work informs on its own; advice to a restarting supplier is never held back.
+    if draft.kind in ("maintenance", "restart_ramp"):
         return None
     if draft.exchange is not None:
         root = await store.active_disruption(conn, draft.org, draft.exchange,
                                              draft.dedup_key)
         if root is not None:
             return root.id
-    if draft.symptom_of_upstream and draft.asset is not None:
+    if draft.symptom_of_upstream and draft.asset is not None and draft.kind not in ROOT_KINDS:
         root = await store.active_root(conn, draft.org, draft.asset)
-        return root.id if root else None
+        if root is not None:
+            return root.id
+    # The same episode seen first by another rule (a planned stop's slow fall: the tank's
+    # ramp warning, then the supply band, then the disruption): the first alert of the
+    # same direction on the same exchange or asset is its top.
+    way = episode.direction(draft.condition)
+    if way == 0:
+        return None
+    for top in await store.active_tops(conn, draft.org, draft.exchange, draft.asset,
+                                       draft.dedup_key):
+        if episode.direction(top.condition) == way:
+            return top.id
     return None

@@ -94,17 +94,33 @@ class ExchangeFigures:
 
 def exchange_figures(intervals: Sequence[tuple[datetime, datetime | None]], start: datetime,
                      end: datetime) -> ExchangeFigures:
-    """From the active intervals of an exchange's disruption alerts (None: still active)."""
+    """From the active intervals of an exchange's disruption alerts (None: still active).
+    Overlapping alerts are one disruption: a trip seen by two rules, or by the supplier's
+    and the recipient's alerts, is one outage to restore, not two."""
     period_s = max((end - start).total_seconds(), 1.0)
-    clipped = sorted((max(a, start), min(b or end, end)) for a, b in intervals)
-    down_s, cursor = 0.0, start
-    for a, b in clipped:  # the union: overlapping alerts of one disruption count once
-        a = max(a, cursor)
+    episodes = _episodes(intervals)
+    down_s = 0.0
+    for a, b in episodes:
+        a, b = max(a, start), min(b or end, end)
         if b > a:
             down_s += (b - a).total_seconds()
-            cursor = b
-    restored = [(b - a).total_seconds() for a, b in intervals if b is not None]
+    restored = [(b - a).total_seconds() for a, b in episodes if b is not None]
     return ExchangeFigures(
-        availability=1.0 - down_s / period_s, disruptions=len(intervals),
-        disruptions_per_month=len(intervals) / (period_s / 86400.0 / DAYS_PER_MONTH),
+        availability=1.0 - down_s / period_s, disruptions=len(episodes),
+        disruptions_per_month=len(episodes) / (period_s / 86400.0 / DAYS_PER_MONTH),
         mean_time_to_restore_s=sum(restored) / len(restored) if restored else None)
+
+
+def _episodes(intervals: Sequence[tuple[datetime, datetime | None]]
+              ) -> list[tuple[datetime, datetime | None]]:
+    """The union of the intervals as disjoint episodes, in order; an episode still active
+    (None) swallows every interval that starts after it."""
+    out: list[tuple[datetime, datetime | None]] = []
+    for a, b in sorted(intervals, key=lambda ab: ab[0]):
+        if out:
+            first, last = out[-1]
+            if last is None or a <= last:
+                out[-1] = (first, None if last is None or b is None else max(last, b))
+                continue
+        out.append((a, b))
+    return out

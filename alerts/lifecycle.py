@@ -37,6 +37,10 @@ def on_draft(state: AlertState | None, severity: Severity | None, condition: str
                 if condition != draft.condition:
                     return Change("updated", state, state, False)
                 return None
+    if condition is not None and condition.startswith("predicted_") \
+            and state in (A.ACTIVE_UNACK, A.ACTIVE_ACK):
+        # A prediction that did not come true: withdrawn, nothing to acknowledge or page.
+        return Change("withdrawn", state, A.NORMAL, False)
     match state:
         case A.ACTIVE_UNACK:
             return Change("cleared", state, A.CLEARED_UNACK, True)

@@ -30,7 +30,8 @@ class Alerting(Protocol):
                     actor: str) -> int: ...
 
     async def release(self, conn: asyncpg.Connection, now: datetime, actor: str, *,
-                      parent_id: int | None = None, window_id: int | None = None) -> int: ...
+                      parent_id: int | None = None, window_id: int | None = None
+                      ) -> tuple[int, list[dict[str, object]], bool]: ...
 
     def wake(self) -> None: ...
 
@@ -146,7 +147,7 @@ async def close_ended(conn: asyncpg.Connection, service: Alerting, now: datetime
                           detail=alert.detail)
             queued += await service.apply(conn, ended, now, actor="system")
         # A trip that outlasts the window it was announced for is news again.
-        queued += await service.release(conn, now, "system", window_id=window["id"])
+        queued += (await service.release(conn, now, "system", window_id=window["id"]))[0]
     return queued
 
 

@@ -6,6 +6,7 @@ deliveries commit together or not at all.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -26,16 +27,24 @@ class Notifier:
     signer: LinkSigner
 
     def payload(self, alert: AlertRow, transition_id: int, event: str,
-                now: datetime) -> dict[str, Any]:
-        return {"event": event, "transition_id": transition_id, "at": now.isoformat(),
-                "alert": alert.public(),
-                "links": {"acknowledge": self.signer.link(alert.id, "ack", alert.org, now),
-                          "shelve for 1 h": self.signer.link(alert.id, "shelve", alert.org,
-                                                             now)}}
+                now: datetime, *, symptom: AlertRow | None = None,
+                still_active: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "event": event, "transition_id": transition_id, "at": now.isoformat(),
+            "alert": alert.public(),
+            "links": {"acknowledge": self.signer.link(alert.id, "ack", alert.org, now),
+                      "shelve for 1 h": self.signer.link(alert.id, "shelve", alert.org,
+                                                         now)}}
+        if symptom is not None:  # what escalated this root cause
+            out["symptom"] = symptom.public()
+        if still_active:  # a root cause's one summary at recovery
+            out["still_active"] = list(still_active)
+        return out
 
     async def notify(self, conn: asyncpg.Connection, alert: AlertRow, transition_id: int,
                      event: str, now: datetime, *, levels: range | None = None,
-                     ignore_silence: bool = False) -> list[str]:
+                     ignore_silence: bool = False, symptom: AlertRow | None = None,
+                     still_active: Sequence[dict[str, Any]] = ()) -> list[str]:
         """Enqueue deliveries of one transition; returns their idempotency keys ([] when
         silenced or nobody subscribed)."""
         if not ignore_silence and silence.silenced(alert, now) is not None:
@@ -48,5 +57,7 @@ class Notifier:
             return []
         return await outbox.enqueue(conn, alert_id=alert.id, transition_id=transition_id,
                                     subscriptions=subs,
-                                    payload=self.payload(alert, transition_id, event, now),
+                                    payload=self.payload(alert, transition_id, event, now,
+                                                         symptom=symptom,
+                                                         still_active=still_active),
                                     now=now, policy=cluster.alerting)

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import asyncpg
 
-from alerts import dedup, impact, inhibit, lifecycle, route, silence, store
+from alerts import dedup, episode, impact, inhibit, lifecycle, route, silence, store
 from alerts.maintenance import close_ended, send_reminders
 from alerts.metrics import AlertMetrics
 from alerts.model import AlertState, Draft
@@ -26,6 +26,8 @@ from heatlink.cluster.index import ClusterIndex
 from heatlink.findings import Finding
 
 log = logging.getLogger(__name__)
+
+REPAGE_AFTER = timedelta(hours=1)  # a prediction made again sooner than this pages no more
 
 
 # The newest value of each series asked for, read in the caller's transaction: the readings
@@ -80,6 +82,12 @@ class AlertService:
                                     current.condition if current else None, draft)
         if change is None:
             return 0
+        if (change.event == "raised" and current is not None
+                and draft.condition.startswith("predicted_")
+                and await store.withdrawn_since(conn, current.id, now - REPAGE_AFTER)):
+            # A prediction withdrawn a moment ago and made again (a slope at the edge of
+            # its horizon) is the same news: back without a second page.
+            change = replace(change, event="resumed", notify=False)
         if draft.active:
             parent = await inhibit.root_cause(conn, draft)
             # A maintenance notice is never silenced by the window it announces.
@@ -108,30 +116,79 @@ class AlertService:
         transition_id = await store.transition(
             conn, row.id, now, actor, change.event, change.from_state, change.to_state,
             note=quiet.reason if quiet else "")
-        if parent is not None and change.event == "raised":
+        escalated = 0
+        if parent is not None and change.event in ("raised", "returned", "updated",
+                                                   "severity_raised"):
             root = await store.get(conn, parent)
             if root is not None:
-                await store.transition(conn, parent, now, actor, "symptom_grouped",
-                                       root.state, root.state, note=f"alert {row.id}: "
-                                       f"{row.title}")
+                if change.event == "raised":
+                    await store.transition(conn, parent, now, actor, "symptom_grouped",
+                                           root.state, root.state, note=f"alert {row.id}: "
+                                           f"{row.title}")
+                escalated = await self._escalate_root(conn, root, row, current, draft, now,
+                                                      actor)
         released = 0
+        still: list[dict[str, object]] = []
         if not change.to_state.active:
-            released = await self.release(conn, now, actor, parent_id=row.id)
+            released, still, goes_on = await self.release(conn, now, actor, parent_id=row.id)
+            if goes_on:
+                return released  # the same root cause, seen by another rule, goes on
         if not change.notify:
-            return released
+            return released + escalated
+        if change.event == "cleared" and not await store.was_told(conn, row.id):
+            return released + escalated  # never paged (grouped, held): nothing to take back
         # A clearing goes to everyone the alert reached; news goes to the first level.
         levels = range(row.escalation_level + 1) if change.event == "cleared" else range(1)
         keys = await self.notifier.notify(conn, row, transition_id, change.event, now,
-                                          levels=levels)
+                                          levels=levels, still_active=still)
         self.metrics.queued.inc(len(keys))
-        return released + len(keys)
+        return released + escalated + len(keys)
+
+    async def _escalate_root(self, conn: asyncpg.Connection, root: AlertRow, row: AlertRow,
+                             current: AlertRow | None, draft: Draft, now: datetime,
+                             actor: str) -> int:
+        """A grouped symptom that is news pages at once, as an escalation of its root."""
+        if not root.state.active:
+            return 0
+        why = episode.escalates(draft.kind, draft.condition, draft.time_to_impact_s,
+                                root.condition, root.time_to_impact_s, root.raised_at, now)
+        before = None if current is None or not current.state.active else episode.escalates(
+            current.kind, current.condition or "", current.time_to_impact_s, root.condition,
+            root.time_to_impact_s, root.raised_at, now)
+        if why is None or before is not None:
+            return 0
+        reason = why.split(" (")[0]
+        if await conn.fetchval(
+                """SELECT EXISTS (SELECT 1 FROM alert_transitions t WHERE t.alert_id = $1
+                     AND t.event = 'symptom_escalated' AND t.note LIKE '%' || $2 || '%'
+                     AND t.at >= (SELECT max(at) FROM alert_transitions
+                                  WHERE alert_id = $1 AND event IN ('raised', 'returned')))""",
+                root.id, reason):
+            return 0  # escalated for this already in this episode: one page per news
+        transition_id = await store.transition(conn, root.id, now, actor,
+                                               "symptom_escalated", root.state, root.state,
+                                               note=f"alert {row.id}: {row.title} ({why})")
+        keys = await self.notifier.notify(conn, root, transition_id, "symptom_escalated", now,
+                                          symptom=row, ignore_silence=root.parent_id is None
+                                          and root.suppressed_by is None)
+        self.metrics.queued.inc(len(keys))
+        return len(keys)
 
     async def release(self, conn: asyncpg.Connection, now: datetime, actor: str, *,
-                      parent_id: int | None = None, window_id: int | None = None) -> int:
+                      parent_id: int | None = None, window_id: int | None = None
+                      ) -> tuple[int, list[dict[str, object]], bool]:
         """Alerts held back by a root cause that has cleared, or by a maintenance window that
-        has ended, annunciate now if their condition persists: the tank still cold after the
-        furnace restarted is news."""
+        has ended. Returns (deliveries queued, alerts still active, whether the episode goes
+        on under another root).
+
+        After a root cause: another disruption of the same exchange grouped under it (the
+        same cause seen by a second rule) takes over as the root, silently, and the rest
+        stay grouped under it; otherwise the symptoms still active (the tank still cold
+        after the furnace restarted) are named in the root's one clearing message instead
+        of paging one by one. After a maintenance window they annunciate now."""
         rows = await store.held_by(conn, parent_id=parent_id, window_id=window_id)
+        if parent_id is not None:
+            return await self._hand_on(conn, rows, now, actor, parent_id)
         queued = 0
         for alert in rows:
             row = await store.set_fields(conn, alert.id, now, **(
@@ -144,7 +201,30 @@ class AlertService:
             keys = await self.notifier.notify(conn, row, transition_id, "released", now)
             self.metrics.queued.inc(len(keys))
             queued += len(keys)
-        return queued
+        return queued, [], False
+
+    async def _hand_on(self, conn: asyncpg.Connection, rows: list[AlertRow], now: datetime,
+                       actor: str, parent_id: int) -> tuple[int, list[dict[str, object]], bool]:
+        heir = next((a for a in rows if a.kind in inhibit.ROOT_KINDS), None)
+        still: list[dict[str, object]] = []
+        for alert in rows:
+            if heir is not None and alert.id != heir.id:
+                await store.set_fields(conn, alert.id, now, parent_id=heir.id)
+                await store.transition(conn, alert.id, now, actor, "regrouped", alert.state,
+                                       alert.state, note=f"root cause alert {parent_id} "
+                                       f"cleared; alert {heir.id} has the same cause")
+                continue
+            row = await store.set_fields(conn, alert.id, now, parent_id=None)
+            # The heir carries on the episode its root paged for: its clearing is told.
+            await store.transition(conn, row.id, now, actor,
+                                   "took_over" if heir is not None else "released",
+                                   row.state, row.state,
+                                   note=f"root cause alert {parent_id} cleared; the "
+                                   "condition persists" + ("" if heir is not None else
+                                                           "; told in its summary"))
+            if heir is None:
+                still.append({"id": row.id, "title": row.title, "condition": row.condition})
+        return 0, still, heir is not None
 
     def _exchanges_for(self, draft: Draft) -> list[str]:
         found = {draft.exchange} if draft.exchange else set()

@@ -172,10 +172,11 @@ async def due_unshelves(conn: asyncpg.Connection, now: datetime) -> list[AlertRo
 
 
 async def active_root(conn: asyncpg.Connection, org: str, asset: str) -> AlertRow | None:
-    """The newest active alert of ``org`` caused upstream and affecting ``asset``."""
+    """The newest active alert of ``org`` caused upstream and affecting ``asset``, at the
+    top of its episode (not itself grouped under another)."""
     r = await conn.fetchrow(
         """SELECT * FROM alerts WHERE org = $1 AND asset = $2 AND role = 'recipient'
-             AND cause_asset IS NOT NULL AND kind <> 'maintenance'
+             AND cause_asset IS NOT NULL AND kind <> 'maintenance' AND parent_id IS NULL
              AND state IN ('active_unack', 'active_ack')
            ORDER BY raised_at DESC LIMIT 1""", org, asset)
     return _row(r) if r else None
@@ -183,12 +184,46 @@ async def active_root(conn: asyncpg.Connection, org: str, asset: str) -> AlertRo
 
 async def active_disruption(conn: asyncpg.Connection, org: str, exchange: str,
                             other_than: str) -> AlertRow | None:
-    """The newest active supply-disruption alert of ``org`` on ``exchange``."""
+    """The newest active supply-disruption alert of ``org`` on ``exchange`` at the top of
+    its episode."""
     r = await conn.fetchrow(
         """SELECT * FROM alerts WHERE org = $1 AND exchange = $2 AND kind = 'supply_disruption'
-             AND dedup_key <> $3 AND state IN ('active_unack', 'active_ack')
+             AND dedup_key <> $3 AND parent_id IS NULL
+             AND state IN ('active_unack', 'active_ack')
            ORDER BY raised_at DESC LIMIT 1""", org, exchange, other_than)
     return _row(r) if r else None
+
+
+async def active_tops(conn: asyncpg.Connection, org: str, exchange: str | None,
+                      asset: str | None, other_than: str) -> list[AlertRow]:
+    """Active alerts of ``org`` at the top of their episode (grouped under nothing) on
+    ``exchange`` or ``asset``, newest first; not maintenance notices nor restart advice."""
+    rows = await conn.fetch(
+        """SELECT * FROM alerts WHERE org = $1 AND parent_id IS NULL AND dedup_key <> $4
+             AND ((exchange IS NOT NULL AND exchange = $2)
+                  OR (asset IS NOT NULL AND asset = $3))
+             AND kind NOT IN ('maintenance', 'restart_ramp')
+             AND state IN ('active_unack', 'active_ack')
+           ORDER BY raised_at DESC, id DESC""", org, exchange, asset, other_than)
+    return [_row(r) for r in rows]
+
+
+async def withdrawn_since(conn: asyncpg.Connection, alert_id: int, since: datetime) -> bool:
+    """Whether the alert's last transition withdrew a prediction at or after ``since``."""
+    last = await conn.fetchrow(
+        """SELECT event, at FROM alert_transitions WHERE alert_id = $1
+           ORDER BY id DESC LIMIT 1""", alert_id)
+    return last is not None and last["event"] == "withdrawn" and last["at"] >= since
+
+
+async def was_told(conn: asyncpg.Connection, alert_id: int) -> bool:
+    """Whether the alert's organisation heard of it: a delivery was queued for it, or it
+    took over an episode another alert paged for."""
+    told: bool = await conn.fetchval(
+        """SELECT EXISTS (SELECT 1 FROM alert_deliveries WHERE alert_id = $1)
+               OR EXISTS (SELECT 1 FROM alert_transitions
+                          WHERE alert_id = $1 AND event = 'took_over')""", alert_id)
+    return told
 
 
 async def held_by(conn: asyncpg.Connection, *, parent_id: int | None,

@@ -18,6 +18,7 @@ BENCHMARKS = {
     "accounting": "bench.accounting",
     "storage": "bench.storage",
     "e2e": "bench.e2e",
+    "protection": "bench.protection",
 }
 
 

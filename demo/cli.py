@@ -29,10 +29,10 @@ from gateway.runner import Gateway
 from heatlink.aio import cancel_and_wait
 from heatlink.cluster.index import ClusterIndex
 from services.access.principal import Role
-from services.access.tokens import TokenStore
 from services.access.users import UserStore
 from services.app import create_app
 from services.cli_serve import tune_garbage_collector
+from services.runtimes import runtimes_of
 from services.settings import ControlSettings, Settings
 from services.storage.embedded import database_for
 from services.storage.local_postgres import free_port
@@ -157,9 +157,9 @@ async def _run(settings: Settings, data_dir: Path, logins: BrokerLogins, keys: D
             serving.result()
             return
         await asyncio.sleep(0.05)
-    state = api.state
-    index: ClusterIndex = state.index
-    tokens: TokenStore = state.tokens
+    state = runtimes_of(api)
+    index = state.index
+    tokens = state.tokens
     service_url = f"http://{host}:{port}"
     people = await _people_logins(state.users, index)
     _print_welcome(service_url, people, data_dir, logins.alerts, scenario, speed)

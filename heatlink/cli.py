@@ -72,7 +72,7 @@ _make_command("demo", "Run the whole system on embedded defaults.")
 _make_command("gateway", "Run the edge gateway, or discover an OPC UA server.")
 _make_command("simulate", "Run a simulated cluster scenario over OPC UA and MQTT.")
 _make_command("bench", "Run a benchmark: ingest, gateway, monitor, alerts, dashboard, accounting, "
-              "storage, e2e.")
+              "storage, e2e, protection.")
 _make_command("token", "Create, list and revoke API tokens (for machines).")
 _make_command("user", "People who log in: create, list, disable, passwd.")
 _make_command("control", "Keys that sign setpoint commands: keygen, pubkey.")

@@ -27,6 +27,9 @@ class State(IntEnum):
     SUSPECT = 9
     # Not an outage: the monitor does not know. Shown differently from any process state.
     UNKNOWN = 10
+    # A rate limit the recipient's heat balance says will be crossed (ramp rules).
+    PREDICTED_RISING = 11
+    PREDICTED_FALLING = 12
 
     @property
     def label(self) -> str:
@@ -35,7 +38,7 @@ class State(IntEnum):
 
 # Higher ranks override lower ones; a state is left for a lower one only when it no longer
 # holds (with hysteresis). Predictions rank below the breaches they announce.
-RANK: tuple[int, ...] = (0, 2, 2, 1, 1, 2, 2, 2, 2, 3, 3)
+RANK: tuple[int, ...] = (0, 2, 2, 1, 1, 2, 2, 2, 2, 3, 3, 1, 1)
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,8 @@ from services.control.preview import router as preview_router
 from services.control.router import router as control_router
 from services.control.runtime import create_control
 from services.dashboard.router import router as dashboard_router
+from services.dashboard.runtime import build_dashboard
+from services.deps import install_parts
 from services.export.router import router as export_router
 from services.health.router import router as health_router
 from services.ingest.router import router as ingest_router
@@ -45,6 +47,7 @@ from services.monitor.router import router as monitor_router
 from services.monitor.runtime import start_monitor
 from services.readings.router import router as readings_router
 from services.readings.store import latest_values
+from services.runtimes import Runtimes, bind
 from services.security_headers import SecurityHeaders
 from services.settings import Settings
 from services.storage import timescale
@@ -69,8 +72,14 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
     cluster = load_cluster(settings.cluster_file)
     index = ClusterIndex(cluster)
 
-    async def start(app: FastAPI, started: contextlib.AsyncExitStack) -> None:
-        """Start the parts, each registering its stop on ``started`` as soon as it runs."""
+    # The metrics and the storage health exist before the start: the answer to a database
+    # outage (services/storage/answers.py) is installed with the app.
+    metrics = ServiceMetrics()
+    storage = StorageHealth(registry=metrics.registry)
+
+    async def start(started: contextlib.AsyncExitStack) -> Runtimes:
+        """Start the parts in the order their arguments require, each registering its stop
+        on ``started`` as soon as it runs."""
         if settings.migrate_on_start:
             await apply_migrations(database_url)
         features = await timescale.enable(database_url,
@@ -88,67 +97,63 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
             database_url, min_size=settings.pool_min_size, max_size=settings.pool_max_size,
             server_settings={"idle_in_transaction_session_timeout": str(idle_ms)})
         started.push_async_callback(pool.close)
-        metrics = ServiceMetrics()
-        storage = app.state.storage = StorageHealth(registry=metrics.registry)
         storage.start(pool)
         started.push_async_callback(storage.stop)
         limits = await sync_series(pool, index)
-        app.state.settings = settings
-        app.state.clock = clock
-        app.state.pool = pool
-        app.state.features = features
-        app.state.index = index
-        app.state.metrics = metrics
-        app.state.tokens = TokenStore(pool, clock, settings.token_cache_ttl_s)
-        app.state.users = UserStore(pool, clock)
-        app.state.sessions = SessionStore(pool, clock, ttl_s=settings.session_ttl_s,
-                                          idle_s=settings.session_idle_s,
-                                          cache_ttl_s=settings.token_cache_ttl_s)
-        app.state.login_attempts = LoginAttempts(pool, clock, Limits(
-            settings.login_max_failures, settings.login_max_failures_per_client,
-            settings.login_window_s))
-        app.state.ingest = IngestService(pool, index, limits, settings, clock, metrics, [])
-        live, fanout = start_live(app, clock, database_url)
-        started.callback(live.close)
-        await fanout.start()
-        started.push_async_callback(fanout.stop)
+        ingest = IngestService(pool, index, limits, settings, clock, metrics, [])
+        live = start_live(ingest, clock, pool, database_url)
+        started.callback(live.hub.close)
+        await live.fanout.start()
+        started.push_async_callback(live.fanout.stop)
         # The parts that run in the background stop together, before the hub and the pool:
         # one part waiting on its broker does not hold up the others.
         running: list[Callable[[], Awaitable[None]]] = []
         started.push_async_callback(stop_together, running)
-        app.state.alerts = create_runtime(
-            pool=pool, database_url=database_url, index=index, clock=clock, hub=live,
+        alerts = create_runtime(
+            pool=pool, database_url=database_url, index=index, clock=clock, hub=live.hub,
             registry=metrics.registry, storage=storage, settings=settings.alerts,
             latest=latest_values)
-        await app.state.alerts.start()
-        running.append(app.state.alerts.stop)
+        await alerts.start()
+        running.append(alerts.stop)
         # The monitor hands its findings to the alerts, so it starts after them.
-        app.state.monitor = await start_monitor(pool, cluster, clock, app.state.alerts.service,
-                                                registry=metrics.registry, storage=storage)
-        running.append(app.state.monitor.stop)
-        app.state.ingest.observers.append(app.state.monitor.observer)
+        monitor = await start_monitor(pool, cluster, clock, alerts.service,
+                                      registry=metrics.registry, storage=storage)
+        running.append(monitor.stop)
+        ingest.observers.append(monitor.observer)
         # Control reads the monitor's rules (ramp limits) and raises alerts: it starts last.
-        app.state.control = create_control(
-            pool=pool, index=index, clock=clock, monitor=app.state.monitor,
-            alerts=app.state.alerts.service, registry=metrics.registry, storage=storage,
-            settings=settings.control)
-        await app.state.control.start()
-        running.append(app.state.control.stop)
-        app.state.accounting = AccountingRuntime(pool, index, clock, features.timescaledb)
-        app.state.ingest.observers.append(app.state.accounting)
-        await app.state.accounting.start()
-        running.append(app.state.accounting.stop)
+        control = create_control(
+            pool=pool, index=index, clock=clock, monitor=monitor, alerts=alerts.service,
+            registry=metrics.registry, storage=storage, settings=settings.control)
+        await control.start()
+        running.append(control.stop)
+        accounting = AccountingRuntime(pool, index, clock, features.timescaledb)
+        ingest.observers.append(accounting)
+        await accounting.start()
+        running.append(accounting.stop)
         retention = asyncio.create_task(retention_loop(
             pool, features, clock, settings.retention_days,
             settings.retention_check_interval_s, metrics, storage), name="retention")
         running.append(functools.partial(cancel_and_wait, retention))
+        return Runtimes(
+            settings=settings, clock=clock, pool=pool, features=features, index=index,
+            metrics=metrics, storage=storage,
+            tokens=TokenStore(pool, clock, settings.token_cache_ttl_s),
+            users=UserStore(pool, clock),
+            sessions=SessionStore(pool, clock, ttl_s=settings.session_ttl_s,
+                                  idle_s=settings.session_idle_s,
+                                  cache_ttl_s=settings.token_cache_ttl_s),
+            login_attempts=LoginAttempts(pool, clock, Limits(
+                settings.login_max_failures, settings.login_max_failures_per_client,
+                settings.login_window_s)),
+            ingest=ingest, live=live, alerts=alerts, monitor=monitor, control=control,
+            accounting=accounting, dashboard=build_dashboard(pool, index))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Whatever started is stopped, also when the start is cut short (stopped while
         # starting, or a part failed): nothing is left running.
         async with contextlib.AsyncExitStack() as started:
-            await start(app, started)
+            bind(app, await start(started))
             yield
 
     app = FastAPI(
@@ -164,7 +169,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_api(app, max_body_bytes=settings.max_body_bytes)
-    install_storage_answers(app)  # a database outage answers 503 on every route
+    install_parts(app)  # bound by the lifespan; until then a route answers 503
+    install_storage_answers(app, storage)  # a database outage answers 503 on every route
     # Added last, so outermost: error answers from the body bound carry the headers too.
     app.add_middleware(SecurityHeaders)
     app.include_router(health_router)

@@ -139,9 +139,10 @@ class Engine:
         return actions
 
     def _trip(self, event: Trip) -> TruthEvent:
-        self.plant.sources[event.target].trip()
+        self.plant.sources[event.target].trip(event.remaining_fraction)
         return self._event("injected", "trip", event.target,
-                           restart_after_s=event.restart_after_s)
+                           restart_after_s=event.restart_after_s,
+                           remaining_fraction=event.remaining_fraction)
 
     def _ramp(self, target: str, to: float, ramp_s: float, kind: str) -> TruthEvent:
         self.plant.sources[target].ramp_to(to, ramp_s)

@@ -24,13 +24,16 @@ class _Strict(BaseModel):
 
 
 class Trip(_Strict):
-    """Heat to near zero within seconds; optionally restarts after ``restart_after_s``."""
+    """Heat to near zero (or to ``remaining_fraction``) within seconds; optionally restarts
+    after ``restart_after_s``, ramping back to full heat over ``restart_ramp_s``."""
 
     kind: Literal["trip"]
     at_s: float
     target: str  # a heat-source asset, e.g. glomfjord/smelter/furnace
     restart_after_s: float | None = None
     restart_ramp_s: float = 1800.0
+    # Heat left after the trip: 0 for the whole source, 0.5 for one of two furnaces.
+    remaining_fraction: float = Field(0.0, ge=0.0, lt=1.0)
 
 
 class PlannedStop(_Strict):

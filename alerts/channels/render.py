@@ -29,7 +29,21 @@ def _lines(item: dict[str, Any]) -> list[str]:
         lines.append(f"Your affected asset: {affected.get('name', affected.get('asset'))}")
     tti = alert.get("time_to_impact_s")
     if tti is not None:
-        lines.append(f"Predicted time to your limit: {float(tti) / 60:.0f} min")
+        span = detail.get("time_to_impact_range_s")
+        if span and span[0] is not None:
+            upper = "never" if span[1] is None else f"{float(span[1]) / 60:.0f} min"
+            lines.append(f"Predicted time to your limit: {float(tti) / 60:.0f} min "
+                         f"({float(span[0]) / 60:.0f} min to {upper})")
+        else:
+            lines.append(f"Predicted time to your limit: {float(tti) / 60:.0f} min")
+    symptom = item.get("symptom")
+    if symptom:
+        lines.append(f"Now also: {symptom.get('title', '')}")
+        if symptom.get("time_to_impact_s") is not None:
+            lines.append(f"Predicted time to that limit: "
+                         f"{float(symptom['time_to_impact_s']) / 60:.0f} min")
+    for still in item.get("still_active", []):
+        lines.append(f"Still active: {still.get('title', '')}")
     for step in detail.get("contingency", []):
         lines.append(f"  - {step}")
     return lines

@@ -117,6 +117,9 @@ def _cross_references(c: Cluster) -> Iterable[str]:
             yield f"assets[{i}].id: {a.id!r} starts with unknown site {a.site!r}"
         for j, target in enumerate(a.feeds):
             yield from asset(f"assets[{i}].feeds[{j}]", target)
+        if a.thermal_model is not None and a.thermal_model.warm_share_series is not None:
+            yield from series(f"assets[{i}].thermal_model.warm_share_series",
+                              a.thermal_model.warm_share_series)
     for i, s in enumerate(c.series):
         yield from asset(f"series[{i}].asset", s.asset)
         yield from org(f"series[{i}].owner", s.owner)

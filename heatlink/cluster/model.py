@@ -55,6 +55,10 @@ class ThermalModel(_Strict):
     inflow_m3_per_h: float = Field(gt=0)
     cold_water_temp_c: float = Field(description="Temperature the tank falls toward "
                                      "without warm inflow (raw water)")
+    warm_share_series: str | None = Field(None, description="Series giving the share of warm "
+                                          "water in the inflow, in % (the mixing valve): with "
+                                          "it the monitor predicts the tank's rate of change "
+                                          "from the supply temperature (its heat balance)")
 
 
 class Asset(_Strict):

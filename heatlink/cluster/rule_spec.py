@@ -48,6 +48,12 @@ class RampRule(_Rule):
                                   "when every slope is within this share of its limit")
     on_delay_s: float = Field(0.0, ge=0)
     off_delay_s: float = Field(60.0, ge=0)
+    predict_horizon_s: float = Field(1800.0, ge=0, description="On a recipient with a "
+                                     "thermal model: warn when its heat balance says a rate "
+                                     "limit is crossed this soon; 0 switches it off")
+    predict_min_supply_slope_per_h: float = Field(10.0, ge=0, description="A supply "
+                                                  "temperature changing slower than this "
+                                                  "(K/h) is not extrapolated: noise")
 
 
 class StaleRule(_Rule):

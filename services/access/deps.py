@@ -19,9 +19,12 @@ from urllib.parse import urlsplit
 from fastapi import Depends, HTTPException, Request, Security, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from services.access.attempts import LoginAttempts
 from services.access.principal import Principal, Scope
 from services.access.sessions import SESSION_PREFIX, Session, SessionStore
 from services.access.tokens import TokenStore
+from services.access.users import UserStore
+from services.deps import Part
 
 _HOW = ("Send 'Authorization: Bearer <token>' (ask your organisation's admin for a token), "
         "or log in at POST /v1/session.")
@@ -31,6 +34,16 @@ SESSION_COOKIE = "heatlink_session"
 SECURE_SESSION_COOKIE = "__Host-heatlink_session"  # the name browsers bind to https and /
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+# The access parts the app binds at start (`services/runtimes.py`).
+token_store = Part[TokenStore]("token store")
+session_store = Part[SessionStore]("session store")
+user_store = Part[UserStore]("user store")
+login_attempt_store = Part[LoginAttempts]("login attempts")
+Tokens = Annotated[TokenStore, Depends(token_store)]
+Sessions = Annotated[SessionStore, Depends(session_store)]
+Users = Annotated[UserStore, Depends(user_store)]
+Attempts = Annotated[LoginAttempts, Depends(login_attempt_store)]
 
 
 def session_secret(request: Request) -> str | None:
@@ -42,8 +55,7 @@ async def cookie_session(request: Request) -> Session | None:
     secret = session_secret(request)
     if secret is None:
         return None
-    sessions: SessionStore = request.app.state.sessions
-    return await sessions.authenticate(secret)
+    return await session_store(request).authenticate(secret)
 
 
 def check_csrf(request: Request, session: Session) -> None:
@@ -71,15 +83,13 @@ async def current_principal(
         session = await cookie_session(request)
         if session is not None:
             check_csrf(request, session)
-            request.state.session_secret = session_secret(request)
             return session.principal
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED,
                             f"missing bearer token or session. {_HOW}",
                             headers={"WWW-Authenticate": "Bearer"})
-    tokens: TokenStore = request.app.state.tokens
-    principal = await tokens.authenticate(token.strip())
+    principal = await token_store(request).authenticate(token.strip())
     if principal is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED,
                             f"the token is unknown, revoked or expired. {_HOW}",
@@ -107,14 +117,14 @@ def request_credential(request: Request) -> str:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and token.strip():
         return token.strip()
-    return str(getattr(request.state, "session_secret", "") or "")
+    # Otherwise the cookie authenticated it (`current_principal` tries the cookie only
+    # when no Authorization header is sent).
+    return session_secret(request) or ""
 
 
 async def principal_for(request: Request, credential: str) -> Principal | None:
     """The principal behind a credential from ``request_credential``, if still valid."""
     if credential.startswith(SESSION_PREFIX):
-        sessions: SessionStore = request.app.state.sessions
-        session = await sessions.authenticate(credential)
+        session = await session_store(request).authenticate(credential)
         return session.principal if session is not None else None
-    tokens: TokenStore = request.app.state.tokens
-    return await tokens.authenticate(credential)
+    return await token_store(request).authenticate(credential)

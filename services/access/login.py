@@ -17,10 +17,13 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from pydantic import BaseModel, Field
 
 from heatlink.inputs import Name
-from services.access.attempts import LoginAttempts, Refused
+from services.access.attempts import Refused
 from services.access.deps import (
     SECURE_SESSION_COOKIE,
     SESSION_COOKIE,
+    Attempts,
+    Sessions,
+    Users,
     check_csrf,
     cookie_session,
     require_scope,
@@ -28,8 +31,8 @@ from services.access.deps import (
 )
 from services.access.passwords import MAX_LENGTH
 from services.access.principal import Principal, Scope
-from services.access.sessions import Session, SessionStore
-from services.access.users import UserStore
+from services.access.sessions import Session
+from services.deps import SettingsDep
 from services.settings import Settings
 
 router = APIRouter(prefix="/v1", tags=["access"])
@@ -65,8 +68,7 @@ def _out(session: Session) -> SessionOut:
                       expires_at=session.expires_at)
 
 
-def _secure(request: Request) -> bool:
-    settings: Settings = request.app.state.settings
+def _secure(request: Request, settings: Settings) -> bool:
     if settings.session_cookie_secure is not None:
         return settings.session_cookie_secure
     return request.url.scheme == "https"
@@ -87,14 +89,13 @@ def _client(request: Request) -> str:
              responses={401: {"description": "Unknown username, wrong password or disabled"},
                         403: {"description": "Sent from another site's page"},
                         429: {"description": "Too many failed attempts; see Retry-After"}})
-async def log_in(request: Request, response: Response, body: LoginIn) -> SessionOut:
+async def log_in(request: Request, response: Response, body: LoginIn, users: Users,
+                 attempts: Attempts, sessions: Sessions, settings: SettingsDep) -> SessionOut:
     origin = request.headers.get("origin")
     if origin is not None and urlsplit(origin).netloc != request.headers.get("host"):
         # Login CSRF: another site logging the browser in to an account of its choosing.
         raise HTTPException(status.HTTP_403_FORBIDDEN, "a login from another site's page is "
                             "refused")
-    users: UserStore = request.app.state.users
-    attempts: LoginAttempts = request.app.state.login_attempts
     result = await attempts.attempt(body.username, _client(request),
                                     lambda: users.check(body.username, body.password))
     if isinstance(result, Refused):
@@ -104,9 +105,8 @@ async def log_in(request: Request, response: Response, body: LoginIn) -> Session
     outcome, user = result
     if outcome != "ok" or user is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, _WRONG)
-    sessions: SessionStore = request.app.state.sessions
     secret, session = await sessions.open(user, _client(request))
-    secure = _secure(request)
+    secure = _secure(request, settings)
     response.set_cookie(SECURE_SESSION_COOKIE if secure else SESSION_COOKIE, secret,
                         max_age=int(sessions.ttl_s), path="/", secure=secure, httponly=True,
                         samesite="strict")
@@ -129,13 +129,12 @@ async def who(request: Request, response: Response) -> SessionOut:
                summary="Log out: ends the session",
                responses={401: {"description": "No live session"},
                           403: {"description": "Without the session's X-CSRF-Token"}})
-async def log_out(request: Request) -> Response:
+async def log_out(request: Request, sessions: Sessions) -> Response:
     session = await cookie_session(request)
     secret = session_secret(request)
     if session is None or secret is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "not logged in")
     check_csrf(request, session)
-    sessions: SessionStore = request.app.state.sessions
     await sessions.close(secret)
     answer = Response(status_code=204)
     for name in (SESSION_COOKIE, SECURE_SESSION_COOKIE):
@@ -149,8 +148,7 @@ async def log_out(request: Request) -> Response:
             description="Needs the admin scope. Attempts at unknown usernames belong to no "
                         "organisation and are not listed.")
 async def login_attempts(
-        request: Request,
         principal: Annotated[Principal, Depends(require_scope(Scope.ADMIN))],
+        attempts: Attempts,
 ) -> list[LoginAttemptOut]:
-    attempts: LoginAttempts = request.app.state.login_attempts
     return [LoginAttemptOut(**dict(r)) for r in await attempts.recent(principal.org, 1000)]

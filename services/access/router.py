@@ -6,13 +6,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from heatlink.inputs import Moment
 from services.access import log
 from services.access.deps import require_scope
 from services.access.principal import Principal, Scope
+from services.deps import PoolDep
 
 router = APIRouter(prefix="/v1", tags=["access"])
 Reader = Annotated[Principal, Depends(require_scope(Scope.READ))]
@@ -33,9 +34,9 @@ class AccessLogEntry(BaseModel):
             summary="Reads of the caller's series by other organisations, and refused "
                     "attempts, newest first")
 async def access_log(
-    request: Request, principal: Reader,
+    principal: Reader, pool: PoolDep,
     since: Annotated[Moment | None, Query(description="Only reads at or after this")] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> list[AccessLogEntry]:
-    rows = await log.reads_of(request.app.state.pool, principal.org, since, limit)
+    rows = await log.reads_of(pool, principal.org, since, limit)
     return [AccessLogEntry(**dict(r)) for r in rows]

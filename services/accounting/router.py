@@ -34,6 +34,7 @@ from services.accounting.schemas import (
 )
 from services.accounting.service import AccountingService
 from services.accounting.store import audit_log
+from services.deps import Part
 
 router = APIRouter(prefix="/v1/exchanges", tags=["accounting"], responses={
     404: {"description": "No such exchange with accounting visible to the caller, or no "
@@ -50,8 +51,12 @@ MonthText = Annotated[str, Path(description="YYYY-MM in the cluster's time zone"
 MAX_RANGE = timedelta(days=366)
 
 
-def _service(request: Request) -> AccountingService:
-    runtime: AccountingRuntime = request.app.state.accounting
+# The app binds it at start (`services/runtimes.py`).
+accounting_runtime = Part[AccountingRuntime]("accounting")
+
+
+def _service(runtime: Annotated[AccountingRuntime, Depends(accounting_runtime)]
+             ) -> AccountingService:
     return runtime.service
 
 

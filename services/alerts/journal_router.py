@@ -12,17 +12,19 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+import asyncpg
+from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from alerts.history import exchange_history
 from alerts.kpis import Transition, alarm_figures, exchange_figures
-from heatlink.cluster.index import ClusterIndex
+from heatlink.clock import Clock
 from heatlink.inputs import Moment, Name
 from heatlink.sqlfile import load_queries
 from services.access.deps import require_scope
 from services.access.principal import Principal, Scope
+from services.deps import ClockDep, IndexDep, PoolDep
 
 router = APIRouter(prefix="/v1", tags=["alerts"])
 Reader = Annotated[Principal, Depends(require_scope(Scope.READ))]
@@ -95,9 +97,9 @@ class AlertKpis(BaseModel):
     exchanges: list[ExchangeKpis]
 
 
-def _range(request: Request, start: datetime | None, end: datetime | None
+def _range(clock: Clock, start: datetime | None, end: datetime | None
            ) -> tuple[datetime, datetime]:
-    end_at = end or request.app.state.clock.now()
+    end_at = end or clock.now()
     start_at = start or end_at - timedelta(days=7)
     if start_at >= end_at:
         raise HTTPException(422, "start must be before end")
@@ -107,11 +109,11 @@ def _range(request: Request, start: datetime | None, end: datetime | None
     return start_at, end_at
 
 
-async def _entries(request: Request, org: str, start: datetime | None, end: datetime | None,
-                   asset: str | None, exchange: str | None, severity: str | None,
-                   limit: int) -> list[JournalEntry]:
-    start_at, end_at = _range(request, start, end)
-    rows = await request.app.state.pool.fetch(
+async def _entries(pool: asyncpg.Pool, clock: Clock, org: str, start: datetime | None,
+                   end: datetime | None, asset: str | None, exchange: str | None,
+                   severity: str | None, limit: int) -> list[JournalEntry]:
+    start_at, end_at = _range(clock, start, end)
+    rows = await pool.fetch(
         load_queries(_QUERIES)["journal"], org, start_at, end_at, asset, exchange, severity,
         limit)
     return [JournalEntry(**{**dict(r), "detail": _json(r["detail"])}) for r in rows]
@@ -124,10 +126,10 @@ def _json(value: Any) -> dict[str, Any]:
 
 @router.get("/alert-journal", response_model=list[JournalEntry], responses=_RANGE,
             summary="Every transition of the caller's organisation's alerts, newest first")
-async def journal(request: Request, principal: Reader, start: Start = None, end: End = None,
-                  asset: Asset = None, exchange: ExchangeId = None,
+async def journal(principal: Reader, pool: PoolDep, clock: ClockDep, start: Start = None,
+                  end: End = None, asset: Asset = None, exchange: ExchangeId = None,
                   severity: SeverityQ = None, limit: Limit = 1000) -> list[JournalEntry]:
-    return await _entries(request, principal.org, start, end, asset, exchange, severity,
+    return await _entries(pool, clock, principal.org, start, end, asset, exchange, severity,
                           limit)
 
 
@@ -138,10 +140,10 @@ _CSV_FIELDS = [f for f in JournalEntry.model_fields if f != "detail"]
             summary="The alert journal as CSV (RFC 4180), newest first, times in UTC",
             responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
                        **_RANGE})
-async def journal_csv(request: Request, principal: Reader, start: Start = None,
+async def journal_csv(principal: Reader, pool: PoolDep, clock: ClockDep, start: Start = None,
                       end: End = None, asset: Asset = None, exchange: ExchangeId = None,
                       severity: SeverityQ = None, limit: Limit = 10_000) -> Response:
-    entries = await _entries(request, principal.org, start, end, asset, exchange, severity,
+    entries = await _entries(pool, clock, principal.org, start, end, asset, exchange, severity,
                              limit)
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=_CSV_FIELDS, lineterminator="\r\n")
@@ -157,17 +159,15 @@ async def journal_csv(request: Request, principal: Reader, start: Start = None,
 @router.get("/alert-kpis", response_model=AlertKpis, responses=_RANGE,
             summary="ISA-18.2 / EEMUA 191 figures of the caller's alarms, and its "
                     "exchanges' availability")
-async def kpis(request: Request, principal: Reader, start: Start = None,
-               end: End = None) -> AlertKpis:
-    start_at, end_at = _range(request, start, end)
-    pool = request.app.state.pool
+async def kpis(principal: Reader, pool: PoolDep, clock: ClockDep, index: IndexDep,
+               start: Start = None, end: End = None) -> AlertKpis:
+    start_at, end_at = _range(clock, start, end)
     queries = load_queries(_QUERIES)
     rows = [Transition(r["at"], r["alert_id"], r["event"], r["dedup_key"], r["title"])
             for r in await pool.fetch(queries["transitions"], principal.org, start_at, end_at)]
     figures = alarm_figures(rows, start_at, end_at)
-    now = request.app.state.clock.now()
+    now = clock.now()
     standing = await pool.fetch(queries["standing"], principal.org, now - timedelta(days=1))
-    index: ClusterIndex = request.app.state.index
     exchanges = (index.cluster.exchanges if index.is_facilitator(principal.org)
                  else index.exchanges_of(principal.org))
     per_exchange = []

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from fastapi.responses import HTMLResponse
 
 from alerts import history, link_page, maintenance, operations, store
@@ -17,6 +17,7 @@ from alerts.schemas import MaintenanceBody, ServiceBody, ShelveBody
 from services.access.deps import require_scope
 from services.access.principal import Principal, Scope
 from services.api.openapi import link
+from services.deps import Part
 
 router = APIRouter(tags=["alerts"])
 Reader = Annotated[Principal, Depends(require_scope(Scope.READ))]
@@ -32,9 +33,9 @@ LINK_ANSWERS: dict[int | str, dict[str, Any]] = {
     404: {"description": "No such alert", "content": _HTML}}
 
 
-def _runtime(request: Request) -> AlertsRuntime:
-    runtime: AlertsRuntime = request.app.state.alerts
-    return runtime
+# The app binds it at start (`services/runtimes.py`).
+alerts_runtime = Part[AlertsRuntime]("alerts")
+Alerts = Annotated[AlertsRuntime, Depends(alerts_runtime)]
 
 
 def _actor(principal: Principal) -> str:
@@ -59,24 +60,24 @@ _FIRST = {"alert_id": "$response.body#/alerts/0/id"}
     "ack": link("/v1/alerts/{alert_id}/ack", "post", **_FIRST),
     "shelve": link("/v1/alerts/{alert_id}/shelve", "post", **_FIRST),
     "unshelve": link("/v1/alerts/{alert_id}/unshelve", "post", **_FIRST)}}})
-async def list_alerts(request: Request, principal: Reader,
+async def list_alerts(alerts: Alerts, principal: Reader,
                       state: Annotated[str, Query(pattern="^(open|all)$")] = "open",
                       limit: Annotated[int, Query(gt=0, le=1000)] = 200) -> dict[str, Any]:
     """Alerts of the caller's organisation, newest first; ``open`` leaves out normal ones."""
-    async with _runtime(request).service.pool.acquire() as conn:
+    async with alerts.service.pool.acquire() as conn:
         rows = await store.list_alerts(conn, principal.org, active_only=state == "open",
                                        limit=limit)
     return {"org": principal.org, "alerts": [r.public() for r in rows]}
 
 
 @router.get("/v1/alert-deliveries")
-async def list_deliveries(request: Request, principal: Reader,
+async def list_deliveries(alerts: Alerts, principal: Reader,
                           status: Annotated[str, Query(pattern="^(pending|delivered|failed)$")]
                           = "failed",
                           limit: Annotated[int, Query(gt=0, le=1000)] = 200) -> dict[str, Any]:
     """Deliveries to the caller's organisation by status: failed ones are listed here so that
     a notification that never arrived is seen."""
-    async with _runtime(request).service.pool.acquire() as conn:
+    async with alerts.service.pool.acquire() as conn:
         rows = await history.deliveries_to(conn, principal.org, status, limit)
     return {"org": principal.org, "deliveries": [
         {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in dict(r).items()}
@@ -84,9 +85,9 @@ async def list_deliveries(request: Request, principal: Reader,
 
 
 @router.get("/v1/alerts/{alert_id}", responses=NOT_FOUND)
-async def get_alert(request: Request, principal: Reader, alert_id: AlertId) -> dict[str, Any]:
+async def get_alert(alerts: Alerts, principal: Reader, alert_id: AlertId) -> dict[str, Any]:
     """One alert with its transitions and its deliveries with every attempt."""
-    async with _runtime(request).service.pool.acquire() as conn:
+    async with alerts.service.pool.acquire() as conn:
         alert = await store.get(conn, alert_id)
         if alert is None or alert.org != principal.org:
             raise HTTPException(404, "no such alert of your organisation")
@@ -106,36 +107,36 @@ def _delivery(d: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.post("/v1/alerts/{alert_id}/ack", responses=NOT_FOUND)
-async def acknowledge(request: Request, principal: Reader, alert_id: AlertId) -> dict[str, Any]:
-    return _answer(await operations.acknowledge(_runtime(request).service, alert_id,
+async def acknowledge(alerts: Alerts, principal: Reader, alert_id: AlertId) -> dict[str, Any]:
+    return _answer(await operations.acknowledge(alerts.service, alert_id,
                                                 principal.org, _actor(principal)))
 
 
 @router.post("/v1/alerts/{alert_id}/shelve", responses=NOT_FOUND)
-async def shelve(request: Request, principal: Safety, alert_id: AlertId,
+async def shelve(alerts: Alerts, principal: Safety, alert_id: AlertId,
                  body: ShelveBody) -> dict[str, Any]:
-    return _answer(await operations.shelve(_runtime(request).service, alert_id, principal.org,
+    return _answer(await operations.shelve(alerts.service, alert_id, principal.org,
                                            _actor(principal), body.duration_s, body.reason))
 
 
 @router.post("/v1/alerts/{alert_id}/unshelve", responses=NOT_FOUND)
-async def unshelve(request: Request, principal: Safety, alert_id: AlertId) -> dict[str, Any]:
-    return _answer(await operations.unshelve(_runtime(request).service, alert_id,
+async def unshelve(alerts: Alerts, principal: Safety, alert_id: AlertId) -> dict[str, Any]:
+    return _answer(await operations.unshelve(alerts.service, alert_id,
                                              principal.org, _actor(principal)))
 
 
 @router.post("/v1/alerts/{alert_id}/out-of-service", responses=NOT_FOUND)
-async def out_of_service(request: Request, principal: Safety, alert_id: AlertId,
+async def out_of_service(alerts: Alerts, principal: Safety, alert_id: AlertId,
                          body: ServiceBody) -> dict[str, Any]:
-    return _answer(await operations.set_in_service(_runtime(request).service, alert_id,
+    return _answer(await operations.set_in_service(alerts.service, alert_id,
                                                    principal.org, _actor(principal), False,
                                                    body.reason))
 
 
 @router.post("/v1/alerts/{alert_id}/return-to-service", responses=NOT_FOUND)
-async def return_to_service(request: Request, principal: Safety, alert_id: AlertId,
+async def return_to_service(alerts: Alerts, principal: Safety, alert_id: AlertId,
                             body: ServiceBody) -> dict[str, Any]:
-    return _answer(await operations.set_in_service(_runtime(request).service, alert_id,
+    return _answer(await operations.set_in_service(alerts.service, alert_id,
                                                    principal.org, _actor(principal), True,
                                                    body.reason))
 
@@ -144,11 +145,11 @@ Expires = Annotated[int, Query(ge=0, le=2**40)]
 
 
 @router.get("/v1/alerts/{alert_id}/link", response_class=HTMLResponse, responses=LINK_ANSWERS)
-async def one_click(request: Request, alert_id: AlertId, action: str, org: str,
+async def one_click(alerts: Alerts, alert_id: AlertId, action: str, org: str,
                     expires: Expires, sig: str) -> HTMLResponse:
     """The signed link in an e-mail: shows what it would do and a button. Changes nothing,
     since mail scanners open links."""
-    service = _runtime(request).service
+    service = alerts.service
     why = service.signer.check(alert_id, action, org, expires, sig, service.clock.now())
     if why is not None:
         return link_page.refused(why)
@@ -161,10 +162,10 @@ async def one_click(request: Request, alert_id: AlertId, action: str, org: str,
 
 @router.post("/v1/alerts/{alert_id}/link", response_class=HTMLResponse,
              responses=LINK_ANSWERS)
-async def one_click_post(request: Request, alert_id: AlertId, action: str, org: str,
+async def one_click_post(alerts: Alerts, alert_id: AlertId, action: str, org: str,
                          expires: Expires, sig: str) -> HTMLResponse:
     """The button of the link's page: acknowledges or shelves without a token."""
-    service = _runtime(request).service
+    service = alerts.service
     why = service.signer.check(alert_id, action, org, expires, sig, service.clock.now())
     if why is not None:
         return link_page.refused(why)
@@ -185,11 +186,11 @@ async def one_click_post(request: Request, alert_id: AlertId, action: str, org: 
     403: {"description": "Only the exchange's supplier announces maintenance"},
     404: {"description": "No such exchange of the caller's"},
     422: {"description": "An invalid field, or ends_at not after starts_at"}})
-async def announce(request: Request, principal: Safety,
+async def announce(alerts: Alerts, principal: Safety,
                    body: MaintenanceBody) -> dict[str, Any]:
     """A supplier announces a planned outage of an exchange."""
     result = await maintenance.announce(
-        _runtime(request).service, exchange_id=body.exchange, org=principal.org,
+        alerts.service, exchange_id=body.exchange, org=principal.org,
         actor=_actor(principal), starts_at=body.starts_at, ends_at=body.ends_at,
         reason=body.reason)
     match result:
@@ -201,8 +202,7 @@ async def announce(request: Request, principal: Safety,
 
 
 @router.get("/v1/maintenance")
-async def windows(request: Request, principal: Reader) -> dict[str, Any]:
-    runtime = _runtime(request)
-    exchanges = [e.id for e in runtime.service.index.exchanges_of(principal.org)]
-    async with runtime.service.pool.acquire() as conn:
+async def windows(alerts: Alerts, principal: Reader) -> dict[str, Any]:
+    exchanges = [e.id for e in alerts.service.index.exchanges_of(principal.org)]
+    async with alerts.service.pool.acquire() as conn:
         return {"windows": await maintenance.list_windows(conn, exchanges)}

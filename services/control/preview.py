@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, Field
 
 from heatlink.cluster.index import ClusterIndex
@@ -51,8 +51,9 @@ class PreviewOut(BaseModel):
     within_limits: bool = Field(description="The whole path stays inside the band")
 
 
-def _rules(request: Request, control: ControlRuntime) -> list[AnyRule]:
-    return [r.spec for r in request.app.state.monitor.rules()]
+def _rules(control: ControlRuntime) -> list[AnyRule]:
+    """The monitor's rules as they run now (control was built with the monitor)."""
+    return [r.spec for r in control.rules.rules()]
 
 
 @router.post("/previews", response_model=PreviewOut,
@@ -62,8 +63,7 @@ def _rules(request: Request, control: ControlRuntime) -> list[AnyRule]:
                         409: {"description": "The plant reports no value to start from"},
                         422: {"description": "A target the point's range or limits do "
                                              "not allow"}})
-async def preview(body: RampRequest, request: Request, control: Control,
-                  p: Reader) -> PreviewOut:
+async def preview(body: RampRequest, control: Control, p: Reader) -> PreviewOut:
     point = _visible_point(control, p, body.point)
     why = _may_change(p, point)
     if why is not None:
@@ -80,7 +80,7 @@ async def preview(body: RampRequest, request: Request, control: Control,
                       value=round(plan.start_value + sign * plan.distance_at(t), 4))
             for t in (plan.duration_s * i / PATH_POINTS for i in range(PATH_POINTS + 1))]
     index: ClusterIndex = control.index
-    limits = limits_of(index, point.asset, _rules(request, control))
+    limits = limits_of(index, point.asset, _rules(control))
     low, high = (limits.low, limits.high) if limits else (None, None)
     within = all((low is None or x.value >= low) and (high is None or x.value <= high)
                  for x in path)

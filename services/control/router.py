@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 
 from heatlink.cluster.model import WritablePoint
 from services.access.deps import require_scope
@@ -27,6 +27,7 @@ from services.control.schemas import (
     RampOut,
     RampRequest,
 )
+from services.deps import Part
 
 router = APIRouter(prefix="/v1/control", tags=["control"])
 RampId = Annotated[int, Path(**DB_ID)]
@@ -43,11 +44,8 @@ NO_REQUEST: _Answers = {
     409: {"description": "The request is already answered"}}
 
 
-def get_control(request: Request) -> ControlRuntime:
-    control: ControlRuntime | None = getattr(request.app.state, "control", None)
-    if control is None:
-        raise HTTPException(503, "control is not running")
-    return control
+# The app binds it at start (`services/runtimes.py`); unbound, a route answers 503.
+get_control = Part[ControlRuntime]("control")
 
 
 Control = Annotated[ControlRuntime, Depends(get_control)]

@@ -19,24 +19,25 @@ from services.access import log as access_log
 from services.access.deps import require_scope
 from services.access.principal import Principal, Scope
 from services.dashboard import i18n
-from services.dashboard.alert_states import ActiveAlertStates, MaintenanceStates
-from services.dashboard.own import RATE_WINDOW_S, OwnView, lost_supplies, slope_per_h
+from services.dashboard.own import RATE_WINDOW_S, lost_supplies, slope_per_h
 from services.dashboard.own import limits_of as own_limits
 from services.dashboard.own_schemas import OwnViewOut
+from services.dashboard.runtime import Dashboard
 from services.dashboard.schemas import SnapshotOut
 from services.dashboard.state import (
     Latest,
-    LatestValueStates,
-    PlannedFirst,
-    StateProvider,
     Viewer,
-    WorstOf,
 )
-from services.dashboard.view import ClusterView
+from services.deps import ClockDep, IndexDep, Part, PoolDep
 from services.monitor.group import AnyRule
+from services.monitor.router import Monitor
+from services.monitor.runtime import MonitorRuntime
 from services.readings import store
 
 router = APIRouter()
+# The app binds it at start (`services/runtimes.py`).
+dashboard_part = Part[Dashboard]("dashboard")
+DashboardDep = Annotated[Dashboard, Depends(dashboard_part)]
 Reader = Annotated[Principal, Depends(require_scope(Scope.READ))]
 REFRESH_S = 10.0
 _TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
@@ -106,37 +107,13 @@ async def static(path: str) -> FileResponse:
                         headers={"Cache-Control": cache})
 
 
-def _view(request: Request) -> ClusterView:
-    view: ClusterView | None = getattr(request.app.state, "dashboard_view", None)
-    if view is None:
-        index: ClusterIndex = request.app.state.index
-        view = request.app.state.dashboard_view = ClusterView(index)
-    return view
-
-
-def _states(request: Request) -> StateProvider:
-    """The app's provider (the monitor or alerts may install one in the lifespan), else
-    latest values and active alerts, with announced maintenance overriding both."""
-    provider: StateProvider | None = getattr(request.app.state, "dashboard_states", None)
-    if provider is None:
-        index, pool = request.app.state.index, request.app.state.pool
-        provider = request.app.state.dashboard_states = PlannedFirst(
-            MaintenanceStates(pool, index),
-            WorstOf([LatestValueStates(index), ActiveAlertStates(pool, index)]))
-    return provider
-
-
 LOG_EVERY_S = 300.0
 
 
-def _not_logged_lately(request: Request, org: str, index: ClusterIndex,
+def _not_logged_lately(logged: dict[tuple[str, str], float], org: str, index: ClusterIndex,
                        keys: Iterable[str]) -> list[tuple[str, str]]:
     """Reads to log: an open page refreshes every few seconds, and one access-log row per
     series and organisation every five minutes says as much as one per refresh."""
-    logged: dict[tuple[str, str], float] | None = getattr(request.app.state,
-                                                          "dashboard_logged", None)
-    if logged is None:
-        logged = request.app.state.dashboard_logged = {}
     now = time.monotonic()
     due = [(index.series[k].owner, k) for k in keys
            if now - logged.get((org, k), -LOG_EVERY_S) >= LOG_EVERY_S]
@@ -153,11 +130,10 @@ def _not_logged_lately(request: Request, org: str, index: ClusterIndex,
                         "States are normal, warning, alarm, unknown or planned_outage.",
             responses={200: {"content": {"application/json": {"example": _EXAMPLE}}},
                        401: {"description": "Missing or unknown token"}})
-async def snapshot(request: Request, principal: Reader) -> SnapshotOut:
-    index: ClusterIndex = request.app.state.index
+async def snapshot(principal: Reader, dashboard: DashboardDep, index: IndexDep,
+                   pool: PoolDep, clock: ClockDep) -> SnapshotOut:
     visible = index.visible_series(principal.org)
-    now = request.app.state.clock.now()
-    pool = request.app.state.pool
+    now = clock.now()
     rows = [r for r in await store.latest(pool, visible) if r["ts"] is not None]
     latest = {r["key"]: Latest(ts=r["ts"], value=r["value"]) for r in rows}
     quality = {r["key"]: QUALITY_NAMES[r["quality"]] for r in rows}
@@ -165,20 +141,17 @@ async def snapshot(request: Request, principal: Reader) -> SnapshotOut:
     exchanges = frozenset(e.id for e in index.cluster.exchanges
                           if facilitator or principal.org in (e.supplier, e.recipient))
     viewer = Viewer(principal.org, visible, exchanges)
-    statuses = await _states(request).statuses(viewer, latest, now)
+    statuses = await dashboard.states.statuses(viewer, latest, now)
     await access_log.log_access(pool, principal.org,
-                                _not_logged_lately(request, principal.org, index, latest),
-                                "dashboard")
-    return _view(request).snapshot(principal.org, visible, latest, quality, statuses, now,
+                                _not_logged_lately(dashboard.logged, principal.org, index,
+                                                   latest), "dashboard")
+    return dashboard.view.snapshot(principal.org, visible, latest, quality, statuses, now,
                                    REFRESH_S)
 
 
-def _rules(request: Request) -> list[AnyRule]:
-    monitor = getattr(request.app.state, "monitor", None)
-    if monitor is not None:
-        return [r.spec for r in monitor.rules()]
-    index: ClusterIndex = request.app.state.index
-    return list(index.cluster.rules)
+def _rules(monitor: MonitorRuntime) -> list[AnyRule]:
+    """The rules as they run now (a limit may have changed since the cluster file)."""
+    return [r.spec for r in monitor.rules()]
 
 
 @router.get("/v1/dashboard/own", response_model=OwnViewOut, tags=["dashboard"],
@@ -192,14 +165,11 @@ def _rules(request: Request) -> list[AnyRule]:
             "computed from the recipient's temperature but never showing it (the recipient "
             "finds these reads in its access log, door `margin`).",
             responses={401: {"description": "Missing or unknown token or session"}})
-async def own_view(request: Request, principal: Reader) -> OwnViewOut:
-    index: ClusterIndex = request.app.state.index
-    pool = request.app.state.pool
-    now = request.app.state.clock.now()
-    view: OwnView | None = getattr(request.app.state, "dashboard_own", None)
-    if view is None:
-        view = request.app.state.dashboard_own = OwnView(index)
-    rules = _rules(request)
+async def own_view(principal: Reader, dashboard: DashboardDep, monitor: Monitor,
+                   index: IndexDep, pool: PoolDep, clock: ClockDep) -> OwnViewOut:
+    now = clock.now()
+    view = dashboard.own
+    rules = _rules(monitor)
     mine = view.own_assets(principal.org, rules)
     recipients_of = [a for e in index.cluster.exchanges if e.supplier == principal.org
                      for a in e.recipient_assets]
@@ -211,7 +181,7 @@ async def own_view(request: Request, principal: Reader) -> OwnViewOut:
     quality = {r["key"]: QUALITY_NAMES[r["quality"]] for r in rows}
     visible = index.visible_series(principal.org)
     exchanges = frozenset(e.id for e in index.exchanges_of(principal.org))
-    statuses = await _states(request).statuses(
+    statuses = await dashboard.states.statuses(
         Viewer(principal.org, visible, exchanges),
         {k: v for k, v in latest.items() if k in visible}, now)
     lost = await lost_supplies(pool, principal.org)
@@ -226,8 +196,9 @@ async def own_view(request: Request, principal: Reader) -> OwnViewOut:
             rate = slope_per_h([r["ts"] for r in good], [r["value"] for r in good])
         assets.append(view.asset(asset_id, rules, latest, quality, rate, statuses, lost, now))
     needs, used = view.needs(principal.org, rules, latest, statuses)
+    others = [k for k in used if k not in visible]
     await access_log.log_access(pool, principal.org, [
         (index.series[k].owner, k) for _, k in
-        _not_logged_lately(request, principal.org, index, [k for k in used if k not in visible])
+        _not_logged_lately(dashboard.logged, principal.org, index, others)
     ], "margin")
     return OwnViewOut(org=principal.org, generated_at=now, assets=assets, recipients=needs)

@@ -7,15 +7,18 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+import asyncpg
+from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import StreamingResponse
 
+from heatlink.clock import Clock
 from heatlink.cluster.index import ClusterIndex
 from heatlink.inputs import Moment
 from heatlink.quality import QUALITY_NAMES
 from services.access import log as access_log
 from services.access.deps import require_scope
 from services.access.principal import Principal, Scope
+from services.deps import ClockDep, IndexDep, PoolDep
 from services.readings.router import SeriesKey, visible_series_or_404
 from services.readings.store import readings_pages
 
@@ -39,9 +42,9 @@ End = Annotated[Moment | None, Query(description="Exclusive, with offset; defaul
                                      examples=["2026-01-15T06:00:00Z"])]
 
 
-def _range(request: Request, start: datetime | None, end: datetime | None
+def _range(clock: Clock, start: datetime | None, end: datetime | None
            ) -> tuple[datetime, datetime]:
-    end_at = end or request.app.state.clock.now()
+    end_at = end or clock.now()
     start_at = start or end_at - timedelta(days=1)
     if start_at >= end_at:
         raise HTTPException(422, "start must be before end")
@@ -62,15 +65,15 @@ def _rows(page: list[Any]) -> bytes:
                    f"{QUALITY_NAMES[r['quality']]}\r\n" for r in page).encode()
 
 
-async def _export(request: Request, principal: Principal, keys: Sequence[str],
-                  start: datetime, end: datetime, filename: str) -> StreamingResponse:
-    index: ClusterIndex = request.app.state.index
+async def _export(index: ClusterIndex, pool: asyncpg.Pool, principal: Principal,
+                  keys: Sequence[str], start: datetime, end: datetime, filename: str
+                  ) -> StreamingResponse:
     # Logged when the export starts: what was asked for is what the owner wants to know.
-    await access_log.log_access(request.app.state.pool, principal.org,
+    await access_log.log_access(pool, principal.org,
                                 [(index.series[k].owner, k) for k in keys], "export")
     # The first page before the answer starts: a database that cannot be read is a 503
     # (services/storage/answers.py), not a 200 that breaks off.
-    pages = readings_pages(request.app.state.pool, keys, start, end)
+    pages = readings_pages(pool, keys, start, end)
     first = await anext(pages, None)
     return StreamingResponse(
         _csv(first, pages), media_type="text/csv; charset=utf-8",
@@ -84,17 +87,19 @@ def _filename(stem: str, start: datetime) -> str:
 
 @router.get("/series/{key:path}/export.csv", response_class=StreamingResponse,
             summary="Raw readings of one series as CSV", responses=_RESPONSES)
-async def export_series(request: Request, principal: Reader, key: SeriesKey, start: Start = None,
-                        end: End = None) -> StreamingResponse:
-    await visible_series_or_404(request, principal, key, "export")
-    start_at, end_at = _range(request, start, end)
-    return await _export(request, principal, [key], start_at, end_at, _filename(key, start_at))
+async def export_series(principal: Reader, key: SeriesKey, index: IndexDep, pool: PoolDep,
+                        clock: ClockDep, start: Start = None, end: End = None
+                        ) -> StreamingResponse:
+    await visible_series_or_404(index, pool, principal, key, "export")
+    start_at, end_at = _range(clock, start, end)
+    return await _export(index, pool, principal, [key], start_at, end_at,
+                         _filename(key, start_at))
 
 
 @router.get("/export.csv", response_class=StreamingResponse,
             summary="Raw readings of several series as one CSV", responses=_RESPONSES)
 async def export_many(
-    request: Request, principal: Reader,
+    principal: Reader, index: IndexDep, pool: PoolDep, clock: ClockDep,
     series: Annotated[list[str], Query(min_length=1, max_length=500, description="Series "
                                        "keys; repeat the parameter",
                                        examples=["glomfjord/smelter/hx1/secondary/flow"])],
@@ -102,7 +107,7 @@ async def export_many(
 ) -> StreamingResponse:
     keys = sorted(set(series))
     for key in keys:
-        await visible_series_or_404(request, principal, key, "export")
-    start_at, end_at = _range(request, start, end)
-    return await _export(request, principal, keys, start_at, end_at,
+        await visible_series_or_404(index, pool, principal, key, "export")
+    start_at, end_at = _range(clock, start, end)
+    return await _export(index, pool, principal, keys, start_at, end_at,
                          _filename("heatlink_export", start_at))

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncpg
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from services.metrics import ServiceMetrics
-from services.storage.health import RETRY_AFTER_S, StorageHealth, unavailable_reason
+from services.deps import FeaturesDep, MetricsDep, PoolDep, StorageDep
+from services.storage.health import RETRY_AFTER_S, unavailable_reason
 from services.storage.migrate import pending_migrations
 
 router = APIRouter(tags=["health"])
@@ -23,13 +22,11 @@ async def healthz() -> dict[str, str]:
             responses={503: {"description": "Not ready: the database is unreachable or "
                                             "migrations are pending",
                              "content": {"application/json": {"schema": {"type": "object"}}}}})
-async def readyz(request: Request) -> JSONResponse:
-    storage: StorageHealth = request.app.state.storage
+async def readyz(storage: StorageDep, pool: PoolDep, features: FeaturesDep) -> JSONResponse:
     if not storage.up:
         # Known down: answer from the probe's knowledge rather than add a connection attempt
         # per waiting client to a database that is coming back.
         return _unavailable(storage.reason)
-    pool: asyncpg.Pool = request.app.state.pool
     try:
         async with pool.acquire(timeout=2) as conn:
             pending = await pending_migrations(conn)
@@ -40,7 +37,6 @@ async def readyz(request: Request) -> JSONResponse:
     if pending:
         names = [f"{m.version:04d}_{m.name}" for m in pending]
         return JSONResponse({"status": "unavailable", "pending_migrations": names}, 503)
-    features = request.app.state.features
     return JSONResponse({"status": "ready", "storage": features.describe()})
 
 
@@ -50,9 +46,7 @@ def _unavailable(reason: str | None) -> JSONResponse:
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-async def metrics(request: Request) -> Response:
-    service_metrics: ServiceMetrics = request.app.state.metrics
-    pool: asyncpg.Pool = request.app.state.pool
+async def metrics(service_metrics: MetricsDep, pool: PoolDep) -> Response:
     size, idle = pool.get_size(), pool.get_idle_size()
     service_metrics.pool_connections.labels("in_use").set(size - idle)
     service_metrics.pool_connections.labels("idle").set(idle)

@@ -11,9 +11,12 @@ from heatlink.wire import IngestResult, WireBatch
 from services.access.deps import require_scope
 from services.access.principal import Principal, Scope
 from services.api.problems import problem_response
+from services.deps import Part
 from services.ingest.decode import IngestError
 from services.ingest.service import IngestService
 
+# The app binds it at start (`services/runtimes.py`).
+ingest_service = Part[IngestService]("ingest")
 router = APIRouter(prefix="/v1", tags=["ingest"])
 
 _EXAMPLE = WireBatch.model_json_schema()
@@ -41,9 +44,8 @@ _EXAMPLE = WireBatch.model_json_schema()
                403: {"description": "The token may not ingest for this gateway"}},
 )
 async def ingest(request: Request,
-                 principal: Annotated[Principal, Depends(require_scope(Scope.INGEST))]
-                 ) -> Response:
-    service: IngestService = request.app.state.ingest
+                 principal: Annotated[Principal, Depends(require_scope(Scope.INGEST))],
+                 service: Annotated[IngestService, Depends(ingest_service)]) -> Response:
     body = await request.body()  # bounded by the app's body limit, the same setting
     try:
         result = await service.ingest(principal, body, request.headers.get("content-encoding"))

@@ -9,7 +9,6 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, s
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from heatlink.cluster.index import ClusterIndex
 from services.access import log as access_log
 from services.access.deps import (
     current_principal,
@@ -18,11 +17,15 @@ from services.access.deps import (
     require_scope,
 )
 from services.access.principal import Principal, Scope
-from services.live.hub import LiveHub
-from services.live.stream import KEEPALIVE_S, Audience, events_for
+from services.deps import IndexDep, Part, PoolDep, StorageDep
+from services.live.stream import Audience, events_for
 from services.live.tickets import TicketBook
+from services.live.wiring import Live
 
 router = APIRouter(prefix="/v1", tags=["live"])
+# The app binds it at start (`services/runtimes.py`).
+live_part = Part[Live]("live hub")
+LiveDep = Annotated[Live, Depends(live_part)]
 
 _HOW = ("Send 'Authorization: Bearer <token>', or, from a browser's EventSource, "
         "?ticket= from POST /v1/stream/ticket.")
@@ -64,17 +67,16 @@ class TicketOut(BaseModel):
                  "stream_url": "/v1/stream?ticket=st_3q2-4r8aYv0HkqJ6b7mKpQxW1sZ9"}}}},
                  401: {"description": "Missing or unknown token"}})
 async def issue_ticket(request: Request,
-                       principal: Annotated[Principal, Depends(require_scope(Scope.READ))]
-                       ) -> TicketOut:
-    tickets: TicketBook = request.app.state.stream_tickets
-    ticket, expires_at = await tickets.issue(request_credential(request), principal.org)
+                       principal: Annotated[Principal, Depends(require_scope(Scope.READ))],
+                       live: LiveDep) -> TicketOut:
+    ticket, expires_at = await live.tickets.issue(request_credential(request), principal.org)
     return TicketOut(ticket=ticket, expires_at=expires_at,
                      stream_url=f"/v1/stream?ticket={ticket}")
 
 
-async def _stream_caller(request: Request, ticket: str | None) -> tuple[Principal, str]:
+async def _stream_caller(request: Request, tickets: TicketBook, ticket: str | None
+                         ) -> tuple[Principal, str]:
     if ticket is not None:
-        tickets: TicketBook = request.app.state.stream_tickets
         redeemed = await tickets.redeem(ticket)
         if redeemed is None:
             raise HTTPException(status.HTTP_401_UNAUTHORIZED,
@@ -118,7 +120,7 @@ async def _stream_caller(request: Request, ticket: str | None) -> tuple[Principa
         404: {"description": "A requested series does not exist or is not visible"}},
 )
 async def stream(
-    request: Request,
+    request: Request, live: LiveDep, index: IndexDep, pool: PoolDep, storage: StorageDep,
     series: Annotated[list[str] | None, Query(
         description="Only these series (repeat the parameter); default all visible",
         examples=["glomfjord/smelter/hx1/secondary/supply_temp"])] = None,
@@ -129,23 +131,21 @@ async def stream(
     last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID",
                                                        include_in_schema=False)] = None,
 ) -> StreamingResponse:
-    principal, token = await _stream_caller(request, ticket)
-    index: ClusterIndex = request.app.state.index
+    principal, token = await _stream_caller(request, live.tickets, ticket)
     visible = index.visible_series(principal.org)
     chosen = visible
     if series:
         hidden = sorted(set(series) - visible)
         if hidden:
-            await access_log.log_denied(request.app.state.pool, principal.org,
+            await access_log.log_denied(pool, principal.org,
                                         [(index.series[k].owner, k) for k in hidden
                                          if k in index.series], "stream")
             raise HTTPException(404, f"no series {hidden[0]!r} visible to {principal.org}; "
                                 "GET /v1/series lists the ones you can read")
         chosen = frozenset(series)
     # One access-log row per cross-company series a subscriber may receive, per connection.
-    await access_log.log_access(request.app.state.pool, principal.org,
+    await access_log.log_access(pool, principal.org,
                                 [(index.series[k].owner, k) for k in sorted(chosen)], "stream")
-    hub: LiveHub = request.app.state.live_hub
 
     async def still_allowed() -> bool:
         try:
@@ -153,14 +153,13 @@ async def stream(
         except Exception as exc:
             # With the database away no token can be revoked either: stream on, and check
             # again at the next keep-alive.
-            if request.app.state.storage.failed(exc, "GET /v1/stream (token check)"):
+            if storage.failed(exc, "GET /v1/stream (token check)"):
                 return True
             raise
 
     audience = Audience(principal.org, chosen)
-    keepalive_s: float = getattr(request.app.state, "stream_keepalive_s", KEEPALIVE_S)
     return StreamingResponse(
-        events_for(hub, audience, last_event_id_header or last_event_id, still_allowed,
-                   keepalive_s),
+        events_for(live.hub, audience, last_event_id_header or last_event_id, still_allowed,
+                   live.keepalive_s),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})

@@ -1,30 +1,38 @@
-"""Wiring of the live hub into a running app (called from the app's lifespan)."""
+"""The live hub's part of a running app: built in the app's start, observing ingest."""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from dataclasses import dataclass
+
+import asyncpg
 
 from heatlink.clock import Clock
+from services.ingest.service import IngestService
 from services.live.fanout import LiveFanout
 from services.live.hub import LiveHub
 from services.live.observer import HubObserver
+from services.live.stream import KEEPALIVE_S
 from services.live.tickets import TicketBook
 
 
-def start_live(app: FastAPI, clock: Clock,
-               database_url: str) -> tuple[LiveHub, LiveFanout]:
-    """Create the hub, the ticket book and the fan-out to other replicas on ``app.state``
-    and observe ingest.
+@dataclass
+class Live:
+    hub: LiveHub
+    tickets: TicketBook
+    fanout: LiveFanout  # the other replicas' readings and alerts into the hub, ours to them
+    # How often an open stream sends a keep-alive and checks its token again (a test
+    # that waits for a revocation makes it shorter).
+    keepalive_s: float = KEEPALIVE_S
 
-    Needs ``app.state.ingest`` and ``app.state.pool``; await ``LiveFanout.start``, and at
-    shutdown ``LiveFanout.stop`` and ``LiveHub.close`` so streams end.
-    """
+
+def start_live(ingest: IngestService, clock: Clock, pool: asyncpg.Pool,
+               database_url: str) -> Live:
+    """The hub, the ticket book (in the database) and the fan-out to other replicas, the
+    hub and the fan-out told of every stored reading. Await ``fanout.start``; at shutdown
+    ``fanout.stop`` and ``LiveHub.close`` so streams end."""
     hub = LiveHub()
-    app.state.live_hub = hub
-    app.state.stream_tickets = TicketBook(app.state.pool, clock)
-    app.state.ingest.observers.append(HubObserver(hub))
-    fanout = LiveFanout(hub, app.state.pool, database_url)
+    ingest.observers.append(HubObserver(hub))
+    fanout = LiveFanout(hub, pool, database_url)
     hub.forward = fanout.forward
-    app.state.ingest.observers.append(fanout)
-    app.state.live_fanout = fanout
-    return hub, fanout
+    ingest.observers.append(fanout)
+    return Live(hub, TicketBook(pool, clock), fanout)

@@ -17,6 +17,7 @@ from heatlink.findings import Finding, State
 from services.monitor.group import F64, I64, BoolA, Chunk, RuleGroup, VersionedRule
 from services.monitor.history import History
 from services.monitor.plan import Plan
+from services.monitor.plant_clock import PlantClock
 from services.monitor.plant_rules import DisruptionGroup
 from services.monitor.series import SeriesTable
 from services.monitor.settings import Counters, EngineConfig
@@ -40,6 +41,7 @@ class Engine:
                  config: EngineConfig | None = None) -> None:
         self.config = config or EngineConfig()
         self.table = SeriesTable(plan, rules, start_s, self.config)
+        self.plant_clock = PlantClock(self.table.keys)
         self.counters = Counters()
         # Heat power computed by the last `process` (series index, time, kW), for storing.
         self.last_derived: tuple[I64, F64, F64] = _EMPTY
@@ -109,10 +111,12 @@ class Engine:
             dead = quality == QUALITY_UNKNOWN
             if dead.any():
                 table.mark_dead(idx[dead], t_s[dead])
+                self.plant_clock.saw(idx[dead], t_s[dead], now_s)
             good = quality < QUALITY_BAD
             self.counters.bad_quality += int((quality == QUALITY_BAD).sum())
             idx, t_s, v = idx[good], t_s[good], v[good]
         idx, t_s, v = table.new_only(idx, t_s, v, self.counters)
+        self.plant_clock.saw(idx, t_s, now_s)
         if idx.size == 0:
             return self._stale(now_s) if evaluate else []
         idx, t_s, v = table.derive(idx, t_s, v, self.counters)
@@ -181,7 +185,9 @@ class Engine:
     def _stale(self, now_s: float) -> list[Finding]:
         if not len(self.stale):
             return []
-        inst, old, new, t = self.stale.evaluate(now_s, self.table.last_t, self.table.flat_since,
+        plant_now = self.plant_clock.now_by_series(now_s)
+        inst, old, new, t = self.stale.evaluate(plant_now, self.table.last_t,
+                                                self.table.flat_since,
                                                 self.table.dead_since)
         out = []
         for n in range(inst.size):

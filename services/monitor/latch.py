@@ -37,6 +37,7 @@ class Features:
     slope_per_h: F64
     ttl_s: F64
     reference: F64 | None = None
+    hold_c: I8 | None = None  # a third state the sample keeps alive (a ramp's prediction)
 
 
 @dataclass
@@ -87,6 +88,8 @@ class LatchState:
             enter = feats.enter[p]
             held = (st != State.OK) & ((st == feats.hold_a[p]) | (st == feats.hold_b[p])
                                        | (feats.hold_a[p] == HOLD_ANY))
+            if feats.hold_c is not None:
+                held |= (st != State.OK) & (st == feats.hold_c[p])
             if dynamic_hold is not None:
                 held |= (st != State.OK) & dynamic_hold.holds(i, p, st)
             keep = held & (_RANK[st] >= _RANK[enter])

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from heatlink.cluster.model import Cluster
-from heatlink.cluster.rule_spec import BandRule, SupplyDisruptionRule
+from heatlink.cluster.rule_spec import BandRule, RampRule, SupplyDisruptionRule
 from heatlink.findings import State
 
 
@@ -31,6 +31,11 @@ class RecipientModel:
     upstream: tuple[tuple[str, State], ...]  # (rule id, state meaning "lost")
     # Warm-water supply temperatures: below the recipient's low limit, no mixing can hold it.
     supply_series: tuple[str, ...] = ()
+    # For the heat balance (ramp rules): how long the supply takes to reach the recipient,
+    # the share of it in the inflow (a series in %), and how warm it can get at most.
+    pipe_delay_s: float = 0.0
+    warm_share_series: str | None = None
+    supply_max_c: float = float("inf")
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,12 @@ class Plan:
     series: tuple[str, ...]
     derived: tuple[DerivedPowerDef, ...] = ()
     recipients: Mapping[str, RecipientModel] = field(default_factory=dict)  # by band rule id
+    # By ramp rule id: recipients whose heat balance predicts their rate of change.
+    ramp_models: Mapping[str, RecipientModel] = field(default_factory=dict)
+    # By band rule id, for bands on an exchange's supply: the disruptions upstream of it
+    # (a trip seen at the source predicts the supply leaving its band).
+    supply_upstream: Mapping[str, tuple[tuple[str, State], ...]] = field(
+        default_factory=dict)
 
 
 def _ancestors(cluster: Cluster, asset: str) -> set[str]:
@@ -53,14 +64,62 @@ def _ancestors(cluster: Cluster, asset: str) -> set[str]:
     return found
 
 
+def _pipe_volume_m3(cluster: Cluster, start: str, target: str) -> float:
+    """Volume of the pipes the water crosses from ``start`` to ``target`` (first path)."""
+    assets = {a.id: a for a in cluster.assets}
+    parents: dict[str, str | None] = {start: None}
+    frontier = [start]
+    while frontier:
+        current = frontier.pop(0)
+        for nxt in assets[current].feeds if current in assets else []:
+            if nxt not in parents:
+                parents[nxt] = current
+                frontier.append(nxt)
+    volume, step = 0.0, parents.get(target)
+    while step is not None:
+        a = assets[step]
+        if a.kind == "pipe" and a.volume_m3:
+            volume += a.volume_m3
+        step = parents[step]
+    return volume
+
+
 def plan_from_cluster(cluster: Cluster) -> Plan:
     asset_of = {s.key: s.asset for s in cluster.series}
     asset_of.update({d.key: d.asset for d in cluster.derived})
     assets = {a.id: a for a in cluster.assets}
     recipients: dict[str, RecipientModel] = {}
+    ramp_models: dict[str, RecipientModel] = {}
+    supply_upstream: dict[str, tuple[tuple[str, State], ...]] = {}
     for rule in cluster.rules:
+        if isinstance(rule, RampRule):
+            asset = assets.get(asset_of.get(rule.series, ""))
+            if asset is None or asset.thermal_model is None \
+                    or asset.thermal_model.warm_share_series is None:
+                continue
+            model = asset.thermal_model
+            for exchange in cluster.exchanges:
+                if asset.id not in exchange.recipient_assets or exchange.supply_band is None:
+                    continue
+                pipe_m3 = _pipe_volume_m3(cluster, exchange.exchanger, asset.id)
+                ramp_models[rule.id] = RecipientModel(
+                    tau_s=model.volume_m3 / model.inflow_m3_per_h * 3600.0,
+                    final_value=model.cold_water_temp_c, upstream=(),
+                    supply_series=(exchange.supply_band.series,),
+                    pipe_delay_s=pipe_m3 / model.inflow_m3_per_h * 3600.0,
+                    warm_share_series=model.warm_share_series,
+                    supply_max_c=exchange.supply_band.high)
+                break
+            continue
         if not isinstance(rule, BandRule) or rule.low is None:
             continue
+        for exchange in cluster.exchanges:
+            if exchange.supply_band is not None and exchange.supply_band.series == rule.series:
+                feeding = _ancestors(cluster, exchange.exchanger)
+                supply_upstream[rule.id] = tuple(
+                    (other.id, State.DISRUPTED) for other in cluster.rules
+                    if isinstance(other, SupplyDisruptionRule)
+                    and asset_of.get(other.series) in feeding)
         asset = assets.get(asset_of.get(rule.series, ""))
         if asset is None or asset.thermal_model is None:
             continue
@@ -86,4 +145,4 @@ def plan_from_cluster(cluster: Cluster) -> Plan:
         series=tuple(s.key for s in cluster.series),
         derived=tuple(DerivedPowerDef(d.key, d.flow, d.temp_in, d.temp_out)
                       for d in cluster.derived),
-        recipients=recipients)
+        recipients=recipients, ramp_models=ramp_models, supply_upstream=supply_upstream)

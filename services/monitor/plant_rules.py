@@ -75,6 +75,10 @@ class DisruptionGroup(RuleGroup):
         if has.any():
             ref[has] = chunk.history.value_at_or_before(rows[has], chunk.hist_col[j[has]],
                                                         self.within_s[inst[has]])
+            # History shorter than the window (the monitor just started, a replay's first
+            # minutes): the oldest sample kept is still within it, and a fair reference.
+            short = has & np.isnan(ref)
+            ref[short] = chunk.history.v[rows[short], 0]
         with np.errstate(invalid="ignore"):
             drop = (ref > 0) & (v < (1 - self.max_drop[inst]) * ref)
             flow = value_at(chunk, self.flow_series[inst], chunk.t_s[j])

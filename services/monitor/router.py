@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
 
 from heatlink.inputs import Moment, Name
 from services.access.deps import require_scope
 from services.access.principal import Principal, Scope
+from services.deps import Part
 from services.monitor.runtime import MonitorRuntime, NotOwner, RuleChangeError
 from services.monitor.schemas import EnergyOut, FindingOut, RuleChange, RuleOut, RuleVersionOut
 from services.monitor.store import FindingFilter
@@ -20,11 +21,8 @@ Caller = Annotated[Principal, Depends(require_scope(Scope.READ))]
 Changer = Annotated[Principal, Depends(require_scope(Scope.SAFETY))]
 
 
-def get_monitor(request: Request) -> MonitorRuntime:
-    monitor: MonitorRuntime | None = getattr(request.app.state, "monitor", None)
-    if monitor is None:
-        raise HTTPException(503, "the monitor is not running")
-    return monitor
+# The app binds it at start (`services/runtimes.py`); unbound, a route answers 503.
+get_monitor = Part[MonitorRuntime]("monitor")
 
 
 Monitor = Annotated[MonitorRuntime, Depends(get_monitor)]

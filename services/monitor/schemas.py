@@ -66,7 +66,8 @@ class FindingOut(BaseModel):
     owner: str
     severity: str
     state: str = Field(description="New state: ok, high, low, predicted_high, predicted_low, "
-                       "rising, falling, disrupted, fouled, suspect, unknown (no data: not "
+                       "rising, falling, predicted_rising, predicted_falling (a ramp's "
+                       "heat balance), disrupted, fouled, suspect, unknown (no data: not "
                        "an outage)")
     previous_state: str
     ts: datetime = Field(description="Plant time of the change")

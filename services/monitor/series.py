@@ -22,7 +22,13 @@ from services.monitor.history import History
 from services.monitor.physics import heat_power_kw, lmtd_k
 from services.monitor.plan import Plan
 from services.monitor.plant_rules import DisruptionGroup, HealthGroup
-from services.monitor.signal_rules import BandGroup, RampGroup, ThermalLink
+from services.monitor.signal_rules import (
+    SUPPLY_SLOPE_WINDOW_S,
+    BandGroup,
+    RampGroup,
+    RampLink,
+    ThermalLink,
+)
 from services.monitor.stale import StaleGroup
 
 if TYPE_CHECKING:
@@ -133,6 +139,11 @@ class SeriesTable:
         for model in self.plan.recipients.values():
             for key in model.supply_series:
                 need(key, 60.0)
+        for model in self.plan.ramp_models.values():
+            for key in model.supply_series:
+                need(key, model.pipe_delay_s + SUPPLY_SLOPE_WINDOW_S + 60.0)
+            if model.warm_share_series:
+                need(model.warm_share_series, 60.0)
         return keep
 
     def _health_formula(self, values: F64, rows: I64) -> tuple[F64, BoolA]:
@@ -174,6 +185,13 @@ class SeriesTable:
                                          np.nan if r.spec.high is None else r.spec.high)
         ramps = by_kind.get(RampRule, [])
         lim = [limits.get(r.spec.series, (np.nan, np.nan)) for r in ramps]
+        ramp_links: list[RampLink | None] = []
+        for r in ramps:
+            rm = self.plan.ramp_models.get(r.spec.id)
+            ramp_links.append(None if rm is None or rm.warm_share_series is None
+                              or not rm.supply_series else RampLink(
+                rm.tau_s, rm.final_value, rm.pipe_delay_s, rm.supply_max_c,
+                self.series_of(rm.supply_series[0]), self.series_of(rm.warm_share_series)))
         disruptions = by_kind.get(SupplyDisruptionRule, [])
         flows = np.array([self.series_of(r.spec.flow_series)
                           if isinstance(r.spec, SupplyDisruptionRule) and r.spec.flow_series
@@ -186,9 +204,12 @@ class SeriesTable:
                 self.flat_tol[i] = max(self.flat_tol[i], r.spec.flat_tolerance)
         groups: list[RuleGroup] = [
             DisruptionGroup(disruptions, idx(disruptions), flows),
-            BandGroup(plain, idx(plain), [None] * len(plain), upstream_lost),
+            BandGroup(plain, idx(plain), [None] * len(plain), upstream_lost,
+                      [tuple((rid, int(st)) for rid, st in
+                             self.plan.supply_upstream.get(r.spec.id, ()))
+                       for r in plain]),
             RampGroup(ramps, idx(ramps), np.array([a for a, _ in lim]),
-                      np.array([b for _, b in lim])),
+                      np.array([b for _, b in lim]), ramp_links),
             HealthGroup(health, np.array([self.index[ua_key(r.spec.id)] for r in health],
                                          dtype=np.int64),
                         np.array([self.index[mismatch_key(r.spec.id)] for r in health],

@@ -38,6 +38,34 @@ class ThermalLink:
     supply_series: tuple[int, ...] = ()  # series indices of warm-water supply temperatures
 
 
+@dataclass(frozen=True)
+class RampLink:
+    """A recipient whose rate of change follows its heat balance: the tank moves toward
+    its inflow temperature with time constant τ, the inflow being the warm supply (which
+    reaches it ``pipe_delay_s`` after leaving the exchanger) mixed with cold water."""
+
+    tau_s: float
+    cold_c: float
+    pipe_delay_s: float
+    supply_max_c: float
+    supply: int  # series index of the exchanger's supply temperature
+    warm_share: int  # series index of the warm share of the inflow, in %
+
+
+SUPPLY_SLOPE_WINDOW_S = 120.0  # short: a restart or a trip shows within a few samples
+
+
+def _value_before(chunk: Chunk, j: I64, back_s: F64) -> F64:
+    """Each pair's series value ``back_s`` before its sample; NaN when history is short."""
+    rows = chunk.rows(j)
+    out = np.full(j.size, np.nan)
+    has = rows >= 0
+    if has.any():
+        out[has] = chunk.history.value_at_or_before(rows[has], chunk.hist_col[j[has]],
+                                                    back_s[has])
+    return out
+
+
 def _window_stats(chunk: Chunk, j: I64, window_s: F64) -> tuple[I64, F64, F64]:
     """Sample count, time span and least-squares slope (per s) of each pair's window."""
     rows = chunk.rows(j)
@@ -55,7 +83,9 @@ class BandGroup(RuleGroup):
     kind = "band"
 
     def __init__(self, rules: Sequence[VersionedRule], series: I64,
-                 thermal: Sequence[ThermalLink | None], upstream_lost: UpstreamLookup) -> None:
+                 thermal: Sequence[ThermalLink | None], upstream_lost: UpstreamLookup,
+                 supply_upstream: Sequence[tuple[tuple[str, int], ...]] | None = None
+                 ) -> None:
         specs = [r.spec for r in rules]
         assert all(isinstance(s, BandRule) for s in specs)
         super().__init__(rules, series, param(rules, lambda r: _band(r).on_delay_s),
@@ -68,6 +98,8 @@ class BandGroup(RuleGroup):
         self.min_slope_per_s = param(rules, lambda r: _band(r).predict_min_slope_per_h) / 3600
         self.thermal = list(thermal)
         self.upstream_lost = upstream_lost
+        self.supply_upstream = list(supply_upstream) if supply_upstream is not None \
+            else [()] * len(rules)
 
     def features(self, chunk: Chunk, inst: I64, j: I64) -> Features:
         v = chunk.v[j]
@@ -84,15 +116,29 @@ class BandGroup(RuleGroup):
         slope = np.where(np.abs(slope) >= self.min_slope_per_s[inst], slope, np.nan)
         ttl_slope = time_to_limit_from_slope_s(v, np.nan_to_num(slope), low, high)
         falling, rising = slope < 0, slope > 0
+        # A value that was beyond the other limit a window ago is recovering (a supply
+        # coming back after a trip): its slope says where it comes from, not that it will
+        # overshoot the far limit. Such a prediction would not come true.
+        with np.errstate(invalid="ignore"):
+            for part in (0.25, 0.5, 0.75, 1.0):
+                before = _value_before(chunk, j, part * w)
+                rising &= ~(before < low)
+                falling &= ~(before > high)
         lost, ttl_thermal = self._thermal(chunk, inst, j, v, low)
-        pred_low = (falling & (ttl_slope < horizon)) | (lost & np.isfinite(ttl_thermal))
+        # A supply whose source is disrupted upstream will leave its band: said at once.
+        # (Not while it recovers: the source's alarm outlasts the supply's return.)
+        with np.errstate(invalid="ignore"):
+            source_lost = self._source_lost(chunk, inst, j) & (v >= low) & ~(slope > 0)
+        pred_low = ((falling & (ttl_slope < horizon)) | (lost & np.isfinite(ttl_thermal))
+                    | source_lost)
         pred_high = rising & (ttl_slope < horizon)
         enter = np.select([v > high, v < low, pred_low, pred_high],
                           [State.HIGH, State.LOW, State.PREDICTED_LOW, State.PREDICTED_HIGH],
                           State.OK).astype(I8)
         hold_a = np.select([v > high - db, v < low + db], [State.HIGH, State.LOW],
                            State.OK).astype(I8)
-        hold_b = np.select([(falling & (ttl_slope < 2 * horizon)) | lost,
+        hold_b = np.select([(falling & (ttl_slope < 2 * horizon))
+                            | (lost & np.isfinite(ttl_thermal)) | source_lost,
                             rising & (ttl_slope < 2 * horizon)],
                            [State.PREDICTED_LOW, State.PREDICTED_HIGH], State.OK).astype(I8)
         ttl = np.minimum(ttl_slope, ttl_thermal)
@@ -100,15 +146,23 @@ class BandGroup(RuleGroup):
                         slope_per_h=slope * 3600, ttl_s=ttl)
 
 
+    def _source_lost(self, chunk: Chunk, inst: I64, j: I64) -> NDArray[np.bool_]:
+        lost = np.zeros(j.size, dtype=bool)
+        for i in {int(x) for x in inst if self.supply_upstream[int(x)]}:
+            mine = inst == i
+            lost[mine] = self.upstream_lost(self.supply_upstream[i], chunk.t_s[j[mine]])
+        return lost
+
     def _thermal(self, chunk: Chunk, inst: I64, j: I64, v: F64, low: F64
                  ) -> tuple[NDArray[np.bool_], F64]:
         """Whether a recipient's warm supply is lost at each sample, and the time its
         first-order model takes to reach the low limit from there.
 
         Lost means a supplier's disruption, or a supply colder than the limit (no mixing
-        can then hold the tank above it). The time is the worst case the model describes:
-        no warm inflow at all, the tank falling toward its cold-water temperature. With a
-        supply that is only cold, the truth lies later; the slope's estimate travels too.
+        can then hold the tank above it). The tank falls toward what the supply still
+        brings (all of the inflow warm: the best the recipient can do), the cold water
+        when it is not measured: a total loss, a partial loss and a slow decline each give
+        their own horizon.
         """
         lost = np.zeros(j.size, dtype=bool)
         ttl = np.full(j.size, np.inf)
@@ -117,15 +171,32 @@ class BandGroup(RuleGroup):
             assert link is not None
             mine = inst == i
             times = chunk.t_s[j[mine]]
-            gone = self.upstream_lost(link.upstream, times)
+            upstream = self.upstream_lost(link.upstream, times)
+            gone = upstream.copy()
+            # Where the supply is only too cold, the tank heads for it (the valve fully
+            # open is the best the recipient can do), not for the cold water: the heat
+            # balance now, not an assumed total loss.
+            final = np.full(times.size, -np.inf)
             for supply in link.supply_series:
                 supply_c = value_at(chunk, np.full(times.size, supply), times)
+                # Where the supply is heading: its trend over the last two minutes carried
+                # on (one spike moves neither median), for ten minutes after a disruption
+                # (a trip's supply falls for minutes before it settles), two otherwise.
+                now_c = _median3_at(chunk, supply, times)
+                then_c = _median3_at(chunk, supply, times - SUPPLY_SLOPE_WINDOW_S)
+                ahead = np.where(upstream, 5.0, 1.0)
+                heading_c = np.where(np.isfinite(then_c), now_c + ahead * (now_c - then_c),
+                                     now_c)
                 with np.errstate(invalid="ignore"):
                     gone |= supply_c < low[mine]
+                final = np.fmax(final, np.fmin(heading_c, supply_c))
+            # A disruption too: the supply measured at the exchanger says how much is left
+            # (near the cold water after a trip, half-warm when one of two furnaces trips).
+            final = np.where(~np.isfinite(final), link.final_value,
+                             np.maximum(final, link.final_value))
             lost[mine] = gone
             ttl[mine] = np.where(gone, time_to_limit_first_order_s(
-                v[mine], low[mine], np.full(times.size, link.final_value),
-                np.full(times.size, link.tau_s)), np.inf)
+                v[mine], low[mine], final, np.full(times.size, link.tau_s)), np.inf)
         return lost, ttl
 
 
@@ -143,7 +214,7 @@ class RampGroup(RuleGroup):
     kind = "ramp"
 
     def __init__(self, rules: Sequence[VersionedRule], series: I64, limits_low: F64,
-                 limits_high: F64) -> None:
+                 limits_high: F64, links: Sequence[RampLink | None] | None = None) -> None:
         super().__init__(rules, series, param(rules, lambda r: _ramp(r).on_delay_s),
                          param(rules, lambda r: _ramp(r).off_delay_s))
         n_w = max((len(_ramp(r).windows_s) for r in rules), default=1)
@@ -158,17 +229,23 @@ class RampGroup(RuleGroup):
         self.clear = param(rules, lambda r: _ramp(r).clear_fraction)
         self.limits_low = limits_low  # the band limits of the same series, for time to limit
         self.limits_high = limits_high
+        self.links = list(links) if links is not None else [None] * len(rules)
+        self.horizon_s = param(rules, lambda r: _ramp(r).predict_horizon_s)
+        self.min_supply_slope_per_s = param(
+            rules, lambda r: _ramp(r).predict_min_supply_slope_per_h) / 3600
 
     def features(self, chunk: Chunk, inst: I64, j: I64) -> Features:
         rise = np.full(j.size, -np.inf)  # largest slope / limit over valid windows
         fall = np.full(j.size, -np.inf)
         best_ratio = np.full(j.size, -np.inf)
         best_slope = np.full(j.size, np.nan)
+        recent = np.full(j.size, np.nan)  # slope of the shortest valid window: the rate now
         for w in range(self.windows_s.shape[1]):
             win = self.windows_s[inst, w]
             n, span, slope = _window_stats(chunk, j, np.nan_to_num(win, nan=1.0))
             ok = (n >= self.min_samples[inst]) & (span >= self.coverage[inst] * win)
             slope = np.where(ok, slope, np.nan)
+            recent = np.where(np.isnan(recent), slope, recent)
             with np.errstate(invalid="ignore"):
                 r_rise = np.nan_to_num(slope / self.max_rise_per_s[inst], nan=-np.inf)
                 r_fall = np.nan_to_num(-slope / self.max_fall_per_s[inst], nan=-np.inf)
@@ -179,13 +256,114 @@ class RampGroup(RuleGroup):
             best_slope = np.where(better, slope, best_slope)
         any_valid = np.isfinite(best_ratio) | ~np.isnan(best_slope)
         clear = self.clear[inst]
-        enter = np.select([(rise > 1) & (rise >= fall), fall > 1],
-                          [State.RISING, State.FALLING], State.OK).astype(I8)
-        hold_a = np.where(rise > clear, State.RISING, State.OK).astype(I8)
-        hold_a = np.where(any_valid, hold_a, HOLD_ANY).astype(I8)
-        hold_b = np.where(fall > clear, State.FALLING, State.OK).astype(I8)
+        to_rise, to_fall = self._heat_balance(chunk, inst, j, recent)
+        horizon = self.horizon_s[inst]
+        pred_rise, pred_fall = to_rise < horizon, to_fall < horizon
+        # A crossing now (time 0) is the measured state's business; a turn coming is news.
+        pred_rise &= (to_rise <= to_fall) | (to_fall == 0)
+        pred_fall &= ~pred_rise | (to_rise == 0)
+        pred_rise &= ~pred_fall
+        measured = np.select([(rise > 1) & (rise >= fall), fall > 1],
+                             [State.RISING, State.FALLING], State.OK).astype(I8)
+        # A turn the heat balance sees coming (the supply back while the tank still falls)
+        # is news before the measured slope turns: it replaces the measured state.
+        enter = np.select([pred_rise & (measured != State.RISING),
+                           pred_fall & (measured != State.FALLING), measured != State.OK],
+                          [State.PREDICTED_RISING, State.PREDICTED_FALLING, measured],
+                          State.OK).astype(I8)
+        hold_a = np.where((rise > clear) & ~pred_fall, State.RISING, State.OK).astype(I8)
+        hold_a = np.where(any_valid | pred_fall | pred_rise, hold_a, HOLD_ANY).astype(I8)
+        hold_b = np.where((fall > clear) & ~pred_rise, State.FALLING, State.OK).astype(I8)
+        hold_c = np.select([to_rise < 2 * horizon, to_fall < 2 * horizon],
+                           [State.PREDICTED_RISING, State.PREDICTED_FALLING],
+                           State.OK).astype(I8)
         v = chunk.v[j]
         ttl = time_to_limit_from_slope_s(v, np.nan_to_num(best_slope), self.limits_low[inst],
                                          self.limits_high[inst])
+        # A predicted crossing reports the time until the rate limit is crossed.
+        ttl = np.where(enter == State.PREDICTED_RISING, to_rise,
+                       np.where(enter == State.PREDICTED_FALLING, to_fall, ttl))
         return Features(enter=enter, hold_a=hold_a, hold_b=hold_b, value=v,
-                        slope_per_h=best_slope * 3600, ttl_s=ttl)
+                        slope_per_h=best_slope * 3600, ttl_s=ttl, hold_c=hold_c)
+
+    def _heat_balance(self, chunk: Chunk, inst: I64, j: I64, rate_per_s: F64
+                      ) -> tuple[F64, F64]:
+        """Seconds until the recipient's rate of change crosses its rise and its fall
+        limit, from its heat balance; inf when it does not (or nothing is known).
+
+        The rate now is measured; the supply temperature now leaving the exchanger
+        reaches the tank one pipe delay later, and changes its rate by
+        w·(T_supply − T_supply then)/τ (w the warm share); past that the supply's
+        own trend (a restart ramping up, a trip falling away) is extrapolated up to its
+        ceiling (the contract band's top) or floor (the cold water)."""
+        to_rise = np.full(j.size, np.inf)
+        to_fall = np.full(j.size, np.inf)
+        for i in {int(x) for x in inst if self.links[int(x)] is not None}:
+            link = self.links[i]
+            assert link is not None
+            mine = np.flatnonzero(inst == i)
+            t = chunk.t_s[j[mine]]
+            n = t.size
+            share = value_at(chunk, np.full(n, link.warm_share), t) / 100.0
+            w = np.clip(share, 0.0, 1.0)
+            sup_now = _median3_at(chunk, link.supply, t)
+            d = link.pipe_delay_s
+            sup_in = _median3_at(chunk, link.supply, t - d) if d > 0 else sup_now
+            # History shorter than the pipe delay (a start, a replay's first minutes): the
+            # oldest supply kept is the best guess of what is arriving now.
+            sup_in = np.where(np.isnan(sup_in), _oldest(chunk, link.supply, n), sup_in)
+            slope = (sup_now - _median3_at(chunk, link.supply, t - SUPPLY_SLOPE_WINDOW_S)
+                     ) / SUPPLY_SLOPE_WINDOW_S
+            slope = np.where(np.abs(slope) >= self.min_supply_slope_per_s[i],
+                             np.nan_to_num(slope), 0.0)
+            # No valid slope yet (a start, a replay's first minutes): taken as steady.
+            r0 = np.nan_to_num(rate_per_s[mine])
+            tau = link.tau_s
+            with np.errstate(invalid="ignore", divide="ignore"):
+                r_d = r0 + w * (sup_now - sup_in) / tau  # the rate one pipe delay ahead
+                for limit, out, sign, bound in (
+                        (self.max_rise_per_s[i], to_rise, 1.0, link.supply_max_c),
+                        (self.max_fall_per_s[i], to_fall, -1.0, link.cold_c)):
+                    if not np.isfinite(limit):
+                        continue
+                    target = sign * limit
+                    # Within the pipe delay: between the rate now and the rate then.
+                    in_pipe = np.where(sign * (r_d - r0) > 0,
+                                       d * (target - r0) / (r_d - r0), np.inf)
+                    # Past it: the supply must move to where its share gives the limit.
+                    needed_c = sup_now + (target - r_d) * tau / w
+                    reachable = sign * (bound - needed_c) >= 0
+                    later = np.where((sign * slope > 0) & reachable,
+                                     d + (needed_c - sup_now) / slope, np.inf)
+                    ttl = np.select([sign * r0 >= limit, sign * r_d >= limit],
+                                    [0.0, in_pipe], later)
+                    ttl = np.where(np.isfinite(r0) & np.isfinite(w) & np.isfinite(sup_now)
+                                   & np.isfinite(sup_in), ttl, np.inf)
+                    out[mine] = np.where(np.isnan(ttl), np.inf, ttl)
+        return to_rise, to_fall
+
+
+def _oldest(chunk: Chunk, series: int, n: int) -> F64:
+    """The oldest value a series keeps in history, n times; NaN when it keeps none."""
+    row = int(chunk.hist_row[series]) if series >= 0 else -1
+    if row < 0 or chunk.history.length[row] == 0:
+        return np.full(n, np.nan)
+    return np.full(n, float(chunk.history.v[row, 0]))
+
+
+def _median3_at(chunk: Chunk, series: int, t_s: F64) -> F64:
+    """Median of a series' last three samples at or before each time: one unflagged spike
+    (a loose sensor connection) moves no prediction. NaN where unknown."""
+    out = np.full(t_s.size, np.nan)
+    row = int(chunk.hist_row[series]) if series >= 0 else -1
+    if row < 0:
+        return out
+    rows = np.full(t_s.size, row, dtype=np.int64)
+    cols = chunk.history.last_col_at_or_before(rows, t_s)
+    ok = cols >= 2
+    if ok.any():
+        c, r = cols[ok], rows[ok]
+        stack = np.stack([chunk.history.v[r, c], chunk.history.v[r, c - 1],
+                          chunk.history.v[r, c - 2]])
+        out[ok] = np.median(stack, axis=0)
+    return out

@@ -1,6 +1,7 @@
 """Stale and stuck series: the monitor does not know, which is not an outage.
 
-A series with no reading for ``max_age_s`` (by the injected clock) is UNKNOWN from
+A series with no reading for ``max_age_s`` (by its site's plant clock: source time, see
+`plant_clock`) is UNKNOWN from
 ``last reading + max_age_s``, or at once from the time its source said it went offline (a
 reading of quality unknown, e.g. a Sparkplug death certificate); one that repeats the same
 value for ``max_flat_s`` (source time) is SUSPECT from the start of that run plus
@@ -36,9 +37,11 @@ class StaleGroup:
     def __len__(self) -> int:
         return len(self.rules)
 
-    def evaluate(self, now_s: float, last_t_s: F64, flat_since_s: F64, dead_since_s: F64
+    def evaluate(self, now_s: F64, last_t_s: F64, flat_since_s: F64, dead_since_s: F64
                  ) -> tuple[I64, np.ndarray, np.ndarray, F64]:
-        """Instances whose state changes at ``now_s``: (inst, old, new, true time)."""
+        """Instances whose state changes at ``now_s`` (per series: its plant time):
+        (inst, old, new, true time)."""
+        now_s = now_s[self.series]
         last = last_t_s[self.series]
         flat_since = flat_since_s[self.series]
         unknown_at = np.fmin(last + self.max_age_s, dead_since_s[self.series])

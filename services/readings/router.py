@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+import asyncpg
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
 
 from heatlink.cluster.index import ClusterIndex, SeriesInfo
 from heatlink.inputs import Moment
@@ -14,6 +15,7 @@ from services.access import log as access_log
 from services.access.deps import require_scope
 from services.access.principal import Principal, Scope
 from services.api.openapi import link
+from services.deps import ClockDep, FeaturesDep, IndexDep, PoolDep, SettingsDep
 from services.readings import store
 from services.readings.schemas import Aggregate, LatestOut, Point, ReadingsOut, SeriesOut
 
@@ -24,19 +26,12 @@ SeriesKey = Annotated[str, Path(description="A series key (GET /v1/series lists 
 _FIRST = {"key": "$response.body#/0/key"}
 
 
-def _index(request: Request) -> ClusterIndex:
-    index: ClusterIndex = request.app.state.index
-    return index
-
-
-async def visible_series_or_404(request: Request, principal: Principal, key: str,
-                                door: str = "rest") -> SeriesInfo:
-    index = _index(request)
+async def visible_series_or_404(index: ClusterIndex, pool: asyncpg.Pool, principal: Principal,
+                                key: str, door: str = "rest") -> SeriesInfo:
     info = index.series.get(key)
     if info is None or key not in index.visible_series(principal.org):
         if info is not None:  # the owner learns of the attempt; the caller learns nothing
-            await access_log.log_denied(request.app.state.pool, principal.org,
-                                        [(info.owner, key)], door)
+            await access_log.log_denied(pool, principal.org, [(info.owner, key)], door)
         # The same answer for "does not exist" and "not yours": no hint that it exists.
         raise HTTPException(404, f"no series {key!r} visible to {principal.org}; "
                             "GET /v1/series lists the ones you can read")
@@ -47,8 +42,7 @@ async def visible_series_or_404(request: Request, principal: Principal, key: str
             responses={200: {"links": {
                 "readings": link("/v1/series/{key}/readings", "get", **_FIRST),
                 "export": link("/v1/series/{key}/export.csv", "get", **_FIRST)}}})
-async def list_series(request: Request, principal: Reader) -> list[SeriesOut]:
-    index = _index(request)
+async def list_series(principal: Reader, index: IndexDep) -> list[SeriesOut]:
     visible = index.visible_series(principal.org)
     return [SeriesOut(**vars(info)) for key, info in sorted(index.series.items())
             if key in visible]
@@ -66,7 +60,8 @@ MAX_STEP_S = 10 * 365.25 * 86400
                        422: {"description": "A bad range or step, or more points than "
                                             "HEATLINK_QUERY_MAX_POINTS; `detail` says which"}})
 async def series_readings(
-    request: Request, principal: Reader, key: SeriesKey,
+    principal: Reader, key: SeriesKey, index: IndexDep, pool: PoolDep, clock: ClockDep,
+    settings: SettingsDep, features: FeaturesDep,
     start: Annotated[Moment | None, Query(description="Inclusive; default end − 1 h")] = None,
     end: Annotated[Moment | None, Query(description="Exclusive; default now")] = None,
     step: Annotated[float | None, Query(
@@ -75,13 +70,12 @@ async def series_readings(
                     "readings")] = None,
     agg: Annotated[Aggregate, Query(description="Aggregate per bucket")] = Aggregate.AVG,
 ) -> ReadingsOut:
-    info = await visible_series_or_404(request, principal, key)
-    end = end or request.app.state.clock.now()
+    info = await visible_series_or_404(index, pool, principal, key)
+    end = end or clock.now()
     start = start or end - timedelta(hours=1)
     if start >= end:
         raise HTTPException(422, "start must be before end")
-    max_points: int = request.app.state.settings.query_max_points
-    pool = request.app.state.pool
+    max_points = settings.query_max_points
     if step is None:
         rows = await store.raw_readings(pool, key, start, end, max_points + 1)
         if len(rows) > max_points:
@@ -95,7 +89,7 @@ async def series_readings(
             raise HTTPException(422, f"{buckets:.0f} buckets exceed the bound of {max_points}; "
                                 "use a larger step or a narrower range")
         rows = await store.bucketed_readings(pool, key, start, end, timedelta(seconds=step),
-                                             agg, request.app.state.features.timescaledb)
+                                             agg, features.timescaledb)
         points = [Point(ts=r["ts"], value=r["value"]) for r in rows]
     await access_log.log_access(pool, principal.org, [(info.owner, key)], "rest")
     return ReadingsOut(series=key, unit=info.unit, start=start, end=end, step_s=step,
@@ -104,18 +98,18 @@ async def series_readings(
 
 @router.get("/latest", response_model=list[LatestOut],
             summary="Latest value and its age for every series the caller may read")
-async def latest(request: Request, principal: Reader) -> list[LatestOut]:
-    index = _index(request)
+async def latest(principal: Reader, index: IndexDep, pool: PoolDep,
+                 clock: ClockDep) -> list[LatestOut]:
     visible = index.visible_series(principal.org)
-    now = request.app.state.clock.now()
-    rows = await store.latest(request.app.state.pool, visible)
+    now = clock.now()
+    rows = await store.latest(pool, visible)
     out = []
     for r in rows:
         ts = r["ts"]
         out.append(LatestOut(series=r["key"], unit=r["unit"], ts=ts, value=r["value"],
                              quality=None if r["quality"] is None else QUALITY_NAMES[r["quality"]],
                              age_s=None if ts is None else (now - ts).total_seconds()))
-    await access_log.log_access(request.app.state.pool, principal.org,
+    await access_log.log_access(pool, principal.org,
                                 [(index.series[r["key"]].owner, r["key"]) for r in rows
                                  if r["ts"] is not None], "rest")
     return out

@@ -27,10 +27,9 @@ def storage_unavailable(reason: str | None) -> JSONResponse:
         status_code=503, media_type=PROBLEM, headers={"Retry-After": str(RETRY_AFTER_S)})
 
 
-def install_storage_answers(app: FastAPI) -> None:
+def install_storage_answers(app: FastAPI, health: StorageHealth) -> None:
     async def answer(request: Request, exc: Exception) -> Response:
-        health: StorageHealth | None = getattr(request.app.state, "storage", None)
-        if health is None or not health.failed(exc, f"{request.method} {request.url.path}"):
+        if not health.failed(exc, f"{request.method} {request.url.path}"):
             raise exc
         return storage_unavailable(unavailable_reason(exc))
 

@@ -41,9 +41,12 @@ class HeatSource:
     _decline_per_s: float = 0.0
     _decline_started_s: float | None = None
     _decline: float = field(default=1.0)
+    _trip_floor: float | None = None
 
-    def trip(self) -> None:
-        """Heat to near zero within seconds (exponential with ``trip_time_constant_s``)."""
+    def trip(self, remaining_fraction: float = 0.0) -> None:
+        """Heat to near zero within seconds (exponential with ``trip_time_constant_s``), or
+        to ``remaining_fraction`` of it when only part of the source trips."""
+        self._trip_floor = remaining_fraction if remaining_fraction > 0 else None
         self.mode = SourceMode.TRIPPED
 
     def ramp_to(self, target: float, ramp_s: float) -> None:
@@ -60,7 +63,8 @@ class HeatSource:
     def step(self, t_s: float, dt_s: float) -> None:
         match self.mode:
             case SourceMode.TRIPPED:
-                floor = self.trip_residual_fraction
+                floor = self._trip_floor if self._trip_floor is not None \
+                    else self.trip_residual_fraction
                 decay = math.exp(-dt_s / self.trip_time_constant_s)
                 self.availability = floor + (self.availability - floor) * decay
             case SourceMode.RAMPING:

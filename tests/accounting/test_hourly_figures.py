@@ -13,6 +13,7 @@ from heatlink.testing import FakeClock
 from services.accounting.metered import measure
 from services.accounting.service import resource_points
 from services.accounting.statement import content_hash
+from services.runtimes import runtimes_of
 from tests.accounting.support import (
     EXCHANGE,
     FACILITATOR,
@@ -51,12 +52,12 @@ async def test_a_constant_power_for_24_hours_gives_p_times_24_hours(acc: Account
         days=1)) + register(day, day + timedelta(days=1), 1_000_000.0))
     # In the database: ∫ρ·V̇·cp·ΔT with the water table passed into the query equals
     # heatlink.water's P·24 h to within floating-point error.
-    exchange = acc.handle.app.state.index.cluster.exchanges[0]
+    exchange = runtimes_of(acc.handle.app).index.cluster.exchanges[0]
     _, _, farm_meter = resource_points(exchange)[0]
     assert farm_meter is not None
     hours = [day + timedelta(hours=h) for h in range(24)]
-    found = await measure(acc.handle.app.state.pool, farm_meter, hours, 0.9,
-                          acc.handle.app.state.features.timescaledb)
+    found = await measure(runtimes_of(acc.handle.app).pool, farm_meter, hours, 0.9,
+                          runtimes_of(acc.handle.app).features.timescaledb)
     total = sum(h.value or 0.0 for h in found.values())
     assert total == pytest.approx(POWER_KW * 24, rel=1e-12)
     # Through the API, both meters agree hour by hour and the day sums to P·24 h.

@@ -10,7 +10,7 @@ import asyncpg
 
 from heatlink.clock import SystemClock
 from tests.alerts.conftest import index_for
-from tests.alerts.support import alert_service, trip, webhook_receiver, write_cluster
+from tests.alerts.support import TANK_TEMP, alert_service, finding, webhook_receiver, write_cluster
 from tests.support.service import ServiceProcess
 
 
@@ -26,7 +26,13 @@ async def test_killed_mid_delivery_then_restarted(pool: asyncpg.Pool, fresh_data
         index = await index_for(pool, cluster)
         # Another process records the alerts and their deliveries (as the monitor would).
         service = alert_service(pool, index, SystemClock())
-        await service.findings([trip(f"trip-{n}") for n in range(3)])
+        # Three conditions of each company's own (trips of one exchange, or lows of one
+        # tank, would be one episode, one page): six deliveries.
+        await service.findings(
+            [finding(f"tank-{n}", TANK_TEMP, "unknown", kind="stale", owner="fjordsmolt")
+             for n in range(3)]
+            + [finding(f"hx1-stale-{n}", "glomfjord/smelter/hx1/primary/supply_temp",
+                       "unknown", kind="stale") for n in range(3)])
         expected = {r["idempotency_key"] for r in await pool.fetch(
             "SELECT idempotency_key FROM alert_deliveries")}
         assert len(expected) == 6

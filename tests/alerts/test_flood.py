@@ -12,7 +12,7 @@ from alerts.testing import RecordingChannel
 from alerts.worker import DeliveryWorker
 from heatlink.testing import FakeClock
 from tests.alerts.conftest import index_for
-from tests.alerts.support import alert_service, trip, write_cluster
+from tests.alerts.support import TANK_TEMP, alert_service, finding, write_cluster
 
 
 async def test_grouped_then_held_then_summarised(pool: asyncpg.Pool, fake_clock: FakeClock,
@@ -27,7 +27,10 @@ async def test_grouped_then_held_then_summarised(pool: asyncpg.Pool, fake_clock:
                             AlertSettings())
 
     async def raise_trip(n: int) -> None:
-        await service.findings([trip(f"trip-{n}", at=fake_clock.now())])
+        # Conditions of their own (trips of one exchange, or lows of one tank, would be one
+        # episode, one page): the tank's readings stale, by five rules.
+        await service.findings([finding(f"tank-{n}", TANK_TEMP, "unknown", kind="stale",
+                                        owner="fjordsmolt", at=fake_clock.now())])
         while await worker.run_due():
             pass
 
@@ -55,6 +58,6 @@ async def test_grouped_then_held_then_summarised(pool: asyncpg.Pool, fake_clock:
     await worker.run_due()
     assert [len(m.items) for m in channel.sent] == [1, 2, 2]
     rules = [item["alert"]["rule_id"] for m in channel.sent for item in m.items]
-    assert sorted(rules) == [f"trip-{n}" for n in range(5)]
+    assert sorted(rules) == [f"tank-{n}" for n in range(5)]
     assert await pool.fetchval(
         "SELECT count(*) FROM alert_deliveries WHERE status = 'delivered'") == 5

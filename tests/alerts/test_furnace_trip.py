@@ -18,6 +18,7 @@ from alerts.runtime import AlertsRuntime
 from heatlink.testing import FakeClock
 from heatlink.webhooks import verify
 from services.access.principal import Role
+from services.runtimes import runtimes_of
 from services.settings import Settings
 from tests.alerts.support import (
     T0,
@@ -51,7 +52,7 @@ class World:
 
     @property
     def alerts(self) -> AlertsRuntime:
-        runtime: AlertsRuntime = self.app.app.state.alerts
+        runtime: AlertsRuntime = runtimes_of(self.app.app).alerts
         return runtime
 
     def client(self, org: str) -> httpx.AsyncClient:
@@ -102,7 +103,7 @@ async def world(postgres_url: str, mqtt_url: str,
                 tokens = {org: await make_token(url, org, role) for org, role in ORGS.items()}
                 tokens["fjordsmolt operator"] = await make_token(url, "fjordsmolt",
                                                                  Role.OPERATOR)
-                pool = app.app.state.pool
+                pool = runtimes_of(app.app).pool
                 # The tank is at 12 °C when the trip happens.
                 await pool.execute(
                     """INSERT INTO readings (series_id, ts, value)
@@ -153,7 +154,7 @@ async def test_furnace_trip_reaches_recipient_and_supplier_only(world: World) ->
     assert b"glomfjord/smelter/hx1" in payload
     assert world.hook.at("/greenhouse") == []
     # The dashboard subscription reaches the live stream, for the farm's eyes only.
-    events, _, _ = world.app.app.state.live_hub.read(0)
+    events, _, _ = runtimes_of(world.app.app).live.hub.read(0)
     shown = [e for e in events if e.kind == "alert"]
     assert len(shown) == 1
     assert shown[0].orgs == frozenset({"fjordsmolt"})
@@ -252,28 +253,36 @@ async def test_maintenance_window_is_told_ahead_and_its_trip_does_not_page(
     assert tripped["suppressed_by"] == answer.json()["id"]
     assert world.hook.at("/greenhouse") == []
 
-    # When the window ends its notice clears, and a trip that outlasts it pages now.
+    # The first trip still stands: the relining trip is the same root cause, grouped
+    # under it too. When the window ends its notice clears; the trip, still grouped under
+    # the root the farm was paged for, does not page again.
+    assert tripped["parent_id"] is not None
     world.clock.advance(2 * 3600)
     await world.alerts.service.tick()
     await world.settled()
     after = [(n["event"], n["alert"]["kind"]) for r in world.hook.at("/farm")[farm_before + 2:]
              for n in r.json["notifications"]]
-    assert sorted(after) == [("cleared", "maintenance"), ("released", "supply_disruption")]
+    assert sorted(after) == [("cleared", "maintenance")]
 
 
 async def test_operators_handle_alerts_through_the_api(world: World) -> None:
     # The earlier trips end first: while one is active, another on the exchange groups
     # under it.
+    async with world.client("fjordsmolt") as farm_api:
+        listed = (await farm_api.get("/v1/alerts")).json()["alerts"]
     world.clock.advance(60)
     start = len(world.hook.at("/farm"))
     await world.alerts.service.findings([
         replace(trip(rule, at=world.clock.now()), state="ok", previous_state="disrupted")
         for rule in ("hx1-disruption", "hx1-disruption-relining")])
     await world.settled()
-    # The tank is still too cold after the supply returned: no longer grouped, it pages.
-    told = [(n["event"], n["alert"]["rule_id"]) for r in world.hook.at("/farm")[start:]
-            for n in r.json["notifications"]]
-    assert ("released", "tank1-band") in told
+    # The episode ends with one message: the root cause cleared, naming what is still
+    # active (the tank still too cold after the supply returned), which pages no more.
+    told = [n for r in world.hook.at("/farm")[start:] for n in r.json["notifications"]]
+    assert [(n["event"], n["alert"]["kind"]) for n in told] == [("cleared",
+                                                                  "supply_disruption")]
+    assert [a["title"] for a in told[0]["still_active"]] == [
+        a["title"] for a in listed if a["rule_id"] == "tank1-band"]
     world.clock.advance(1800)  # past the grace period of the maintenance window before
     before = len(world.hook.at("/farm"))
     await world.alerts.service.findings([trip("hx1-disruption-api", at=world.clock.now())])

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from heatlink.cluster.index import ClusterIndex
 from heatlink.cluster.loader import EXAMPLE_CLUSTER, load_cluster
+from services.runtimes import runtimes_of
 from tests.support.servers import require_timescaledb
 from tests.support.service import AppHandle
 
@@ -163,9 +164,9 @@ async def measured_count(pool: asyncpg.Pool) -> int:
 async def test_exactly_the_good_readings_are_stored_and_each_bad_one_is_named(
         api_service: AppHandle, api_tokens: dict[str, str], entries: list[Good | Bad],
         compressed: bool) -> None:
-    pool: asyncpg.Pool = api_service.app.state.pool
+    pool: asyncpg.Pool = runtimes_of(api_service.app).pool
     if require_timescaledb():
-        assert api_service.app.state.features.hypertable
+        assert runtimes_of(api_service.app).features.hypertable
     batch_id = uuid.uuid4().hex
     body = body_of(entries, batch_id)
     headers = {"content-type": "application/json"}

@@ -33,6 +33,7 @@ from gateway.runner import Gateway
 from heatlink.cluster.loader import EXAMPLE_CLUSTER
 from heatlink.signing import SigningKey
 from services.access.principal import Role
+from services.runtimes import runtimes_of
 from services.settings import Settings
 from services.storage.local_postgres import free_port
 from simulators.live import LiveSimulation
@@ -213,7 +214,7 @@ class Plant:
 
     async def until_tank_stored(self) -> None:
         """Until a tank temperature is stored: the ramp's start value and fresh input."""
-        pool = self.app.app.state.pool
+        pool = runtimes_of(self.app.app).pool
 
         async def stored() -> bool:
             return bool(await pool.fetchval(

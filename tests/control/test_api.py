@@ -13,6 +13,7 @@ import yaml
 
 from heatlink.cluster.loader import EXAMPLE_CLUSTER, ClusterFileError, parse_cluster
 from services.access.principal import Role
+from services.runtimes import runtimes_of
 from services.settings import Settings
 from tests.control.support import GATEWAY, POINT, TEMP, ControlKeys, control_broker
 from tests.support.service import make_token, running_app
@@ -58,7 +59,7 @@ async def test_protective_requests_and_refusals(fresh_database_url: str,
     greenhouse = await make_token(fresh_database_url, "mo-greenhouse", Role.OPERATOR)
     async with running_app(Settings(database_url=fresh_database_url,
                                     retention_days=30)) as app:
-        pool = app.app.state.pool
+        pool = runtimes_of(app.app).pool
         columns = {r["column_name"] for r in await pool.fetch(
             "SELECT column_name FROM information_schema.columns WHERE table_name = $1",
             "control_commands")}

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from heatlink.findings import Finding
+from services.runtimes import runtimes_of
 from tests.control.support import POINT, TEMP, Plant, plant, until
 
 pytestmark = pytest.mark.slow
@@ -71,7 +72,7 @@ async def test_a_stale_input_or_an_active_alarm_holds_the_ramp_and_clearing_resu
 
         # An alarm on the recipient: the ramp alarm raised (as the monitor would hand it to
         # the alerts), then cleared.
-        alerts = p.app.app.state.alerts.service
+        alerts = runtimes_of(p.app.app).alerts.service
         await alerts.findings([ramp_alarm("falling", "ok", p.clock.now())])
         await until_reason(p, ramp_id, "active alarm: tank1-ramp-alarm")
         before = p.sim.setpoints()[POINT]

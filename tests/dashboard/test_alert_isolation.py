@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 from heatlink.findings import Finding
+from services.runtimes import runtimes_of
 from tests.dashboard.conftest import ingest
 from tests.dashboard.sse import Message, messages
 from tests.support.service import AppHandle
@@ -31,7 +32,7 @@ async def test_an_alert_reaches_its_company_and_no_other_by_list_or_stream(
         district_stream, farm_stream = messages(district_response), messages(farm_response)
         await anext(district_stream)
         await anext(farm_stream)
-        await live_service.app.state.alerts.service.findings([Finding(
+        await runtimes_of(live_service.app).alerts.service.findings([Finding(
             rule_id="isolation-check", rule_version=1, kind="threshold",
             series="mo/smelter/hx2/secondary/supply_temp", owner="mo-ferrosilicon",
             severity="alarm", state="low", previous_state="ok", ts=now, since_ts=now,

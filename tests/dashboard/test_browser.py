@@ -11,6 +11,7 @@ import pytest
 
 from heatlink.findings import Finding
 from services.access.principal import Role
+from services.runtimes import runtimes_of
 from tests.dashboard.plant import ReplayedPlant
 from tests.support.chromium import CHROMIUM, launched_chromium
 from tests.support.service import AppHandle, make_token, make_user
@@ -143,7 +144,7 @@ async def test_an_operator_acknowledges_an_alert_and_sees_its_state_change(
                                 viewport={"width": 1500, "height": 1100})
     # What the monitor would hand over when the supply temperature falls out of its band.
     now = datetime.now(UTC)
-    await live_service.app.state.alerts.service.findings([Finding(
+    await runtimes_of(live_service.app).alerts.service.findings([Finding(
         rule_id="supply-band-low", rule_version=1, kind="threshold", series=SUPPLY,
         owner="glomfjord-smelter", severity="alarm", state="low", previous_state="ok",
         ts=now, since_ts=now - timedelta(seconds=60), detected_at=now, late=False,

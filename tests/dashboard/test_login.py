@@ -12,6 +12,7 @@ import asyncpg
 import httpx
 
 from services.access.principal import Role
+from services.runtimes import runtimes_of
 from tests.support.service import AppHandle, make_user
 
 
@@ -87,7 +88,7 @@ async def test_failed_logins_are_limited_per_username_and_recorded(
         live_service: AppHandle, database_url: str) -> None:
     victim = await make_user(database_url, "fjordsmolt", Role.OPERATOR)
     admin = await make_user(database_url, "fjordsmolt", Role.ADMIN)
-    limit = live_service.app.state.settings.login_max_failures
+    limit = runtimes_of(live_service.app).settings.login_max_failures
     async with live_service.client() as client:
         for _ in range(limit):
             wrong = await log_in(client, (victim[0], "not the password at all"))

@@ -10,7 +10,9 @@ import pytest
 
 from heatlink.testing import FakeClock
 from services.access.principal import Role
+from services.live.stream import KEEPALIVE_S
 from services.live.tickets import TicketBook
+from services.runtimes import runtimes_of
 from tests.dashboard.conftest import ingest
 from tests.dashboard.sse import messages, values_until
 from tests.support.service import AppHandle, make_token
@@ -99,19 +101,19 @@ async def test_revoking_the_token_ends_its_open_stream(
         live_service: AppHandle, database_url: str) -> None:
     token = await make_token(database_url, "fjordsmolt", Role.RECIPIENT, name="to revoke")
     # Checks come with each keep-alive; make them frequent for this test.
-    live_service.app.state.stream_keepalive_s = 0.2
+    runtimes_of(live_service.app).live.keepalive_s = 0.2
     try:
         async with live_service.client(token) as farm, asyncio.timeout(20), \
                 farm.stream("GET", "/v1/stream") as response:
             stream = messages(response)
             assert (await anext(stream)).event == "hello"
-            tokens = live_service.app.state.tokens
+            tokens = runtimes_of(live_service.app).tokens
             token_id = next(r["id"] for r in await tokens.list("fjordsmolt")
                             if r["name"] == "to revoke")
             assert await tokens.revoke(token_id)
             end = await anext(stream)
     finally:
-        del live_service.app.state.stream_keepalive_s
+        runtimes_of(live_service.app).live.keepalive_s = KEEPALIVE_S
     assert end.event == "end"
     assert "revoked" in end.data["reason"]
 

@@ -32,14 +32,16 @@ class ScenarioRun:
                 if e.kind == kind and (series is None or e.series == series)]
 
 
-def run_scenario(name: str, *, seed: int = 1, batch_s: float = 30.0) -> ScenarioRun:
+def run_scenario(name: str, *, seed: int = 1, batch_s: float = 30.0,
+                 replay_lag_s: float = 0.0) -> ScenarioRun:
     """Run the scenario offline and stream its readings in batches of ``batch_s`` of plant
-    time, "now" being each batch's end (a live service without transport delay)."""
+    time, "now" being each batch's end (a live service without transport delay) plus
+    ``replay_lag_s`` (a replay, or a gateway's backlog drained that much later)."""
     sim = run_offline(name, seed=seed)
     cluster = load_cluster(EXAMPLE_CLUSTER)
     start_s = sim.start.timestamp()
     engine = Engine(plan_from_cluster(cluster), [VersionedRule(r, 1) for r in cluster.rules],
-                    start_s)
+                    start_s + replay_lag_s)
     index = engine.table.index
     idx = np.array([index[r.series] for r in sim.readings], dtype=np.int64)
     t = np.array([r.ts.timestamp() for r in sim.readings])
@@ -49,6 +51,6 @@ def run_scenario(name: str, *, seed: int = 1, batch_s: float = 30.0) -> Scenario
     bounds = np.flatnonzero(np.diff(batch)) + 1
     findings: list[Finding] = []
     for part in np.split(np.arange(t.size), bounds):
-        now = min(start_s + (batch[part[0]] + 1) * batch_s, float(t[-1]))
+        now = min(start_s + (batch[part[0]] + 1) * batch_s, float(t[-1])) + replay_lag_s
         findings += engine.process(idx[part], t[part], v[part], q[part], now_s=float(now))
     return ScenarioRun(sim, findings)

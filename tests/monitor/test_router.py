@@ -15,7 +15,7 @@ from heatlink.cluster.model import Cluster
 from heatlink.testing import FakeClock
 from services.access.deps import current_principal
 from services.access.principal import DEFAULT_SCOPES, Principal, Role
-from services.monitor.router import router
+from services.monitor.router import get_monitor, router
 from services.monitor.runtime import MonitorRuntime, start_monitor
 from services.monitor.testing import RecordingFindingSink
 from tests.monitor.dbsupport import T0, ingest, tank_readings
@@ -35,7 +35,7 @@ async def api(pool: asyncpg.Pool, cluster: Cluster
     runtime = await start_monitor(pool, cluster, clock, RecordingFindingSink())
     app = FastAPI()
     app.include_router(router)
-    app.state.monitor = runtime
+    app.dependency_overrides[get_monitor] = lambda: runtime
     app.dependency_overrides[current_principal] = principal_from_header
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:

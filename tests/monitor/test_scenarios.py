@@ -62,6 +62,16 @@ def test_lost_communication_is_unknown_not_an_outage() -> None:
     assert run.sim_s(run.findings[0]) == pytest.approx(lost_s + 120, abs=10)
 
 
+def test_a_replay_a_day_late_reports_the_gaps_that_happened_and_no_others() -> None:
+    """Staleness is judged on the plant's own clock (source time): a replayed or drained
+    backlog neither starts with every series stale nor hides the real loss."""
+    run = run_scenario("comms-loss", replay_lag_s=86_400.0)
+    lost_s = run.truth_s("comms_lost")[0]
+    assert [(f.rule_id, f.state) for f in run.findings] == [
+        ("tank1-stale", "unknown"), ("tank1-stale", "ok")]
+    assert run.sim_s(run.findings[0]) == pytest.approx(lost_s + 120, abs=10)
+
+
 # Tolerance of the "low" finding against the true crossing: 0.05 K of sensor noise on a
 # 0.6 K/h decline blurs the crossing by minutes; a fast fall crosses cleanly.
 @pytest.mark.parametrize(("name", "batch_s", "tolerance_s"), [("planned-stop", 60.0, 60.0),
@@ -76,3 +86,47 @@ def test_the_tank_is_warned_before_it_crosses_its_minimum(name: str, batch_s: fl
     assert crossing_s - run.sim_s(warnings[0]) >= 1800  # half an hour to act, at least
     low = [f for f in run.findings if f.rule_id == "tank1-band" and f.state == "low"]
     assert abs(run.sim_s(low[0]) - crossing_s) <= tolerance_s
+
+
+@pytest.mark.parametrize(("name", "restart"), [("furnace-trip", "restart"),
+                                               ("planned-stop", "planned_stop_end")])
+def test_rewarming_is_warned_before_the_tanks_rise_limit_from_its_heat_balance(
+        name: str, restart: str) -> None:
+    """The supply coming back at full heat warms the cold tank faster than its 2 K/h:
+    the heat balance (supply temperature, warm share, τ) says so before the tank does."""
+    run = run_scenario(name)
+    restart_s = run.truth_s(restart)[0]
+    crossing_s = next(e.sim_s for e in run.sim.truth if e.kind == "ramp_exceeded"
+                      and e.sim_s > restart_s and e.detail["rate_k_per_h"] > 0)
+    warned = [f for f in run.findings if f.rule_id == "tank1-ramp-alarm"
+              and f.state == "predicted_rising" and restart_s <= run.sim_s(f) < crossing_s]
+    assert warned, "no warning before the rise limit was crossed"
+    lead_s = crossing_s - run.sim_s(warned[0])
+    assert lead_s >= 0.75 * (crossing_s - restart_s), (lead_s, crossing_s - restart_s)
+    assert warned[0].predicted_time_to_limit_s is not None
+    # ... and the fall after the trip is warned from the same balance, before it happens.
+    fall_s = next(e.sim_s for e in run.sim.truth if e.kind == "ramp_exceeded")
+    first = next(f for f in run.findings if f.rule_id == "tank1-ramp-alarm")
+    assert first.state == "predicted_falling"
+    assert run.sim_s(first) < fall_s
+
+
+def test_a_partial_loss_predicts_the_supply_band_and_no_tank_crossing() -> None:
+    """One of two furnaces trips: the furnace's own heat output says so within seconds and
+    the supply's band breach is predicted before it happens. The tank, still fed half the
+    heat, does not cross its 10 C: while the supply still falls a crossing may be
+    predicted, and is withdrawn once the supply settles, long before its horizon."""
+    run = run_scenario("partial-loss")
+    trip_s = run.truth_s("trip")[0]
+    crossing_s = run.truth_s("below_min", "glomfjord/smelter/hx1/secondary/supply_temp")[0]
+    furnace = next(f for f in run.findings if f.rule_id == "furnace-trip")
+    assert furnace.state == "disrupted"
+    assert run.sim_s(furnace) - trip_s <= 30
+    band = [f for f in run.findings if f.rule_id == "hx1-supply-band"]
+    assert band[0].state == "predicted_low"
+    assert run.sim_s(band[0]) < crossing_s
+    assert run.truth_s("below_min", TANK) == []
+    tank = [(f.state, run.sim_s(f)) for f in run.findings if f.rule_id == "tank1-band"]
+    assert [state for state, _ in tank] in ([], ["predicted_low", "ok"])
+    if tank:
+        assert tank[1][1] - tank[0][1] < 900

@@ -24,6 +24,7 @@ import pytest
 from fastapi import FastAPI
 
 from services.app import create_app
+from services.runtimes import runtimes_of
 from services.settings import Settings
 from tests.alerts.support import T0, trip
 from tests.support.cancellation import at_random_point, stop_within_bound
@@ -74,7 +75,7 @@ async def one_round(phase: str, n: int, rng: random.Random, settings: Settings,
     finding = trip(at=T0 + timedelta(hours=n))
     if n % 2:
         finding = dataclasses.replace(finding, state="ok", previous_state="disrupted")
-    await app.state.alerts.service.findings([finding])
+    await runtimes_of(app).alerts.service.findings([finding])
     if phase == "running":
         await at_random_point(rng, 1.0)
         await stop_within_bound(task, what)

@@ -62,6 +62,11 @@ def mutate_hard_limit_series(doc: dict[str, Any]) -> None:
     doc["hard_limits"][0]["series"] = "glomfjord/smoltfarm/tank9/temp"
 
 
+def mutate_warm_share(doc: dict[str, Any]) -> None:
+    tank = next(a for a in doc["assets"] if a["id"] == "glomfjord/smoltfarm/tank1")
+    tank["thermal_model"]["warm_share_series"] = "glomfjord/smoltfarm/tank1/valve9"
+
+
 def mutate_band_order(doc: dict[str, Any]) -> None:
     next(r for r in doc["rules"] if r["id"] == "greenhouse-band")["low"] = 40.0
 
@@ -76,7 +81,9 @@ def mutate_band_order(doc: dict[str, Any]) -> None:
     (mutate_rule_past_hard_limit, "rules[2] (tank1-ramp-alarm): max_rise_per_h 5 is looser "
                                   "than the hard limit 2 per hour"),
     (mutate_hard_limit_series, "hard_limits[0].series: unknown series"),
-    (mutate_band_order, "rules[10] (greenhouse-band): low 40 must be below high 30"),
+    (mutate_band_order, "rules[11] (greenhouse-band): low 40 must be below high 30"),
+    (mutate_warm_share, "assets[3].thermal_model.warm_share_series: unknown series "
+                        "'glomfjord/smoltfarm/tank1/valve9'"),
 ])
 def test_a_mistake_is_named_with_file_and_path(tmp_path: Path, mutate: Any,
                                                expected: str) -> None:

@@ -28,7 +28,36 @@ EXPECTED_INJECTED = {
     "comms-loss": {"comms_lost", "comms_restored"},
     "slow-decline": {"decline_start"},
     "demo": {"trip", "restart"},  # heatlink demo's real-time story (demo)
+    "restart-full-heat": {"trip", "restart"},
+    "partial-loss": {"trip", "restart"},
+    "flapping-supply": {"trip", "restart"},
+    "backup-heater": {"trip", "restart", "setpoint_written"},
 }
+
+
+# What the scenarios of issue 18 must contain in their ground truth: the limit crossings
+# they were written for (true values, not readings).
+@pytest.mark.parametrize(("name", "crossings"), [
+    # Full heat at once into a cold tank: its 2 K/h rise limit is crossed after the restart.
+    ("restart-full-heat", {"below_min", "back_above_min", "ramp_exceeded"}),
+    # Half the heat left: the tank falls fast but not below 10 C; the return warms it fast.
+    ("partial-loss", {"ramp_exceeded"}),
+    # Each of three trips and returns crosses the rate limit both ways.
+    ("flapping-supply", {"ramp_exceeded", "ramp_within_limit"}),
+    # The backup heater slows the fall; the tank still dips below 10 C before the restart.
+    ("backup-heater", {"below_min", "back_above_min", "ramp_exceeded"}),
+])
+def test_the_protection_scenarios_record_their_limit_crossings(name: str,
+                                                               crossings: set[str]) -> None:
+    result = _run(name)
+    on_tank = [e for e in result.truth if e.category == "limit" and e.series == TANK]
+    assert crossings <= {e.kind for e in on_tank}
+    rises = [e for e in on_tank if e.kind == "ramp_exceeded" and e.detail["rate_k_per_h"] > 0]
+    assert rises, "the heat coming back crosses the rise limit"
+    if name == "partial-loss":
+        assert "below_min" not in {e.kind for e in on_tank}
+    if name == "flapping-supply":
+        assert len([e for e in result.truth if e.kind == "trip"]) == 3
 
 
 @cache
