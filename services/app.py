@@ -101,8 +101,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         started.push_async_callback(storage.stop)
         limits = await sync_series(pool, index)
         ingest = IngestService(pool, index, limits, settings, clock, metrics, [])
-        live = start_live(ingest, clock)
+        live = start_live(ingest, clock, pool, database_url)
         started.callback(live.hub.close)
+        await live.fanout.start()
+        started.push_async_callback(live.fanout.stop)
         # The parts that run in the background stop together, before the hub and the pool:
         # one part waiting on its broker does not hold up the others.
         running: list[Callable[[], Awaitable[None]]] = []

@@ -25,8 +25,16 @@ class ControlSettings(BaseSettings):
     mqtt_password: str | None = None
     mqtt_ca_file: Path | None = Field(None, description="CA of an mqtts:// broker; the "
                                       "system's when unset")
-    client_id: str = Field("heatlink-control", description="fixed, so the broker keeps "
-                           "results that arrive while the service is down")
+    client_id: str = Field("heatlink-control", description="the MQTT client id's stem: "
+                           "each replica connects as <client_id>-<replica>, so replicas never "
+                           "take the broker session from each other")
+    replica: str | None = Field(None, description="this replica's name, in its MQTT client "
+                                "id and its ramp leases; default <host name>-<process id>. A "
+                                "name stable across restarts (a StatefulSet pod's) lets the "
+                                "broker keep results that arrive while it is down")
+    lease_s: float = Field(15.0, gt=0, description="a running ramp's lease: renewed every "
+                           "third of it; when its replica stops renewing, another takes "
+                           "the ramp over (held, 'owner lost') after at most this long")
     topic_prefix: str = Field(DEFAULT_TOPIC_PREFIX, description="commands go to "
                               "<prefix>/<gateway>/commands, results come on …/results")
     tick_s: float = Field(1.0, gt=0, description="how often live ramps are looked at "

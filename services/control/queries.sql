@@ -4,12 +4,67 @@
 
 -- name: insert_ramp
 INSERT INTO control_ramps (point, owner, requested_by, start_value, target,
-    rate_per_h, status, steps, orgs, requested_at, updated_at)
-    VALUES ($1, $2, $3, $4, $5, $6, 'running', $7, $8, $9, $9) RETURNING id;
+    rate_per_h, status, steps, orgs, requested_at, updated_at, holder, lease_until)
+    VALUES ($1, $2, $3, $4, $5, $6, 'running', $7, $8, $9, $9, $10,
+            now() + make_interval(secs => $11)) RETURNING id;
 
 -- name: update_ramp
+-- Fenced: only the holder writes a live ramp; no row means the ramp was lost.
 UPDATE control_ramps SET status = $2, reasons = $3::jsonb, confirmed_value = $4,
-    step = $5, steps = $6, updated_at = $7 WHERE id = $1;
+    step = $5, steps = $6, updated_at = $7
+    WHERE id = $1 AND holder = $8 AND status IN ('running', 'held') RETURNING id;
+
+-- name: renew_leases
+-- The holder's ramps still live and still its own, their leases renewed.
+UPDATE control_ramps SET lease_until = now() + make_interval(secs => $3)
+    WHERE id = ANY($1::bigint[]) AND holder = $2 AND status IN ('running', 'held')
+    RETURNING id;
+
+-- name: take_over_lapsed
+-- Live ramps whose holder stopped renewing: held by the caller from now on.
+UPDATE control_ramps r SET holder = $1, lease_until = now() + make_interval(secs => $2),
+    epoch = r.epoch + 1, status = 'held', updated_at = $3,
+    reasons = jsonb_build_array('owner lost: ' || coalesce(prev.holder, 'the service before a restart')
+                                || ' stopped renewing its lease')
+    FROM (SELECT id, holder FROM control_ramps
+          WHERE status IN ('running', 'held') AND lease_until < now()
+          FOR UPDATE SKIP LOCKED) prev
+    WHERE r.id = prev.id
+    RETURNING r.id, r.point, r.orgs, r.target, r.rate_per_h, r.start_value,
+              r.confirmed_value, r.step, r.steps, r.epoch, prev.holder AS lost_holder,
+              r.reasons;
+
+-- name: take_over_held
+-- A held ramp moved to the replica an operator resumes it on: a held ramp sends nothing,
+-- and the old holder's next write is fenced off.
+UPDATE control_ramps r SET holder = $2, lease_until = now() + make_interval(secs => $3),
+    epoch = r.epoch + 1, updated_at = $4
+    FROM (SELECT id, holder FROM control_ramps WHERE id = $1 AND status = 'held'
+          FOR UPDATE) prev
+    WHERE r.id = prev.id
+    RETURNING r.id, r.point, r.orgs, r.target, r.rate_per_h, r.start_value,
+              r.confirmed_value, r.step, r.steps, r.epoch, prev.holder AS lost_holder,
+              r.reasons;
+
+-- name: cancel_held_elsewhere
+-- Cancel a live ramp another replica holds (or none does): the holder's next write is
+-- fenced off and it forgets the ramp.
+UPDATE control_ramps r SET status = 'cancelled', holder = $2, epoch = r.epoch + 1,
+    updated_at = $3, reasons = jsonb_build_array($4::text)
+    FROM (SELECT id, holder FROM control_ramps WHERE id = ANY($1::bigint[])
+          AND status IN ('running', 'held') FOR UPDATE) prev
+    WHERE r.id = prev.id
+    RETURNING r.id, r.point, r.orgs, r.confirmed_value, prev.holder AS lost_holder;
+
+-- name: live_on_point
+SELECT id FROM control_ramps WHERE point = $1 AND status IN ('running', 'held');
+
+-- name: ramp_holder
+SELECT holder, status FROM control_ramps WHERE id = $1;
+
+-- name: last_plan_no
+SELECT coalesce(max(substring(id from '-p([0-9]+)-')::int), 0) FROM control_commands
+    WHERE ramp_id = $1;
 
 -- name: insert_command
 INSERT INTO control_commands (id, ramp_id, point, gateway, value, issued_at,
@@ -22,18 +77,13 @@ SELECT readback, answered_at FROM control_commands
     WHERE point = $1 AND gateway_status = 'applied' AND readback IS NOT NULL
     ORDER BY answered_at DESC LIMIT 1;
 
--- name: cancel_live_ramps
-UPDATE control_ramps SET status = 'cancelled', updated_at = $1,
-    reasons = '["interrupted by a service restart"]'::jsonb
-    WHERE status IN ('running', 'held') RETURNING id, point, orgs;
-
 -- name: command_expired
 UPDATE control_commands SET status = 'expired' WHERE id = $1 AND status = 'sent';
 
 -- name: command_answered
 UPDATE control_commands SET gateway_status = $2, readback = $3, answered_at = $4,
     detail = $5, status = CASE WHEN status = 'sent' THEN $2 ELSE status END
-    WHERE id = $1 AND gateway = $6 AND gateway_status IS NULL;
+    WHERE id = $1 AND gateway = $6 AND gateway_status IS NULL RETURNING id;
 
 -- name: audit
 INSERT INTO control_audit (at, kind, actor, point, ramp_id, request_id, command_id,

@@ -8,15 +8,30 @@ dropped, counted by reason and audited for the facilitator.
 
 The runner wakes on every result (the next step goes out at once) and otherwise every
 ``tick_s`` wall seconds; what is due is decided by the injected clock.
+
+Replicas: a live ramp has one holder at a time, by a lease in ``control_ramps`` renewed on
+the database's clock every third of ``lease_s``. Every write of a ramp, and the command it
+sends (in the same transaction, sent only after the commit), is fenced on the holder, so a
+replica that lost a ramp writes and sends nothing more for it. When a holder stops renewing
+(it died, froze, lost the database), another replica takes the ramp over *held*, audited
+"owner lost": the dead holder may have a step in flight that the plant can still apply
+until the command's expiry (the gateway refuses it after), so continuing at once would plan
+from a value the plant may be leaving; an operator resumes it, which re-plans from the last
+confirmed value, on any replica. Every replica hears every result on its own MQTT session;
+the holder acts on it, the others leave results of ramps held elsewhere alone.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
+import secrets
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -38,7 +53,8 @@ from services.control.bus import CommandBus
 from services.control.keys import ControlKeys, load_keys
 from services.control.metrics import ControlMetrics
 from services.control.plan import RampPlan, StartError, check_target, plan_ramp
-from services.control.ramp import Event, Ramp
+from services.control.ramp import Event, Ramp, RampStatus
+from services.control.store import RampLost
 from services.monitor.runtime import MonitorRuntime
 from services.readings import store as readings
 from services.settings import ControlSettings
@@ -80,14 +96,18 @@ class ControlRuntime:
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        # The lease holder's name: the replica's, and this process start's own, so a
+        # restarted replica never passes for the process that held a ramp before it.
+        self.holder = f"{replica_name(settings)}/{secrets.token_hex(4)}"
 
     # ---- life cycle
     async def start(self) -> None:
-        await self._interrupted()
+        await self.leases()
         if self.bus is not None:
             self.bus.start()
             self._tasks.append(asyncio.create_task(self._results(), name="control results"))
         self._tasks.append(asyncio.create_task(self._runner(), name="control runner"))
+        self._tasks.append(asyncio.create_task(self._lease_loop(), name="control leases"))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -95,19 +115,72 @@ class ControlRuntime:
         if self.bus is not None:
             await self.bus.stop()
 
-    async def _interrupted(self) -> None:
-        """Ramps live when the service last stopped are not picked up again: the plant holds
-        the last value written, and an operator asks anew from there (a ramp resumed
-        blindly could step from a value the plant no longer holds)."""
-        now = self.clock.now()
-        async with self.pool.acquire() as conn, conn.transaction():
-            for row in await store.cancel_live_ramps(conn, now):
-                await store.audit(conn, at=now, kind="cancelled", actor="heatlink",
-                                  orgs=row["orgs"], point=row["point"], ramp_id=row["id"],
-                                  detail={"by": "heatlink", "why": "interrupted by a "
-                                          "service restart"})
-                log.warning("ramp %d on %s cancelled: interrupted by a restart", row["id"],
-                            row["point"])
+    # ---- leases
+    async def _lease_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.lease_s / 3)
+            try:
+                await self.leases()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                if not self._outage(exc):
+                    log.exception("control: leases not renewed; trying again")
+
+    async def leases(self) -> None:
+        """Renew the leases of the ramps held here, forget those lost, and take over (held)
+        the live ramps whose holder stopped renewing."""
+        async with self._lock, self.pool.acquire() as conn:
+            mine = [r.id for r in self.ramps.values() if r.status.live]
+            kept = await store.renew_leases(conn, mine, self.holder, self.settings.lease_s)
+            for ramp_id in set(mine) - kept:
+                self._forget(ramp_id)
+            async with conn.transaction():
+                now = self.clock.now()
+                for row in await store.take_over_lapsed(conn, self.holder,
+                                                        self.settings.lease_s, now):
+                    await self._adopt(conn, row, now, "owner lost")
+        if self.ramps:
+            self._wake.set()
+
+    def _forget(self, ramp_id: int) -> None:
+        ramp = self.ramps.pop(ramp_id, None)
+        if ramp is not None and ramp.status.live:
+            log.warning("ramp %d on %s: no longer held here (taken over or cancelled by "
+                        "another replica); nothing more is sent for it", ramp_id,
+                        ramp.point.key)
+
+    async def _adopt(self, conn: asyncpg.Connection, row: asyncpg.Record, now: datetime,
+                     why: str) -> Ramp | None:
+        """A ramp just taken over from ``row``, in memory here, held; audited."""
+        point = self.points.get(row["point"])
+        reasons = [str(r) for r in _json_list(row["reasons"])]
+        detail = {"why": why, "lost_holder": row["lost_holder"], "holder": self.holder,
+                  "epoch": row["epoch"], "confirmed_value": row["confirmed_value"]}
+        if point is None:  # the cluster file no longer has it: nothing to resume to
+            await store.cancel_held_elsewhere(conn, [row["id"]], self.holder, now,
+                                              "point no longer in the cluster")
+            await store.audit(conn, at=now, kind="cancelled", actor="heatlink",
+                              orgs=row["orgs"], point=row["point"], ramp_id=row["id"],
+                              detail=detail | {"by": "heatlink", "why":
+                                               "point no longer in the cluster"})
+            return None
+        start = next((v for v in (row["confirmed_value"], row["start_value"])
+                      if v is not None), row["target"])
+        low, high = point.range
+        start = min(max(start, low), high)
+        plan = RampPlan(start, row["target"], row["rate_per_h"] / 3600.0, point.ease_s,
+                        point.step_s)
+        ramp = Ramp(row["id"], point, row["target"], plan, now, status=RampStatus.HELD,
+                    confirmed_value=row["confirmed_value"],
+                    plan_no=await store.last_plan_no(conn, row["id"]) + 1,
+                    operator_hold="; ".join(reasons) or why)
+        self.ramps[ramp.id] = ramp
+        if why == "owner lost":
+            log.warning("ramp %d on %s taken over from %s: held until an operator resumes it",
+                        ramp.id, point.key, row["lost_holder"])
+            await store.audit(conn, at=now, kind="held", actor="heatlink",
+                              orgs=self.orgs_of(point), point=point.key, ramp_id=ramp.id,
+                              detail=detail | {"reasons": list(ramp.reasons)})
+        return ramp
 
     # ---- who may see and do what
     def orgs_of(self, point: WritablePoint) -> list[str]:
@@ -166,18 +239,29 @@ class ControlRuntime:
         rise, fall = self.limits(point)
         now = self.clock.now()
         async with self._lock, self.pool.acquire() as conn, conn.transaction():
+            # One request per point at a time across replicas: the second sees the first's
+            # ramp and supersedes it.
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('control:' || $1))",
+                               point.key)
             start, source = await self._start_value(conn, point)
             plan = plan_ramp(start, target, max_rise_per_h=rise, max_fall_per_h=fall,
                              value_range=point.range, rate_fraction=point.rate_fraction,
                              ease_s=point.ease_s, step_s=point.step_s)
-            for live in self.ramps.values():
+            for live in list(self.ramps.values()):
                 if live.point.key == point.key and live.status.live:
                     live_events = live.cancel(f"{actor} (superseded)")
-                    await self._persist(conn, live, live_events, str(actor))
+                    try:
+                        async with conn.transaction():  # a savepoint: lost is not fatal
+                            await self._persist(conn, live, live_events, str(actor))
+                    except RampLost:
+                        self._forget(live.id)
+            elsewhere = await store.live_on_point(conn, point.key)
+            await self._cancel_elsewhere(conn, elsewhere, f"{actor} (superseded)", now)
             ramp_id = await store.insert_ramp(
                 conn, point=point.key, owner=point.owner, requested_by=str(actor),
                 start_value=start, target=target, rate_per_h=plan.rate_per_s * 3600,
-                steps=plan.steps, orgs=self.orgs_of(point), at=now)
+                steps=plan.steps, orgs=self.orgs_of(point), at=now, holder=self.holder,
+                lease_s=self.settings.lease_s)
             ramp = Ramp(ramp_id, point, target, plan, now)
             self.ramps[ramp_id] = ramp
             await self._persist(conn, ramp, [Event("requested", {
@@ -189,24 +273,56 @@ class ControlRuntime:
         return ramp_id
 
     async def cancel(self, actor: Actor, ramp_id: int) -> bool:
+        """Cancel a live ramp, held here or by any other replica."""
         async with self._lock:
             ramp = self.ramps.get(ramp_id)
-            if ramp is None or not ramp.status.live:
-                return False
+            if ramp is not None and ramp.status.live:
+                try:
+                    async with self.pool.acquire() as conn, conn.transaction():
+                        await self._persist(conn, ramp, ramp.cancel(str(actor)), str(actor))
+                    return True
+                except RampLost:
+                    self._forget(ramp_id)
             async with self.pool.acquire() as conn, conn.transaction():
-                await self._persist(conn, ramp, ramp.cancel(str(actor)), str(actor))
-        return True
+                return bool(await self._cancel_elsewhere(conn, [ramp_id], str(actor),
+                                                         self.clock.now()))
+
+    async def _cancel_elsewhere(self, conn: asyncpg.Connection, ramp_ids: Sequence[int],
+                                by: str, now: datetime) -> int:
+        """Cancel live ramps held by other replicas (or none): their holders' next writes
+        are fenced off, so they send nothing more."""
+        rows = await store.cancel_held_elsewhere(conn, ramp_ids, self.holder, now,
+                                                 f"cancelled by {by}")
+        for row in rows:
+            await store.audit(conn, at=now, kind="cancelled", actor=by, orgs=row["orgs"],
+                              point=row["point"], ramp_id=row["id"], detail={
+                                  "by": by, "in_flight": None, "holder": row["lost_holder"],
+                                  "confirmed_value": row["confirmed_value"]})
+        return len(rows)
 
     async def resume(self, actor: Actor, ramp_id: int) -> bool:
+        """Resume a ramp held for the operator, here or (moving it here) on another
+        replica."""
         async with self._lock:
+            now = self.clock.now()
             ramp = self.ramps.get(ramp_id)
             if ramp is None:
-                return False
-            events = ramp.resume(self.clock.now(), str(actor))
+                async with self.pool.acquire() as conn, conn.transaction():
+                    row = await store.take_over_held(conn, ramp_id, self.holder,
+                                                     self.settings.lease_s, now)
+                    if row is not None:
+                        ramp = await self._adopt(conn, row, now, "moved to resume")
+                if ramp is None:
+                    return False
+            events = ramp.resume(now, str(actor))
             if not events:
                 return False
-            async with self.pool.acquire() as conn, conn.transaction():
-                await self._persist(conn, ramp, events, str(actor))
+            try:
+                async with self.pool.acquire() as conn, conn.transaction():
+                    await self._persist(conn, ramp, events, str(actor))
+            except RampLost:
+                self._forget(ramp_id)
+                return False
             await self.alarm.clear(ramp)
         self._wake.set()
         return True
@@ -234,11 +350,17 @@ class ControlRuntime:
                 events += more
                 if not events:
                     continue
-                async with conn.transaction():
-                    if command is not None:
-                        seq = await store.insert_command(conn, command, ramp.point.gateway)
-                        ramp.pending = command = command.model_copy(update={"seq": seq})
-                    await self._persist(conn, ramp, events, "heatlink")
+                try:
+                    async with conn.transaction():
+                        if command is not None:
+                            seq = await store.insert_command(conn, command,
+                                                             ramp.point.gateway)
+                            ramp.pending = command = command.model_copy(update={"seq": seq})
+                        await self._persist(conn, ramp, events, "heatlink")
+                except RampLost:
+                    # Rolled back with its command, which therefore never goes out.
+                    self._forget(ramp.id)
+                    continue
                 if command is not None and self.bus is not None \
                         and self.keys.signing is not None:
                     # After the commit: a command is never out without its record.
@@ -320,16 +442,27 @@ class ControlRuntime:
             ramp = self.ramps.get(result.ramp_id)
             point = self.points.get(result.point)
             async with self.pool.acquire() as conn, conn.transaction():
-                await store.command_answered(conn, result, now)
                 if ramp is None:
-                    await store.audit(conn, at=now, kind="late_answer", actor="gateway",
-                                      orgs=self.orgs_of(point) if point else [],
-                                      point=result.point, ramp_id=result.ramp_id,
-                                      command_id=result.command_id,
-                                      detail=result.model_dump(mode="json"))
+                    held = await store.ramp_holder(conn, result.ramp_id)
+                    if held is not None and held["status"] in ("running", "held") \
+                            and held["holder"] != self.holder:
+                        return  # its holder hears the same result and acts on it
+                    # Every replica hears it: the one that stores it first records it.
+                    if await store.command_answered(conn, result, now):
+                        await store.audit(conn, at=now, kind="late_answer", actor="gateway",
+                                          orgs=self.orgs_of(point) if point else [],
+                                          point=result.point, ramp_id=result.ramp_id,
+                                          command_id=result.command_id,
+                                          detail=result.model_dump(mode="json"))
                     return
+                await store.command_answered(conn, result, now)
                 events = ramp.on_result(result, now)
-                await self._persist(conn, ramp, events, "gateway")
+                try:
+                    async with conn.transaction():
+                        await self._persist(conn, ramp, events, "gateway")
+                except RampLost:
+                    self._forget(ramp.id)
+                    return
             if any(e.kind in ("readback_mismatch", "step_rejected") for e in events):
                 await self.alarm.raise_for(ramp, result)
 
@@ -350,7 +483,7 @@ class ControlRuntime:
                               command_id=event.command_id, detail=event.detail)
         await store.update_ramp(conn, ramp.id, status=ramp.status.value, reasons=ramp.reasons,
                                 confirmed_value=ramp.confirmed_value, step=ramp.step,
-                                steps=ramp.plan.steps, at=now)
+                                steps=ramp.plan.steps, at=now, holder=self.holder)
 
     async def _start_value(self, conn: asyncpg.Connection,
                            point: WritablePoint) -> tuple[float, str]:
@@ -379,6 +512,17 @@ class ControlRuntime:
                          "starts only from what the plant reports")
 
 
+def replica_name(settings: ControlSettings) -> str:
+    """This replica's name: configured, or unique among running processes (host, pid)."""
+    return settings.replica or f"{socket.gethostname()}-{os.getpid()}"
+
+
+def _json_list(value: Any) -> list[Any]:
+    """A jsonb array as asyncpg gives it (text)."""
+    loaded = json.loads(value) if isinstance(value, str) else value
+    return list(loaded) if isinstance(loaded, list) else []
+
+
 def _storable(text: str) -> str:
     """Text of unknown origin as jsonb can hold it (no NUL): a message that cannot be audited
     would never be acknowledged, and come back for ever."""
@@ -398,7 +542,10 @@ def create_control(*, pool: asyncpg.Pool, index: ClusterIndex, clock: Clock,
                    storage: StorageHealth, settings: ControlSettings) -> ControlRuntime:
     """Build control from the parts it stands on: the monitor's rules (ramp limits, which
     change at run time) and the alerts, which hear of a plant that does not follow."""
-    bus = (CommandBus(settings.mqtt_url, settings.client_id, settings.topic_prefix,
+    # A client id per replica: with one fixed id, replicas would take the broker session
+    # from each other in turn.
+    client_id = f"{settings.client_id}-{replica_name(settings)}"
+    bus = (CommandBus(settings.mqtt_url, client_id, settings.topic_prefix,
                       username=settings.mqtt_username, password=settings.mqtt_password,
                       ca_file=settings.mqtt_ca_file) if settings.mqtt_url else None)
     return ControlRuntime(pool, index, clock, monitor, alerts, settings, bus,

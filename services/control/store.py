@@ -21,21 +21,65 @@ def q(name: str) -> str:
     return load_queries(_QUERIES)[name]
 
 
+class RampLost(RuntimeError):
+    """The ramp is no longer this replica's: another took it over or cancelled it."""
+
+
 async def insert_ramp(conn: asyncpg.Connection, *, point: str, owner: str, requested_by: str,
                       start_value: float | None, target: float, rate_per_h: float,
-                      steps: int, orgs: Sequence[str], at: datetime) -> int:
+                      steps: int, orgs: Sequence[str], at: datetime, holder: str,
+                      lease_s: float) -> int:
     ramp_id: int = await conn.fetchval(
         q("insert_ramp"), point, owner, requested_by, start_value, target, rate_per_h, steps,
-        list(orgs), at)
+        list(orgs), at, holder, lease_s)
     return ramp_id
 
 
 async def update_ramp(conn: asyncpg.Connection, ramp_id: int, *, status: str,
                       reasons: Sequence[str], confirmed_value: float | None, step: int,
-                      steps: int, at: datetime) -> None:
-    await conn.execute(
-        q("update_ramp"), ramp_id, status, json.dumps(list(reasons)), confirmed_value, step,
-        steps, at)
+                      steps: int, at: datetime, holder: str) -> None:
+    """Write the ramp's state if ``holder`` still holds it live; else raise ``RampLost``
+    (the caller's transaction, with any command in it, rolls back)."""
+    if await conn.fetchval(
+            q("update_ramp"), ramp_id, status, json.dumps(list(reasons)), confirmed_value,
+            step, steps, at, holder) is None:
+        raise RampLost(ramp_id)
+
+
+async def renew_leases(conn: asyncpg.Connection, ramp_ids: Sequence[int], holder: str,
+                       lease_s: float) -> set[int]:
+    """The ramps among ``ramp_ids`` still live and held by ``holder``, leases renewed."""
+    rows = await conn.fetch(q("renew_leases"), list(ramp_ids), holder, lease_s)
+    return {r["id"] for r in rows}
+
+
+async def take_over_lapsed(conn: asyncpg.Connection, holder: str, lease_s: float,
+                           at: datetime) -> list[asyncpg.Record]:
+    """Live ramps whose lease ran out, now held (status 'held') by ``holder``."""
+    return list(await conn.fetch(q("take_over_lapsed"), holder, lease_s, at))
+
+
+async def take_over_held(conn: asyncpg.Connection, ramp_id: int, holder: str, lease_s: float,
+                         at: datetime) -> asyncpg.Record | None:
+    return await conn.fetchrow(q("take_over_held"), ramp_id, holder, lease_s, at)
+
+
+async def cancel_held_elsewhere(conn: asyncpg.Connection, ramp_ids: Sequence[int],
+                                holder: str, at: datetime, why: str) -> list[asyncpg.Record]:
+    return list(await conn.fetch(q("cancel_held_elsewhere"), list(ramp_ids), holder, at, why))
+
+
+async def live_on_point(conn: asyncpg.Connection, point: str) -> list[int]:
+    return [r["id"] for r in await conn.fetch(q("live_on_point"), point)]
+
+
+async def ramp_holder(conn: asyncpg.Connection, ramp_id: int) -> asyncpg.Record | None:
+    return await conn.fetchrow(q("ramp_holder"), ramp_id)
+
+
+async def last_plan_no(conn: asyncpg.Connection, ramp_id: int) -> int:
+    n: int = await conn.fetchval(q("last_plan_no"), ramp_id)
+    return n
 
 
 async def insert_command(conn: asyncpg.Connection, command: SetpointCommand,
@@ -56,23 +100,21 @@ async def last_readback(conn: asyncpg.Connection,
     return (row["readback"], row["answered_at"]) if row is not None else None
 
 
-async def cancel_live_ramps(conn: asyncpg.Connection, at: datetime) -> list[asyncpg.Record]:
-    """Cancel the ramps left running or held by a stopped service: (id, point, orgs)."""
-    return list(await conn.fetch(q("cancel_live_ramps"), at))
-
-
 async def command_expired(conn: asyncpg.Connection, command_id: str) -> None:
     """Given up on here; a later answer from the gateway is kept in gateway_status."""
     await conn.execute(q("command_expired"), command_id)
 
 
 async def command_answered(conn: asyncpg.Connection, result: CommandResult,
-                           at: datetime) -> None:
+                           at: datetime) -> bool:
+    """True when this was the command's first answer (every replica hears every result;
+    the first to store it is the one that records it)."""
     # A command this side already expired stays expired, whatever arrives later; the
     # gateway's first answer stands (a later one answers a copy: a replay it refused).
-    await conn.execute(
+    first = await conn.fetchval(
         q("command_answered"), result.command_id, result.status, result.readback, at,
         result.detail, result.gateway)
+    return first is not None
 
 
 async def audit(conn: asyncpg.Connection, *, at: datetime, kind: str, actor: str,

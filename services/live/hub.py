@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
@@ -69,17 +69,24 @@ class LiveHub:
         self._changed = asyncio.Event()
         self._closed = False
         self.published_total = 0
+        # Events published here other than readings go to the other replicas through this
+        # (`services.live.fanout`); readings go by the ingest observer.
+        self.forward: Callable[[Event], None] | None = None
 
     # -- writers ---------------------------------------------------------------------------
 
     def publish(self, kind: str, data: bytes, *, series: str | None = None,
-                orgs: frozenset[str] | None = None) -> int:
-        """Append one event and wake the readers; returns its sequence number."""
+                orgs: frozenset[str] | None = None, share: bool = True) -> int:
+        """Append one event and wake the readers; returns its sequence number. ``share``:
+        hand it to ``forward`` too (the other replicas), unless it came from them."""
         self._last_seq += 1
         seq = self._last_seq
-        self._ring[seq % self.capacity] = Event(seq, kind, data, series, orgs)
+        event = Event(seq, kind, data, series, orgs)
+        self._ring[seq % self.capacity] = event
         self.published_total += 1
         self._wake()
+        if share and self.forward is not None:
+            self.forward(event)
         return seq
 
     def publish_many(self, kind: str, items: Sequence[tuple[str | None, bytes]]) -> int:

@@ -69,7 +69,7 @@ class TicketOut(BaseModel):
 async def issue_ticket(request: Request,
                        principal: Annotated[Principal, Depends(require_scope(Scope.READ))],
                        live: LiveDep) -> TicketOut:
-    ticket, expires_at = live.tickets.issue(request_credential(request), principal.org)
+    ticket, expires_at = await live.tickets.issue(request_credential(request), principal.org)
     return TicketOut(ticket=ticket, expires_at=expires_at,
                      stream_url=f"/v1/stream?ticket={ticket}")
 
@@ -77,7 +77,7 @@ async def issue_ticket(request: Request,
 async def _stream_caller(request: Request, tickets: TicketBook, ticket: str | None
                          ) -> tuple[Principal, str]:
     if ticket is not None:
-        redeemed = tickets.redeem(ticket)
+        redeemed = await tickets.redeem(ticket)
         if redeemed is None:
             raise HTTPException(status.HTTP_401_UNAUTHORIZED,
                                 f"the ticket is unknown, used or expired (each opens one "

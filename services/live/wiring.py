@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import asyncpg
+
 from heatlink.clock import Clock
 from services.ingest.service import IngestService
+from services.live.fanout import LiveFanout
 from services.live.hub import LiveHub
 from services.live.observer import HubObserver
 from services.live.stream import KEEPALIVE_S
@@ -16,14 +19,20 @@ from services.live.tickets import TicketBook
 class Live:
     hub: LiveHub
     tickets: TicketBook
+    fanout: LiveFanout  # the other replicas' readings and alerts into the hub, ours to them
     # How often an open stream sends a keep-alive and checks its token again (a test
     # that waits for a revocation makes it shorter).
     keepalive_s: float = KEEPALIVE_S
 
 
-def start_live(ingest: IngestService, clock: Clock) -> Live:
-    """The hub and ticket book, the hub told of every stored reading. Call
-    ``LiveHub.close`` at shutdown so streams end."""
+def start_live(ingest: IngestService, clock: Clock, pool: asyncpg.Pool,
+               database_url: str) -> Live:
+    """The hub, the ticket book (in the database) and the fan-out to other replicas, the
+    hub and the fan-out told of every stored reading. Await ``fanout.start``; at shutdown
+    ``fanout.stop`` and ``LiveHub.close`` so streams end."""
     hub = LiveHub()
     ingest.observers.append(HubObserver(hub))
-    return Live(hub, TicketBook(clock))
+    fanout = LiveFanout(hub, pool, database_url)
+    hub.forward = fanout.forward
+    ingest.observers.append(fanout)
+    return Live(hub, TicketBook(pool, clock), fanout)

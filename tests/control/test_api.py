@@ -115,8 +115,11 @@ async def test_protective_requests_and_refusals(fresh_database_url: str,
             assert (await c.get("/v1/control/points")).json() == []
 
 
-async def test_a_ramp_live_at_a_restart_is_cancelled_and_audited(
+async def test_a_ramp_whose_holder_is_gone_is_taken_over_held_and_audited(
         fresh_database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ramp live when its service stopped (no lease renewed since): the service that
+    starts takes it over held, for an operator to resume from the last confirmed value; the
+    plant holds the last value it applied."""
     monkeypatch.setenv("HEATLINK_ALERTS_RUN_WORKER", "false")
     farm = await make_token(fresh_database_url, "fjordsmolt", Role.OPERATOR)
     conn = await asyncpg.connect(fresh_database_url)
@@ -132,10 +135,12 @@ async def test_a_ramp_live_at_a_restart_is_cancelled_and_audited(
     async with running_app(Settings(database_url=fresh_database_url,
                                     retention_days=30)) as app, app.client(farm) as c:
         ramp = (await c.get(f"/v1/control/ramps/{ramp_id}")).json()
-        assert ramp["status"] == "cancelled"
-        assert ramp["reasons"] == ["interrupted by a service restart"]
+        assert ramp["status"] == "held"
+        assert ramp["reasons"][-1] == ("owner lost: the service before a restart stopped "
+                                       "renewing its lease")
         audit = (await c.get("/v1/control/audit", params={"ramp_id": ramp_id})).json()
-        assert [r["kind"] for r in audit] == ["cancelled"]
+        assert {r["kind"] for r in audit} == {"held"}
+        assert audit[-1]["detail"]["why"] == "owner lost"  # the first
 
 
 async def test_a_ramp_starts_only_from_a_fresh_good_plant_value(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
+import asyncpg
 import pytest
 
 from heatlink.testing import FakeClock
@@ -116,29 +118,52 @@ async def test_revoking_the_token_ends_its_open_stream(
     assert "revoked" in end.data["reason"]
 
 
-def test_a_ticket_opens_one_stream_before_it_expires() -> None:
+@pytest.fixture
+async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+async def test_a_ticket_opens_one_stream_before_it_expires(
+        live_service: AppHandle, pool: asyncpg.Pool) -> None:
     clock = FakeClock()
-    book = TicketBook(clock, ttl_s=120)
-    ticket, _ = book.issue("hl_token", "fjordsmolt")
+    book = TicketBook(pool, clock, ttl_s=120)
+    ticket, _ = await book.issue("hl_token", "fjordsmolt")
     clock.advance(119)
-    found = book.redeem(ticket)
+    found = await book.redeem(ticket)
     assert found is not None
     assert (found.token, found.org) == ("hl_token", "fjordsmolt")
-    assert book.redeem(ticket) is None  # used: a leaked URL opens nothing
-    late, _ = book.issue("hl_token", "fjordsmolt")
+    assert await book.redeem(ticket) is None  # used: a leaked URL opens nothing
+    late, _ = await book.issue("hl_token", "fjordsmolt")
     clock.advance(121)
-    assert book.redeem(late) is None
-    assert book.redeem("st_unknown") is None
+    assert await book.redeem(late) is None
+    assert await book.redeem("st_unknown") is None
 
 
-def test_one_company_asking_for_many_tickets_does_not_push_out_anothers() -> None:
-    book = TicketBook(FakeClock(), ttl_s=120, max_per_org=50)
-    farm, _ = book.issue("hl_farm", "fjordsmolt")
-    flood = [book.issue("hl_greenhouse", "mo-greenhouse")[0] for _ in range(10_000)]
-    assert book.count("mo-greenhouse") == 50  # its own oldest went first
-    assert book.redeem(flood[0]) is None
-    assert book.redeem(flood[-1]) is not None
-    found = book.redeem(farm)
+async def test_the_database_holds_no_usable_credential_for_a_ticket(
+        live_service: AppHandle, pool: asyncpg.Pool) -> None:
+    book = TicketBook(pool, FakeClock(), ttl_s=120)
+    ticket, _ = await book.issue("hl_secret_token_value", "fjordsmolt")
+    rows = await pool.fetch("SELECT hash, sealed FROM stream_tickets")
+    assert all(b"hl_secret_token_value" not in bytes(r["sealed"]) for r in rows)
+    assert all(ticket.encode() not in bytes(r["hash"]) for r in rows)
+    found = await book.redeem(ticket)
+    assert found is not None
+    assert found.token == "hl_secret_token_value"
+
+
+async def test_one_company_asking_for_many_tickets_does_not_push_out_anothers(
+        live_service: AppHandle, pool: asyncpg.Pool) -> None:
+    book = TicketBook(pool, FakeClock(), ttl_s=120, max_per_org=50)
+    farm, _ = await book.issue("hl_farm", "fjordsmolt")
+    flood = [(await book.issue("hl_greenhouse", "mo-greenhouse"))[0] for _ in range(300)]
+    assert await book.count("mo-greenhouse") == 50  # its own oldest went first
+    assert await book.redeem(flood[0]) is None
+    assert await book.redeem(flood[-1]) is not None
+    found = await book.redeem(farm)
     assert found is not None
     assert found.org == "fjordsmolt"
 

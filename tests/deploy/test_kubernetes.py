@@ -165,9 +165,9 @@ def test_the_database_is_timescaledb_under_cloudnativepg_and_its_url_reaches_the
 
 
 def test_one_replica_replaced_whole_until_replicas_act_as_one() -> None:
-    """A rolling update would start a second `heatlink serve` beside the first, and its
-    control runtime cancels the first's running ramps in the audit while they go on
-    (deploy/HA.md, item 3): one replica, replaced by Recreate."""
+    """A rolling update would start a second `heatlink serve` beside the first, whose
+    monitor judges only the readings that reach it and raises false stale alarms for the
+    rest (deploy/HA.md, items 1 and 2): one replica, replaced by Recreate."""
     spec = one("Deployment")["spec"]
     assert spec["replicas"] == 1
     assert spec["strategy"]["type"] == "Recreate"

@@ -31,6 +31,7 @@ from heatlink.cluster.loader import EXAMPLE_CLUSTER, load_cluster
 from heatlink.wire import Reading
 from services.access.principal import Role
 from tests.gateway.support import config_for, eventually, mqtt_source, running
+from tests.support.replicas import service_replicas
 from tests.support.service import ServiceProcess, make_token
 
 T0 = datetime(2026, 1, 15, 6, 0, tzinfo=UTC)
@@ -126,15 +127,9 @@ async def replicas(fresh_database_url: str
     token = await make_token(fresh_database_url, "glomfjord-smelter", Role.GATEWAY,
                              gateway=GATEWAY, name=f"failover-{uuid.uuid4().hex[:6]}")
     # A frozen replica's open transaction is ended by the database after 5 s.
-    processes = [ServiceProcess(fresh_database_url,
-                                env={"HEATLINK_IDLE_IN_TRANSACTION_TIMEOUT_S": "5"})
-                 for _ in range(2)]
-    try:
-        await asyncio.gather(*(asyncio.to_thread(p.start) for p in processes))
+    async with service_replicas(fresh_database_url, 2, env={
+            "HEATLINK_IDLE_IN_TRANSACTION_TIMEOUT_S": "5"}) as processes:
         yield processes, fresh_database_url, token
-    finally:
-        for process in processes:
-            await asyncio.to_thread(process.stop)
 
 
 async def stored(database_url: str, since: datetime) -> dict[Key, int]:
