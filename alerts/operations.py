@@ -4,7 +4,9 @@ recorded as a transition with who and when; results are values for the API to ma
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+
+import asyncpg
 
 from alerts import lifecycle, store
 from alerts.service import AlertService
@@ -39,11 +41,24 @@ async def acknowledge(service: AlertService, alert_id: int, org: str, actor: str
         change = lifecycle.on_ack(alert.state)
         if change is None:
             return Unchanged(alert, f"nothing to acknowledge in state {alert.state}")
-        row = await store.set_fields(conn, alert.id, now, state=change.to_state,
-                                     escalate_at=None)
-        await store.transition(conn, row.id, now, actor, change.event, change.from_state,
-                               change.to_state)
+        row = await _acknowledge(conn, alert, change, now, actor)
+        # One alarm per cause (ISA-18.2): the conditions grouped under it are acknowledged
+        # with it, each with its own transition saying so.
+        for child in await store.unacknowledged_under(conn, alert.id):
+            grouped = lifecycle.on_ack(child.state)
+            if grouped is not None and child.org == org:
+                await _acknowledge(conn, child, grouped, now, actor,
+                                   note=f"with its group (alert {alert.id})")
         return Done(row)
+
+
+async def _acknowledge(conn: asyncpg.Connection, alert: AlertRow, change: lifecycle.Change,
+                       now: datetime, actor: str, note: str = "") -> AlertRow:
+    row = await store.set_fields(conn, alert.id, now, state=change.to_state,
+                                 escalate_at=None)
+    await store.transition(conn, row.id, now, actor, change.event, change.from_state,
+                           change.to_state, note=note)
+    return row
 
 
 async def shelve(service: AlertService, alert_id: int, org: str, actor: str,

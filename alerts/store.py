@@ -226,6 +226,15 @@ async def was_told(conn: asyncpg.Connection, alert_id: int) -> bool:
     return told
 
 
+async def unacknowledged_under(conn: asyncpg.Connection, parent_id: int) -> list[AlertRow]:
+    """Alerts grouped under ``parent_id`` that still wait for an acknowledgement."""
+    rows = await conn.fetch(
+        """SELECT * FROM alerts
+           WHERE parent_id = $1 AND state IN ('active_unack', 'cleared_unack')
+           ORDER BY id FOR UPDATE""", parent_id)
+    return [_row(r) for r in rows]
+
+
 async def held_by(conn: asyncpg.Connection, *, parent_id: int | None,
                   window_id: int | None) -> list[AlertRow]:
     """Active alerts grouped under ``parent_id`` or suppressed by ``window_id``."""

@@ -16,6 +16,8 @@ from typing import Any
 import asyncpg
 import pytest
 
+from alerts import operations, store
+from alerts.model import AlertState
 from alerts.service import AlertService
 from alerts.settings import AlertSettings
 from alerts.testing import RecordingChannel
@@ -206,3 +208,33 @@ async def test_a_disruption_that_leaves_heat_is_timed_as_a_total_loss_with_its_r
     assert low < alert["time_to_impact_s"]
     assert high is None
     assert alert["title"].endswith("to never)")
+
+
+async def test_acknowledging_the_cause_acknowledges_what_follows_from_it(
+        pool: asyncpg.Pool, fake_clock: FakeClock, tmp_path: Path) -> None:
+    ep = await _episode(pool, fake_clock, tmp_path)
+    await _latest(pool, fake_clock, {TANK_TEMP: 12.0})
+    await ep.found(finding("furnace-trip", FURNACE, "disrupted", value=140.0))
+    fake_clock.advance(80)
+    await ep.found(finding("hx1-disruption", HX1_POWER, "disrupted", value=300.0))
+    fake_clock.advance(900)
+    await ep.found(finding("tank1-band", TANK_TEMP, "low", kind="band", owner="fjordsmolt",
+                           value=9.8))
+    async with pool.acquire() as conn:
+        farm = await store.list_alerts(conn, "fjordsmolt", active_only=True, limit=50)
+    roots = [a for a in farm if a.parent_id is None]
+    assert len(roots) == 1  # one alarm for the farm, whatever followed from the trip
+    grouped = [a for a in farm if a.parent_id == roots[0].id]
+    assert grouped
+    assert all(a.state == AlertState.ACTIVE_UNACK for a in grouped)
+
+    done = await operations.acknowledge(ep.service, roots[0].id, "fjordsmolt", "night shift")
+
+    assert isinstance(done, operations.Done)
+    async with pool.acquire() as conn:
+        after = {a.id: a for a in await store.list_alerts(conn, "fjordsmolt",
+                                                          active_only=True, limit=50)}
+        notes = [t["note"] for a in grouped for t in await store.transitions(conn, a.id)
+                 if t["event"] == "acknowledged"]
+    assert {after[a.id].state for a in [roots[0], *grouped]} == {AlertState.ACTIVE_ACK}
+    assert notes == [f"with its group (alert {roots[0].id})"] * len(grouped)

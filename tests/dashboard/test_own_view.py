@@ -185,6 +185,28 @@ def english_only_words() -> set[str]:
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium")
+async def test_the_trip_is_one_alarm_for_the_farm_with_what_follows_nested(
+        trip: Trip, browser: Any) -> None:
+    await farm_view_during_the_trip(trip)
+    async with session(trip, "fjordsmolt") as farm:
+        listed = (await farm.get("/v1/alerts")).json()["alerts"]
+    roots = [a for a in listed if a["parent_id"] is None]
+    assert len(roots) == 1, [a["title"] for a in listed]
+    assert len(listed) > 1  # the band, the predicted crossing: following from the trip
+    page = await open_dashboard(browser, trip.service.url, trip.users["fjordsmolt"],
+                                viewport={"width": 1400, "height": 1000})
+    await page.wait_for_selector("#alert-list > li")
+    assert await page.locator("#alert-list > li").count() == 1
+    nested = page.locator("#alert-list > li > ul.children > li")
+    assert await nested.count() == len(listed) - 1
+    # One acknowledgement, on the cause: what follows carries no buttons of its own.
+    assert await page.locator("#alert-list > li > .actions button[data-action='ack']").count() \
+        == (roots[0]["state"] == "active_unack")
+    assert await nested.locator("button").count() == 0
+    assert page.errors == []
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium")
 async def test_the_farm_reads_the_trip_in_norwegian_and_can_switch_to_english(
         trip: Trip, browser: Any) -> None:
     await farm_view_during_the_trip(trip)
