@@ -67,6 +67,9 @@ def title(lang: str, item: dict[str, Any]) -> str:
 def _compose(lang: str, alert: dict[str, Any]) -> str | None:
     detail = alert.get("detail") or {}
     kind, role, condition = alert.get("kind"), alert.get("role"), str(alert.get("condition"))
+    if alert.get("state") in ("cleared_unack", "normal") and detail.get("previous_state"):
+        # A clearing keeps the title of the condition it ends, as the stored one does.
+        condition = str(detail["previous_state"])
     cond = word(lang, "condition", condition).replace("_", " ")
     exchange = (detail.get("exchange") or {}).get("name", alert.get("exchange"))
     if kind == "maintenance":

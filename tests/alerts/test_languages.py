@@ -6,9 +6,11 @@ gets the English words it always got. Real receivers: an SMTP sink and an HTTP s
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import uuid
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -17,15 +19,25 @@ import asyncpg
 import pytest
 import yaml
 
+from alerts import maintenance
+from alerts.channels.render import as_html, as_text
 from alerts.runtime import AlertsRuntime
+from alerts.settings import AlertSettings
+from alerts.testing import RecordingChannel
+from alerts.worker import DeliveryWorker
+from heatlink.findings import Finding
 from heatlink.testing import FakeClock
 from services.runtimes import runtimes_of
 from services.settings import Settings
+from tests.alerts.conftest import index_for
 from tests.alerts.support import (
+    EXAMPLE_CLUSTER,
     T0,
     TANK_TEMP,
     WebhookReceiver,
     _Arrivals,
+    alert_service,
+    finding,
     mail_parts,
     settled,
     smtp_server,
@@ -36,6 +48,8 @@ from tests.alerts.support import (
 from tests.support.servers import with_database
 from tests.support.service import running_app
 
+SUPPLY = "glomfjord/smelter/hx1/secondary/supply_temp"
+VALVE = "glomfjord/smoltfarm/tank1/mixing_valve"
 CATALOGUES = Path(__file__).parents[2] / "alerts" / "messages"
 
 
@@ -59,6 +73,7 @@ def without_names(text: str, cluster: dict[str, Any]) -> str:
     names += [a["name"] for a in cluster["assets"]]
     for e in cluster["exchanges"]:
         names += [e["name"], *e.get("contingency", [])]
+    text = html.unescape(text)
     for name in sorted(names, key=len, reverse=True):
         text = text.replace(name, " ")
     return re.sub(r"https?://[^\s\"<]+", " ", text)  # and addresses, not words
@@ -123,15 +138,15 @@ async def test_the_norwegian_farm_is_told_in_norwegian_the_smelter_in_english(
     subject = str(farm_mail["Subject"])
     assert subject.startswith("Varmeleveransen er tapt oppstrøms ved Plate exchanger HX-1")
     assert "grensen nås om 19 min" in subject
-    text, html = mail_parts(farm_mail)
+    text, page = mail_parts(farm_mail)
     assert "Årsak oppstrøms: Plate exchanger HX-1" in text
     assert "Beregnet tid til grensen din: 19 min" in text
     # 06:00 UTC in January is 07:00 in Oslo, winter time (+01:00).
     assert "Hendelse: utløst 2026-01-15 07:00:00 +01:00; tilstand aktiv, ikke kvittert" in text
     assert "kvitter: http://heatlink.example/" in text
-    assert ">skrinlegg i 1 t</a>" in html
-    assert '<html lang="nb">' in html
-    for part in (subject, text, html):
+    assert ">skrinlegg i 1 t</a>" in page
+    assert '<html lang="nb">' in page
+    for part in (subject, text, page):
         left = _words(without_names(part, cluster)) & english
         assert not left, f"English left in the Norwegian message: {sorted(left)}"
 
@@ -155,11 +170,11 @@ async def test_the_norwegian_farm_is_told_in_norwegian_the_smelter_in_english(
                             "glomfjord/smelter/hx1; the recipient is told; when restarting, "
                             "bring Plate exchanger HX-1 back over at least")
     assert smelter.json["summary"] == title == str(smelter_mail["Subject"])
-    text, html = mail_parts(smelter_mail)
+    text, page = mail_parts(smelter_mail)
     assert f"[ALARM] {title}" in text
     assert "Event: raised at 2026-01-15T06:00:00+00:00; state active_unack" in text
     assert "acknowledge: http://heatlink.example/" in text
-    assert '<html lang="en">' in html
+    assert '<html lang="en">' in page
 
 
 def test_numbers_and_times_are_written_for_the_language() -> None:
@@ -170,3 +185,77 @@ def test_numbers_and_times_are_written_for_the_language() -> None:
     assert catalogue.number("en", 10.0) == "10.0"
     assert catalogue.moment("nb", "2026-03-29T00:30:00+00:00") == "2026-03-29 01:30:00 +01:00"
     assert catalogue.moment("nb", "2026-03-29T01:30:00+00:00") == "2026-03-29 03:30:00 +02:00"
+
+
+async def test_a_whole_norwegian_episode_and_a_short_notice_outage_leave_no_english(
+        pool: asyncpg.Pool, fake_clock: FakeClock, tmp_path: Path) -> None:
+    """Every company in Norwegian: the trip, the restart's escalation and ramp advice, the
+    recovery summary naming what is still active, and a planned outage at short notice;
+    every message as the e-mail and webhook write it (the channels' own renderer)."""
+    path = write_cluster(tmp_path, [
+        {"org": org["id"], "contact": "vakt", "channel": "webhook", "address": org["id"]}
+        for org in yaml.safe_load(EXAMPLE_CLUSTER.read_text())["organisations"]],
+        alerting={"group_window_s": 0})
+    cluster = yaml.safe_load(path.read_text())
+    for org in cluster["organisations"]:
+        org["language"] = "nb"
+    path.write_text(yaml.safe_dump(cluster))
+    index = await index_for(pool, path)
+    channel = RecordingChannel()
+    service = alert_service(pool, index, fake_clock)
+    worker = DeliveryWorker(pool, fake_clock, {"webhook": channel}, index.cluster.alerting,
+                            AlertSettings(), languages={o.id: o.language
+                                                        for o in index.cluster.organisations})
+
+    async def found(*items: Finding) -> None:
+        await service.findings([replace(f, ts=fake_clock.now(), since_ts=fake_clock.now())
+                                for f in items])
+        while await worker.run_due():
+            pass
+
+    async def latest(values: dict[str, float]) -> None:
+        for key, value in values.items():
+            await pool.execute("""INSERT INTO readings (series_id, ts, value)
+                                  SELECT id, $2, $3 FROM series WHERE key = $1""",
+                               key, fake_clock.now() - timedelta(seconds=5), value)
+
+    await latest({TANK_TEMP: 12.0})
+    hx1 = trip()
+    band = finding("tank1-band", TANK_TEMP, "low", kind="band", owner="fjordsmolt", value=9.8)
+    await found(hx1)
+    fake_clock.advance(900)
+    await found(band)
+    fake_clock.advance(7200)
+    await latest({TANK_TEMP: 7.3, SUPPLY: 4.0, VALVE: 100.0})
+    rising = replace(finding("tank1-ramp-alarm", TANK_TEMP, "predicted_rising", kind="ramp",
+                             owner="fjordsmolt", value=7.3), predicted_time_to_limit_s=900.0)
+    await found(rising)
+    fake_clock.advance(1200)
+    await found(replace(hx1, state="ok", previous_state="disrupted"))
+    starts = fake_clock.now() + timedelta(hours=30)  # the contract asks 168 h
+    done = await maintenance.announce(
+        service, exchange_id="mo-district-heat", org="mo-ferrosilicon",
+        actor="mo-ferrosilicon:ops", starts_at=starts, ends_at=starts + timedelta(hours=8),
+        reason="")
+    assert isinstance(done, maintenance.Announced)
+    assert done.short_notice
+    while await worker.run_due():
+        pass
+
+    events = [(m.org, i["event"]) for m in channel.sent for i in m.items]
+    assert ("fjordsmolt", "symptom_escalated") in events
+    assert ("fjordsmolt", "cleared") in events
+    assert ("mo-ferrosilicon", "raised") in events
+    english = english_only_words()
+    for message in channel.sent:
+        for part in (message.summary, as_text(message), as_html(message)):
+            left = _words(without_names(part, cluster)) & english
+            assert not left, f"English left for {message.org}: {sorted(left)} in {part!r}"
+    texts = "\n".join(as_text(m) for m in channel.sent)
+    assert "Nå også: " in texts
+    assert "Fortsatt aktiv: " in texts
+    # The farm's 2 K/h, with the decimal comma, in the smelter's ramp advice.
+    assert "tåler høyst 2,0 K/t oppvarming" in texts
+    # The short notice: 30 h where the contract asks 168 h; Oslo time, winter offset.
+    assert "(varslet 30,0 t i forveien; kontrakten krever 168 t)" in texts
+    assert re.search(r"Planlagt stans av [^:]+: 2026-01-1\d \d\d:\d\d:\d\d \+01:00 til ", texts)
