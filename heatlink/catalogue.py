@@ -15,6 +15,7 @@ from importlib import resources
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from babel import negotiate_locale
 from babel.dates import format_datetime
 from babel.numbers import format_decimal
 
@@ -55,3 +56,30 @@ def moment(lang: str, at: datetime | str) -> str:
     when = datetime.fromisoformat(at) if isinstance(at, str) else at
     return format_datetime(when, "yyyy-MM-dd HH:mm:ss xxx", tzinfo=ZONE,
                            locale=locale_name(language(lang)))
+
+
+# Norwegian readers whose browser says only "no" or Nynorsk still read Bokmål best of ours.
+_ALIASES = {"no": "nb", "nn": "nb"}
+
+
+def negotiate(accept_language: str | None) -> str:
+    """The language of ours an ``Accept-Language`` header (RFC 9110 §12.5.4) wants most;
+    English when it names neither. The dashboard's own choice adds its remembered switch."""
+    weighted = []
+    for i, part in enumerate((accept_language or "").split(",")[:50]):
+        tag, _, params = part.strip().partition(";")
+        q = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name.strip() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if tag.strip() and q > 0:
+            weighted.append((-q, i, tag.strip().replace("-", "_")))
+    wanted = []
+    for _, _, tag in sorted(weighted):
+        base = tag.split("_")[0].lower()
+        wanted += [tag, _ALIASES.get(base, base)]
+    return negotiate_locale(wanted, list(LANGUAGES), sep="_") or DEFAULT
