@@ -234,10 +234,27 @@ def _recipient_draft(index: ClusterIndex, finding: Finding, r: Reach, cause: str
               else [impact.low_s, impact.high_s],
               "contingency": list(e.contingency),
               "exchange": {"id": e.id, "name": e.name}}
+    limit = _own_limit(index, own, state)
+    if limit is not None:  # the recipient's own limit, which the message names
+        detail["limit"] = limit
     series = finding.series if _visible(index, finding, e.recipient) else None
     return Draft(dedup_key(finding), e.recipient, Role.RECIPIENT, finding.kind, finding.state,
                  active, severity_for(finding.severity, tti), title, finding.rule_id,
                  series, own or None, cause, e.id, tti, finding.since_ts, detail)
+
+
+def _own_limit(index: ClusterIndex, asset: str, state: str) -> dict[str, object] | None:
+    """The limit of the recipient's asset the condition drives toward: below its band's low
+    when the heat is lost, above its high when too much comes."""
+    watched = watched_temperature(index, asset) if asset else None
+    if watched is None:
+        return None
+    _, low, high = watched
+    if state in LOSS_STATES and low != float("-inf"):
+        return {"side": "below", "value_c": low}
+    if state in EXCESS_STATES and high != float("inf"):
+        return {"side": "above", "value_c": high}
+    return None
 
 
 def _impact(index: ClusterIndex, finding: Finding, r: Reach, latest: Mapping[str, float],

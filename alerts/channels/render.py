@@ -9,6 +9,7 @@ from typing import Any
 
 from alerts import texts
 from alerts.model import Message
+from heatlink import catalogue
 
 
 def as_json(message: Message) -> dict[str, Any]:
@@ -44,6 +45,10 @@ def _lines(lang: str, item: dict[str, Any]) -> list[str]:
                                               else max(float(span[1]), 1))))
         else:
             lines.append(t(lang, "line.tti", tti=texts.minutes(lang, max(float(tti), 1))))
+    limit = detail.get("limit")
+    if limit and limit.get("side") in ("below", "above"):
+        lines.append(t(lang, "line.limit", side=t(lang, f"limit.{limit['side']}"),
+                       value=catalogue.number(lang, float(limit["value_c"]))))
     symptom = item.get("symptom")
     if symptom:
         lines.append(t(lang, "line.symptom", title=texts.title(lang, symptom)))

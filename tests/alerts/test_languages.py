@@ -141,6 +141,7 @@ async def test_the_norwegian_farm_is_told_in_norwegian_the_smelter_in_english(
     text, page = mail_parts(farm_mail)
     assert "Årsak oppstrøms: Plate exchanger HX-1" in text
     assert "Beregnet tid til grensen din: 19 min" in text
+    assert "Grensen din: under 10,0 °C" in text  # the decimal comma
     # 06:00 UTC in January is 07:00 in Oslo, winter time (+01:00).
     assert "Hendelse: utløst 2026-01-15 07:00:00 +01:00; tilstand aktiv, ikke kvittert" in text
     assert "kvitter: http://heatlink.example/" in text
@@ -174,6 +175,8 @@ async def test_the_norwegian_farm_is_told_in_norwegian_the_smelter_in_english(
     assert f"[ALARM] {title}" in text
     assert "Event: raised at 2026-01-15T06:00:00+00:00; state active_unack" in text
     assert "acknowledge: http://heatlink.example/" in text
+    limits = [line for line in text.splitlines() if "limit" in line.lower()]
+    assert limits == []  # the supplier's message names no limit of the farm
     assert '<html lang="en">' in page
 
 
