@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 import yaml
 
@@ -79,8 +80,8 @@ def without_names(text: str, cluster: dict[str, Any]) -> str:
     return re.sub(r"https?://[^\s\"<]+", " ", text)  # and addresses, not words
 
 
-async def _trip(postgres_url: str, folder: Path) -> tuple[WebhookReceiver, _Arrivals,
-                                                          dict[str, Any]]:
+async def _trip(postgres_url: str, folder: Path
+                ) -> tuple[WebhookReceiver, _Arrivals, dict[str, Any], str]:
     name = f"heatlink_lang_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(postgres_url)
     await admin.execute(f'CREATE DATABASE "{name}"')
@@ -120,7 +121,13 @@ async def _trip(postgres_url: str, folder: Path) -> tuple[WebhookReceiver, _Arri
                     await hook.wait("/smelter")
                     await mails.wait_for(lambda items: len(items) >= 2)
                     await settled(pool, clock.now())
-            return hook, mails, cluster
+                    # The e-mail's link opens a page in the farm's language.
+                    [farm] = hook.at("/farm")
+                    link = farm.json["notifications"][0]["links"]["acknowledge"]
+                    async with httpx.AsyncClient(base_url=app.url) as anonymous:
+                        page = await anonymous.get(link.replace("http://heatlink.example", ""))
+                    assert page.status_code == 200
+            return hook, mails, cluster, page.text
     finally:
         admin = await asyncpg.connect(postgres_url)
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -129,7 +136,7 @@ async def _trip(postgres_url: str, folder: Path) -> tuple[WebhookReceiver, _Arri
 
 async def test_the_norwegian_farm_is_told_in_norwegian_the_smelter_in_english(
         postgres_url: str, tmp_path: Path) -> None:
-    hook, mails, cluster = await _trip(postgres_url, tmp_path)
+    hook, mails, cluster, link_page = await _trip(postgres_url, tmp_path)
     english = english_only_words()
     by_address = {m["To"]: m for m in mails.items}
 
@@ -150,6 +157,11 @@ async def test_the_norwegian_farm_is_told_in_norwegian_the_smelter_in_english(
     for part in (subject, text, page):
         left = _words(without_names(part, cluster)) & english
         assert not left, f"English left in the Norwegian message: {sorted(left)}"
+
+    assert '<html lang="nb">' in link_page
+    assert "<h1>Kvitter?</h1>" in link_page
+    assert "Den er nå <strong>aktiv, ikke kvittert</strong>." in link_page
+    assert not _words(without_names(link_page, cluster)) & english
 
     # The farm's webhook: the summary is Norwegian; the structure stays as it was.
     [farm] = hook.at("/farm")
