@@ -82,4 +82,6 @@ def negotiate(accept_language: str | None) -> str:
     for _, _, tag in sorted(weighted):
         base = tag.split("_")[0].lower()
         wanted += [tag, _ALIASES.get(base, base)]
-    return negotiate_locale(wanted, list(LANGUAGES), sep="_") or DEFAULT
+    # Babel matches without regard to case and answers with the tag as it was asked for.
+    found = (negotiate_locale(wanted, list(LANGUAGES), sep="_") or DEFAULT).lower()
+    return found if found in LANGUAGES else DEFAULT

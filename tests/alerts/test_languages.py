@@ -202,6 +202,17 @@ def test_numbers_and_times_are_written_for_the_language() -> None:
     assert catalogue.moment("nb", "2026-03-29T01:30:00+00:00") == "2026-03-29 03:30:00 +02:00"
 
 
+@pytest.mark.parametrize(("header", "lang"), [
+    ("nb-NO,nb;q=0.9,en;q=0.5", "nb"), ("NB", "nb"), ("no", "nb"), ("nn-NO", "nb"),
+    ("en;q=0.1, nb;q=0.9", "nb"), ("nb-NO;q=0,en", "en"), ("de,fr", "en"), ("*", "en"),
+    (";q=abc", "en"), ("nb;q=nan", "en"), ("x" * 10_000, "en"), ("", "en")])
+def test_accept_language_chooses_one_of_ours_whatever_it_says(header: str, lang: str) -> None:
+    """A statement's language (and its Content-Language and ETag) is always en or nb."""
+    from heatlink import catalogue
+
+    assert catalogue.negotiate(header) == lang
+
+
 async def test_a_whole_norwegian_episode_and_a_short_notice_outage_leave_no_english(
         pool: asyncpg.Pool, fake_clock: FakeClock, tmp_path: Path) -> None:
     """Every company in Norwegian: the trip, the restart's escalation and ramp advice, the
