@@ -15,17 +15,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from alerts import restart
+from alerts.conditions import DATA_STATES, EXCESS_STATES, LOSS_STATES
 from alerts.model import Draft, Role
 from alerts.severity import severity_for
 from alerts.thermal import time_to_impact_s
 from heatlink.cluster.index import ClusterIndex
 from heatlink.cluster.model import AssetKind, Exchange, ThermalModel
 from heatlink.findings import Finding
-
-LOSS_STATES = frozenset({"disrupted", "low", "predicted_low", "falling", "predicted_falling"})
-EXCESS_STATES = frozenset({"high", "predicted_high", "rising", "predicted_rising"})
-# Data-quality states describe a sensor, not the heat: only the owners hear of them.
-DATA_STATES = frozenset({"unknown", "suspect"})
 
 
 @dataclass(frozen=True)
@@ -238,10 +234,27 @@ def _recipient_draft(index: ClusterIndex, finding: Finding, r: Reach, cause: str
               else [impact.low_s, impact.high_s],
               "contingency": list(e.contingency),
               "exchange": {"id": e.id, "name": e.name}}
+    limit = _own_limit(index, own, state)
+    if limit is not None:  # the recipient's own limit, which the message names
+        detail["limit"] = limit
     series = finding.series if _visible(index, finding, e.recipient) else None
     return Draft(dedup_key(finding), e.recipient, Role.RECIPIENT, finding.kind, finding.state,
                  active, severity_for(finding.severity, tti), title, finding.rule_id,
                  series, own or None, cause, e.id, tti, finding.since_ts, detail)
+
+
+def _own_limit(index: ClusterIndex, asset: str, state: str) -> dict[str, object] | None:
+    """The limit of the recipient's asset the condition drives toward: below its band's low
+    when the heat is lost, above its high when too much comes."""
+    watched = watched_temperature(index, asset) if asset else None
+    if watched is None:
+        return None
+    _, low, high = watched
+    if state in LOSS_STATES and low != float("-inf"):
+        return {"side": "below", "value_c": low}
+    if state in EXCESS_STATES and high != float("inf"):
+        return {"side": "above", "value_c": high}
+    return None
 
 
 def _impact(index: ClusterIndex, finding: Finding, r: Reach, latest: Mapping[str, float],
@@ -327,6 +340,7 @@ def _supplier_draft(index: ClusterIndex, finding: Finding, e: Exchange, cause: s
         title += (f"; when restarting, bring {exchanger} back over at least "
                   f"{max(1, round(ramp_s / 60))} min")
         detail["slowest_ramp_s"] = ramp_s
+        detail["exchanger_name"] = exchanger
     series = finding.series if _visible(index, finding, e.supplier) else None
     return Draft(dedup_key(finding), e.supplier, Role.SUPPLIER, finding.kind, finding.state,
                  active, severity_for(finding.severity, None), title, finding.rule_id,
@@ -357,7 +371,8 @@ def _owner_draft(index: ClusterIndex, finding: Finding, asset: str | None,
                  finding.state, active, severity_for(finding.severity,
                                                      finding.predicted_time_to_limit_s),
                  title, finding.rule_id, finding.series, asset, None, None,
-                 finding.predicted_time_to_limit_s, finding.since_ts, _base(index, finding, org),
+                 finding.predicted_time_to_limit_s, finding.since_ts,
+                 {**_base(index, finding, org), "asset_name": name},
                  symptom_of_upstream=symptom)
 
 

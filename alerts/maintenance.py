@@ -86,7 +86,8 @@ async def announce(service: Alerting, *, exchange_id: str, org: str, actor: str,
                 title += (f" (announced {max(notice_h, 0):.1f} h ahead; the contract asks "
                           f"{exchange.notice_period_h:g} h)")
             detail = {"window_id": window_id, "exchange": {"id": e.id, "name": e.name},
-                      "announced_exchange": exchange.id, "starts_at": starts_at.isoformat(),
+                      "announced_exchange": exchange.id,
+                      "announced_exchange_name": exchange.name, "starts_at": starts_at.isoformat(),
                       "ends_at": ends_at.isoformat(), "reason": reason,
                       "short_notice": short, "notice_h": notice_h,
                       "contract_notice_h": exchange.notice_period_h,

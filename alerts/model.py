@@ -7,6 +7,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from alerts import texts
+
 
 class AlertState(StrEnum):
     """ISA-18.2 alarm states. Shelving, out of service and suppression by design are kept
@@ -106,9 +108,8 @@ class Message:
     contact: str
     items: tuple[dict[str, Any], ...]
     secret: bytes | None = None
+    language: str = "en"  # the receiving organisation's, for the human texts
 
     @property
     def summary(self) -> str:
-        if len(self.items) == 1:
-            return str(self.items[0].get("title", "heatlink alert"))
-        return f"{len(self.items)} heatlink notifications (grouped)"
+        return texts.summary(self.language, self.items)

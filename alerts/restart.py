@@ -101,7 +101,8 @@ def drafts(index: ClusterIndex, finding: Finding, latest: Mapping[str, float]
                   "slowest_ramp_s": ramp_s, "max_rise_k_per_h": rule.max_rise_per_h,
                   "recipient": e.recipient, "affected_asset": {"asset": asset.id,
                                                                "name": asset.name},
-                  "exchange": {"id": e.id, "name": e.name}}
+                  "exchange": {"id": e.id, "name": e.name}, "exchanger_name": exchanger,
+                  "recipient_name": index.organisations[e.recipient].name}
         out.append(Draft(f"restart|{e.id}", e.supplier, Role.SUPPLIER, "restart_ramp",
                          finding.state, active, severity_for("warning", None), title,
                          finding.rule_id, None, e.exchanger, asset.id, e.id,

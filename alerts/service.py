@@ -28,6 +28,9 @@ from heatlink.findings import Finding
 log = logging.getLogger(__name__)
 
 REPAGE_AFTER = timedelta(hours=1)  # a prediction made again sooner than this pages no more
+# What a title is composed from in another language (alerts/texts.py).
+_TITLE_FIELDS = frozenset({"kind", "role", "state", "rule_id", "series", "asset", "exchange",
+                           "detail", "time_to_impact_s"})
 
 
 # The newest value of each series asked for, read in the caller's transaction: the readings
@@ -223,7 +226,10 @@ class AlertService:
                                    "condition persists" + ("" if heir is not None else
                                                            "; told in its summary"))
             if heir is None:
-                still.append({"id": row.id, "title": row.title, "condition": row.condition})
+                # Its fields too, for the title in the receiver's language.
+                still.append({"id": row.id, "title": row.title, "condition": row.condition,
+                              **{k: v for k, v in row.public().items()
+                                 if k in _TITLE_FIELDS}})
         return 0, still, heir is not None
 
     def _exchanges_for(self, draft: Draft) -> list[str]:

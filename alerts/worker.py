@@ -41,7 +41,8 @@ class DeliveryWorker:
     def __init__(self, pool: asyncpg.Pool, clock: Clock, channels: Mapping[str, Channel],
                  policy: AlertPolicy, settings: AlertSettings,
                  metrics: AlertMetrics | None = None,
-                 storage: StorageWatch | None = None) -> None:
+                 storage: StorageWatch | None = None,
+                 languages: Mapping[str, str] | None = None) -> None:
         self.pool = pool
         self.clock = clock
         self.channels = dict(channels)
@@ -52,6 +53,8 @@ class DeliveryWorker:
         self.retry = Backoff(settings.retry_base_s, settings.retry_max_s)
         self.metrics = metrics or AlertMetrics()
         self.storage = storage
+        # Each organisation's language (the cluster file's): its messages are written in it.
+        self.languages = dict(languages or {})
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
@@ -123,7 +126,8 @@ class DeliveryWorker:
         secret = os.environ.get(first.secret_env) if first.secret_env else None
         return Message(key, first.channel, first.address, first.org, first.contact,
                        tuple(m.payload for m in group),
-                       secret_key(secret) if secret is not None else None)
+                       secret_key(secret) if secret is not None else None,
+                       self.languages.get(first.org, "en"))
 
     async def _send(self, message: Message) -> Outcome:
         channel = self.channels.get(message.channel)

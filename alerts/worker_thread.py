@@ -114,7 +114,8 @@ class WorkerThread:
         task: asyncio.Task[None] | None = None
         try:
             worker = DeliveryWorker(pool, self.clock, channels, self.index.cluster.alerting,
-                                    self.settings, self.metrics, self.storage)
+                                    self.settings, self.metrics, self.storage,
+                                    {o.id: o.language for o in self.index.cluster.organisations})
             timers = AlertService(pool, self.index, self.clock, self.signer, worker.wake,
                                   self.metrics, latest=self.latest)
             # Another process (or this one) committing deliveries wakes the worker at once.

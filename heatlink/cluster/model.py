@@ -40,6 +40,9 @@ class Organisation(_Strict):
     name: str
     kind: OrgKind = OrgKind.COMPANY
     contact_email: str | None = None
+    language: Literal["en", "nb"] = Field(
+        "en", description="Language of the alert messages sent to the organisation: "
+                          "English or Norwegian Bokmål")
 
 
 class Site(_Strict):

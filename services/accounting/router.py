@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 
+from heatlink.catalogue import negotiate
 from heatlink.cluster.model import Exchange
 from heatlink.inputs import Moment
 from services.access.deps import require_scope
@@ -138,16 +139,24 @@ async def statement(request: Request, svc: Service, principal: Reader,
     await _log(svc, principal, exchange, f"statement:{exchange.id}/{wanted}")
     kind = format or _kind(request.headers.get("accept", ""))
     name = f"{exchange.id}-{wanted}-r{document.revision}"
-    headers = {"ETag": f'"{document.content_sha256}"',
+    # The content hash is the JSON document's, whatever the language of its CSV or PDF;
+    # those are made from it and the language alone, so each language's bytes are fixed.
+    lang = negotiate(request.headers.get("accept-language"))
+    tag = "" if lang == "en" or kind == "json" else f".{lang}"
+    headers = {"ETag": f'"{document.content_sha256}{tag}"',
                "X-Content-SHA256": document.content_sha256,
                "X-Statement-Status": document.status,
-               "X-Statement-Revision": str(document.revision)}
+               "X-Statement-Revision": str(document.revision),
+               "Vary": "Accept, Accept-Language"}
     if kind == "csv":
         headers["Content-Disposition"] = f'attachment; filename="{name}.csv"'
-        return Response(document.csv(), media_type="text/csv; charset=utf-8", headers=headers)
+        headers["Content-Language"] = lang
+        return Response(document.csv(lang), media_type="text/csv; charset=utf-8",
+                        headers=headers)
     if kind == "pdf":
         headers["Content-Disposition"] = f'attachment; filename="{name}.pdf"'
-        return Response(document.pdf(), media_type="application/pdf", headers=headers)
+        headers["Content-Language"] = lang
+        return Response(document.pdf(lang), media_type="application/pdf", headers=headers)
     return Response(document.body, media_type="application/json", headers=headers)
 
 

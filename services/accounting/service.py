@@ -43,11 +43,17 @@ class Document:
     revision: int
     frozen: Frozen | None
 
-    def csv(self) -> str:
-        return self.frozen.csv if self.frozen else render_csv(json.loads(self.body))
+    def csv(self, lang: str = "en") -> str:
+        """A closed month in English is the bytes stored at its closing; in another language
+        it is made from the stored JSON, which (with the language) fixes every byte."""
+        if self.frozen and lang == "en":
+            return self.frozen.csv
+        return render_csv(json.loads(self.body), lang)
 
-    def pdf(self) -> bytes:
-        return self.frozen.pdf if self.frozen else render_pdf(json.loads(self.body))
+    def pdf(self, lang: str = "en") -> bytes:
+        if self.frozen and lang == "en":
+            return self.frozen.pdf
+        return render_pdf(json.loads(self.body), lang)
 
 
 def resource_points(exchange: Exchange) -> list[tuple[Resource, MeteringPoint,

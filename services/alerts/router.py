@@ -153,14 +153,15 @@ async def one_click(alerts: Alerts, alert_id: AlertId, action: str, org: str,
     """The signed link in an e-mail: shows what it would do and a button. Changes nothing,
     since mail scanners open links."""
     service = alerts.service
+    lang = _language(alerts, org)
     why = service.signer.check(alert_id, action, org, expires, sig, service.clock.now())
     if why is not None:
-        return link_page.refused(why)
+        return link_page.refused(why, lang)
     async with service.pool.acquire() as conn:
         alert = await store.get(conn, alert_id)
     if alert is None or alert.org != org:
-        return link_page.not_found()
-    return link_page.confirm(alert, action)
+        return link_page.not_found(lang)
+    return link_page.confirm(alert, action, lang)
 
 
 @router.post("/v1/alerts/{alert_id}/link", response_class=HTMLResponse,
@@ -169,9 +170,10 @@ async def one_click_post(alerts: Alerts, alert_id: AlertId, action: str, org: st
                          expires: Expires, sig: str) -> HTMLResponse:
     """The button of the link's page: acknowledges or shelves without a token."""
     service = alerts.service
+    lang = _language(alerts, org)
     why = service.signer.check(alert_id, action, org, expires, sig, service.clock.now())
     if why is not None:
-        return link_page.refused(why)
+        return link_page.refused(why, lang)
     actor = f"{org}:e-mail link"
     if action == "ack":
         result = await operations.acknowledge(service, alert_id, org, actor)
@@ -180,9 +182,15 @@ async def one_click_post(alerts: Alerts, alert_id: AlertId, action: str, org: st
                                          "from the e-mail link")
     match result:
         case Done(alert=alert) | Unchanged(alert=alert):
-            return link_page.done(alert, action)
+            return link_page.done(alert, action, lang)
         case NotFound():
-            return link_page.not_found()
+            return link_page.not_found(lang)
+
+
+def _language(alerts: AlertsRuntime, org: str) -> str:
+    """The link's organisation's language (its e-mail's); English for an unknown one."""
+    found = alerts.service.index.organisations.get(org)
+    return found.language if found is not None else "en"
 
 
 @router.post("/v1/maintenance", status_code=201, responses={

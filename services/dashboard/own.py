@@ -19,7 +19,8 @@ import asyncpg
 import numpy as np
 
 from alerts import history as alert_history
-from alerts.impact import LOSS_STATES, reach
+from alerts.conditions import LOSS_STATES
+from alerts.impact import reach
 from alerts.thermal import pipe_delay_s, time_to_limit_s
 from heatlink.cluster.index import ClusterIndex
 from heatlink.cluster.model import Exchange, ThermalModel

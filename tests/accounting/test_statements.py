@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import zlib
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -95,6 +98,65 @@ async def test_a_closed_month_is_byte_identical_for_both_parties(acc: Accounting
     await acc.send(meter(HM1, day, day + timedelta(hours=2)) + meter(HM2, day, day + timedelta(
         hours=2)) + register(day, day + timedelta(hours=2), 8e6))
     assert (await _fetch(acc, RECIPIENT, f"{URL}/2026-01", "application/json"))[0] == body
+
+
+def _pdf_text(pdf: bytes) -> str:
+    """The text drawn on the PDF's pages (fpdf2 compresses each page's stream)."""
+    streams = re.findall(rb"stream\r?\n(.*?)\r?\nendstream", pdf, re.S)
+    out = []
+    for raw in streams:
+        try:
+            out.append(zlib.decompress(raw).decode("latin-1"))
+        except zlib.error:
+            continue
+    return "\n".join(out).replace("\\(", "(").replace("\\)", ")")
+
+
+async def test_a_closed_month_in_norwegian_is_the_same_document_with_its_own_words(
+        acc: Accounting) -> None:
+    """Accept-Language: nb gives Norwegian column names and PDF texts (decimal comma, Oslo
+    times with their offset) made from the closed JSON alone: byte-identical for both
+    parties and every fetch; the English bytes and the content hash do not change."""
+    path = f"{URL}/2026-01"
+    english_csv = (await _fetch(acc, SUPPLIER, path, "text/csv"))[0]
+    english_pdf = (await _fetch(acc, SUPPLIER, path, "application/pdf"))[0]
+    got: dict[str, list[Any]] = {}
+    for org in (SUPPLIER, RECIPIENT, FACILITATOR):
+        async with acc.client(org) as client:
+            for accept in ("text/csv", "application/pdf"):
+                r = await client.get(path, headers={"Accept": accept,
+                                                    "Accept-Language": "nb-NO,nb;q=0.9,en;q=0.5"})
+                assert r.status_code == 200, r.text
+                got.setdefault(accept, []).append(r)
+            english = await client.get(path, headers={"Accept": "text/csv",
+                                                      "Accept-Language": "en-GB"})
+            assert english.content == english_csv
+    for accept, responses in got.items():
+        assert len({r.content for r in responses}) == 1, accept
+        assert responses[0].headers["content-language"] == "nb"
+        assert "Accept-Language" in responses[0].headers["vary"]
+    csv_nb = got["text/csv"][0]
+    pdf_nb = got["application/pdf"][0]
+    # One content hash: the JSON's; the Norwegian representation has an ETag of its own.
+    async with acc.client(SUPPLIER) as client:
+        plain = await client.get(path, headers={"Accept": "text/csv"})
+    assert csv_nb.headers["x-content-sha256"] == plain.headers["x-content-sha256"]
+    assert csv_nb.headers["etag"] == plain.headers["etag"][:-1] + '.nb"'
+    lines_nb = csv_nb.content.decode().splitlines()
+    lines_en = english_csv.decode().splitlines()
+    assert lines_nb[0].startswith("time,tilgjengelighet,heat_avregnet_kWh,heat_usikkerhet_kWh")
+    assert lines_nb[1:-1] == lines_en[1:-1]  # the values are the JSON's, in every language
+    assert lines_nb[-1].split(",")[1:] == lines_en[-1].split(",")[1:]
+    assert lines_nb[-1].startswith("sum,")
+    assert pdf_nb.content != english_pdf
+    text = _pdf_text(pdf_nb.content)
+    assert "Varmeavregning 2026-01" in text
+    assert "Revisjon 1, lukket 2026-02-02 01:00:00 +01:00 av" in text
+    assert re.search(r"Tilgjengelighet \d+,\d\d %", text)
+    assert "time (UTC)" in text
+    for english_word in ("Heat accounting statement", "Revision", "Supplier", "Availability",
+                         "uncertainty", "page "):
+        assert english_word not in text
 
 
 async def test_a_correction_is_a_new_revision_with_a_reason(acc: Accounting) -> None:

@@ -148,6 +148,7 @@ async def test_furnace_trip_reaches_recipient_and_supplier_only(world: World) ->
     text, html = mail_parts(mails[0])
     assert "Upstream cause: Plate exchanger HX-1" in text
     assert "Predicted time to your limit: 19 min" in text
+    assert "Your limit: below 10.0 °C" in text
     assert "Start backup heater B-2" in html
     topic, payload, qos = mqtt_in[0]
     assert (topic, qos) == ("heatlink/fjordsmolt/alerts", 1)
