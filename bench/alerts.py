@@ -16,6 +16,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ import yaml
 
 from alerts.service import AlertService
 from alerts.signing import LinkSigner
+from bench.asgi import read_body
 from bench.ingest import bench_cluster
 from bench.system import bench_database, bench_service
 from heatlink.clock import SystemClock
@@ -58,12 +60,7 @@ class Receiver:
                        send: Callable[[dict[str, Any]], Any]) -> None:
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         now = time.perf_counter()
         with self.lock:
             for note in orjson.loads(body)["notifications"]:
@@ -170,6 +167,11 @@ async def measure(url: str, base_url: str, token: str, cluster: Path, keys: list
         await sink.findings([finding])
         committed[rule_id] = time.perf_counter()
         await asyncio.sleep(interval_s)
+        # Over before the next: one episode a finding, each paged (within one episode the
+        # next disruption would be grouped under the first and not paged).
+        over = datetime.now(UTC)
+        await sink.findings([replace(finding, state="ok", previous_state="disrupted", ts=over,
+                                     detected_at=over)])
     await asyncio.to_thread(receiver.all_in.wait, 10)
     stop.set()
     stored, elapsed = await load

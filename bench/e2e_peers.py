@@ -17,6 +17,7 @@ from typing import IO, Any
 
 import orjson
 
+from bench.asgi import read_body
 from gateway.protocols import SendOutcome, Uplink
 from heatlink.wire import Reading
 
@@ -141,12 +142,7 @@ def run_receiver(port: int, arrivals_path: str, received: Synchronized[int]) -> 
                   send: Callable[[dict[str, Any]], Any]) -> None:
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         now = time.time()
         notes = orjson.loads(body).get("notifications", [])
         out.write("".join(f"{n['transition_id']} {now:.6f}\n" for n in notes))

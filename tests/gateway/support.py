@@ -7,8 +7,11 @@ import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+import asyncpg
 
 from gateway.config import GatewayConfig, parse_config
 from gateway.protocols import SendOutcome, Source, Uplink
@@ -96,3 +99,18 @@ class WatchingUplink(RecordingUplink):
         async with asyncio.timeout(timeout_s), self._changed:
             await self._changed.wait_for(lambda: condition(self.received))
         return self.received
+
+
+async def stored_counts(database_url: str, series: Sequence[str],
+                        since: datetime) -> dict[tuple[str, datetime], int]:
+    """How often each (series, ts) since ``since`` is stored: 1 everywhere means nothing
+    was stored twice."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        rows = await conn.fetch(
+            "SELECT s.key, r.ts, count(*) AS n FROM readings r JOIN series s ON s.id = r.series_id"
+            " WHERE s.key = ANY($1::text[]) AND r.ts >= $2 GROUP BY s.key, r.ts",
+            list(series), since)
+    finally:
+        await conn.close()
+    return {(r["key"], r["ts"]): r["n"] for r in rows}

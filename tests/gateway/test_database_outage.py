@@ -24,7 +24,6 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
 
@@ -36,7 +35,7 @@ from heatlink.wire import Reading
 from services.access.principal import Role
 from services.settings import Settings
 from services.storage.local_postgres import LocalPostgres
-from tests.gateway.support import config_for, eventually, mqtt_source, running
+from tests.gateway.support import config_for, eventually, mqtt_source, running, stored_counts
 from tests.support.outage import outage_tracebacks
 from tests.support.servers import empty_database, own_postgres_server, require_timescaledb
 from tests.support.service import AppHandle, make_token, running_app
@@ -110,14 +109,7 @@ async def feed(source: InMemorySource, fed: list[Reading], stop: asyncio.Event) 
 
 
 async def stored(database_url: str, since: datetime) -> dict[Key, int]:
-    conn = await asyncpg.connect(database_url)
-    try:
-        rows = await conn.fetch(
-            "SELECT s.key, r.ts, count(*) AS n FROM readings r JOIN series s ON s.id = r.series_id"
-            " WHERE s.key = ANY($1::text[]) AND r.ts >= $2 GROUP BY s.key, r.ts", SERIES, since)
-    finally:
-        await conn.close()
-    return {(r["key"], r["ts"]): r["n"] for r in rows}
+    return await stored_counts(database_url, SERIES, since)
 
 
 async def readiness_answers_200(client: httpx.AsyncClient, timeout_s: float = 60.0) -> None:

@@ -30,7 +30,7 @@ from heatlink.cluster.index import ClusterIndex
 from heatlink.cluster.loader import EXAMPLE_CLUSTER, load_cluster
 from heatlink.wire import Reading
 from services.access.principal import Role
-from tests.gateway.support import config_for, eventually, mqtt_source, running
+from tests.gateway.support import config_for, eventually, mqtt_source, running, stored_counts
 from tests.support.replicas import service_replicas
 from tests.support.service import ServiceProcess, make_token
 
@@ -133,14 +133,7 @@ async def replicas(fresh_database_url: str
 
 
 async def stored(database_url: str, since: datetime) -> dict[Key, int]:
-    conn = await asyncpg.connect(database_url)
-    try:
-        rows = await conn.fetch(
-            "SELECT s.key, r.ts, count(*) AS n FROM readings r JOIN series s ON s.id = r.series_id"
-            " WHERE s.key = ANY($1::text[]) AND r.ts >= $2 GROUP BY s.key, r.ts", SERIES, since)
-    finally:
-        await conn.close()
-    return {(r["key"], r["ts"]): r["n"] for r in rows}
+    return await stored_counts(database_url, SERIES, since)
 
 
 def typical(key: str) -> float:
