@@ -78,10 +78,11 @@ def e2e_cluster(folder: Path, load_series: int, plant_series: int,
     doc["organisations"].append({"id": ORG, "name": "End-to-end bench plant",
                                  "contact_email": "ops@e2e.example"})
     doc["sites"].append({"id": "e2e", "name": "End-to-end bench site"})
-    doc["assets"].append({"id": "e2e/plant", "name": "E2E", "kind": "heat_source",
-                          "owner": ORG})
-    doc["series"] += [{"key": k, "asset": "e2e/plant", "quantity": "temperature",
-                       "unit": "degC", "range": [-50, 200]} for k in keys]
+    # An asset a series: conditions on one asset are one episode, paged once.
+    doc["assets"] += [{"id": f"e2e/plant{i}", "name": f"E2E {i}", "kind": "heat_source",
+                       "owner": ORG} for i in range(plant_series)]
+    doc["series"] += [{"key": k, "asset": f"e2e/plant{i}", "quantity": "temperature",
+                       "unit": "degC", "range": [-50, 200]} for i, k in enumerate(keys)]
     doc["gateways"].append({"id": GATEWAY, "owner": ORG, "series": ["e2e/*"]})
     midway = (peers.NORMAL + peers.BREACH) / 2
     doc["rules"] += [{"id": f"{RULES}{i}", "kind": "band", "owner": ORG, "series": k,
