@@ -48,7 +48,8 @@ def choose(cookie: str | None, accept_language: str | None) -> str:
         base = tag.split("_")[0].lower()
         wanted += [tag, _ALIASES.get(base, base)]
     found = negotiate_locale(wanted, list(LANGUAGES), sep="_")
-    return found or DEFAULT
+    # Babel answers in the caller's case ("NB" for "NB"): ours, or a file name that is not.
+    return next((lang for lang in LANGUAGES if found and lang == found.lower()), DEFAULT)
 
 
 @lru_cache(maxsize=len(LANGUAGES))

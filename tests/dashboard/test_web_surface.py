@@ -62,3 +62,14 @@ async def test_a_refused_write_into_another_companys_series_is_logged_for_it(
         log = (await owner.get("/v1/access-log")).json()
     assert any((e["reader_org"], e["series"], e["door"], e["outcome"]) ==
                ("mo-ferrosilicon", PRIVATE, "ingest", "denied") for e in log), log
+
+
+@pytest.mark.parametrize(("header", "lang"), [
+    ("nb-NO", "nb"), ("NB", "nb"), ("NB-NO,en;q=0.5", "nb"), ("no", "nb"), ("EN-gb", "en"),
+    ("da", "en"), ("*", "en"), ("x" * 300, "en"), (";q=nb,,", "en")])
+async def test_the_page_speaks_the_language_asked_for_in_any_spelling(
+        live_service: AppHandle, header: str, lang: str) -> None:
+    async with live_service.client() as client:
+        response = await client.get("/", headers={"Accept-Language": header})
+    assert response.status_code == 200
+    assert f'<html lang="{lang}"' in response.text
