@@ -7,7 +7,7 @@ import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ import asyncpg
 from gateway.config import GatewayConfig, parse_config
 from gateway.protocols import SendOutcome, Source, Uplink
 from gateway.runner import Gateway
-from gateway.testing import RecordingUplink
+from gateway.testing import InMemorySource, RecordingUplink
 from heatlink.wire import Reading
 
 
@@ -114,3 +114,18 @@ async def stored_counts(database_url: str, series: Sequence[str],
     finally:
         await conn.close()
     return {(r["key"], r["ts"]): r["n"] for r in rows}
+
+
+async def steady_feed(source: InMemorySource, fed: list[Reading], stop: asyncio.Event, *,
+                      series: Sequence[str], value_of: Callable[[str], float],
+                      start: datetime, tick_s: float) -> None:
+    """Steady ingest until ``stop``: every series, every tick, on a grid of source times
+    from ``start``; what went in is appended to ``fed``."""
+    tick = 0
+    while not stop.is_set():
+        ts = start + timedelta(seconds=tick * tick_s)
+        batch = [Reading(key, ts, value_of(key)) for key in series]
+        source.put(batch)
+        fed.extend(batch)
+        tick += 1
+        await asyncio.sleep(tick_s)  # the pace of a plant, not a wait for an event

@@ -21,7 +21,7 @@ import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -35,7 +35,14 @@ from heatlink.wire import Reading
 from services.access.principal import Role
 from services.settings import Settings
 from services.storage.local_postgres import LocalPostgres
-from tests.gateway.support import config_for, eventually, mqtt_source, running, stored_counts
+from tests.gateway.support import (
+    config_for,
+    eventually,
+    mqtt_source,
+    running,
+    steady_feed,
+    stored_counts,
+)
 from tests.support.outage import outage_tracebacks
 from tests.support.servers import empty_database, own_postgres_server, require_timescaledb
 from tests.support.service import AppHandle, make_token, running_app
@@ -96,16 +103,8 @@ async def gateway_running(tmp_path: Path, url: str, token: str,
 
 
 async def feed(source: InMemorySource, fed: list[Reading], stop: asyncio.Event) -> None:
-    """Steady ingest: every series, every tick, on a grid of source times."""
-    start = datetime.now(UTC).replace(microsecond=0)
-    tick = 0
-    while not stop.is_set():
-        ts = start + timedelta(seconds=tick * TICK_S)
-        batch = [Reading(key, ts, typical(key)) for key in SERIES]
-        source.put(batch)
-        fed.extend(batch)
-        tick += 1
-        await asyncio.sleep(TICK_S)  # the pace of a plant, not a wait for an event
+    await steady_feed(source, fed, stop, series=SERIES, value_of=typical,
+                      start=datetime.now(UTC).replace(microsecond=0), tick_s=TICK_S)
 
 
 async def stored(database_url: str, since: datetime) -> dict[Key, int]:

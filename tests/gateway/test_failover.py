@@ -30,7 +30,14 @@ from heatlink.cluster.index import ClusterIndex
 from heatlink.cluster.loader import EXAMPLE_CLUSTER, load_cluster
 from heatlink.wire import Reading
 from services.access.principal import Role
-from tests.gateway.support import config_for, eventually, mqtt_source, running, stored_counts
+from tests.gateway.support import (
+    config_for,
+    eventually,
+    mqtt_source,
+    running,
+    steady_feed,
+    stored_counts,
+)
 from tests.support.replicas import service_replicas
 from tests.support.service import ServiceProcess, make_token
 
@@ -173,16 +180,9 @@ async def test_the_same_batch_sent_to_two_replicas_at_once_is_stored_once(
 
 
 async def feed(source: InMemorySource, fed: list[Reading], stop: asyncio.Event) -> None:
-    """Steady ingest: every series, every tick, on a grid of source times."""
-    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
-    tick = 0
-    while not stop.is_set():
-        ts = start + timedelta(seconds=tick * TICK_S)
-        batch = [Reading(key, ts, typical(key)) for key in SERIES]
-        source.put(batch)
-        fed.extend(batch)
-        tick += 1
-        await asyncio.sleep(TICK_S)  # the pace of a plant, not a wait for an event
+    await steady_feed(source, fed, stop, series=SERIES, value_of=typical,
+                      start=datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1),
+                      tick_s=TICK_S)
 
 
 @contextlib.asynccontextmanager
