@@ -22,6 +22,7 @@ from asyncua.client.client import Client
 from asyncua.ua.uaerrors import UaError
 
 from gateway.config import OpcUaSourceConfig
+from gateway.opcua_seen import SeenMarks
 from gateway.stats import SourceStats
 from heatlink.clock import Clock
 from heatlink.wire import Reading
@@ -34,12 +35,19 @@ HISTORY_READ = 1 << 2  # AccessLevel bit (OPC 10000-3 8.57)
 
 class HistoryFill:
     def __init__(self, config: OpcUaSourceConfig, clock: Clock, stats: SourceStats,
-                 to_reading: Callable[[int, Any], Reading | None]) -> None:
+                 to_reading: Callable[[int, Any], Reading | None],
+                 marks: SeenMarks | None = None) -> None:
         self.config = config
         self._clock = clock
         self._stats = stats
         self._to_reading = to_reading
-        self.last_ts: dict[int, datetime] = {}  # client handle -> newest source ts seen
+        # client handle -> newest source ts seen; from the last run's buffered marks at first,
+        # so the first connection after a restart reads the time the gateway was down.
+        self.last_ts: dict[int, datetime] = {}
+        for handle, node in enumerate(config.nodes, start=1):
+            mark = marks.get(SeenMarks.key(node.node_id, node.series)) if marks else None
+            if mark is not None:
+                self.last_ts[handle] = mark
         self._told_unsupported = False
 
     def seen(self, handle: int, ts: datetime) -> None:

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
-from collections.abc import AsyncIterator
-from datetime import UTC
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
 
 from asyncua import ua
 from asyncua.client.client import Client
@@ -29,6 +31,7 @@ from gateway.config import OpcUaSourceConfig
 from gateway.opcua_goodbye import disconnect_quickly
 from gateway.opcua_history import HistoryFill
 from gateway.opcua_security import apply_security, describe_connect_error
+from gateway.opcua_seen import SeenMarks
 from gateway.opcua_units import node_units
 from gateway.protocols import Arrival
 from gateway.stats import SourceStats
@@ -48,7 +51,7 @@ class OpcUaSource:
     kind = "opcua"
 
     def __init__(self, config: OpcUaSourceConfig, clock: Clock,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, marks_path: Path | None = None) -> None:
         self.config = config
         self.name = config.name
         self.stats = SourceStats(config.name, self.kind)
@@ -62,7 +65,10 @@ class OpcUaSource:
         self._subscribed = False
         self._units: list[str | None] = [node.unit for node in config.nodes]
         self._warned_units: set[str] = set()
-        self.history = HistoryFill(config, clock, self.stats, self._reading)
+        self.marks = SeenMarks(marks_path, clock)
+        self._mark_keys = {node.series: SeenMarks.key(node.node_id, node.series)
+                           for node in config.nodes}
+        self.history = HistoryFill(config, clock, self.stats, self._reading, self.marks)
 
     @property
     def up(self) -> bool:
@@ -77,9 +83,19 @@ class OpcUaSource:
                 readings, self._inbox = self._inbox, []
                 if readings:
                     self.stats.readings_total += len(readings)
-                    yield Arrival(readings)
+                    yield Arrival(readings, ack=functools.partial(self._buffered, readings))
         finally:
             await cancel_and_wait(connection)
+            self.marks.save()
+
+    def _buffered(self, readings: Sequence[Reading]) -> None:
+        newest: dict[str, datetime] = {}
+        for r in readings:
+            last = newest.get(r.series)
+            if last is None or r.ts > last:
+                newest[r.series] = r.ts
+        self.marks.advance((self._mark_keys[s], ts) for s, ts in newest.items()
+                           if s in self._mark_keys)
 
     # ---- connection life cycle -----------------------------------------------------------
 

@@ -7,10 +7,13 @@ The pump is the one place where "durable before acknowledged" happens:
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import random
+import re
 from collections.abc import Sequence
 from dataclasses import asdict
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gateway.buffer_sqlite import SqliteBuffer
@@ -37,6 +40,16 @@ if TYPE_CHECKING:
 log = logging.getLogger("gateway")
 
 
+def marks_path(config: GatewayConfig, source: OpcUaSourceConfig) -> Path | None:
+    """Beside the buffer: the marks say what the buffer holds, so they live and go with it."""
+    if not source.history.enabled:
+        return None
+    slug = re.sub(r"[^A-Za-z0-9_.-]", "_", source.name)[:40]
+    digest = hashlib.sha256(source.name.encode()).hexdigest()[:8]
+    buffer = config.buffer.path
+    return buffer.with_name(f"{buffer.name}.opcua-{slug}-{digest}.seen.json")
+
+
 def build_sources(config: GatewayConfig, clock: Clock) -> list[Source]:
     # Imported here: a gateway with only MQTT sources never loads asyncua.
     sources: list[Source] = []
@@ -44,7 +57,7 @@ def build_sources(config: GatewayConfig, clock: Clock) -> list[Source]:
         if isinstance(s, OpcUaSourceConfig):
             from gateway.opcua_source import OpcUaSource
 
-            sources.append(OpcUaSource(s, clock))
+            sources.append(OpcUaSource(s, clock, marks_path=marks_path(config, s)))
         elif isinstance(s, MqttSourceConfig):
             from gateway.mqtt_source import MqttSource
 

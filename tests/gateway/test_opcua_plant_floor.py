@@ -94,6 +94,27 @@ async def test_after_a_reconnect_the_gap_is_read_from_the_servers_history(
         assert source.stats.events["history_values"] >= len(gap)
 
 
+async def test_after_a_gateway_restart_the_time_it_was_down_is_read_from_history(
+        plant: SimOpcUaServer, tmp_path: Path) -> None:
+    config = config_for(tmp_path, [opcua_source(plant.endpoint, [SUPPLY, FLOW])])
+    t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
+    before = WatchingUplink()
+    async with running(config, before):
+        await write(plant, SUPPLY, 30.0, t0)
+        await before.until(lambda rs: any(r.ts == t0 for r in rs))
+    gap = [t0 + timedelta(seconds=s) for s in range(1, 6)]
+    for i, ts in enumerate(gap):  # produced while no gateway runs
+        await write(plant, SUPPLY, 31.0 + i, ts)
+    after = WatchingUplink()
+    async with running(config, after) as gateway:
+        # A fresh subscription would give only the newest value; the rest is history's.
+        got = await after.until(lambda rs: all(any(r.ts == ts for r in rs) for ts in gap))
+        assert gateway.sources[0].stats.events["history_values"] >= len(gap) - 1
+    from_gap = list(dict.fromkeys((r.ts, r.value) for r in got
+                                  if r.series == SUPPLY and r.ts in gap))
+    assert from_gap == [(ts, 31.0 + i) for i, ts in enumerate(gap)]
+
+
 async def test_the_history_read_is_bounded_by_the_settings(
         plant: SimOpcUaServer, tmp_path: Path) -> None:
     limits = {"history": {"max_values_per_node": 2, "max_span_s": 3600}}
