@@ -15,34 +15,31 @@ this test's own. The time from /readyz 200 to an empty buffer is printed, not as
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import pytest
 
-from gateway.runner import Gateway
 from gateway.testing import InMemorySource
-from heatlink.cluster.index import ClusterIndex
-from heatlink.cluster.loader import EXAMPLE_CLUSTER, load_cluster
 from heatlink.wire import Reading
 from services.access.principal import Role
 from services.settings import Settings
 from services.storage.local_postgres import LocalPostgres
-from tests.gateway.support import (
-    config_for,
-    eventually,
-    mqtt_source,
-    running,
-    steady_feed,
-    stored_counts,
+from tests.gateway.steady_ingest import (
+    GATEWAY,
+    SERIES,
+    TICK_S,
+    buffer_empty,
+    feed,
+    gateway_running,
+    readiness_answers_200,
+    stored,
 )
+from tests.gateway.support import eventually
 from tests.support.outage import outage_tracebacks
 from tests.support.servers import empty_database, own_postgres_server, require_timescaledb
 from tests.support.service import AppHandle, make_token, running_app
@@ -50,21 +47,6 @@ from tests.support.service import AppHandle, make_token, running_app
 pytestmark = pytest.mark.slow
 
 OUTAGE_S = float(os.environ.get("HEATLINK_TEST_DB_OUTAGE_S", "10"))
-TICK_S = 0.05
-BACKOFF_S = 120.0  # far beyond any wait below: a resume before it was on readiness
-GATEWAY = "glomfjord-gw1"
-SERIES = sorted(ClusterIndex(load_cluster(EXAMPLE_CLUSTER)).gateway_series(GATEWAY))
-TYPICAL = {"furnace/heat_output": 20_000.0, "primary/flow": 300.0, "secondary/flow": 280.0,
-           "primary/supply_temp": 31.0, "primary/return_temp": 21.0,
-           "secondary/supply_temp": 18.0, "secondary/return_temp": 8.0,
-           "tank1/heater_power": 50.0, "tank1/inflow": 180.0, "tank1/mixing_valve": 40.0,
-           "tank1/temp": 12.0, "secondary/energy": 1_000_000.0, "hm/flow": 280.0,
-           "hm/supply_temp": 18.0, "hm/return_temp": 8.0}
-Key = tuple[str, datetime]
-
-
-def typical(key: str) -> float:
-    return next(v for suffix, v in TYPICAL.items() if key.endswith(suffix))
 
 
 @pytest.fixture(scope="module")
@@ -90,43 +72,6 @@ def log_records(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureF
         yield caplog
     finally:
         uvicorn_log.removeHandler(caplog.handler)
-
-
-@contextlib.asynccontextmanager
-async def gateway_running(tmp_path: Path, url: str, token: str,
-                          source: InMemorySource) -> AsyncIterator[Gateway]:
-    config = config_for(tmp_path, [mqtt_source("mqtt://127.0.0.1:9")], url=url, token=token,
-                        retry={"initial_s": BACKOFF_S, "max_s": BACKOFF_S},
-                        batch_max_readings=500)
-    async with running(config, sources=[source]) as gateway:
-        yield gateway
-
-
-async def feed(source: InMemorySource, fed: list[Reading], stop: asyncio.Event) -> None:
-    await steady_feed(source, fed, stop, series=SERIES, value_of=typical,
-                      start=datetime.now(UTC).replace(microsecond=0), tick_s=TICK_S)
-
-
-async def stored(database_url: str, since: datetime) -> dict[Key, int]:
-    return await stored_counts(database_url, SERIES, since)
-
-
-async def readiness_answers_200(client: httpx.AsyncClient, timeout_s: float = 60.0) -> None:
-    """Polls /readyz: the database server is another process, with nothing to await."""
-    deadline = time.monotonic() + timeout_s
-    while (await client.get("/readyz")).status_code != 200:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"/readyz not 200 within {timeout_s} s")
-        await asyncio.sleep(0.02)
-
-
-async def buffer_empty(gateway: Gateway, timeout_s: float = 60.0) -> None:
-    """Polls the buffer's depth, which offers no event of its own to await."""
-    deadline = time.monotonic() + timeout_s
-    while await gateway.buffer.depth() > 0:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"backlog not sent within {timeout_s} s")
-        await asyncio.sleep(0.01)
 
 
 async def test_database_stopped_during_steady_ingest_loses_nothing_and_resumes_on_readiness(
