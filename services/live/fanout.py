@@ -13,15 +13,15 @@ streams without those readings (the database has them; ``GET /v1/latest`` shows 
 listener that lost its connection cannot know what it missed: its hub publishes a ``gap``
 so streams reload.
 
-Event ids stay per replica (``<boot>:<seq>``): resuming with ``Last-Event-ID`` on another
-replica answers ``gap`` (reload, then stream on), never a wrong resume.
+Every message carries its origin (the publishing hub's boot) and the seq its first event
+had there, so each hub knows where every event came from and a stream resumes with
+``Last-Event-ID`` on any replica (`services.live.origins`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -41,15 +41,15 @@ _RECONNECT_S = 1.0
 
 
 class LiveFanout:
-    """A ``ReadingsObserver`` and the hub's forwarder, sending to and listening on
+    """The hub's forwarder (its readings and other events), sending to and listening on
     ``heatlink_live``."""
 
     def __init__(self, hub: LiveHub, pool: asyncpg.Pool, database_url: str) -> None:
         self.hub = hub
         self.pool = pool
         self.database_url = database_url
-        self.origin = secrets.token_hex(6)  # our own notifications come back: skipped
-        self._batches: list[tuple[Sequence[str], Sequence[datetime], Sequence[float],
+        self.origin = hub.boot  # our own notifications come back: skipped
+        self._batches: list[tuple[int, Sequence[str], Sequence[datetime], Sequence[float],
                                   Sequence[str]]] = []
         self._step = 64  # readings per payload, adapted to stay under the limit
         self._others: list[dict[str, Any]] = []
@@ -60,25 +60,28 @@ class LiveFanout:
         self.received_total = 0
 
     # ---- sending
-    def readings_stored(self, series_keys: Sequence[str], ts: Sequence[datetime],
-                        values: Sequence[float], quality: Sequence[str]) -> None:
+    def values_published(self, first_seq: int, series_keys: Sequence[str],
+                         ts: Sequence[datetime], values: Sequence[float],
+                         quality: Sequence[str]) -> None:
+        """Called by the hub for readings stored here, ``first_seq`` the first one's seq."""
         # Keeps the batch's own lists: O(1) here, on the ingest request's path.
-        self._batches.append((series_keys, ts, values, quality))
+        self._batches.append((first_seq, series_keys, ts, values, quality))
         self._pending.set()
 
     def forward(self, event: Event) -> None:
         """Called by the hub for every event published here other than readings."""
         assert isinstance(event.data, bytes)
         self._others.append({"k": event.kind, "d": event.data.decode(), "s": event.series,
-                             "o": sorted(event.orgs) if event.orgs is not None else None})
+                             "o": sorted(event.orgs) if event.orgs is not None else None,
+                             "n": event.seq})
         self._pending.set()
 
     def _payloads(self) -> list[str]:
         batches, self._batches = self._batches, []
         others, self._others = self._others, []
         out: list[str] = []
-        for keys, ts, values, quality in batches:
-            out += self._columns(keys, ts, values, quality)
+        for first_seq, keys, ts, values, quality in batches:
+            out += self._columns(first_seq, keys, ts, values, quality)
         for other in others:
             payload = orjson.dumps({"o": self.origin, "e": other}).decode()
             if len(payload.encode()) <= MAX_PAYLOAD:
@@ -88,7 +91,7 @@ class LiveFanout:
                             other["k"])
         return out
 
-    def _columns(self, keys: Sequence[str], ts: Sequence[datetime],
+    def _columns(self, first_seq: int, keys: Sequence[str], ts: Sequence[datetime],
                  values: Sequence[float], quality: Sequence[str]) -> list[str]:
         """A batch's readings as payloads under the limit, column by column: orjson encodes
         each column in one call (timestamps as RFC 3339), about 0.2 µs a reading."""
@@ -96,7 +99,8 @@ class LiveFanout:
         start, step, n = 0, self._step, len(keys)
         while start < n:
             end = min(n, start + step)
-            payload = orjson.dumps({"o": self.origin, "k": keys[start:end],
+            payload = orjson.dumps({"o": self.origin, "n": first_seq + start,
+                                    "k": keys[start:end],
                                     "t": ts[start:end], "v": values[start:end],
                                     "q": quality[start:end]},
                                    option=orjson.OPT_SERIALIZE_NUMPY)
@@ -144,15 +148,17 @@ class LiveFanout:
         if message.get("o") == self.origin:
             return
         self.received_total += 1
+        origin = str(message["o"])
         if "k" in message:
             parse = datetime.fromisoformat
             self.hub.publish_values(VALUE, message["k"], [parse(t) for t in message["t"]],
-                                    message["v"], message["q"])
+                                    message["v"], message["q"],
+                                    origin=(origin, int(message["n"])))
         elif "e" in message:
             e = message["e"]
             self.hub.publish(e["k"], e["d"].encode(), series=e["s"],
                              orgs=frozenset(e["o"]) if e["o"] is not None else None,
-                             share=False)
+                             origin=(origin, int(e["n"])))
 
     async def _listener(self) -> None:
         first = True

@@ -7,7 +7,10 @@ nothing as long as the ring still holds its cursor; when it does not, ``read`` s
 and the reader must reload current values (``Gap``).
 
 Event ids are ``<boot>:<seq>``: ``boot`` changes when the service restarts, so a cursor
-from a previous run is recognised as a gap rather than silently misread.
+from a previous run is recognised as a gap rather than silently misread. With other
+replicas publishing into this hub (`services.live.fanout`) an id also carries, after a
+comma each, ``<origin>:<seq>`` for every other replica heard from: where the reader is in
+each replica's own numbering (`services.live.origins`), so another replica can resume it.
 """
 
 from __future__ import annotations
@@ -21,8 +24,11 @@ from datetime import datetime
 from typing import NamedTuple
 
 from heatlink.aio import wait_event
+from services.live.origins import Origins
 
 _SEQ = re.compile(r"[0-9]{1,18}")
+_ENTRY = re.compile(r"([0-9a-f]{1,32}):([0-9]{1,18})")
+_MAX_ENTRIES = 64
 
 
 ValueFields = tuple[str, datetime, float, str]
@@ -58,6 +64,17 @@ class Gap:
     reason: str
 
 
+def _vector(entries: Sequence[str]) -> dict[str, int]:
+    """Per origin, the newest seq the entries say was seen (an origin may come twice)."""
+    vector: dict[str, int] = {}
+    for entry in entries:
+        match = _ENTRY.fullmatch(entry)
+        if match is not None:
+            origin, seen = match.group(1), int(match.group(2))
+            vector[origin] = max(seen, vector.get(origin, seen))
+    return vector
+
+
 class LiveHub:
     def __init__(self, capacity: int = 100_000, boot: str | None = None) -> None:
         if capacity < 1:
@@ -69,25 +86,36 @@ class LiveHub:
         self._changed = asyncio.Event()
         self._closed = False
         self.published_total = 0
-        # Events published here other than readings go to the other replicas through this
-        # (`services.live.fanout`); readings go by the ingest observer.
+        # Events first published here go to the other replicas through these
+        # (`services.live.fanout`), each with its seq, which is its number everywhere.
         self.forward: Callable[[Event], None] | None = None
+        self.forward_values: Callable[[int, Sequence[str], Sequence[datetime],
+                                       Sequence[float], Sequence[str]], None] | None = None
+        self.origins = Origins()
 
     # -- writers ---------------------------------------------------------------------------
 
     def publish(self, kind: str, data: bytes, *, series: str | None = None,
-                orgs: frozenset[str] | None = None, share: bool = True) -> int:
+                orgs: frozenset[str] | None = None, share: bool = True,
+                origin: tuple[str, int] | None = None) -> int:
         """Append one event and wake the readers; returns its sequence number. ``share``:
-        hand it to ``forward`` too (the other replicas), unless it came from them."""
+        hand it to ``forward`` too (the other replicas). ``origin``: (boot, seq) of the
+        replica that published it first; such an event is never shared again."""
         self._last_seq += 1
         seq = self._last_seq
         event = Event(seq, kind, data, series, orgs)
         self._ring[seq % self.capacity] = event
         self.published_total += 1
+        self._came_from(seq, 1, origin)
         self._wake()
-        if share and self.forward is not None:
+        if share and origin is None and self.forward is not None:
             self.forward(event)
         return seq
+
+    def _came_from(self, first: int, count: int, origin: tuple[str, int] | None) -> None:
+        boot, origin_first = origin if origin is not None else (self.boot, first)
+        self.origins.add(first, count, boot, origin_first)
+        self.origins.forget_before(self._last_seq - self.capacity + 1)
 
     def publish_many(self, kind: str, items: Sequence[tuple[str | None, bytes]]) -> int:
         """Append many events of one kind (series, data) and wake readers once."""
@@ -96,14 +124,18 @@ class LiveHub:
         for series, data in items:
             seq += 1
             ring[seq % capacity] = Event(seq, kind, data, series, None)
+        first = self._last_seq + 1
         self._last_seq = seq
         self.published_total += len(items)
+        self._came_from(first, len(items), None)
         self._wake()
         return seq
 
     def publish_values(self, kind: str, keys: Sequence[str], ts: Sequence[datetime],
-                       values: Sequence[float], quality: Sequence[str]) -> int:
-        """Append one event per reading, its fields not yet encoded, and wake readers once."""
+                       values: Sequence[float], quality: Sequence[str],
+                       origin: tuple[str, int] | None = None) -> int:
+        """Append one event per reading, its fields not yet encoded, and wake readers once.
+        Readings stored here (``origin`` None) go to ``forward_values`` too."""
         ring, capacity = self._ring, self.capacity
         seq = self._last_seq
         # tuple.__new__ skips the named tuple's Python-level constructor: half the cost of
@@ -112,9 +144,14 @@ class LiveHub:
         for fields in zip(keys, ts, values, quality, strict=True):
             seq += 1
             ring[seq % capacity] = make(Event, (seq, kind, fields, fields[0], None))
+        first = self._last_seq + 1
         self.published_total += seq - self._last_seq
         self._last_seq = seq
+        if seq >= first:
+            self._came_from(first, seq - first + 1, origin)
         self._wake()
+        if origin is None and self.forward_values is not None and seq >= first:
+            self.forward_values(first, keys, ts, values, quality)
         return seq
 
     def close(self) -> None:
@@ -137,18 +174,65 @@ class LiveHub:
     def closed(self) -> bool:
         return self._closed
 
-    def event_id(self, seq: int) -> str:
-        return f"{self.boot}:{seq}"
+    def event_id(self, seq: int, floor: dict[str, int] | None = None) -> str:
+        """The id of the position after local ``seq``; with other replicas heard from, also
+        where that is in their numbering (at least ``floor``, what a resumed reader saw)."""
+        own = f"{self.boot}:{seq}"
+        if not floor and self.origins.latest.keys() <= {self.boot}:
+            return own  # nothing from other replicas: ids as they always were
+        marks = self.origins.position(seq)
+        for origin, seen in (floor or {}).items():
+            if seen > marks.get(origin, -1):
+                marks[origin] = seen
+        if marks.get(self.boot, -1) <= seq:
+            # This hub's own events up to ``seq`` are implied by the first entry; a floor
+            # from another replica's id may say the reader has more of them.
+            marks.pop(self.boot, None)
+        return ",".join([own, *(f"{o}:{n}" for o, n in sorted(marks.items()))])
 
     def cursor_from(self, last_event_id: str | None) -> tuple[int, Gap | None]:
         """Where a reader with ``last_event_id`` starts (the seq it has seen) and the gap,
         if any. Without an id a reader starts at the newest event (live from now)."""
+        cursor, gap, _ = self.start_from(last_event_id)
+        return cursor, gap
+
+    def start_from(self, last_event_id: str | None
+                   ) -> tuple[int, Gap | None, dict[str, int] | None]:
+        """As ``cursor_from``, and for an id of another replica the floor: per origin, the
+        seq up to which the reader has its events (`read` skips those)."""
         if not last_event_id:
-            return self._last_seq, None
-        boot, _, seq_text = last_event_id.partition(":")
+            return self._last_seq, None, None
+        first, _, others = last_event_id.partition(",")
+        boot, _, seq_text = first.partition(":")
         if boot != self.boot:
+            return self._from_another_replica(last_event_id)
+        cursor, gap = self._own(last_event_id, seq_text)
+        # The other entries still count: a reader resumed here from another replica may
+        # have had other replicas' events that reach this hub only after ``cursor``.
+        floor = _vector(others.split(",")[:_MAX_ENTRIES] if others else [])
+        return cursor, gap, floor or None
+
+    def _from_another_replica(self, last_event_id: str
+                              ) -> tuple[int, Gap | None, dict[str, int] | None]:
+        entries = last_event_id.split(",")
+        parsed = [_ENTRY.fullmatch(e) for e in entries[:_MAX_ENTRIES + 1]]
+        known = self.origins.latest
+        if (len(entries) > _MAX_ENTRIES or not all(parsed) or parsed[0] is None
+                or parsed[0].group(1) not in known):
             return self._last_seq, Gap(last_event_id, self._last_seq + 1,
-                                       "the id is from an earlier run of the service")
+                                       "the id is from an earlier run of the service"), None
+        vector = _vector(entries)
+        own_seen = vector.get(self.boot)
+        if own_seen is not None and own_seen > self._last_seq:
+            return self._last_seq, Gap(last_event_id, self._last_seq + 1,
+                                       "the id is ahead of this service"), None
+        resume = self.origins.resume(vector, self._last_seq)
+        cursor, gap = self._check(resume.after, last_event_id)
+        if gap is None and resume.missed is not None:
+            gap = Gap(last_event_id, resume.after + 1, resume.missed)
+        return cursor, gap, resume.floor
+
+    def _own(self, last_event_id: str, seq_text: str) -> tuple[int, Gap | None]:
         # ASCII digits only: str.isdigit() also takes '²' (which int() refuses) and '٣'.
         if not _SEQ.fullmatch(seq_text):
             return self._last_seq, Gap(last_event_id, self._last_seq + 1,
@@ -166,14 +250,19 @@ class LiveHub:
                                    f"more than {self.capacity} events were missed")
         return seq, None
 
-    def read(self, after_seq: int, limit: int = 10_000) -> tuple[list[Event], int, Gap | None]:
+    def read(self, after_seq: int, limit: int = 10_000, floor: dict[str, int] | None = None
+             ) -> tuple[list[Event], int, Gap | None]:
         """Events after ``after_seq`` (at most ``limit``), the new cursor, and a gap if the
-        ring overran the reader since its last read."""
+        ring overran the reader since its last read. ``floor``: leave out the events it
+        says the reader has (a reader resumed from another replica's id)."""
         after_seq, gap = self._check(after_seq, self.event_id(after_seq))
         end = min(self._last_seq, after_seq + limit)
         ring, capacity = self._ring, self.capacity
         events = [e for seq in range(after_seq + 1, end + 1)
                   if (e := ring[seq % capacity]) is not None]
+        if floor:
+            seen = self.origins.skip(after_seq, end, floor)
+            events = [e for e in events if not any(lo <= e.seq <= hi for lo, hi in seen)]
         return events, end, gap
 
     async def wait(self, after_seq: int, timeout_s: float) -> bool:

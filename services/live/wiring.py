@@ -34,5 +34,5 @@ def start_live(ingest: IngestService, clock: Clock, pool: asyncpg.Pool,
     ingest.observers.append(HubObserver(hub))
     fanout = LiveFanout(hub, pool, database_url)
     hub.forward = fanout.forward
-    ingest.observers.append(fanout)
+    hub.forward_values = fanout.values_published
     return Live(hub, TicketBook(pool, clock), fanout)
