@@ -8,6 +8,7 @@ from datetime import datetime
 
 import asyncpg
 
+from alerts.queries import q
 from heatlink.findings import Finding
 
 
@@ -18,7 +19,5 @@ def finding_key(finding: Finding) -> str:
 
 async def first_time(conn: asyncpg.Connection, finding: Finding, at: datetime) -> bool:
     """True the first time ``finding`` is seen; recorded in the caller's transaction."""
-    inserted = await conn.fetchval(
-        """INSERT INTO alert_findings_seen (finding_key, seen_at) VALUES ($1, $2)
-           ON CONFLICT DO NOTHING RETURNING true""", finding_key(finding), at)
+    inserted = await conn.fetchval(q("first_seen"), finding_key(finding), at)
     return bool(inserted)

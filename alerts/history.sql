@@ -4,6 +4,7 @@
 -- the deliveries, for the alerts' API (services/alerts/router.py).
 
 -- name: maintenance_windows
+-- index: maintenance_windows_exchange
 SELECT id, org, announced_by, starts_at, ends_at, reason, announced_at, short_notice
 FROM maintenance_windows
 WHERE exchange = $1 AND cancelled_at IS NULL AND starts_at < $3 AND ends_at > $2
@@ -30,17 +31,21 @@ WHERE org = $1 AND state IN ('active_unack', 'active_ack')
   AND NOT out_of_service AND (shelved_until IS NULL OR shelved_until <= $2);
 
 -- name: windows_in_force
+-- index: maintenance_windows_exchange
 SELECT exchange, ends_at, reason FROM maintenance_windows
 WHERE exchange = ANY($1::text[]) AND cancelled_at IS NULL
   AND starts_at <= $2 AND ends_at > $2;
 
 -- name: deliveries_to
+-- index: alert_deliveries_org_status
 SELECT id, alert_id, channel, contact, address, idempotency_key, status,
        attempts, created_at, next_attempt_at, delivered_at, last_error
 FROM alert_deliveries WHERE org = $1 AND status = $2
 ORDER BY created_at DESC, id DESC LIMIT $3;
 
 -- name: deliveries_of
+-- index: alert_deliveries_alert
+-- index: alert_delivery_attempts_delivery
 SELECT d.id, d.channel, d.contact, d.idempotency_key, d.group_key, d.status,
        d.attempts, d.next_attempt_at, d.delivered_at, d.last_error,
        coalesce(json_agg(json_build_object('at', a.at, 'outcome', a.outcome,

@@ -13,6 +13,7 @@ import asyncpg
 from alerts import impact, store
 from alerts.model import Draft, Role, Severity
 from alerts.notify import Notifier
+from alerts.queries import q
 from heatlink.clock import Clock
 from heatlink.cluster.index import ClusterIndex
 
@@ -69,10 +70,8 @@ async def announce(service: Alerting, *, exchange_id: str, org: str, actor: str,
     queued = 0
     async with service.pool.acquire() as conn, conn.transaction():
         window_id: int = await conn.fetchval(
-            """INSERT INTO maintenance_windows (exchange, org, announced_by, starts_at, ends_at,
-                   reason, announced_at, short_notice, remind_at)
-               VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) RETURNING id""",
-            exchange.id, org, actor, starts_at, ends_at, reason, now, short, remind_at)
+            q("announce_window"), exchange.id, org, actor, starts_at, ends_at, reason, now,
+            short, remind_at)
         told = []
         # The recipient of this exchange and of every exchange downstream of its exchanger.
         affected = impact.supply_exchanges(index, exchange.exchanger)
@@ -107,15 +106,11 @@ async def announce(service: Alerting, *, exchange_id: str, org: str, actor: str,
 async def send_reminders(conn: asyncpg.Connection, service: Alerting,
                          now: datetime) -> int:
     """Tell the recipients again at the lead time before each window."""
-    windows = await conn.fetch(
-        """SELECT id FROM maintenance_windows WHERE remind_at <= $1 AND reminded_at IS NULL
-             AND cancelled_at IS NULL FOR UPDATE SKIP LOCKED""", now)
+    windows = await conn.fetch(q("due_reminders"), now)
     queued = 0
     for window in windows:
-        await conn.execute("UPDATE maintenance_windows SET reminded_at = $2 WHERE id = $1",
-                           window["id"], now)
-        rows = await conn.fetch("SELECT id FROM alerts WHERE dedup_key = $1",
-                                f"maintenance:{window['id']}")
+        await conn.execute(q("reminded"), window["id"], now)
+        rows = await conn.fetch(q("alerts_of_key"), f"maintenance:{window['id']}")
         for r in rows:
             alert = await store.get(conn, r["id"], for_update=True)
             if alert is None:
@@ -130,15 +125,11 @@ async def send_reminders(conn: asyncpg.Connection, service: Alerting,
 
 async def close_ended(conn: asyncpg.Connection, service: Alerting, now: datetime) -> int:
     """Clear the notices of windows that have ended: the recipients are told so."""
-    windows = await conn.fetch(
-        """SELECT id FROM maintenance_windows WHERE ends_at <= $1 AND closed_at IS NULL
-           FOR UPDATE SKIP LOCKED""", now)
+    windows = await conn.fetch(q("ended_windows"), now)
     queued = 0
     for window in windows:
-        await conn.execute("UPDATE maintenance_windows SET closed_at = $2 WHERE id = $1",
-                           window["id"], now)
-        for r in await conn.fetch("SELECT id FROM alerts WHERE dedup_key = $1",
-                                  f"maintenance:{window['id']}"):
+        await conn.execute(q("closed"), window["id"], now)
+        for r in await conn.fetch(q("alerts_of_key"), f"maintenance:{window['id']}"):
             alert = await store.get(conn, r["id"])
             if alert is None:
                 continue
@@ -153,8 +144,6 @@ async def close_ended(conn: asyncpg.Connection, service: Alerting, now: datetime
 
 
 async def list_windows(conn: asyncpg.Connection, exchanges: list[str]) -> list[dict[str, object]]:
-    rows = await conn.fetch(
-        """SELECT * FROM maintenance_windows WHERE exchange = ANY($1::text[])
-           ORDER BY starts_at DESC LIMIT 200""", exchanges)
+    rows = await conn.fetch(q("list_windows"), exchanges)
     return [{k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in dict(r).items()}
             for r in rows]

@@ -20,6 +20,7 @@ from alerts.maintenance import close_ended, send_reminders
 from alerts.metrics import AlertMetrics
 from alerts.model import AlertState, Draft
 from alerts.notify import Notifier
+from alerts.queries import q
 from alerts.signing import LinkSigner
 from heatlink.clock import Clock
 from heatlink.cluster.index import ClusterIndex
@@ -161,12 +162,7 @@ class AlertService:
         if why is None or before is not None:
             return 0
         reason = why.split(" (")[0]
-        if await conn.fetchval(
-                """SELECT EXISTS (SELECT 1 FROM alert_transitions t WHERE t.alert_id = $1
-                     AND t.event = 'symptom_escalated' AND t.note LIKE '%' || $2 || '%'
-                     AND t.at >= (SELECT max(at) FROM alert_transitions
-                                  WHERE alert_id = $1 AND event IN ('raised', 'returned')))""",
-                root.id, reason):
+        if await conn.fetchval(q("escalated_for_already"), root.id, reason):
             return 0  # escalated for this already in this episode: one page per news
         transition_id = await store.transition(conn, root.id, now, actor,
                                                "symptom_escalated", root.state, root.state,
@@ -256,8 +252,7 @@ class AlertService:
             queued += await send_reminders(conn, self, now)
             queued += await close_ended(conn, self, now)
             # Findings older than a week will not be handed over again.
-            await conn.execute("DELETE FROM alert_findings_seen WHERE seen_at < $1",
-                               now - timedelta(days=7))
+            await conn.execute(q("forget_seen"), now - timedelta(days=7))
         if queued:
             self.wake()
         return queued

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
+from alerts.queries import q
 from alerts.store import AlertRow
 
 # Trips seen shortly before or after a window still belong to it (clocks, ramp-down).
@@ -26,11 +27,7 @@ async def maintenance_window(conn: asyncpg.Connection, exchanges: Iterable[str],
     ids = sorted(set(exchanges))
     if not ids:
         return None
-    found: int | None = await conn.fetchval(
-        """SELECT id FROM maintenance_windows
-           WHERE exchange = ANY($1::text[]) AND cancelled_at IS NULL
-             AND starts_at - $3::interval <= $2 AND ends_at + $3::interval >= $2
-           ORDER BY starts_at LIMIT 1""", ids, at, WINDOW_GRACE)
+    found: int | None = await conn.fetchval(q("window_covering"), ids, at, WINDOW_GRACE)
     return found
 
 

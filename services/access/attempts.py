@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from heatlink.clock import Clock
+from services.access.queries import q
 from services.access.users import User
 
 FAILURES = ("bad_password", "unknown_user", "disabled")
@@ -43,8 +44,7 @@ class LoginAttempts:
                       ) -> tuple[str, User | None] | Refused:
         """Run ``check`` unless a limit is reached, and record what came of it."""
         async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('heatlink login '"
-                               " || lower($1)))", username)
+            await conn.execute(q("lock_login"), username)
             now = self._clock.now()
             wait = await self._wait_s(conn, username, client, now)
             if wait is not None:
@@ -58,13 +58,7 @@ class LoginAttempts:
                       now: datetime) -> int | None:
         since = now - timedelta(seconds=self.limits.window_s)
         row = await conn.fetchrow(
-            "SELECT count(*) FILTER (WHERE lower(username) = lower($1)) AS by_name,"
-            " min(at) FILTER (WHERE lower(username) = lower($1)) AS name_first,"
-            " count(*) FILTER (WHERE client = $2) AS by_client,"
-            " min(at) FILTER (WHERE client = $2) AS client_first"
-            " FROM login_attempts WHERE at > $3 AND outcome = ANY($4)"
-            " AND (lower(username) = lower($1) OR client = $2)",
-            username, client, since, list(FAILURES))
+            q("recent_failures"), username, client, since, list(FAILURES))
         firsts = []
         if row["by_name"] >= self.limits.per_username:
             firsts.append(row["name_first"])
@@ -77,16 +71,10 @@ class LoginAttempts:
 
     async def _record(self, conn: asyncpg.Connection, at: datetime, username: str,
                       client: str, outcome: str, user: User | None) -> None:
-        # A refused attempt names no user yet: the row still goes to the user's org, if any.
         await conn.execute(
-            "INSERT INTO login_attempts (at, username, org, client, outcome, user_id)"
-            " SELECT $1, $2, coalesce($3, u.org), $4, $5, coalesce($6, u.id)"
-            " FROM (SELECT 1) one LEFT JOIN users u ON u.username = $2",
-            at, username[:200], user.org if user else None, client, outcome,
+            q("record_attempt"), at, username[:200], user.org if user else None, client, outcome,
             user.id if user else None)
 
     async def recent(self, org: str, limit: int) -> list[asyncpg.Record]:
         """The organisation's users' attempts, newest first (unknown names have no org)."""
-        return list(await self._pool.fetch(
-            "SELECT at, username, client, outcome FROM login_attempts WHERE org = $1"
-            " ORDER BY at DESC, id DESC LIMIT $2", org, limit))
+        return list(await self._pool.fetch(q("recent_attempts"), org, limit))

@@ -5,17 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from pathlib import Path
 
 import asyncpg
 
-from heatlink.sqlfile import load_queries
-
-_QUERIES = Path(__file__).with_name("queries.sql")
-
-
-def q(name: str) -> str:
-    return load_queries(_QUERIES)[name]
+from services.access.queries import q
 
 
 async def log_access(pool: asyncpg.Pool, reader_org: str,

@@ -18,6 +18,7 @@ import asyncpg
 
 from heatlink.clock import Clock
 from services.access.principal import DEFAULT_SCOPES, Principal, Role
+from services.access.queries import q
 from services.access.users import User
 
 SESSION_PREFIX = "hs_"
@@ -54,16 +55,12 @@ class SessionStore:
         now = self._clock.now()
         expires_at = now + timedelta(seconds=self.ttl_s)
         session_id: int = await self._pool.fetchval(
-            "INSERT INTO user_sessions (secret_hash, csrf_token, user_id, created_at,"
-            " last_seen_at, expires_at, client) VALUES ($1, $2, $3, $4, $4, $5, $6)"
-            " RETURNING id", _digest(secret), csrf, user.id, now, expires_at, client)
+            q("open_session"), _digest(secret), csrf, user.id, now, expires_at, client)
         return secret, Session(session_id, _principal(user.id, user.username, user.org,
                                                        user.role), csrf, expires_at)
 
     async def close(self, secret: str) -> None:
-        await self._pool.execute("UPDATE user_sessions SET revoked_at = $2"
-                                 " WHERE secret_hash = $1 AND revoked_at IS NULL",
-                                 _digest(secret), self._clock.now())
+        await self._pool.execute(q("close_session"), _digest(secret), self._clock.now())
         self._cache.pop(_digest(secret), None)
 
     async def authenticate(self, secret: str) -> Session | None:
@@ -74,19 +71,14 @@ class SessionStore:
             return cached[1]
         now = self._clock.now()
         row = await self._pool.fetchrow(
-            "SELECT s.id, s.csrf_token, s.expires_at, s.last_seen_at, u.id AS user_id,"
-            " u.username, u.org, u.role FROM user_sessions s JOIN users u ON u.id = s.user_id"
-            " WHERE s.secret_hash = $1 AND s.revoked_at IS NULL AND u.disabled_at IS NULL"
-            " AND s.expires_at > $2 AND s.last_seen_at > $3",
-            digest, now, now - timedelta(seconds=self.idle_s))
+            q("live_session"), digest, now, now - timedelta(seconds=self.idle_s))
         session = None
         if row is not None:
             session = Session(row["id"], _principal(row["user_id"], row["username"],
                                                     row["org"], Role(row["role"])),
                               row["csrf_token"], row["expires_at"])
             if (now - row["last_seen_at"]).total_seconds() >= TOUCH_EVERY_S:
-                await self._pool.execute(
-                    "UPDATE user_sessions SET last_seen_at = $2 WHERE id = $1", row["id"], now)
+                await self._pool.execute(q("touch_session"), row["id"], now)
         if session is not None:
             # Only live sessions are kept: a client sending made-up cookies must not fill
             # the memory (it costs a lookup each, as an unknown token does).

@@ -11,8 +11,8 @@ from datetime import datetime
 import asyncpg
 
 from heatlink.clock import Clock
-from services.access.log import q
 from services.access.principal import DEFAULT_SCOPES, Principal, Role, Scope
+from services.access.queries import q
 
 TOKEN_PREFIX = "hl_"
 

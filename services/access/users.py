@@ -15,6 +15,7 @@ import asyncpg
 from heatlink.clock import Clock
 from services.access.passwords import hash_password, needs_rehash, verify_password, weakness
 from services.access.principal import PERSON_ROLES, Role
+from services.access.queries import q
 
 
 class UserError(ValueError):
@@ -30,9 +31,6 @@ class User:
     display_name: str
     disabled_at: datetime | None
     created_at: datetime
-
-
-_COLUMNS = "id, username, org, role, display_name, disabled_at, created_at"
 
 
 def _user(row: asyncpg.Record) -> User:
@@ -58,28 +56,22 @@ class UserStore:
         now = self._clock.now()
         try:
             row = await self._pool.fetchrow(
-                f"INSERT INTO users (username, org, role, display_name, password_hash,"
-                f" created_at, password_changed_at) VALUES ($1, $2, $3, $4, $5, $6, $6)"
-                f" RETURNING {_COLUMNS}", username, org, str(role), display_name, encoded, now)
+                q("create_user"), username, org, str(role), display_name, encoded, now)
         except asyncpg.UniqueViolationError:
             raise UserError(f"the username {username!r} is taken") from None
         return _user(row)
 
     async def list(self, org: str | None = None) -> list[User]:
-        rows = await self._pool.fetch(
-            f"SELECT {_COLUMNS} FROM users WHERE $1::text IS NULL OR org = $1 ORDER BY id", org)
+        rows = await self._pool.fetch(q("list_users"), org)
         return [_user(r) for r in rows]
 
     async def disable(self, username: str) -> bool:
         """Disable the user and end its sessions at once."""
         async with self._pool.acquire() as conn, conn.transaction():
-            user_id = await conn.fetchval(
-                "UPDATE users SET disabled_at = $2 WHERE username = $1 AND disabled_at IS NULL"
-                " RETURNING id", username, self._clock.now())
+            user_id = await conn.fetchval(q("disable_user"), username, self._clock.now())
             if user_id is None:
                 return False
-            await conn.execute("UPDATE user_sessions SET revoked_at = $2 WHERE user_id = $1"
-                               " AND revoked_at IS NULL", user_id, self._clock.now())
+            await conn.execute(q("end_sessions_of_user"), user_id, self._clock.now())
         return True
 
     async def set_password(self, username: str, password: str) -> bool:
@@ -88,19 +80,15 @@ class UserStore:
             raise UserError(why)
         encoded = await asyncio.to_thread(hash_password, password)
         async with self._pool.acquire() as conn, conn.transaction():
-            user_id = await conn.fetchval(
-                "UPDATE users SET password_hash = $2, password_changed_at = $3"
-                " WHERE username = $1 RETURNING id", username, encoded, self._clock.now())
+            user_id = await conn.fetchval(q("set_password"), username, encoded, self._clock.now())
             if user_id is None:
                 return False
-            await conn.execute("UPDATE user_sessions SET revoked_at = $2 WHERE user_id = $1"
-                               " AND revoked_at IS NULL", user_id, self._clock.now())
+            await conn.execute(q("end_sessions_of_user"), user_id, self._clock.now())
         return True
 
     async def check(self, username: str, password: str) -> tuple[str, User | None]:
         """(outcome, user): outcome is ok, unknown_user, bad_password or disabled."""
-        row = await self._pool.fetchrow(
-            f"SELECT {_COLUMNS}, password_hash FROM users WHERE username = $1", username)
+        row = await self._pool.fetchrow(q("user_to_check"), username)
         encoded = row["password_hash"] if row is not None else None
         matches = await asyncio.to_thread(verify_password, encoded, password)
         if row is None:
@@ -111,6 +99,6 @@ class UserStore:
         if user.disabled_at is not None:
             return "disabled", user
         if needs_rehash(row["password_hash"]):  # the library's parameters moved on
-            await self._pool.execute("UPDATE users SET password_hash = $2 WHERE id = $1",
-                                     user.id, await asyncio.to_thread(hash_password, password))
+            await self._pool.execute(q("rehash_password"), user.id,
+                                     await asyncio.to_thread(hash_password, password))
         return "ok", user

@@ -99,6 +99,7 @@ WHERE exchange = $1 AND version = $2 AND agreed_at IS NULL;
 SELECT pg_advisory_xact_lock(hashtext('accounting-rules:' || $1::text));
 
 -- name: comments
+-- index: accounting_comments_hour
 SELECT id, hour, resource, org, author, at, text FROM accounting_comments
 WHERE exchange = $1 AND hour >= $2 AND hour < $3 ORDER BY hour, id;
 
@@ -111,5 +112,6 @@ INSERT INTO accounting_audit (at, exchange, org, actor, action, detail)
 VALUES ($1, $2, $3, $4, $5, $6);
 
 -- name: audit_log
+-- index: accounting_audit_exchange
 SELECT at, org, actor, action, detail FROM accounting_audit
 WHERE exchange = $1 ORDER BY at DESC, id DESC LIMIT $2;

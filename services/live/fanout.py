@@ -32,6 +32,7 @@ import orjson
 from heatlink.aio import cancel_and_wait
 from services.live.hub import Event, LiveHub
 from services.live.observer import VALUE
+from services.live.queries import q
 
 log = logging.getLogger(__name__)
 
@@ -127,8 +128,7 @@ class LiveFanout:
                 continue
             try:
                 async with self.pool.acquire() as conn, conn.transaction():
-                    await conn.executemany("SELECT pg_notify($1, $2)",
-                                           [(CHANNEL, p) for p in payloads])
+                    await conn.executemany(q("share_event"), [(CHANNEL, p) for p in payloads])
                 self.sent_total += len(payloads)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 # Live only: what could not be shared is in the database and in this

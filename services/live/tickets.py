@@ -27,6 +27,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from heatlink.clock import Clock
+from services.live.queries import q
 
 TICKET_PREFIX = "st_"
 _NONCE = 12
@@ -64,15 +65,9 @@ class TicketBook:
         nonce = secrets.token_bytes(_NONCE)
         sealed = nonce + AESGCM(_key(ticket)).encrypt(nonce, token.encode(), org.encode())
         async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                "INSERT INTO stream_tickets (hash, org, sealed, issued_at, expires_at)"
-                " VALUES ($1, $2, $3, $4, $5)", _digest(ticket), org, sealed, now, expires_at)
-            # Bounded per organisation: its expired ones, then its own oldest beyond the
-            # bound, go (the index keeps this to the organisation's rows).
-            await conn.execute(
-                "DELETE FROM stream_tickets WHERE org = $1 AND (expires_at <= $2 OR hash IN ("
-                " SELECT hash FROM stream_tickets WHERE org = $1"
-                " ORDER BY n DESC OFFSET $3))", org, now, self._max_per_org)
+            await conn.execute(q("issue_ticket"), _digest(ticket), org, sealed, now, expires_at)
+            # Bounded per organisation: its expired ones, then its oldest beyond the bound.
+            await conn.execute(q("bound_tickets"), org, now, self._max_per_org)
         return ticket, expires_at
 
     async def redeem(self, ticket: str) -> Ticket | None:
@@ -80,9 +75,7 @@ class TicketBook:
         if not ticket.startswith(TICKET_PREFIX):
             return None
         async with self._pool.acquire() as conn:
-            row = await conn.fetchrow(
-                "DELETE FROM stream_tickets WHERE hash = $1 RETURNING org, sealed, expires_at",
-                _digest(ticket))
+            row = await conn.fetchrow(q("redeem_ticket"), _digest(ticket))
         if row is None or row["expires_at"] <= self._clock.now():
             return None
         sealed: bytes = row["sealed"]
@@ -95,6 +88,5 @@ class TicketBook:
 
     async def count(self, org: str) -> int:
         async with self._pool.acquire() as conn:
-            n: int = await conn.fetchval(
-                "SELECT count(*) FROM stream_tickets WHERE org = $1", org)
+            n: int = await conn.fetchval(q("count_tickets"), org)
         return n

@@ -26,6 +26,8 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from services.storage.queries import q
+
 log = logging.getLogger(__name__)
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -110,7 +112,7 @@ class StorageHealth:
         """Bind to the running loop; the probe borrows a connection of `pool`."""
         async def probe() -> None:
             async with pool.acquire(timeout=2) as conn:
-                await conn.fetchval("SELECT 1")
+                await conn.fetchval(q("probe"))
 
         self.start_probing_with(probe)
 

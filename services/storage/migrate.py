@@ -14,6 +14,8 @@ from pathlib import Path
 
 import asyncpg
 
+from services.storage.queries import q
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _LOCK_KEY = 0x6865_6174  # "heat": one lock id for every heatlink migrator
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
@@ -42,10 +44,10 @@ def available_migrations(folder: Path = MIGRATIONS_DIR) -> list[Migration]:
 
 
 async def applied_versions(conn: asyncpg.Connection) -> set[int]:
-    exists = await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL")
+    exists = await conn.fetchval(q("migrations_table_exists"))
     if not exists:
         return set()
-    rows = await conn.fetch("SELECT version FROM schema_migrations")
+    rows = await conn.fetch(q("applied_versions"))
     return {r["version"] for r in rows}
 
 
@@ -58,23 +60,18 @@ async def apply_migrations(url: str) -> list[Migration]:
     """Apply what is missing; returns the migrations this call applied."""
     conn = await asyncpg.connect(url)
     try:
-        await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
+        await conn.execute(q("lock_migrations"), _LOCK_KEY)
         try:
-            await conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                " version integer PRIMARY KEY, name text NOT NULL,"
-                " applied_at timestamptz NOT NULL DEFAULT now())")
+            await conn.execute(q("create_migrations_table"))
             applied = []
             for migration in await pending_migrations(conn):
                 async with conn.transaction():
                     await conn.execute(migration.path.read_text())
-                    await conn.execute(
-                        "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
-                        migration.version, migration.name)
+                    await conn.execute(q("record_migration"), migration.version, migration.name)
                 log.info("applied migration %04d_%s", migration.version, migration.name)
                 applied.append(migration)
             return applied
         finally:
-            await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
+            await conn.execute(q("unlock_migrations"), _LOCK_KEY)
     finally:
         await conn.close()

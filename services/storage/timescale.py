@@ -4,6 +4,8 @@
   compression, continuous aggregates (1 min, 1 h) and a retention policy.
 - Apache build (Debian's package): hypertable only; the service drops old chunks itself.
 - Plain PostgreSQL: the same schema as an ordinary table; the service deletes old rows.
+
+The statements are in timescale.sql.
 """
 
 from __future__ import annotations
@@ -11,10 +13,20 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import asyncpg
 
+from heatlink.sqlfile import load_queries
+
 log = logging.getLogger(__name__)
+
+_QUERIES = Path(__file__).with_name("timescale.sql")
+
+
+def q(name: str) -> str:
+    """The statement ``name`` of timescale.sql."""
+    return load_queries(_QUERIES)[name]
 
 
 @dataclass(frozen=True)
@@ -34,14 +46,11 @@ class TimeSeriesFeatures:
 
 
 async def detect(conn: asyncpg.Connection) -> TimeSeriesFeatures:
-    installed = await conn.fetchval(
-        "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'")
+    installed = await conn.fetchval(q("installed_version"))
     if installed is None:
         return TimeSeriesFeatures(False, None, False)
-    license_name = await conn.fetchval("SELECT current_setting('timescaledb.license', true)")
-    hypertable = await conn.fetchval(
-        "SELECT EXISTS (SELECT 1 FROM timescaledb_information.hypertables"
-        " WHERE hypertable_name = 'readings')")
+    license_name = await conn.fetchval(q("license"))
+    hypertable = await conn.fetchval(q("readings_is_hypertable"))
     return TimeSeriesFeatures(True, license_name, bool(hypertable))
 
 
@@ -49,20 +58,16 @@ async def enable(url: str, *, chunk_interval_hours: int, retention_days: int) ->
     """Install the extension where the server offers it and make readings a hypertable."""
     conn = await asyncpg.connect(url)
     try:
-        available = await conn.fetchval(
-            "SELECT count(*) FROM pg_available_extensions WHERE name = 'timescaledb'")
+        available = await conn.fetchval(q("available"))
         if available:
             try:
-                await conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+                await conn.execute(q("create_extension"))
             except asyncpg.PostgresError as exc:
                 # Offered but not preloaded (shared_preload_libraries): run without it.
                 log.warning("TimescaleDB is installed but cannot be enabled: %s", exc)
         features = await detect(conn)
         if features.timescaledb and not features.hypertable:
-            await conn.execute(
-                "SELECT create_hypertable('readings', 'ts', chunk_time_interval => $1::interval,"
-                " if_not_exists => true, migrate_data => true)",
-                timedelta(hours=chunk_interval_hours))
+            await conn.execute(q("create_hypertable"), timedelta(hours=chunk_interval_hours))
             features = await detect(conn)
         if features.community:
             await _enable_community_features(conn, retention_days)
@@ -72,25 +77,13 @@ async def enable(url: str, *, chunk_interval_hours: int, retention_days: int) ->
 
 
 async def _enable_community_features(conn: asyncpg.Connection, retention_days: int) -> None:
-    await conn.execute(
-        "ALTER TABLE readings SET (timescaledb.compress,"
-        " timescaledb.compress_segmentby = 'series_id', timescaledb.compress_orderby = 'ts')")
-    await conn.execute(
-        "SELECT add_compression_policy('readings', INTERVAL '7 days', if_not_exists => true)")
-    await conn.execute(
-        "SELECT add_retention_policy('readings', $1::interval, if_not_exists => true)",
-        timedelta(days=retention_days))
-    for name, width in (("readings_1m", "1 minute"), ("readings_1h", "1 hour")):
-        await conn.execute(
-            f"CREATE MATERIALIZED VIEW IF NOT EXISTS {name}"
-            " WITH (timescaledb.continuous) AS"
-            f" SELECT series_id, time_bucket(INTERVAL '{width}', ts) AS bucket,"
-            " avg(value) AS avg, min(value) AS min, max(value) AS max, last(value, ts) AS last"
-            " FROM readings GROUP BY series_id, bucket WITH NO DATA")
-        await conn.execute(
-            f"SELECT add_continuous_aggregate_policy('{name}', start_offset => NULL,"
-            f" end_offset => INTERVAL '{width}', schedule_interval => INTERVAL '{width}',"
-            " if_not_exists => true)")
+    await conn.execute(q("compress_readings"))
+    await conn.execute(q("compression_policy"))
+    await conn.execute(q("retention_policy"), timedelta(days=retention_days))
+    # The continuous aggregates (1 min, 1 h), each with the policy that keeps it fresh.
+    for name in ("create_readings_1m", "refresh_readings_1m",
+                 "create_readings_1h", "refresh_readings_1h"):
+        await conn.execute(q(name))
 
 
 async def drop_expired(pool: asyncpg.Pool, features: TimeSeriesFeatures,
@@ -99,8 +92,7 @@ async def drop_expired(pool: asyncpg.Pool, features: TimeSeriesFeatures,
     if features.community:
         return 0
     if features.hypertable:
-        dropped = await pool.fetch("SELECT drop_chunks('readings', older_than => $1::timestamptz)",
-                                   older_than)
+        dropped = await pool.fetch(q("drop_chunks"), older_than)
         return len(dropped)
-    status = await pool.execute("DELETE FROM readings WHERE ts < $1", older_than)
+    status = await pool.execute(q("delete_readings"), older_than)
     return int(status.split()[-1])
