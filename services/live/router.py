@@ -108,7 +108,8 @@ async def _stream_caller(request: Request, tickets: TicketBook, ticket: str | No
         "types, such as `alert`, are added as they are built, so ignore types you do not "
         "know. Every message has an `id`; reconnect with the `Last-Event-ID` header (or "
         "`?last_event_id=`) to resume without gaps from the service's ring of recent "
-        "events, on any replica. Only series the caller may read are sent; `series=` narrows further. "
+        "events, on any replica. Only series the caller may read are sent; `series=` "
+        "narrows further. "
         "Authenticate with the bearer header or, from a browser, `?ticket=`."),
     response_class=StreamingResponse,
     responses={
