@@ -52,10 +52,15 @@ def statements(pattern: re.Pattern[str] = SQL_START) -> dict[str, str]:
             where = str(path.relative_to(ROOT))
             if "migrations" in path.parts or where.startswith(LEFT_OUT):
                 continue
-            if pattern is SQL_START:
-                for name, text in load_queries(path).items():
+            for name, text in load_queries(path).items():
+                # A named query may open with comments; its statement follows them.
+                if pattern is SQL_START or pattern.match(_without_comments(text)):
                     found[f"{where}:{name}"] = text
     return found
+
+
+def _without_comments(text: str) -> str:
+    return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
 
 
 def runnable(text: str) -> str:
