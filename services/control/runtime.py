@@ -241,8 +241,7 @@ class ControlRuntime:
         async with self._lock, self.pool.acquire() as conn, conn.transaction():
             # One request per point at a time across replicas: the second sees the first's
             # ramp and supersedes it.
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('control:' || $1))",
-                               point.key)
+            await conn.execute(store.q("lock_point"), point.key)
             start, source = await self._start_value(conn, point)
             plan = plan_ramp(start, target, max_rise_per_h=rise, max_fall_per_h=fall,
                              value_range=point.range, rate_fraction=point.rate_fraction,
