@@ -1,5 +1,6 @@
-"""The alert service: findings in (it is the monitor's `FindingSink`), alerts and their
-deliveries out, in one transaction per batch of findings.
+"""The alert service: findings in (it is the monitor's `FindingSink`) and alarms of other
+domains (`alerts.alarms.Alarms`), alerts and their deliveries out, in one transaction per
+batch of findings or per alarm.
 
 Pipeline per finding: dedup (seen before?) → impact (who is affected, along the topology)
 → lifecycle → inhibit (a symptom of an active root cause?) → silence (shelved, out of
@@ -15,7 +16,7 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from alerts import dedup, episode, impact, inhibit, lifecycle, route, silence, store
+from alerts import alarms, dedup, episode, impact, inhibit, lifecycle, route, silence, store
 from alerts.maintenance import close_ended, send_reminders
 from alerts.metrics import AlertMetrics
 from alerts.model import AlertState, Draft
@@ -62,6 +63,25 @@ class AlertService:
                     continue
                 for draft in await self._drafts(conn, finding):
                     queued += await self.apply(conn, draft, now, actor="monitor")
+        if queued:
+            self.wake()
+
+    async def raise_alarm(self, alarm: alarms.Alarm) -> None:
+        """Alarms (alerts/alarms.py): a condition another domain saw begin."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            queued = await self.apply(conn, alarms.raised(alarm), self.clock.now(),
+                                      actor=alarm.source)
+        if queued:
+            self.wake()
+
+    async def clear_alarm(self, source: str, key: str, org: str, text: str) -> None:
+        """Alarms: the condition ``source`` raised as ``key`` for ``org`` has ended."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await store.lock(conn, key, org)
+            if row is None or row.kind != source:  # no domain ends another's alert
+                return
+            queued = await self.apply(conn, alarms.cleared(row, text), self.clock.now(),
+                                      actor=source)
         if queued:
             self.wake()
 

@@ -116,8 +116,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         await alerts.start()
         running.append(alerts.stop)
         # The monitor hands its findings to the alerts, so it starts after them.
+        # Its heat power enters through ingest's store and reaches ingest's observers.
         monitor = await start_monitor(pool, cluster, clock, alerts.service,
-                                      registry=metrics.registry, storage=storage)
+                                      registry=metrics.registry, storage=storage,
+                                      derived=ingest.derived_readings())
         running.append(monitor.stop)
         ingest.observers.append(monitor.observer)
         # Control reads the monitor's rules (ramp limits) and raises alerts: it starts last.

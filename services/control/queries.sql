@@ -127,3 +127,8 @@ SELECT * FROM control_requests WHERE id = $1;
 -- name: list_requests
 SELECT * FROM control_requests WHERE $1::text IS NULL OR $1 IN (from_org, to_org)
     ORDER BY id DESC LIMIT 200;
+
+-- name: lock_point
+-- One request per writable point at a time across replicas, until the caller's commit:
+-- the second sees the first's ramp and supersedes it.
+SELECT pg_advisory_xact_lock(hashtext('control:' || $1));

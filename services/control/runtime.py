@@ -39,13 +39,13 @@ from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
 from alerts import history as alert_history
+from alerts.alarms import Alarms
 from heatlink.aio import cancel_and_wait, raise_if_cancel_requested, wait_event
 from heatlink.clock import Clock
 from heatlink.cluster.index import ClusterIndex
 from heatlink.cluster.model import WritablePoint
 from heatlink.cluster.rule_spec import RampRule
 from heatlink.commands import CommandResult, open_result, sign_command
-from heatlink.findings import FindingSink
 from heatlink.signing import SignatureError
 from services.control import store
 from services.control.alarm import ReadbackAlarm
@@ -78,14 +78,14 @@ class Actor:
 
 class ControlRuntime:
     def __init__(self, pool: asyncpg.Pool, index: ClusterIndex, clock: Clock,
-                 rules: MonitorRuntime, sink: FindingSink, settings: ControlSettings,
+                 rules: MonitorRuntime, alarms: Alarms, settings: ControlSettings,
                  bus: CommandBus | None, metrics: ControlMetrics | None = None,
                  storage: StorageHealth | None = None, keys: ControlKeys | None = None) -> None:
         self.pool = pool
         self.index = index
         self.clock = clock
         self.rules = rules  # the monitor runtime: rules change at run time (PATCH /v1/rules)
-        self.alarm = ReadbackAlarm(sink, clock)
+        self.alarm = ReadbackAlarm(alarms)
         self.settings = settings
         self.bus = bus
         self.metrics = metrics or ControlMetrics()
@@ -241,8 +241,7 @@ class ControlRuntime:
         async with self._lock, self.pool.acquire() as conn, conn.transaction():
             # One request per point at a time across replicas: the second sees the first's
             # ramp and supersedes it.
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('control:' || $1))",
-                               point.key)
+            await conn.execute(store.q("lock_point"), point.key)
             start, source = await self._start_value(conn, point)
             plan = plan_ramp(start, target, max_rise_per_h=rise, max_fall_per_h=fall,
                              value_range=point.range, rate_fraction=point.rate_fraction,
@@ -538,7 +537,7 @@ def _stricter(a: float | None, b: float | None) -> float | None:
 
 
 def create_control(*, pool: asyncpg.Pool, index: ClusterIndex, clock: Clock,
-                   monitor: MonitorRuntime, alerts: FindingSink, registry: CollectorRegistry,
+                   monitor: MonitorRuntime, alerts: Alarms, registry: CollectorRegistry,
                    storage: StorageHealth, settings: ControlSettings) -> ControlRuntime:
     """Build control from the parts it stands on: the monitor's rules (ramp limits, which
     change at run time) and the alerts, which hear of a plant that does not follow."""

@@ -18,7 +18,8 @@ from services.access.log import log_denied
 from services.access.principal import Principal, Role
 from services.ingest.checks import CheckedBatch, SeriesLimits, check_readings
 from services.ingest.decode import Body, IngestError, gunzip, read_batch
-from services.ingest.observer import ReadingsObserver
+from services.ingest.derived import DerivedReadings
+from services.ingest.observer import ReadingsObserver, tell_observers
 from services.ingest.store import store_batch
 from services.metrics import ServiceMetrics
 from services.settings import Settings
@@ -133,11 +134,14 @@ class IngestService:
             ts = [checked.ts[i] for i in stored]
             values = [checked.values[i] for i in stored]
             quality = [QUALITY_NAMES[checked.quality[i]] for i in stored]
-        for observer in self.observers:
-            try:
-                observer.readings_stored(keys, ts, values, quality)
-            except Exception:  # an observer's bug must not fail an ingest already committed
-                log.exception("readings observer %r failed", observer)
+        tell_observers(self.observers, keys, ts, values, quality)
+
+    def derived_readings(self) -> DerivedReadings:
+        """How another domain (the monitor) stores the series it computes: through this
+        store, told to these observers (the list itself: observers added later hear too)."""
+        return DerivedReadings({key: self.limits[key].series_id
+                                for key, info in self.index.series.items()
+                                if info.derived and key in self.limits}, self.observers)
 
 
 def batch_scope(principal: Principal, gateway: str) -> str:

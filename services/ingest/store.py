@@ -5,7 +5,9 @@ COPY. When that meets a reading already stored (a gateway replaying after a cras
 transaction is undone and the batch goes again through a staging table: identical
 repeats are counted as duplicates, readings that disagree with what is stored are counted
 as conflicts and quarantined, the rest are inserted. A batch id answered before returns
-its stored answer and stores nothing.
+its stored answer and stores nothing. `insert_readings`, that staging path on the caller's
+connection, is also how readings another domain computes come in (``derived.py``).
+The statements are in queries.sql, loaded by name.
 """
 
 from __future__ import annotations
@@ -15,18 +17,27 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 
 from heatlink.cluster.index import ClusterIndex
 from heatlink.inputs import json_problem
+from heatlink.sqlfile import load_queries
 from heatlink.wire import IngestResult
 from services.ingest.checks import CheckedBatch, SeriesLimits
 from services.ingest.copy_binary import readings_copy
 from services.ingest.decode import Unreadable
 
 READING_COLUMNS = ("series_id", "ts", "value", "quality")
+# One reading as the staging path takes it: series id, source time, value, quality code.
+ReadingRecord = tuple[int, datetime, float, int]
+_QUERIES = Path(__file__).with_name("queries.sql")
+
+
+def q(name: str) -> str:
+    return load_queries(_QUERIES)[name]
 
 
 @dataclass(frozen=True)
@@ -40,13 +51,8 @@ async def sync_series(pool: asyncpg.Pool, index: ClusterIndex) -> dict[str, Seri
     rows = [(s.key, s.asset, s.quantity, s.unit, s.owner, s.range_min, s.range_max, s.derived)
             for s in index.series.values()]
     async with pool.acquire() as conn:
-        await conn.executemany(
-            "INSERT INTO series (key, asset, quantity, unit, owner, range_min, range_max, derived)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (key) DO UPDATE SET"
-            " asset = EXCLUDED.asset, quantity = EXCLUDED.quantity, unit = EXCLUDED.unit,"
-            " owner = EXCLUDED.owner, range_min = EXCLUDED.range_min,"
-            " range_max = EXCLUDED.range_max, derived = EXCLUDED.derived", rows)
-        stored = await conn.fetch("SELECT id, key, unit, range_min, range_max FROM series")
+        await conn.executemany(q("sync_series"), rows)
+        stored = await conn.fetch(q("series_limits"))
     inf = float("inf")
     return {r["key"]: SeriesLimits(r["id"], r["unit"],
                                    -inf if r["range_min"] is None else r["range_min"],
@@ -56,9 +62,7 @@ async def sync_series(pool: asyncpg.Pool, index: ClusterIndex) -> dict[str, Seri
 
 async def replayed_result(conn: asyncpg.Connection, gateway: str,
                           batch_id: str) -> IngestResult | None:
-    raw = await conn.fetchval(
-        "SELECT result FROM ingest_batches WHERE gateway = $1 AND batch_id = $2",
-        gateway, batch_id)
+    raw = await conn.fetchval(q("replayed_result"), gateway, batch_id)
     if raw is None:
         return None
     result = IngestResult.model_validate_json(raw)
@@ -93,10 +97,8 @@ async def _store(conn: asyncpg.Connection, gateway: str, batch_id: str,
     known = (IngestResult(batch_id=batch_id, accepted=len(checked), rejected=checked.rejected)
              if copy else None)
     async with conn.transaction():
-        claimed = await conn.fetchval(
-            "INSERT INTO ingest_batches (gateway, batch_id, result) VALUES ($1, $2, $3)"
-            " ON CONFLICT DO NOTHING RETURNING true", gateway, batch_id,
-            "{}" if known is None else known.model_dump_json())
+        claimed = await conn.fetchval(q("claim_batch"), gateway, batch_id,
+                                      "{}" if known is None else known.model_dump_json())
         if not claimed:
             previous = await replayed_result(conn, gateway, batch_id)
             assert previous is not None  # the conflicting row is committed by now
@@ -112,43 +114,37 @@ async def _store(conn: asyncpg.Connection, gateway: str, batch_id: str,
                     raise _Clash from None
             await _quarantine(conn, gateway, batch_id, checked, [], raw_reading)
             return StoreOutcome(known, list(range(len(checked))))
-        stored, duplicates, conflicts = await _insert_with_staging(conn, _records(checked))
-        result = IngestResult(batch_id=batch_id, accepted=len(stored), duplicates=duplicates,
-                              conflicts=len(conflicts), rejected=checked.rejected)
-        await _quarantine(conn, gateway, batch_id, checked, conflicts, raw_reading)
-        await conn.execute(
-            "UPDATE ingest_batches SET result = $3 WHERE gateway = $1 AND batch_id = $2",
-            gateway, batch_id, result.model_dump_json())
-    return StoreOutcome(result, stored)
+        inserted = await insert_readings(conn, _records(checked))
+        result = IngestResult(batch_id=batch_id, accepted=len(inserted.stored),
+                              duplicates=inserted.duplicates,
+                              conflicts=len(inserted.conflicts), rejected=checked.rejected)
+        await _quarantine(conn, gateway, batch_id, checked, inserted.conflicts, raw_reading)
+        await conn.execute(q("update_result"), gateway, batch_id, result.model_dump_json())
+    return StoreOutcome(result, inserted.stored)
 
 
-def _records(checked: CheckedBatch) -> list[tuple[int, datetime, float, int]]:
+def _records(checked: CheckedBatch) -> list[ReadingRecord]:
     return list(zip(checked.series_ids, checked.ts, checked.values, checked.quality,
                     strict=True))
 
 
-async def _insert_with_staging(conn: asyncpg.Connection,
-                               records: list[tuple[int, datetime, float, int]]
-                               ) -> tuple[list[int], int, list[tuple[int, str]]]:
-    await conn.execute(
-        "CREATE TEMP TABLE IF NOT EXISTS incoming_readings (pos integer, series_id integer,"
-        " ts timestamptz, value double precision, quality smallint) ON COMMIT DELETE ROWS")
+@dataclass(frozen=True)
+class Inserted:
+    stored: list[int]  # positions of the readings newly stored
+    duplicates: int  # already stored with the same value (or repeated in the records)
+    conflicts: list[tuple[int, str]]  # (position, why): stored before with another value
+
+
+async def insert_readings(conn: asyncpg.Connection, records: list[ReadingRecord]) -> Inserted:
+    """Store each reading of ``records`` unless its (series, ts) is stored already: on the
+    caller's connection, inside the caller's transaction, so what else that transaction
+    writes commits with them or not at all. Safe to repeat: a repeat stores nothing."""
+    await conn.execute(q("create_staging"))
     await conn.copy_records_to_table(
         "incoming_readings", records=[(i, *r) for i, r in enumerate(records)],
         columns=("pos", "series_id", *READING_COLUMNS[1:]))
-    # A reading repeated inside the batch counts like one already stored.
-    existing = await conn.fetch(
-        "SELECT i.pos, i.value AS new_value, r.value AS old_value FROM incoming_readings i"
-        " JOIN readings r USING (series_id, ts)"
-        " UNION ALL"
-        " SELECT i.pos, i.value, f.value FROM incoming_readings i"
-        " JOIN incoming_readings f ON f.series_id = i.series_id AND f.ts = i.ts"
-        " AND f.pos < i.pos AND NOT EXISTS (SELECT 1 FROM readings r"
-        "   WHERE r.series_id = i.series_id AND r.ts = i.ts)")
-    await conn.execute(
-        "INSERT INTO readings (series_id, ts, value, quality)"
-        " SELECT series_id, ts, value, quality FROM incoming_readings ORDER BY pos"
-        " ON CONFLICT DO NOTHING")
+    existing = await conn.fetch(q("staged_already_stored"))
+    await conn.execute(q("insert_staged"))
     seen: set[int] = set()
     duplicates = 0
     conflicts: list[tuple[int, str]] = []
@@ -162,8 +158,7 @@ async def _insert_with_staging(conn: asyncpg.Connection,
         else:
             conflicts.append((pos, f"already stored with value {row['old_value']:g}; "
                                    f"kept that and ignored {row['new_value']:g}"))
-    stored = [i for i in range(len(records)) if i not in seen]
-    return stored, duplicates, conflicts
+    return Inserted([i for i in range(len(records)) if i not in seen], duplicates, conflicts)
 
 
 async def _quarantine(conn: asyncpg.Connection, gateway: str, batch_id: str,

@@ -2,7 +2,8 @@
 
 One way through: ingest commits a batch → `services.ingest.observer.ReadingsObserver` (the runtime's
 `QueueObserver`) → background task → `engine.Engine.process` → findings and watermarks
-stored in one transaction (`store`) → `heatlink.findings.FindingSink` (the alert module).
+stored in one transaction (`store`), the derived heat power in it through ingest's store
+(`services.ingest.derived`) → `heatlink.findings.FindingSink` (the alert module).
 
 - rule declarations of the cluster file (band, ramp, stale, supply_disruption,
   exchanger_health) live on the ground floor: `heatlink.cluster.rule_spec`, their hard

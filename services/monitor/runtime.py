@@ -28,6 +28,7 @@ from heatlink.cluster.bounds import rule_problems
 from heatlink.cluster.index import ClusterIndex
 from heatlink.cluster.model import Cluster
 from heatlink.findings import Finding, FindingSink, State
+from services.ingest.derived import DerivedReadings
 from services.monitor.convert import ReadingArrays
 from services.monitor.engine import Engine
 from services.monitor.group import VersionedRule
@@ -90,7 +91,6 @@ class MonitorRuntime:
         self._unsaved: list[Unsaved] = []
         self._unsent: list[tuple[int, Finding]] = []
         self._task: asyncio.Task[None] | None = None
-        self.derived_ids: dict[str, int] = {}  # database ids of derived series, by key
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -165,17 +165,14 @@ class MonitorRuntime:
                                                    marks[finite].tolist(), strict=True)}
 
     def _derived_rows(self) -> DerivedRows | None:
-        """Heat power of the last evaluation, for the series the database knows (rows
-        written by the ingest's series sync with ``derived`` set)."""
+        """Heat power of the last evaluation, for ingest's store (which keeps the series
+        its series table holds as derived)."""
         idx, t_s, v = self.engine.last_derived
-        if idx.size == 0 or not self.derived_ids:
+        if idx.size == 0:
             return None
         keys = self.engine.table.keys
-        ids = np.array([self.derived_ids.get(keys[i], -1) for i in idx], dtype=np.int64)
-        ok = ids >= 0
-        return ([int(x) for x in ids[ok]],
-                [datetime.fromtimestamp(float(x), UTC) for x in t_s[ok]],
-                [float(x) for x in v[ok]])
+        return ([keys[i] for i in idx.tolist()],
+                [datetime.fromtimestamp(x, UTC) for x in t_s.tolist()], v.tolist())
 
     async def _commit(self, findings: Sequence[Finding], watermarks: Mapping[str, datetime],
                       derived: DerivedRows | None = None) -> None:
@@ -193,12 +190,17 @@ class MonitorRuntime:
         while self._unsaved:
             findings, watermarks, derived = self._unsaved[0]
             try:
-                ids = await self.store.save(findings, watermarks, derived)
+                ids, stored = await self.store.save(findings, watermarks, derived)
             except Exception as exc:
                 if self._outage(exc):
                     return False
                 raise
             self._unsaved.pop(0)
+            if self.store.derived is not None:
+                # Committed: the heat power reaches the live hub and accounting like any
+                # reading; not this monitor, which computed it (its input is what was
+                # measured: told its own output it would only count it as already seen).
+                self.store.derived.committed(stored, origin=self.observer)
             self._unsent.extend(zip(ids, findings, strict=True))
         return True
 
@@ -279,14 +281,18 @@ async def start_monitor(pool: asyncpg.Pool, cluster: Cluster, clock: Clock, sink
                         *, config: EngineConfig | None = None, tick_s: float = 10.0,
                         catch_up_limit_s: float = 86_400.0,
                         registry: CollectorRegistry | None = None,
-                        storage: StorageHealth | None = None) -> MonitorRuntime:
+                        storage: StorageHealth | None = None,
+                        derived: DerivedReadings | None = None) -> MonitorRuntime:
     """Restore, catch up and start the monitor; call `MonitorRuntime.stop` on shutdown.
 
     Readings stored while the monitor was stopped are evaluated on start, at most
     ``catch_up_limit_s`` of them back from now (a series silent for months must not make
-    a start read months of readings). Metrics go to ``registry`` (the app's own).
+    a start read months of readings). Metrics go to ``registry`` (the app's own). Heat
+    power goes into ingest's store through ``derived`` (the app's: `IngestService.
+    derived_readings`, whose observers hear of it); without it, into the same store with
+    no observer to tell.
     """
-    store = MonitorStore(pool)
+    store = MonitorStore(pool, derived or await DerivedReadings.of(pool))
     now = clock.now()
     rules = await store.sync_rules(cluster.rules, now)
     engine = Engine(plan_from_cluster(cluster), rules, now.timestamp(), config)
@@ -295,7 +301,6 @@ async def start_monitor(pool: asyncpg.Pool, cluster: Cluster, clock: Clock, sink
                              st.reference_value)
     runtime = MonitorRuntime(engine, store, sink, clock, cluster, rules, tick_s,
                              MonitorMetrics(registry), storage)
-    runtime.derived_ids = await store.derived_series_ids()
     await _catch_up(runtime, store, engine, now.timestamp() - catch_up_limit_s)
     runtime._unsent = await store.not_handed_over()
     await runtime._hand_over()

@@ -1,4 +1,6 @@
-"""The monitor's tables: rule versions, findings, watermarks (migration 0100_monitor.sql)."""
+"""The monitor's tables: rule versions, findings, watermarks (migration 0100_monitor.sql);
+the queries are in queries.sql, loaded by name. Derived readings (heat power) are ingest's:
+they go in through `services.ingest.derived`, in the same transaction as the findings."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -13,11 +16,15 @@ from pydantic import TypeAdapter
 
 from heatlink.cluster.rule_spec import RuleSpec
 from heatlink.findings import Finding
+from heatlink.sqlfile import load_queries
+from services.ingest.derived import DerivedReadings, StoredReadings
 from services.monitor.group import AnyRule, VersionedRule
+from services.readings import store as readings
 
 CLUSTER_FILE = "cluster-file"
-# Derived readings (heat power) as parallel lists: series id, plant time, value.
-DerivedRows = tuple[list[int], list[datetime], list[float]]
+# Derived readings (heat power) as parallel lists: series key, plant time, value.
+DerivedRows = tuple[list[str], list[datetime], list[float]]
+_QUERIES = Path(__file__).with_name("queries.sql")
 _SPEC: TypeAdapter[AnyRule] = TypeAdapter(RuleSpec)
 
 _FINDING_COLUMNS = ("rule_id", "rule_version", "kind", "series", "owner", "severity", "state",
@@ -67,13 +74,19 @@ def parse_spec(raw: Mapping[str, Any]) -> AnyRule:
     return _SPEC.validate_python(dict(raw))
 
 
+def q(name: str) -> str:
+    return load_queries(_QUERIES)[name]
+
+
 def _finding(row: asyncpg.Record) -> Finding:
     return Finding(**{c: row[c] for c in _FINDING_COLUMNS})
 
 
 class MonitorStore:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, derived: DerivedReadings | None = None) -> None:
         self.pool = pool
+        # Where heat power is stored: ingest's store (None: not stored, the engine alone).
+        self.derived = derived
 
     # -- rules ---------------------------------------------------------------------------
 
@@ -87,10 +100,8 @@ class MonitorStore:
         out = []
         async with self.pool.acquire() as conn, conn.transaction():
             for spec in specs:
-                await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", spec.id)
-                row = await conn.fetchrow(
-                    "SELECT version, spec, changed_by FROM monitor_rule_versions"
-                    " WHERE rule_id = $1 ORDER BY version DESC LIMIT 1", spec.id)
+                await conn.execute(q("lock_rule"), spec.id)
+                row = await conn.fetchrow(q("latest_rule_version"), spec.id)
                 wanted = spec_json(spec)
                 if row is None:
                     version = await self._insert(conn, spec, 1, None, CLUSTER_FILE, now, None)
@@ -108,10 +119,8 @@ class MonitorStore:
     async def change_rule(self, new: AnyRule, by: str, now: datetime,
                           reason: str | None, actor: str | None = None) -> VersionedRule:
         async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", new.id)
-            row = await conn.fetchrow(
-                "SELECT version, spec FROM monitor_rule_versions WHERE rule_id = $1"
-                " ORDER BY version DESC LIMIT 1", new.id)
+            await conn.execute(q("lock_rule"), new.id)
+            row = await conn.fetchrow(q("latest_rule_version"), new.id)
             if row is None:
                 raise KeyError(new.id)
             version = await self._insert(conn, new, row["version"] + 1, json.loads(row["spec"]),
@@ -123,16 +132,13 @@ class MonitorStore:
                       previous: dict[str, Any] | None, by: str, now: datetime,
                       reason: str | None, actor: str | None = None) -> int:
         await conn.execute(
-            "INSERT INTO monitor_rule_versions (rule_id, version, kind, owner, spec, previous,"
-            " changed_by, changed_at, reason, actor)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            spec.id, version, spec.kind, spec.owner, json.dumps(spec_json(spec)),
+            q("insert_rule_version"), spec.id, version, spec.kind, spec.owner,
+            json.dumps(spec_json(spec)),
             None if previous is None else json.dumps(previous), by, now, reason, actor)
         return version
 
     async def rule_versions(self, rule_id: str) -> list[RuleVersionRow]:
-        rows = await self.pool.fetch(
-            "SELECT * FROM monitor_rule_versions WHERE rule_id = $1 ORDER BY version", rule_id)
+        rows = await self.pool.fetch(q("rule_versions"), rule_id)
         return [RuleVersionRow(r["rule_id"], r["version"], json.loads(r["spec"]),
                                None if r["previous"] is None else json.loads(r["previous"]),
                                r["changed_by"], r["changed_at"], r["reason"], r["actor"])
@@ -141,18 +147,16 @@ class MonitorStore:
     # -- findings ------------------------------------------------------------------------
 
     async def save(self, findings: Sequence[Finding], watermarks: Mapping[str, datetime],
-                   derived: DerivedRows | None = None) -> list[int]:
-        """Store findings (idempotent), derived readings and watermarks in one transaction;
-        returns the ids of the findings (new or already stored)."""
+                   derived: DerivedRows | None = None) -> tuple[list[int], StoredReadings]:
+        """Store findings (idempotent), derived readings (through ingest's store) and
+        watermarks in one transaction; returns the ids of the findings (new or already
+        stored) and the derived readings newly stored, for ingest's observers once the
+        caller knows the commit happened."""
         ids: list[int] = []
+        stored = StoredReadings()
         async with self.pool.acquire() as conn, conn.transaction():
-            if derived is not None and derived[0]:
-                series_ids, ts, values = derived
-                await conn.execute(
-                    "INSERT INTO readings (series_id, ts, value, quality)"
-                    " SELECT s, t, v, 0 FROM unnest($1::int[], $2::timestamptz[],"
-                    " $3::float8[]) AS u(s, t, v) ON CONFLICT DO NOTHING",
-                    series_ids, ts, values)
+            if derived is not None and derived[0] and self.derived is not None:
+                stored = await self.derived.write(conn, *derived)
             for f in findings:
                 values = [getattr(f, c) for c in _FINDING_COLUMNS]
                 fid = await conn.fetchval(
@@ -161,37 +165,27 @@ class MonitorStore:
                     " ON CONFLICT (rule_id, rule_version, series, ts, state) DO NOTHING"
                     " RETURNING id", *values)
                 if fid is None:
-                    fid = await conn.fetchval(
-                        "SELECT id FROM monitor_findings WHERE rule_id = $1 AND rule_version = $2"
-                        " AND series = $3 AND ts = $4 AND state = $5", *f.key)
+                    fid = await conn.fetchval(q("finding_id"), *f.key)
                 ids.append(int(fid))
             if watermarks:
-                await conn.execute(
-                    "INSERT INTO monitor_watermarks (series, ts)"
-                    " SELECT * FROM unnest($1::text[], $2::timestamptz[])"
-                    " ON CONFLICT (series) DO UPDATE SET ts = GREATEST(monitor_watermarks.ts,"
-                    " excluded.ts)", list(watermarks.keys()), list(watermarks.values()))
-        return ids
+                await conn.execute(q("save_watermarks"), list(watermarks.keys()),
+                                   list(watermarks.values()))
+        return ids, stored
 
     async def mark_handed_over(self, ids: Sequence[int], now: datetime) -> None:
-        await self.pool.execute(
-            "UPDATE monitor_findings SET handed_over_at = $2 WHERE id = ANY($1::bigint[])"
-            " AND handed_over_at IS NULL", list(ids), now)
+        await self.pool.execute(q("mark_handed_over"), list(ids), now)
 
     async def not_handed_over(self) -> list[tuple[int, Finding]]:
-        rows = await self.pool.fetch(
-            "SELECT * FROM monitor_findings WHERE handed_over_at IS NULL ORDER BY ts, id")
+        rows = await self.pool.fetch(q("not_handed_over"))
         return [(r["id"], _finding(r)) for r in rows]
 
     async def latest_states(self) -> list[StoredState]:
-        rows = await self.pool.fetch(
-            "SELECT DISTINCT ON (rule_id, series) rule_id, series, state, ts, since_ts,"
-            " reference_value FROM monitor_findings ORDER BY rule_id, series, ts DESC, id DESC")
+        rows = await self.pool.fetch(q("latest_states"))
         return [StoredState(r["rule_id"], r["series"], r["state"], r["ts"], r["since_ts"],
                             r["reference_value"]) for r in rows]
 
     async def watermarks(self) -> dict[str, datetime]:
-        rows = await self.pool.fetch("SELECT series, ts FROM monitor_watermarks")
+        rows = await self.pool.fetch(q("watermarks"))
         return {r["series"]: r["ts"] for r in rows}
 
     async def list_findings(self, flt: FindingFilter, visible_to: tuple[str, Sequence[str]]
@@ -227,28 +221,10 @@ class MonitorStore:
 
     async def energy_kwh(self, series: str, since: datetime, until: datetime,
                          max_gap_s: float) -> tuple[float, int]:
-        """Energy delivered by a heat-power series (kW) in [since, until): the trapezoid
-        over its stored readings, no energy counted across a gap longer than ``max_gap_s``.
-        Returns (kWh, readings used)."""
-        row = await self.pool.fetchrow(
-            "SELECT coalesce(sum(CASE WHEN dt <= $4 THEN (value + prev) / 2 * dt / 3600 END),"
-            " 0) AS kwh, count(*) AS n FROM ("
-            "  SELECT r.value, lag(r.value) OVER w AS prev,"
-            "         extract(epoch FROM r.ts - lag(r.ts) OVER w)::float8 AS dt"
-            "  FROM readings r JOIN series s ON s.id = r.series_id"
-            "  WHERE s.key = $1 AND r.ts >= $2 AND r.ts < $3 AND r.quality < 2"
-            "  WINDOW w AS (ORDER BY r.ts)) AS steps",
-            series, since, until, max_gap_s)
-        assert row is not None
-        return float(row["kwh"]), int(row["n"])
-
-    async def derived_series_ids(self) -> dict[str, int]:
-        rows = await self.pool.fetch("SELECT id, key FROM series WHERE derived")
-        return {r["key"]: r["id"] for r in rows}
+        """Energy delivered by a heat-power series (kW) in [since, until), as the readings
+        domain sums it (services/readings/store.py). Returns (kWh, readings used)."""
+        return await readings.energy_kwh(self.pool, series, since, until, max_gap_s)
 
     async def readings_since(self, since: datetime) -> list[asyncpg.Record]:
         """Stored readings after ``since`` (plant time), oldest first: the restart replay."""
-        rows: list[asyncpg.Record] = await self.pool.fetch(
-            "SELECT s.key, r.ts, r.value, r.quality FROM readings r"
-            " JOIN series s ON s.id = r.series_id WHERE r.ts > $1 ORDER BY r.ts", since)
-        return rows
+        return await readings.readings_since(self.pool, since)

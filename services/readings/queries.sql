@@ -168,3 +168,19 @@ WHERE s.key = $1 AND r.quality = 0 ORDER BY r.ts DESC LIMIT 1;
 -- Which of the series a ramp depends on have a reading since $2.
 SELECT s.key FROM series s WHERE s.key = ANY($1::text[]) AND EXISTS (
     SELECT 1 FROM readings r WHERE r.series_id = s.id AND r.ts >= $2);
+
+-- name: energy_kwh
+-- The energy a heat-power series (kW) delivered in [$2, $3): the trapezoid over its stored
+-- readings, nothing counted across a gap longer than $4 seconds (the monitor's API).
+SELECT coalesce(sum(CASE WHEN dt <= $4 THEN (value + prev) / 2 * dt / 3600 END), 0) AS kwh,
+       count(*) AS n
+FROM (SELECT r.value, lag(r.value) OVER w AS prev,
+             extract(epoch FROM r.ts - lag(r.ts) OVER w)::float8 AS dt
+      FROM readings r JOIN series s ON s.id = r.series_id
+      WHERE s.key = $1 AND r.ts >= $2 AND r.ts < $3 AND r.quality < 2
+      WINDOW w AS (ORDER BY r.ts)) AS steps;
+
+-- name: readings_since
+-- Every reading after $1 (plant time), oldest first: the monitor's replay on a restart.
+SELECT s.key, r.ts, r.value, r.quality FROM readings r
+JOIN series s ON s.id = r.series_id WHERE r.ts > $1 ORDER BY r.ts;

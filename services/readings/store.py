@@ -125,3 +125,22 @@ async def fresh_series(conn: asyncpg.Connection, keys: Sequence[str],
     """Which of ``keys`` have a reading at or after ``since``."""
     rows = await conn.fetch(_query("fresh_series", False), list(keys), since)
     return {r["key"] for r in rows}
+
+
+# -- what the monitor reads back ----------------------------------------------------------
+
+
+async def energy_kwh(pool: asyncpg.Pool, series: str, since: datetime, until: datetime,
+                     max_gap_s: float) -> tuple[float, int]:
+    """Energy delivered by a heat-power series (kW) in [since, until): the trapezoid over
+    its stored readings, no energy counted across a gap longer than ``max_gap_s``.
+    Returns (kWh, readings used)."""
+    row = await pool.fetchrow(_query("energy_kwh", False), series, since, until, max_gap_s)
+    assert row is not None
+    return float(row["kwh"]), int(row["n"])
+
+
+async def readings_since(pool: asyncpg.Pool, since: datetime) -> list[asyncpg.Record]:
+    """Stored readings after ``since`` (plant time), oldest first: the monitor's replay of
+    what was stored while it was stopped."""
+    return list(await pool.fetch(_query("readings_since", False), since))

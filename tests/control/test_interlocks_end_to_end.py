@@ -152,3 +152,17 @@ async def test_a_refused_write_holds_the_ramp_and_alerts_the_owner(
         await until(lambda: alert("cleared"), "the alert cleared")
         kinds = {r["kind"] for r in await p.audit(ramp_id=ramp_id)}
         assert {"readback_mismatch", "held", "operator_resumed", "step_applied"} <= kinds
+
+        # Raised and cleared through the alerts' door for other domains' alarms: logged
+        # with control as the actor, queued for the farm's subscriptions each time.
+        async with p.app.client(p.owner) as client:
+            rows = (await client.get("/v1/alerts", params={"state": "all"})).json()["alerts"]
+            alert_id = next(a["id"] for a in rows if a["rule_id"] == rule_id)
+            found = (await client.get(f"/v1/alerts/{alert_id}")).json()
+        assert found["alert"]["org"] == "fjordsmolt"
+        assert found["alert"]["kind"] == "control"
+        assert [(t["actor"], t["event"]) for t in found["transitions"]
+                if t["event"] in ("raised", "cleared")] == [
+            ("control", "raised"), ("control", "cleared")]
+        contacts = [d["contact"] for d in found["deliveries"]]
+        assert contacts.count("farm night shift") == 2  # the raising and the clearing

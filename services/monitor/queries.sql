@@ -1,0 +1,46 @@
+-- The monitor's tables (migration 0100_monitor.sql): rule versions, findings, watermarks.
+-- The insert of a finding and the filtered list of findings are built in store.py from
+-- the finding's column list and the filters given: written out here they would repeat
+-- that list, which must match the Finding's fields in order.
+
+-- name: lock_rule
+-- One writer of a rule's versions at a time, across replicas.
+SELECT pg_advisory_xact_lock(hashtext($1));
+
+-- name: latest_rule_version
+SELECT version, spec, changed_by FROM monitor_rule_versions
+WHERE rule_id = $1 ORDER BY version DESC LIMIT 1;
+
+-- name: insert_rule_version
+INSERT INTO monitor_rule_versions (rule_id, version, kind, owner, spec, previous,
+    changed_by, changed_at, reason, actor)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10);
+
+-- name: rule_versions
+SELECT * FROM monitor_rule_versions WHERE rule_id = $1 ORDER BY version;
+
+-- name: finding_id
+-- The id of a finding stored before (its insert met the unique key and returned nothing).
+SELECT id FROM monitor_findings WHERE rule_id = $1 AND rule_version = $2
+    AND series = $3 AND ts = $4 AND state = $5;
+
+-- name: save_watermarks
+-- A watermark only moves forward.
+INSERT INTO monitor_watermarks (series, ts)
+SELECT * FROM unnest($1::text[], $2::timestamptz[])
+ON CONFLICT (series) DO UPDATE SET ts = GREATEST(monitor_watermarks.ts, excluded.ts);
+
+-- name: mark_handed_over
+UPDATE monitor_findings SET handed_over_at = $2 WHERE id = ANY($1::bigint[])
+    AND handed_over_at IS NULL;
+
+-- name: not_handed_over
+SELECT * FROM monitor_findings WHERE handed_over_at IS NULL ORDER BY ts, id;
+
+-- name: latest_states
+-- Each rule's state on each series as its last finding left it: the restart's state.
+SELECT DISTINCT ON (rule_id, series) rule_id, series, state, ts, since_ts, reference_value
+FROM monitor_findings ORDER BY rule_id, series, ts DESC, id DESC;
+
+-- name: watermarks
+SELECT series, ts FROM monitor_watermarks;
