@@ -15,18 +15,21 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 
 from heatlink.cluster.index import ClusterIndex
 from heatlink.inputs import json_problem
+from heatlink.sqlfile import load_queries
 from heatlink.wire import IngestResult
 from services.ingest.checks import CheckedBatch, SeriesLimits
 from services.ingest.copy_binary import readings_copy
 from services.ingest.decode import Unreadable
 
 READING_COLUMNS = ("series_id", "ts", "value", "quality")
+_INBOX = Path(__file__).with_name("inbox.sql")
 
 
 @dataclass(frozen=True)
@@ -70,24 +73,28 @@ class _Clash(Exception):
 
 
 async def store_batch(pool: asyncpg.Pool, gateway: str, batch_id: str,
-                      checked: CheckedBatch, raw_reading: Callable[[int], bytes]
-                      ) -> StoreOutcome:
+                      checked: CheckedBatch, raw_reading: Callable[[int], bytes],
+                      *, inbox: bool = False) -> StoreOutcome:
     """Store ``checked`` once; ``raw_reading(i)`` gives the bytes reading ``i`` arrived
-    as, for the quarantine of a rejected reading that jsonb cannot hold."""
+    as, for the quarantine of a rejected reading that jsonb cannot hold. With ``inbox``
+    (a partitioned monitor) the newly stored readings also go to the monitor's inbox in
+    the same transaction."""
     async with pool.acquire() as conn:
         try:
-            return await _store(conn, gateway, batch_id, checked, raw_reading, copy=True)
+            return await _store(conn, gateway, batch_id, checked, raw_reading, copy=True,
+                                inbox=inbox)
         except _Clash:
             # A replay under a new batch id (or readings another batch stored meanwhile):
             # the first transaction, claim included, is undone, and this one sorts the
             # batch out through staging. Cheaper in the common case than a savepoint
             # around every COPY (two round trips a batch).
-            return await _store(conn, gateway, batch_id, checked, raw_reading, copy=False)
+            return await _store(conn, gateway, batch_id, checked, raw_reading, copy=False,
+                                inbox=inbox)
 
 
 async def _store(conn: asyncpg.Connection, gateway: str, batch_id: str,
                  checked: CheckedBatch, raw_reading: Callable[[int], bytes], *,
-                 copy: bool) -> StoreOutcome:
+                 copy: bool, inbox: bool = False) -> StoreOutcome:
     # With COPY every checked reading is stored or the transaction is undone, so the answer
     # is known before: the claim carries it, one round trip less than writing it after.
     known = (IngestResult(batch_id=batch_id, accepted=len(checked), rejected=checked.rejected)
@@ -111,7 +118,10 @@ async def _store(conn: asyncpg.Connection, gateway: str, batch_id: str,
                 except asyncpg.UniqueViolationError:
                     raise _Clash from None
             await _quarantine(conn, gateway, batch_id, checked, [], raw_reading)
-            return StoreOutcome(known, list(range(len(checked))))
+            everything = list(range(len(checked)))
+            if inbox and everything:
+                await _to_inbox(conn, checked, everything)
+            return StoreOutcome(known, everything)
         stored, duplicates, conflicts = await _insert_with_staging(conn, _records(checked))
         result = IngestResult(batch_id=batch_id, accepted=len(stored), duplicates=duplicates,
                               conflicts=len(conflicts), rejected=checked.rejected)
@@ -119,7 +129,21 @@ async def _store(conn: asyncpg.Connection, gateway: str, batch_id: str,
         await conn.execute(
             "UPDATE ingest_batches SET result = $3 WHERE gateway = $1 AND batch_id = $2",
             gateway, batch_id, result.model_dump_json())
+        if inbox and stored:
+            await _to_inbox(conn, checked, stored)
     return StoreOutcome(result, stored)
+
+
+async def _to_inbox(conn: asyncpg.Connection, checked: CheckedBatch, stored: list[int]) -> None:
+    """The readings stored, queued for the partitioned monitor in their own transaction:
+    stored and queued, or neither."""
+    if len(stored) == len(checked):
+        columns = (checked.series_ids, checked.ts_us, checked.values, checked.quality)
+    else:
+        columns = tuple([column[i] for i in stored]  # type: ignore[assignment]
+                        for column in (checked.series_ids, checked.ts_us, checked.values,
+                                       checked.quality))
+    await conn.execute(load_queries(_INBOX)["append"], *columns)
 
 
 def _records(checked: CheckedBatch) -> list[tuple[int, datetime, float, int]]:

@@ -13,6 +13,7 @@ from pydantic import TypeAdapter
 
 from heatlink.cluster.rule_spec import RuleSpec
 from heatlink.findings import Finding
+from services.monitor.fence import Fence
 from services.monitor.group import AnyRule, VersionedRule
 
 CLUSTER_FILE = "cluster-file"
@@ -141,11 +142,15 @@ class MonitorStore:
     # -- findings ------------------------------------------------------------------------
 
     async def save(self, findings: Sequence[Finding], watermarks: Mapping[str, datetime],
-                   derived: DerivedRows | None = None) -> list[int]:
+                   derived: DerivedRows | None = None, fence: Fence | None = None
+                   ) -> list[int]:
         """Store findings (idempotent), derived readings and watermarks in one transaction;
-        returns the ids of the findings (new or already stored)."""
+        returns the ids of the findings (new or already stored). With ``fence`` (a
+        partitioned monitor) nothing is stored unless the partitions are still held."""
         ids: list[int] = []
         async with self.pool.acquire() as conn, conn.transaction():
+            if fence is not None:
+                await fence.check(conn)
             if derived is not None and derived[0]:
                 series_ids, ts, values = derived
                 await conn.execute(

@@ -1,0 +1,274 @@
+"""The monitor when several replicas share the work (HEATLINK_MONITOR_PARTITIONS > 0).
+
+Series are divided into partitions (`partitions.py`), held by lease (`lease.py`). A
+replica evaluates only the partitions it holds, from the inbox ingest writes in each
+batch's transaction, whichever replica stored the batch: the rows of transactions below
+the database's xmin, taken from each partition's saved horizon up to the current one, in
+transaction order (a gateway's next batch starts after its last one committed, so a
+series' readings come in their order). Findings, watermarks and the horizon are saved in
+one transaction fenced on the partitions' epochs (`fence.py`).
+
+When the partitions held change, the engine is built again from what the monitor
+persists, as at a restart: the rules' last states, history warmed from readings already
+evaluated (up to each series' watermark), each partition's inbox from its saved horizon.
+What was evaluated and not yet saved is dropped: whoever holds the partition evaluates it
+again from the saved horizon, so nothing is lost or repeated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import asyncpg
+import numpy as np
+from prometheus_client import CollectorRegistry
+
+from heatlink.aio import cancel_and_wait
+from heatlink.clock import Clock
+from heatlink.cluster.model import Cluster
+from heatlink.findings import Finding, FindingSink, State
+from services.monitor.engine import Engine
+from services.monitor.fence import Fence
+from services.monitor.lease import PartitionLease, query
+from services.monitor.metrics import MonitorMetrics
+from services.monitor.partitions import partition_map
+from services.monitor.plan import Plan, plan_from_cluster
+from services.monitor.runtime import MonitorRuntime
+from services.monitor.settings import EngineConfig
+from services.monitor.store import MonitorStore
+from services.storage.health import StorageHealth
+
+log = logging.getLogger(__name__)
+
+PG_EPOCH_S = 946_684_800.0  # 2000-01-01 UTC, PostgreSQL's zero, in Unix seconds
+TRIM_EVERY_S = 60.0
+
+
+class WakeObserver:
+    """The `ReadingsObserver` ingest calls: wakes the feed (the inbox is the record)."""
+
+    def __init__(self, wake: asyncio.Event) -> None:
+        self._wake = wake
+
+    def readings_stored(self, *_: Sequence[object]) -> None:
+        self._wake.set()
+
+
+class PartitionedFeed:
+    def __init__(self, runtime: MonitorRuntime, lease: PartitionLease, plan: Plan,
+                 partitions: int, config: EngineConfig | None, poll_s: float) -> None:
+        self.runtime = runtime
+        self.lease = lease
+        self.plan = plan
+        self.config = config
+        self.poll_s = poll_s
+        self.partition_of = partition_map(runtime.cluster, plan, partitions)
+        self.wake = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+        # Under the partitions held: epoch of each, inbox horizon of each.
+        self.epochs: dict[int, int] = {}
+        self.done: dict[int, int] = {}
+        self._by_id = np.zeros(0, np.int64)  # series id -> engine index, -1: not held
+        self._series_ids: dict[str, int] = {}
+        self._next_trim = 0.0
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def prepare(self) -> None:
+        rows = await self.runtime.store.pool.fetch("SELECT id, key FROM series")
+        self._series_ids = {r["key"]: r["id"] for r in rows}
+        await self.lease.start()
+        await self._rebuild()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="heatlink-monitor-partitioned")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            await cancel_and_wait(self._task)
+            self._task = None
+        await self.lease.stop()
+
+    async def flush(self) -> None:
+        """Evaluate the inbox as it stands now."""
+        async with self._lock:
+            await self._poll()
+
+    async def tick(self) -> None:
+        async with self._lock:
+            await self._tick()
+
+    def lost(self, partitions: set[int]) -> None:
+        self.lease.lost(partitions)
+
+    async def _run(self) -> None:
+        next_tick = asyncio.get_running_loop().time() + self.runtime.tick_s
+        while True:
+            try:
+                async with asyncio.timeout(self.poll_s):
+                    await self.wake.wait()
+            except TimeoutError:
+                pass
+            self.wake.clear()
+            try:
+                async with self._lock:
+                    if self.lease.changed.is_set():
+                        self.lease.changed.clear()
+                        await self._rebuild()
+                    await self._poll()
+                    if asyncio.get_running_loop().time() >= next_tick:
+                        next_tick = asyncio.get_running_loop().time() + self.runtime.tick_s
+                        await self._tick()
+            except Exception:  # a bug or an outage must not stop the monitor
+                log.exception("partitioned monitor failed; starting again from the database")
+                self.lease.changed.set()
+                await asyncio.sleep(self.poll_s)
+
+    # -- held partitions -----------------------------------------------------------------
+
+    def _held(self, key: str) -> bool:
+        return self.partition_of.get(key, -1) in self.epochs
+
+    async def _rebuild(self) -> None:
+        """The engine for the partitions held now, from what the monitor persists."""
+        rt, store = self.runtime, self.runtime.store
+        self.epochs = dict(self.lease.owned)
+        rt._unsaved.clear()
+        now = rt.clock.now()
+        engine = Engine(self.plan, rt.rules(), now.timestamp(), self.config)
+        for st in await store.latest_states():
+            engine.restore_state(st.rule_id, State[st.state.upper()], st.since_ts.timestamp(),
+                                 st.reference_value)
+        rows = await rt.store.pool.fetch(query("inbox_done"), list(self.epochs))
+        self.done = {r["partition"]: r["done"] for r in rows}
+        index = engine.table.index
+        by_id = np.full(max(self._series_ids.values(), default=0) + 1, -1, np.int64)
+        for key, sid in self._series_ids.items():
+            if key in index and self._held(key):
+                by_id[sid] = index[key]
+        self._by_id = by_id
+        await self._warm_up(engine)
+        rt.engine = engine
+        rt._unsent = [(i, f) for i, f in await store.not_handed_over() if self._held(f.series)]
+        await rt._hand_over()
+        log.info("monitor evaluates partitions %s (epochs %s)", sorted(self.epochs),
+                 self.epochs)
+
+    async def _warm_up(self, engine: Engine) -> None:
+        """History and last values of the held series from readings already evaluated."""
+        marks = {k: m for k, m in (await self.runtime.store.watermarks()).items()
+                 if self._held(k)}
+        if not marks:
+            return
+        keep_s = float(engine.table.history.keep_s.max(initial=0.0)) + 60.0
+        since = datetime.fromtimestamp(min(m.timestamp() for m in marks.values()) - keep_s, UTC)
+        index = engine.table.index
+        rows = [r for r in await self.runtime.store.readings_since(since)
+                if r["key"] in marks and r["ts"] <= marks[r["key"]]]
+        if not rows:
+            return
+        engine.process(np.array([index[r["key"]] for r in rows], dtype=np.int64),
+                       np.array([r["ts"].timestamp() for r in rows]),
+                       np.array([r["value"] for r in rows]),
+                       np.array([r["quality"] for r in rows], dtype=np.int8),
+                       now_s=max(r["ts"].timestamp() for r in rows), evaluate=False)
+
+    # -- evaluation ----------------------------------------------------------------------
+
+    def _fence(self, horizon: int) -> Fence:
+        return Fence(self.lease.replica, dict(self.epochs), horizon)
+
+    async def _poll(self) -> None:
+        if not self.epochs:
+            return
+        rt = self.runtime
+        pool = rt.store.pool
+        horizon = await pool.fetchval(query("inbox_horizon"))
+        start = min(self.done.values())
+        if horizon <= start:
+            return
+        rows = await pool.fetch(query("inbox_rows"), str(start), str(horizon))
+        if rows:
+            idx, t_s, v, q = self._arrays(rows)
+            engine = rt.engine
+            findings = self._mine(engine.process(idx, t_s, v, q,
+                                                 now_s=rt.clock.now().timestamp()))
+            await rt._commit(findings, rt._watermarks(idx), rt._derived_rows(),
+                             self._fence(horizon))
+            rt.metrics.readings.labels("evaluated").inc(idx.size)
+        self.done = dict.fromkeys(self.done, horizon)
+        loop_now = asyncio.get_running_loop().time()
+        if loop_now >= self._next_trim:
+            self._next_trim = loop_now + TRIM_EVERY_S
+            if not rows:  # save the horizon, so the inbox can be trimmed
+                await rt._commit([], {}, None, self._fence(horizon))
+            await pool.execute(query("inbox_trim"))
+
+    def _arrays(self, rows: Sequence[asyncpg.Record]
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        parts: list[tuple[np.ndarray, ...]] = []
+        part_of = self.done
+        for r in rows:
+            sid = np.asarray(r["series_id"], np.int64)
+            known = sid < self._by_id.size
+            idx = np.where(known, self._by_id[np.where(known, sid, 0)], -1)
+            keep = idx >= 0
+            if not keep.any():
+                continue
+            # A partition taken over mid-way applies only rows above its own horizon.
+            if any(part_of[p] > r["xid"] for p in part_of):
+                keep &= self._above_horizon(idx, r["xid"])
+            parts.append((idx[keep], np.asarray(r["ts_us"], np.int64)[keep] / 1e6 + PG_EPOCH_S,
+                          np.asarray(r["value"], np.float64)[keep],
+                          np.asarray(r["quality"], np.int8)[keep]))
+        if not parts:
+            return np.zeros(0, np.int64), np.zeros(0), np.zeros(0), np.zeros(0, np.int8)
+        idx, t_s, v, q = (np.concatenate(c) for c in zip(*parts, strict=True))
+        return idx, t_s, v, q
+
+    def _above_horizon(self, idx: np.ndarray, xid: int) -> np.ndarray:
+        keys = self.runtime.engine.table.keys
+        return np.array([self.done[self.partition_of[keys[i]]] <= xid for i in idx.tolist()],
+                        dtype=bool)
+
+    def _mine(self, findings: list[Finding]) -> list[Finding]:
+        """Staleness is judged for every series of the engine; only the held count."""
+        return [f for f in findings if self._held(f.series)]
+
+    async def _tick(self) -> None:
+        if not self.epochs:
+            return
+        rt = self.runtime
+        findings = self._mine(rt.engine.tick(rt.clock.now().timestamp()))
+        if findings:
+            horizon = min(self.done.values())
+            await rt._commit(findings, {}, None, self._fence(horizon))
+
+
+async def start_partitioned_monitor(pool: asyncpg.Pool, cluster: Cluster, clock: Clock,
+                                    sink: FindingSink, *, partitions: int, lease_s: float,
+                                    config: EngineConfig | None = None, tick_s: float = 10.0,
+                                    poll_s: float = 0.2,
+                                    registry: CollectorRegistry | None = None,
+                                    storage: StorageHealth | None = None) -> MonitorRuntime:
+    """A monitor that evaluates the partitions this replica holds; ``runtime.stop`` gives
+    them back."""
+    store = MonitorStore(pool)
+    now = clock.now()
+    rules = await store.sync_rules(cluster.rules, now)
+    plan = plan_from_cluster(cluster)
+    engine = Engine(plan, rules, now.timestamp(), config)
+    runtime = MonitorRuntime(engine, store, sink, clock, cluster, rules, tick_s,
+                             MonitorMetrics(registry), storage)
+    runtime.derived_ids = await store.derived_series_ids()
+    feed = PartitionedFeed(runtime, PartitionLease(pool, partitions, lease_s), plan,
+                           partitions, config, poll_s)
+    runtime.feed = feed
+    runtime.observer = WakeObserver(feed.wake)  # type: ignore[assignment]
+    await feed.prepare()
+    runtime.start()
+    return runtime
