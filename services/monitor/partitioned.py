@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 import asyncpg
 import numpy as np
@@ -73,6 +73,7 @@ class PartitionedFeed:
         self.epochs: dict[int, int] = {}
         self.done: dict[int, int] = {}
         self._by_id = np.zeros(0, np.int64)  # series id -> engine index, -1: not held
+        self._partition_by_idx = np.zeros(0, np.int64)  # engine index -> partition
         self._series_ids: dict[str, int] = {}
         self._next_trim = 0.0
 
@@ -120,6 +121,8 @@ class PartitionedFeed:
                         self.lease.changed.clear()
                         await self._rebuild()
                     await self._poll()
+                    if self.runtime._unsent:
+                        await self.runtime._hand_over()
                     if asyncio.get_running_loop().time() >= next_tick:
                         next_tick = asyncio.get_running_loop().time() + self.runtime.tick_s
                         await self._tick()
@@ -136,6 +139,7 @@ class PartitionedFeed:
     async def _rebuild(self) -> None:
         """The engine for the partitions held now, from what the monitor persists."""
         rt, store = self.runtime, self.runtime.store
+        began = time.perf_counter()
         self.epochs = dict(self.lease.owned)
         rt._unsaved.clear()
         now = rt.clock.now()
@@ -151,31 +155,40 @@ class PartitionedFeed:
             if key in index and self._held(key):
                 by_id[sid] = index[key]
         self._by_id = by_id
-        await self._warm_up(engine)
+        self._partition_by_idx = np.array(
+            [self.partition_of.get(k, -1) for k in engine.table.keys], np.int64)
+        restored = time.perf_counter()
+        warmed = await self._warm_up(engine)
         rt.engine = engine
+        # Saved and not yet handed over (by this replica or the one before): offered after
+        # the next poll, so the inbox waiting since the takeover goes first.
         rt._unsent = [(i, f) for i, f in await store.not_handed_over() if self._held(f.series)]
-        await rt._hand_over()
-        log.info("monitor evaluates partitions %s (epochs %s)", sorted(self.epochs),
-                 self.epochs)
+        log.info("monitor evaluates partitions %s (epochs %s), built in %.2f s (%d readings "
+                 "of history in %.2f s)", sorted(self.epochs), self.epochs,
+                 time.perf_counter() - began, warmed, time.perf_counter() - restored)
 
-    async def _warm_up(self, engine: Engine) -> None:
+    async def _warm_up(self, engine: Engine) -> int:
         """History and last values of the held series from readings already evaluated."""
         marks = {k: m for k, m in (await self.runtime.store.watermarks()).items()
                  if self._held(k)}
         if not marks:
-            return
-        keep_s = float(engine.table.history.keep_s.max(initial=0.0)) + 60.0
-        since = datetime.fromtimestamp(min(m.timestamp() for m in marks.values()) - keep_s, UTC)
+            return 0
+        history = engine.table.history
+        keep_s = float(history.keep_s.max(initial=0.0)) + 60.0
         index = engine.table.index
-        rows = [r for r in await self.runtime.store.readings_since(since)
-                if r["key"] in marks and r["ts"] <= marks[r["key"]]]
+        keys = list(marks)
+        rows = await self.runtime.store.pool.fetch(
+            query("warm_up"), keys, [marks[k] for k in keys], keep_s, history.capacity)
         if not rows:
-            return
-        engine.process(np.array([index[r["key"]] for r in rows], dtype=np.int64),
-                       np.array([r["ts"].timestamp() for r in rows]),
-                       np.array([r["value"] for r in rows]),
-                       np.array([r["quality"] for r in rows], dtype=np.int8),
-                       now_s=max(r["ts"].timestamp() for r in rows), evaluate=False)
+            return 0
+        idx = np.concatenate([np.full(len(r["t_s"]), index[r["key"]], np.int64) for r in rows])
+        t_s = np.concatenate([np.asarray(r["t_s"], np.float64) for r in rows])
+        v = np.concatenate([np.asarray(r["value"], np.float64) for r in rows])
+        q = np.concatenate([np.asarray(r["quality"], np.int8) for r in rows])
+        order = np.argsort(t_s, kind="stable")
+        engine.process(idx[order], t_s[order], v[order], q[order], now_s=float(t_s.max()),
+                       evaluate=False)
+        return int(t_s.size)
 
     # -- evaluation ----------------------------------------------------------------------
 
@@ -191,7 +204,9 @@ class PartitionedFeed:
         start = min(self.done.values())
         if horizon <= start:
             return
+        began = time.perf_counter()
         rows = await pool.fetch(query("inbox_rows"), str(start), str(horizon))
+        fetched = time.perf_counter()
         if rows:
             idx, t_s, v, q = self._arrays(rows)
             engine = rt.engine
@@ -200,6 +215,10 @@ class PartitionedFeed:
             await rt._commit(findings, rt._watermarks(idx), rt._derived_rows(),
                              self._fence(horizon))
             rt.metrics.readings.labels("evaluated").inc(idx.size)
+            if time.perf_counter() - began > 0.5:
+                log.info("monitor inbox: %d rows, %d readings of held partitions, fetched in "
+                         "%.2f s, evaluated and saved in %.2f s", len(rows), idx.size,
+                         fetched - began, time.perf_counter() - fetched)
         self.done = dict.fromkeys(self.done, horizon)
         loop_now = asyncio.get_running_loop().time()
         if loop_now >= self._next_trim:
@@ -231,9 +250,11 @@ class PartitionedFeed:
         return idx, t_s, v, q
 
     def _above_horizon(self, idx: np.ndarray, xid: int) -> np.ndarray:
-        keys = self.runtime.engine.table.keys
-        return np.array([self.done[self.partition_of[keys[i]]] <= xid for i in idx.tolist()],
-                        dtype=bool)
+        """Which readings (engine indexes) of a row of transaction ``xid`` are new to their
+        partition (a partition taken over starts from the horizon saved before)."""
+        behind = np.array([p for p, done in self.done.items() if done <= xid], np.int64)
+        out: np.ndarray = np.isin(self._partition_by_idx[idx], behind)
+        return out
 
     def _mine(self, findings: list[Finding]) -> list[Finding]:
         """Staleness is judged for every series of the engine; only the held count."""

@@ -2,9 +2,11 @@
 
 The engine evaluates some series together: a derived heat power needs its flow and both
 temperatures, a recipient's band looks at the disruption rules of every asset feeding it,
-a ramp's heat balance at the exchange's supply. All series so linked must be evaluated by
-one replica, so the unit is the connected group of series (through assets, the assets
-that feed them, exchanges, derivations and the series each rule names), and a group's
+a ramp's heat balance at the exchange's supply, and staleness is judged on each site's
+clock, the newest source time of any of the site's series (`plant_clock.py`, sites are a
+key's first part). All series so linked must be evaluated by one replica, so the unit is
+the connected group of series (through sites, assets, the assets that feed them,
+exchanges, derivations and the series each rule names): at least a site. A group's
 partition is a stable hash (CRC-32, not Python's salted ``hash``) of its first key modulo
 the number of partitions. The number is fixed per deployment: rebalancing moves
 partitions between replicas, never series between partitions.
@@ -52,8 +54,9 @@ def partition_map(cluster: Cluster, plan: Plan, partitions: int) -> dict[str, in
     """Partition of every series the engine knows (measured and derived)."""
     groups = _Groups()
     asset = "asset:"  # assets join the groups under a prefix no series key has
+    site = "site:"
     for s in cluster.series:
-        groups.join((s.key, asset + s.asset))
+        groups.join((s.key, asset + s.asset, site + s.key.split("/", 1)[0]))
     for d in cluster.derived:
         groups.join((d.key, asset + d.asset, d.flow, d.temp_in, d.temp_out))
     for a in cluster.assets:
@@ -80,6 +83,8 @@ def partition_map(cluster: Cluster, plan: Plan, partitions: int) -> dict[str, in
     for dd in plan.derived:
         groups.join((dd.key, dd.flow, dd.temp_in, dd.temp_out))
     keys = [*plan.series, *(d.key for d in plan.derived)]
+    for key in keys:
+        groups.join((key, site + key.split("/", 1)[0]))
     members: dict[str, list[str]] = {}
     for key in keys:
         members.setdefault(groups.find(key), []).append(key)

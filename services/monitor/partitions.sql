@@ -66,3 +66,19 @@ SELECT xid::text::bigint AS xid, series_id, ts_us, value, quality FROM monitor_i
 -- name: inbox_trim
 -- Rows every partition has applied.
 DELETE FROM monitor_inbox WHERE xid < (SELECT min(inbox_done) FROM monitor_partitions);
+
+-- name: warm_up
+-- The readings a taken-over series' history needs: at most the history's capacity ($4)
+-- of each, within $3 seconds before its watermark and none after it (those come from the
+-- inbox). One index range scan a series; one row a series, its columns as arrays (decoded
+-- in C, not a record a reading).
+SELECT m.key, array_agg(extract(epoch FROM r.ts)::float8 ORDER BY r.ts) AS t_s,
+       array_agg(r.value ORDER BY r.ts) AS value, array_agg(r.quality ORDER BY r.ts) AS quality
+    FROM unnest($1::text[], $2::timestamptz[]) AS m(key, mark)
+    JOIN series s ON s.key = m.key
+    CROSS JOIN LATERAL (
+        SELECT ts, value, quality FROM readings
+        WHERE series_id = s.id AND ts <= m.mark
+          AND ts > m.mark - make_interval(secs => $3)
+        ORDER BY ts DESC LIMIT $4) AS r
+    GROUP BY m.key;

@@ -42,6 +42,11 @@ def test_series_evaluated_together_share_a_partition() -> None:
     for rule_id, model in plan.recipients.items():
         for upstream, _ in model.upstream:
             assert where[rule_series[upstream]] == where[rule_series[rule_id]]
+    # Staleness runs on each site's clock: a site is never split.
+    sites: dict[str, set[int]] = {}
+    for key, p in where.items():
+        sites.setdefault(key.split("/", 1)[0], set()).add(p)
+    assert all(len(ps) == 1 for ps in sites.values()), sites
     # Unrelated sites land where their hash puts them, the same in every process.
     assert partition_map(cluster, plan, PARTITIONS) == where
 
