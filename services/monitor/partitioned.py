@@ -18,6 +18,7 @@ again from the saved horizon, so nothing is lost or repeated.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Sequence
@@ -32,13 +33,14 @@ from heatlink.cluster.model import Cluster
 from heatlink.findings import Finding, FindingSink, State
 from services.monitor.engine import Engine
 from services.monitor.fence import Fence
+from services.monitor.group import VersionedRule
 from services.monitor.lease import PartitionLease, query
 from services.monitor.metrics import MonitorMetrics
 from services.monitor.partitions import partition_map
 from services.monitor.plan import Plan, plan_from_cluster
 from services.monitor.runtime import MonitorRuntime
 from services.monitor.settings import EngineConfig
-from services.monitor.store import MonitorStore
+from services.monitor.store import MonitorStore, parse_spec
 from services.storage.health import StorageHealth
 
 log = logging.getLogger(__name__)
@@ -125,6 +127,7 @@ class PartitionedFeed:
                         await self.runtime._hand_over()
                     if asyncio.get_running_loop().time() >= next_tick:
                         next_tick = asyncio.get_running_loop().time() + self.runtime.tick_s
+                        await self._follow_rules()
                         await self._tick()
             except Exception:  # a bug or an outage must not stop the monitor
                 log.exception("partitioned monitor failed; starting again from the database")
@@ -259,6 +262,22 @@ class PartitionedFeed:
     def _mine(self, findings: list[Finding]) -> list[Finding]:
         """Staleness is judged for every series of the engine; only the held count."""
         return [f for f in findings if self._held(f.series)]
+
+    async def _follow_rules(self) -> None:
+        """Rules changed through other replicas (each tick): the engine runs the new
+        version from the next reading, as on the replica that took the change."""
+        rt = self.runtime
+        changed = [VersionedRule(parse_spec(json.loads(r["spec"])), r["version"])
+                   for r in await rt.store.pool.fetch(query("latest_rules"))
+                   if r["rule_id"] in rt._rules
+                   and rt._rules[r["rule_id"]].version < r["version"]]
+        if not changed:
+            return
+        for rule in changed:
+            rt._rules[rule.spec.id] = rule
+        rt.engine.set_rules(rt.rules())
+        log.info("rules changed elsewhere now run here: %s",
+                 ", ".join(f"{r.spec.id} v{r.version}" for r in changed))
 
     async def _tick(self) -> None:
         if not self.epochs:

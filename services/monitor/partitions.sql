@@ -82,3 +82,9 @@ SELECT m.key, array_agg(extract(epoch FROM r.ts)::float8 ORDER BY r.ts) AS t_s,
           AND ts > m.mark - make_interval(secs => $3)
         ORDER BY ts DESC LIMIT $4) AS r
     GROUP BY m.key;
+
+-- name: latest_rules
+-- The running version of every rule: a change made through another replica reaches the
+-- holder of the rule's partition by this.
+SELECT DISTINCT ON (rule_id) rule_id, version, spec FROM monitor_rule_versions
+    ORDER BY rule_id, version DESC;
