@@ -120,7 +120,7 @@ async def _store(conn: asyncpg.Connection, gateway: str, batch_id: str,
             await _quarantine(conn, gateway, batch_id, checked, [], raw_reading)
             everything = list(range(len(checked)))
             if inbox and everything:
-                await _to_inbox(conn, checked, everything)
+                await conn.execute(load_queries(_INBOX)["append"], body)
             return StoreOutcome(known, everything)
         stored, duplicates, conflicts = await _insert_with_staging(conn, _records(checked))
         result = IngestResult(batch_id=batch_id, accepted=len(stored), duplicates=duplicates,
@@ -135,15 +135,13 @@ async def _store(conn: asyncpg.Connection, gateway: str, batch_id: str,
 
 
 async def _to_inbox(conn: asyncpg.Connection, checked: CheckedBatch, stored: list[int]) -> None:
-    """The readings stored, queued for the partitioned monitor in their own transaction:
-    stored and queued, or neither."""
-    if len(stored) == len(checked):
-        columns = (checked.series_ids, checked.ts_us, checked.values, checked.quality)
-    else:
-        columns = tuple([column[i] for i in stored]  # type: ignore[assignment]
-                        for column in (checked.series_ids, checked.ts_us, checked.values,
-                                       checked.quality))
-    await conn.execute(load_queries(_INBOX)["append"], *columns)
+    """The readings stored, queued for the partitioned monitor in their own transaction
+    (stored and queued, or neither), as the binary COPY body of `copy_binary.py`."""
+    body = readings_copy([checked.series_ids[i] for i in stored],
+                         [checked.ts_us[i] for i in stored],
+                         [checked.values[i] for i in stored],
+                         [checked.quality[i] for i in stored])
+    await conn.execute(load_queries(_INBOX)["append"], body)
 
 
 def _records(checked: CheckedBatch) -> list[tuple[int, datetime, float, int]]:

@@ -31,6 +31,7 @@ from heatlink.aio import cancel_and_wait
 from heatlink.clock import Clock
 from heatlink.cluster.model import Cluster
 from heatlink.findings import Finding, FindingSink, State
+from services.ingest.copy_binary import readings_of_copy
 from services.monitor.engine import Engine
 from services.monitor.fence import Fence
 from services.monitor.group import VersionedRule
@@ -235,7 +236,8 @@ class PartitionedFeed:
         parts: list[tuple[np.ndarray, ...]] = []
         part_of = self.done
         for r in rows:
-            sid = np.asarray(r["series_id"], np.int64)
+            batch = readings_of_copy(r["readings"])
+            sid = batch["series_id"].astype(np.int64)
             known = sid < self._by_id.size
             idx = np.where(known, self._by_id[np.where(known, sid, 0)], -1)
             keep = idx >= 0
@@ -244,9 +246,9 @@ class PartitionedFeed:
             # A partition taken over mid-way applies only rows above its own horizon.
             if any(part_of[p] > r["xid"] for p in part_of):
                 keep &= self._above_horizon(idx, r["xid"])
-            parts.append((idx[keep], np.asarray(r["ts_us"], np.int64)[keep] / 1e6 + PG_EPOCH_S,
-                          np.asarray(r["value"], np.float64)[keep],
-                          np.asarray(r["quality"], np.int8)[keep]))
+            parts.append((idx[keep], batch["ts"][keep].astype(np.int64) / 1e6 + PG_EPOCH_S,
+                          batch["value"][keep].astype(np.float64),
+                          batch["quality"][keep].astype(np.int8)))
         if not parts:
             return np.zeros(0, np.int64), np.zeros(0), np.zeros(0), np.zeros(0, np.int8)
         idx, t_s, v, q = (np.concatenate(c) for c in zip(*parts, strict=True))

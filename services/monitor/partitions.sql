@@ -60,7 +60,7 @@ SELECT partition, inbox_done::text::bigint AS done FROM monitor_partitions
 SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint;
 
 -- name: inbox_rows
-SELECT xid::text::bigint AS xid, series_id, ts_us, value, quality FROM monitor_inbox
+SELECT xid::text::bigint AS xid, readings FROM monitor_inbox
     WHERE xid >= $1::text::xid8 AND xid < $2::text::xid8 ORDER BY xid, id;
 
 -- name: inbox_trim

@@ -20,15 +20,14 @@ CREATE TABLE monitor_partitions (
 );
 
 -- Readings as the monitor needs them, one row per ingest batch, written in the ingest's
--- transaction: stored and queued for the monitor, or neither. Read by transaction id, not
--- by row id: a row id is taken before its transaction commits, so a later id may commit
--- first; every transaction below a snapshot's xmin has ended.
+-- transaction: stored and queued for the monitor, or neither. The batch's readings are
+-- the binary COPY body ingest built for `readings` (services/ingest/copy_binary.py): no
+-- encoding again, and the monitor reads it with numpy. Read by transaction id, not by row
+-- id: a row id is taken before its transaction commits, so a later id may commit first;
+-- every transaction below a snapshot's xmin has ended.
 CREATE TABLE monitor_inbox (
     id        bigserial PRIMARY KEY,
     xid       xid8 NOT NULL DEFAULT pg_current_xact_id(),
-    series_id integer[] NOT NULL,
-    ts_us     bigint[] NOT NULL,          -- PostgreSQL microseconds (since 2000-01-01 UTC)
-    value     double precision[] NOT NULL,
-    quality   smallint[] NOT NULL
+    readings  bytea NOT NULL
 );
 CREATE INDEX monitor_inbox_xid ON monitor_inbox (xid);
