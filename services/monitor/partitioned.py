@@ -229,7 +229,7 @@ class PartitionedFeed:
             self._next_trim = loop_now + TRIM_EVERY_S
             if not rows:  # save the horizon, so the inbox can be trimmed
                 await rt._commit([], {}, None, self._fence(horizon))
-            await pool.execute(query("inbox_trim"))
+            await pool.execute(query("inbox_trim"), self.lease.partitions)
 
     def _arrays(self, rows: Sequence[asyncpg.Record]
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -65,7 +65,8 @@ SELECT xid::text::bigint AS xid, readings FROM monitor_inbox
 
 -- name: inbox_trim
 -- Rows every partition has applied.
-DELETE FROM monitor_inbox WHERE xid < (SELECT min(inbox_done) FROM monitor_partitions);
+DELETE FROM monitor_inbox WHERE xid < (SELECT min(inbox_done) FROM monitor_partitions
+                                      WHERE partition < $1);
 
 -- name: warm_up
 -- The readings a taken-over series' history needs: at most the history's capacity ($4)

@@ -68,13 +68,18 @@ async def db(fresh_database_url: str) -> AsyncIterator[asyncpg.Pool]:
         await pool.close()
 
 
-async def send(process: ServiceProcess, token: str, ts: datetime, value: float) -> None:
+async def send(process: ServiceProcess, token: str, ts: datetime, value: float,
+               resent: datetime | None = None) -> None:
+    """A reading of the tank; with ``resent`` the reading at that time again in the same
+    batch (a gateway replaying under a new batch id: stored through staging)."""
+    readings = [{"series": TEMP, "ts": t.isoformat(), "value": value}
+                for t in ([resent] if resent else []) + [ts]]
     async with httpx.AsyncClient(base_url=process.url, timeout=30,
                                  headers={"Authorization": f"Bearer {token}"}) as gw:
         answer = await gw.post("/v1/ingest", json={
-            "gateway": GATEWAY, "batch_id": uuid.uuid4().hex,
-            "readings": [{"series": TEMP, "ts": ts.isoformat(), "value": value}]})
+            "gateway": GATEWAY, "batch_id": uuid.uuid4().hex, "readings": readings})
     assert answer.status_code == 200, answer.text
+    assert answer.json()["duplicates"] == (1 if resent else 0)
 
 
 async def until_evaluated(db: asyncpg.Pool, ts: datetime, timeout_s: float = 30.0) -> None:
@@ -122,7 +127,8 @@ async def test_a_breach_arriving_alternately_through_two_replicas_is_one_finding
         # monitor per replica would raise it at different times (two alarms), or, with a
         # longer delay, never. One holder sees every reading.
         for n, ts in enumerate(times):
-            await send(replicas[n % 2], token, ts, BREACH)
+            # The third comes with the second again, through the other replica.
+            await send(replicas[n % 2], token, ts, BREACH, times[1] if n == 2 else None)
         await until_evaluated(db, times[-1])
         await until_handed_over(db)
         await assert_one_finding_and_one_alert_per_recipient(db)
