@@ -5,6 +5,7 @@ by the replica holding their partition, and a killed holder's partitions move on
 from __future__ import annotations
 
 import asyncio
+import signal
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -193,6 +194,58 @@ async def test_killing_the_holder_during_a_breach_loses_and_repeats_nothing(
             "SELECT count(*) FROM monitor_partitions WHERE owner IS NULL"
             " OR lease_until < now()")
         assert orphans == 0
+    finally:
+        for process in replicas:
+            await asyncio.to_thread(process.stop)
+
+
+async def test_a_frozen_holder_that_thaws_is_fenced_off(
+        fresh_database_url: str, cluster_path: Path, db: asyncpg.Pool) -> None:
+    """SIGSTOP: the holder keeps its engine and its in-memory place in the inbox but renews
+    nothing. The other replica takes the partition over and raises the breach; the thawed
+    one goes on evaluating the same readings, and its save is refused by the fence."""
+    token = await make_token(fresh_database_url, "glomfjord-smelter", Role.GATEWAY,
+                             gateway=GATEWAY)
+    replicas = [ServiceProcess(fresh_database_url, cluster_file=cluster_path, env=ENV)
+                for _ in range(2)]
+    cluster = load_cluster(cluster_path)
+    partition = partition_map(cluster, plan_from_cluster(cluster), PARTITIONS)[TEMP]
+    try:
+        await asyncio.gather(*(asyncio.to_thread(p.start) for p in replicas))
+
+        async def shared() -> bool:
+            return bool(await db.fetchval(
+                "SELECT count(DISTINCT owner) = 2 AND bool_and(owner IS NOT NULL)"
+                " FROM monitor_partitions"))
+        await until(shared, "the two replicas share the partitions")
+        owner = await db.fetchval("SELECT owner FROM monitor_partitions WHERE partition = $1",
+                                  partition)
+        pid = int(owner.rsplit("-", 2)[1])
+        frozen = next(p for p in replicas if p.process is not None and p.process.pid == pid)
+        other = next(p for p in replicas if p is not frozen)
+        now = datetime.now(UTC).replace(microsecond=0)
+        times = [now - timedelta(seconds=s) for s in (90, 60, 30, 0)]
+        await send(other, token, times[0], BREACH)
+        await until_evaluated(db, times[0])
+        assert frozen.process is not None
+        frozen.process.send_signal(signal.SIGSTOP)
+        try:
+            await send(other, token, times[1], BREACH)
+
+            async def taken() -> bool:
+                return bool(await db.fetchval(
+                    "SELECT owner <> $2 FROM monitor_partitions WHERE partition = $1",
+                    partition, owner))
+            await until(taken, "the frozen holder's partition taken over", timeout_s=20)
+            await until_evaluated(db, times[1])
+        finally:
+            frozen.process.send_signal(signal.SIGCONT)
+        # Thawed: its loop runs on with what it held; the breach goes on through both.
+        await send(frozen, token, times[2], BREACH)
+        await send(other, token, times[3], BREACH)
+        await until_evaluated(db, times[3])
+        await until_handed_over(db)
+        await assert_one_finding_and_one_alert_per_recipient(db)
     finally:
         for process in replicas:
             await asyncio.to_thread(process.stop)
