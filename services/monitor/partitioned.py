@@ -79,6 +79,7 @@ class PartitionedFeed:
         self._partition_by_idx = np.zeros(0, np.int64)  # engine index -> partition
         self._series_ids: dict[str, int] = {}
         self._next_trim = 0.0
+        self._rule_versions = -1  # rows of monitor_rule_versions when last looked
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -128,7 +129,6 @@ class PartitionedFeed:
                         await self.runtime._hand_over()
                     if asyncio.get_running_loop().time() >= next_tick:
                         next_tick = asyncio.get_running_loop().time() + self.runtime.tick_s
-                        await self._follow_rules()
                         await self._tick()
             except Exception:  # a bug or an outage must not stop the monitor
                 log.exception("partitioned monitor failed; starting again from the database")
@@ -205,6 +205,9 @@ class PartitionedFeed:
         rt = self.runtime
         pool = rt.store.pool
         horizon = await pool.fetchval(query("inbox_horizon"))
+        # After the horizon: a reading stored after a rule changed (below the horizon, so
+        # committed before it was taken) is judged by the new version.
+        await self._follow_rules()
         start = min(self.done.values())
         if horizon <= start:
             return
@@ -266,9 +269,14 @@ class PartitionedFeed:
         return [f for f in findings if self._held(f.series)]
 
     async def _follow_rules(self) -> None:
-        """Rules changed through other replicas (each tick): the engine runs the new
-        version from the next reading, as on the replica that took the change."""
+        """Rules changed through other replicas, looked at before each read of the inbox:
+        readings stored after a change are judged by the new version wherever they were
+        stored, as on the replica that took the change."""
         rt = self.runtime
+        versions = await rt.store.pool.fetchval(query("rule_versions_count"))
+        if versions == self._rule_versions:
+            return
+        self._rule_versions = versions
         changed = [VersionedRule(parse_spec(json.loads(r["spec"])), r["version"])
                    for r in await rt.store.pool.fetch(query("latest_rules"))
                    if r["rule_id"] in rt._rules

@@ -84,6 +84,10 @@ SELECT m.key, array_agg(extract(epoch FROM r.ts)::float8 ORDER BY r.ts) AS t_s,
         ORDER BY ts DESC LIMIT $4) AS r
     GROUP BY m.key;
 
+-- name: rule_versions_count
+-- Versions are only ever added: a new count means a rule changed somewhere.
+SELECT count(*) FROM monitor_rule_versions;
+
 -- name: latest_rules
 -- The running version of every rule: a change made through another replica reaches the
 -- holder of the rule's partition by this.

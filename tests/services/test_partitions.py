@@ -249,3 +249,45 @@ async def test_a_frozen_holder_that_thaws_is_fenced_off(
     finally:
         for process in replicas:
             await asyncio.to_thread(process.stop)
+
+
+async def test_a_rule_changed_through_another_replica_judges_the_next_readings(
+        fresh_database_url: str, cluster_path: Path, db: asyncpg.Pool) -> None:
+    """The farm tightens its tank band through the replica that does not hold the tank's
+    partition; readings stored after the change are judged by the new version."""
+    token = await make_token(fresh_database_url, "glomfjord-smelter", Role.GATEWAY,
+                             gateway=GATEWAY)
+    operator = await make_token(fresh_database_url, "fjordsmolt", Role.OPERATOR)
+    replicas = [ServiceProcess(fresh_database_url, cluster_file=cluster_path, env=ENV)
+                for _ in range(2)]
+    cluster = load_cluster(cluster_path)
+    partition = partition_map(cluster, plan_from_cluster(cluster), PARTITIONS)[TEMP]
+    try:
+        await asyncio.gather(*(asyncio.to_thread(p.start) for p in replicas))
+
+        async def shared() -> bool:
+            return bool(await db.fetchval(
+                "SELECT count(DISTINCT owner) = 2 AND bool_and(owner IS NOT NULL)"
+                " FROM monitor_partitions"))
+        await until(shared, "the two replicas share the partitions")
+        owner = await db.fetchval("SELECT owner FROM monitor_partitions WHERE partition = $1",
+                                  partition)
+        pid = int(owner.rsplit("-", 2)[1])
+        elsewhere = next(p for p in replicas if p.process is not None and p.process.pid != pid)
+        async with httpx.AsyncClient(base_url=elsewhere.url, timeout=30, headers={
+                "Authorization": f"Bearer {operator}"}) as farm:
+            changed = await farm.patch(f"/v1/rules/{RULE}", json={
+                "changes": {"high": 14.0}, "reason": "smolt sorting this week"})
+        assert changed.status_code == 200, changed.text
+        assert changed.json()["version"] == 2
+        now = datetime.now(UTC).replace(microsecond=0)
+        times = [now - timedelta(seconds=s) for s in (60, 30, 0)]
+        for ts in times:  # above the new limit, under the old one
+            await send(elsewhere, token, ts, 15.0)
+        await until_evaluated(db, times[-1])
+        found = await db.fetch("SELECT rule_version, state FROM monitor_findings"
+                               " WHERE rule_id = $1", RULE)
+        assert [(f["rule_version"], f["state"]) for f in found] == [(2, "high")]
+    finally:
+        for process in replicas:
+            await asyncio.to_thread(process.stop)
