@@ -130,8 +130,10 @@ class PartitionedFeed:
                     if asyncio.get_running_loop().time() >= next_tick:
                         next_tick = asyncio.get_running_loop().time() + self.runtime.tick_s
                         await self._tick()
-            except Exception:  # a bug or an outage must not stop the monitor
-                log.exception("partitioned monitor failed; starting again from the database")
+            except Exception as exc:  # a bug or an outage must not stop the monitor
+                if not self.runtime._outage(exc):  # an outage is logged once, by its health
+                    log.exception("partitioned monitor failed; starting again from the "
+                                  "database")
                 self.lease.changed.set()
                 await asyncio.sleep(self.poll_s)
 
