@@ -121,7 +121,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
             # Replicas share the series by lease; readings reach the holder by the inbox.
             monitor = await start_partitioned_monitor(
                 pool, cluster, clock, alerts.service, partitions=settings.monitor_partitions,
-                lease_s=settings.monitor_lease_s, registry=metrics.registry, storage=storage)
+                lease_s=settings.monitor_lease_s, database_url=database_url,
+                registry=metrics.registry, storage=storage)
         else:
             monitor = await start_monitor(pool, cluster, clock, alerts.service,
                                           registry=metrics.registry, storage=storage)

@@ -47,6 +47,8 @@ from services.storage.health import StorageHealth
 log = logging.getLogger(__name__)
 
 PG_EPOCH_S = 946_684_800.0  # 2000-01-01 UTC, PostgreSQL's zero, in Unix seconds
+WAKE_CHANNEL = "heatlink_monitor_inbox"  # ingest notifies it (services/ingest/inbox.sql)
+_RELISTEN_S = 1.0
 TRIM_EVERY_S = 60.0
 
 
@@ -62,8 +64,10 @@ class WakeObserver:
 
 class PartitionedFeed:
     def __init__(self, runtime: MonitorRuntime, lease: PartitionLease, plan: Plan,
-                 partitions: int, config: EngineConfig | None, poll_s: float) -> None:
+                 partitions: int, config: EngineConfig | None, poll_s: float,
+                 database_url: str | None = None) -> None:
         self.runtime = runtime
+        self.database_url = database_url
         self.lease = lease
         self.plan = plan
         self.config = config
@@ -72,6 +76,7 @@ class PartitionedFeed:
         self.wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        self._listener: asyncio.Task[None] | None = None
         # Under the partitions held: epoch of each, inbox horizon of each.
         self.epochs: dict[int, int] = {}
         self.done: dict[int, int] = {}
@@ -91,12 +96,34 @@ class PartitionedFeed:
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="heatlink-monitor-partitioned")
+        if self.database_url is not None:
+            self._listener = asyncio.create_task(self._listen(),
+                                                 name="heatlink-monitor-wake")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            await cancel_and_wait(self._task)
-            self._task = None
+        for task in (self._listener, self._task):
+            if task is not None:
+                await cancel_and_wait(task)
+        self._task = self._listener = None
         await self.lease.stop()
+
+    async def _listen(self) -> None:
+        """Wake at another replica's ingest commit rather than at the next poll; without
+        the listener (lost connection) the poll every ``poll_s`` still finds everything."""
+        while True:
+            conn: asyncpg.Connection | None = None
+            try:
+                conn = await asyncpg.connect(self.database_url)
+                await conn.add_listener(WAKE_CHANNEL, lambda *_: self.wake.set())
+                closed = asyncio.Event()
+                conn.add_termination_listener(lambda _c, done=closed: done.set())
+                await closed.wait()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.debug("monitor: no inbox wake-up (%s); polling", exc)
+            finally:
+                if conn is not None and not conn.is_closed():
+                    await conn.close()
+            await asyncio.sleep(_RELISTEN_S)  # a pace for reconnecting, not a wait
 
     async def flush(self) -> None:
         """Evaluate the inbox as it stands now."""
@@ -303,6 +330,7 @@ class PartitionedFeed:
 
 async def start_partitioned_monitor(pool: asyncpg.Pool, cluster: Cluster, clock: Clock,
                                     sink: FindingSink, *, partitions: int, lease_s: float,
+                                    database_url: str | None = None,
                                     config: EngineConfig | None = None, tick_s: float = 10.0,
                                     poll_s: float = 0.2,
                                     registry: CollectorRegistry | None = None,
@@ -318,7 +346,7 @@ async def start_partitioned_monitor(pool: asyncpg.Pool, cluster: Cluster, clock:
                              MonitorMetrics(registry), storage)
     runtime.derived_ids = await store.derived_series_ids()
     feed = PartitionedFeed(runtime, PartitionLease(pool, partitions, lease_s), plan,
-                           partitions, config, poll_s)
+                           partitions, config, poll_s, database_url)
     runtime.feed = feed
     runtime.observer = WakeObserver(feed.wake)  # type: ignore[assignment]
     await feed.prepare()
