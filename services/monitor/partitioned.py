@@ -21,7 +21,6 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Sequence
 
 import asyncpg
 import numpy as np
@@ -31,10 +30,10 @@ from heatlink.aio import cancel_and_wait
 from heatlink.clock import Clock
 from heatlink.cluster.model import Cluster
 from heatlink.findings import Finding, FindingSink, State
-from services.ingest.copy_binary import readings_of_copy
 from services.monitor.engine import Engine
 from services.monitor.fence import Fence
 from services.monitor.group import VersionedRule
+from services.monitor.inbox import HeldSeries
 from services.monitor.lease import PartitionLease, query
 from services.monitor.metrics import MonitorMetrics
 from services.monitor.partitions import partition_map
@@ -42,24 +41,12 @@ from services.monitor.plan import Plan, plan_from_cluster
 from services.monitor.runtime import MonitorRuntime
 from services.monitor.settings import EngineConfig
 from services.monitor.store import MonitorStore, parse_spec
+from services.monitor.wake import WakeObserver, listen
 from services.storage.health import StorageHealth
 
 log = logging.getLogger(__name__)
 
-PG_EPOCH_S = 946_684_800.0  # 2000-01-01 UTC, PostgreSQL's zero, in Unix seconds
-WAKE_CHANNEL = "heatlink_monitor_inbox"  # ingest notifies it (services/ingest/inbox.sql)
-_RELISTEN_S = 1.0
 TRIM_EVERY_S = 60.0
-
-
-class WakeObserver:
-    """The `ReadingsObserver` ingest calls: wakes the feed (the inbox is the record)."""
-
-    def __init__(self, wake: asyncio.Event) -> None:
-        self._wake = wake
-
-    def readings_stored(self, *_: Sequence[object]) -> None:
-        self._wake.set()
 
 
 class PartitionedFeed:
@@ -80,8 +67,7 @@ class PartitionedFeed:
         # Under the partitions held: epoch of each, inbox horizon of each.
         self.epochs: dict[int, int] = {}
         self.done: dict[int, int] = {}
-        self._by_id = np.zeros(0, np.int64)  # series id -> engine index, -1: not held
-        self._partition_by_idx = np.zeros(0, np.int64)  # engine index -> partition
+        self.held = HeldSeries(np.zeros(0, np.int64), np.zeros(0, np.int64))
         self._series_ids: dict[str, int] = {}
         self._next_trim = 0.0
         self._rule_versions = -1  # rows of monitor_rule_versions when last looked
@@ -97,7 +83,7 @@ class PartitionedFeed:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="heatlink-monitor-partitioned")
         if self.database_url is not None:
-            self._listener = asyncio.create_task(self._listen(),
+            self._listener = asyncio.create_task(listen(self.database_url, self.wake),
                                                  name="heatlink-monitor-wake")
 
     async def stop(self) -> None:
@@ -106,24 +92,6 @@ class PartitionedFeed:
                 await cancel_and_wait(task)
         self._task = self._listener = None
         await self.lease.stop()
-
-    async def _listen(self) -> None:
-        """Wake at another replica's ingest commit rather than at the next poll; without
-        the listener (lost connection) the poll every ``poll_s`` still finds everything."""
-        while True:
-            conn: asyncpg.Connection | None = None
-            try:
-                conn = await asyncpg.connect(self.database_url)
-                await conn.add_listener(WAKE_CHANNEL, lambda *_: self.wake.set())
-                closed = asyncio.Event()
-                conn.add_termination_listener(lambda _c, done=closed: done.set())
-                await closed.wait()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.debug("monitor: no inbox wake-up (%s); polling", exc)
-            finally:
-                if conn is not None and not conn.is_closed():
-                    await conn.close()
-            await asyncio.sleep(_RELISTEN_S)  # a pace for reconnecting, not a wait
 
     async def flush(self) -> None:
         """Evaluate the inbox as it stands now."""
@@ -187,9 +155,8 @@ class PartitionedFeed:
         for key, sid in self._series_ids.items():
             if key in index and self._held(key):
                 by_id[sid] = index[key]
-        self._by_id = by_id
-        self._partition_by_idx = np.array(
-            [self.partition_of.get(k, -1) for k in engine.table.keys], np.int64)
+        self.held = HeldSeries(by_id, np.array(
+            [self.partition_of.get(k, -1) for k in engine.table.keys], np.int64))
         restored = time.perf_counter()
         warmed = await self._warm_up(engine)
         rt.engine = engine
@@ -244,7 +211,7 @@ class PartitionedFeed:
         rows = await pool.fetch(query("inbox_rows"), str(start), str(horizon))
         fetched = time.perf_counter()
         if rows:
-            idx, t_s, v, q = self._arrays(rows)
+            idx, t_s, v, q = self.held.arrays(rows, self.done)
             engine = rt.engine
             findings = self._mine(engine.process(idx, t_s, v, q,
                                                  now_s=rt.clock.now().timestamp()))
@@ -262,36 +229,6 @@ class PartitionedFeed:
             if not rows:  # save the horizon, so the inbox can be trimmed
                 await rt._commit([], {}, None, self._fence(horizon))
             await pool.execute(query("inbox_trim"), self.lease.partitions)
-
-    def _arrays(self, rows: Sequence[asyncpg.Record]
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        parts: list[tuple[np.ndarray, ...]] = []
-        part_of = self.done
-        for r in rows:
-            batch = readings_of_copy(r["readings"])
-            sid = batch["series_id"].astype(np.int64)
-            known = sid < self._by_id.size
-            idx = np.where(known, self._by_id[np.where(known, sid, 0)], -1)
-            keep = idx >= 0
-            if not keep.any():
-                continue
-            # A partition taken over mid-way applies only rows above its own horizon.
-            if any(part_of[p] > r["xid"] for p in part_of):
-                keep &= self._above_horizon(idx, r["xid"])
-            parts.append((idx[keep], batch["ts"][keep].astype(np.int64) / 1e6 + PG_EPOCH_S,
-                          batch["value"][keep].astype(np.float64),
-                          batch["quality"][keep].astype(np.int8)))
-        if not parts:
-            return np.zeros(0, np.int64), np.zeros(0), np.zeros(0), np.zeros(0, np.int8)
-        idx, t_s, v, q = (np.concatenate(c) for c in zip(*parts, strict=True))
-        return idx, t_s, v, q
-
-    def _above_horizon(self, idx: np.ndarray, xid: int) -> np.ndarray:
-        """Which readings (engine indexes) of a row of transaction ``xid`` are new to their
-        partition (a partition taken over starts from the horizon saved before)."""
-        behind = np.array([p for p, done in self.done.items() if done <= xid], np.int64)
-        out: np.ndarray = np.isin(self._partition_by_idx[idx], behind)
-        return out
 
     def _mine(self, findings: list[Finding]) -> list[Finding]:
         """Staleness is judged for every series of the engine; only the held count."""
