@@ -19,6 +19,7 @@ BENCHMARKS = {
     "storage": "bench.storage",
     "e2e": "bench.e2e",
     "protection": "bench.protection",
+    "failover": "bench.failover",
 }
 
 

@@ -60,11 +60,14 @@ class BenchService:
 
 
 @contextmanager
-def bench_service(database_url: str, cluster_file: Path) -> Iterator[BenchService]:
-    """`heatlink serve` on a free port, ready (migrated, cluster loaded) when yielded."""
+def bench_service(database_url: str, cluster_file: Path,
+                  env: dict[str, str] | None = None) -> Iterator[BenchService]:
+    """`heatlink serve` on a free port, ready (migrated, cluster loaded) when yielded;
+    ``env`` adds settings."""
     port = free_port()
     env = {**os.environ, "HEATLINK_DATABASE_URL": database_url,
-           "HEATLINK_CLUSTER_FILE": str(cluster_file), "HEATLINK_LOG_LEVEL": "WARNING"}
+           "HEATLINK_CLUSTER_FILE": str(cluster_file), "HEATLINK_LOG_LEVEL": "WARNING",
+           **(env or {})}
     process = subprocess.Popen([sys.executable, "-m", "heatlink.cli", "serve", "--port",
                                 str(port)], env=env)
     try:

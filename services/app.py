@@ -43,6 +43,7 @@ from services.ingest.store import sync_series
 from services.live.router import router as live_router
 from services.live.wiring import start_live
 from services.metrics import ServiceMetrics
+from services.monitor.partitioned import start_partitioned_monitor
 from services.monitor.router import router as monitor_router
 from services.monitor.runtime import start_monitor
 from services.readings.router import router as readings_router
@@ -117,9 +118,16 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         running.append(alerts.stop)
         # The monitor hands its findings to the alerts, so it starts after them.
         # Its heat power enters through ingest's store and reaches ingest's observers.
-        monitor = await start_monitor(pool, cluster, clock, alerts.service,
-                                      registry=metrics.registry, storage=storage,
-                                      derived=ingest.derived_readings())
+        if settings.monitor_partitions:
+            # Replicas share the series by lease; readings reach the holder by the inbox.
+            monitor = await start_partitioned_monitor(
+                pool, cluster, clock, alerts.service, partitions=settings.monitor_partitions,
+                lease_s=settings.monitor_lease_s, database_url=database_url,
+                registry=metrics.registry, storage=storage, derived=ingest.derived_readings())
+        else:
+            monitor = await start_monitor(pool, cluster, clock, alerts.service,
+                                          registry=metrics.registry, storage=storage,
+                                          derived=ingest.derived_readings())
         running.append(monitor.stop)
         ingest.observers.append(monitor.observer)
         # Control reads the monitor's rules (ramp limits) and raises alerts: it starts last.

@@ -81,6 +81,13 @@ class Settings(BaseSettings):
     idle_in_transaction_timeout_s: float = Field(
         30.0, gt=0, description="The database ends a transaction of this service idle this "
         "long (a hung replica's), releasing its locks")
+    monitor_partitions: int = Field(
+        0, ge=0, le=4096, description="0: this replica's monitor evaluates the readings "
+        "stored through it (one replica). N > 0: series are divided into N partitions held "
+        "by lease among the live replicas (deploy/HA.md); the same N on every replica")
+    monitor_lease_s: float = Field(6.0, gt=0, description="Partitioned monitor: a partition "
+                                   "whose holder stopped renewing this long moves to another "
+                                   "replica (renewed every third of it)")
     log_level: str = Field("INFO", description="Python logging level")
     gc_gen0_threshold: int = Field(50_000, ge=700, description="Allocations between the "
                                    "garbage collector's youngest-generation passes")

@@ -43,3 +43,10 @@ def readings_copy(series_ids: Sequence[int], ts_us: Sequence[int], values: Seque
     rows["quality_len"] = 2
     rows["quality"] = quality
     return _HEADER + rows.tobytes() + _TRAILER
+
+
+def readings_of_copy(body: bytes) -> np.ndarray:
+    """The rows of a body `readings_copy` built (fields ``series_id``, ``ts`` in
+    PostgreSQL microseconds, ``value``, ``quality``), without copying."""
+    count = (len(body) - len(_HEADER) - len(_TRAILER)) // _ROW.itemsize
+    return np.frombuffer(body, dtype=_ROW, count=count, offset=len(_HEADER))

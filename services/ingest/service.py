@@ -69,7 +69,8 @@ class IngestService:
                                  self.settings.max_future_skew_s, self.settings.retention_days)
         await self._log_refused_writes(principal, checked)
         outcome = await store_batch(self.pool, batch_scope(principal, gateway), batch_id,
-                                    checked, batch.raw_reading)
+                                    checked, batch.raw_reading,
+                                    inbox=self.settings.monitor_partitions > 0)
         result = outcome.result
         self._count(result)
         self.metrics.batch_seconds.observe(time.perf_counter() - started)

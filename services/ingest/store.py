@@ -38,6 +38,7 @@ _QUERIES = Path(__file__).with_name("queries.sql")
 
 def q(name: str) -> str:
     return load_queries(_QUERIES)[name]
+_INBOX = Path(__file__).with_name("inbox.sql")
 
 
 @dataclass(frozen=True)
@@ -74,24 +75,28 @@ class _Clash(Exception):
 
 
 async def store_batch(pool: asyncpg.Pool, gateway: str, batch_id: str,
-                      checked: CheckedBatch, raw_reading: Callable[[int], bytes]
-                      ) -> StoreOutcome:
+                      checked: CheckedBatch, raw_reading: Callable[[int], bytes],
+                      *, inbox: bool = False) -> StoreOutcome:
     """Store ``checked`` once; ``raw_reading(i)`` gives the bytes reading ``i`` arrived
-    as, for the quarantine of a rejected reading that jsonb cannot hold."""
+    as, for the quarantine of a rejected reading that jsonb cannot hold. With ``inbox``
+    (a partitioned monitor) the newly stored readings also go to the monitor's inbox in
+    the same transaction."""
     async with pool.acquire() as conn:
         try:
-            return await _store(conn, gateway, batch_id, checked, raw_reading, copy=True)
+            return await _store(conn, gateway, batch_id, checked, raw_reading, copy=True,
+                                inbox=inbox)
         except _Clash:
             # A replay under a new batch id (or readings another batch stored meanwhile):
             # the first transaction, claim included, is undone, and this one sorts the
             # batch out through staging. Cheaper in the common case than a savepoint
             # around every COPY (two round trips a batch).
-            return await _store(conn, gateway, batch_id, checked, raw_reading, copy=False)
+            return await _store(conn, gateway, batch_id, checked, raw_reading, copy=False,
+                                inbox=inbox)
 
 
 async def _store(conn: asyncpg.Connection, gateway: str, batch_id: str,
                  checked: CheckedBatch, raw_reading: Callable[[int], bytes], *,
-                 copy: bool) -> StoreOutcome:
+                 copy: bool, inbox: bool = False) -> StoreOutcome:
     # With COPY every checked reading is stored or the transaction is undone, so the answer
     # is known before: the claim carries it, one round trip less than writing it after.
     known = (IngestResult(batch_id=batch_id, accepted=len(checked), rejected=checked.rejected)
@@ -113,14 +118,29 @@ async def _store(conn: asyncpg.Connection, gateway: str, batch_id: str,
                 except asyncpg.UniqueViolationError:
                     raise _Clash from None
             await _quarantine(conn, gateway, batch_id, checked, [], raw_reading)
-            return StoreOutcome(known, list(range(len(checked))))
+            everything = list(range(len(checked)))
+            if inbox and everything:
+                await conn.execute(load_queries(_INBOX)["append"], body)
+            return StoreOutcome(known, everything)
         inserted = await insert_readings(conn, _records(checked))
         result = IngestResult(batch_id=batch_id, accepted=len(inserted.stored),
                               duplicates=inserted.duplicates,
                               conflicts=len(inserted.conflicts), rejected=checked.rejected)
         await _quarantine(conn, gateway, batch_id, checked, inserted.conflicts, raw_reading)
         await conn.execute(q("update_result"), gateway, batch_id, result.model_dump_json())
+        if inbox and inserted.stored:
+            await _to_inbox(conn, checked, inserted.stored)
     return StoreOutcome(result, inserted.stored)
+
+
+async def _to_inbox(conn: asyncpg.Connection, checked: CheckedBatch, stored: list[int]) -> None:
+    """The readings stored, queued for the partitioned monitor in their own transaction
+    (stored and queued, or neither), as the binary COPY body of `copy_binary.py`."""
+    body = readings_copy([checked.series_ids[i] for i in stored],
+                         [checked.ts_us[i] for i in stored],
+                         [checked.values[i] for i in stored],
+                         [checked.quality[i] for i in stored])
+    await conn.execute(load_queries(_INBOX)["append"], body)
 
 
 def _records(checked: CheckedBatch) -> list[ReadingRecord]:

@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 import numpy as np
@@ -31,6 +31,7 @@ from heatlink.findings import Finding, FindingSink, State
 from services.ingest.derived import DerivedReadings
 from services.monitor.convert import ReadingArrays
 from services.monitor.engine import Engine
+from services.monitor.fence import Fence, LostPartitions
 from services.monitor.group import VersionedRule
 from services.monitor.metrics import MonitorMetrics
 from services.monitor.plan import plan_from_cluster
@@ -46,7 +47,7 @@ FIXED_FIELDS = frozenset({"id", "kind", "owner", "series", "flow_series", "excha
                           "cold_flow"})
 
 Batch = tuple[list[str], list[datetime], list[float], list[str]]
-Unsaved = tuple[list[Finding], dict[str, datetime], DerivedRows | None]
+Unsaved = tuple[list[Finding], dict[str, datetime], DerivedRows | None, Fence | None]
 
 
 class RuleChangeError(ValueError):
@@ -55,6 +56,16 @@ class RuleChangeError(ValueError):
 
 class NotOwner(PermissionError):
     pass
+
+
+class PartitionedFeedLike(Protocol):
+    """What the runtime asks of `services.monitor.partitioned.PartitionedFeed`."""
+
+    def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    async def flush(self) -> None: ...
+    async def tick(self) -> None: ...
+    def lost(self, partitions: set[int]) -> None: ...
 
 
 class QueueObserver:
@@ -91,25 +102,39 @@ class MonitorRuntime:
         self._unsaved: list[Unsaved] = []
         self._unsent: list[tuple[int, Finding]] = []
         self._task: asyncio.Task[None] | None = None
+        # Partitioned (HEATLINK_MONITOR_PARTITIONS): readings come from the inbox of the
+        # partitions this replica holds (services/monitor/partitioned.py), not the queue.
+        self.feed: PartitionedFeedLike | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
 
     def start(self) -> None:
+        if self.feed is not None:
+            self.feed.start()
+            return
         self._task = asyncio.create_task(self._run(), name="heatlink-monitor")
 
     async def stop(self) -> None:
         """Evaluate what is queued, then stop the task."""
         await self.flush()
+        if self.feed is not None:
+            await self.feed.stop()
         if self._task is not None:
             await cancel_and_wait(self._task)
             self._task = None
 
     async def flush(self) -> None:
         """Return once every batch queued so far is evaluated, stored and offered."""
+        if self.feed is not None:
+            await self.feed.flush()
+            return
         await self._queue.join()
 
     async def tick(self) -> None:
         """Judge staleness now (the task also does it every ``tick_s`` without readings)."""
+        if self.feed is not None:
+            await self.feed.tick()
+            return
         await self._commit(self.engine.tick(self.clock.now().timestamp()), {})
 
     async def _run(self) -> None:
@@ -175,9 +200,9 @@ class MonitorRuntime:
                 [datetime.fromtimestamp(x, UTC) for x in t_s.tolist()], v.tolist())
 
     async def _commit(self, findings: Sequence[Finding], watermarks: Mapping[str, datetime],
-                      derived: DerivedRows | None = None) -> None:
-        if findings or watermarks or derived:
-            self._unsaved.append((list(findings), dict(watermarks), derived))
+                      derived: DerivedRows | None = None, fence: Fence | None = None) -> None:
+        if findings or watermarks or derived or fence is not None:
+            self._unsaved.append((list(findings), dict(watermarks), derived, fence))
         for f in findings:  # transitions are few: each is worth a line
             self.metrics.findings.labels(f.kind, f.state).inc()
             log.info("finding %s on %s: %s -> %s at %s%s", f.rule_id, f.series,
@@ -188,9 +213,18 @@ class MonitorRuntime:
     async def _save(self) -> bool:
         """Save what waits, oldest first; False while the database is unreachable."""
         while self._unsaved:
-            findings, watermarks, derived = self._unsaved[0]
+            findings, watermarks, derived, fence = self._unsaved[0]
             try:
-                ids, stored = await self.store.save(findings, watermarks, derived)
+                ids, stored = await self.store.save(findings, watermarks, derived, fence)
+            except LostPartitions as lost:
+                # Another replica holds them now and goes on from what was saved: what
+                # this one evaluated since is dropped (the feed starts again from the
+                # database for what it still holds).
+                self._unsaved.clear()
+                if self.feed is not None:
+                    self.feed.lost(lost.partitions)
+                log.warning("%s; dropped what was evaluated since the last save", lost)
+                return True
             except Exception as exc:
                 if self._outage(exc):
                     return False

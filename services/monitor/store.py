@@ -18,6 +18,7 @@ from heatlink.cluster.rule_spec import RuleSpec
 from heatlink.findings import Finding
 from heatlink.sqlfile import load_queries
 from services.ingest.derived import DerivedReadings, StoredReadings
+from services.monitor.fence import Fence
 from services.monitor.group import AnyRule, VersionedRule
 from services.readings import store as readings
 
@@ -147,14 +148,18 @@ class MonitorStore:
     # -- findings ------------------------------------------------------------------------
 
     async def save(self, findings: Sequence[Finding], watermarks: Mapping[str, datetime],
-                   derived: DerivedRows | None = None) -> tuple[list[int], StoredReadings]:
+                   derived: DerivedRows | None = None, fence: Fence | None = None
+                   ) -> tuple[list[int], StoredReadings]:
         """Store findings (idempotent), derived readings (through ingest's store) and
         watermarks in one transaction; returns the ids of the findings (new or already
         stored) and the derived readings newly stored, for ingest's observers once the
-        caller knows the commit happened."""
+        caller knows the commit happened. With ``fence`` (a partitioned monitor) nothing is
+        stored unless the partitions are still held."""
         ids: list[int] = []
         stored = StoredReadings()
         async with self.pool.acquire() as conn, conn.transaction():
+            if fence is not None:
+                await fence.check(conn)
             if derived is not None and derived[0] and self.derived is not None:
                 stored = await self.derived.write(conn, *derived)
             for f in findings:

@@ -184,3 +184,8 @@ FROM (SELECT r.value, lag(r.value) OVER w AS prev,
 -- Every reading after $1 (plant time), oldest first: the monitor's replay on a restart.
 SELECT s.key, r.ts, r.value, r.quality FROM readings r
 JOIN series s ON s.id = r.series_id WHERE r.ts > $1 ORDER BY r.ts;
+
+-- name: series_ids
+-- Every series' database id by key: the partitioned monitor reads the inbox's COPY bodies,
+-- which carry ids.
+SELECT id, key FROM series;

@@ -144,3 +144,8 @@ async def readings_since(pool: asyncpg.Pool, since: datetime) -> list[asyncpg.Re
     """Stored readings after ``since`` (plant time), oldest first: the monitor's replay of
     what was stored while it was stopped."""
     return list(await pool.fetch(_query("readings_since", False), since))
+
+
+async def series_ids(pool: asyncpg.Pool) -> dict[str, int]:
+    """Every series' database id, by key."""
+    return {r["key"]: r["id"] for r in await pool.fetch(_query("series_ids", False))}

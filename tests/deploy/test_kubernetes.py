@@ -164,12 +164,14 @@ def test_the_database_is_timescaledb_under_cloudnativepg_and_its_url_reaches_the
                                                 "key": "uri"}
 
 
-def test_one_replica_replaced_whole_until_replicas_act_as_one() -> None:
-    """A rolling update would start a second `heatlink serve` beside the first, whose
-    monitor judges only the readings that reach it and raises false stale alarms for the
-    rest (deploy/HA.md, items 1 and 2): one replica, replaced by Recreate."""
+def test_replicas_act_as_one_only_with_the_partitioned_monitor() -> None:
+    """Several replicas judge the readings of every replica only with the monitor
+    partitioned by lease (deploy/HA.md, item 2); without it each would raise false stale
+    alarms for what reaches the other. One pod at a time is replaced or evicted."""
     spec = one("Deployment")["spec"]
-    assert spec["replicas"] == 1
-    assert spec["strategy"]["type"] == "Recreate"
-    # Evictable: a budget that forbade it would block every node drain.
-    assert one("PodDisruptionBudget")["spec"].get("maxUnavailable", 0) >= 1
+    settings = one("ConfigMap")["data"]
+    assert spec["replicas"] >= 2
+    assert int(settings["HEATLINK_MONITOR_PARTITIONS"]) >= spec["replicas"]
+    assert spec["strategy"]["type"] == "RollingUpdate"
+    assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    assert one("PodDisruptionBudget")["spec"]["minAvailable"] == 1
