@@ -21,6 +21,7 @@ UPDATE control_ramps SET lease_until = now() + make_interval(secs => $3)
     RETURNING id;
 
 -- name: take_over_lapsed
+-- index: control_ramps_live
 -- Live ramps whose holder stopped renewing: held by the caller from now on.
 UPDATE control_ramps r SET holder = $1, lease_until = now() + make_interval(secs => $2),
     epoch = r.epoch + 1, status = 'held', updated_at = $3,
@@ -57,6 +58,7 @@ UPDATE control_ramps r SET status = 'cancelled', holder = $2, epoch = r.epoch + 
     RETURNING r.id, r.point, r.orgs, r.confirmed_value, prev.holder AS lost_holder;
 
 -- name: live_on_point
+-- index: control_ramps_point
 SELECT id FROM control_ramps WHERE point = $1 AND status IN ('running', 'held');
 
 -- name: ramp_holder
@@ -90,9 +92,11 @@ INSERT INTO control_audit (at, kind, actor, point, ramp_id, request_id, command_
     orgs, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb);
 
 -- name: audit_log
+-- index: control_audit_orgs
 SELECT id, at, kind, actor, point, ramp_id, request_id, command_id, detail
     FROM control_audit
-    WHERE ($1::text IS NULL OR $1 = ANY(orgs)) AND ($2::bigint IS NULL OR ramp_id = $2)
+    -- orgs @> ARRAY[..] rather than = ANY(orgs): only the first can use the GIN index.
+    WHERE ($1::text IS NULL OR orgs @> ARRAY[$1::text]) AND ($2::bigint IS NULL OR ramp_id = $2)
     AND ($3::text IS NULL OR point = $3)
     ORDER BY id DESC LIMIT $4;
 
@@ -102,6 +106,7 @@ SELECT id, point, owner, requested_by, start_value, target, rate_per_h, status,
     FROM control_ramps WHERE id = $1 AND ($2::text IS NULL OR $2 = ANY(orgs));
 
 -- name: ramp_commands
+-- index: control_commands_ramp
 SELECT id, seq, value, issued_at, expires_at, status, gateway_status, readback,
     answered_at, detail FROM control_commands WHERE ramp_id = $1
     ORDER BY issued_at, id;

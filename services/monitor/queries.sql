@@ -35,9 +35,11 @@ UPDATE monitor_findings SET handed_over_at = $2 WHERE id = ANY($1::bigint[])
     AND handed_over_at IS NULL;
 
 -- name: not_handed_over
+-- index: monitor_findings_not_handed_over
 SELECT * FROM monitor_findings WHERE handed_over_at IS NULL ORDER BY ts, id;
 
 -- name: latest_states
+-- index: monitor_findings_rule_ts
 -- Each rule's state on each series as its last finding left it: the restart's state.
 SELECT DISTINCT ON (rule_id, series) rule_id, series, state, ts, since_ts, reference_value
 FROM monitor_findings ORDER BY rule_id, series, ts DESC, id DESC;

@@ -21,6 +21,7 @@ from services.access.principal import Role
 from services.monitor.partitions import partition_map
 from services.monitor.plan import plan_from_cluster
 from tests.control.support import GATEWAY, TEMP, until
+from tests.dashboard.sse import messages
 from tests.support.service import ServiceProcess, make_token
 
 pytestmark = pytest.mark.slow
@@ -144,8 +145,30 @@ async def test_killing_the_holder_during_a_breach_loses_and_repeats_nothing(
         fresh_database_url: str, cluster_path: Path, db: asyncpg.Pool) -> None:
     token = await make_token(fresh_database_url, "glomfjord-smelter", Role.GATEWAY,
                              gateway=GATEWAY)
+    farm_token = await make_token(fresh_database_url, "fjordsmolt", Role.RECIPIENT)
     replicas = [ServiceProcess(fresh_database_url, cluster_file=cluster_path, env=ENV)
                 for _ in range(3)]
+    watcher_ready = asyncio.Event()
+
+    async def tank_values_streamed(process: ServiceProcess, bearer: str,
+                                   times: list[datetime]) -> list[datetime]:
+        """The tank's timestamps a live stream on ``process`` receives, until all of
+        ``times`` came (or the caller's timeout)."""
+        seen: list[datetime] = []
+        async with httpx.AsyncClient(base_url=process.url, timeout=None,
+                                     headers={"Authorization": f"Bearer {bearer}"}) as farm, \
+                farm.stream("GET", "/v1/stream", params={"series": TEMP}) as response:
+            stream = messages(response)
+            assert (await anext(stream)).event == "hello"
+            watcher_ready.set()
+            async for message in stream:
+                assert message.event != "gap", message.data
+                if message.event == "values":
+                    seen += [datetime.fromisoformat(v["ts"]) for v in message.data["values"]
+                             if v["series"] == TEMP]
+                if set(times) <= set(seen):
+                    return seen
+        return seen
     cluster = load_cluster(cluster_path)
     partition = partition_map(cluster, plan_from_cluster(cluster), PARTITIONS)[TEMP]
 
@@ -170,6 +193,9 @@ async def test_killing_the_holder_during_a_breach_loses_and_repeats_nothing(
         others = [p for p in replicas if p is not victim]
         now = datetime.now(UTC).replace(microsecond=0)
         times = [now - timedelta(seconds=s) for s in (90, 60, 30, 0)]
+        # The farm watches its tank live on a survivor the whole time.
+        watcher = asyncio.create_task(tank_values_streamed(others[1], farm_token, times))
+        await watcher_ready.wait()
         # The breach starts through the survivors and is raised by the holder ...
         await send(others[0], token, times[0], BREACH)
         await send(others[1], token, times[1], BREACH)
@@ -194,6 +220,10 @@ async def test_killing_the_holder_during_a_breach_loses_and_repeats_nothing(
             "SELECT count(*) FROM monitor_partitions WHERE owner IS NULL"
             " OR lease_until < now()")
         assert orphans == 0
+        # The stream on the survivor missed none of the breach's readings, whichever
+        # replica took them in.
+        async with asyncio.timeout(30):
+            assert await watcher == times
     finally:
         for process in replicas:
             await asyncio.to_thread(process.stop)
