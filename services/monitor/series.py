@@ -23,6 +23,7 @@ from services.monitor.physics import heat_power_kw, lmtd_k
 from services.monitor.plan import Plan
 from services.monitor.plant_rules import DisruptionGroup, HealthGroup
 from services.monitor.signal_rules import (
+    SOURCE_RAMP_WINDOW_S,
     SOURCE_SLOPE_WINDOW_S,
     SUPPLY_SLOPE_WINDOW_S,
     BandGroup,
@@ -146,7 +147,7 @@ class SeriesTable:
             if model.warm_share_series:
                 need(model.warm_share_series, 60.0)
             for key in model.source_power_series:
-                need(key, SOURCE_SLOPE_WINDOW_S + 60.0)
+                need(key, SOURCE_SLOPE_WINDOW_S + SOURCE_RAMP_WINDOW_S + 60.0)
             if model.supply_flow_series:
                 need(model.supply_flow_series, 60.0)
         return keep

@@ -65,6 +65,12 @@ SOURCE_SLOPE_WINDOW_S = 30.0
 # A heat output's noise is about 1 % of its level; a restart or a trip moves it by tens of
 # per cent within that half minute. Changes smaller than this share say nothing.
 SOURCE_MIN_CHANGE_FRACTION = 0.1
+# A ramped restart (half an hour back to full heat) moves the output by a few per cent a
+# minute: seen by the least-squares slope of two minutes, where its change over the window
+# is five times the noise (about 1 % of the level, the slope's own error over that window),
+# in two windows half a minute apart.
+SOURCE_RAMP_WINDOW_S = 120.0
+SOURCE_MIN_RAMP_FRACTION = 0.05
 
 
 def _value_before(chunk: Chunk, j: I64, back_s: F64) -> F64:
@@ -377,19 +383,46 @@ def _source_slope(chunk: Chunk, link: RampLink, t: F64, supply_c: F64) -> F64:
     """
     if not link.source_power or link.supply_flow < 0:
         return np.zeros(t.size)
-    dp = np.zeros(t.size)
+    dp_per_s = np.zeros(t.size)
     for source in link.source_power:
         now = _median3_at(chunk, source, t)
         then = _median3_at(chunk, source, t - SOURCE_SLOPE_WINDOW_S)
+        ramp = _ls_slope_at(chunk, source, t, SOURCE_RAMP_WINDOW_S)
+        # The same ramp half a minute earlier: one unflagged spike at a window's end tilts
+        # one slope, not two windows that end half a minute apart.
+        ramp_then = _ls_slope_at(chunk, source, t - SOURCE_SLOPE_WINDOW_S,
+                                 SOURCE_RAMP_WINDOW_S)
         with np.errstate(invalid="ignore"):
-            big = np.abs(now - then) >= SOURCE_MIN_CHANGE_FRACTION * np.maximum(
-                np.abs(now), np.abs(then))
-        dp += np.where(big, np.nan_to_num(now - then), 0.0)
+            level = np.maximum(np.abs(now), np.abs(then))
+            step = np.where(np.abs(now - then) >= SOURCE_MIN_CHANGE_FRACTION * level,
+                            np.nan_to_num(now - then) / SOURCE_SLOPE_WINDOW_S, 0.0)
+            gate = SOURCE_MIN_RAMP_FRACTION * level / SOURCE_RAMP_WINDOW_S
+            steady = (np.abs(ramp) >= gate) & (np.abs(ramp_then) >= gate) \
+                & (ramp * ramp_then > 0)
+            ramp = np.where(steady, np.sign(ramp) * np.minimum(np.abs(ramp),
+                                                               np.abs(ramp_then)), 0.0)
+        dp_per_s += np.where(np.abs(step) >= np.abs(ramp), step, ramp)
     flow = value_at(chunk, np.full(t.size, link.supply_flow), t)
     kw_per_k = heat_power_kw(flow, supply_c + 0.5, supply_c - 0.5)
     with np.errstate(invalid="ignore", divide="ignore"):
-        rate = dp / SOURCE_SLOPE_WINDOW_S / kw_per_k
+        rate = dp_per_s / kw_per_k
     return np.where(np.isfinite(rate) & (kw_per_k > 1.0), rate, 0.0)
+
+
+def _ls_slope_at(chunk: Chunk, series: int, t_s: F64, window_s: float) -> F64:
+    """Least-squares slope (per s) of a series over the window ending at each time; NaN
+    where unknown or the window holds fewer than five samples."""
+    out = np.full(t_s.size, np.nan)
+    row = int(chunk.hist_row[series]) if series >= 0 else -1
+    if row < 0:
+        return out
+    rows = np.full(t_s.size, row, dtype=np.int64)
+    cols = chunk.history.last_col_at_or_before(rows, t_s)
+    ok = cols >= 0
+    if ok.any():
+        sums = chunk.history.window(rows[ok], cols[ok], window_s)
+        out[ok] = np.where(sums.n >= 5, sums.slope_per_s(), np.nan)
+    return out
 
 
 def _oldest(chunk: Chunk, series: int, n: int) -> F64:

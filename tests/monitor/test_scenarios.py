@@ -186,3 +186,17 @@ def test_a_trip_predicts_the_supply_band_before_the_supply_leaves_it(name: str) 
                     and run.sim_s(f) >= trip_s)
         assert band.state == "predicted_low"
         assert run.sim_s(band) < crossing_s
+
+
+def test_the_second_furnaces_ramped_return_is_warned_from_its_heat_output() -> None:
+    """After a partial loss the second furnace comes back over half an hour: a few per
+    cent of the heat output a minute, steady in its two-minute slope. The farm is warned of
+    the rise limit within two minutes of the return, with most of the time there was."""
+    run = run_scenario("partial-loss")
+    restart_s = run.truth_s("restart")[0]
+    crossing_s = next(e.sim_s for e in run.sim.truth if e.kind == "ramp_exceeded"
+                      and e.sim_s > restart_s and e.detail["rate_k_per_h"] > 0)
+    warned = next(f for f in run.findings if f.rule_id == "tank1-ramp-alarm"
+                  and f.state == "predicted_rising" and run.sim_s(f) >= restart_s)
+    assert run.sim_s(warned) - restart_s <= 150
+    assert crossing_s - run.sim_s(warned) >= 0.8 * (crossing_s - restart_s)
