@@ -7,6 +7,10 @@ evaluates them, and its findings go to the alert service (the monitor's FindingS
 impact, lifecycle, grouping, routing, outbox) on a clock set to each batch's end. What the
 outbox queued for each recipient is what it was paged; `bench.protection_score` scores
 findings and pages against the truth. Figures are printed per scenario and in total.
+
+Not yet through the HTTP ingest route: readings are copied into storage and handed to the
+engine directly on the fake clock, so ingest's checks and its observers are not in the
+path (the monitor runtime's queue would need a way to be awaited per batch).
 """
 
 from __future__ import annotations

@@ -7,7 +7,11 @@ predicted_high for above_max; falling/predicted_falling or rising/predicted_risi
 ramp by the sign of the rate) entered after the breach's cause and at most
 ``DETECT_AFTER_S`` after the crossing; otherwise it is *missed*. Its *lead* is the crossing
 minus the warning, as a fraction of the time the cause left (crossing minus the last
-injected event before it), counted where that time exceeds ``DETECTION_S``.
+injected event before it), counted where that time exceeds ``DETECTION_S``. A lasting
+cause (a decline, fouling) is no moment after which a warning was due: the supply drifts
+for hours or weeks before it crosses, so its available time is capped at
+``LASTING_WARN_S``, the hour ahead a recipient needs to act (start a backup heater, call
+the supplier) and the horizon the cluster's supply band predicts over.
 
 A *page* is one notification transition queued for a recipient organisation; it is
 *false* when no injected event lies within ``EPISODE_S`` before it (fouling and a
@@ -25,6 +29,7 @@ from typing import Any
 DETECT_AFTER_S = 600.0
 DETECTION_S = 120.0
 EPISODE_S = 6 * 3600.0
+LASTING_WARN_S = 3600.0
 # A supply's return is a cause of its own: the heat coming back too fast is a second
 # episode for the recipient, after the loss. A setpoint written (a backup heater started)
 # is a response within an episode, not a cause.
@@ -86,6 +91,8 @@ def score(truth: Sequence[Mapping[str, Any]], seen: Sequence[Seen], pages: Seque
     around = [(e["sim_s"] - 600.0, float("inf") if e["kind"] in LASTING_KINDS
                else e["sim_s"] + EPISODE_S) for e in truth if e["category"] == "injected"
               and e["kind"] in CAUSE_KINDS | FOLLOW_KINDS]
+    lasting = {e["sim_s"] for e in truth if e["category"] == "injected"
+               and e["kind"] in LASTING_KINDS}
     out.episodes = sum(1 for e in truth if e["category"] == "injected"
                        and e["kind"] in CAUSE_KINDS)
     for e in truth:
@@ -107,6 +114,8 @@ def score(truth: Sequence[Mapping[str, Any]], seen: Sequence[Seen], pages: Seque
             out.missed.append(label)
             continue
         available = crossing - cause
+        if before and cause in lasting:
+            available = min(available, LASTING_WARN_S)
         out.log.append(f"{label}: warned at {min(hits):.0f} s, cause at {cause:.0f} s")
         if available > DETECTION_S:
             out.leads.append(max(0.0, min(1.0, (crossing - min(hits)) / available)))

@@ -24,6 +24,15 @@ BoolA = NDArray[np.bool_]
 
 HOLD_ANY = -1  # the sample says nothing (no valid estimate): keep whatever state there is
 _RANK = np.array(RANK, dtype=np.int8)
+# Which way each state points: +1 up (high, rising and their predictions), −1 down, 0 none.
+# A turn to the other way is news: it is raised once it has held ``TURN_DELAY_S`` (or the
+# on-delay, if longer), not left for the off-delay of the state it replaces (a tank still
+# rising from a restart when the supply trips again). Held that long, a turn is no single
+# noisy slope swinging about its limit.
+TURN_DELAY_S = 20.0
+_WAY = np.zeros(len(RANK), dtype=np.int8)
+_WAY[[State.HIGH, State.PREDICTED_HIGH, State.RISING, State.PREDICTED_RISING]] = 1
+_WAY[[State.LOW, State.PREDICTED_LOW, State.FALLING, State.PREDICTED_FALLING]] = -1
 
 
 @dataclass
@@ -38,6 +47,9 @@ class Features:
     ttl_s: F64
     reference: F64 | None = None
     hold_c: I8 | None = None  # a third state the sample keeps alive (a ramp's prediction)
+    # Pairs whose ``enter`` state needs no on-delay of its own: a prediction drawn from an
+    # upstream rule's state, which that rule's own on-delay has already confirmed.
+    confirmed: BoolA | None = None
 
 
 @dataclass
@@ -100,6 +112,11 @@ class LatchState:
             self.since_s[i] = np.where(restart, t, self.since_s[i])
             self.pending[i] = np.where(changing, target, st)
             delay = np.where(_RANK[target] > _RANK[st], self.on_delay_s[i], self.off_delay_s[i])
+            delay = np.where(_WAY[target] * _WAY[st] < 0,
+                             np.maximum(self.on_delay_s[i], TURN_DELAY_S), delay)
+            if feats.confirmed is not None:
+                delay = np.where(feats.confirmed[p] & (target == enter)
+                                 & (_RANK[target] > _RANK[st]), 0.0, delay)
             fire = changing & (t - self.since_s[i] >= delay)
             if fire.any():
                 fi = i[fire]

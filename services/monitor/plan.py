@@ -36,6 +36,11 @@ class RecipientModel:
     pipe_delay_s: float = 0.0
     warm_share_series: str | None = None
     supply_max_c: float = float("inf")
+    # The supplier's own heat output (kW) feeding the exchanger, and the flow on the supply
+    # side (m3/h): a change of the heat output moves the supply temperature by
+    # ΔP/(ρ·cp·V̇) a loop's turnover later, so a restart is seen before the supply moves.
+    source_power_series: tuple[str, ...] = ()
+    supply_flow_series: str | None = None
 
 
 @dataclass(frozen=True)
@@ -102,13 +107,20 @@ def plan_from_cluster(cluster: Cluster) -> Plan:
                 if asset.id not in exchange.recipient_assets or exchange.supply_band is None:
                     continue
                 pipe_m3 = _pipe_volume_m3(cluster, exchange.exchanger, asset.id)
+                feeding = _ancestors(cluster, exchange.exchanger)
+                band_key = exchange.supply_band.series
                 ramp_models[rule.id] = RecipientModel(
                     tau_s=model.volume_m3 / model.inflow_m3_per_h * 3600.0,
                     final_value=model.cold_water_temp_c, upstream=(),
                     supply_series=(exchange.supply_band.series,),
                     pipe_delay_s=pipe_m3 / model.inflow_m3_per_h * 3600.0,
                     warm_share_series=model.warm_share_series,
-                    supply_max_c=exchange.supply_band.high)
+                    supply_max_c=exchange.supply_band.high,
+                    source_power_series=tuple(
+                        s.key for s in cluster.series if s.quantity == "power"
+                        and s.asset in feeding and assets[s.asset].kind == "heat_source"),
+                    supply_flow_series=next((d.flow for d in cluster.derived
+                                             if d.temp_in == band_key), None))
                 break
             continue
         if not isinstance(rule, BandRule) or rule.low is None:

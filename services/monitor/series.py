@@ -23,6 +23,8 @@ from services.monitor.physics import heat_power_kw, lmtd_k
 from services.monitor.plan import Plan
 from services.monitor.plant_rules import DisruptionGroup, HealthGroup
 from services.monitor.signal_rules import (
+    SOURCE_RAMP_WINDOW_S,
+    SOURCE_SLOPE_WINDOW_S,
     SUPPLY_SLOPE_WINDOW_S,
     BandGroup,
     RampGroup,
@@ -144,6 +146,10 @@ class SeriesTable:
                 need(key, model.pipe_delay_s + SUPPLY_SLOPE_WINDOW_S + 60.0)
             if model.warm_share_series:
                 need(model.warm_share_series, 60.0)
+            for key in model.source_power_series:
+                need(key, SOURCE_SLOPE_WINDOW_S + SOURCE_RAMP_WINDOW_S + 60.0)
+            if model.supply_flow_series:
+                need(model.supply_flow_series, 60.0)
         return keep
 
     def _health_formula(self, values: F64, rows: I64) -> tuple[F64, BoolA]:
@@ -191,7 +197,9 @@ class SeriesTable:
             ramp_links.append(None if rm is None or rm.warm_share_series is None
                               or not rm.supply_series else RampLink(
                 rm.tau_s, rm.final_value, rm.pipe_delay_s, rm.supply_max_c,
-                self.series_of(rm.supply_series[0]), self.series_of(rm.warm_share_series)))
+                self.series_of(rm.supply_series[0]), self.series_of(rm.warm_share_series),
+                tuple(self.series_of(k) for k in rm.source_power_series),
+                self.series_of(rm.supply_flow_series) if rm.supply_flow_series else -1))
         disruptions = by_kind.get(SupplyDisruptionRule, [])
         flows = np.array([self.series_of(r.spec.flow_series)
                           if isinstance(r.spec, SupplyDisruptionRule) and r.spec.flow_series

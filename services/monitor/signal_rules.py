@@ -21,7 +21,11 @@ from services.monitor.group import (
     value_at,
 )
 from services.monitor.latch import HOLD_ANY, Features
-from services.monitor.physics import time_to_limit_first_order_s, time_to_limit_from_slope_s
+from services.monitor.physics import (
+    heat_power_kw,
+    time_to_limit_first_order_s,
+    time_to_limit_from_slope_s,
+)
 
 I8 = np.int8
 DECELERATION_RATIO = 0.8
@@ -50,9 +54,23 @@ class RampLink:
     supply_max_c: float
     supply: int  # series index of the exchanger's supply temperature
     warm_share: int  # series index of the warm share of the inflow, in %
+    source_power: tuple[int, ...] = ()  # series indices of the supplier's heat output, kW
+    supply_flow: int = -1  # series index of the exchanger's supply-side flow, m3/h
 
 
 SUPPLY_SLOPE_WINDOW_S = 120.0  # short: a restart or a trip shows within a few samples
+# Shorter still on the supplier's heat output: it moves the moment a furnace restarts or
+# trips, by hundreds of kW against a noise of a few; three samples are enough to see it.
+SOURCE_SLOPE_WINDOW_S = 30.0
+# A heat output's noise is about 1 % of its level; a restart or a trip moves it by tens of
+# per cent within that half minute. Changes smaller than this share say nothing.
+SOURCE_MIN_CHANGE_FRACTION = 0.1
+# A ramped restart (half an hour back to full heat) moves the output by a few per cent a
+# minute: seen by the least-squares slope of two minutes, where its change over the window
+# is five times the noise (about 1 % of the level, the slope's own error over that window),
+# in two windows half a minute apart.
+SOURCE_RAMP_WINDOW_S = 120.0
+SOURCE_MIN_RAMP_FRACTION = 0.05
 
 
 def _value_before(chunk: Chunk, j: I64, back_s: F64) -> F64:
@@ -142,8 +160,13 @@ class BandGroup(RuleGroup):
                             rising & (ttl_slope < 2 * horizon)],
                            [State.PREDICTED_LOW, State.PREDICTED_HIGH], State.OK).astype(I8)
         ttl = np.minimum(ttl_slope, ttl_thermal)
+        # A loss at the supply's source is confirmed by that source's own rule: the supply
+        # band's prediction is raised at once, not after its on-delay (a trip's supply
+        # crosses in under one). A recipient's thermal prediction keeps its on-delay: its
+        # time to limit needs the supply's first fall to be right.
+        confirmed = (enter == State.PREDICTED_LOW) & source_lost
         return Features(enter=enter, hold_a=hold_a, hold_b=hold_b, value=v,
-                        slope_per_h=slope * 3600, ttl_s=ttl)
+                        slope_per_h=slope * 3600, ttl_s=ttl, confirmed=confirmed)
 
 
     def _source_lost(self, chunk: Chunk, inst: I64, j: I64) -> NDArray[np.bool_]:
@@ -316,6 +339,11 @@ class RampGroup(RuleGroup):
                      ) / SUPPLY_SLOPE_WINDOW_S
             slope = np.where(np.abs(slope) >= self.min_supply_slope_per_s[i],
                              np.nan_to_num(slope), 0.0)
+            # The supply's trend to come, from the supplier's heat output: a restart
+            # shows there a minute before the loop's water warms the supply.
+            coming = _source_slope(chunk, link, t, sup_now)
+            coming = np.where(np.abs(coming) >= self.min_supply_slope_per_s[i],
+                              np.nan_to_num(coming), 0.0)
             # No valid slope yet (a start, a replay's first minutes): taken as steady.
             r0 = np.nan_to_num(rate_per_s[mine])
             tau = link.tau_s
@@ -333,14 +361,68 @@ class RampGroup(RuleGroup):
                     # Past it: the supply must move to where its share gives the limit.
                     needed_c = sup_now + (target - r_d) * tau / w
                     reachable = sign * (bound - needed_c) >= 0
-                    later = np.where((sign * slope > 0) & reachable,
-                                     d + (needed_c - sup_now) / slope, np.inf)
+                    # The faster of the supply's own trend and the one its source brings.
+                    trend = sign * np.maximum(sign * slope, sign * coming)
+                    later = np.where((sign * trend > 0) & reachable,
+                                     d + (needed_c - sup_now) / trend, np.inf)
                     ttl = np.select([sign * r0 >= limit, sign * r_d >= limit],
                                     [0.0, in_pipe], later)
                     ttl = np.where(np.isfinite(r0) & np.isfinite(w) & np.isfinite(sup_now)
                                    & np.isfinite(sup_in), ttl, np.inf)
                     out[mine] = np.where(np.isnan(ttl), np.inf, ttl)
         return to_rise, to_fall
+
+
+def _source_slope(chunk: Chunk, link: RampLink, t: F64, supply_c: F64) -> F64:
+    """The supply temperature's rate of change (K/s) the supplier's heat output implies:
+    its change over the last half minute divided by the heat the supply-side flow carries
+    per kelvin (ρ·cp·V̇). Zero where the link names no source or flow, or nothing is known.
+
+    In steady state all of a loop's heat leaves through its exchanger, so a change of ΔP
+    moves the supply by ΔP/(ρ·cp·V̇); the loop's water only delays it by its turnover.
+    """
+    if not link.source_power or link.supply_flow < 0:
+        return np.zeros(t.size)
+    dp_per_s = np.zeros(t.size)
+    for source in link.source_power:
+        now = _median3_at(chunk, source, t)
+        then = _median3_at(chunk, source, t - SOURCE_SLOPE_WINDOW_S)
+        ramp = _ls_slope_at(chunk, source, t, SOURCE_RAMP_WINDOW_S)
+        # The same ramp half a minute earlier: one unflagged spike at a window's end tilts
+        # one slope, not two windows that end half a minute apart.
+        ramp_then = _ls_slope_at(chunk, source, t - SOURCE_SLOPE_WINDOW_S,
+                                 SOURCE_RAMP_WINDOW_S)
+        with np.errstate(invalid="ignore"):
+            level = np.maximum(np.abs(now), np.abs(then))
+            step = np.where(np.abs(now - then) >= SOURCE_MIN_CHANGE_FRACTION * level,
+                            np.nan_to_num(now - then) / SOURCE_SLOPE_WINDOW_S, 0.0)
+            gate = SOURCE_MIN_RAMP_FRACTION * level / SOURCE_RAMP_WINDOW_S
+            steady = (np.abs(ramp) >= gate) & (np.abs(ramp_then) >= gate) \
+                & (ramp * ramp_then > 0)
+            ramp = np.where(steady, np.sign(ramp) * np.minimum(np.abs(ramp),
+                                                               np.abs(ramp_then)), 0.0)
+        dp_per_s += np.where(np.abs(step) >= np.abs(ramp), step, ramp)
+    flow = value_at(chunk, np.full(t.size, link.supply_flow), t)
+    kw_per_k = heat_power_kw(flow, supply_c + 0.5, supply_c - 0.5)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate = dp_per_s / kw_per_k
+    return np.where(np.isfinite(rate) & (kw_per_k > 1.0), rate, 0.0)
+
+
+def _ls_slope_at(chunk: Chunk, series: int, t_s: F64, window_s: float) -> F64:
+    """Least-squares slope (per s) of a series over the window ending at each time; NaN
+    where unknown or the window holds fewer than five samples."""
+    out = np.full(t_s.size, np.nan)
+    row = int(chunk.hist_row[series]) if series >= 0 else -1
+    if row < 0:
+        return out
+    rows = np.full(t_s.size, row, dtype=np.int64)
+    cols = chunk.history.last_col_at_or_before(rows, t_s)
+    ok = cols >= 0
+    if ok.any():
+        sums = chunk.history.window(rows[ok], cols[ok], window_s)
+        out[ok] = np.where(sums.n >= 5, sums.slope_per_s(), np.nan)
+    return out
 
 
 def _oldest(chunk: Chunk, series: int, n: int) -> F64:

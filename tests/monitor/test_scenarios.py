@@ -130,3 +130,73 @@ def test_a_partial_loss_predicts_the_supply_band_and_no_tank_crossing() -> None:
     assert [state for state, _ in tank] in ([], ["predicted_low", "ok"])
     if tank:
         assert tank[1][1] - tank[0][1] < 900
+
+
+@pytest.mark.parametrize("name", ["furnace-trip", "restart-full-heat", "flapping-supply"])
+def test_a_restart_is_warned_from_the_furnaces_heat_output_before_the_supply_moves(
+        name: str) -> None:
+    """The furnace's heat output rises the moment it restarts; the loop's water warms the
+    supply a minute later and the tank later still. The farm is warned of the rise limit
+    within half a minute of the restart, while the supply has not yet moved, with nine
+    tenths of the time there was."""
+    run = run_scenario(name)
+    supply = "glomfjord/smelter/hx1/secondary/supply_temp"
+    for restart_s in run.truth_s("restart"):
+        crossing_s = next(e.sim_s for e in run.sim.truth if e.kind == "ramp_exceeded"
+                          and e.sim_s > restart_s and e.detail["rate_k_per_h"] > 0)
+        warned = next(f for f in run.findings if f.rule_id == "tank1-ramp-alarm"
+                      and f.state == "predicted_rising" and run.sim_s(f) >= restart_s)
+        at_s = run.sim_s(warned)
+        assert crossing_s - at_s >= 0.85 * (crossing_s - restart_s)
+        if name == "flapping-supply":
+            continue  # the tank still falls from the trip: the turn is held 20 s
+        assert at_s - restart_s <= 30
+        before = [r.value for r in run.sim.readings if r.series == supply
+                  and restart_s - 30 <= r.ts.timestamp() - run.start_s <= restart_s]
+        at = [r.value for r in run.sim.readings if r.series == supply
+              and r.ts.timestamp() - run.start_s <= at_s][-1]
+        assert at - max(before) < 0.5, "the supply had already risen"
+
+
+def test_a_trip_while_the_tank_still_rises_from_the_last_restart_is_warned_at_once() -> None:
+    """The supply flaps: each trip comes while the tank still rises after the last return.
+    The turn from rising to a predicted fall is raised within seconds of the trip, not
+    after the rising state's off-delay."""
+    run = run_scenario("flapping-supply")
+    for trip_s in run.truth_s("trip")[1:]:
+        fall_s = next(e.sim_s for e in run.sim.truth if e.kind == "ramp_exceeded"
+                      and e.sim_s > trip_s and e.detail["rate_k_per_h"] < 0)
+        warned = next(f for f in run.findings if f.rule_id == "tank1-ramp-alarm"
+                      and f.state == "predicted_falling" and run.sim_s(f) >= trip_s)
+        assert warned.previous_state == "rising"
+        assert run.sim_s(warned) - trip_s <= 45
+        assert run.sim_s(warned) < fall_s
+
+
+@pytest.mark.parametrize("name", ["furnace-trip", "restart-full-heat", "flapping-supply"])
+def test_a_trip_predicts_the_supply_band_before_the_supply_leaves_it(name: str) -> None:
+    """A trip takes HX-1's supply below its 14 C contract band within a minute, less than
+    the band's own on-delay. The furnace's confirmed disruption predicts it at once: the
+    farm is told before the supply crosses, not a minute after."""
+    run = run_scenario(name)
+    supply = "glomfjord/smelter/hx1/secondary/supply_temp"
+    for trip_s, crossing_s in zip(run.truth_s("trip"), run.truth_s("below_min", supply),
+                                  strict=True):
+        band = next(f for f in run.findings if f.rule_id == "hx1-supply-band"
+                    and run.sim_s(f) >= trip_s)
+        assert band.state == "predicted_low"
+        assert run.sim_s(band) < crossing_s
+
+
+def test_the_second_furnaces_ramped_return_is_warned_from_its_heat_output() -> None:
+    """After a partial loss the second furnace comes back over half an hour: a few per
+    cent of the heat output a minute, steady in its two-minute slope. The farm is warned of
+    the rise limit within two minutes of the return, with most of the time there was."""
+    run = run_scenario("partial-loss")
+    restart_s = run.truth_s("restart")[0]
+    crossing_s = next(e.sim_s for e in run.sim.truth if e.kind == "ramp_exceeded"
+                      and e.sim_s > restart_s and e.detail["rate_k_per_h"] > 0)
+    warned = next(f for f in run.findings if f.rule_id == "tank1-ramp-alarm"
+                  and f.state == "predicted_rising" and run.sim_s(f) >= restart_s)
+    assert run.sim_s(warned) - restart_s <= 150
+    assert crossing_s - run.sim_s(warned) >= 0.8 * (crossing_s - restart_s)

@@ -38,6 +38,20 @@ def test_a_warning_in_the_right_direction_counts_with_its_lead_fraction() -> Non
     assert sorted(result.leads) == pytest.approx(sorted([1124 / 1164, 168 / 188, 412 / 532]))
 
 
+def test_a_decline_of_hours_counts_the_last_hour_as_the_time_available() -> None:
+    # A decline from the run's start crosses 13 h later: warned 45 min ahead is 0.75 of the
+    # hour a recipient needs, not 0.06 of the 13 h; warned two hours ahead is all of it.
+    truth = [injected("decline_start", 0), limit("below_min", 46_922, SUPPLY),
+             limit("below_min", 79_094)]
+    seen = [Seen(46_922 - 2700, SUPPLY, "predicted_low"),
+            Seen(79_094 - 7200, TANK, "predicted_low")]
+    result = score(truth, seen, [], WATCHED, 86_400)
+    assert sorted(result.leads) == pytest.approx([0.75, 1.0])
+    # A trip's crossing keeps the whole time since the trip.
+    assert score(TRUTH, [Seen(3700, TANK, "predicted_low")], [], WATCHED, 21_600
+                 ).leads == pytest.approx([(4764 - 3700) / 1164])
+
+
 def test_a_warning_the_other_way_or_too_late_is_a_miss() -> None:
     seen = [Seen(3620, TANK, "predicted_rising"),  # the wrong direction for the fall
             Seen(4764 + 700, TANK, "low"),  # past the detection allowance
