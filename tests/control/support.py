@@ -69,12 +69,14 @@ def scenario(events: list[dict[str, Any]] | None = None) -> Scenario:
     return Scenario.model_validate(data)
 
 
-def cluster_file(tmp_path: Path) -> Path:
+def cluster_file(tmp_path: Path, point_settings: dict[str, Any] | None = None) -> Path:
     """The example cluster, its writable points unchanged but for the staleness limit:
-    at SPEED a reading's trip through gateway and ingest takes sim minutes, not seconds."""
+    at SPEED a reading's trip through gateway and ingest takes sim minutes, not seconds.
+    ``point_settings`` changes every writable point further."""
     data = yaml.safe_load(EXAMPLE_CLUSTER.read_text())
     for point in data["writable_points"]:
         point["max_input_age_s"] = 600
+        point.update(point_settings or {})
     path = tmp_path / "cluster.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
@@ -240,19 +242,20 @@ def control_broker() -> Iterator[ControlBroker]:
 @contextlib.asynccontextmanager
 async def plant(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *,
                 events: list[dict[str, Any]] | None = None,
-                with_gateway: bool = True) -> AsyncIterator[Plant]:
+                with_gateway: bool = True,
+                point_settings: dict[str, Any] | None = None) -> AsyncIterator[Plant]:
     keys = ControlKeys.make(tmp_path)
     with control_broker() as broker:
         async with _plant(database_url, tmp_path, monkeypatch, broker, keys, events,
-                          with_gateway) as handle:
+                          with_gateway, point_settings) as handle:
             yield handle
 
 
 @contextlib.asynccontextmanager
 async def _plant(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                  broker: ControlBroker, keys: ControlKeys,
-                 events: list[dict[str, Any]] | None, with_gateway: bool
-                 ) -> AsyncIterator[Plant]:
+                 events: list[dict[str, Any]] | None, with_gateway: bool,
+                 point_settings: dict[str, Any] | None = None) -> AsyncIterator[Plant]:
     monkeypatch.setenv("HEATLINK_CONTROL_MQTT_URL", broker.url)
     monkeypatch.setenv("HEATLINK_CONTROL_MQTT_USERNAME", broker.service.name)
     monkeypatch.setenv("HEATLINK_CONTROL_MQTT_PASSWORD", broker.service.password)
@@ -267,8 +270,8 @@ async def _plant(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPa
     gw_token = await make_token(database_url, "glomfjord-smelter", Role.GATEWAY,
                                 gateway=GATEWAY)
     owner = await make_token(database_url, "fjordsmolt", Role.OPERATOR, name="farm operator")
-    settings = Settings(database_url=database_url, cluster_file=cluster_file(tmp_path),
-                        retention_days=30)
+    settings = Settings(database_url=database_url,
+                        cluster_file=cluster_file(tmp_path, point_settings), retention_days=30)
     async with sim, running_app(settings, clock=clock) as app:
         config = gateway_config(tmp_path, endpoint=sim.opcua_endpoint, service_url=app.url,
                                 token=gw_token, broker=broker, keys=keys,
