@@ -129,7 +129,7 @@ class IngestService:
             return
         if len(stored) == len(checked):
             keys, ts, values = checked.keys, checked.ts, checked.values
-            quality = [QUALITY_NAMES[q] for q in checked.quality]
+            quality = list(map(QUALITY_NAMES.__getitem__, checked.quality))
         else:
             keys = [checked.keys[i] for i in stored]
             ts = [checked.ts[i] for i in stored]

@@ -56,35 +56,45 @@ def frame(hub: LiveHub, events: list[Event], audience: Audience,
     last_value_seq = 0
 
     def flush() -> None:
-        nonlocal values
         if values:
             out.append(message("values", orjson.dumps({"values": values}),
                                hub.event_id(last_value_seq, floor)))
-            values = []
+            values.clear()  # encoded already; ``add`` below keeps appending to this list
 
     allowed = audience.series
+    add = values.append
+    # A datetime cost orjson more than the rest of its reading: each distinct one (by
+    # identity: ``events`` holds them all, so no id is reused meanwhile) is encoded once.
+    stamps: dict[int, orjson.Fragment] = {}
+    # Unpacked, not read by field name: a named tuple's field is a property call, and this
+    # loop runs once per stored reading for every open stream.
     for event in events:
-        data = event.data
+        seq, kind, data, series, _ = event
         if isinstance(data, tuple):
             # A stored reading (`LiveHub.publish_values`: for every organisation that may
             # read its series): the common event, checked inline.
-            if event.series not in allowed:
+            if series not in allowed:
                 continue
-            values.append({"series": data[0], "ts": data[1], "value": data[2],
-                           "quality": data[3]})
-            last_value_seq = event.seq
+            key, ts, value, quality = data
+            # Readings share few timestamps (one datetime object each, from ingest's
+            # parse): each is encoded once, by identity, which keeps its offset as sent.
+            stamp = stamps.get(id(ts))
+            if stamp is None:
+                stamp = stamps[id(ts)] = orjson.Fragment(orjson.dumps(ts))
+            add({"series": key, "ts": stamp, "value": value, "quality": quality})
+            last_value_seq = seq
             if len(values) >= MAX_VALUES_PER_MESSAGE:
                 flush()
             continue
         if not audience.accepts(event):
             continue
-        if event.kind == VALUE:
-            values.append(orjson.Fragment(data))
+        if kind == VALUE:
+            add(orjson.Fragment(data))
         else:
             flush()
-            out.append(message(event.kind, data, hub.event_id(event.seq, floor)))
+            out.append(message(kind, data, hub.event_id(seq, floor)))
             continue
-        last_value_seq = event.seq
+        last_value_seq = seq
         if len(values) >= MAX_VALUES_PER_MESSAGE:
             flush()
     flush()

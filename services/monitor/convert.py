@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import repeat
 
 import numpy as np
 from numpy.typing import NDArray
@@ -24,15 +25,15 @@ class ReadingArrays:
     def from_lists(cls, index: Mapping[str, int], series_keys: Sequence[str],
                    ts: Sequence[datetime], values: Sequence[float],
                    quality: Sequence[str]) -> ReadingArrays:
-        get = index.get
-        idx = np.fromiter((get(k, -1) for k in series_keys), dtype=np.int64,
+        # One C-level pass each (map over dict look-ups), not a generator per reading:
+        # this runs on the service's event loop for every stored reading.
+        idx = np.fromiter(map(index.get, series_keys, repeat(-1)), dtype=np.int64,
                           count=len(series_keys))
-        # Batches usually share few distinct timestamps: convert each once.
-        stamps: dict[datetime, float] = {}
-        t_s = np.fromiter((stamps[t] if t in stamps else stamps.setdefault(t, t.timestamp())
-                           for t in ts), dtype=np.float64, count=len(ts))
-        q = np.fromiter((QUALITY_CODES.get(str(x), 2) for x in quality), dtype=np.int8,
-                        count=len(quality))
+        # Batches usually share few distinct timestamps and quality names: convert each once.
+        stamps = {t: t.timestamp() for t in set(ts)}
+        t_s = np.fromiter(map(stamps.__getitem__, ts), dtype=np.float64, count=len(ts))
+        codes = {x: QUALITY_CODES.get(str(x), 2) for x in set(quality)}
+        q = np.fromiter(map(codes.__getitem__, quality), dtype=np.int8, count=len(quality))
         v = np.asarray(values, dtype=np.float64)
         known = idx >= 0
         unknown = int((~known).sum())
