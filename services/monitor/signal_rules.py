@@ -409,15 +409,25 @@ def _source_slope(chunk: Chunk, link: RampLink, t: F64, supply_c: F64) -> F64:
     return np.where(np.isfinite(rate) & (kw_per_k > 1.0), rate, 0.0)
 
 
+def _history_at(chunk: Chunk, series: int, t_s: F64
+                ) -> tuple[NDArray[np.int64], NDArray[np.int64]] | None:
+    """The series' history row (once per time) and its last column at or before each
+    time (-1 where none); None when the series keeps no history."""
+    row = int(chunk.hist_row[series]) if series >= 0 else -1
+    if row < 0:
+        return None
+    rows = np.full(t_s.size, row, dtype=np.int64)
+    return rows, chunk.history.last_col_at_or_before(rows, t_s)
+
+
 def _ls_slope_at(chunk: Chunk, series: int, t_s: F64, window_s: float) -> F64:
     """Least-squares slope (per s) of a series over the window ending at each time; NaN
     where unknown or the window holds fewer than five samples."""
     out = np.full(t_s.size, np.nan)
-    row = int(chunk.hist_row[series]) if series >= 0 else -1
-    if row < 0:
+    found = _history_at(chunk, series, t_s)
+    if found is None:
         return out
-    rows = np.full(t_s.size, row, dtype=np.int64)
-    cols = chunk.history.last_col_at_or_before(rows, t_s)
+    rows, cols = found
     ok = cols >= 0
     if ok.any():
         sums = chunk.history.window(rows[ok], cols[ok], window_s)
@@ -437,11 +447,10 @@ def _median3_at(chunk: Chunk, series: int, t_s: F64) -> F64:
     """Median of a series' last three samples at or before each time: one unflagged spike
     (a loose sensor connection) moves no prediction. NaN where unknown."""
     out = np.full(t_s.size, np.nan)
-    row = int(chunk.hist_row[series]) if series >= 0 else -1
-    if row < 0:
+    found = _history_at(chunk, series, t_s)
+    if found is None:
         return out
-    rows = np.full(t_s.size, row, dtype=np.int64)
-    cols = chunk.history.last_col_at_or_before(rows, t_s)
+    rows, cols = found
     ok = cols >= 2
     if ok.any():
         c, r = cols[ok], rows[ok]

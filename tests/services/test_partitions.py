@@ -141,6 +141,24 @@ async def test_a_breach_arriving_alternately_through_two_replicas_is_one_finding
             await asyncio.to_thread(process.stop)
 
 
+async def started_sharing(db: asyncpg.Pool, replicas: list[ServiceProcess],
+                          partition: int) -> tuple[ServiceProcess, str]:
+    """Start the replicas and wait until each holds partitions; the one holding
+    ``partition``, and its owner name."""
+    await asyncio.gather(*(asyncio.to_thread(p.start) for p in replicas))
+
+    async def shared() -> bool:
+        return bool(await db.fetchval(
+            "SELECT count(DISTINCT owner) = $1 AND bool_and(owner IS NOT NULL)"
+            " FROM monitor_partitions", len(replicas)))
+    await until(shared, f"the {len(replicas)} replicas share the partitions")
+    owner: str = await db.fetchval(
+        "SELECT owner FROM monitor_partitions WHERE partition = $1", partition)
+    pid = int(owner.rsplit("-", 2)[1])  # <host>-<pid>-<random>
+    holder = next(p for p in replicas if p.process is not None and p.process.pid == pid)
+    return holder, owner
+
+
 async def test_killing_the_holder_during_a_breach_loses_and_repeats_nothing(
         fresh_database_url: str, cluster_path: Path, db: asyncpg.Pool) -> None:
     token = await make_token(fresh_database_url, "glomfjord-smelter", Role.GATEWAY,
@@ -179,17 +197,7 @@ async def test_killing_the_holder_during_a_breach_loses_and_repeats_nothing(
         return owner
 
     try:
-        await asyncio.gather(*(asyncio.to_thread(p.start) for p in replicas))
-
-        async def every_partition_held() -> bool:
-            return bool(await db.fetchval(
-                "SELECT count(DISTINCT owner) = 3 AND bool_and(owner IS NOT NULL)"
-                " FROM monitor_partitions"))
-        await until(every_partition_held, "the three replicas share the partitions")
-        owner = await holder()
-        assert owner is not None
-        pid = int(owner.rsplit("-", 2)[1])  # <host>-<pid>-<random>
-        victim = next(p for p in replicas if p.process is not None and p.process.pid == pid)
+        victim, owner = await started_sharing(db, replicas, partition)
         others = [p for p in replicas if p is not victim]
         now = datetime.now(UTC).replace(microsecond=0)
         times = [now - timedelta(seconds=s) for s in (90, 60, 30, 0)]
@@ -241,17 +249,7 @@ async def test_a_frozen_holder_that_thaws_is_fenced_off(
     cluster = load_cluster(cluster_path)
     partition = partition_map(cluster, plan_from_cluster(cluster), PARTITIONS)[TEMP]
     try:
-        await asyncio.gather(*(asyncio.to_thread(p.start) for p in replicas))
-
-        async def shared() -> bool:
-            return bool(await db.fetchval(
-                "SELECT count(DISTINCT owner) = 2 AND bool_and(owner IS NOT NULL)"
-                " FROM monitor_partitions"))
-        await until(shared, "the two replicas share the partitions")
-        owner = await db.fetchval("SELECT owner FROM monitor_partitions WHERE partition = $1",
-                                  partition)
-        pid = int(owner.rsplit("-", 2)[1])
-        frozen = next(p for p in replicas if p.process is not None and p.process.pid == pid)
+        frozen, owner = await started_sharing(db, replicas, partition)
         other = next(p for p in replicas if p is not frozen)
         now = datetime.now(UTC).replace(microsecond=0)
         times = [now - timedelta(seconds=s) for s in (90, 60, 30, 0)]
@@ -293,17 +291,8 @@ async def test_a_rule_changed_through_another_replica_judges_the_next_readings(
     cluster = load_cluster(cluster_path)
     partition = partition_map(cluster, plan_from_cluster(cluster), PARTITIONS)[TEMP]
     try:
-        await asyncio.gather(*(asyncio.to_thread(p.start) for p in replicas))
-
-        async def shared() -> bool:
-            return bool(await db.fetchval(
-                "SELECT count(DISTINCT owner) = 2 AND bool_and(owner IS NOT NULL)"
-                " FROM monitor_partitions"))
-        await until(shared, "the two replicas share the partitions")
-        owner = await db.fetchval("SELECT owner FROM monitor_partitions WHERE partition = $1",
-                                  partition)
-        pid = int(owner.rsplit("-", 2)[1])
-        elsewhere = next(p for p in replicas if p.process is not None and p.process.pid != pid)
+        holder, _ = await started_sharing(db, replicas, partition)
+        elsewhere = next(p for p in replicas if p is not holder)
         async with httpx.AsyncClient(base_url=elsewhere.url, timeout=30, headers={
                 "Authorization": f"Bearer {operator}"}) as farm:
             changed = await farm.patch(f"/v1/rules/{RULE}", json={
