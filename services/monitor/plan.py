@@ -54,6 +54,10 @@ class Plan:
     # (a trip seen at the source predicts the supply leaving its band).
     supply_upstream: Mapping[str, tuple[tuple[str, State], ...]] = field(
         default_factory=dict)
+    # By band rule id, for bands on an exchange's supply: the supplier's heat output series
+    # feeding it and the supply-side flow, whose ramp-down says where the supply is heading.
+    supply_sources: Mapping[str, tuple[tuple[str, ...], str | None]] = field(
+        default_factory=dict)
 
 
 def _ancestors(cluster: Cluster, asset: str) -> set[str]:
@@ -89,6 +93,14 @@ def _pipe_volume_m3(cluster: Cluster, start: str, target: str) -> float:
     return volume
 
 
+def _sources(cluster: Cluster, exchanger: str) -> tuple[str, ...]:
+    """The heat output series of the heat sources feeding an exchanger."""
+    assets = {a.id: a for a in cluster.assets}
+    feeding = _ancestors(cluster, exchanger)
+    return tuple(s.key for s in cluster.series if s.quantity == "power"
+                  and s.asset in feeding and assets[s.asset].kind == "heat_source")
+
+
 def plan_from_cluster(cluster: Cluster) -> Plan:
     asset_of = {s.key: s.asset for s in cluster.series}
     asset_of.update({d.key: d.asset for d in cluster.derived})
@@ -96,6 +108,11 @@ def plan_from_cluster(cluster: Cluster) -> Plan:
     recipients: dict[str, RecipientModel] = {}
     ramp_models: dict[str, RecipientModel] = {}
     supply_upstream: dict[str, tuple[tuple[str, State], ...]] = {}
+    supply_sources: dict[str, tuple[tuple[str, ...], str | None]] = {}
+
+    def flow_of(supply_key: str) -> str | None:
+        return next((d.flow for d in cluster.derived if d.temp_in == supply_key), None)
+
     for rule in cluster.rules:
         if isinstance(rule, RampRule):
             asset = assets.get(asset_of.get(rule.series, ""))
@@ -132,18 +149,28 @@ def plan_from_cluster(cluster: Cluster) -> Plan:
                     (other.id, State.DISRUPTED) for other in cluster.rules
                     if isinstance(other, SupplyDisruptionRule)
                     and asset_of.get(other.series) in feeding)
+                power = _sources(cluster, exchange.exchanger)
+                supply_sources[rule.id] = (power, flow_of(rule.series))
         asset = assets.get(asset_of.get(rule.series, ""))
         if asset is None or asset.thermal_model is None:
             continue
         model = asset.thermal_model
         upstream: list[tuple[str, State]] = []
         supplies: list[str] = []
+        powers: tuple[str, ...] = ()
+        supply_flow: str | None = None
         for exchange in cluster.exchanges:
             if asset.id not in exchange.recipient_assets:
                 continue
             feeding = _ancestors(cluster, exchange.exchanger)
             if exchange.supply_band is not None:
                 supplies.append(exchange.supply_band.series)
+                # The first supply with a known source and flow, put first: its supplier
+                # ramping down is a loss coming (the tank's model takes one supply trend).
+                power = _sources(cluster, exchange.exchanger)
+                if not powers and power and flow_of(exchange.supply_band.series):
+                    powers, supply_flow = power, flow_of(exchange.supply_band.series)
+                    supplies.insert(0, supplies.pop())
             # A supplier's disruption means the warm water is gone. A supply band's LOW is
             # not: a supply a little under its contract band is still mixed to setpoint.
             upstream += [(other.id, State.DISRUPTED) for other in cluster.rules
@@ -152,9 +179,11 @@ def plan_from_cluster(cluster: Cluster) -> Plan:
         recipients[rule.id] = RecipientModel(
             tau_s=model.volume_m3 / model.inflow_m3_per_h * 3600.0,
             final_value=model.cold_water_temp_c,
-            upstream=tuple(upstream), supply_series=tuple(supplies))
+            upstream=tuple(upstream), supply_series=tuple(supplies),
+            source_power_series=powers, supply_flow_series=supply_flow)
     return Plan(
         series=tuple(s.key for s in cluster.series),
         derived=tuple(DerivedPowerDef(d.key, d.flow, d.temp_in, d.temp_out)
                       for d in cluster.derived),
-        recipients=recipients, ramp_models=ramp_models, supply_upstream=supply_upstream)
+        recipients=recipients, ramp_models=ramp_models, supply_upstream=supply_upstream,
+        supply_sources=supply_sources)

@@ -23,12 +23,14 @@ from services.monitor.physics import heat_power_kw, lmtd_k
 from services.monitor.plan import Plan
 from services.monitor.plant_rules import DisruptionGroup, HealthGroup
 from services.monitor.signal_rules import (
+    SOURCE_DECLINE_WINDOW_S,
     SOURCE_RAMP_WINDOW_S,
     SOURCE_SLOPE_WINDOW_S,
     SUPPLY_SLOPE_WINDOW_S,
     BandGroup,
     RampGroup,
     RampLink,
+    SourceLink,
     ThermalLink,
 )
 from services.monitor.stale import StaleGroup
@@ -138,9 +140,20 @@ class SeriesTable:
             elif isinstance(s, ExchangerHealthRule):
                 need(ua_key(s.id), s.window_s)
                 need(mismatch_key(s.id), s.window_s)
+        # A ramp-down is read over two windows half a minute apart.
+        decline_s = SOURCE_DECLINE_WINDOW_S + SOURCE_SLOPE_WINDOW_S + 60.0
         for model in self.plan.recipients.values():
             for key in model.supply_series:
                 need(key, 60.0)
+            for key in model.source_power_series:
+                need(key, decline_s)
+            if model.supply_flow_series:
+                need(model.supply_flow_series, 60.0)
+        for powers, flow in self.plan.supply_sources.values():
+            for key in powers:
+                need(key, decline_s)
+            if flow:
+                need(flow, 60.0)
         for model in self.plan.ramp_models.values():
             for key in model.supply_series:
                 need(key, model.pipe_delay_s + SUPPLY_SLOPE_WINDOW_S + 60.0)
@@ -183,7 +196,10 @@ class SeriesTable:
             m = self.plan.recipients[r.spec.id]
             links.append(ThermalLink(m.tau_s, m.final_value,
                                      tuple((rid, int(st)) for rid, st in m.upstream),
-                                     tuple(self.series_of(k) for k in m.supply_series)))
+                                     tuple(self.series_of(k) for k in m.supply_series),
+                                     tuple(self.series_of(k) for k in m.source_power_series),
+                                     self.series_of(m.supply_flow_series)
+                                     if m.supply_flow_series else -1))
         limits: dict[str, tuple[float, float]] = {}
         for r in bands:
             if isinstance(r.spec, BandRule) and r.spec.series not in limits:
@@ -215,7 +231,8 @@ class SeriesTable:
             BandGroup(plain, idx(plain), [None] * len(plain), upstream_lost,
                       [tuple((rid, int(st)) for rid, st in
                              self.plan.supply_upstream.get(r.spec.id, ()))
-                       for r in plain]),
+                       for r in plain],
+                      [self._source_link(r.spec.id) for r in plain]),
             RampGroup(ramps, idx(ramps), np.array([a for a, _ in lim]),
                       np.array([b for _, b in lim]), ramp_links),
             HealthGroup(health, np.array([self.index[ua_key(r.spec.id)] for r in health],
@@ -226,6 +243,12 @@ class SeriesTable:
             BandGroup(thermal, idx(thermal), links, upstream_lost),
         ]
         return groups, StaleGroup(stale, idx(stale))
+
+    def _source_link(self, rule_id: str) -> SourceLink | None:
+        powers, flow = self.plan.supply_sources.get(rule_id, ((), None))
+        if not powers or flow is None:
+            return None
+        return SourceLink(tuple(self.series_of(k) for k in powers), self.series_of(flow))
 
     # -- per batch -----------------------------------------------------------------------
 

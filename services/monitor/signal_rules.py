@@ -40,6 +40,10 @@ class ThermalLink:
     final_value: float
     upstream: tuple[tuple[str, int], ...]  # (rule id, state code meaning "lost")
     supply_series: tuple[int, ...] = ()  # series indices of warm-water supply temperatures
+    # The supplier's heat output feeding the first supply, and that supply's flow: a
+    # sustained ramp-down there is a loss coming (`SourceDecline`).
+    source_power: tuple[int, ...] = ()
+    supply_flow: int = -1
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,21 @@ SOURCE_MIN_CHANGE_FRACTION = 0.1
 # in two windows half a minute apart.
 SOURCE_RAMP_WINDOW_S = 120.0
 SOURCE_MIN_RAMP_FRACTION = 0.05
+# A planned ramp-down (an hour from full output to none) moves the output by under 2 % of
+# its level a minute: within a two-minute slope's noise. Over four minutes the slope's
+# error is about 0.3 % a minute (a normal day's largest, over all its windows, 0.6 %);
+# a decline of 1 % a minute, held in two such windows half a minute apart, is a cause.
+# A day's load profile (0.03 % a minute) and a decline over weeks are far below it.
+SOURCE_DECLINE_WINDOW_S = 240.0
+SOURCE_MIN_DECLINE_FRACTION_PER_S = 0.01 / 60.0
+
+
+@dataclass(frozen=True)
+class SourceLink:
+    """The heat sources feeding a supply temperature, and the supply-side flow."""
+
+    source_power: tuple[int, ...]
+    supply_flow: int
 
 
 def _value_before(chunk: Chunk, j: I64, back_s: F64) -> F64:
@@ -102,8 +121,8 @@ class BandGroup(RuleGroup):
 
     def __init__(self, rules: Sequence[VersionedRule], series: I64,
                  thermal: Sequence[ThermalLink | None], upstream_lost: UpstreamLookup,
-                 supply_upstream: Sequence[tuple[tuple[str, int], ...]] | None = None
-                 ) -> None:
+                 supply_upstream: Sequence[tuple[tuple[str, int], ...]] | None = None,
+                 supply_sources: Sequence[SourceLink | None] | None = None) -> None:
         specs = [r.spec for r in rules]
         assert all(isinstance(s, BandRule) for s in specs)
         super().__init__(rules, series, param(rules, lambda r: _band(r).on_delay_s),
@@ -118,6 +137,8 @@ class BandGroup(RuleGroup):
         self.upstream_lost = upstream_lost
         self.supply_upstream = list(supply_upstream) if supply_upstream is not None \
             else [()] * len(rules)
+        self.supply_sources = list(supply_sources) if supply_sources is not None \
+            else [None] * len(rules)
 
     def features(self, chunk: Chunk, inst: I64, j: I64) -> Features:
         v = chunk.v[j]
@@ -147,8 +168,12 @@ class BandGroup(RuleGroup):
         # (Not while it recovers: the source's alarm outlasts the supply's return.)
         with np.errstate(invalid="ignore"):
             source_lost = self._source_lost(chunk, inst, j) & (v >= low) & ~(slope > 0)
+        # A supplier ramping its heat down: the supply follows ΔP/(ρ·cp·V̇) and crosses
+        # long before its own slope says so. (A trip is the disruption's business.)
+        ttl_decline = np.where(source_lost, np.inf, self._decline_ttl(chunk, inst, j, v, low))
+        declining = ttl_decline < horizon
         pred_low = ((falling & (ttl_slope < horizon)) | (lost & np.isfinite(ttl_thermal))
-                    | source_lost)
+                    | source_lost | declining)
         pred_high = rising & (ttl_slope < horizon)
         enter = np.select([v > high, v < low, pred_low, pred_high],
                           [State.HIGH, State.LOW, State.PREDICTED_LOW, State.PREDICTED_HIGH],
@@ -156,18 +181,34 @@ class BandGroup(RuleGroup):
         hold_a = np.select([v > high - db, v < low + db], [State.HIGH, State.LOW],
                            State.OK).astype(I8)
         hold_b = np.select([(falling & (ttl_slope < 2 * horizon))
-                            | (lost & np.isfinite(ttl_thermal)) | source_lost,
+                            | (lost & np.isfinite(ttl_thermal)) | source_lost
+                            | (ttl_decline < 2 * horizon),
                             rising & (ttl_slope < 2 * horizon)],
                            [State.PREDICTED_LOW, State.PREDICTED_HIGH], State.OK).astype(I8)
-        ttl = np.minimum(ttl_slope, ttl_thermal)
+        ttl = np.minimum(np.minimum(ttl_slope, ttl_thermal), ttl_decline)
         # A loss at the supply's source is confirmed by that source's own rule: the supply
         # band's prediction is raised at once, not after its on-delay (a trip's supply
-        # crosses in under one). A recipient's thermal prediction keeps its on-delay: its
-        # time to limit needs the supply's first fall to be right.
-        confirmed = (enter == State.PREDICTED_LOW) & source_lost
+        # crosses in under one); so is a ramp-down, held over two windows already. A
+        # recipient's thermal prediction keeps its on-delay: its time to limit needs the
+        # supply's first fall to be right.
+        confirmed = (enter == State.PREDICTED_LOW) & (source_lost | declining)
         return Features(enter=enter, hold_a=hold_a, hold_b=hold_b, value=v,
                         slope_per_h=slope * 3600, ttl_s=ttl, confirmed=confirmed)
 
+
+    def _decline_ttl(self, chunk: Chunk, inst: I64, j: I64, v: F64, low: F64) -> F64:
+        """Seconds until a supply reaches its low limit at the rate its sources' ramp-down
+        implies; inf where they do not ramp down, or stop above the limit when gone."""
+        ttl = np.full(j.size, np.inf)
+        for i in {int(x) for x in inst if self.supply_sources[int(x)] is not None}:
+            link = self.supply_sources[i]
+            assert link is not None
+            mine = inst == i
+            rate, floor = source_decline(chunk, link, chunk.t_s[j[mine]], v[mine])
+            with np.errstate(invalid="ignore", divide="ignore"):
+                ttl[mine] = np.where((rate < 0) & (floor < low[mine]) & (v[mine] >= low[mine]),
+                                     (v[mine] - low[mine]) / -rate, np.inf)
+        return ttl
 
     def _source_lost(self, chunk: Chunk, inst: I64, j: I64) -> NDArray[np.bool_]:
         lost = np.zeros(j.size, dtype=bool)
@@ -217,9 +258,21 @@ class BandGroup(RuleGroup):
             # (near the cold water after a trip, half-warm when one of two furnaces trips).
             final = np.where(~np.isfinite(final), link.final_value,
                              np.maximum(final, link.final_value))
-            lost[mine] = gone
-            ttl[mine] = np.where(gone, time_to_limit_first_order_s(
+            ttl_now = np.where(gone, time_to_limit_first_order_s(
                 v[mine], low[mine], final, np.full(times.size, link.tau_s)), np.inf)
+            # The supplier ramping its heat down (a planned stop): the supply will follow,
+            # and the tank after it; a loss coming, before the supply has moved much.
+            if link.source_power and link.supply_flow >= 0 and link.supply_series:
+                sup = _median3_at(chunk, link.supply_series[0], times)
+                rate, floor = source_decline(chunk, SourceLink(link.source_power,
+                                                               link.supply_flow), times, sup)
+                floor = np.maximum(floor, link.final_value)
+                ttl_down = np.where(upstream, np.inf, tank_time_to_low_s(
+                    v[mine], low[mine], sup, rate, floor, link.tau_s))
+                gone |= np.isfinite(ttl_down)
+                ttl_now = np.minimum(ttl_now, ttl_down)
+            lost[mine] = gone
+            ttl[mine] = ttl_now
         return lost, ttl
 
 
@@ -418,6 +471,73 @@ def _history_at(chunk: Chunk, series: int, t_s: F64
         return None
     rows = np.full(t_s.size, row, dtype=np.int64)
     return rows, chunk.history.last_col_at_or_before(rows, t_s)
+
+
+def source_decline(chunk: Chunk, link: SourceLink, t: F64, supply_c: F64
+                   ) -> tuple[F64, F64]:
+    """Where the supplier's heat output ramps down: the supply temperature's rate (K/s,
+    negative) the decline implies, and the supply once the sources are gone (the supply
+    less all the heat it carries now, ΔT = P/(ρ·cp·V̇): the return's temperature).
+
+    Rate 0 and floor NaN where nothing ramps down (a steady output, a day's profile, a
+    decline over weeks) or nothing is known. A step (a trip) tilts the window too: the
+    disruption rules own it, and callers leave it to them.
+    """
+    zero, nan = np.zeros(t.size), np.full(t.size, np.nan)
+    if not link.source_power or link.supply_flow < 0:
+        return zero, nan
+    dp_per_s, power = np.zeros(t.size), np.zeros(t.size)
+    for source in link.source_power:
+        now = _median3_at(chunk, source, t)
+        slope = _ls_slope_at(chunk, source, t, SOURCE_DECLINE_WINDOW_S)
+        # Held half a minute apart: one spike at a window's end tilts one slope, not both.
+        slope_then = _ls_slope_at(chunk, source, t - SOURCE_SLOPE_WINDOW_S,
+                                  SOURCE_DECLINE_WINDOW_S)
+        then = _median3_at(chunk, source, t - SOURCE_DECLINE_WINDOW_S)
+        with np.errstate(invalid="ignore"):
+            gate = SOURCE_MIN_DECLINE_FRACTION_PER_S * np.fmax(np.abs(now), np.abs(then))
+            down = (slope <= -gate) & (slope_then <= -gate)
+        dp_per_s += np.where(down, np.maximum(slope, slope_then), 0.0)
+        power += np.nan_to_num(now)
+    flow = value_at(chunk, np.full(t.size, link.supply_flow), t)
+    kw_per_k = heat_power_kw(flow, supply_c + 0.5, supply_c - 0.5)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate = dp_per_s / kw_per_k
+        floor = supply_c - power / kw_per_k
+    ok = np.isfinite(rate) & np.isfinite(floor) & (kw_per_k > 1.0) & (rate < 0)
+    return np.where(ok, rate, 0.0), np.where(ok, floor, np.nan)
+
+
+def tank_time_to_low_s(tank_c: F64, low: F64, supply_c: F64, rate_per_s: F64,
+                       floor_c: F64, tau_s: float) -> F64:
+    """Seconds until a first-order recipient (time constant τ) falls to ``low`` while its
+    supply falls at ``rate_per_s`` to ``floor_c`` and then stays.
+
+    The recipient's mixing holds it while the supply is warmer than it (all of the inflow
+    warm is the best it can do); from then on it lags the falling supply, its gap growing
+    toward |rate|·τ, until the supply settles and it decays toward the floor. inf where it
+    never reaches ``low``.
+    """
+    b = -rate_per_s
+    with np.errstate(invalid="ignore", divide="ignore"):
+        wait = np.maximum(supply_c - tank_c, 0.0) / b  # until the supply is the tank's
+        start = np.minimum(supply_c, tank_c)
+        gap0 = tank_c - start
+        settle = np.maximum(start - floor_c, 0.0) / b  # then until the supply floors
+
+        def temp(s: F64) -> F64:
+            return start - b * s + b * tau_s + (gap0 - b * tau_s) * np.exp(-s / tau_s)
+
+        lo, hi = np.zeros(tank_c.size), settle.copy()
+        crosses = temp(hi) <= low
+        for _ in range(40):  # bisection: the temperature falls monotonically
+            mid = (lo + hi) / 2
+            below = temp(mid) <= low
+            hi, lo = np.where(below, mid, hi), np.where(below, lo, mid)
+        after = settle + tau_s * np.log((temp(settle) - floor_c) / (low - floor_c))
+        ttl = wait + np.where(crosses, hi, after)
+        ttl = np.where(tank_c <= low, 0.0, ttl)
+    return np.where(np.isfinite(ttl) & (b > 0) & (floor_c < low), ttl, np.inf)
 
 
 def _ls_slope_at(chunk: Chunk, series: int, t_s: F64, window_s: float) -> F64:
