@@ -64,6 +64,7 @@ class PersistentSession:
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
+        client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = opts.session_expiry_s
@@ -96,6 +97,15 @@ class PersistentSession:
                               reason)
             return
         client.subscribe(self.options.subscribe, qos=1)
+
+    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reasons: Any,
+                      props: Any) -> None:
+        # Connected means able to receive: a message sent before the broker took the
+        # SUBSCRIBE would not reach a session the broker did not know yet.
+        if any(r.is_failure for r in reasons):
+            self._log.warning("%s: broker refused the subscription to %s: %s",
+                              self.options.name, self.options.subscribe, reasons)
+            return
         self._log.info("%s: subscribed to %s", self.options.name, self.options.subscribe)
         self._was_up = True
         self._call(self.connected.set)
