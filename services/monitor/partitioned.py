@@ -121,13 +121,12 @@ class PartitionedFeed:
                         self.lease.changed.clear()
                         await self._rebuild()
                     await self._poll()
-                    if self.runtime._unsent:
-                        await self.runtime._hand_over()
+                    await self.runtime.hand_over()
                     if asyncio.get_running_loop().time() >= next_tick:
                         next_tick = asyncio.get_running_loop().time() + self.runtime.tick_s
                         await self._tick()
             except Exception as exc:  # a bug or an outage must not stop the monitor
-                if not self.runtime._outage(exc):  # an outage is logged once, by its health
+                if not self.runtime.is_outage(exc):  # an outage is logged once, by its health
                     log.exception("partitioned monitor failed; starting again from the "
                                   "database")
                 self.lease.changed.set()
@@ -143,7 +142,6 @@ class PartitionedFeed:
         rt, store = self.runtime, self.runtime.store
         began = time.perf_counter()
         self.epochs = dict(self.lease.owned)
-        rt._unsaved.clear()
         now = rt.clock.now()
         engine = Engine(self.plan, rt.rules(), now.timestamp(), self.config)
         for st in await store.latest_states():
@@ -160,10 +158,10 @@ class PartitionedFeed:
             [self.partition_of.get(k, -1) for k in engine.table.keys], np.int64))
         restored = time.perf_counter()
         warmed = await self._warm_up(engine)
-        rt.engine = engine
         # Saved and not yet handed over (by this replica or the one before): offered after
         # the next poll, so the inbox waiting since the takeover goes first.
-        rt._unsent = [(i, f) for i, f in await store.not_handed_over() if self._held(f.series)]
+        rt.restart_from(engine, [(i, f) for i, f in await store.not_handed_over()
+                                 if self._held(f.series)])
         log.info("monitor evaluates partitions %s (epochs %s), built in %.2f s (%d readings "
                  "of history in %.2f s)", sorted(self.epochs), self.epochs,
                  time.perf_counter() - began, warmed, time.perf_counter() - restored)
@@ -216,8 +214,7 @@ class PartitionedFeed:
             engine = rt.engine
             findings = self._mine(engine.process(idx, t_s, v, q,
                                                  now_s=rt.clock.now().timestamp()))
-            await rt._commit(findings, rt._watermarks(idx), rt._derived_rows(),
-                             self._fence(horizon))
+            await rt.commit_evaluation(findings, idx, self._fence(horizon))
             rt.metrics.readings.labels("evaluated").inc(idx.size)
             if time.perf_counter() - began > 0.5:
                 log.info("monitor inbox: %d rows, %d readings of held partitions, fetched in "
@@ -228,7 +225,7 @@ class PartitionedFeed:
         if loop_now >= self._next_trim:
             self._next_trim = loop_now + TRIM_EVERY_S
             if not rows:  # save the horizon, so the inbox can be trimmed
-                await rt._commit([], {}, None, self._fence(horizon))
+                await rt.commit([], {}, None, self._fence(horizon))
             await pool.execute(query("inbox_trim"), self.lease.partitions)
 
     def _mine(self, findings: list[Finding]) -> list[Finding]:
@@ -244,15 +241,11 @@ class PartitionedFeed:
         if versions == self._rule_versions:
             return
         self._rule_versions = versions
-        changed = [VersionedRule(parse_spec(json.loads(r["spec"])), r["version"])
-                   for r in await rt.store.pool.fetch(query("latest_rules"))
-                   if r["rule_id"] in rt._rules
-                   and rt._rules[r["rule_id"]].version < r["version"]]
+        changed = rt.follow_rules([
+            VersionedRule(parse_spec(json.loads(r["spec"])), r["version"])
+            for r in await rt.store.pool.fetch(query("latest_rules"))])
         if not changed:
             return
-        for rule in changed:
-            rt._rules[rule.spec.id] = rule
-        rt.engine.set_rules(rt.rules())
         log.info("rules changed elsewhere now run here: %s",
                  ", ".join(f"{r.spec.id} v{r.version}" for r in changed))
 
@@ -263,7 +256,7 @@ class PartitionedFeed:
         findings = self._mine(rt.engine.tick(rt.clock.now().timestamp()))
         if findings:
             horizon = min(self.done.values())
-            await rt._commit(findings, {}, None, self._fence(horizon))
+            await rt.commit(findings, {}, None, self._fence(horizon))
 
 
 async def start_partitioned_monitor(pool: asyncpg.Pool, cluster: Cluster, clock: Clock,

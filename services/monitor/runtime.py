@@ -135,7 +135,7 @@ class MonitorRuntime:
         if self.feed is not None:
             await self.feed.tick()
             return
-        await self._commit(self.engine.tick(self.clock.now().timestamp()), {})
+        await self.commit(self.engine.tick(self.clock.now().timestamp()), {})
 
     async def _run(self) -> None:
         while True:
@@ -168,7 +168,7 @@ class MonitorRuntime:
         before = dataclasses.replace(self.engine.counters)
         findings = self.engine.process(arrays.idx, arrays.t_s, arrays.values, arrays.quality,
                                        now_s=self.clock.now().timestamp())
-        await self._commit(findings, self._watermarks(arrays.idx), self._derived_rows())
+        await self.commit_evaluation(findings, arrays.idx)
         after, m = self.engine.counters, self.metrics
         m.readings.labels("unknown_series").inc(arrays.unknown)
         m.readings.labels("evaluated").inc(after.samples - before.samples)
@@ -199,8 +199,16 @@ class MonitorRuntime:
         return ([keys[i] for i in idx.tolist()],
                 [datetime.fromtimestamp(x, UTC) for x in t_s.tolist()], v.tolist())
 
-    async def _commit(self, findings: Sequence[Finding], watermarks: Mapping[str, datetime],
-                      derived: DerivedRows | None = None, fence: Fence | None = None) -> None:
+    async def commit_evaluation(self, findings: Sequence[Finding], idx: np.ndarray,
+                                fence: Fence | None = None) -> None:
+        """Save what the engine just evaluated for the readings of ``idx`` (their
+        watermarks and the heat power it derived) with its findings, then offer them."""
+        await self.commit(findings, self._watermarks(idx), self._derived_rows(), fence)
+
+    async def commit(self, findings: Sequence[Finding], watermarks: Mapping[str, datetime],
+                     derived: DerivedRows | None = None, fence: Fence | None = None) -> None:
+        """Save findings and watermarks in one transaction (kept in order while the
+        database is away), then hand the findings to the sink."""
         if findings or watermarks or derived or fence is not None:
             self._unsaved.append((list(findings), dict(watermarks), derived, fence))
         for f in findings:  # transitions are few: each is worth a line
@@ -208,7 +216,7 @@ class MonitorRuntime:
             log.info("finding %s on %s: %s -> %s at %s%s", f.rule_id, f.series,
                      f.previous_state, f.state, f.ts.isoformat(), " (late)" if f.late else "")
         if await self._save():
-            await self._hand_over()
+            await self.hand_over()
 
     async def _save(self) -> bool:
         """Save what waits, oldest first; False while the database is unreachable."""
@@ -226,7 +234,7 @@ class MonitorRuntime:
                 log.warning("%s; dropped what was evaluated since the last save", lost)
                 return True
             except Exception as exc:
-                if self._outage(exc):
+                if self.is_outage(exc):
                     return False
                 raise
             self._unsaved.pop(0)
@@ -238,24 +246,39 @@ class MonitorRuntime:
             self._unsent.extend(zip(ids, findings, strict=True))
         return True
 
-    def _outage(self, exc: Exception) -> bool:
+    def is_outage(self, exc: Exception) -> bool:
+        """True for a database outage, which the storage health logs once."""
         return self.storage is not None and self.storage.failed(exc, "monitor")
 
-    async def _hand_over(self) -> None:
+    def restart_from(self, engine: Engine, unsent: list[tuple[int, Finding]]) -> None:
+        """Go on with ``engine`` (rebuilt from what is saved): what was evaluated and not
+        saved belongs to the engine it replaces; ``unsent`` are saved findings still to
+        offer."""
+        self._unsaved.clear()
+        self.engine = engine
+        self.offer_saved(unsent)
+
+    def offer_saved(self, unsent: list[tuple[int, Finding]]) -> None:
+        """Findings saved and not handed over (by this process or one before it), as the
+        store has them: offered at the next `hand_over`."""
+        self._unsent = unsent
+
+    async def hand_over(self) -> None:
+        """Offer the saved findings not yet taken by the sink."""
         if not self._unsent:
             return
         try:
             await self.sink.findings([f for _, f in self._unsent])
         except Exception as exc:
             self.metrics.handover_failures.inc()
-            if not self._outage(exc):
+            if not self.is_outage(exc):
                 log.warning("finding sink failed; %d findings wait for the next attempt",
                             len(self._unsent), exc_info=True)
             return
         try:
             await self.store.mark_handed_over([i for i, _ in self._unsent], self.clock.now())
         except Exception as exc:
-            if self._outage(exc):
+            if self.is_outage(exc):
                 return  # handed over again later: the sink takes a finding twice as once
             raise
         self._unsent.clear()
@@ -274,6 +297,17 @@ class MonitorRuntime:
 
     def rule(self, rule_id: str) -> VersionedRule:
         return self._rules[rule_id]
+
+    def follow_rules(self, latest: Sequence[VersionedRule]) -> list[VersionedRule]:
+        """Run the newer of ``latest`` (changed through another replica) from now on;
+        the ones that were newer."""
+        changed = [r for r in latest if r.spec.id in self._rules
+                   and self._rules[r.spec.id].version < r.version]
+        for rule in changed:
+            self._rules[rule.spec.id] = rule
+        if changed:
+            self.engine.set_rules(self.rules())
+        return changed
 
     def may_see_rule(self, rule: VersionedRule, org: str) -> bool:
         """A company sees the rules it owns and those on series it may read (its own
@@ -336,8 +370,8 @@ async def start_monitor(pool: asyncpg.Pool, cluster: Cluster, clock: Clock, sink
     runtime = MonitorRuntime(engine, store, sink, clock, cluster, rules, tick_s,
                              MonitorMetrics(registry), storage)
     await _catch_up(runtime, store, engine, now.timestamp() - catch_up_limit_s)
-    runtime._unsent = await store.not_handed_over()
-    await runtime._hand_over()
+    runtime.offer_saved(await store.not_handed_over())
+    await runtime.hand_over()
     runtime.start()
     return runtime
 
@@ -366,6 +400,6 @@ async def _catch_up(runtime: MonitorRuntime, store: MonitorStore, engine: Engine
     engine.process(idx[seen], t_s[seen], v[seen], q[seen], now_s=t_s.max(), evaluate=False)
     findings = engine.process(idx[~seen], t_s[~seen], v[~seen], q[~seen],
                               now_s=runtime.clock.now().timestamp())
-    await runtime._commit(findings, runtime._watermarks(idx[~seen]), runtime._derived_rows())
+    await runtime.commit_evaluation(findings, idx[~seen])
     log.info("monitor restart: warmed up on %d readings, evaluated %d stored while stopped",
              int(seen.sum()), int((~seen).sum()))
