@@ -39,7 +39,9 @@ from tests.support.patroni import PatroniCluster, patroni_cluster
 from tests.support.servers import require_timescaledb
 from tests.support.service import make_token, running_app
 
-pytestmark = pytest.mark.slow
+# Two PostgreSQL servers, one made by pg_basebackup, before the test begins: on a loaded
+# two-core machine that alone took over the default 120 s.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(480)]
 
 
 @pytest.fixture
