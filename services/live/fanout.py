@@ -190,7 +190,13 @@ class LiveFanout:
     async def start(self) -> None:
         self._tasks = [asyncio.create_task(self._listener(), name="live listener"),
                        asyncio.create_task(self._sender(), name="live sender")]
-        await self._listening.wait()
+        try:
+            await self._listening.wait()
+        except BaseException:
+            # Stopped while starting: nobody holds a stop for us yet, and a task left
+            # pending would be destroyed with its connection half open.
+            await self.stop()
+            raise
 
     async def stop(self) -> None:
         for task in self._tasks:
