@@ -9,7 +9,11 @@ root=$(bash "$here/../timescaledb/install-rootfs.sh")
 
 in_root() { if [ "$root" = / ]; then "$@"; else chroot "$root" "$@"; fi; }
 
-if in_root sh -c 'command -v patroni >/dev/null && command -v etcd >/dev/null'; then
+# Patroni's etcd3 store needs python3-etcd, one of several alternatives its package
+# depends on: apt may pick python3-consul instead, and Patroni then stops at once
+# ("Available implementations: consul, kubernetes").
+if in_root sh -c 'command -v patroni >/dev/null && command -v etcd >/dev/null &&
+                  python3 -c "import etcd" 2>/dev/null'; then
   echo "$root"
   exit 0
 fi
@@ -17,8 +21,8 @@ if [ "$(id -u)" != 0 ]; then
   echo "patroni/install: root is needed to install patroni and etcd-server into $root" >&2
   exit 1
 fi
-echo "patroni/install: installing patroni and etcd-server into $root (about 35 s)" >&2
+echo "patroni/install: installing patroni, python3-etcd and etcd-server into $root (about 35 s)" >&2
 in_root apt-get update -qq >&2
 in_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-  patroni etcd-server >&2
+  patroni python3-etcd etcd-server >&2
 echo "$root"

@@ -134,6 +134,10 @@ class PatroniCluster:
                 return primaries[0]
             if self.etcd is not None and self.etcd.poll() is not None:
                 raise AssertionError(f"etcd exited; see {self.host(self.folder)}/etcd.log")
+            if not live and not any(n.process is None for n in self.nodes):
+                last = self.host(f"{self.folder}/{self.nodes[0].name}.log").read_text()
+                raise AssertionError("every Patroni node exited; the first one's log ends:\n"
+                                     + "\n".join(last.splitlines()[-5:]))
             if time.monotonic() > deadline:
                 raise AssertionError(f"Patroni roles {roles} after {timeout_s} s; logs in "
                                      f"{self.host(self.folder)}")
