@@ -100,6 +100,33 @@ def test_window_slope_equals_least_squares_through_compactions(seed: int, window
         assert sums.slope_per_s()[0] == pytest.approx(expected, rel=1e-6, abs=1e-9)
 
 
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 10_000), rows=st.integers(1, 80), nan_share=st.floats(0, 0.3))
+def test_the_row_by_row_search_finds_what_the_vectorised_one_finds(seed: int, rows: int,
+                                                                   nan_share: float) -> None:
+    """A few rows are searched one `searchsorted` each, many at once: both give the same
+    columns, for repeated times, targets outside the history and NaN targets alike."""
+    rng = np.random.default_rng(seed)
+    history = History(rows=4, capacity=64, keep_s=1e9)
+    for _ in range(3):
+        row = np.repeat(np.arange(4), 12)
+        steps = rng.choice([0.0, 1.0, 2.5], size=(4, 12))  # 0: a repeated time
+        base = np.where(history.length > 0, history.t[np.arange(4), np.maximum(
+            history.length - 1, 0)] + history.origin_s + 1, 1.7e9)
+        t = (base[:, None] + np.cumsum(steps, axis=1)).ravel()
+        history.append(row, t, rng.normal(size=t.size))
+    which = rng.integers(0, 4, rows)
+    t_abs = 1.7e9 + rng.uniform(-10, 120, rows)
+    t_abs[rng.random(rows) < nan_share] = np.nan
+    hi = rng.integers(0, history.length[which] + 1)
+    t_rel = t_abs - history.origin_s[which]
+    assert (history._search_each(which, hi, t_rel, "left").tolist()
+            == history._search_vectorised(which, hi, t_rel).tolist())
+    few = history.last_col_at_or_before(which[:8], t_abs[:8])
+    many = history.last_col_at_or_before(np.tile(which[:8], 5), np.tile(t_abs[:8], 5))
+    assert many[:few.size].tolist() == few.tolist()
+
+
 @pytest.mark.parametrize(("on_delay_s", "off_delay_s", "raised_after_s", "cleared_after_s"), [
     (0, 0, 0, 0),  # no delays: the first sample beyond the limit raises
     (30, 60, 30, 60),  # the example tank band: 30 s to raise, 60 s to clear
