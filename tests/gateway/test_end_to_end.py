@@ -39,7 +39,8 @@ from simulators.scenario import load_scenario
 from tests.gateway.support import eventually, running
 from tests.support.service import ServiceProcess, make_token
 
-pytestmark = pytest.mark.slow
+# Runs of simulated plants at speed through real processes: 80 s on a loaded machine.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(360)]
 
 EXAMPLE = Path(__file__).parents[2] / "gateway" / "examples" / "nordland-sim.yaml"
 OUTAGE_S = float(os.environ.get("HEATLINK_TEST_OUTAGE_S", "60"))

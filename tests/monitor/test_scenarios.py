@@ -6,6 +6,9 @@ import pytest
 
 from tests.monitor.scenarios import run_scenario
 
+# Each test simulates a day or more and runs the engine over it: 70 s on a loaded machine.
+pytestmark = pytest.mark.timeout(360)
+
 TANK = "glomfjord/smoltfarm/tank1/temp"
 TANK_RULES = {"tank1-band", "tank1-ramp-warn", "tank1-ramp-alarm"}
 
