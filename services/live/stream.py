@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from itertools import compress
 
 import orjson
@@ -72,13 +73,14 @@ def frame(hub: LiveHub, events: Sequence[Event | Span], audience: Audience,
     allowed = audience.series
     for event in events:
         if isinstance(event, Span):
-            rows, seqs = _readings(event, allowed, encoder)
+            keys, ts, numbers, quality, seqs = _allowed(event, allowed)
             done = 0
-            while done < len(rows):  # at most MAX_VALUES_PER_MESSAGE a message
-                take = min(len(rows) - done, MAX_VALUES_PER_MESSAGE - count)
-                values.append(orjson.Fragment(b",".join(rows[done:done + take])))
-                count += take
-                done += take
+            while done < len(keys):  # at most MAX_VALUES_PER_MESSAGE a message
+                end = done + min(len(keys) - done, MAX_VALUES_PER_MESSAGE - count)
+                values.append(orjson.Fragment(encoder.rows(
+                    keys[done:end], ts[done:end], numbers[done:end], quality[done:end])))
+                count += end - done
+                done = end
                 last_value_seq = seqs[done - 1]
                 if count >= MAX_VALUES_PER_MESSAGE:
                     flush()
@@ -87,8 +89,7 @@ def frame(hub: LiveHub, events: Sequence[Event | Span], audience: Audience,
         if not audience.accepts(event):
             continue
         if isinstance(data, tuple):  # a reading's fields (`LiveHub.read` made the event)
-            key, ts, value, quality = data
-            data = encoder.rows([key], [ts], [value], [quality])[0]
+            data = encoder.rows([data[0]], [data[1]], [data[2]], [data[3]])
         if kind == VALUE:
             values.append(orjson.Fragment(data))
             count += 1
@@ -103,9 +104,10 @@ def frame(hub: LiveHub, events: Sequence[Event | Span], audience: Audience,
     return out
 
 
-def _readings(span: Span, allowed: frozenset[str], encoder: RowEncoder
-              ) -> tuple[list[bytes], Sequence[int]]:
-    """The rows of ``span``'s readings whose series ``allowed`` holds, and their seqs."""
+def _allowed(span: Span, allowed: frozenset[str]
+             ) -> tuple[Sequence[str], Sequence[datetime], Sequence[float], Sequence[str],
+                        Sequence[int]]:
+    """The columns of ``span``'s readings whose series ``allowed`` holds, and their seqs."""
     block, start, stop = span
     keys, ts = block.keys[start:stop], block.ts[start:stop]
     values, quality = block.values[start:stop], block.quality[start:stop]
@@ -116,7 +118,7 @@ def _readings(span: Span, allowed: frozenset[str], encoder: RowEncoder
         keys, ts = list(compress(keys, keep)), list(compress(ts, keep))
         values, quality = list(compress(values, keep)), list(compress(quality, keep))
         seqs = list(compress(seqs, keep))
-    return encoder.rows(keys, ts, values, quality), seqs
+    return keys, ts, values, quality, seqs
 
 
 def gap_message(hub: LiveHub, gap: Gap) -> bytes:
