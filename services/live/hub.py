@@ -40,11 +40,10 @@ class Event(NamedTuple):
 
     ``kind`` is open: ``value`` today, ``alert`` and others as their parts are built.
     ``data`` is the event's JSON, encoded once by the writer and shared by every reader;
-    for a reading it is the reading's fields, encoded by the reader that sends it
+    for a stored reading it is the reading's fields, encoded by the reader that sends it
     (`services.live.stream.frame`): most readings are never streamed, and encoding each
-    one at ingest cost the ingest path a tenth of its throughput.
-    A named tuple, not a dataclass: ingest makes one per stored reading, and a tuple of
-    plain values is cheap to build and drops out of the garbage collector's scans.
+    one at ingest cost the ingest path a tenth of its throughput. Stored readings are kept
+    as the columns ingest handed over (`ValueBlock`); ``read`` makes their events.
     """
 
     seq: int
@@ -52,6 +51,35 @@ class Event(NamedTuple):
     data: bytes | ValueFields
     series: str | None = None
     orgs: frozenset[str] | None = None
+
+
+class ValueBlock(NamedTuple):
+    """The readings one ``publish_values`` appended, as the columns ingest handed over:
+    every ring slot of their seqs holds this one block. Building an event per reading
+    was a tenth of the service's CPU under ingest; a stream encodes a block's readings
+    column by column (`services.live.stream.frame`), and `LiveHub.read` makes the events
+    only for the readers that ask for events."""
+
+    first_seq: int
+    kind: str
+    keys: Sequence[str]
+    ts: Sequence[datetime]
+    values: Sequence[float]
+    quality: Sequence[str]
+
+    def event(self, seq: int) -> Event:
+        i = seq - self.first_seq
+        key = self.keys[i]
+        return Event(seq, self.kind, (key, self.ts[i], self.values[i], self.quality[i]), key)
+
+
+class Span(NamedTuple):
+    """Readings ``start`` … ``stop - 1`` of ``block`` (indexes into its columns), in order;
+    the first has seq ``block.first_seq + start``."""
+
+    block: ValueBlock
+    start: int
+    stop: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +109,7 @@ class LiveHub:
             raise ValueError("capacity must be positive")
         self.capacity = capacity
         self.boot = boot or secrets.token_hex(4)
-        self._ring: list[Event | None] = [None] * capacity
+        self._ring: list[Event | ValueBlock | None] = [None] * capacity
         self._last_seq = 0  # seq of the newest event; the first event gets 1
         self._changed = asyncio.Event()
         self._closed = False
@@ -134,18 +162,19 @@ class LiveHub:
     def publish_values(self, kind: str, keys: Sequence[str], ts: Sequence[datetime],
                        values: Sequence[float], quality: Sequence[str],
                        origin: tuple[str, int] | None = None) -> int:
-        """Append one event per reading, its fields not yet encoded, and wake readers once.
-        Readings stored here (``origin`` None) go to ``forward_values`` too."""
-        ring, capacity = self._ring, self.capacity
-        seq = self._last_seq
-        # tuple.__new__ skips the named tuple's Python-level constructor: half the cost of
-        # an event, made once per stored reading.
-        make = tuple.__new__
-        for fields in zip(keys, ts, values, quality, strict=True):
-            seq += 1
-            ring[seq % capacity] = make(Event, (seq, kind, fields, fields[0], None))
+        """Append the readings, their fields not yet encoded, as one `ValueBlock` (an
+        event each, a seq each), and wake readers once. Readings stored here (``origin``
+        None) go to ``forward_values`` too."""
+        count = len(keys)
+        if not len(ts) == len(values) == len(quality) == count:
+            raise ValueError("keys, ts, values and quality must be as long as each other")
         first = self._last_seq + 1
-        self.published_total += seq - self._last_seq
+        seq = self._last_seq + count
+        # Copies: the caller may reuse its lists once this returns (the observer contract).
+        keys, ts, values, quality = list(keys), list(ts), list(values), list(quality)
+        if count:
+            self._fill(first, count, ValueBlock(first, kind, keys, ts, values, quality))
+        self.published_total += count
         self._last_seq = seq
         if seq >= first:
             self._came_from(first, seq - first + 1, origin)
@@ -153,6 +182,21 @@ class LiveHub:
         if origin is None and self.forward_values is not None and seq >= first:
             self.forward_values(first, keys, ts, values, quality)
         return seq
+
+    def _fill(self, first: int, count: int, block: ValueBlock) -> None:
+        """Put ``block`` in the ring slots of seqs ``first`` … ``first + count - 1``: slice
+        assignments, not a Python step per reading."""
+        ring, capacity = self._ring, self.capacity
+        if count >= capacity:  # only its newest ``capacity`` readings stay readable
+            ring[:] = [block] * capacity
+            return
+        start = first % capacity
+        stop = start + count
+        if stop <= capacity:
+            ring[start:stop] = [block] * count
+        else:
+            ring[start:] = [block] * (capacity - start)
+            ring[:stop - capacity] = [block] * (stop - capacity)
 
     def close(self) -> None:
         """Wake every reader for the last time; ``wait`` then returns False."""
@@ -255,15 +299,38 @@ class LiveHub:
         """Events after ``after_seq`` (at most ``limit``), the new cursor, and a gap if the
         ring overran the reader since its last read. ``floor``: leave out the events it
         says the reader has (a reader resumed from another replica's id)."""
+        items, end, gap = self.read_spans(after_seq, limit, floor)
+        events: list[Event] = []
+        for item in items:
+            if isinstance(item, Span):
+                first = item.block.first_seq
+                events += map(item.block.event, range(first + item.start, first + item.stop))
+            else:
+                events.append(item)
+        return events, end, gap
+
+    def read_spans(self, after_seq: int, limit: int = 10_000,
+                   floor: dict[str, int] | None = None
+                   ) -> tuple[list[Event | Span], int, Gap | None]:
+        """As ``read``, with the readings of each ``publish_values`` that are read as one
+        ``Span`` of its block instead of an event each."""
         after_seq, gap = self._check(after_seq, self.event_id(after_seq))
         end = min(self._last_seq, after_seq + limit)
         ring, capacity = self._ring, self.capacity
-        events = [e for seq in range(after_seq + 1, end + 1)
-                  if (e := ring[seq % capacity]) is not None]
-        if floor:
-            seen = self.origins.skip(after_seq, end, floor)
-            events = [e for e in events if not any(lo <= e.seq <= hi for lo, hi in seen)]
-        return events, end, gap
+        seen = self.origins.skip(after_seq, end, floor) if floor else []
+        items: list[Event | Span] = []
+        seq = after_seq + 1
+        while seq <= end:
+            item = ring[seq % capacity]
+            if isinstance(item, ValueBlock):
+                last = min(end, item.first_seq + len(item.keys) - 1)
+                items += _unseen(item, seq, last, seen)
+                seq = last + 1
+                continue
+            if item is not None and not any(lo <= seq <= hi for lo, hi in seen):
+                items.append(item)
+            seq += 1
+        return items, end, gap
 
     async def wait(self, after_seq: int, timeout_s: float) -> bool:
         """Until an event after ``after_seq`` exists (True), or the timeout passes (True,
@@ -275,3 +342,21 @@ class LiveHub:
             return True
         await wait_event(changed, timeout_s)
         return not self._closed
+
+
+def _unseen(block: ValueBlock, first: int, last: int, seen: list[tuple[int, int]]
+            ) -> list[Span]:
+    """The spans of ``block``'s seqs ``first`` … ``last`` outside the ``seen`` ranges."""
+    spans = [(first, last)]
+    for lo, hi in seen:
+        if hi < first or lo > last:
+            continue
+        cut: list[tuple[int, int]] = []
+        for a, b in spans:
+            if a < lo:
+                cut.append((a, min(b, lo - 1)))
+            if b > hi:
+                cut.append((max(a, hi + 1), b))
+        spans = cut
+    base = block.first_seq
+    return [Span(block, a - base, b - base + 1) for a, b in spans]

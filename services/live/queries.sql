@@ -27,3 +27,10 @@ SELECT count(*) FROM stream_tickets WHERE org = $1;
 -- name: share_event
 -- One live event ($2, JSON) to the other replicas' hubs, which LISTEN on the channel ($1).
 SELECT pg_notify($1, $2);
+
+-- name: others_listening
+-- Whether another replica's fan-out listener ($1: its application_name) is connected to
+-- this database, other than this replica's own ($2: its backend pid; 0 when it has none).
+SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+               WHERE datname = current_database() AND application_name = $1
+                 AND pid <> $2);

@@ -25,9 +25,11 @@ SELECT id FROM monitor_findings WHERE rule_id = $1 AND rule_version = $2
     AND series = $3 AND ts = $4 AND state = $5;
 
 -- name: save_watermarks
--- A watermark only moves forward.
+-- A watermark only moves forward. $1: {series: RFC 3339 time with its offset} as one JSON
+-- text: two arrays of a thousand elements cost asyncpg about 1.5 ms to encode, a tenth
+-- of what the service spent on the monitor under ingest; the JSON about 0.1 ms.
 INSERT INTO monitor_watermarks (series, ts)
-SELECT * FROM unnest($1::text[], $2::timestamptz[])
+SELECT key, value::timestamptz FROM json_each_text($1::json)
 ON CONFLICT (series) DO UPDATE SET ts = GREATEST(monitor_watermarks.ts, excluded.ts);
 
 -- name: mark_handed_over

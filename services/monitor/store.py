@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import orjson
 from pydantic import TypeAdapter
 
 from heatlink.cluster.rule_spec import RuleSpec
@@ -173,8 +174,10 @@ class MonitorStore:
                     fid = await conn.fetchval(q("finding_id"), *f.key)
                 ids.append(int(fid))
             if watermarks:
-                await conn.execute(q("save_watermarks"), list(watermarks.keys()),
-                                   list(watermarks.values()))
+                # orjson writes an aware datetime as RFC 3339 with its offset and every
+                # microsecond: PostgreSQL reads back the same instant.
+                await conn.execute(q("save_watermarks"),
+                                   orjson.dumps(dict(watermarks)).decode())
         return ids, stored
 
     async def mark_handed_over(self, ids: Sequence[int], now: datetime) -> None:

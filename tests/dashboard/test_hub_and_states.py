@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+import orjson
 import pytest
 
 from heatlink.cluster.index import ClusterIndex
@@ -20,7 +21,7 @@ from services.dashboard.state import (
     WorstOf,
 )
 from services.live.hub import LiveHub
-from services.live.stream import Audience, frame
+from services.live.stream import MAX_VALUES_PER_MESSAGE, Audience, frame
 
 NOW = datetime(2026, 1, 15, 6, 0, tzinfo=UTC)
 BAND = "glomfjord/smelter/hx1/secondary/supply_temp"  # band 14–22 °C
@@ -58,6 +59,41 @@ def test_values_go_out_together_and_other_kinds_alone_filtered_by_audience() -> 
     assert out == [
         f"id: {hub.boot}:3\nevent: values\ndata: ".encode() + b'{"values":[{"v":1},{"v":3}]}\n\n',
         f"id: {hub.boot}:4\nevent: alert\ndata: ".encode() + b'{"id":"a1"}\n\n']
+
+
+def test_stored_readings_go_out_as_json_objects_a_bounded_number_a_message() -> None:
+    hub = LiveHub()
+    times = [NOW + timedelta(seconds=s) for s in range(3)]
+    readings = [(f"s{i % 7}", times[i % 3], i / 8, "good" if i % 5 else "bad")
+                for i in range(12_000)]
+    keys, ts, values, quality = (list(column) for column in zip(*readings, strict=True))
+    hub.publish_values("value", keys[:7000], ts[:7000], values[:7000], quality[:7000])
+    hub.publish("alert", b'{"id":"a1"}', orgs=frozenset({"farm"}))
+    hub.publish_values("value", keys[7000:], ts[7000:], values[7000:], quality[7000:])
+    items, _, _ = hub.read_spans(0, limit=20_000)
+    chosen = {"s0", "s1", "s2", "s3", "s4", "s5"}  # not s6: the stream filters
+    out = frame(hub, items, Audience("farm", frozenset(chosen)))
+    got: list[dict[str, object]] = []
+    for raw in out:
+        head, _, data = raw.partition(b"data: ")
+        if b"event: values" in head:
+            message = orjson.loads(data)
+            assert 0 < len(message["values"]) <= MAX_VALUES_PER_MESSAGE
+            got += message["values"]
+            # The id is the last value's: the seq of the reading, one after the alert.
+            last = got[-1]
+            seq = next(i for i in range(len(readings), 0, -1)
+                       if (keys[i - 1], values[i - 1]) == (last["series"], last["value"]))
+            assert head.startswith(f"id: {hub.boot}:{seq + (seq > 7000)}\n".encode())
+    wanted = [{"series": k, "ts": t.isoformat(), "value": v, "quality": q}
+              for k, t, v, q in readings if k in chosen]
+    assert got == wanted
+    assert len(out) == 4  # 5,000 values, the other 1,000 before the alert, the alert, the rest
+    first = out[0].partition(b"data: ")[2]
+    # Byte for byte what encoding the readings as objects gives.
+    assert first.startswith(orjson.dumps({"values": [
+        {"series": k, "ts": t, "value": v, "quality": q}
+        for k, t, v, q in readings[:20] if k in chosen]})[:-2])
 
 
 async def test_a_waiting_reader_wakes_when_an_event_arrives() -> None:
