@@ -1,0 +1,63 @@
+"""A chunk: the readings of one series that one `add` brought, packed as one buffer row.
+
+One row per reading cost the buffer more than everything else the gateway does with a
+reading (an index entry, six bound parameters, a row to read back and one to delete).
+A chunk packs its readings in three columns of fixed-width little-endian numbers: source
+times (int64 microseconds), values (float64) and quality codes (uint8). Its unit is one
+for all of them: a change of unit within a series starts a new chunk.
+
+Readings are addressed by their index in the chunk; `skip` leading ones were delivered
+already (a batch took only part of the chunk).
+"""
+
+from __future__ import annotations
+
+import sys
+from array import array
+from dataclasses import dataclass, field
+
+MAX_READINGS = 4096  # a longer run starts a new chunk: a partial take reads less
+BIG_ENDIAN = sys.byteorder == "big"
+
+
+def _bytes(values: array[int] | array[float]) -> bytes:
+    if BIG_ENDIAN:  # the file is little-endian whatever the machine
+        values = array(values.typecode, values)
+        values.byteswap()
+    return values.tobytes()
+
+
+def _array(typecode: str, raw: bytes) -> array[int] | array[float]:
+    values: array[int] | array[float] = array(typecode)
+    values.frombytes(raw)
+    if BIG_ENDIAN:
+        values.byteswap()
+    return values
+
+
+@dataclass(slots=True)
+class Chunk:
+    series_id: int
+    unit: str | None
+    ts_us: array[int] = field(default_factory=lambda: array("q"))
+    values: array[float] = field(default_factory=lambda: array("d"))
+    quality: array[int] = field(default_factory=lambda: array("B"))
+
+    def __len__(self) -> int:
+        return len(self.ts_us)
+
+    def columns(self) -> tuple[bytes, bytes, bytes]:
+        return _bytes(self.ts_us), _bytes(self.values), self.quality.tobytes()
+
+    @classmethod
+    def from_columns(cls, series_id: int, unit: str | None, ts_us: bytes, values: bytes,
+                     quality: bytes) -> Chunk:
+        return cls(series_id, unit, _array("q", ts_us),  # type: ignore[arg-type]
+                   _array("d", values), array("B", quality))  # type: ignore[arg-type]
+
+    def without(self, start: int, stop: int) -> Chunk:
+        """The chunk with readings [start, stop) taken out (those before and after keep
+        their order; those before keep their index)."""
+        return Chunk(self.series_id, self.unit, self.ts_us[:start] + self.ts_us[stop:],
+                     self.values[:start] + self.values[stop:],
+                     self.quality[:start] + self.quality[stop:])
