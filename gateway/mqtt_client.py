@@ -197,10 +197,42 @@ def plain_publish(header: int, packet: bytes | bytearray, begin: int = 0,
     # An empty topic is valid only with a topic alias, which is a property: paho's case.
     if topic_end == begin + 2 or pos >= size or packet[pos] != 0:
         return None
-    message = mqtt.MQTTMessage(mid=mid, topic=bytes(packet[begin + 2:topic_end]))
-    message.dup = bool(header & 0x08)
-    message.qos = qos
-    message.retain = bool(header & 0x01)
-    message.properties = NO_PROPERTIES
-    message.payload = bytes(packet[pos + 1:size])
-    return message
+    return ReceivedMessage(mid, bytes(packet[begin + 2:topic_end]), bytes(packet[pos + 1:size]),
+                           qos, bool(header & 0x08), bool(header & 0x01))
+
+
+_INFO: Any = mqtt.MQTTMessage.__dict__["info"]  # the slot that holds a message's `info`
+
+
+class ReceivedMessage(mqtt.MQTTMessage):
+    """A received message as paho makes it, but for its `info`: the handle of a message
+    being published (with a lock and a condition, a fifth of a received message's cost),
+    which nothing reads of a received one. It is made if it is read."""
+
+    __slots__ = ()
+
+    def __init__(self, mid: int, topic: bytes, payload: bytes, qos: int, dup: bool,
+                 retain: bool) -> None:
+        # Every slot paho's constructor sets, but `info`.
+        self.timestamp = 0.0
+        self.state = mqtt.mqtt_ms_invalid
+        self.mid = mid
+        self._topic = topic
+        self.payload = payload
+        self.qos = qos
+        self.dup = dup
+        self.retain = retain
+        self.properties = NO_PROPERTIES
+
+    @property
+    def info(self) -> mqtt.MQTTMessageInfo:
+        try:
+            held: mqtt.MQTTMessageInfo = _INFO.__get__(self)
+        except AttributeError:
+            held = mqtt.MQTTMessageInfo(self.mid)
+            _INFO.__set__(self, held)
+        return held
+
+    @info.setter
+    def info(self, value: mqtt.MQTTMessageInfo) -> None:
+        _INFO.__set__(self, value)

@@ -40,6 +40,8 @@ def test_a_publish_without_properties_reads_as_paho_reads_it(
     assert (ours.topic, ours.mid, ours.qos, ours.dup, ours.retain, ours.payload) == (
         paho.topic.decode(), paho.mid, paho.qos, paho.dup, paho.retain, paho.payload)
     assert not ours.properties.json()  # type: ignore[union-attr]
+    assert (ours.timestamp, ours.state) == (0.0, mqtt.MQTTMessage().state)
+    assert ours.info.mid == mid  # made when read, as paho makes it
 
 
 def test_anything_else_is_left_to_paho() -> None:
