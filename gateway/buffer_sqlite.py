@@ -22,22 +22,19 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from gateway.buffer_chunks import MAX_READINGS, Chunk
+from gateway.buffer_chunks import EPOCH, MAX_READINGS, ONE_US, Chunk, chunks_of
 from gateway.drops import DropLog
 from gateway.fair_shares import fair_shares
 from gateway.protocols import Transaction
 from heatlink.clock import Clock
-from heatlink.quality import QUALITY_CODES, QUALITY_NAMES
 from heatlink.wire import Reading
 
 T = TypeVar("T")
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-ONE_US = timedelta(microseconds=1)
 
 SHM_BYTES = 32 * 1024  # the WAL's index: one 32 KiB block per 4096 frames of log
 DROP_TO = 0.9  # drop a little past the excess, so the next add does not drop again
@@ -198,29 +195,21 @@ class SqliteBuffer:
             self._truncate_log_over_its_share()
 
     def _chunks(self, readings: list[Reading]) -> list[Chunk]:
-        """The readings as chunks, in order: each series' readings in the order they came,
-        a new chunk where the unit changes or the chunk is full."""
-        done: list[Chunk] = []
-        current: dict[str, Chunk] = {}
-        stamps: dict[datetime, int] = {}  # readings of one message share their timestamps
-        codes = QUALITY_CODES
+        """The readings as chunks, each series' in the order they came."""
+        by_series: dict[str, list[Reading]] = {}
         for r in readings:
-            chunk = current.get(r.series)
-            if chunk is None or chunk.unit != r.unit or len(chunk.ts_us) >= MAX_READINGS:
-                if chunk is not None:
-                    done.append(chunk)
-                sid = self._series_ids.get(r.series)
-                if sid is None:
-                    sid = self._new_series(r.series)
-                chunk = current[r.series] = Chunk(sid, r.unit)
-            ts_us = stamps.get(r.ts)
-            if ts_us is None:
-                ts_us = stamps[r.ts] = to_us(r.ts)
-            chunk.ts_us.append(ts_us)
-            chunk.values.append(r.value)
-            chunk.quality.append(codes.get(r.quality, 2))
-        # Chunks closed early precede the open ones of their series: order holds.
-        return done + list(current.values())
+            group = by_series.get(r.series)
+            if group is None:
+                by_series[r.series] = [r]
+            else:
+                group.append(r)
+        chunks = []
+        for key, group in by_series.items():
+            sid = self._series_ids.get(key)
+            if sid is None:
+                sid = self._new_series(key)
+            chunks += chunks_of(sid, group)
+        return chunks
 
     def _new_series(self, key: str) -> int:
         cur = self.db.execute("INSERT INTO series (key) VALUES (?)", (key,))
@@ -269,10 +258,7 @@ class SqliteBuffer:
                 digest.update(repr((sid, cid, skip, stop, unit)).encode())
                 for column in (chunk.ts_us, chunk.values, chunk.quality):
                     digest.update(column[skip:stop].tobytes())
-                readings.extend(Reading(key, stamps.get(ts_us) or stamps.setdefault(
-                    ts_us, EPOCH + timedelta(microseconds=ts_us)), value, QUALITY_NAMES[q], unit)
-                    for ts_us, value, q in zip(chunk.ts_us[skip:stop], chunk.values[skip:stop],
-                                               chunk.quality[skip:stop], strict=True))
+                readings.extend(chunk.readings(key, skip, stop, stamps))
                 if taken >= n:
                     break
             rows.close()
