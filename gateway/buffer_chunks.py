@@ -17,21 +17,19 @@ from array import array
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from itertools import groupby, repeat
 from operator import itemgetter
 
 from heatlink.quality import QUALITY_CODES, QUALITY_NAMES
-from heatlink.wire import Reading
+from heatlink.wire import Reading, reading_of
 
 MAX_READINGS = 4096  # a longer run starts a new chunk: a partial take reads less
 BIG_ENDIAN = sys.byteorder == "big"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ONE_US = timedelta(microseconds=1)
 # Readings are many and short-lived here: their fields are taken and they are made with
-# C-level calls (itemgetter, tuple.__new__), not a Python-level function per reading.
+# C-level calls (itemgetter, `reading_of`), not a Python-level function per reading.
 TS, VALUE, QUALITY, UNIT = itemgetter(1), itemgetter(2), itemgetter(3), itemgetter(4)
-new_reading = partial(tuple.__new__, Reading)
 
 
 def _bytes(values: array[int] | array[float]) -> bytes:
@@ -75,7 +73,7 @@ class Chunk:
         so far (readings of one message share theirs)."""
         times = [stamps.get(ts_us) or stamps.setdefault(ts_us, EPOCH + ONE_US * ts_us)
                  for ts_us in self.ts_us[start:stop]]
-        return map(new_reading, zip(repeat(key), times, self.values[start:stop],
+        return map(reading_of, zip(repeat(key), times, self.values[start:stop],
                                     map(QUALITY_NAMES.__getitem__, self.quality[start:stop]),
                                     repeat(self.unit)))
 

@@ -23,6 +23,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from math import isfinite
 
 from google.protobuf.message import DecodeError
 
@@ -33,7 +34,7 @@ from gateway.sparkplug.sequence import Sequence as SeqTracker
 from gateway.sparkplug.topic import EdgeTopic, MessageType
 from heatlink.clock import Clock
 from heatlink.units import UNITS
-from heatlink.wire import Quality, Reading
+from heatlink.wire import Quality, Reading, reading_of
 
 log = logging.getLogger("gateway.sparkplug")
 REBIRTH_HOLDOFF = timedelta(seconds=10)  # one request per node at most this often
@@ -48,7 +49,6 @@ class MetricDef:
     unit: str | None
 
 
-Last = tuple[datetime, float, str | None]  # the latest live value: ts, value, unit
 
 
 @dataclass(slots=True)
@@ -57,7 +57,7 @@ class Scope:
 
     by_alias: dict[int, MetricDef] = field(default_factory=dict)
     by_name: dict[str, MetricDef] = field(default_factory=dict)
-    last: dict[str, Last] = field(default_factory=dict)  # series -> latest live value
+    last: dict[str, Reading] = field(default_factory=dict)  # series -> latest live value
     online: bool = True
 
 
@@ -222,7 +222,13 @@ class SparkplugHost:
             series = mdef.series
             if series is None:
                 continue
-            value = number(metric, metric.datatype or mdef.datatype)
+            datatype = metric.datatype or mdef.datatype
+            value: float | NotANumber | None
+            if datatype == pb.Double and metric.WhichOneof("value") == "double_value":
+                double: float = metric.double_value  # the common case, without a call
+                value = double if isfinite(double) else NotANumber("not_finite")
+            else:
+                value = number(metric, datatype)
             if value is None:
                 continue
             if isinstance(value, NotANumber):
@@ -231,11 +237,12 @@ class SparkplugHost:
             ms = metric.timestamp
             ts = (stamps.get(ms) or stamps.setdefault(ms, _ts(ms))) if ms else sent_at
             quality = quality_of(metric) if metric.HasField("properties") else Quality.GOOD
-            append(Reading(series, ts, value, quality, mdef.unit))
+            reading = reading_of((series, ts, value, quality, mdef.unit))
+            append(reading)
             if not metric.is_historical:
                 previous = last.get(series)
-                if previous is None or ts >= previous[0]:
-                    last[series] = (ts, value, mdef.unit)
+                if previous is None or ts >= previous.ts:
+                    last[series] = reading
 
     # ---- time and the broker ---------------------------------------------------------------
 
@@ -291,4 +298,4 @@ def _unknown(scope: Scope, at: datetime) -> list[Reading]:
     """Every series of a scope, stale from `at`: its last value with quality unknown (a
     millisecond after that value at least, so it is the newer of the two)."""
     return [Reading(series, max(at, ts + ONE_MS), value, Quality.UNKNOWN, unit)
-            for series, (ts, value, unit) in scope.last.items()]
+            for series, (_, ts, value, _, unit) in scope.last.items()]
