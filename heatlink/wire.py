@@ -173,6 +173,8 @@ def parse_ts(raw: object) -> datetime | None:
         ts = datetime.fromisoformat(raw)
     except ValueError:
         return None
+    if ts.tzinfo is UTC:  # what nearly every writer sends ("Z", "+00:00"): nothing to do
+        return ts
     if ts.tzinfo is None or ts.utcoffset() is None:
         return None
     try:
