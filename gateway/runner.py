@@ -75,6 +75,15 @@ def build_sources(config: GatewayConfig, clock: Clock) -> list[Source]:
     return sources
 
 
+def tune_collector() -> None:
+    """Fewer young collections (`GC_YOUNG_THRESHOLD`), for a process that runs a gateway:
+    called by `heatlink gateway run` (and the bench, which stands for it), not by `Gateway`,
+    since the collector is the whole process's."""
+    young, *older = gc.get_threshold()
+    if 0 < young < GC_YOUNG_THRESHOLD:  # (0: the collector is off; left so)
+        gc.set_threshold(GC_YOUNG_THRESHOLD, *older)
+
+
 class Gateway:
     def __init__(self, config: GatewayConfig, *, clock: Clock | None = None,
                  sources: Sequence[Source] | None = None, buffer: Buffer | None = None,
@@ -151,9 +160,6 @@ class Gateway:
 
     async def run(self) -> None:
         """Run until cancelled."""
-        young, *older = gc.get_threshold()
-        if 0 < young < GC_YOUNG_THRESHOLD:  # (0: the collector is off; left so)
-            gc.set_threshold(GC_YOUNG_THRESHOLD, *older)
         if isinstance(self.buffer, SqliteBuffer):
             await self.buffer.open()
         await self.status.start()
