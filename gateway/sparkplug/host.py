@@ -209,6 +209,7 @@ class SparkplugHost:
         sent_at = _ts(sent_ms) if sent_ms else now
         by_alias, by_name, last = scope.by_alias, scope.by_name, scope.last
         append = out.readings.append
+        double = pb.Double
         for metric in payload.metrics:
             alias = metric.alias
             mdef = by_alias.get(alias) if alias or metric.HasField("alias") else \
@@ -223,17 +224,20 @@ class SparkplugHost:
             if series is None:
                 continue
             datatype = metric.datatype or mdef.datatype
-            value: float | NotANumber | None
-            if datatype == pb.Double and metric.WhichOneof("value") == "double_value":
-                double: float = metric.double_value  # the common case, without a call
-                value = double if isfinite(double) else NotANumber("not_finite")
+            value: float
+            if datatype == double and metric.WhichOneof("value") == "double_value":
+                value = metric.double_value  # the common case, without a call
+                if not isfinite(value):
+                    out.problems.append(("not_finite", f"{series}: {metric}"[:200]))
+                    continue
             else:
-                value = number(metric, datatype)
-            if value is None:
-                continue
-            if isinstance(value, NotANumber):
-                out.problems.append((value.kind, f"{series}: {metric}"[:200]))
-                continue
+                found = number(metric, datatype)
+                if found is None:
+                    continue
+                if isinstance(found, NotANumber):
+                    out.problems.append((found.kind, f"{series}: {metric}"[:200]))
+                    continue
+                value = found
             ms = metric.timestamp
             ts = (stamps.get(ms) or stamps.setdefault(ms, _ts(ms))) if ms else sent_at
             quality = quality_of(metric) if metric.HasField("properties") else Quality.GOOD
