@@ -19,24 +19,22 @@ import hashlib
 import os
 import sqlite3
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Literal, TypeVar
 
+from gateway.buffer_chunks import EPOCH, MAX_READINGS, ONE_US, Chunk, chunks_of
 from gateway.drops import DropLog
 from gateway.fair_shares import fair_shares
 from gateway.protocols import Transaction
 from heatlink.clock import Clock
-from heatlink.quality import QUALITY_CODES, QUALITY_NAMES
 from heatlink.wire import Reading
 
 T = TypeVar("T")
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-ONE_US = timedelta(microseconds=1)
 
 SHM_BYTES = 32 * 1024  # the WAL's index: one 32 KiB block per 4096 frames of log
 DROP_TO = 0.9  # drop a little past the excess, so the next add does not drop again
@@ -58,12 +56,21 @@ def from_us(ts_us: int) -> datetime:
 
 
 @dataclass(frozen=True, slots=True)
+class InFlight:
+    first: int
+    last: int
+    end: int
+    taken: int
+
+
+@dataclass(frozen=True, slots=True)
 class SqliteTransaction:
     readings: Sequence[Reading]
     batch_id: str
-    # series id -> (first row id, last row id): the rows taken are exactly that series'
-    # rows in this range, because a batch takes each series' oldest rows.
-    ranges: dict[int, tuple[int, int]] = field(repr=False)
+    # series id -> (first chunk id, last chunk id, end, readings taken): a batch takes each
+    # series' oldest readings, so it took all of that series' chunks from the first to
+    # before the last, and the last one's up to index `end`.
+    ranges: dict[int, InFlight] = field(repr=False)
 
 
 class SqliteBuffer:
@@ -86,9 +93,10 @@ class SqliteBuffer:
         self._series_keys: dict[int, str] = {}
         self._pending: dict[int, int] = {}
         self._open_tx: SqliteTransaction | None = None
-        # Touched only on the SQLite thread: series id -> last row id of the batch in
-        # flight. Its rows are each series' oldest, so "in flight" is "id <= last".
-        self._in_flight: dict[int, int] = {}
+        # Touched only on the SQLite thread: series id -> what the batch in flight took of
+        # it. Its readings are each series' oldest: the chunks before `last`, and the
+        # readings of `last` before `end`.
+        self._in_flight: dict[int, InFlight] = {}
         self._in_flight_rows = 0
         self._generation = ""
         self.drops = DropLog(f"{max_bytes} bytes on disk")
@@ -116,9 +124,9 @@ class SqliteBuffer:
         db.execute(f"PRAGMA wal_autocheckpoint={checkpoint_pages}")
         db.execute("PRAGMA temp_store=MEMORY")
         db.executescript(resources.files("gateway").joinpath("buffer_schema.sql").read_text())
-        columns = {row[1] for row in db.execute("PRAGMA table_info(readings)")}
-        if "unit" not in columns:  # a buffer file written before readings carried units
-            db.execute("ALTER TABLE readings ADD COLUMN unit TEXT")
+        if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'readings'"
+                      ).fetchone() is not None:
+            _chunk_old_rows(db)
         row = db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
         if row is None:
             # A fresh file gets a new generation, so batch ids never repeat across files.
@@ -130,9 +138,7 @@ class SqliteBuffer:
             self._series_ids[key] = sid
             self._series_keys[sid] = key
         self._pending = dict(db.execute(
-            "SELECT series_id, COUNT(*) FROM readings GROUP BY series_id").fetchall())
-        db.execute("CREATE TEMP TABLE IF NOT EXISTS in_flight "
-                   "(series_id INTEGER PRIMARY KEY, last_id INTEGER NOT NULL)")
+            "SELECT series_id, SUM(count - skip) FROM chunks GROUP BY series_id").fetchall())
         self._db = db
         self._enforce_quota()  # the quota may have shrunk since the file was written
 
@@ -166,24 +172,19 @@ class SqliteBuffer:
             # Make room first: inserting and then dropping would grow the file past its share.
             self._enforce_quota(room_for_bytes=incoming_bytes)
         added_us = to_us(self._clock.now())
-        rows = []
         counts: dict[int, int] = {}
         db.execute("BEGIN IMMEDIATE")
         try:
-            for r in readings:
-                sid = self._series_ids.get(r.series)
-                if sid is None:
-                    sid = self._new_series(r.series)
-                counts[sid] = counts.get(sid, 0) + 1
-                rows.append((sid, to_us(r.ts), r.value, QUALITY_CODES.get(r.quality, 2),
-                             added_us, r.unit))
-            db.executemany("INSERT INTO readings (series_id, ts_us, value, quality, added_us, "
-                           "unit) VALUES (?, ?, ?, ?, ?, ?)", rows)
+            chunks = self._chunks(readings)
+            db.executemany(INSERT_CHUNK, ((c.series_id, c.unit, len(c), added_us, *c.columns())
+                                          for c in chunks))
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             self._reload_series()
             raise
+        for c in chunks:
+            counts[c.series_id] = counts.get(c.series_id, 0) + len(c)
         for sid, n in counts.items():
             self._pending[sid] = self._pending.get(sid, 0) + n
         # Measuring costs a few PRAGMAs and stats: not at every add while far from the quota.
@@ -192,6 +193,23 @@ class SqliteBuffer:
             self._enforce_quota()
         else:
             self._truncate_log_over_its_share()
+
+    def _chunks(self, readings: list[Reading]) -> list[Chunk]:
+        """The readings as chunks, each series' in the order they came."""
+        by_series: dict[str, list[Reading]] = {}
+        for r in readings:
+            group = by_series.get(r.series)
+            if group is None:
+                by_series[r.series] = [r]
+            else:
+                group.append(r)
+        chunks = []
+        for key, group in by_series.items():
+            sid = self._series_ids.get(key)
+            if sid is None:
+                sid = self._new_series(key)
+            chunks += chunks_of(sid, group)
+        return chunks
 
     def _new_series(self, key: str) -> int:
         cur = self.db.execute("INSERT INTO series (key) VALUES (?)", (key,))
@@ -216,29 +234,44 @@ class SqliteBuffer:
         if not shares:
             return None
         readings: list[Reading] = []
-        ranges: dict[int, tuple[int, int]] = {}
+        ranges: dict[int, InFlight] = {}
         db = self.db
+        # The batch id names the readings: where they are and what they are. Content as
+        # well as place, because dropping over the quota moves readings within a chunk.
+        digest = hashlib.sha256(self._generation.encode())
         # Series read at the same moments (a Sparkplug message's metrics, an OPC UA publish)
         # share their timestamps: each is made once per batch.
         stamps: dict[int, datetime] = {}
         for sid, n in shares.items():
             key = self._series_keys[sid]
-            rows = db.execute("SELECT id, ts_us, value, quality, unit FROM readings "
-                              "WHERE series_id = ? ORDER BY id LIMIT ?", (sid, n)).fetchall()
-            if not rows:
-                continue
-            ranges[sid] = (rows[0][0], rows[-1][0])
-            readings.extend(Reading(key, stamps.get(ts_us) or stamps.setdefault(
-                ts_us, EPOCH + timedelta(microseconds=ts_us)), value, QUALITY_NAMES[q], unit)
-                for _, ts_us, value, q, unit in rows)
+            first = last = end = taken = 0
+            rows = db.execute("SELECT id, unit, count, skip, ts_us, value, quality FROM chunks "
+                              "WHERE series_id = ? ORDER BY id", (sid,))
+            for cid, unit, count, skip, *columns in rows:
+                take = min(count - skip, n - taken)
+                if take <= 0:
+                    continue
+                chunk = Chunk.from_columns(sid, unit, *columns)
+                stop = skip + take
+                first, last, end = first or cid, cid, stop
+                taken += take
+                digest.update(repr((sid, cid, skip, stop, unit)).encode())
+                for column in (chunk.ts_us, chunk.values, chunk.quality):
+                    digest.update(column[skip:stop].tobytes())
+                readings.extend(chunk.readings(key, skip, stop, stamps))
+                if taken >= n:
+                    break
+            rows.close()
+            if taken:
+                ranges[sid] = InFlight(first, last, end, taken)
         if not readings:
             return None
         # Set here, on the SQLite thread, so that no quota check queued behind this begin
-        # can drop a row of the batch before the event loop learns about it.
-        self._in_flight = {sid: last for sid, (_, last) in ranges.items()}
+        # can drop a reading of the batch before the event loop learns about it.
+        self._in_flight = ranges
         self._in_flight_rows = len(readings)
-        digest = hashlib.sha256(repr(sorted(ranges.items())).encode()).hexdigest()[:20]
-        return SqliteTransaction(readings, f"{self._generation}-{digest}", ranges)
+        return SqliteTransaction(readings, f"{self._generation}-{digest.hexdigest()[:20]}",
+                                 ranges)
 
     async def end(self, tx: Transaction, *, delivered: bool) -> None:
         if tx is not self._open_tx or not isinstance(tx, SqliteTransaction):
@@ -260,17 +293,22 @@ class SqliteBuffer:
         db = self.db
         db.execute("BEGIN IMMEDIATE")
         try:
-            deleted: dict[int, int] = {}
-            for sid, (first, last) in tx.ranges.items():
-                cur = db.execute("DELETE FROM readings WHERE series_id = ? AND id BETWEEN ? AND ?",
-                                 (sid, first, last))
-                deleted[sid] = cur.rowcount
+            for sid, taken in tx.ranges.items():
+                db.execute("DELETE FROM chunks WHERE series_id = ? AND id >= ? AND id < ?",
+                           (sid, taken.first, taken.last))
+                row = db.execute("SELECT count FROM chunks WHERE id = ?",
+                                 (taken.last,)).fetchone()
+                if row is not None and taken.end >= row[0]:
+                    db.execute("DELETE FROM chunks WHERE id = ?", (taken.last,))
+                elif row is not None:
+                    db.execute("UPDATE chunks SET skip = ? WHERE id = ?",
+                               (taken.end, taken.last))
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        for sid, n in deleted.items():
-            self._pending[sid] = max(0, self._pending.get(sid, 0) - n)
+        for sid, taken in tx.ranges.items():
+            self._pending[sid] = max(0, self._pending.get(sid, 0) - taken.taken)
 
     async def depth(self) -> int:
         return sum(self._pending.values())
@@ -282,7 +320,7 @@ class SqliteBuffer:
         return max(0.0, (to_us(self._clock.now()) - added_us) / 1e6)
 
     def _oldest_added_us(self) -> int | None:
-        row = self.db.execute("SELECT added_us FROM readings ORDER BY id LIMIT 1").fetchone()
+        row = self.db.execute("SELECT added_us FROM chunks ORDER BY id LIMIT 1").fetchone()
         return None if row is None else int(row[0])
 
     @property
@@ -346,35 +384,91 @@ class SqliteBuffer:
     def _drop_oldest(self, n: int) -> None:
         """Delete the `n` oldest readings that are not in flight, and count them."""
         db = self.db
+        left = n
+        # series id -> (readings, first ts, last ts) dropped
+        dropped: dict[int, tuple[int, int, int]] = {}
+        deletes: list[tuple[int]] = []
+        updates: list[tuple[int, bytes, bytes, bytes, int]] = []
+        rows = db.execute("SELECT id, series_id, unit, count, skip, ts_us, value, quality "
+                          "FROM chunks ORDER BY id")
+        for cid, sid, unit, count, skip, *columns in rows:
+            flight = self._in_flight.get(sid)
+            if flight is not None and cid < flight.last:
+                continue
+            start = flight.end if flight is not None and cid == flight.last else skip
+            take = min(count - start, left)
+            if take <= 0:
+                continue
+            chunk = Chunk.from_columns(sid, unit, *columns)
+            span = chunk.ts_us[start:start + take]
+            was = dropped.get(sid, (0, min(span), max(span)))
+            dropped[sid] = (was[0] + take, min(was[1], min(span)), max(was[2], max(span)))
+            if start == skip and take == count - skip:  # all of it, none in flight
+                deletes.append((cid,))
+            else:
+                rest = chunk.without(start, start + take)
+                updates.append((len(rest), *rest.columns(), cid))
+            left -= take
+            if left <= 0:
+                break
+        rows.close()
+        if not dropped:
+            return
         db.execute("BEGIN IMMEDIATE")
         try:
-            db.execute("DELETE FROM temp.in_flight")
-            db.executemany("INSERT INTO temp.in_flight VALUES (?, ?)", self._in_flight.items())
-            row = db.execute(
-                "SELECT r.id FROM readings r LEFT JOIN temp.in_flight f USING (series_id)"
-                " WHERE f.last_id IS NULL OR r.id > f.last_id ORDER BY r.id LIMIT 1 OFFSET ?",
-                (n - 1,)).fetchone()
-            if row is None:
-                db.execute("ROLLBACK")
-                return
-            spared = ("id <= ? AND NOT EXISTS (SELECT 1 FROM temp.in_flight f"
-                      " WHERE f.series_id = readings.series_id AND readings.id <= f.last_id)")
-            dropped = db.execute(
-                f"SELECT series_id, COUNT(*), MIN(ts_us), MAX(ts_us) FROM readings"
-                f" WHERE {spared} GROUP BY series_id", (row[0],)).fetchall()
-            db.execute(f"DELETE FROM readings WHERE {spared}", (row[0],))
+            db.executemany("DELETE FROM chunks WHERE id = ?", deletes)
+            db.executemany("UPDATE chunks SET count = ?, ts_us = ?, value = ?, quality = ? "
+                           "WHERE id = ?", updates)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        for sid, count, _, _ in dropped:
+        for sid, (count, _, _) in dropped.items():
             self._pending[sid] = max(0, self._pending.get(sid, 0) - count)
-        if dropped:
-            self.drops.dropped(sum(d[1] for d in dropped),
-                               {self._series_keys[d[0]] for d in dropped},
-                               from_us(min(d[2] for d in dropped)),
-                               from_us(max(d[3] for d in dropped)))
+        self.drops.dropped(sum(d[0] for d in dropped.values()),
+                           {self._series_keys[sid] for sid in dropped},
+                           from_us(min(d[1] for d in dropped.values())),
+                           from_us(max(d[2] for d in dropped.values())))
 
     async def check_quota(self) -> None:
         """Enforce the quota now (it is otherwise measured every few percent of it)."""
         await self._run(self._enforce_quota)
+
+
+INSERT_CHUNK = ("INSERT INTO chunks (series_id, unit, count, added_us, ts_us, value, quality) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)")
+
+
+def _chunk_old_rows(db: sqlite3.Connection) -> None:
+    """A buffer file written before chunks keeps one row per reading: those become chunks,
+    in order, and the old table goes. The readings of a series stay in their order; a
+    chunk's time added is its first reading's."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(readings)")}
+    unit = "unit" if "unit" in columns else "NULL"  # written before readings carried units
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        current: dict[int, tuple[Chunk, int]] = {}
+
+        def write(chunks: Iterable[tuple[Chunk, int]]) -> None:
+            db.executemany(INSERT_CHUNK, ((c.series_id, c.unit, len(c), added_us, *c.columns())
+                                          for c, added_us in chunks))
+
+        # Read as written (a full buffer holds millions), while chunks are written.
+        rows = db.execute(f"SELECT series_id, ts_us, value, quality, added_us, {unit} "
+                          "FROM readings ORDER BY id")
+        for sid, ts_us, value, quality, added_us, unit_of in rows:
+            held = current.get(sid)
+            if held is None or held[0].unit != unit_of or len(held[0]) >= MAX_READINGS:
+                if held is not None:
+                    write([held])
+                held = current[sid] = (Chunk(sid, unit_of), added_us)
+            held[0].ts_us.append(ts_us)
+            held[0].values.append(value)
+            held[0].quality.append(quality)
+        rows.close()
+        write(current.values())
+        db.execute("DROP TABLE readings")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 import orjson
 
 from gateway.config import JsonPayload, MqttTopic, NumberPayload
-from heatlink.wire import Reading, check_quality, parse_ts
+from heatlink.wire import Reading, check_quality, parse_ts, reading_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +94,8 @@ def _path(obj: object, path: str) -> object:
 
 
 def _number(raw: object) -> float | None:
+    if type(raw) is float:  # the common case, first
+        return raw
     if isinstance(raw, bool) or not isinstance(raw, int | float):
         return None
     return float(raw)
@@ -139,7 +141,7 @@ def parse_payload(series: str, payload: bytes | bytearray, fmt: JsonPayload | Nu
             if isinstance(checked, tuple):
                 return BadPayload("bad_quality", _sample(payload))
             quality = checked
-    return Reading(series, ts, number, quality)
+    return reading_of((series, ts, number, quality, None))
 
 
 def _loads(payload: bytes | bytearray) -> object:
@@ -157,6 +159,8 @@ def _at(received_at: datetime | Callable[[], datetime]) -> datetime:
 
 
 def _timestamp(raw: object, epoch_unit: str) -> datetime | None:
+    if type(raw) is str:  # the common case, first
+        return parse_ts(raw)
     number = _number(raw)
     if number is not None:
         seconds = number / 1000 if epoch_unit == "ms" else number

@@ -197,11 +197,16 @@ class MqttClientSource:
         client = self._client
         if client is None:
             return
-        # paho reads one packet per call; read on while packets keep coming.
-        for _ in range(READS_PER_WAKE):
+        # paho reads one packet per call; read on while packets keep coming. Plain
+        # PUBLISH packets already whole in the client's buffer go first, in one go.
+        budget = READS_PER_WAKE
+        while budget > 0:
+            handed = client.read_plain(budget)
             before = self._received
-            if client.loop_read() != MQTTErrorCode.MQTT_ERR_SUCCESS or self._received == before:
+            if client.loop_read() != MQTTErrorCode.MQTT_ERR_SUCCESS or \
+                    (self._received == before and not handed):
                 break
+            budget -= handed + 1
         # Bytes already taken off the socket (ours, or TLS's decrypted ones) do not make it
         # readable again: come back for them.
         held = client.buffered()

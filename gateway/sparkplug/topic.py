@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 NAMESPACE = "spBv1.0"
 
@@ -33,6 +34,7 @@ class StateTopic:
     host_id: str
 
 
+@lru_cache(maxsize=4096)  # a group's few topics come again with every message
 def parse_topic(topic: str) -> EdgeTopic | StateTopic | None:
     """None for a topic outside the namespace or of a shape Sparkplug does not define."""
     parts = topic.split("/")

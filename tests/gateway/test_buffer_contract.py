@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,6 +18,7 @@ from heatlink.wire import Reading
 
 T0 = datetime(2026, 1, 15, 6, 0, tzinfo=UTC)
 QUOTA_BYTES = 1024 * 1024
+SMALL_QUOTA_BYTES = 256 * 1024  # the least there is: room for some thousands of readings
 
 
 def readings(series: str, n: int, start: int = 0) -> list[Reading]:
@@ -135,19 +137,60 @@ async def test_sqlite_buffer_survives_reopening(tmp_path: Path, clock: FakeClock
     await second.close()
 
 
+# The buffer file of a gateway from before readings were stored in chunks: one row each.
+OLD_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE series (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE);
+CREATE TABLE readings (id INTEGER PRIMARY KEY AUTOINCREMENT, series_id INTEGER NOT NULL,
+    ts_us INTEGER NOT NULL, value REAL NOT NULL, quality INTEGER NOT NULL,
+    added_us INTEGER NOT NULL, unit TEXT);
+CREATE INDEX readings_by_series ON readings (series_id, id);
+INSERT INTO meta VALUES ('generation', 'old0');
+INSERT INTO series VALUES (1, 'a'), (2, 'b');
+"""
+
+
+async def test_a_buffer_file_of_an_older_gateway_hands_out_its_readings_in_order(
+        tmp_path: Path, clock: FakeClock) -> None:
+    path = tmp_path / "b.sqlite3"
+    db = sqlite3.connect(path)
+    db.executescript(OLD_SCHEMA)
+    t0_us = int(T0.timestamp() * 1_000_000)
+    db.executemany("INSERT INTO readings (series_id, ts_us, value, quality, added_us, unit) "
+                   "VALUES (?, ?, ?, ?, ?, ?)",
+                   [(1 + i % 2, t0_us + i * 1_000_000, float(i), i % 4, t0_us,
+                     "l/s" if i in (6, 8) else None) for i in range(10)])
+    db.commit()
+    db.close()
+    buffer = await SqliteBuffer(path, clock).open()
+    assert await buffer.depth() == 10
+    tx = await buffer.begin(100)
+    assert tx is not None
+    a = [r for r in tx.readings if r.series == "a"]
+    assert [r.value for r in a] == [0.0, 2.0, 4.0, 6.0, 8.0]
+    assert [r.unit for r in a] == [None, None, None, "l/s", "l/s"]
+    assert [r.quality for r in a] == ["good", "bad", "good", "bad", "good"]
+    assert a[1].ts == T0 + timedelta(seconds=2)
+    assert [r.value for r in tx.readings if r.series == "b"] == [1.0, 3.0, 5.0, 7.0, 9.0]
+    await buffer.end(tx, delivered=True)
+    assert await buffer.depth() == 0
+    await buffer.close()
+
+
 async def test_sqlite_quota_drops_the_oldest_and_counts_them(tmp_path: Path,
                                                               clock: FakeClock) -> None:
     buffer = await SqliteBuffer(tmp_path / "b.sqlite3", clock, max_bytes=QUOTA_BYTES).open()
-    for chunk in range(20):
+    added = 200_000  # several times what the quota holds (about 17 bytes a reading)
+    for chunk in range(added // 2000):
         await buffer.add(readings("a", 2000, start=chunk * 2000))
     await buffer.check_quota()
     assert buffer.dropped_total > 0
     assert await buffer.used_bytes() <= QUOTA_BYTES
     depth = await buffer.depth()
-    assert depth + buffer.dropped_total == 40_000
+    assert depth + buffer.dropped_total == added
     tx = await buffer.begin(1)
     assert tx is not None
-    assert tx.readings[0].value == 40_000 - depth  # the newest readings were kept
+    assert tx.readings[0].value == added - depth  # the newest readings were kept
     await buffer.close()
 
 
@@ -181,7 +224,8 @@ async def test_sqlite_quota_bounds_the_files_on_disk_with_the_wal(tmp_path: Path
 async def small_buffer(request: pytest.FixtureRequest, tmp_path: Path,
                        clock: FakeClock) -> AsyncIterator[SqliteBuffer | InMemoryBuffer]:
     """A buffer whose quota holds some thousands of readings."""
-    made = (await SqliteBuffer(tmp_path / "buffer.sqlite3", clock, max_bytes=QUOTA_BYTES).open()
+    made = (await SqliteBuffer(tmp_path / "buffer.sqlite3", clock,
+                               max_bytes=SMALL_QUOTA_BYTES).open()
             if request.param == "sqlite" else InMemoryBuffer(clock, max_readings=5000))
     yield made
     await made.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 from gateway.uplink_http import HttpUplink
 from heatlink.wire import Reading, encode_batch
@@ -25,3 +25,17 @@ async def test_the_uplink_writes_a_batch_as_the_wire_format_defines_it() -> None
         await uplink.close()
     assert json.loads(body) == json.loads(encode_batch("glomfjord-gw1", "b-1", readings))
     assert b"1e-9" in body  # the float written in its shortest form, as the service reads it
+
+
+
+async def test_whole_seconds_and_other_offsets_are_written_as_the_wire_format_defines() -> None:
+    at = datetime(2026, 1, 15, 6, 0, 0, tzinfo=UTC)
+    readings = [Reading("a", at, 1.0),
+                Reading("b", at.astimezone(timezone(timedelta(hours=1))), 2.0),
+                Reading("c", at + timedelta(microseconds=5000), 3.0)]
+    uplink = HttpUplink("http://127.0.0.1:9", "glomfjord-gw1", "token")
+    try:
+        body = gzip.decompress(uplink._encode("b-1", readings))
+    finally:
+        await uplink.close()
+    assert json.loads(body) == json.loads(encode_batch("glomfjord-gw1", "b-1", readings))
