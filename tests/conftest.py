@@ -6,11 +6,17 @@ import os
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from hypothesis import settings
 
 from tests.support.servers import Mosquitto, empty_database, postgres_server
 from tests.support.watchdog import pytest_configure, pytest_timeout_set_timer
 
 __all__ = ["pytest_configure", "pytest_timeout_set_timer"]  # hooks of the watchdog
+
+# No time limit per example: a loaded machine (three test workers on two cores) made a
+# 4 ms example take 510 ms, and a timing is no test of behaviour here.
+settings.register_profile("heatlink", deadline=None)
+settings.load_profile("heatlink")
 
 
 @pytest.fixture(scope="session")

@@ -131,7 +131,10 @@ async def test_forged_results_are_refused_by_the_broker_or_dropped_and_counted(
 
 async def test_replayed_and_out_of_bounds_commands_are_refused_at_the_gateway(
         fresh_database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    async with plant(fresh_database_url, tmp_path, monkeypatch) as p:
+    # Six attempts a step, as the ramp test: on a loaded machine a step at 900× may expire
+    # unconfirmed twice and hold the ramp; expiry is test_expiry_end_to_end's.
+    async with plant(fresh_database_url, tmp_path, monkeypatch,
+                     point_settings={"max_attempts": 6}) as p:
         assert p.gateway is not None
         assert p.gateway.control is not None
         admin = p.broker.broker.superuser
@@ -146,7 +149,7 @@ async def test_replayed_and_out_of_bounds_commands_are_refused_at_the_gateway(
 
             async def two_steps() -> bool:
                 return int((await p.ramp(ramp_id))["step"]) >= 2
-            await until(two_steps, "two steps applied")
+            await until(two_steps, "two steps applied", timeout_s=90)
             async with p.app.client(p.owner) as client:
                 assert (await client.post(f"/v1/control/ramps/{ramp_id}/cancel")
                         ).status_code == 200
