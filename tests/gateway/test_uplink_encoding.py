@@ -13,19 +13,23 @@ from heatlink.wire import Reading, encode_batch
 T0 = datetime(2026, 1, 15, 6, 0, 0, 123456, tzinfo=UTC)
 
 
+async def written(readings: list[Reading]) -> bytes:
+    """The body the uplink would POST for ``readings``, unzipped."""
+    uplink = HttpUplink("http://127.0.0.1:9", "glomfjord-gw1", "token")
+    try:
+        return gzip.decompress(uplink._encode("b-1", readings))
+    finally:
+        await uplink.close()
+
+
 async def test_the_uplink_writes_a_batch_as_the_wire_format_defines_it() -> None:
     readings = [Reading(f"glomfjord/hx{i % 3}/supply_temp", T0 + timedelta(seconds=i // 3),
                         [71.25, -3.0, 1e-9, 12345678.9][i % 4],
                         ["good", "uncertain", "bad", "unknown"][i % 4],
                         "degC" if i % 2 else None) for i in range(40)]
-    uplink = HttpUplink("http://127.0.0.1:9", "glomfjord-gw1", "token")
-    try:
-        body = gzip.decompress(uplink._encode("b-1", readings))
-    finally:
-        await uplink.close()
+    body = await written(readings)
     assert json.loads(body) == json.loads(encode_batch("glomfjord-gw1", "b-1", readings))
     assert b"1e-9" in body  # the float written in its shortest form, as the service reads it
-
 
 
 async def test_whole_seconds_and_other_offsets_are_written_as_the_wire_format_defines() -> None:
@@ -33,9 +37,5 @@ async def test_whole_seconds_and_other_offsets_are_written_as_the_wire_format_de
     readings = [Reading("a", at, 1.0),
                 Reading("b", at.astimezone(timezone(timedelta(hours=1))), 2.0),
                 Reading("c", at + timedelta(microseconds=5000), 3.0)]
-    uplink = HttpUplink("http://127.0.0.1:9", "glomfjord-gw1", "token")
-    try:
-        body = gzip.decompress(uplink._encode("b-1", readings))
-    finally:
-        await uplink.close()
+    body = await written(readings)
     assert json.loads(body) == json.loads(encode_batch("glomfjord-gw1", "b-1", readings))
