@@ -4,12 +4,19 @@ of paging again: Alertmanager's inhibit rule, keyed by the topology instead of l
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import asyncpg
 
 from alerts import episode, store
-from alerts.model import Draft
+from alerts.model import Draft, Severity
 
 ROOT_KINDS = frozenset({"supply_disruption"})
+# After its supply came back, a recipient settles for about its thermal time constant (the
+# smolt tank's 190 m3 turn over in an hour): a warning of its own in that time (the tank
+# falling back to its setpoint after the warm-up overshot) belongs to the episode just
+# summarised, not a new one.
+SETTLE = timedelta(hours=1)
 
 
 async def root_cause(conn: asyncpg.Connection, draft: Draft) -> int | None:
@@ -46,3 +53,23 @@ async def root_cause(conn: asyncpg.Connection, draft: Draft) -> int | None:
         if episode.direction(top.condition) == way:
             return top.id
     return None
+
+
+async def settling_root(conn: asyncpg.Connection, draft: Draft, now: datetime) -> int | None:
+    """The root cause, cleared within `SETTLE`, of the episode a recipient's new warning
+    still belongs to; None when there is none or the symptom is news.
+
+    Grouped under it, the warning is recorded and shown nested but pages nobody: the
+    episode's one summary was sent when its root cleared. An alarm (a limit crossed, the
+    rate limit broken) and a warning of too much heat (the supply coming back too fast)
+    are new risks and page as ever.
+    """
+    if (not draft.symptom_of_upstream or draft.asset is None or draft.kind in ROOT_KINDS
+            or draft.severity is not Severity.WARNING):
+        return None
+    # A root caused upstream is a supply lost (or fouled) and back: more cooling in its
+    # wake is the same episode, warming is not.
+    if episode.direction(draft.condition) >= 0:
+        return None
+    root = await store.settling_root(conn, draft.org, draft.asset, now - SETTLE)
+    return root.id if root is not None else None

@@ -85,6 +85,17 @@ SELECT * FROM alerts WHERE org = $1 AND asset = $2 AND role = 'recipient'
   AND state IN ('active_unack', 'active_ack')
 ORDER BY raised_at DESC LIMIT 1;
 
+-- name: settling_root
+-- The newest alert of an organisation caused upstream and affecting the asset, at the top of
+-- its episode, that cleared at or after $3: the asset is still settling after it.
+-- index: alert_transitions_alert
+SELECT a.* FROM alerts a WHERE a.org = $1 AND a.asset = $2 AND a.role = 'recipient'
+  AND a.cause_asset IS NOT NULL AND a.kind <> 'maintenance' AND a.parent_id IS NULL
+  AND a.state IN ('cleared_unack', 'normal')
+  AND EXISTS (SELECT 1 FROM alert_transitions t WHERE t.alert_id = a.id
+              AND t.event = 'cleared' AND t.at >= $3)
+ORDER BY a.updated_at DESC, a.id DESC LIMIT 1;
+
 -- name: active_disruption
 SELECT * FROM alerts WHERE org = $1 AND exchange = $2 AND kind = 'supply_disruption'
   AND dedup_key <> $3 AND parent_id IS NULL

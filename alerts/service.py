@@ -114,6 +114,8 @@ class AlertService:
             change = replace(change, event="resumed", notify=False)
         if draft.active:
             parent = await inhibit.root_cause(conn, draft)
+            if parent is None and change.event in ("raised", "returned"):
+                parent = await inhibit.settling_root(conn, draft, now)
             # A maintenance notice is never silenced by the window it announces.
             window = None if draft.kind == "maintenance" else await silence.maintenance_window(
                 conn, self._exchanges_for(draft), draft.since_ts or now)

@@ -144,6 +144,14 @@ async def active_root(conn: asyncpg.Connection, org: str, asset: str) -> AlertRo
     return _row(r) if r else None
 
 
+async def settling_root(conn: asyncpg.Connection, org: str, asset: str,
+                        since: datetime) -> AlertRow | None:
+    """The newest alert of ``org`` caused upstream and affecting ``asset``, at the top of
+    its episode, that cleared at or after ``since``."""
+    r = await conn.fetchrow(q("settling_root"), org, asset, since)
+    return _row(r) if r else None
+
+
 async def active_disruption(conn: asyncpg.Connection, org: str, exchange: str,
                             other_than: str) -> AlertRow | None:
     """The newest active supply-disruption alert of ``org`` on ``exchange`` at the top of

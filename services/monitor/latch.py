@@ -116,7 +116,8 @@ class LatchState:
                              np.maximum(self.on_delay_s[i], TURN_DELAY_S), delay)
             if feats.confirmed is not None:
                 delay = np.where(feats.confirmed[p] & (target == enter)
-                                 & (_RANK[target] > _RANK[st]), 0.0, delay)
+                                 & ((_RANK[target] > _RANK[st])
+                                    | (_WAY[target] * _WAY[st] < 0)), 0.0, delay)
             fire = changing & (t - self.since_s[i] >= delay)
             if fire.any():
                 fi = i[fire]

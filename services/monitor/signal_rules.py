@@ -69,6 +69,11 @@ SOURCE_SLOPE_WINDOW_S = 30.0
 # A heat output's noise is about 1 % of its level; a restart or a trip moves it by tens of
 # per cent within that half minute. Changes smaller than this share say nothing.
 SOURCE_MIN_CHANGE_FRACTION = 0.1
+# A trip: a third of the output gone in one sample. The supplier's own disruption rule
+# (the cluster's furnace-trip) pages on that one sample already, so the recipient's fall
+# is predicted from it too, without waiting for a second sample to move the median. A
+# rise keeps the median: a restart has no rule of its own that one spike would also trip.
+SOURCE_TRIP_FRACTION = 0.3
 # A ramped restart (half an hour back to full heat) moves the output by a few per cent a
 # minute: seen by the least-squares slope of two minutes, where its change over the window
 # is five times the noise (about 1 % of the level, the slope's own error over that window),
@@ -105,15 +110,27 @@ def _value_before(chunk: Chunk, j: I64, back_s: F64) -> F64:
 
 def _window_stats(chunk: Chunk, j: I64, window_s: F64) -> tuple[I64, F64, F64]:
     """Sample count, time span and least-squares slope (per s) of each pair's window."""
+    n, span, slope, _ = _window_fit(chunk, j, window_s)
+    return n, span, slope
+
+
+def _window_fit(chunk: Chunk, j: I64, window_s: F64) -> tuple[I64, F64, F64, F64]:
+    """`_window_stats` and the fitted line's value at each pair's sample: where the
+    series is now, without the one sample's noise."""
     rows = chunk.rows(j)
     has = rows >= 0
     n = np.zeros(j.size, dtype=np.int64)
     span = np.zeros(j.size)
     slope = np.full(j.size, np.nan)
+    fitted = np.full(j.size, np.nan)
     if has.any():
-        sums = chunk.history.window(rows[has], chunk.hist_col[j[has]], window_s[has])
+        cols = chunk.hist_col[j[has]]
+        sums = chunk.history.window(rows[has], cols, window_s[has])
         n[has], span[has], slope[has] = sums.n, sums.span_s, sums.slope_per_s()
-    return n, span, slope
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean_t = sums.t / sums.n
+            fitted[has] = sums.mean() + slope[has] * (chunk.history.t[rows[has], cols] - mean_t)
+    return n, span, slope, fitted
 
 
 class BandGroup(RuleGroup):
@@ -145,16 +162,34 @@ class BandGroup(RuleGroup):
         low, high, db = self.low[inst], self.high[inst], self.deadband[inst]
         horizon = self.horizon_s[inst]
         w = self.window_s[inst]
-        n, span, slope = _window_stats(chunk, j, w)
+        n, span, slope, fitted = _window_fit(chunk, j, w)
         n_half, _, slope_half = _window_stats(chunk, j, w / 2)
         # A value levelling off (a controller reaching its setpoint, an exponential
         # approach) is no straight line to a limit: predict only if the recent half of the
         # window falls as fast as the whole.
         steady = slope_half * slope >= DECELERATION_RATIO * slope * slope
-        slope = np.where((n >= 5) & (span >= 0.5 * w) & (n_half >= 3) & steady, slope, np.nan)
-        slope = np.where(np.abs(slope) >= self.min_slope_per_s[inst], slope, np.nan)
-        ttl_slope = time_to_limit_from_slope_s(v, np.nan_to_num(slope), low, high)
+        valid = (n >= 5) & (span >= 0.5 * w) & (n_half >= 3) \
+            & (np.abs(slope) >= self.min_slope_per_s[inst])
+        # A prediction once raised is held while the value keeps heading for the limit,
+        # levelling or not: one noisy half-window withdraws nothing (and pages nothing
+        # again when it comes back).
+        held_slope = np.where(valid, slope, np.nan)
+        slope = np.where(valid & steady, slope, np.nan)
+        # Extrapolated from the fitted line's value now, not from the last sample: near a
+        # limit, one sample's noise (0.05 K against a drift of 0.4 K/h) would move the time
+        # to it by many minutes, and hold a prediction back until the noise happens to help.
+        start = np.where(np.isfinite(held_slope) & np.isfinite(fitted), fitted, v)
+        ttl_slope = time_to_limit_from_slope_s(start, np.nan_to_num(slope), low, high)
+        ttl_held = time_to_limit_from_slope_s(start, np.nan_to_num(held_slope), low, high)
+        # A drift that steepens (a supply declining ever faster as its source fades) reaches
+        # the limit sooner than the whole window's line says: the early end of the range, at
+        # the recent half's slope, is what a warning an hour ahead must meet.
+        with np.errstate(invalid="ignore"):
+            steeper = np.where(slope_half * slope > slope * slope, slope_half, slope)
+        ttl_early = np.minimum(ttl_slope, time_to_limit_from_slope_s(
+            start, np.nan_to_num(steeper), low, high))
         falling, rising = slope < 0, slope > 0
+        held_falling, held_rising = held_slope < 0, held_slope > 0
         # A value that was beyond the other limit a window ago is recovering (a supply
         # coming back after a trip): its slope says where it comes from, not that it will
         # overshoot the far limit. Such a prediction would not come true.
@@ -163,6 +198,8 @@ class BandGroup(RuleGroup):
                 before = _value_before(chunk, j, part * w)
                 rising &= ~(before < low)
                 falling &= ~(before > high)
+                held_rising &= ~(before < low)
+                held_falling &= ~(before > high)
         lost, ttl_thermal = self._thermal(chunk, inst, j, v, low)
         # A supply whose source is disrupted upstream will leave its band: said at once.
         # (Not while it recovers: the source's alarm outlasts the supply's return.)
@@ -172,18 +209,18 @@ class BandGroup(RuleGroup):
         # long before its own slope says so. (A trip is the disruption's business.)
         ttl_decline = np.where(source_lost, np.inf, self._decline_ttl(chunk, inst, j, v, low))
         declining = ttl_decline < horizon
-        pred_low = ((falling & (ttl_slope < horizon)) | (lost & np.isfinite(ttl_thermal))
+        pred_low = ((falling & (ttl_early < horizon)) | (lost & np.isfinite(ttl_thermal))
                     | source_lost | declining)
-        pred_high = rising & (ttl_slope < horizon)
+        pred_high = rising & (ttl_early < horizon)
         enter = np.select([v > high, v < low, pred_low, pred_high],
                           [State.HIGH, State.LOW, State.PREDICTED_LOW, State.PREDICTED_HIGH],
                           State.OK).astype(I8)
         hold_a = np.select([v > high - db, v < low + db], [State.HIGH, State.LOW],
                            State.OK).astype(I8)
-        hold_b = np.select([(falling & (ttl_slope < 2 * horizon))
+        hold_b = np.select([(held_falling & (ttl_held < 2 * horizon))
                             | (lost & np.isfinite(ttl_thermal)) | source_lost
                             | (ttl_decline < 2 * horizon),
-                            rising & (ttl_slope < 2 * horizon)],
+                            held_rising & (ttl_held < 2 * horizon)],
                            [State.PREDICTED_LOW, State.PREDICTED_HIGH], State.OK).astype(I8)
         ttl = np.minimum(np.minimum(ttl_slope, ttl_thermal), ttl_decline)
         # A loss at the supply's source is confirmed by that source's own rule: the supply
@@ -332,7 +369,7 @@ class RampGroup(RuleGroup):
             best_slope = np.where(better, slope, best_slope)
         any_valid = np.isfinite(best_ratio) | ~np.isnan(best_slope)
         clear = self.clear[inst]
-        to_rise, to_fall = self._heat_balance(chunk, inst, j, recent)
+        to_rise, to_fall, stepped = self._heat_balance(chunk, inst, j, recent)
         horizon = self.horizon_s[inst]
         pred_rise, pred_fall = to_rise < horizon, to_fall < horizon
         # A crossing now (time 0) is the measured state's business; a turn coming is news.
@@ -353,6 +390,12 @@ class RampGroup(RuleGroup):
         hold_c = np.select([to_rise < 2 * horizon, to_fall < 2 * horizon],
                            [State.PREDICTED_RISING, State.PREDICTED_FALLING],
                            State.OK).astype(I8)
+        # A turn drawn from a step in the supplier's heat output (a trip, a restart) held
+        # over two samples is a cause, not a noisy slope swinging about its limit: raised at
+        # once, without the on-delay or the turn's delay (the tank still rising from the
+        # last restart when the furnace trips again).
+        confirmed = ((enter == State.PREDICTED_RISING) & (stepped > 0)) \
+            | ((enter == State.PREDICTED_FALLING) & (stepped < 0))
         v = chunk.v[j]
         ttl = time_to_limit_from_slope_s(v, np.nan_to_num(best_slope), self.limits_low[inst],
                                          self.limits_high[inst])
@@ -360,12 +403,14 @@ class RampGroup(RuleGroup):
         ttl = np.where(enter == State.PREDICTED_RISING, to_rise,
                        np.where(enter == State.PREDICTED_FALLING, to_fall, ttl))
         return Features(enter=enter, hold_a=hold_a, hold_b=hold_b, value=v,
-                        slope_per_h=best_slope * 3600, ttl_s=ttl, hold_c=hold_c)
+                        slope_per_h=best_slope * 3600, ttl_s=ttl, hold_c=hold_c,
+                        confirmed=confirmed)
 
     def _heat_balance(self, chunk: Chunk, inst: I64, j: I64, rate_per_s: F64
-                      ) -> tuple[F64, F64]:
+                      ) -> tuple[F64, F64, F64]:
         """Seconds until the recipient's rate of change crosses its rise and its fall
-        limit, from its heat balance; inf when it does not (or nothing is known).
+        limit, from its heat balance; inf when it does not (or nothing is known). Also the
+        sign of a step in the supplier's heat output at each sample (0 where none).
 
         The rate now is measured; the supply temperature now leaving the exchanger
         reaches the tank one pipe delay later, and changes its rate by
@@ -374,6 +419,7 @@ class RampGroup(RuleGroup):
         ceiling (the contract band's top) or floor (the cold water)."""
         to_rise = np.full(j.size, np.inf)
         to_fall = np.full(j.size, np.inf)
+        stepped = np.zeros(j.size)
         for i in {int(x) for x in inst if self.links[int(x)] is not None}:
             link = self.links[i]
             assert link is not None
@@ -394,7 +440,8 @@ class RampGroup(RuleGroup):
                              np.nan_to_num(slope), 0.0)
             # The supply's trend to come, from the supplier's heat output: a restart
             # shows there a minute before the loop's water warms the supply.
-            coming = _source_slope(chunk, link, t, sup_now)
+            coming, step = _source_slope(chunk, link, t, sup_now)
+            stepped[mine] = np.sign(step)
             coming = np.where(np.abs(coming) >= self.min_supply_slope_per_s[i],
                               np.nan_to_num(coming), 0.0)
             # No valid slope yet (a start, a replay's first minutes): taken as steady.
@@ -423,20 +470,23 @@ class RampGroup(RuleGroup):
                     ttl = np.where(np.isfinite(r0) & np.isfinite(w) & np.isfinite(sup_now)
                                    & np.isfinite(sup_in), ttl, np.inf)
                     out[mine] = np.where(np.isnan(ttl), np.inf, ttl)
-        return to_rise, to_fall
+        return to_rise, to_fall, stepped
 
 
-def _source_slope(chunk: Chunk, link: RampLink, t: F64, supply_c: F64) -> F64:
+def _source_slope(chunk: Chunk, link: RampLink, t: F64, supply_c: F64) -> tuple[F64, F64]:
     """The supply temperature's rate of change (K/s) the supplier's heat output implies:
     its change over the last half minute divided by the heat the supply-side flow carries
     per kelvin (ρ·cp·V̇). Zero where the link names no source or flow, or nothing is known.
+    Second, the heat output's step (kW/s; 0 where it only ramps or holds): a trip or a
+    restart, as against a slope.
 
     In steady state all of a loop's heat leaves through its exchanger, so a change of ΔP
     moves the supply by ΔP/(ρ·cp·V̇); the loop's water only delays it by its turnover.
     """
     if not link.source_power or link.supply_flow < 0:
-        return np.zeros(t.size)
+        return np.zeros(t.size), np.zeros(t.size)
     dp_per_s = np.zeros(t.size)
+    steps = np.zeros(t.size)
     for source in link.source_power:
         now = _median3_at(chunk, source, t)
         then = _median3_at(chunk, source, t - SOURCE_SLOPE_WINDOW_S)
@@ -449,17 +499,22 @@ def _source_slope(chunk: Chunk, link: RampLink, t: F64, supply_c: F64) -> F64:
             level = np.maximum(np.abs(now), np.abs(then))
             step = np.where(np.abs(now - then) >= SOURCE_MIN_CHANGE_FRACTION * level,
                             np.nan_to_num(now - then) / SOURCE_SLOPE_WINDOW_S, 0.0)
+            last = value_at(chunk, np.full(t.size, source), t)
+            tripped = (step == 0.0) & (then - last >= SOURCE_TRIP_FRACTION * np.abs(then))
+            step = np.where(tripped, np.nan_to_num(last - then) / SOURCE_SLOPE_WINDOW_S, step)
             gate = SOURCE_MIN_RAMP_FRACTION * level / SOURCE_RAMP_WINDOW_S
             steady = (np.abs(ramp) >= gate) & (np.abs(ramp_then) >= gate) \
                 & (ramp * ramp_then > 0)
             ramp = np.where(steady, np.sign(ramp) * np.minimum(np.abs(ramp),
                                                                np.abs(ramp_then)), 0.0)
         dp_per_s += np.where(np.abs(step) >= np.abs(ramp), step, ramp)
+        steps += step
     flow = value_at(chunk, np.full(t.size, link.supply_flow), t)
     kw_per_k = heat_power_kw(flow, supply_c + 0.5, supply_c - 0.5)
     with np.errstate(invalid="ignore", divide="ignore"):
         rate = dp_per_s / kw_per_k
-    return np.where(np.isfinite(rate) & (kw_per_k > 1.0), rate, 0.0)
+    ok = np.isfinite(rate) & (kw_per_k > 1.0)
+    return np.where(ok, rate, 0.0), np.where(ok, steps, 0.0)
 
 
 def _history_at(chunk: Chunk, series: int, t_s: F64

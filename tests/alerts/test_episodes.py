@@ -238,3 +238,52 @@ async def test_acknowledging_the_cause_acknowledges_what_follows_from_it(
                  if t["event"] == "acknowledged"]
     assert {after[a.id].state for a in [roots[0], *grouped]} == {AlertState.ACTIVE_ACK}
     assert notes == [f"with its group (alert {roots[0].id})"] * len(grouped)
+
+
+async def test_the_tank_falling_back_after_the_warm_up_is_the_episode_just_summarised(
+        pool: asyncpg.Pool, fake_clock: FakeClock, tmp_path: Path) -> None:
+    """A short trip (flapping supply): the furnace is back, the farm had its one summary,
+    and the tank, overshot by the warm-up, falls back toward its setpoint faster than the
+    1 K/h warning. That is the episode just summarised, not a new page; a new alarm, or a
+    warning of too much heat, in the same hour still pages."""
+    ep = await _episode(pool, fake_clock, tmp_path)
+    await _latest(pool, fake_clock, {TANK_TEMP: 12.0})
+    furnace = finding("furnace-trip", FURNACE, "disrupted", value=140.0)
+    await ep.found(furnace)
+    fake_clock.advance(420)
+    rising = finding("tank1-ramp-warn", TANK_TEMP, "rising", kind="ramp", owner="fjordsmolt",
+                     severity="warning", value=11.5)
+    await ep.found(rising)
+    fake_clock.advance(300)
+    await ep.found(_ok(furnace))
+    fake_clock.advance(1500)
+    await ep.found(_ok(rising))
+    farm = [(n["event"], n["alert"]["rule_id"]) for n in ep.told("fjordsmolt")]
+    assert farm == [("raised", "furnace-trip"), ("symptom_escalated", "furnace-trip"),
+                    ("cleared", "furnace-trip")]
+
+    # Eleven minutes later the tank falls back at more than 1 K/h: grouped, no page.
+    fake_clock.advance(660)
+    falling = replace(rising, state="falling", previous_state="ok", value=12.6)
+    await ep.found(falling)
+    assert len(ep.told("fjordsmolt")) == 3
+    row = await pool.fetchrow("SELECT state, parent_id FROM alerts WHERE rule_id = "
+                              "'tank1-ramp-warn' AND org = 'fjordsmolt'")
+    root_id = ep.told("fjordsmolt")[0]["alert"]["id"]
+    assert (row["state"], row["parent_id"]) == ("active_unack", root_id)
+
+    # An alarm in the same hour is a new risk: paged.
+    fast = finding("tank1-ramp-alarm", TANK_TEMP, "falling", kind="ramp", owner="fjordsmolt",
+                   value=12.4)
+    await ep.found(fast)
+    assert [(n["event"], n["alert"]["rule_id"]) for n in ep.told("fjordsmolt")[3:]] == [
+        ("raised", "tank1-ramp-alarm")]
+
+    # Over an hour after the recovery, the same warning is news again.
+    fake_clock.advance(600)
+    await ep.found(_ok(falling), _ok(fast))
+    told = len(ep.told("fjordsmolt"))
+    fake_clock.advance(3600)
+    await ep.found(falling)
+    assert [(n["event"], n["alert"]["rule_id"]) for n in ep.told("fjordsmolt")[told:]] == [
+        ("returned", "tank1-ramp-warn")]

@@ -44,3 +44,13 @@ def test_a_prediction_an_upstream_rule_confirmed_skips_the_on_delay() -> None:
                                                                       State.PREDICTED_LOW)]
     plain = LatchState(on_delay_s=np.full(1, 60.0), off_delay_s=np.full(1, 60.0))
     assert _walk(plain, [0, 10, 20], _feats(enter, [False] * 3)) == []
+
+
+def test_a_confirmed_turn_skips_the_turn_delay() -> None:
+    """The tank still rises from the last restart when the furnace trips again: the fall
+    predicted from the trip's step in the heat output is raised with that sample."""
+    latch = LatchState(on_delay_s=np.zeros(1), off_delay_s=np.full(1, 60.0))
+    latch.state[0] = State.RISING
+    turn = [State.PREDICTED_FALLING] * 2
+    assert _walk(latch, [0, 10], _feats(turn, [True, True])) == [(0.0,
+                                                                  State.PREDICTED_FALLING)]
