@@ -67,6 +67,9 @@ class HistoryFill:
             log.warning("source %s: history read for the gap failed (%s); the gap stays",
                         self.config.name, exc or type(exc).__name__)
             return []
+        finally:
+            # Read after `went_up`: this says the reconnect's gap was dealt with.
+            self._stats.events["gap_fills"] += 1
 
     async def _fill(self, client: Client) -> list[Reading]:
         cfg = self.config.history

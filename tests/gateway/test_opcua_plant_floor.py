@@ -143,12 +143,15 @@ async def test_a_server_without_history_is_named_once_in_the_log(
             t0 = datetime.now(UTC).replace(microsecond=0)
             await write(sim, SUPPLY, 30.0, t0)
             await uplink.until(lambda rs: any(r.ts == t0 for r in rs))
+            events = source.stats.events
             with caplog.at_level(logging.INFO, logger="gateway.opcua"):
                 for round_ in range(2):
                     proxy.freeze()
                     await eventually(lambda: not source.up)
                     proxy.thaw()
-                    await eventually(lambda: source.up, what=f"up again ({round_})")
+                    # The gap is read after the source is up again: wait for that, too.
+                    await eventually(lambda n=round_: source.up and events["gap_fills"] > n,
+                                     what=f"up again and its gap dealt with ({round_})")
             said = [r for r in caplog.records if "keeps no history" in r.getMessage()]
             assert len(said) == 1
     finally:
