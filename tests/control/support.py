@@ -169,7 +169,7 @@ async def gateway_running(config: Any, clock: SimClock) -> AsyncIterator[Gateway
             await task
 
 
-async def until(check: Callable[[], Awaitable[bool]], what: str, timeout_s: float = 30.0,
+async def until(check: Callable[[], Awaitable[bool]], what: str, timeout_s: float = 90.0,
                 poll_s: float = 0.05) -> None:
     """Poll another component's state (a database row, an HTTP answer): there is no event
     to await across the service's API."""
@@ -224,7 +224,7 @@ class Plant:
                 " WHERE s.key = $1)", TEMP))
         await until(stored, "a tank temperature stored")
 
-    async def until_status(self, ramp_id: int, status: str, timeout_s: float = 30.0) -> None:
+    async def until_status(self, ramp_id: int, status: str, timeout_s: float = 90.0) -> None:
         async def reached() -> bool:
             return bool((await self.ramp(ramp_id))["status"] == status)
         await until(reached, f"ramp {ramp_id} {status}", timeout_s)

@@ -49,7 +49,10 @@ async def open_dashboard(browser: Any, url: str, login: tuple[str, str], *,
                          without_alerts: bool = False, **context: Any) -> Any:
     """The dashboard in a new browser context, logged in as ``login`` (username,
     password) through the page's sign-in form."""
-    page = await (await browser.new_context(**context)).new_page()
+    opened_context = await browser.new_context(**context)
+    # Log-in (argon2id), page and stream take seconds on a loaded machine, not 30.
+    opened_context.set_default_timeout(60_000)
+    page = await opened_context.new_page()
     if without_alerts:  # a service built without the alert part: its endpoints are 404
         for path in ("**/v1/alerts", "**/v1/maintenance"):
             await page.route(path, lambda route: route.fulfill(status=404, json={
