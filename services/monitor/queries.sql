@@ -24,10 +24,19 @@ SELECT * FROM monitor_rule_versions WHERE rule_id = $1 ORDER BY version;
 SELECT id FROM monitor_findings WHERE rule_id = $1 AND rule_version = $2
     AND series = $3 AND ts = $4 AND state = $5;
 
--- name: save_watermarks
+-- name: move_watermarks
 -- A watermark only moves forward. $1: {series: RFC 3339 time with its offset} as one JSON
 -- text: two arrays of a thousand elements cost asyncpg about 1.5 ms to encode, a tenth
 -- of what the service spent on the monitor under ingest; the JSON about 0.1 ms.
+-- The common save, every series known and moved on: a plain update costs the database
+-- about a third less than the upsert below (no speculative insert, no tuple lock per row).
+-- Its row count tells the caller whether some series were left for `save_watermarks`.
+UPDATE monitor_watermarks AS w SET ts = v.value::timestamptz
+FROM json_each_text($1::json) AS v
+WHERE w.series = v.key AND w.ts < v.value::timestamptz;
+
+-- name: save_watermarks
+-- The same for series not stored yet (or not moved on): inserted, or kept at the later time.
 INSERT INTO monitor_watermarks (series, ts)
 SELECT key, value::timestamptz FROM json_each_text($1::json)
 ON CONFLICT (series) DO UPDATE SET ts = GREATEST(monitor_watermarks.ts, excluded.ts);
