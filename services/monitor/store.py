@@ -179,7 +179,7 @@ class MonitorStore:
                 marks = orjson.dumps(dict(watermarks)).decode()
                 moved = await conn.execute(q("move_watermarks"), marks)
                 if int(moved.rpartition(" ")[2]) < len(watermarks):
-                    await conn.execute(q("save_watermarks"), marks)
+                    await conn.execute(q("add_watermarks"), marks)
         return ids, stored
 
     async def mark_handed_over(self, ids: Sequence[int], now: datetime) -> None:
