@@ -176,8 +176,10 @@ class MonitorStore:
             if watermarks:
                 # orjson writes an aware datetime as RFC 3339 with its offset and every
                 # microsecond: PostgreSQL reads back the same instant.
-                await conn.execute(q("save_watermarks"),
-                                   orjson.dumps(dict(watermarks)).decode())
+                marks = orjson.dumps(dict(watermarks)).decode()
+                moved = await conn.execute(q("move_watermarks"), marks)
+                if int(moved.rpartition(" ")[2]) < len(watermarks):
+                    await conn.execute(q("add_watermarks"), marks)
         return ids, stored
 
     async def mark_handed_over(self, ids: Sequence[int], now: datetime) -> None:

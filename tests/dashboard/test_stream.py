@@ -62,7 +62,8 @@ async def test_a_reconnect_with_the_last_event_id_misses_nothing(
             stream = messages(response)
             assert (await anext(stream)).event == "hello"
             seen, _ = await values_until(stream, SHARED, 17.3)
-    assert [v["value"] for v in seen] == [17.1, 17.2, 17.3]
+    # Heat power the monitor derives from these readings (shared with the farm) may pass by.
+    assert [v["value"] for v in seen if v["series"] == SHARED] == [17.1, 17.2, 17.3]
 
 
 async def test_a_cursor_from_another_run_is_told_to_reload(

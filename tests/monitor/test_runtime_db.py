@@ -15,7 +15,7 @@ from services.monitor.engine import Engine
 from services.monitor.group import VersionedRule
 from services.monitor.plan import plan_from_cluster
 from services.monitor.runtime import NotOwner, RuleChangeError, start_monitor
-from services.monitor.store import FindingFilter
+from services.monitor.store import FindingFilter, MonitorStore
 from services.monitor.testing import FlakyFindingSink, RecordingFindingSink
 from tests.monitor.dbsupport import T0, TANK, Batch, ingest, store, tank_readings
 from tests.monitor.plant import glomfjord
@@ -192,3 +192,17 @@ async def test_staleness_follows_the_clock_not_the_readings(pool: asyncpg.Pool,
             ("unknown", T0 + timedelta(seconds=590 + 120))]
     finally:
         await runtime.stop()
+
+
+async def test_a_watermark_only_moves_forward_and_new_series_get_one(pool: asyncpg.Pool) -> None:
+    """A save whose series are partly behind (a batch evaluated out of order), partly ahead
+    and partly new leaves each at its latest time."""
+    monitor = MonitorStore(pool)
+    await monitor.save([], {"a": T0 + timedelta(minutes=5), "b": T0})
+    await monitor.save([], {"a": T0, "b": T0 + timedelta(minutes=1),
+                            "c": T0 + timedelta(minutes=2)})
+    assert await monitor.watermarks() == {"a": T0 + timedelta(minutes=5),
+                                          "b": T0 + timedelta(minutes=1),
+                                          "c": T0 + timedelta(minutes=2)}
+    await monitor.save([], {"a": T0 + timedelta(minutes=6), "b": T0 + timedelta(minutes=1)})
+    assert (await monitor.watermarks())["a"] == T0 + timedelta(minutes=6)
