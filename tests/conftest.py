@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 from hypothesis import settings
@@ -17,6 +18,13 @@ __all__ = ["pytest_configure", "pytest_timeout_set_timer"]  # hooks of the watch
 # 4 ms example take 510 ms, and a timing is no test of behaviour here.
 settings.register_profile("heatlink", deadline=None)
 settings.load_profile("heatlink")
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Modules to workers whole, the plants at 900x one at a time (tests/support/scheduling)."""
+    from tests.support.scheduling import ByModule
+
+    return ByModule(config, log)
 
 
 @pytest.fixture(scope="session")

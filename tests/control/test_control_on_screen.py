@@ -18,7 +18,7 @@ from tests.dashboard.test_browser import ARTIFACTS, CHROMIUM, open_dashboard
 from tests.support.chromium import launched_chromium
 from tests.support.service import make_token, make_user
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("plant-at-900x"),
+pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium")]
 
 

@@ -18,7 +18,7 @@ import pytest
 
 from tests.control.support import POINT, TANK, gateway_config, gateway_running, plant, until
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("plant-at-900x")]
+pytestmark = pytest.mark.slow
 
 
 async def test_an_unconfirmed_command_expires_and_is_never_applied_late(

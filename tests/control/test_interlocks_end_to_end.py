@@ -14,7 +14,7 @@ from heatlink.findings import Finding
 from services.runtimes import runtimes_of
 from tests.control.support import POINT, TEMP, Plant, plant, until
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("plant-at-900x")]
+pytestmark = pytest.mark.slow
 FARM = "glomfjord/smoltfarm"
 
 

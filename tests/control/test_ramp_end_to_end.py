@@ -17,7 +17,7 @@ from tests.support.service import make_token
 
 # Hours of plant time at 900×: a starved simulator runs slower than that, and three test
 # workers on two cores starve it (77 s, and once past 120 s, of wall time).
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(360), pytest.mark.xdist_group("plant-at-900x")]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(360)]
 LIMIT_K_PER_H = 2.0  # the example cluster's tank1-ramp-alarm
 
 

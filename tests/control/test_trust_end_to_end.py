@@ -42,7 +42,7 @@ from tests.control.support import (
 from tests.support.servers import BrokerUser
 from tests.support.service import make_token
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("plant-at-900x")]
+pytestmark = pytest.mark.slow
 
 
 def _result_for(command_id: str, status: str) -> Any:
