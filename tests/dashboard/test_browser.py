@@ -179,18 +179,25 @@ async def test_an_announced_maintenance_shows_as_a_planned_outage(
             "ends_at": (now + timedelta(hours=2)).isoformat(),
             "reason": "valve replacement on HX-3"})
     assert response.status_code == 201, response.text
-    page = await open_dashboard(browser, live_service.url, org_users["mo-greenhouse"],
-                                viewport={"width": 1200, "height": 900})
-    card = page.locator("article[data-exchange='mo-greenhouse']")
-    assert await card.get_attribute("data-state") == "planned_outage"
-    node = page.locator("#graph .node[data-asset='mo/fjernvarme/hx3']")
-    assert await node.get_attribute("data-state") == "planned_outage"
-    window = page.locator("#maintenance-list li[data-exchange='mo-greenhouse']")
-    assert "valve replacement" in (await window.text_content() or "")
-    ARTIFACTS.mkdir(exist_ok=True)
-    await page.screenshot(path=str(ARTIFACTS / "dashboard-planned-outage.png"),
-                          full_page=True)
-    assert page.errors == []
+    try:
+        page = await open_dashboard(browser, live_service.url, org_users["mo-greenhouse"],
+                                    viewport={"width": 1200, "height": 900})
+        card = page.locator("article[data-exchange='mo-greenhouse']")
+        assert await card.get_attribute("data-state") == "planned_outage"
+        node = page.locator("#graph .node[data-asset='mo/fjernvarme/hx3']")
+        assert await node.get_attribute("data-state") == "planned_outage"
+        window = page.locator("#maintenance-list li[data-exchange='mo-greenhouse']")
+        assert "valve replacement" in (await window.text_content() or "")
+        ARTIFACTS.mkdir(exist_ok=True)
+        await page.screenshot(path=str(ARTIFACTS / "dashboard-planned-outage.png"),
+                              full_page=True)
+        assert page.errors == []
+    finally:
+        # The service is the session's: a window left open would hold back the alerts
+        # of the Mo exchanges in every later test (there is no API to end one early).
+        await runtimes_of(live_service.app).pool.execute(
+            "UPDATE maintenance_windows SET cancelled_at = now() WHERE reason = $1",
+            "valve replacement on HX-3")
 
 
 async def test_a_person_signs_in_and_out_in_the_browser(
