@@ -32,6 +32,14 @@ ONE_US = timedelta(microseconds=1)
 TS, VALUE, QUALITY, UNIT = itemgetter(1), itemgetter(2), itemgetter(3), itemgetter(4)
 
 
+def to_us(ts: datetime) -> int:
+    return (ts - EPOCH) // ONE_US
+
+
+def from_us(ts_us: int) -> datetime:
+    return EPOCH + ONE_US * ts_us
+
+
 def _bytes(values: array[int] | array[float]) -> bytes:
     if BIG_ENDIAN:  # the file is little-endian whatever the machine
         values = array(values.typecode, values)
@@ -71,7 +79,7 @@ class Chunk:
                  stamps: dict[int, datetime]) -> Iterator[Reading]:
         """Readings [start, stop) of the chunk, as series `key`; `stamps` holds the times made
         so far (readings of one message share theirs)."""
-        times = [stamps.get(ts_us) or stamps.setdefault(ts_us, EPOCH + ONE_US * ts_us)
+        times = [stamps.get(ts_us) or stamps.setdefault(ts_us, from_us(ts_us))
                  for ts_us in self.ts_us[start:stop]]
         return map(reading_of, zip(repeat(key), times, self.values[start:stop],
                                     map(QUALITY_NAMES.__getitem__, self.quality[start:stop]),
@@ -99,6 +107,6 @@ def chunks_of(series_id: int, readings: Sequence[Reading]) -> list[Chunk]:
 
 
 def _packed(series_id: int, unit: str | None, readings: Sequence[Reading]) -> Chunk:
-    return Chunk(series_id, unit, array("q", [(ts - EPOCH) // ONE_US for ts in map(TS, readings)]),
+    return Chunk(series_id, unit, array("q", map(to_us, map(TS, readings))),
                  array("d", map(VALUE, readings)),
                  array("B", map(QUALITY_CODES.get, map(QUALITY, readings), repeat(2))))

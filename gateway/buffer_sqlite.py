@@ -22,12 +22,12 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from gateway.buffer_chunks import EPOCH, MAX_READINGS, ONE_US, Chunk, chunks_of
+from gateway.buffer_chunks import MAX_READINGS, Chunk, chunks_of, from_us, to_us
 from gateway.drops import DropLog
 from gateway.fair_shares import fair_shares
 from gateway.protocols import Transaction
@@ -45,14 +45,6 @@ MEASURE_EVERY = 0.05  # share of the data budget added (estimated) between measu
 def wal_budget(max_bytes: int) -> int:
     """The WAL's share of the quota: an eighth, between 128 KiB and 8 MiB."""
     return min(max(max_bytes // 8, 128 * 1024), 8 * 1024 * 1024)
-
-
-def to_us(ts: datetime) -> int:
-    return (ts - EPOCH) // ONE_US
-
-
-def from_us(ts_us: int) -> datetime:
-    return EPOCH + timedelta(microseconds=ts_us)
 
 
 @dataclass(frozen=True, slots=True)
