@@ -143,6 +143,23 @@ def wire_readings(readings: Sequence[Reading]) -> list[dict[str, Any]]:
     return wire
 
 
+def wire_readings_for_orjson(readings: Sequence[Reading]) -> list[dict[str, Any]]:
+    """`wire_readings` for orjson (the gateway's uplink), which writes a UTC timestamp
+    itself, in C: formatting them in Python was most of the cost of a batch. orjson writes
+    what `format_ts` writes when there is a fraction of a second; whole seconds (orjson
+    leaves out the fraction) and other offsets go through `format_ts`."""
+    wire = []
+    for r in readings:
+        ts = r.ts
+        item = {"series": r.series,
+                "ts": ts if ts.microsecond and ts.tzinfo is UTC else format_ts(ts),
+                "value": r.value, "quality": str(r.quality)}
+        if r.unit is not None:
+            item["unit"] = r.unit
+        wire.append(item)
+    return wire
+
+
 def encode_batch(gateway: str, batch_id: str, readings: list[Reading]) -> bytes:
     body = {"gateway": gateway, "batch_id": batch_id, "readings": wire_readings(readings)}
     return json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
