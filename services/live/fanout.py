@@ -21,7 +21,14 @@ so streams reload.
 
 Every message carries its origin (the publishing hub's boot) and the seq its first event
 had there, so each hub knows where every event came from and a stream resumes with
-``Last-Event-ID`` on any replica (`services.live.origins`).
+``Last-Event-ID`` on any replica (`services.live.origins`). It also carries ``p``, the seq
+of the event the origin meant to share just before it, sent or not: an origin's numbering
+has holes that lose nothing (events it keeps to itself), and the chain tells those from
+events that never arrived (sent while nobody listened, or lost with a failed send). A
+receiver that finds the chain broken while it listened puts a ``gap`` in its hub, and a
+reader resumed from before a break it never saw is told (`Origins.resume`). Events go out
+in the order they were published, readings and other events alike, since a hub takes an
+origin's events in that origin's order.
 """
 
 from __future__ import annotations
@@ -47,6 +54,15 @@ LISTENER_NAME = "heatlink live"  # the listener connection's application_name
 MAX_PAYLOAD = 7900  # PostgreSQL refuses a NOTIFY payload of 8000 bytes or more
 _RECONNECT_S = 1.0
 
+# A batch of readings stored here: its first seq, keys, times, values and qualities.
+_Batch = tuple[int, Sequence[str], Sequence[datetime], Sequence[float], Sequence[str]]
+
+
+def _last_seq_of(item: _Batch | dict[str, Any]) -> int:
+    if isinstance(item, dict):
+        return int(item["n"])
+    return item[0] + len(item[1]) - 1
+
 
 class LiveFanout:
     """The hub's forwarder (its readings and other events), sending to and listening on
@@ -57,14 +73,16 @@ class LiveFanout:
         self.pool = pool
         self.database_url = database_url
         self.origin = hub.boot  # our own notifications come back: skipped
-        # Every payload starts with its origin (``_payloads``): ours are recognised
+        # Every payload starts with its origin (``payloads``): ours are recognised
         # without parsing them.
         self._own_prefix = '{"o":' + orjson.dumps(self.origin).decode()
         self._listener_pid = 0  # the backend pid of our listener's connection, 0: none
-        self._batches: list[tuple[int, Sequence[str], Sequence[datetime], Sequence[float],
-                                  Sequence[str]]] = []
+        # What waits to be shared, in publish order: a batch of readings (its first seq and
+        # columns) or another event (its message).
+        self._queue: list[_Batch | dict[str, Any]] = []
+        self._chain = 0  # our seq of the last event meant to be shared, sent or not
         self._step = 64  # readings per payload, adapted to stay under the limit
-        self._others: list[dict[str, Any]] = []
+        self._quiet: set[str] = set()  # origins whose break a reconnect gap already told
         self._pending = asyncio.Event()
         self._listening = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -77,30 +95,39 @@ class LiveFanout:
                          quality: Sequence[str]) -> None:
         """Called by the hub for readings stored here, ``first_seq`` the first one's seq."""
         # Keeps the batch's own lists: O(1) here, on the ingest request's path.
-        self._batches.append((first_seq, series_keys, ts, values, quality))
+        self._queue.append((first_seq, series_keys, ts, values, quality))
         self._pending.set()
 
     def forward(self, event: Event) -> None:
         """Called by the hub for every event published here other than readings."""
         assert isinstance(event.data, bytes)
-        self._others.append({"k": event.kind, "d": event.data.decode(), "s": event.series,
-                             "o": sorted(event.orgs) if event.orgs is not None else None,
-                             "n": event.seq})
+        self._queue.append({"k": event.kind, "d": event.data.decode(), "s": event.series,
+                            "o": sorted(event.orgs) if event.orgs is not None else None,
+                            "n": event.seq})
         self._pending.set()
 
-    def _payloads(self) -> list[str]:
-        batches, self._batches = self._batches, []
-        others, self._others = self._others, []
+    def drop_pending(self) -> None:
+        """Forget what waits to be shared (nobody to tell, or the send failed); the next
+        message's chain still counts it, so a receiver knows it never came."""
+        queue, self._queue = self._queue, []
+        if queue:
+            self._chain = _last_seq_of(queue[-1])
+
+    def payloads(self) -> list[str]:
+        """What waits to be shared, as NOTIFY payloads in publish order."""
+        queue, self._queue = self._queue, []
         out: list[str] = []
-        for first_seq, keys, ts, values, quality in batches:
-            out += self._columns(first_seq, keys, ts, values, quality)
-        for other in others:
-            payload = orjson.dumps({"o": self.origin, "e": other}).decode()
-            if len(payload.encode()) <= MAX_PAYLOAD:
-                out.append(payload)
-            else:  # an event too big to notify is streamed only where it was published
-                log.warning("live event %r too large to share with other replicas",
-                            other["k"])
+        for item in queue:
+            if isinstance(item, dict):
+                payload = orjson.dumps({"o": self.origin, "p": self._chain, "e": item})
+                if len(payload) <= MAX_PAYLOAD:
+                    out.append(payload.decode())
+                else:  # streamed only where it was published; the chain tells the others
+                    log.warning("live event %r too large to share with other replicas",
+                                item["k"])
+                self._chain = item["n"]
+            else:
+                out += self._columns(*item)
         return out
 
     def _columns(self, first_seq: int, keys: Sequence[str], ts: Sequence[datetime],
@@ -112,18 +139,20 @@ class LiveFanout:
         while start < n:
             end = min(n, start + step)
             payload = orjson.dumps({"o": self.origin, "n": first_seq + start,
-                                    "k": keys[start:end],
+                                    "p": self._chain, "k": keys[start:end],
                                     "t": ts[start:end], "v": values[start:end],
                                     "q": quality[start:end]},
                                    option=orjson.OPT_SERIALIZE_NUMPY)
             if len(payload) > MAX_PAYLOAD:
                 if end - start == 1:  # one reading that cannot fit (never with valid keys)
                     log.warning("live: a reading of %s too large to share", keys[start])
+                    self._chain = first_seq + start
                     start = end
                     continue
                 step = max(1, (end - start) // 2)
                 continue
             out.append(payload.decode())
+            self._chain = first_seq + end - 1
             # The next chunk sized to fill about nine tenths of the limit.
             step = max(1, int((end - start) * MAX_PAYLOAD * 0.9 / len(payload)))
             start = end
@@ -138,10 +167,9 @@ class LiveFanout:
                 async with self.pool.acquire() as conn:
                     if not await conn.fetchval(q("others_listening"), LISTENER_NAME,
                                                self._listener_pid):
-                        self._batches.clear()  # nobody else to tell
-                        self._others.clear()
+                        self.drop_pending()  # nobody else to tell
                         continue
-                    payloads = self._payloads()
+                    payloads = self.payloads()
                     if not payloads:
                         continue
                     async with conn.transaction():
@@ -150,9 +178,8 @@ class LiveFanout:
                 self.sent_total += len(payloads)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 # Live only: what could not be shared is in the database and in this
-                # replica's streams; the others' streams miss it.
-                self._batches.clear()
-                self._others.clear()
+                # replica's streams; the others' streams miss it, and the chain tells them.
+                self.drop_pending()
                 log.warning("live events not shared with other replicas: %s", exc)
 
     # ---- receiving
@@ -171,6 +198,9 @@ class LiveFanout:
             return
         self.received_total += 1
         origin = str(message["o"])
+        follows = message.get("p")
+        follows = int(follows) if follows is not None else None
+        self._check_chain(origin, follows)
         if "k" in message:
             # A batch's readings share few times: each distinct one is parsed once (a
             # parse per reading was most of a receiver's cost), and equal times become one
@@ -179,12 +209,38 @@ class LiveFanout:
             parsed = {t: datetime.fromisoformat(t) for t in set(texts)}
             self.hub.publish_values(VALUE, message["k"], list(map(parsed.__getitem__, texts)),
                                     message["v"], message["q"],
-                                    origin=(origin, int(message["n"])))
+                                    origin=(origin, int(message["n"])), follows=follows)
         elif "e" in message:
             e = message["e"]
             self.hub.publish(e["k"], e["d"].encode(), series=e["s"],
                              orgs=frozenset(e["o"]) if e["o"] is not None else None,
-                             origin=(origin, int(e["n"])))
+                             origin=(origin, int(e["n"])), follows=follows)
+
+    def _check_chain(self, origin: str, follows: int | None) -> None:
+        """A gap in the hub where ``origin``'s events went missing on their way here."""
+        latest = self.hub.origins.latest.get(origin)
+        if latest is None or follows is None or follows <= latest:
+            self._quiet.discard(origin)
+            return
+        if origin in self._quiet:  # lost while our listener was away: told already
+            self._quiet.discard(origin)
+            return
+        self.hub.publish("gap", orjson.dumps({
+            "reason": "this replica did not receive some of another replica's live "
+                      "events"}), share=False)
+
+    def listening_again(self) -> None:
+        """Between a lost connection and now, other replicas' events passed by: a gap in
+        the hub, and the chain breaks this explains are not told twice."""
+        self._quiet = set(self.hub.origins.latest) - {self.origin}
+        self.hub.publish("gap", orjson.dumps({
+            "reason": "this replica lost other replicas' live events for a while"}),
+            share=False)
+
+    def received(self, payload: str) -> None:
+        """One message from another replica (the listener's callback, without the
+        connection's own arguments)."""
+        self._received(None, 0, CHANNEL, payload)
 
     async def _listener(self) -> None:
         first = True
@@ -196,10 +252,7 @@ class LiveFanout:
                 await conn.add_listener(CHANNEL, self._received)
                 self._listener_pid = conn.get_server_pid()
                 if not first:
-                    # Between the lost connection and now other replicas' events passed by.
-                    self.hub.publish("gap", orjson.dumps({
-                        "reason": "this replica lost other replicas' live events for a "
-                                  "while"}), share=False)
+                    self.listening_again()
                 first = False
                 self._listening.set()
                 closed = asyncio.Event()

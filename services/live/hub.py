@@ -125,24 +125,26 @@ class LiveHub:
 
     def publish(self, kind: str, data: bytes, *, series: str | None = None,
                 orgs: frozenset[str] | None = None, share: bool = True,
-                origin: tuple[str, int] | None = None) -> int:
+                origin: tuple[str, int] | None = None, follows: int | None = None) -> int:
         """Append one event and wake the readers; returns its sequence number. ``share``:
         hand it to ``forward`` too (the other replicas). ``origin``: (boot, seq) of the
-        replica that published it first; such an event is never shared again."""
+        replica that published it first; such an event is never shared again. ``follows``:
+        that replica's seq of the event it shared before this one (`Origins.add`)."""
         self._last_seq += 1
         seq = self._last_seq
         event = Event(seq, kind, data, series, orgs)
         self._ring[seq % self.capacity] = event
         self.published_total += 1
-        self._came_from(seq, 1, origin)
+        self._came_from(seq, 1, origin, follows)
         self._wake()
         if share and origin is None and self.forward is not None:
             self.forward(event)
         return seq
 
-    def _came_from(self, first: int, count: int, origin: tuple[str, int] | None) -> None:
+    def _came_from(self, first: int, count: int, origin: tuple[str, int] | None,
+                   follows: int | None = None) -> None:
         boot, origin_first = origin if origin is not None else (self.boot, first)
-        self.origins.add(first, count, boot, origin_first)
+        self.origins.add(first, count, boot, origin_first, follows)
         self.origins.forget_before(self._last_seq - self.capacity + 1)
 
     def publish_many(self, kind: str, items: Sequence[tuple[str | None, bytes]]) -> int:
@@ -161,7 +163,8 @@ class LiveHub:
 
     def publish_values(self, kind: str, keys: Sequence[str], ts: Sequence[datetime],
                        values: Sequence[float], quality: Sequence[str],
-                       origin: tuple[str, int] | None = None) -> int:
+                       origin: tuple[str, int] | None = None, follows: int | None = None
+                       ) -> int:
         """Append the readings, their fields not yet encoded, as one `ValueBlock` (an
         event each, a seq each), and wake readers once. Readings stored here (``origin``
         None) go to ``forward_values`` too."""
@@ -177,7 +180,7 @@ class LiveHub:
         self.published_total += count
         self._last_seq = seq
         if seq >= first:
-            self._came_from(first, seq - first + 1, origin)
+            self._came_from(first, seq - first + 1, origin, follows)
         self._wake()
         if origin is None and self.forward_values is not None and seq >= first:
             self.forward_values(first, keys, ts, values, quality)

@@ -8,6 +8,11 @@ numbers seen. Each origin's events reach every hub in that origin's order (NOTIF
 delivered in commit order), so "everything of origin o up to n" is a well-defined set on
 every replica.
 
+An origin's numbering has holes: events it kept to itself, and events it meant to share
+that never came (sent while this replica was not listening, or lost with a failed send).
+Each run says which event of its origin's shared chain it follows (``follows``), so a hole
+before a run loses something only when ``follows`` is inside it.
+
 Kept per published run, not per event: a segment says that local seqs
 ``start … start+count-1`` are origin ``origin``'s ``origin_start …``; consecutive events of
 one origin extend the last segment, so a batch of readings costs one comparison.
@@ -25,6 +30,9 @@ class Segment:
     count: int
     origin: str
     origin_start: int  # the origin's own seq of the first event
+    # The origin's seq of the event it meant to share just before this run (None: unknown,
+    # taken as nothing missing); a hole up to it was lost on the way here.
+    follows: int | None = None
 
     @property
     def end(self) -> int:
@@ -52,13 +60,15 @@ class Origins:
         self.latest: dict[str, int] = {}  # origin -> newest origin seq known here
         self._dropped: dict[str, int] = {}  # origin -> newest origin seq out of the ring
 
-    def add(self, start: int, count: int, origin: str, origin_start: int) -> None:
+    def add(self, start: int, count: int, origin: str, origin_start: int,
+            follows: int | None = None) -> None:
         last = self._segments[-1] if self._segments else None
         if (last is not None and last.origin == origin and last.end + 1 == start
-                and last.origin_end + 1 == origin_start):
+                and last.origin_end + 1 == origin_start
+                and (follows is None or follows == last.origin_end)):
             last.count += count
         else:
-            segment = Segment(start, count, origin, origin_start)
+            segment = Segment(start, count, origin, origin_start, follows)
             self._segments.append(segment)
             self._by_origin.setdefault(origin, deque()).append(segment)
         self.latest[origin] = origin_start + count - 1
@@ -102,7 +112,9 @@ class Origins:
         for segment in segments:
             if segment.origin_end > seen:
                 if segment.origin_start > seen:
-                    return segment.start - 1, None
+                    lost = segment.follows is not None and segment.follows > seen
+                    return segment.start - 1, (
+                        "events of another replica never reached this one" if lost else None)
                 return segment.start + (seen - segment.origin_start), None
         return None, None
 
