@@ -251,13 +251,20 @@ class AlertService:
         return 0, still, heir is not None
 
     def _exchanges_for(self, draft: Draft) -> list[str]:
+        """The exchanges whose maintenance window may explain this alert: the work stops
+        an exchange, so what it causes is at its exchanger and downstream of it, and, up
+        its supply, on the announcing supplier's own plant (the furnace it stops). Another
+        company's assets upstream are not the work's doing: a downstream company's window
+        must not hide the trip of the plant that heats it."""
         found = {draft.exchange} if draft.exchange else set()
-        if draft.asset is not None:
-            upstream_of = set(self.index.downstream(draft.asset))
+        asset = draft.cause_asset or draft.asset  # where the condition arose
+        if asset is not None:
+            below = set(self.index.downstream(asset))
+            owner = self.index.assets[asset].owner if asset in self.index.assets else None
             for e in self.index.cluster.exchanges:
-                if (draft.asset in e.recipient_assets or draft.asset == e.exchanger
-                        or e.exchanger in upstream_of
-                        or draft.asset in self.index.downstream(e.exchanger)):
+                if (asset == e.exchanger or asset in e.recipient_assets
+                        or asset in self.index.downstream(e.exchanger)
+                        or (e.exchanger in below and owner == e.supplier)):
                     found.add(e.id)
         return sorted(found)
 
