@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from functools import partial
 from typing import Any, NamedTuple
@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 from pydantic import BaseModel, Field
 
 from heatlink.inputs import printable
+from heatlink.quality import QUALITY_NAMES
 
 MAX_READINGS_PER_BATCH = 20_000
 QUALITIES = frozenset({"good", "uncertain", "bad", "unknown"})
@@ -67,6 +68,19 @@ class Reading(NamedTuple):
 # thousands a second, and the named tuple's own constructor is a Python function.
 reading_of: Callable[[tuple[str, datetime, float, str, str | None]], Reading] = \
     partial(tuple.__new__, Reading)
+
+# Source times as the gateway holds them in bulk (its buffer's chunks, its columns):
+# integer microseconds since the epoch.
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+ONE_US = timedelta(microseconds=1)
+
+
+def to_us(ts: datetime) -> int:
+    return (ts - EPOCH) // ONE_US
+
+
+def from_us(ts_us: int) -> datetime:
+    return EPOCH + ONE_US * ts_us
 
 
 class Rejection(BaseModel):
@@ -158,6 +172,27 @@ def wire_readings_for_orjson(readings: Sequence[Reading]) -> list[dict[str, Any]
             item["unit"] = r.unit
         wire.append(item)
     return wire
+
+
+def wire_run_for_orjson(series: str, unit: str | None, ts_us: Iterable[int],
+                        values: Iterable[float], qualities: Iterable[int],
+                        stamps: dict[int, datetime | str]) -> list[dict[str, Any]]:
+    """`wire_readings_for_orjson` of readings given as columns: one series' in one unit,
+    their times in microseconds since the epoch and their qualities as codes
+    (`heatlink.quality`). `stamps` holds the times made so far (the series of one message
+    share theirs)."""
+    times = [stamps.get(ts) or stamps.setdefault(ts, _orjson_ts(ts)) for ts in ts_us]
+    names = map(QUALITY_NAMES.__getitem__, qualities)
+    if unit is None:
+        return [{"series": series, "ts": ts, "value": value, "quality": quality}
+                for ts, value, quality in zip(times, values, names, strict=True)]
+    return [{"series": series, "ts": ts, "value": value, "quality": quality, "unit": unit}
+            for ts, value, quality in zip(times, values, names, strict=True)]
+
+
+def _orjson_ts(ts_us: int) -> datetime | str:
+    ts = from_us(ts_us)
+    return ts if ts_us % 1_000_000 else format_ts(ts)  # (whole seconds: see above)
 
 
 def encode_batch(gateway: str, batch_id: str, readings: list[Reading]) -> bytes:
