@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from functools import partial
@@ -24,7 +24,6 @@ from typing import Any, NamedTuple
 from pydantic import BaseModel, Field
 
 from heatlink.inputs import printable
-from heatlink.quality import QUALITY_NAMES
 
 MAX_READINGS_PER_BATCH = 20_000
 QUALITIES = frozenset({"good", "uncertain", "bad", "unknown"})
@@ -174,25 +173,9 @@ def wire_readings_for_orjson(readings: Sequence[Reading]) -> list[dict[str, Any]
     return wire
 
 
-def wire_run_for_orjson(series: str, unit: str | None, ts_us: Iterable[int],
-                        values: Iterable[float], qualities: Iterable[int],
-                        stamps: dict[int, datetime | str]) -> list[dict[str, Any]]:
-    """`wire_readings_for_orjson` of readings given as columns: one series' in one unit,
-    their times in microseconds since the epoch and their qualities as codes
-    (`heatlink.quality`). `stamps` holds the times made so far (the series of one message
-    share theirs)."""
-    times = [stamps.get(ts) or stamps.setdefault(ts, _orjson_ts(ts)) for ts in ts_us]
-    names = map(QUALITY_NAMES.__getitem__, qualities)
-    if unit is None:
-        return [{"series": series, "ts": ts, "value": value, "quality": quality}
-                for ts, value, quality in zip(times, values, names, strict=True)]
-    return [{"series": series, "ts": ts, "value": value, "quality": quality, "unit": unit}
-            for ts, value, quality in zip(times, values, names, strict=True)]
-
-
-def _orjson_ts(ts_us: int) -> datetime | str:
-    ts = from_us(ts_us)
-    return ts if ts_us % 1_000_000 else format_ts(ts)  # (whole seconds: see above)
+def ts_for_orjson(ts: datetime) -> datetime | str:
+    """A reading's time as `wire_readings_for_orjson` gives it to orjson (see there)."""
+    return ts if ts.microsecond and ts.tzinfo is UTC else format_ts(ts)
 
 
 def encode_batch(gateway: str, batch_id: str, readings: list[Reading]) -> bytes:
