@@ -115,12 +115,12 @@ class ReadingColumns(Sequence[Reading]):
     def __getitem__(self, index: int | slice) -> Reading | Sequence[Reading]:
         if isinstance(index, slice):  # (a batch split in halves: rare, and short-lived)
             return list(self)[index]
-        size = len(self)
+        ends = list(accumulate(len(run.ts_us) for run in self.runs))
+        size = ends[-1] if ends else 0
         if index < 0:
             index += size
         if not 0 <= index < size:
             raise IndexError("reading index out of range")
-        ends = list(accumulate(len(run.ts_us) for run in self.runs))
         k = bisect_right(ends, index)
         run = self.runs[k]
         at = index - (ends[k - 1] if k else 0)
