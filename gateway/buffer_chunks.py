@@ -14,30 +14,12 @@ from __future__ import annotations
 
 import sys
 from array import array
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from itertools import groupby, repeat
-from operator import itemgetter
 
-from heatlink.quality import QUALITY_CODES, QUALITY_NAMES
-from heatlink.wire import Reading, reading_of
+from gateway.columns import SeriesRun
 
 MAX_READINGS = 4096  # a longer run starts a new chunk: a partial take reads less
 BIG_ENDIAN = sys.byteorder == "big"
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-ONE_US = timedelta(microseconds=1)
-# Readings are many and short-lived here: their fields are taken and they are made with
-# C-level calls (itemgetter, `reading_of`), not a Python-level function per reading.
-TS, VALUE, QUALITY, UNIT = itemgetter(1), itemgetter(2), itemgetter(3), itemgetter(4)
-
-
-def to_us(ts: datetime) -> int:
-    return (ts - EPOCH) // ONE_US
-
-
-def from_us(ts_us: int) -> datetime:
-    return EPOCH + ONE_US * ts_us
 
 
 def _bytes(values: array[int] | array[float]) -> bytes:
@@ -75,15 +57,10 @@ class Chunk:
         return cls(series_id, unit, _array("q", ts_us),  # type: ignore[arg-type]
                    _array("d", values), array("B", quality))  # type: ignore[arg-type]
 
-    def readings(self, key: str, start: int, stop: int,
-                 stamps: dict[int, datetime]) -> Iterator[Reading]:
-        """Readings [start, stop) of the chunk, as series `key`; `stamps` holds the times made
-        so far (readings of one message share theirs)."""
-        times = [stamps.get(ts_us) or stamps.setdefault(ts_us, from_us(ts_us))
-                 for ts_us in self.ts_us[start:stop]]
-        return map(reading_of, zip(repeat(key), times, self.values[start:stop],
-                                    map(QUALITY_NAMES.__getitem__, self.quality[start:stop]),
-                                    repeat(self.unit)))
+    def run(self, key: str, start: int, stop: int) -> SeriesRun:
+        """Readings [start, stop) of the chunk, as a run of series `key`."""
+        return SeriesRun(key, self.unit, self.ts_us[start:stop], self.values[start:stop],
+                         self.quality[start:stop])
 
     def without(self, start: int, stop: int) -> Chunk:
         """The chunk with readings [start, stop) taken out (those before and after keep
@@ -93,20 +70,9 @@ class Chunk:
                      self.quality[:start] + self.quality[stop:])
 
 
-def chunks_of(series_id: int, readings: Sequence[Reading]) -> list[Chunk]:
-    """One series' readings as chunks, in their order: a new chunk where the unit changes
-    or the chunk is full."""
-    chunks = []
-    for start in range(0, len(readings), MAX_READINGS):
-        part = readings[start:start + MAX_READINGS]
-        if len(set(map(UNIT, part))) == 1:
-            chunks.append(_packed(series_id, part[0].unit, part))
-        else:
-            chunks += [_packed(series_id, unit, list(run)) for unit, run in groupby(part, UNIT)]
-    return chunks
-
-
-def _packed(series_id: int, unit: str | None, readings: Sequence[Reading]) -> Chunk:
-    return Chunk(series_id, unit, array("q", map(to_us, map(TS, readings))),
-                 array("d", map(VALUE, readings)),
-                 array("B", map(QUALITY_CODES.get, map(QUALITY, readings), repeat(2))))
+def chunks_of(series_id: int, run: SeriesRun) -> list[Chunk]:
+    """A run of readings as chunks, in its order: a new chunk where one is full."""
+    return [Chunk(series_id, run.unit, array("q", run.ts_us[start:start + MAX_READINGS]),
+                  array("d", run.values[start:start + MAX_READINGS]),
+                  array("B", run.quality[start:start + MAX_READINGS]))
+            for start in range(0, len(run), MAX_READINGS)]

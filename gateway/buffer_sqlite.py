@@ -22,17 +22,17 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from gateway.buffer_chunks import MAX_READINGS, Chunk, chunks_of, from_us, to_us
+from gateway.buffer_chunks import MAX_READINGS, Chunk, chunks_of
+from gateway.columns import ReadingColumns, SeriesRun
 from gateway.drops import DropLog
 from gateway.fair_shares import fair_shares
 from gateway.protocols import Transaction
 from heatlink.clock import Clock
-from heatlink.wire import Reading
+from heatlink.wire import Reading, from_us, to_us
 
 T = TypeVar("T")
 
@@ -154,9 +154,12 @@ class SqliteBuffer:
 
     async def add(self, readings: Sequence[Reading]) -> None:
         if readings:
-            await self._run(self._add, list(readings))
+            # Columns, as the busy sources hand them over, are packed without a reading
+            # made (and are not changed after they are handed over); others are copied.
+            await self._run(self._add, readings if isinstance(readings, ReadingColumns)
+                            else list(readings))
 
-    def _add(self, readings: list[Reading]) -> None:
+    def _add(self, readings: Sequence[Reading]) -> None:
         db = self.db
         # A few pages of margin: a B-tree split takes pages the estimate does not see.
         incoming_bytes = len(readings) * self._row_bytes + 4 * self._page_size
@@ -186,21 +189,14 @@ class SqliteBuffer:
         else:
             self._truncate_log_over_its_share()
 
-    def _chunks(self, readings: list[Reading]) -> list[Chunk]:
+    def _chunks(self, readings: Sequence[Reading]) -> list[Chunk]:
         """The readings as chunks, each series' in the order they came."""
-        by_series: dict[str, list[Reading]] = {}
-        for r in readings:
-            group = by_series.get(r.series)
-            if group is None:
-                by_series[r.series] = [r]
-            else:
-                group.append(r)
         chunks = []
-        for key, group in by_series.items():
-            sid = self._series_ids.get(key)
+        for run in ReadingColumns.of(readings).runs:
+            sid = self._series_ids.get(run.series)
             if sid is None:
-                sid = self._new_series(key)
-            chunks += chunks_of(sid, group)
+                sid = self._new_series(run.series)
+            chunks += chunks_of(sid, run)
         return chunks
 
     def _new_series(self, key: str) -> int:
@@ -225,15 +221,12 @@ class SqliteBuffer:
         shares = fair_shares(self._pending, max_readings)
         if not shares:
             return None
-        readings: list[Reading] = []
+        runs: list[SeriesRun] = []
         ranges: dict[int, InFlight] = {}
         db = self.db
         # The batch id names the readings: where they are and what they are. Content as
         # well as place, because dropping over the quota moves readings within a chunk.
         digest = hashlib.sha256(self._generation.encode())
-        # Series read at the same moments (a Sparkplug message's metrics, an OPC UA publish)
-        # share their timestamps: each is made once per batch.
-        stamps: dict[int, datetime] = {}
         for sid, n in shares.items():
             key = self._series_keys[sid]
             first = last = end = taken = 0
@@ -250,18 +243,19 @@ class SqliteBuffer:
                 digest.update(repr((sid, cid, skip, stop, unit)).encode())
                 for column in (chunk.ts_us, chunk.values, chunk.quality):
                     digest.update(column[skip:stop].tobytes())
-                readings.extend(chunk.readings(key, skip, stop, stamps))
+                runs.append(chunk.run(key, skip, stop))
                 if taken >= n:
                     break
             rows.close()
             if taken:
                 ranges[sid] = InFlight(first, last, end, taken)
-        if not readings:
+        if not runs:
             return None
+        readings = ReadingColumns(runs)
         # Set here, on the SQLite thread, so that no quota check queued behind this begin
         # can drop a reading of the batch before the event loop learns about it.
         self._in_flight = ranges
-        self._in_flight_rows = len(readings)
+        self._in_flight_rows = sum(taken.taken for taken in ranges.values())
         return SqliteTransaction(readings, f"{self._generation}-{digest.hexdigest()[:20]}",
                                  ranges)
 

@@ -90,9 +90,11 @@ class Forwarder:
             match outcome:
                 case Delivered(result):
                     self.stats.batches_total["delivered"] += 1
+                    # Listed once: a batch of columns makes a reading for each index asked.
+                    listed = list(readings) if result.rejected else []
                     await self._dead_letter(batch_id, [
-                        (readings[r.index], str(r.reason), r.detail) for r in result.rejected
-                        if 0 <= r.index < len(readings)])
+                        (listed[r.index], str(r.reason), r.detail) for r in result.rejected
+                        if 0 <= r.index < len(listed)])
                     self.stats.readings_out_total += len(readings) - len(result.rejected)
                     self.stats.duplicates_total += result.duplicates
                     self.stats.conflicts_total += result.conflicts

@@ -31,6 +31,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from gateway.columns import ReadingColumns
 from gateway.config import MqttConnection, MqttSourceConfig
 from gateway.mqtt_client import BufferedClient
 from gateway.mqtt_payload import BadPayload, TopicMap, parse_payload
@@ -68,7 +69,7 @@ class MqttClientSource:
         self._clock = clock
         self._rng = rng or random.Random()
         self._backoff = Backoff.from_config(config.reconnect)
-        self._inbox: list[Reading] = []
+        self._inbox = ReadingColumns()
         self._acks: list[Inbound] = []
         self._wake = asyncio.Event()
         self._lost = asyncio.Event()
@@ -253,7 +254,7 @@ class MqttClientSource:
                 await self._wake.wait()
                 self._wake.clear()
                 inbound, self._acks = self._acks, []
-                readings, self._inbox = self._inbox, []
+                readings, self._inbox = self._inbox, ReadingColumns()
                 if not inbound and not readings:
                     continue
                 self.stats.readings_total += len(readings)

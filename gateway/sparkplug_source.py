@@ -90,7 +90,7 @@ class SparkplugSource(MqttClientSource):
                     message: mqtt.MQTTMessage) -> None:
         topic = parse_topic(message.topic)
         if isinstance(topic, EdgeTopic):
-            self._take(client, self.host.handle(topic, message.payload))
+            self._take(client, self.host.handle(topic, message.payload, self._inbox))
         elif isinstance(topic, StateTopic):
             state = parse_state(message.payload)
             if (topic.host_id == self.config.host_id and state is not None and not state[0]
@@ -101,10 +101,8 @@ class SparkplugSource(MqttClientSource):
         self._arrived(message)
 
     def _take(self, client: mqtt.Client, outcome: Outcome) -> None:
-        for kind, sample in outcome.problems:
+        for kind, sample in outcome.problems:  # (its readings are in `_inbox` already)
             self.stats.bad_payload(kind, sample)
-        if outcome.readings:
-            self._inbox.extend(outcome.readings)
         for node in outcome.rebirth:
             self._ask_rebirth(client, node)
 

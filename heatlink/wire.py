@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from functools import partial
 from typing import Any, NamedTuple
@@ -67,6 +67,19 @@ class Reading(NamedTuple):
 # thousands a second, and the named tuple's own constructor is a Python function.
 reading_of: Callable[[tuple[str, datetime, float, str, str | None]], Reading] = \
     partial(tuple.__new__, Reading)
+
+# Source times as the gateway holds them in bulk (its buffer's chunks, its columns):
+# integer microseconds since the epoch.
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+ONE_US = timedelta(microseconds=1)
+
+
+def to_us(ts: datetime) -> int:
+    return (ts - EPOCH) // ONE_US
+
+
+def from_us(ts_us: int) -> datetime:
+    return EPOCH + ONE_US * ts_us
 
 
 class Rejection(BaseModel):
@@ -158,6 +171,11 @@ def wire_readings_for_orjson(readings: Sequence[Reading]) -> list[dict[str, Any]
             item["unit"] = r.unit
         wire.append(item)
     return wire
+
+
+def ts_for_orjson(ts: datetime) -> datetime | str:
+    """A reading's time as `wire_readings_for_orjson` gives it to orjson (see there)."""
+    return ts if ts.microsecond and ts.tzinfo is UTC else format_ts(ts)
 
 
 def encode_batch(gateway: str, batch_id: str, readings: list[Reading]) -> bytes:

@@ -27,14 +27,16 @@ from math import isfinite
 
 from google.protobuf.message import DecodeError
 
+from gateway.columns import ReadingColumns
 from gateway.config import SparkplugMetric
 from gateway.sparkplug import sparkplug_b_pb2 as pb
 from gateway.sparkplug.metrics import NotANumber, long_metric, number, quality_of, unit_of
 from gateway.sparkplug.sequence import Sequence as SeqTracker
 from gateway.sparkplug.topic import EdgeTopic, MessageType
 from heatlink.clock import Clock
+from heatlink.quality import QUALITY_CODES
 from heatlink.units import UNITS
-from heatlink.wire import Quality, Reading, reading_of
+from heatlink.wire import Quality, Reading, from_us, to_us
 
 log = logging.getLogger("gateway.sparkplug")
 REBIRTH_HOLDOFF = timedelta(seconds=10)  # one request per node at most this often
@@ -44,7 +46,7 @@ ONE_MS = timedelta(milliseconds=1)
 NBIRTH, NDEATH, NDATA, NCMD = (MessageType.NBIRTH, MessageType.NDEATH, MessageType.NDATA,
                                MessageType.NCMD)
 DBIRTH, DDATA, DCMD = MessageType.DBIRTH, MessageType.DDATA, MessageType.DCMD
-GOOD = Quality.GOOD
+GOOD_CODE = QUALITY_CODES["good"]
 
 
 @dataclass(slots=True)
@@ -63,7 +65,8 @@ class Scope:
 
     by_alias: dict[int, MetricDef] = field(default_factory=dict)
     by_name: dict[str, MetricDef] = field(default_factory=dict)
-    last: dict[str, Reading] = field(default_factory=dict)  # series -> latest live value
+    # series -> (time in µs since the epoch, value, unit) of its latest live value
+    last: dict[str, tuple[int, float, str | None]] = field(default_factory=dict)
     online: bool = True
 
 
@@ -77,7 +80,7 @@ class EdgeNode:
 
 @dataclass(slots=True)
 class Outcome:
-    readings: list[Reading] = field(default_factory=list)
+    readings: ReadingColumns = field(default_factory=ReadingColumns)
     rebirth: list[str] = field(default_factory=list)  # edge nodes to ask for a rebirth
     problems: list[tuple[str, str]] = field(default_factory=list)  # (kind, sample)
 
@@ -96,8 +99,11 @@ class SparkplugHost:
 
     # ---- messages --------------------------------------------------------------------------
 
-    def handle(self, topic: EdgeTopic, raw: bytes | bytearray) -> Outcome:
-        out = Outcome()
+    def handle(self, topic: EdgeTopic, raw: bytes | bytearray,
+               into: ReadingColumns | None = None) -> Outcome:
+        """What a message means; its readings are added to `into` when given (a source's
+        columns, which collect many messages' readings), else to columns of their own."""
+        out = Outcome() if into is None else Outcome(into)
         kind = topic.type
         if topic.group != self.group or kind is NCMD or kind is DCMD:
             return out
@@ -206,15 +212,17 @@ class SparkplugHost:
 
     def _data(self, node: str, device: str | None, scope: Scope, payload: pb.Payload,
               now: datetime, out: Outcome) -> None:
-        # The hot path (tens of thousands of metrics a second): one look-up per field, no
-        # HasField where a zero cannot be meant (aliases are given from 1 on by most nodes,
-        # a timestamp of 0 is no time), and each timestamp converted once per message.
-        stamps: dict[int, datetime] = {}
+        # The hot path (tens of thousands of metrics a second): each metric's value goes
+        # straight into its series' run of columns, no reading made; one look-up per field
+        # of the decoded metric, and none where a zero cannot be meant (aliases are given
+        # from 1 on by most nodes, a timestamp of 0 is no time, a double other than 0.0 is
+        # one that was sent).
         sent_ms = payload.timestamp
-        sent_at = _ts(sent_ms) if sent_ms else now
+        sent_us = sent_ms * 1000 if sent_ms else to_us(now)
         by_alias, by_name, last = scope.by_alias, scope.by_name, scope.last
-        append = out.readings.append
-        double, good = pb.Double, GOOD
+        columns = out.readings
+        latest = columns.latest
+        double, finite = pb.Double, isfinite
         for metric in payload.metrics:
             alias = metric.alias
             mdef = by_alias.get(alias) if alias or metric.HasField("alias") else \
@@ -230,9 +238,9 @@ class SparkplugHost:
                 continue
             datatype = metric.datatype or mdef.datatype
             value: float
-            if datatype == double and metric.WhichOneof("value") == "double_value":
-                value = metric.double_value  # the common case, without a call
-                if not isfinite(value):
+            if datatype == double and ((value := metric.double_value)
+                                       or metric.WhichOneof("value") == "double_value"):
+                if not finite(value):
                     out.problems.append(("not_finite", f"{series}: {metric}"[:200]))
                     continue
             else:
@@ -244,14 +252,19 @@ class SparkplugHost:
                     continue
                 value = found
             ms = metric.timestamp
-            ts = (stamps.get(ms) or stamps.setdefault(ms, _ts(ms))) if ms else sent_at
-            quality = quality_of(metric) if metric.HasField("properties") else good
-            reading = reading_of((series, ts, value, quality, mdef.unit))
-            append(reading)
+            ts_us = ms * 1000 if ms else sent_us
+            unit = mdef.unit
+            run = latest.get(series)
+            if run is None or run.unit is not unit:
+                run = columns.run(series, unit)
+            run.ts_us.append(ts_us)
+            run.values.append(value)
+            run.quality.append(QUALITY_CODES[quality_of(metric)]
+                               if metric.HasField("properties") else GOOD_CODE)
             if not metric.is_historical:
                 previous = last.get(series)
-                if previous is None or ts >= previous.ts:
-                    last[series] = reading
+                if previous is None or ts_us >= previous[0]:
+                    last[series] = (ts_us, value, unit)
 
     # ---- time and the broker ---------------------------------------------------------------
 
@@ -306,5 +319,5 @@ def _ts(ms: int) -> datetime:
 def _unknown(scope: Scope, at: datetime) -> list[Reading]:
     """Every series of a scope, stale from `at`: its last value with quality unknown (a
     millisecond after that value at least, so it is the newer of the two)."""
-    return [Reading(series, max(at, ts + ONE_MS), value, Quality.UNKNOWN, unit)
-            for series, (_, ts, value, _, unit) in scope.last.items()]
+    return [Reading(series, max(at, from_us(ts_us) + ONE_MS), value, Quality.UNKNOWN, unit)
+            for series, (ts_us, value, unit) in scope.last.items()]

@@ -119,6 +119,18 @@ async def test_quality_and_values_survive(buffer: Buffer) -> None:
     assert [(r.value, r.quality) for r in tx.readings] == [(-1.5, "uncertain"), (2e9, "bad")]
 
 
+async def test_a_series_whose_unit_changes_keeps_its_order_and_each_reading_its_unit(
+        buffer: Buffer) -> None:
+    # A rebirth may change a metric's unit between two messages of one batch.
+    units = [None, "l/s", "l/s", None, "m3/h"]
+    await buffer.add([Reading("f", T0 + timedelta(seconds=i), float(i), "good", unit)
+                      for i, unit in enumerate(units)] + readings("g", 2))
+    tx = await buffer.begin(100)
+    assert tx is not None
+    assert [(r.value, r.unit) for r in tx.readings if r.series == "f"] == \
+        [(float(i), unit) for i, unit in enumerate(units)]
+
+
 # ---- SqliteBuffer only: durability and the disk quota -------------------------------------
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from gateway.buffer_sqlite import SqliteBuffer
 from gateway.deadletter import DeadLetterFile
 from gateway.forwarder import Forwarder
 from gateway.protocols import (
@@ -153,6 +154,27 @@ async def test_rejected_readings_go_to_the_dead_letter_file_and_the_rest_is_done
     assert [(d["reason"], d["reading"]["value"]) for d in lines] == [("out_of_range", 1.0)]
     assert forwarder.stats.rejected_total == {"out_of_range": 1}
     assert forwarder.stats.readings_out_total == 2
+
+
+async def test_rejections_of_a_batch_from_the_sqlite_buffer_dead_letter_those_readings(
+        tmp_path: Path) -> None:
+    # The SQLite buffer hands a batch out as columns: series after series, as sent.
+    clock = FakeClock(T0)
+    buffer = await SqliteBuffer(tmp_path / "buffer.sqlite3", clock).open()
+    result = IngestResult(batch_id="x", accepted=4, rejected=[
+        Rejection(index=1, series="a", reason=RejectReason.OUT_OF_RANGE, detail="too hot"),
+        Rejection(index=4, series="b", reason=RejectReason.UNKNOWN_SERIES, detail="?")])
+    forwarder = Forwarder(buffer, FlakyUplink([Delivered(result)]),
+                          DeadLetterFile(tmp_path / "dead.jsonl", clock), sleep=Sleeps())
+    try:
+        await buffer.add(readings(3, "a") + readings(3, "b"))
+        await forwarder.forward_once()
+        assert await buffer.depth() == 0
+    finally:
+        await buffer.close()
+    lines = [json.loads(line) for line in (tmp_path / "dead.jsonl").read_text().splitlines()]
+    assert [(d["reason"], d["reading"]["series"], d["reading"]["value"]) for d in lines] == [
+        ("out_of_range", "a", 1.0), ("unknown_series", "b", 1.0)]
 
 
 async def test_an_unreadable_batch_is_dead_lettered_whole(tmp_path: Path) -> None:

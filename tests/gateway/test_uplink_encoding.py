@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import gzip
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
+from gateway.buffer_sqlite import SqliteBuffer
 from gateway.uplink_http import HttpUplink
+from heatlink.testing import FakeClock
 from heatlink.wire import Reading, encode_batch
 
 T0 = datetime(2026, 1, 15, 6, 0, 0, 123456, tzinfo=UTC)
 
 
-async def written(readings: list[Reading]) -> bytes:
+async def written(readings: Sequence[Reading]) -> bytes:
     """The body the uplink would POST for ``readings``, unzipped."""
     uplink = HttpUplink("http://127.0.0.1:9", "glomfjord-gw1", "token")
     try:
@@ -39,3 +43,23 @@ async def test_whole_seconds_and_other_offsets_are_written_as_the_wire_format_de
                 Reading("c", at + timedelta(microseconds=5000), 3.0)]
     body = await written(readings)
     assert json.loads(body) == json.loads(encode_batch("glomfjord-gw1", "b-1", readings))
+
+
+async def test_a_batch_as_the_buffer_hands_it_out_is_written_as_the_wire_format_defines(
+        tmp_path: Path) -> None:
+    at = datetime(2026, 1, 15, 6, 0, 0, tzinfo=UTC)  # whole seconds among them
+    readings = [Reading(f"glomfjord/hx{i % 3}/flow", at + timedelta(milliseconds=250 * i),
+                        [71.25, -3.0, 1e-9][i % 3], ["good", "uncertain", "bad", "unknown"][i % 4],
+                        "l/s" if i % 5 == 0 else None) for i in range(40)]
+    buffer = await SqliteBuffer(tmp_path / "buffer.sqlite3", FakeClock(at)).open()
+    try:
+        await buffer.add(readings)
+        tx = await buffer.begin(100)
+        assert tx is not None
+        body = await written(tx.readings)
+    finally:
+        await buffer.close()
+    assert json.loads(body) == json.loads(encode_batch("glomfjord-gw1", "b-1",
+                                                       list(tx.readings)))
+    assert sorted(json.loads(body)["readings"], key=str) == \
+        sorted(json.loads(encode_batch("glomfjord-gw1", "b-1", readings))["readings"], key=str)
