@@ -57,7 +57,7 @@ def test_a_batch_of_good_readings_is_checked_by_columns_as_one_by_one(
     assert not slow.rejected
 
 
-@settings(max_examples=500, derandomize=True)
+@settings(max_examples=300, derandomize=True)
 @given(readings=any_readings)
 def test_a_batch_the_columns_cannot_take_whole_is_left_to_the_full_check(
         readings: list[dict[str, Any]]) -> None:
