@@ -18,6 +18,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import orjson
 
 # A JSON string (escapes included), or one structural character. A quote on its own is a
@@ -60,6 +61,37 @@ class Body:
             _, spans = split_batch(self.source)
             self._spans = spans or []
         return self._spans[index]
+
+
+class TypedReading(msgspec.Struct):
+    """One reading of the common kind: every field of the type the checks want."""
+
+    series: str
+    ts: str
+    value: float  # a JSON integer comes as the float the checks would make of it
+    quality: str = "good"
+    unit: str | None = None
+
+
+class TypedBatch(msgspec.Struct):
+    gateway: str
+    batch_id: str
+    readings: list[TypedReading]
+
+
+_TYPED = msgspec.json.Decoder(TypedBatch)
+
+
+def read_typed(body: bytes) -> TypedBatch | None:
+    """The body as typed readings, when it is strict JSON and every field has the type
+    the common reading has (msgspec checks them while it reads: a third less than orjson
+    reading dicts). None for anything else: the caller goes the way of `read_batch`, which
+    says what is wrong; nothing is judged here. Names repeated in an object count as in
+    `read_batch`, the last one, and names no reading has are ignored as there."""
+    try:
+        return _TYPED.decode(body)
+    except msgspec.DecodeError:  # ValidationError included
+        return None
 
 
 def gunzip(body: bytes, limit: int) -> bytes:

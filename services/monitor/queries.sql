@@ -25,23 +25,29 @@ SELECT id FROM monitor_findings WHERE rule_id = $1 AND rule_version = $2
     AND series = $3 AND ts = $4 AND state = $5;
 
 -- name: move_watermarks
--- A watermark only moves forward. $1: {series: RFC 3339 time with its offset} as one JSON
--- text: two arrays of a thousand elements cost asyncpg about 1.5 ms to encode, a tenth
--- of what the service spent on the monitor under ingest; the JSON about 0.1 ms.
+-- A watermark only moves forward. $1: {RFC 3339 time with its offset: [series, ...]} as one
+-- JSON text: two arrays of a thousand elements cost asyncpg about 1.5 ms to encode, a tenth
+-- of what the service spent on the monitor under ingest; the JSON about 0.1 ms. Grouped
+-- by time (series sampled at one instant share it), each time is parsed once, not twice a
+-- series: the parsing was half of this statement's time. OFFSET 0 keeps the times' subquery
+-- from being flattened into the join, where they would be parsed per row again.
 -- The common save, every series known: a plain update costs the database about a third
 -- less than an upsert (no speculative insert, no tuple lock per row), and a series whose
 -- watermark is already later (a batch evaluated out of order) is not written at all. Its
 -- row count tells the caller whether some series may be missing, for `add_watermarks`.
-UPDATE monitor_watermarks AS w SET ts = v.value::timestamptz
-FROM json_each_text($1::json) AS v
-WHERE w.series = v.key AND w.ts < v.value::timestamptz;
+UPDATE monitor_watermarks AS w SET ts = v.ts
+FROM (SELECT t.ts, s.series
+      FROM (SELECT key::timestamptz AS ts, value FROM json_each($1::json) OFFSET 0) AS t
+      CROSS JOIN LATERAL json_array_elements_text(t.value) AS s (series)) AS v
+WHERE w.series = v.series AND w.ts < v.ts;
 
 -- name: add_watermarks
--- The series of $1 that have no watermark yet. One inserted meanwhile (another replica)
--- keeps the later time.
+-- The series of $1 (as for move_watermarks) that have no watermark yet. One inserted
+-- meanwhile (another replica) keeps the later time.
 INSERT INTO monitor_watermarks (series, ts)
-SELECT key, value::timestamptz FROM json_each_text($1::json) AS v
-WHERE NOT EXISTS (SELECT FROM monitor_watermarks AS w WHERE w.series = v.key)
+SELECT s.series, t.key::timestamptz
+FROM json_each($1::json) AS t CROSS JOIN LATERAL json_array_elements_text(t.value) AS s (series)
+WHERE NOT EXISTS (SELECT FROM monitor_watermarks AS w WHERE w.series = s.series)
 ON CONFLICT (series) DO UPDATE SET ts = GREATEST(monitor_watermarks.ts, excluded.ts);
 
 -- name: mark_handed_over

@@ -80,6 +80,17 @@ def q(name: str) -> str:
     return load_queries(_QUERIES)[name]
 
 
+def _by_time(watermarks: Mapping[str, datetime]) -> str:
+    """Watermarks as the JSON text the watermark queries take: {time: [series, ...]}, each
+    time in RFC 3339 with its offset and every microsecond, as orjson writes an aware
+    datetime (PostgreSQL reads back the same instant)."""
+    groups: dict[datetime, list[str]] = {}
+    for series, ts in watermarks.items():
+        groups.setdefault(ts, []).append(series)
+    return orjson.dumps({orjson.dumps(ts).decode()[1:-1]: keys
+                         for ts, keys in groups.items()}).decode()
+
+
 def _finding(row: asyncpg.Record) -> Finding:
     return Finding(**{c: row[c] for c in _FINDING_COLUMNS})
 
@@ -174,9 +185,7 @@ class MonitorStore:
                     fid = await conn.fetchval(q("finding_id"), *f.key)
                 ids.append(int(fid))
             if watermarks:
-                # orjson writes an aware datetime as RFC 3339 with its offset and every
-                # microsecond: PostgreSQL reads back the same instant.
-                marks = orjson.dumps(dict(watermarks)).decode()
+                marks = _by_time(watermarks)
                 moved = await conn.execute(q("move_watermarks"), marks)
                 if int(moved.rpartition(" ")[2]) < len(watermarks):
                     await conn.execute(q("add_watermarks"), marks)
