@@ -44,7 +44,6 @@ class ThermalLink:
     # sustained ramp-down there is a loss coming (`SourceDecline`).
     source_power: tuple[int, ...] = ()
     supply_flow: int = -1
-    loop_temps: tuple[int, ...] = ()  # as `RampLink.loop_temps`
 
 
 @dataclass(frozen=True)
@@ -100,24 +99,6 @@ SOURCE_MIN_RAMP_FRACTION = 0.05
 # A day's load profile (0.03 % a minute) and a decline over weeks are far below it.
 SOURCE_DECLINE_WINDOW_S = 240.0
 SOURCE_MIN_DECLINE_FRACTION_PER_S = 0.01 / 60.0
-# A fixed window dilutes a ramp that began within it with the flat output before (half a
-# four-minute window into a ramp, its slope shows half the rate). The ramp's onset is
-# fitted instead: the output's level before a candidate onset, then a straight line from
-# it, over every onset in the last ONSET_SPAN_S; the ramp counts where its rate is
-# ONSET_SIGMAS standard errors from none. The fit reads the median of three samples (a
-# lone spike is no onset) and the noise from the raw samples' differences over the whole
-# window (which a ramp does not inflate): a planned ramp-down of under 2 % a minute stands
-# out from a 1 % noise after about a minute and a half, a restart ramped over half an hour
-# within half a minute. Six sigma, taken over some twenty onsets every sample, is crossed
-# by noise alone about once in ten thousand days.
-# The loop the output heats turns with it a minute later and, read by a thermometer of
-# 0.05 K, often more clearly: the two independent instruments' evidence is added (their z
-# summed over the square root of two, each at least LOOP_ONSET_MIN_SIGMAS the same way)
-# against the same six sigma.
-ONSET_SPAN_S = 240.0
-ONSET_BASELINE_S = 120.0
-ONSET_SIGMAS = 6.0
-LOOP_ONSET_MIN_SIGMAS = 2.0
 
 
 @dataclass(frozen=True)
@@ -126,7 +107,6 @@ class SourceLink:
 
     source_power: tuple[int, ...]
     supply_flow: int
-    loop_temps: tuple[int, ...] = ()  # as `RampLink.loop_temps`
 
 
 def _value_before(chunk: Chunk, j: I64, back_s: F64) -> F64:
@@ -333,8 +313,8 @@ class BandGroup(RuleGroup):
             # and the tank after it; a loss coming, before the supply has moved much.
             if link.source_power and link.supply_flow >= 0 and link.supply_series:
                 sup = _median3_at(chunk, link.supply_series[0], times)
-                rate, floor = source_decline(chunk, SourceLink(
-                    link.source_power, link.supply_flow, link.loop_temps), times, sup)
+                rate, floor = source_decline(chunk, SourceLink(link.source_power,
+                                                               link.supply_flow), times, sup)
                 floor = np.maximum(floor, link.final_value)
                 ttl_down = np.where(upstream, np.inf, tank_time_to_low_s(
                     v[mine], low[mine], sup, rate, floor, link.tau_s))
@@ -544,10 +524,6 @@ def _source_slope(chunk: Chunk, link: RampLink, t: F64, supply_c: F64) -> tuple[
                 & (ramp * ramp_then > 0)
             ramp = np.where(steady, np.sign(ramp) * np.minimum(np.abs(ramp),
                                                                np.abs(ramp_then)), 0.0)
-            # A ramp fitted from its onset is seen before the windows fill with it.
-            onset_rate = source_onset(chunk, source, link.loop_temps, t)
-            began = np.abs(onset_rate) >= gate
-            ramp = np.where(began & (np.abs(onset_rate) > np.abs(ramp)), onset_rate, ramp)
         dp_per_s += np.where(np.abs(step) >= np.abs(ramp), step, ramp)
         steps += step
     flow = value_at(chunk, np.full(t.size, link.supply_flow), t)
@@ -556,91 +532,6 @@ def _source_slope(chunk: Chunk, link: RampLink, t: F64, supply_c: F64) -> tuple[
         rate = dp_per_s / kw_per_k
     ok = np.isfinite(rate) & (kw_per_k > 1.0)
     return np.where(ok, rate, 0.0), np.where(ok, steps, 0.0)
-
-
-def ramp_onset(chunk: Chunk, series: int, t_s: F64) -> tuple[F64, F64]:
-    """The most significant ramp of a series that began within ONSET_SPAN_S before each
-    time: its rate (per s) and the rate in standard errors (signed); both 0 where there
-    is none to fit (too little history).
-
-    The model is the level over ONSET_BASELINE_S before an onset, then a straight line
-    from that level; the onset runs over the samples of the span with at least two
-    (filtered) samples after it. Every onset is fitted at once from running sums.
-    """
-    rate, z = np.zeros(t_s.size), np.zeros(t_s.size)
-    found = _history_at(chunk, series, t_s)
-    if found is None:
-        return rate, z
-    rows, cols = found
-    ok = cols >= 8
-    if not ok.any():
-        return rate, z
-    h = chunk.history
-    r, c = rows[ok], cols[ok]
-    end_t = h.t[r, c]
-    first = h.first_at_or_after(r, c, end_t - ONSET_SPAN_S - ONSET_BASELINE_S)
-    k = int((c - first).max()) + 1
-    if k < 8:
-        return rate, z
-    idx = c[:, None] - np.arange(k - 1, -1, -1)[None, :]  # oldest first, newest last
-    inside = idx >= first[:, None]
-    idx = np.maximum(idx, 0)
-    tt = h.t[r[:, None], idx] - end_t[:, None]  # seconds before each time: small sums
-    vv = h.v[r[:, None], idx]
-    # Noise from successive differences: a ramp shifts them all alike, the noise does not.
-    with np.errstate(invalid="ignore", divide="ignore"):
-        d = np.where(inside[:, 1:] & inside[:, :-1], np.diff(vv, axis=1), np.nan)
-        sigma = np.nanstd(d, axis=1, ddof=1) / np.sqrt(2.0)
-    med = np.zeros(vv.shape)
-    med[:, 2:] = np.median(np.stack([vv[:, 2:], vv[:, 1:-1], vv[:, :-2]]), axis=0)
-    has = np.zeros(vv.shape, dtype=bool)
-    has[:, 2:] = inside[:, :-2]
-    w = has.astype(np.float64)
-    m = np.where(has, med, 0.0)
-
-    def running(x: F64) -> F64:  # running[:, i] = sum of x[:, :i]
-        return np.concatenate([np.zeros((x.shape[0], 1)), np.cumsum(x, axis=1)], axis=1)
-
-    cw, cm, ct, ctt, ctm = (running(x) for x in (w, m, w * tt, w * tt * tt, w * tt * m))
-    rr = np.arange(r.size)[:, None]
-    j0 = np.arange(k)[None, :]
-    # Each onset's baseline starts at the first sample ONSET_BASELINE_S before it.
-    b0 = (tt[:, None, :] < (tt - ONSET_BASELINE_S)[:, :, None]).sum(axis=2)
-    n_base = cw[:, 1:] - cw[rr, b0]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        level = (cm[:, 1:] - cm[rr, b0]) / n_base
-        n_after = cw[:, -1:] - cw[:, 1:]
-        st, stt = ct[:, -1:] - ct[:, 1:], ctt[:, -1:] - ctt[:, 1:]
-        stm, sm = ctm[:, -1:] - ctm[:, 1:], cm[:, -1:] - cm[:, 1:]
-        su = st - n_after * tt
-        suu = stt - 2.0 * tt * st + n_after * tt * tt
-        sux = stm - tt * sm - level * su
-        slope = sux / suu
-        se = sigma[:, None] * np.sqrt(1.0 / suu + (su / suu) ** 2 / n_base)
-        zz = slope / se
-    use = (has & (j0 >= 2) & (tt >= -ONSET_SPAN_S) & (n_base >= 5) & (n_after >= 2)
-           & np.isfinite(zz))
-    zz = np.where(use, zz, 0.0)
-    best = np.argmax(np.abs(zz), axis=1)
-    z[ok] = zz[np.arange(r.size), best]
-    rate[ok] = np.where(z[ok] != 0.0, slope[np.arange(r.size), best], 0.0)
-    return rate, z
-
-
-def source_onset(chunk: Chunk, source: int, loop_temps: tuple[int, ...], t_s: F64
-                 ) -> F64:
-    """The heat output's rate (per s) where it began a ramp within ONSET_SPAN_S: by its own
-    fit at ONSET_SIGMAS, or by its fit and the most significant loop temperature's the same
-    way adding up to it; 0 elsewhere."""
-    rate, z = ramp_onset(chunk, source, t_s)
-    loop_z = np.zeros(t_s.size)
-    for series in loop_temps:
-        _, zl = ramp_onset(chunk, series, t_s)
-        loop_z = np.where(np.sign(zl) == np.sign(z), np.where(np.abs(zl) > np.abs(loop_z), zl,
-                                                              loop_z), loop_z)
-    joint = ((np.abs(z) + np.abs(loop_z)) / np.sqrt(2.0) >= ONSET_SIGMAS) \
-        & (np.abs(z) >= LOOP_ONSET_MIN_SIGMAS) & (np.abs(loop_z) >= LOOP_ONSET_MIN_SIGMAS)
-    return np.where((np.abs(z) >= ONSET_SIGMAS) | joint, rate, 0.0)
 
 
 def _loop_warmed(chunk: Chunk, loop_temps: tuple[int, ...], t_s: F64) -> NDArray[np.bool_]:
@@ -704,14 +595,10 @@ def source_decline(chunk: Chunk, link: SourceLink, t: F64, supply_c: F64
         slope_then = _ls_slope_at(chunk, source, t - SOURCE_SLOPE_WINDOW_S,
                                   SOURCE_DECLINE_WINDOW_S)
         then = _median3_at(chunk, source, t - SOURCE_DECLINE_WINDOW_S)
-        onset_rate = source_onset(chunk, source, link.loop_temps, t)
         with np.errstate(invalid="ignore"):
             gate = SOURCE_MIN_DECLINE_FRACTION_PER_S * np.fmax(np.abs(now), np.abs(then))
             down = (slope <= -gate) & (slope_then <= -gate)
-            # A ramp-down fitted from its onset: significant, and a decline at all.
-            began = onset_rate <= -gate
-        dp_per_s += np.where(down, np.maximum(slope, slope_then),
-                             np.where(began, onset_rate, 0.0))
+        dp_per_s += np.where(down, np.maximum(slope, slope_then), 0.0)
         power += np.nan_to_num(now)
     flow = value_at(chunk, np.full(t.size, link.supply_flow), t)
     kw_per_k = heat_power_kw(flow, supply_c + 0.5, supply_c - 0.5)
