@@ -41,6 +41,10 @@ class RecipientModel:
     # ΔP/(ρ·cp·V̇) a loop's turnover later, so a restart is seen before the supply moves.
     source_power_series: tuple[str, ...] = ()
     supply_flow_series: str | None = None
+    # Temperatures of the supplier's loop downstream of that heat output (the exchanger's
+    # hot-side inlet, its supply): heat really coming back warms them within a sample or
+    # two, where a heat meter's lone spike moves none of them.
+    loop_temp_series: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,13 @@ def _sources(cluster: Cluster, exchanger: str) -> tuple[str, ...]:
                   and s.asset in feeding and assets[s.asset].kind == "heat_source")
 
 
+def _loop_temps(cluster: Cluster, exchanger: str, supply_key: str) -> tuple[str, ...]:
+    """The exchanger's hot-side inlet (the temperature its other derived power is measured
+    from), then its supply."""
+    return (*(d.temp_in for d in cluster.derived
+              if d.asset == exchanger and d.temp_in != supply_key), supply_key)
+
+
 def plan_from_cluster(cluster: Cluster) -> Plan:
     asset_of = {s.key: s.asset for s in cluster.series}
     asset_of.update({d.key: d.asset for d in cluster.derived})
@@ -137,7 +148,8 @@ def plan_from_cluster(cluster: Cluster) -> Plan:
                         s.key for s in cluster.series if s.quantity == "power"
                         and s.asset in feeding and assets[s.asset].kind == "heat_source"),
                     supply_flow_series=next((d.flow for d in cluster.derived
-                                             if d.temp_in == band_key), None))
+                                             if d.temp_in == band_key), None),
+                    loop_temp_series=_loop_temps(cluster, exchange.exchanger, band_key))
                 break
             continue
         if not isinstance(rule, BandRule) or rule.low is None:

@@ -23,6 +23,7 @@ from services.monitor.physics import heat_power_kw, lmtd_k
 from services.monitor.plan import Plan
 from services.monitor.plant_rules import DisruptionGroup, HealthGroup
 from services.monitor.signal_rules import (
+    LOOP_BASELINE_S,
     SOURCE_DECLINE_WINDOW_S,
     SOURCE_RAMP_WINDOW_S,
     SOURCE_SLOPE_WINDOW_S,
@@ -161,6 +162,8 @@ class SeriesTable:
                 need(model.warm_share_series, 60.0)
             for key in model.source_power_series:
                 need(key, SOURCE_SLOPE_WINDOW_S + SOURCE_RAMP_WINDOW_S + 60.0)
+            for key in model.loop_temp_series:
+                need(key, LOOP_BASELINE_S + 60.0)
             if model.supply_flow_series:
                 need(model.supply_flow_series, 60.0)
         return keep
@@ -215,7 +218,8 @@ class SeriesTable:
                 rm.tau_s, rm.final_value, rm.pipe_delay_s, rm.supply_max_c,
                 self.series_of(rm.supply_series[0]), self.series_of(rm.warm_share_series),
                 tuple(self.series_of(k) for k in rm.source_power_series),
-                self.series_of(rm.supply_flow_series) if rm.supply_flow_series else -1))
+                self.series_of(rm.supply_flow_series) if rm.supply_flow_series else -1,
+                tuple(self.series_of(k) for k in rm.loop_temp_series)))
         disruptions = by_kind.get(SupplyDisruptionRule, [])
         flows = np.array([self.series_of(r.spec.flow_series)
                           if isinstance(r.spec, SupplyDisruptionRule) and r.spec.flow_series

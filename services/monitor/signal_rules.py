@@ -60,6 +60,9 @@ class RampLink:
     warm_share: int  # series index of the warm share of the inflow, in %
     source_power: tuple[int, ...] = ()  # series indices of the supplier's heat output, kW
     supply_flow: int = -1  # series index of the exchanger's supply-side flow, m3/h
+    # Series indices of the supplier's loop temperatures downstream of its heat output
+    # (the exchanger's hot-side inlet, its supply): what corroborates a one-sample restart.
+    loop_temps: tuple[int, ...] = ()
 
 
 SUPPLY_SLOPE_WINDOW_S = 120.0  # short: a restart or a trip shows within a few samples
@@ -74,6 +77,15 @@ SOURCE_MIN_CHANGE_FRACTION = 0.1
 # is predicted from it too, without waiting for a second sample to move the median. A
 # rise keeps the median: a restart has no rule of its own that one spike would also trip.
 SOURCE_TRIP_FRACTION = 0.3
+# A restart at full heat is as sudden, but nothing else pages on it: its one sample (a third
+# of the output new) counts only where a loop temperature downstream of the heat output
+# rose in the same sample beyond its own noise, to more than LOOP_RISE_SIGMAS standard
+# deviations above its mean over the LOOP_BASELINE_S before. Heat really arriving warms the
+# loop within a sample (the hot side by about 5 sigma, the supply by 2 to 5); a lone spike
+# of the heat meter moves no thermometer, and noise alone passes 3 sigma about once in a
+# few hundred samples, so both together are a restart, not a coincidence.
+LOOP_BASELINE_S = 120.0
+LOOP_RISE_SIGMAS = 3.0
 # A ramped restart (half an hour back to full heat) moves the output by a few per cent a
 # minute: seen by the least-squares slope of two minutes, where its change over the window
 # is five times the noise (about 1 % of the level, the slope's own error over that window),
@@ -501,7 +513,12 @@ def _source_slope(chunk: Chunk, link: RampLink, t: F64, supply_c: F64) -> tuple[
                             np.nan_to_num(now - then) / SOURCE_SLOPE_WINDOW_S, 0.0)
             last = value_at(chunk, np.full(t.size, source), t)
             tripped = (step == 0.0) & (then - last >= SOURCE_TRIP_FRACTION * np.abs(then))
-            step = np.where(tripped, np.nan_to_num(last - then) / SOURCE_SLOPE_WINDOW_S, step)
+            jumped = (step == 0.0) & (last - then >= SOURCE_TRIP_FRACTION * np.abs(last))
+        if jumped.any():
+            jumped[jumped] = _loop_warmed(chunk, link.loop_temps, t[jumped])
+        with np.errstate(invalid="ignore"):
+            step = np.where(tripped | jumped, np.nan_to_num(last - then) / SOURCE_SLOPE_WINDOW_S,
+                            step)
             gate = SOURCE_MIN_RAMP_FRACTION * level / SOURCE_RAMP_WINDOW_S
             steady = (np.abs(ramp) >= gate) & (np.abs(ramp_then) >= gate) \
                 & (ramp * ramp_then > 0)
@@ -515,6 +532,35 @@ def _source_slope(chunk: Chunk, link: RampLink, t: F64, supply_c: F64) -> tuple[
         rate = dp_per_s / kw_per_k
     ok = np.isfinite(rate) & (kw_per_k > 1.0)
     return np.where(ok, rate, 0.0), np.where(ok, steps, 0.0)
+
+
+def _loop_warmed(chunk: Chunk, loop_temps: tuple[int, ...], t_s: F64) -> NDArray[np.bool_]:
+    """Whether any of the loop temperatures' last sample at or before each time lies more
+    than LOOP_RISE_SIGMAS of its own scatter above its mean over the LOOP_BASELINE_S
+    before (at least five samples there); False where nothing is known."""
+    out = np.zeros(t_s.size, dtype=bool)
+    for series in loop_temps:
+        found = _history_at(chunk, series, t_s)
+        if found is None:
+            continue
+        rows, cols = found
+        ok = cols >= 5
+        if not ok.any():
+            continue
+        r, c = rows[ok], cols[ok]
+        h = chunk.history
+        first = h.first_at_or_after(r, c, h.t[r, c] - LOOP_BASELINE_S)
+        back = np.arange(1, int((c - first).max()) + 1)
+        prev = c[:, None] - back[None, :]
+        valid = prev >= first[:, None]
+        v_prev = h.v[r[:, None], np.maximum(prev, 0)]
+        n = valid.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.where(valid, v_prev, 0.0).sum(axis=1) / n
+            var = np.where(valid, (v_prev - mean[:, None]) ** 2, 0.0).sum(axis=1) / (n - 1)
+            rose = (n >= 5) & (h.v[r, c] - mean > LOOP_RISE_SIGMAS * np.sqrt(var))
+        out[ok] |= rose
+    return out
 
 
 def _history_at(chunk: Chunk, series: int, t_s: F64

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from heatlink.cluster.loader import EXAMPLE_CLUSTER, load_cluster
 from heatlink.findings import Finding
 from heatlink.quality import QUALITY_CODES
+from heatlink.wire import Reading
 from services.monitor.engine import Engine
 from services.monitor.group import VersionedRule
 from services.monitor.plan import plan_from_cluster
@@ -33,11 +35,17 @@ class ScenarioRun:
 
 
 def run_scenario(name: str, *, seed: int = 1, batch_s: float = 30.0,
-                 replay_lag_s: float = 0.0) -> ScenarioRun:
+                 replay_lag_s: float = 0.0,
+                 tamper: Callable[[Sequence[Reading]], list[Reading]] | None = None
+                 ) -> ScenarioRun:
     """Run the scenario offline and stream its readings in batches of ``batch_s`` of plant
     time, "now" being each batch's end (a live service without transport delay) plus
-    ``replay_lag_s`` (a replay, or a gateway's backlog drained that much later)."""
+    ``replay_lag_s`` (a replay, or a gateway's backlog drained that much later).
+    ``tamper`` changes the readings on their way (an instrument's fault the plant does
+    not have)."""
     sim = run_offline(name, seed=seed)
+    if tamper is not None:
+        sim = replace(sim, readings=tamper(sim.readings))
     cluster = load_cluster(EXAMPLE_CLUSTER)
     start_s = sim.start.timestamp()
     engine = Engine(plan_from_cluster(cluster), [VersionedRule(r, 1) for r in cluster.rules],
