@@ -102,7 +102,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         started.push_async_callback(storage.stop)
         limits = await sync_series(pool, index)
         ingest = IngestService(pool, index, limits, settings, clock, metrics, [])
-        live = start_live(ingest, clock, pool, database_url)
+        live = start_live(ingest, clock, pool, database_url, settings.stream_ticket_ttl_s)
         started.callback(live.hub.close)
         await live.fanout.start()
         started.push_async_callback(live.fanout.stop)

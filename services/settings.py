@@ -100,6 +100,8 @@ class Settings(BaseSettings):
     session_ttl_s: float = Field(43_200.0, gt=0, description="Longest a login session lasts")
     session_idle_s: float = Field(3600.0, gt=0, description="A session ends after this long "
                                   "without a request")
+    stream_ticket_ttl_s: float = Field(120.0, gt=0, description="How long a stream ticket "
+                                       "(POST /v1/stream/ticket) may wait to open its stream")
     session_cookie_secure: bool | None = Field(None, description="Mark the session cookie "
                                                "Secure; unset: when the request came over "
                                                "https")

@@ -263,6 +263,9 @@ async def _plant(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("HEATLINK_CONTROL_GATEWAY_KEYS_FILE", str(keys.gateway_keys_file))
     monkeypatch.setenv("HEATLINK_CONTROL_CLIENT_ID", f"service-{uuid.uuid4().hex[:8]}")
     monkeypatch.setenv("HEATLINK_CONTROL_TICK_S", "0.05")
+    # The service runs on the plant's clock: a stream ticket's 120 s are 0.13 s of real
+    # time, less than a loaded machine's browser takes from the ticket to its stream.
+    monkeypatch.setenv("HEATLINK_STREAM_TICKET_TTL_S", "1e6")
     # A ramp starts from a plant value at most this old: at SPEED the default 900 sim s
     # are one second of wall time, less than a loaded machine's trip from plant to store.
     monkeypatch.setenv("HEATLINK_CONTROL_START_MAX_AGE_S", "3600")
