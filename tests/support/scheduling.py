@@ -13,6 +13,7 @@ groups them itself.
 from __future__ import annotations
 
 from xdist.scheduler import LoadScopeScheduling
+from xdist.workermanage import WorkerController
 
 PLANTS_AT_900X = "plants simulated at 900x"
 GROUPS = {
@@ -30,3 +31,19 @@ class ByModule(LoadScopeScheduling):
     def _split_scope(self, nodeid: str) -> str:
         module = nodeid.split("::", 1)[0]
         return GROUPS.get(module, module)
+
+    def remove_node(self, node: WorkerController) -> str | None:
+        """A worker that died (our watchdog ends a worker whose test ran past its timeout)
+        while running a test: xdist reports that test failed, and its scope's other tests
+        go to another worker. The test itself is not run again, as xdist's plain load
+        scheduling does not: xdist's scope scheduling would hand it out again, to time out
+        again, and a scope put back after every other worker was told to stop waited for
+        a worker forever, a run that never ended."""
+        workload = self.assigned_work.get(node, {})
+        crashed = next((nodeid for unit in workload.values()
+                        for nodeid, done in unit.items() if not done), None)
+        for unit in workload.values():
+            if crashed in unit:
+                unit[crashed] = True
+        super().remove_node(node)
+        return crashed
