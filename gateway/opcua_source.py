@@ -144,8 +144,13 @@ class OpcUaSource:
             self._wake.set()
         consumer = self._start_consumer(sub, lost)
         try:
+            # Silence is measured on the event loop's monotonic time, not the gateway's
+            # clock: publishing and keep-alive intervals run in real seconds on both ends
+            # (a clock that runs faster, as a simulated plant's, judged a subscription silent
+            # after one slow tick under load and rebuilt it).
+            loop = asyncio.get_running_loop()
             last_publish = sub.last_publish_at
-            heard_at = self._clock.now()
+            heard_at = loop.time()
             tick_s = max(0.1, self.config.watchdog_s / 4)
             while not lost.is_set():
                 raise_if_cancel_requested()
@@ -155,9 +160,9 @@ class OpcUaSource:
                 # (asyncua's own timestamp is only compared, never used as a time.)
                 if sub.last_publish_at != last_publish:
                     last_publish = sub.last_publish_at
-                    heard_at = self._clock.now()
+                    heard_at = loop.time()
                     continue
-                silent_s = (self._clock.now() - heard_at).total_seconds()
+                silent_s = loop.time() - heard_at
                 if silent_s < self.config.watchdog_s:
                     continue
                 # Silent: is the server there? A failed read means the connection is gone.
@@ -172,7 +177,7 @@ class OpcUaSource:
                 sub = await self._subscribe(client)
                 consumer = self._start_consumer(sub, lost)
                 last_publish = sub.last_publish_at
-                heard_at = self._clock.now()
+                heard_at = loop.time()
         finally:
             consumer.cancel()
             await asyncio.wait({consumer})  # how it ended is of no interest (see forget)

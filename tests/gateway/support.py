@@ -17,6 +17,7 @@ from gateway.config import GatewayConfig, parse_config
 from gateway.protocols import SendOutcome, Source, Uplink
 from gateway.runner import Gateway
 from gateway.testing import InMemorySource, RecordingUplink
+from heatlink.clock import Clock
 from heatlink.wire import Reading
 
 
@@ -49,9 +50,10 @@ def opcua_source(endpoint: str, series: list[str], ns: int = 2, **extra: Any) ->
 
 @contextlib.asynccontextmanager
 async def running(config: GatewayConfig, uplink: Uplink | None = None,
-                  sources: Sequence[Source] | None = None) -> AsyncIterator[Gateway]:
+                  sources: Sequence[Source] | None = None,
+                  clock: Clock | None = None) -> AsyncIterator[Gateway]:
     """A gateway running until the block ends; its start's failure raises here."""
-    gateway = Gateway(config, uplink=uplink, sources=sources)
+    gateway = Gateway(config, uplink=uplink, sources=sources, clock=clock)
     task = asyncio.create_task(gateway.run())
     started = asyncio.create_task(gateway.started.wait())
     await asyncio.wait([task, started], return_when=asyncio.FIRST_COMPLETED)

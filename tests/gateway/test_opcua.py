@@ -4,6 +4,7 @@ restart (check 4), silent-subscription watchdog, security (check 6), discover.""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -101,6 +102,36 @@ async def test_watchdog_rebuilds_a_subscription_the_server_dropped(plant: OpcUaP
         # 1.5 keep-alive periods); ours (after watchdog_s) is the backstop. Either way:
         await eventually(lambda: ts in stored_at(uplink, SERIES[0]), timeout_s=10,
                          what="data after the rebuild")
+
+
+class FastClock:
+    """A plant's simulated clock: a thousand seconds for each real one."""
+
+    def __init__(self) -> None:
+        self._started = time.monotonic()
+
+    def now(self) -> datetime:
+        return T0 + timedelta(seconds=1000 * (time.monotonic() - self._started))
+
+
+async def test_a_clock_that_runs_fast_does_not_make_a_live_subscription_look_silent(
+        plant: OpcUaPlant, tmp_path: Path) -> None:
+    # A publish each second, the watchdog looking each half second: every other look finds
+    # nothing new, which is 0.5 s of silence, not the 500 s the gateway's clock counts.
+    uplink = RecordingUplink()
+    source_config = opcua_source(plant.endpoint, SERIES, plant.ns, watchdog_s=2.0,
+                                 publishing_interval_ms=1000)
+    async with running(config_for(tmp_path, [source_config]), uplink,
+                       clock=FastClock()) as gateway:
+        source = gateway.sources[0]
+        await eventually(lambda: source.up, what="subscribed")
+        for i in range(4):
+            ts = T0 + timedelta(seconds=i)
+            await plant.write(SERIES[0], 30.0 + i, ts)
+            await eventually(lambda ts=ts: ts in stored_at(uplink, SERIES[0]),
+                             what=f"value {i}")
+        assert source.stats.watchdog_rebuilds_total == 0
+        assert source.stats.reconnects_total == 0
 
 
 @pytest.fixture(scope="module")
