@@ -126,8 +126,12 @@ async def test_a_refused_write_holds_the_ramp_and_alerts_the_owner(
         ramp = await p.ramp(ramp_id)
         assert ramp["status"] == "held"
         assert any(r.startswith("readback mismatch: refused") for r in ramp["reasons"])
-        assert ramp["commands"][0]["status"] == "refused"
-        assert ramp["commands"][0]["readback"] == before
+        # On a loaded machine a step can expire on its way (the plant's clock runs 900x):
+        # the gateway then writes nothing, and the next step is the one the plant refuses.
+        statuses = [c["status"] for c in ramp["commands"]]
+        first_refused = statuses.index("refused")
+        assert set(statuses[:first_refused]) <= {"expired"}, statuses
+        assert ramp["commands"][first_refused]["readback"] == before
         assert p.sim.setpoints()[POINT] == before
         rule_id = f"control:{POINT}"
 
