@@ -103,7 +103,7 @@ class Gateway:
         self.dead_letters = DeadLetterFile(up.dead_letter_path, self.clock)
         self.forwarder = Forwarder(
             self.buffer, self.uplink, self.dead_letters, batch_max_readings=up.batch_max_readings,
-            retry=Backoff.from_config(up.retry), auth_retry_s=up.auth_retry_s,
+            lanes=up.lanes, retry=Backoff.from_config(up.retry), auth_retry_s=up.auth_retry_s,
             ready_probe_s=up.ready_probe_s, rng=rng)
         self.figures = BufferFigures()
         self.control = self._control_channel()
