@@ -4,6 +4,7 @@ the readings leave the buffer only when the service has answered for all of them
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -14,10 +15,10 @@ from gateway.columns import ReadingColumns
 from gateway.deadletter import DeadLetterFile
 from gateway.forwarder import Forwarder
 from gateway.lanes import lanes_of
-from gateway.protocols import Buffer, SendOutcome
+from gateway.protocols import Buffer, Delivered, SendOutcome
 from gateway.testing import InMemoryBuffer, RecordingUplink
 from heatlink.testing import FakeClock
-from heatlink.wire import Reading
+from heatlink.wire import IngestResult, Reading, Rejection, RejectReason
 
 T0 = datetime(2026, 1, 15, 6, 0, tzinfo=UTC)
 
@@ -138,3 +139,28 @@ def test_a_series_longer_than_a_request_goes_in_one_lane_in_requests_of_equal_si
     long_lane = next(lane for lane in lanes if len(lane) == 3)
     assert [r.value for request in long_lane for r in request] == [float(i) for i in range(250)]
     assert all(isinstance(request, ReadingColumns) for lane in lanes for request in lane)
+
+
+class RejectingUplink(RecordingUplink):
+    """Refuses every other reading of each request, as the service refuses bad data."""
+
+    async def send(self, batch_id: str, readings: Sequence[Reading]) -> SendOutcome:
+        self.batches.append((batch_id, list(readings)))
+        rejected = [Rejection(index=i, series=r.series, reason=RejectReason.OUT_OF_RANGE,
+                              detail="x" * 200) for i, r in enumerate(readings) if i % 2]
+        return Delivered(IngestResult(batch_id=batch_id,
+                                      accepted=len(readings) - len(rejected),
+                                      rejected=rejected))
+
+
+async def test_lanes_refused_at_once_each_leave_whole_lines_in_the_dead_letter_file(
+        tmp_path: Path) -> None:
+    clock = FakeClock(T0)
+    buffer = InMemoryBuffer(clock)
+    await buffer.add(readings("a", 2000) + readings("b", 2000))
+    assert await forwarder(buffer, RejectingUplink(), tmp_path, clock,
+                           batch=2000).forward_once()
+    lines = (tmp_path / "dead.jsonl").read_text().splitlines()
+    refused = [json.loads(line)["reading"] for line in lines]
+    assert sorted((r["series"], r["value"]) for r in refused) == sorted(
+        (s, float(i)) for s in "ab" for i in range(1, 2000, 2))
