@@ -41,6 +41,10 @@ class HttpUplink:
         self.gateway_id = gateway_id
         self._compress = compress
         self._probe_timeout_s = min(probe_timeout_s, timeout_s)
+        # One body written at a time, in the order asked (the forwarder's lanes send at
+        # once): two written together share one interpreter lock and both come out late,
+        # while the service waits for the first.
+        self._encoding = asyncio.Lock()
         self._client = httpx.AsyncClient(
             base_url=base_url.rstrip("/"), timeout=timeout_s, transport=transport,
             headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
@@ -58,7 +62,8 @@ class HttpUplink:
     async def send(self, batch_id: str, readings: Sequence[Reading]) -> SendOutcome:
         # Encoding thousands of readings takes milliseconds: keep the event loop free for the
         # sources' keep-alives meanwhile.
-        body = await asyncio.to_thread(self._encode, batch_id, readings)
+        async with self._encoding:
+            body = await asyncio.to_thread(self._encode, batch_id, readings)
         headers = {"Content-Encoding": "gzip"} if self._compress else {}
         try:
             response = await self._client.post("/v1/ingest", content=body, headers=headers)
