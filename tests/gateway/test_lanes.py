@@ -45,12 +45,19 @@ class GatedUplink(RecordingUplink):
             self.arrived.notify_all()
         await gate.wait()
         del self.waiting[batch_id]
-        return await super().send(batch_id, readings)
+        answer = await super().send(batch_id, readings)
+        async with self.arrived:
+            self.arrived.notify_all()
+        return answer
 
     async def in_flight(self, count: int) -> list[str]:
         async with self.arrived:
             await self.arrived.wait_for(lambda: len(self.waiting) >= count)
         return sorted(self.waiting)
+
+    async def answered(self, count: int) -> None:
+        async with self.arrived:
+            await self.arrived.wait_for(lambda: len(self.batches) >= count)
 
 
 def forwarder(buffer: Buffer, uplink: RecordingUplink, tmp_path: Path, clock: FakeClock,
@@ -69,7 +76,7 @@ async def test_a_backlog_goes_out_as_requests_at_once_and_leaves_when_all_are_an
                                             batch=100).forward_once())
     ids = await uplink.in_flight(2)  # both requests sent before either is answered
     uplink.waiting[ids[0]].set()
-    await uplink.in_flight(1)
+    await uplink.answered(1)
     assert await buffer.depth() == 400  # one answered: nothing leaves yet
     uplink.waiting[ids[1]].set()
     assert await sending
@@ -113,7 +120,7 @@ async def test_a_stop_before_every_lane_is_answered_keeps_the_readings_and_the_i
     sending = asyncio.create_task(sender.forward_once())
     ids = await uplink.in_flight(2)
     uplink.waiting[ids[0]].set()
-    await uplink.in_flight(1)
+    await uplink.answered(1)
     sending.cancel()
     await asyncio.gather(sending, return_exceptions=True)
     assert await buffer.depth() == 20  # the answered lane's readings too
