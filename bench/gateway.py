@@ -38,7 +38,7 @@ from bench.gateway_sparkplug import METRICS_PER_MESSAGE, Drained, bench_sparkplu
 from bench.mosquitto_sub import MosquittoSub
 from gateway.buffer_sqlite import SqliteBuffer
 from gateway.config import GatewayConfig, parse_config
-from gateway.runner import Gateway, tune_collector
+from gateway.runner import Gateway, tune_process
 from heatlink.clock import SystemClock
 from heatlink.wire import Reading
 
@@ -244,7 +244,7 @@ def main(opcua_items: int = typer.Option(200, help="variables changing on the OP
                                   help="which parts to run")) -> None:
     """Measure and print the figures."""
     logging.basicConfig(level=logging.ERROR)
-    tune_collector()  # as `heatlink gateway run` does: this process stands for the gateway's
+    tune_process()  # as `heatlink gateway run` does: this process stands for the gateway's
     parts = set(only.split(","))
     figures: list[tuple[str, str, str]] = []
     with tempfile.TemporaryDirectory() as tmp, sink() as (sink_url, received):

@@ -191,7 +191,7 @@ def _load(path: Path, *, secrets: bool) -> object:
 
 def _run(path: Path) -> None:
     from gateway.config import GatewayConfig
-    from gateway.runner import Gateway, tune_collector
+    from gateway.runner import Gateway, tune_process
 
     config = _load(path, secrets=True)
     assert isinstance(config, GatewayConfig)
@@ -212,6 +212,6 @@ def _run(path: Path) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
-    tune_collector()
+    tune_process()
     asyncio.run(serve())
     sys.stdout.flush()

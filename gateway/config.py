@@ -262,6 +262,10 @@ class UplinkConfig(Strict):
     token_env: str | None = None
     timeout_s: float = Field(default=10.0, gt=0)
     batch_max_readings: int = Field(default=5000, ge=1, le=20_000)
+    lanes: int = Field(default=2, ge=1, le=8, description=
+                       "requests in flight at once when the buffer holds more than one "
+                       "batch: the gateway writes the next while the service stores the "
+                       "last (each series in one lane, so in order)")
     gzip: bool = True
     retry: BackoffConfig = Field(default_factory=BackoffConfig)
     auth_retry_s: float = Field(default=60.0, gt=0, description="wait after a 401/403")

@@ -20,6 +20,9 @@ class DeadLetterFile:
         self.path = path
         self._clock = clock
         self.count_total = 0
+        # The forwarder's lanes may dead-letter at the same time: one append at a time, so
+        # that the lines of two batches never interleave in the file.
+        self._appending = asyncio.Lock()
 
     async def write(self, batch_id: str,
                     entries: Sequence[tuple[Reading, str, str]]) -> None:
@@ -32,7 +35,8 @@ class DeadLetterFile:
                                     "detail": detail, "reading": reading_to_wire(r)},
                                    allow_nan=True) + "\n"
                         for r, reason, detail in entries)
-        await asyncio.to_thread(self._append, lines)
+        async with self._appending:
+            await asyncio.to_thread(self._append, lines)
         self.count_total += len(entries)
 
     def _append(self, lines: str) -> None:

@@ -8,6 +8,15 @@
                      as Retry-After asks; in an outage (503, no connection) ask the service's
                      readiness every `ready_probe_s` meanwhile and go again as soon as it is
                      ready, rather than sleep out a backoff that may have grown to minutes
+
+A transaction of more than one request's worth goes out in up to `lanes` requests at once
+(`gateway.lanes`: each series in one lane, in order), each under its own batch id derived
+from the transaction's; the transaction ends, and its readings leave the buffer, once the
+service has answered for every one of them. A transaction cut short (the gateway stops)
+keeps all its readings, those of requests already answered included: they are sent again,
+under the same ids when the buffer hands out the same readings, and the service stores
+nothing twice either way (it answers a batch id it knows with its stored result, and keeps
+one reading per series and source time).
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ import random
 from collections.abc import Awaitable, Callable, Sequence
 
 from gateway.deadletter import DeadLetterFile
+from gateway.lanes import lanes_of
 from gateway.protocols import (
     Buffer,
     Delivered,
@@ -38,7 +48,7 @@ Sleep = Callable[[float], Awaitable[None]]
 
 class Forwarder:
     def __init__(self, buffer: Buffer, uplink: Uplink, dead_letters: DeadLetterFile, *,
-                 batch_max_readings: int = 5000, retry: Backoff | None = None,
+                 batch_max_readings: int = 5000, lanes: int = 2, retry: Backoff | None = None,
                  auth_retry_s: float = 60.0, ready_probe_s: float | None = 0.5,
                  rng: random.Random | None = None, sleep: Sleep = asyncio.sleep,
                  stats: ForwarderStats | None = None) -> None:
@@ -46,6 +56,7 @@ class Forwarder:
         self.uplink = uplink
         self.dead_letters = dead_letters
         self.batch_max_readings = batch_max_readings
+        self.lanes = lanes
         self.retry = retry or Backoff()
         self.auth_retry_s = auth_retry_s
         self.ready_probe_s = ready_probe_s
@@ -70,16 +81,31 @@ class Forwarder:
 
     async def forward_once(self) -> bool:
         """Deliver one batch; False when the buffer had nothing to hand out."""
-        tx = await self.buffer.begin(self.batch_max_readings)
+        tx = await self.buffer.begin(self.batch_max_readings * self.lanes)
         if tx is None:
             return False
         try:
-            await self._deliver(tx.batch_id, tx.readings)
+            await self._deliver_lanes(tx.batch_id, tx.readings)
         except BaseException:
             await self.buffer.end(tx, delivered=False)
             raise
         await self.buffer.end(tx, delivered=True)
         return True
+
+    async def _deliver_lanes(self, batch_id: str, readings: Sequence[Reading]) -> None:
+        """Returns when the service has answered for every reading of the transaction."""
+        lanes = lanes_of(readings, self.lanes, self.batch_max_readings)
+        if len(lanes) == 1 and len(lanes[0]) == 1:
+            await self._deliver(batch_id, lanes[0][0])
+            return
+        async with asyncio.TaskGroup() as tasks:
+            for lane, requests in enumerate(lanes):
+                tasks.create_task(self._deliver_in_order(f"{batch_id}.{lane}", requests))
+
+    async def _deliver_in_order(self, lane_id: str, requests: Sequence[Sequence[Reading]]
+                                ) -> None:
+        for k, request in enumerate(requests):
+            await self._deliver(f"{lane_id}-{k}", request)
 
     async def _deliver(self, batch_id: str, readings: Sequence[Reading]) -> None:
         """Returns when the service has answered for every reading (stored or refused)."""

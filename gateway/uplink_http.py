@@ -24,6 +24,7 @@ from gateway.protocols import (
 from heatlink.quality import QUALITY_NAMES
 from heatlink.wire import (
     IngestResult,
+    Quality,
     Reading,
     from_us,
     ts_for_orjson,
@@ -40,6 +41,10 @@ class HttpUplink:
         self.gateway_id = gateway_id
         self._compress = compress
         self._probe_timeout_s = min(probe_timeout_s, timeout_s)
+        # One body written at a time, in the order asked (the forwarder's lanes send at
+        # once): two written together share one interpreter lock and both come out late,
+        # while the service waits for the first.
+        self._encoding = asyncio.Lock()
         self._client = httpx.AsyncClient(
             base_url=base_url.rstrip("/"), timeout=timeout_s, transport=transport,
             headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
@@ -57,7 +62,8 @@ class HttpUplink:
     async def send(self, batch_id: str, readings: Sequence[Reading]) -> SendOutcome:
         # Encoding thousands of readings takes milliseconds: keep the event loop free for the
         # sources' keep-alives meanwhile.
-        body = await asyncio.to_thread(self._encode, batch_id, readings)
+        async with self._encoding:
+            body = await asyncio.to_thread(self._encode, batch_id, readings)
         headers = {"Content-Encoding": "gzip"} if self._compress else {}
         try:
             response = await self._client.post("/v1/ingest", content=body, headers=headers)
@@ -88,32 +94,40 @@ def readings_json(readings: Sequence[Reading]) -> orjson.Fragment | list[dict[st
                            + b"]")
 
 
-QUALITY_JSON = {code: orjson.dumps(name) for code, name in QUALITY_NAMES.items()}
+# A reading's quality as written after its value: none for a good one, which is what the
+# service takes when a reading says none (a fifth of a good reading's bytes, to write and
+# to read).
+QUALITY_JSON = {code: b"" if name == Quality.GOOD else b',"quality":' + orjson.dumps(name)
+                for code, name in QUALITY_NAMES.items()}
+VALUE_KEY = b',"value":'
 
 
 def run_json(run: SeriesRun, stamps: dict[int, bytes]) -> bytes:
     """The wire's objects of a run's readings, as JSON, without a dict per reading: what
     varies (time, value, quality) is written by orjson in one call per column, and the
     objects are put together around it. `stamps` holds the times written so far, by time
-    in µs (the series of one message share theirs)."""
+    in µs (the series of one message share theirs), each followed by the value's key."""
     if not len(run):
         return b""
     new = [ts for ts in set(run.ts_us) if ts not in stamps]
     if new:  # (a time's JSON is a string of digits and -:.+T: no comma inside)
-        stamps.update(zip(new, orjson.dumps([ts_for_orjson(from_us(ts)) for ts in new])[1:-1]
-                          .split(b","), strict=True))
+        stamps.update(zip(new, (stamp + VALUE_KEY for stamp in orjson.dumps(
+            [ts_for_orjson(from_us(ts)) for ts in new])[1:-1].split(b",")), strict=True))
     values = orjson.dumps(list(run.values))[1:-1].split(b",")  # (numbers or null)
     head = b',{"series":' + orjson.dumps(run.series) + b',"ts":'
     end = b"}" if run.unit is None else b',"unit":' + orjson.dumps(run.unit) + b"}"
     times = map(stamps.__getitem__, run.ts_us)
     codes = set(run.quality)
-    if len(codes) == 1:  # one quality for all, the common case
-        end = b',"quality":' + QUALITY_JSON[codes.pop()] + end
-        parts = zip(repeat(head), times, repeat(b',"value":'), values, repeat(end))
-    else:
-        parts = zip(repeat(head), times, repeat(b',"value":'), values, repeat(b',"quality":'),
-                    map(QUALITY_JSON.__getitem__, run.quality), repeat(end))
-    return b"".join(chain.from_iterable(parts))[1:]  # (each object after a comma)
+    if len(codes) != 1:
+        parts = zip(repeat(head), times, values, map(QUALITY_JSON.__getitem__, run.quality),
+                    repeat(end))
+        return b"".join(chain.from_iterable(parts))[1:]  # (each object after a comma)
+    # One quality for all, the common case: three parts a reading, each object's end and
+    # the next one's head written as one (the first object's head has an end before it,
+    # the last one's end comes after the join).
+    end = QUALITY_JSON[codes.pop()] + end
+    objects = zip(repeat(end + head), times, values)
+    return b"".join(chain.from_iterable(objects))[len(end) + 1:] + end
 
 
 def classify(response: httpx.Response) -> SendOutcome:

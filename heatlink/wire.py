@@ -6,6 +6,9 @@ A batch is JSON, optionally gzip-compressed::
      "readings": [{"series": "glomfjord/smelter/hx1/primary/supply_temp",
                    "ts": "2026-01-15T06:00:00.000+00:00", "value": 31.2, "quality": "good"}]}
 
+A reading's ``quality`` is one of good, uncertain, bad, unknown; left out, it is good, and
+the gateway leaves it out of good readings (a fifth of their bytes, to write and to read).
+
 Each reading is checked on its own: a bad reading is rejected with its index and a
 reason, and never spoils the rest of its batch. The checks of single fields live here,
 beside the format they check; the service adds those that need the cluster.
@@ -149,7 +152,9 @@ def wire_readings(readings: Sequence[Reading]) -> list[dict[str, Any]]:
         ts = stamps.get(r.ts)
         if ts is None:
             ts = stamps[r.ts] = format_ts(r.ts)
-        item = {"series": r.series, "ts": ts, "value": r.value, "quality": str(r.quality)}
+        item: dict[str, Any] = {"series": r.series, "ts": ts, "value": r.value}
+        if r.quality != Quality.GOOD:
+            item["quality"] = str(r.quality)
         if r.unit is not None:
             item["unit"] = r.unit
         wire.append(item)
@@ -166,7 +171,9 @@ def wire_readings_for_orjson(readings: Sequence[Reading]) -> list[dict[str, Any]
         ts = r.ts
         item = {"series": r.series,
                 "ts": ts if ts.microsecond and ts.tzinfo is UTC else format_ts(ts),
-                "value": r.value, "quality": str(r.quality)}
+                "value": r.value}
+        if r.quality != Quality.GOOD:
+            item["quality"] = str(r.quality)
         if r.unit is not None:
             item["unit"] = r.unit
         wire.append(item)

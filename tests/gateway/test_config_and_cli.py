@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import sys
 from pathlib import Path
 
 import pytest
@@ -9,6 +11,7 @@ from typer.testing import CliRunner
 
 from gateway.cli import app
 from gateway.config import ConfigError, load_config
+from gateway.runner import tune_process
 from heatlink.cli import app as heatlink_app
 
 EXAMPLE = Path(__file__).parents[2] / "gateway" / "examples" / "nordland-sim.yaml"
@@ -81,3 +84,20 @@ def test_unset_secret_variables_are_named_at_check_and_refused_at_start(
     monkeypatch.setenv("HEATLINK_GATEWAY_TOKEN", "t")
     monkeypatch.setenv("HEATLINK_GATEWAY_MQTT_PASSWORD", "s3cret")  # the control channel's
     assert "warning" not in CliRunner().invoke(app, ["check", "--config", str(path)]).output
+
+
+def test_a_gateway_process_hands_the_gil_over_often_and_collects_young_objects_less() -> None:
+    # (process-wide settings: restored, so that no other test runs under them)
+    interval_s, threshold = sys.getswitchinterval(), gc.get_threshold()
+    try:
+        sys.setswitchinterval(0.005)
+        gc.set_threshold(700, 10, 10)
+        tune_process()
+        assert sys.getswitchinterval() == pytest.approx(0.0005)
+        assert gc.get_threshold() == (10_000, 10, 10)
+        sys.setswitchinterval(0.0001)  # one set shorter by whoever runs the process stays
+        tune_process()
+        assert sys.getswitchinterval() < 0.0002
+    finally:
+        sys.setswitchinterval(interval_s)
+        gc.set_threshold(*threshold)

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 from gateway.buffer_sqlite import SqliteBuffer
+from gateway.columns import ReadingColumns
 from gateway.uplink_http import HttpUplink
 from heatlink.testing import FakeClock
 from heatlink.wire import Reading, encode_batch
@@ -63,3 +64,13 @@ async def test_a_batch_as_the_buffer_hands_it_out_is_written_as_the_wire_format_
                                                        list(tx.readings)))
     assert sorted(json.loads(body)["readings"], key=str) == \
         sorted(json.loads(encode_batch("glomfjord-gw1", "b-1", readings))["readings"], key=str)
+
+
+async def test_good_readings_go_without_their_quality_which_the_service_takes_as_good() -> None:
+    readings = [Reading("a", T0, 1.0), Reading("a", T0 + timedelta(seconds=1), 2.0, "bad"),
+                Reading("b", T0, 3.0, unit="degC"), Reading("c", T0, 4.0, "unknown")]
+    for batch in (readings, ReadingColumns.of(readings)):
+        sent = json.loads(await written(batch))["readings"]
+        assert [(r["series"], r.get("quality")) for r in sent] == [
+            ("a", None), ("a", "bad"), ("b", None), ("c", "unknown")]
+        assert sent[2]["unit"] == "degC"

@@ -10,6 +10,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from heatlink.quality import QUALITY_CODES
 from services.ingest.checks import SeriesLimits, Writable, check_readings, check_typed
 from services.ingest.decode import read_batch, read_typed
 
@@ -65,3 +66,12 @@ def test_a_batch_the_columns_cannot_take_whole_is_left_to_the_full_check(
     assert fast is None or (fast == slow and not slow.rejected)
     if slow.rejected:
         assert fast is None
+
+
+def test_a_reading_that_names_no_quality_is_good() -> None:
+    # The gateway leaves `quality` out of good readings (heatlink.wire).
+    fast, slow = _both([{"series": "plant/tank/temp", "ts": GOOD_TS[0], "value": 21.5},
+                        {"series": "plant/tank/temp", "ts": GOOD_TS[3], "value": 22.0,
+                         "quality": "bad"}])
+    assert fast == slow
+    assert slow.quality == [QUALITY_CODES["good"], QUALITY_CODES["bad"]]
