@@ -106,17 +106,19 @@ SOURCE_MIN_DECLINE_FRACTION_PER_S = 0.01 / 60.0
 # it, over every onset in the last ONSET_SPAN_S; the ramp counts where its rate is
 # ONSET_SIGMAS standard errors from none. The fit reads the median of three samples (a
 # lone spike is no onset); the noise is the raw samples' scatter about the fit itself,
-# baseline and line, so an output that wanders more than its sample-to-sample noise
-# says (a flue gas's load; successive differences saw none of it and paged the district
-# heating four times a day) widens its own error. On white noise the largest z of all
-# onsets passes 5 about once in ten days and 6 about once in two hundred (simulated,
-# 200 days at 1 %); a planned ramp-down of under 2 % a minute against a 1 % noise counts
-# after about a minute and a half.
+# baseline and line, so whatever wanders more than its sample-to-sample noise says
+# widens its own error. On white noise the largest z of all onsets passes 5 about once
+# in ten days and 6 about once in two hundred (simulated, 200 days at 1 %); a planned
+# ramp-down of under 2 % a minute against a 1 % noise counts after about a minute and a
+# half.
 # The loop the output heats turns with it a minute later and, read by a thermometer of
 # 0.05 K, often more clearly: the two independent instruments' evidence is added (their z
 # summed over the square root of two, each at least LOOP_ONSET_MIN_SIGMAS the same way)
 # against the same six sigma. The loop's turn counts only if it began no earlier than
-# LOOP_ONSET_LAG_S before the output's: water does not warm before its heat comes.
+# LOOP_ONSET_LAG_S before the output's: water does not cool before its heat goes. HX-2's
+# supply drifts with the district heating's load for many minutes (z about -4, "begun"
+# at the span's far end); added to a -4 sigma flicker of the flue gas begun 40 s before,
+# it predicted HX-2's band lost upstream in the demo's day (seed 2, 85 900 s).
 ONSET_SPAN_S = 240.0
 ONSET_BASELINE_S = 120.0
 ONSET_SIGMAS = 6.0
