@@ -585,6 +585,15 @@ def ramp_onset(chunk: Chunk, series: int, t_s: F64) -> tuple[F64, F64, F64]:
     noise is the raw samples' scatter about that same fit, so whatever the model does not
     explain (a wandering output, a spike) widens the error instead of passing as a ramp.
     """
+    key = ("ramp_onset", series, t_s.tobytes())
+    if (known := chunk.memo.get(key)) is not None:
+        return known  # type: ignore[return-value]
+    fitted = _ramp_onset(chunk, series, t_s)
+    chunk.memo[key] = fitted
+    return fitted
+
+
+def _ramp_onset(chunk: Chunk, series: int, t_s: F64) -> tuple[F64, F64, F64]:
     rate, z, onset = np.zeros(t_s.size), np.zeros(t_s.size), np.zeros(t_s.size)
     found = _history_at(chunk, series, t_s)
     if found is None:
@@ -607,18 +616,19 @@ def ramp_onset(chunk: Chunk, series: int, t_s: F64) -> tuple[F64, F64, F64]:
     # Relative to the last sample: the sums of squares below stay small.
     vv = h.v[r[:, None], idx] - h.v[r, c][:, None]
     med = np.zeros(vv.shape)
-    med[:, 2:] = np.median(np.stack([vv[:, 2:], vv[:, 1:-1], vv[:, :-2]]), axis=0)
+    a, b, c3 = vv[:, 2:], vv[:, 1:-1], vv[:, :-2]  # the median of three, without a sort
+    med[:, 2:] = np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), c3))
     has = np.zeros(vv.shape, dtype=bool)
     has[:, 2:] = inside[:, :-2]
     w = has.astype(np.float64)
     m = np.where(has, med, 0.0)
     x = np.where(has, vv, 0.0)
 
-    def running(a: F64) -> F64:  # running[:, i] = sum of a[:, :i]
-        return np.concatenate([np.zeros((a.shape[0], 1)), np.cumsum(a, axis=1)], axis=1)
-
-    cw, cm, ct, ctt, ctm, cx, cxx, ctx = (running(a) for a in (
-        w, m, w * tt, w * tt * tt, w * tt * m, x, x * x, w * tt * x))
+    # Running sums of all eight terms in one pass: [:, i] sums the terms of [:, :i].
+    terms = np.stack([w, m, w * tt, w * tt * tt, w * tt * m, x, x * x, w * tt * x])
+    running = np.zeros((*terms.shape[:2], k + 1))
+    np.cumsum(terms, axis=2, out=running[:, :, 1:])
+    cw, cm, ct, ctt, ctm, cx, cxx, ctx = running
     rr = np.arange(r.size)[:, None]
     j0 = np.arange(k)[None, :]
     # Each onset's baseline starts at the first sample ONSET_BASELINE_S before it.
