@@ -4,7 +4,7 @@ samples of a chunk, and the latch walk. Kinds differ only in `features`."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -46,6 +46,9 @@ class Chunk:
     hist_col: I64  # column in `history` (−1 when the series keeps none)
     history: History
     hist_row: I64  # per series index: row in `history` or −1
+    # What a rule derived from this step's history and others ask for again (a heat
+    # output's onset fit, read by the tank's ramps and bands and the supply's band).
+    memo: dict[tuple[object, ...], object] = field(default_factory=dict)
 
     def rows(self, j: I64) -> I64:
         return self.hist_row[self.idx[j]]

@@ -80,7 +80,8 @@ def partition_map(cluster: Cluster, plan: Plan, partitions: int) -> dict[str, in
                      *model.source_power_series, *model.loop_temp_series,
                      *(() if model.supply_flow_series is None else (model.supply_flow_series,))))
     for rule_id, (powers, flow) in plan.supply_sources.items():
-        groups.join((rule_series[rule_id], *powers, *(() if flow is None else (flow,))))
+        groups.join((rule_series[rule_id], *powers, *(() if flow is None else (flow,)),
+                     *plan.supply_loop_temps.get(rule_id, ())))
     for rule_id, upstream in plan.supply_upstream.items():
         groups.join((rule_series[rule_id],
                      *(rule_series[r] for r, _ in upstream if r in rule_series)))

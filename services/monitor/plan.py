@@ -62,6 +62,9 @@ class Plan:
     # feeding it and the supply-side flow, whose ramp-down says where the supply is heading.
     supply_sources: Mapping[str, tuple[tuple[str, ...], str | None]] = field(
         default_factory=dict)
+    # By band rule id, for bands on an exchange's supply: the loop temperatures downstream
+    # of those heat outputs (`RecipientModel.loop_temp_series`).
+    supply_loop_temps: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def _ancestors(cluster: Cluster, asset: str) -> set[str]:
@@ -120,6 +123,7 @@ def plan_from_cluster(cluster: Cluster) -> Plan:
     ramp_models: dict[str, RecipientModel] = {}
     supply_upstream: dict[str, tuple[tuple[str, State], ...]] = {}
     supply_sources: dict[str, tuple[tuple[str, ...], str | None]] = {}
+    supply_loop_temps: dict[str, tuple[str, ...]] = {}
 
     def flow_of(supply_key: str) -> str | None:
         return next((d.flow for d in cluster.derived if d.temp_in == supply_key), None)
@@ -163,6 +167,8 @@ def plan_from_cluster(cluster: Cluster) -> Plan:
                     and asset_of.get(other.series) in feeding)
                 power = _sources(cluster, exchange.exchanger)
                 supply_sources[rule.id] = (power, flow_of(rule.series))
+                supply_loop_temps[rule.id] = _loop_temps(cluster, exchange.exchanger,
+                                                         rule.series)
         asset = assets.get(asset_of.get(rule.series, ""))
         if asset is None or asset.thermal_model is None:
             continue
@@ -171,6 +177,7 @@ def plan_from_cluster(cluster: Cluster) -> Plan:
         supplies: list[str] = []
         powers: tuple[str, ...] = ()
         supply_flow: str | None = None
+        loop_temps: tuple[str, ...] = ()
         for exchange in cluster.exchanges:
             if asset.id not in exchange.recipient_assets:
                 continue
@@ -182,6 +189,8 @@ def plan_from_cluster(cluster: Cluster) -> Plan:
                 power = _sources(cluster, exchange.exchanger)
                 if not powers and power and flow_of(exchange.supply_band.series):
                     powers, supply_flow = power, flow_of(exchange.supply_band.series)
+                    loop_temps = _loop_temps(cluster, exchange.exchanger,
+                                             exchange.supply_band.series)
                     supplies.insert(0, supplies.pop())
             # A supplier's disruption means the warm water is gone. A supply band's LOW is
             # not: a supply a little under its contract band is still mixed to setpoint.
@@ -192,10 +201,11 @@ def plan_from_cluster(cluster: Cluster) -> Plan:
             tau_s=model.volume_m3 / model.inflow_m3_per_h * 3600.0,
             final_value=model.cold_water_temp_c,
             upstream=tuple(upstream), supply_series=tuple(supplies),
-            source_power_series=powers, supply_flow_series=supply_flow)
+            source_power_series=powers, supply_flow_series=supply_flow,
+            loop_temp_series=loop_temps)
     return Plan(
         series=tuple(s.key for s in cluster.series),
         derived=tuple(DerivedPowerDef(d.key, d.flow, d.temp_in, d.temp_out)
                       for d in cluster.derived),
         recipients=recipients, ramp_models=ramp_models, supply_upstream=supply_upstream,
-        supply_sources=supply_sources)
+        supply_sources=supply_sources, supply_loop_temps=supply_loop_temps)

@@ -24,6 +24,8 @@ from services.monitor.plan import Plan
 from services.monitor.plant_rules import DisruptionGroup, HealthGroup
 from services.monitor.signal_rules import (
     LOOP_BASELINE_S,
+    ONSET_BASELINE_S,
+    ONSET_SPAN_S,
     SOURCE_DECLINE_WINDOW_S,
     SOURCE_RAMP_WINDOW_S,
     SOURCE_SLOPE_WINDOW_S,
@@ -142,14 +144,18 @@ class SeriesTable:
                 need(ua_key(s.id), s.window_s)
                 need(mismatch_key(s.id), s.window_s)
         # A ramp-down is read over two windows half a minute apart.
-        decline_s = SOURCE_DECLINE_WINDOW_S + SOURCE_SLOPE_WINDOW_S + 60.0
+        decline_s = max(SOURCE_DECLINE_WINDOW_S + SOURCE_SLOPE_WINDOW_S,
+                        ONSET_SPAN_S + ONSET_BASELINE_S) + 60.0
         for model in self.plan.recipients.values():
             for key in model.supply_series:
                 need(key, 60.0)
-            for key in model.source_power_series:
+            for key in (*model.source_power_series, *model.loop_temp_series):
                 need(key, decline_s)
             if model.supply_flow_series:
                 need(model.supply_flow_series, 60.0)
+        for temps in self.plan.supply_loop_temps.values():
+            for key in temps:
+                need(key, decline_s)
         for powers, flow in self.plan.supply_sources.values():
             for key in powers:
                 need(key, decline_s)
@@ -161,9 +167,10 @@ class SeriesTable:
             if model.warm_share_series:
                 need(model.warm_share_series, 60.0)
             for key in model.source_power_series:
-                need(key, SOURCE_SLOPE_WINDOW_S + SOURCE_RAMP_WINDOW_S + 60.0)
+                need(key, max(SOURCE_SLOPE_WINDOW_S + SOURCE_RAMP_WINDOW_S,
+                              ONSET_SPAN_S + ONSET_BASELINE_S) + 60.0)
             for key in model.loop_temp_series:
-                need(key, LOOP_BASELINE_S + 60.0)
+                need(key, max(LOOP_BASELINE_S, ONSET_SPAN_S + ONSET_BASELINE_S) + 60.0)
             if model.supply_flow_series:
                 need(model.supply_flow_series, 60.0)
         return keep
@@ -202,7 +209,8 @@ class SeriesTable:
                                      tuple(self.series_of(k) for k in m.supply_series),
                                      tuple(self.series_of(k) for k in m.source_power_series),
                                      self.series_of(m.supply_flow_series)
-                                     if m.supply_flow_series else -1))
+                                     if m.supply_flow_series else -1,
+                                     tuple(self.series_of(k) for k in m.loop_temp_series)))
         limits: dict[str, tuple[float, float]] = {}
         for r in bands:
             if isinstance(r.spec, BandRule) and r.spec.series not in limits:
@@ -252,7 +260,9 @@ class SeriesTable:
         powers, flow = self.plan.supply_sources.get(rule_id, ((), None))
         if not powers or flow is None:
             return None
-        return SourceLink(tuple(self.series_of(k) for k in powers), self.series_of(flow))
+        return SourceLink(tuple(self.series_of(k) for k in powers), self.series_of(flow),
+                          tuple(self.series_of(k) for k in
+                                self.plan.supply_loop_temps.get(rule_id, ())))
 
     # -- per batch -----------------------------------------------------------------------
 

@@ -39,6 +39,17 @@ def test_a_normal_day_raises_no_alarm(name: str) -> None:
     assert run.findings == []
 
 
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_demos_day_at_mo_raises_nothing(seed: int) -> None:
+    """The demo's day: Glomfjord's furnace trips and restarts, while Mo's flue-gas heat
+    recovery runs on and HX-2's supply drifts with the district heating's load. Nothing
+    is wrong at Mo: a flicker of the flue gas's output and a drift of the loop that began
+    minutes before it are no ramp-down, and neither Mo recipient hears of a supply lost
+    upstream (on seed 2 the first onset fit raised HX-2's band three times that day)."""
+    run = run_scenario("demo", seed=seed, batch_s=60.0)
+    assert [(f.rule_id, f.state) for f in run.findings if f.series.startswith("mo/")] == []
+
+
 def test_a_stuck_sensor_is_suspect_not_an_outage() -> None:
     run = run_scenario("stuck-sensor")
     stuck_s = run.truth_s("sensor_stuck", TANK)[0]
@@ -200,17 +211,19 @@ def test_a_trip_predicts_the_supply_band_before_the_supply_leaves_it(name: str) 
 
 
 def test_the_second_furnaces_ramped_return_is_warned_from_its_heat_output() -> None:
-    """After a partial loss the second furnace comes back over half an hour: a few per
-    cent of the heat output a minute, steady in its two-minute slope. The farm is warned of
-    the rise limit within two minutes of the return, with most of the time there was."""
+    """After a partial loss the second furnace comes back over half an hour; its loop's
+    heat output turns up by little more than its noise at first. The ramp fitted from its
+    onset, with HX-1's hot side turning the same way, warns the farm of the rise limit
+    within a minute and a half of the return (two windows of slope took two), with
+    about nine tenths of the time there was."""
     run = run_scenario("partial-loss")
     restart_s = run.truth_s("restart")[0]
     crossing_s = next(e.sim_s for e in run.sim.truth if e.kind == "ramp_exceeded"
                       and e.sim_s > restart_s and e.detail["rate_k_per_h"] > 0)
-    warned = next(f for f in run.findings if f.rule_id == "tank1-ramp-alarm"
+    warned = next(f for f in run.findings if f.rule_id.startswith("tank1-ramp")
                   and f.state == "predicted_rising" and run.sim_s(f) >= restart_s)
-    assert run.sim_s(warned) - restart_s <= 150
-    assert crossing_s - run.sim_s(warned) >= 0.8 * (crossing_s - restart_s)
+    assert run.sim_s(warned) - restart_s <= 100
+    assert crossing_s - run.sim_s(warned) >= 0.85 * (crossing_s - restart_s)
 
 
 def test_a_restart_at_full_heat_is_warned_with_the_furnaces_first_restarted_sample() -> None:
@@ -232,13 +245,12 @@ def test_a_restart_at_full_heat_is_warned_with_the_furnaces_first_restarted_samp
     assert crossing_s - run.sim_s(warned) >= 0.9 * (crossing_s - restart_s)
 
 
-@pytest.mark.xfail(strict=True, reason="the ramped restart's two-minute slopes, half a "
-                   "minute apart, both tilt with the spike: a predicted rise 30 s later")
 def test_a_heat_meter_spike_on_the_stopped_furnace_warns_of_no_rewarming() -> None:
     """The same long stop, with one sample of the furnace's heat meter jumping to a
     restart's first value half an hour before the restart: no thermometer of the loop
-    moves with it, so nothing warns of a rise until the furnace really restarts. (The
-    one-sample restart does not take it for one; the ramp's slopes still do.)"""
+    moves with it, and no median of three samples, so nothing warns of a rise until the
+    furnace really restarts (neither the one-sample restart, nor the ramp's two slopes
+    that the spike tilts alike, nor a ramp fitted from an onset)."""
     power = "glomfjord/smelter/furnace/heat_output"
     run0 = run_scenario("restart-full-heat")
     restart_s = run0.truth_s("restart")[0]
@@ -256,18 +268,20 @@ def test_a_heat_meter_spike_on_the_stopped_furnace_warns_of_no_rewarming() -> No
     assert early == []
 
 
-@pytest.mark.parametrize("seed", [2])
+@pytest.mark.parametrize("seed", [1, 2])
 def test_a_planned_stops_ramp_down_predicts_the_supply_band_and_the_tanks_low(
         seed: int) -> None:
     """The furnace ramps down over an hour: under 2 % of its output a minute, the supply
-    falling at first by less than its noise. The heat output's sustained decline says where
-    the supply is heading (ΔP/(ρ·cp·V̇)) and so where the tank goes: HX-1's contract band
-    and the tank's minimum are both predicted within minutes of the stop's start, with
-    most of the time there was (before: 0.47 and 0.40 of it)."""
+    falling at first by less than its noise. The ramp-down fitted from its onset, in the
+    heat output and HX-1's hot side together, says where the supply is heading
+    (ΔP/(ρ·cp·V̇)) and so where the tank goes: HX-1's contract band and the tank's minimum
+    are both predicted within two minutes of the stop's start, with nine tenths of the time
+    there was (before: 0.47 and 0.40 of it; then 0.86 for the band from two four-minute
+    slopes)."""
     run = run_scenario("planned-stop", seed=seed)
     stop_s = run.truth_s("planned_stop_start")[0]
     supply = "glomfjord/smelter/hx1/secondary/supply_temp"
-    for rule, series, share in (("hx1-supply-band", supply, 0.8),
+    for rule, series, share in (("hx1-supply-band", supply, 0.9),
                                 ("tank1-band", TANK, 0.9)):
         crossing_s = run.truth_s("below_min", series)[0]
         warned = next(f for f in run.findings if f.rule_id == rule
