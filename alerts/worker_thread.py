@@ -29,6 +29,7 @@ from alerts.worker import DeliveryWorker, StorageWatch
 from heatlink.aio import cancel_and_wait
 from heatlink.clock import Clock
 from heatlink.cluster.index import ClusterIndex
+from heatlink.pool import keep_session
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +108,8 @@ class WorkerThread:
         self._stop = asyncio.Event()
         if self._stopping.is_set():
             return
-        pool = await asyncpg.create_pool(self.database_url, min_size=1, max_size=2)
+        pool = await asyncpg.create_pool(self.database_url, min_size=1, max_size=2,
+                                         reset=keep_session)
         assert pool is not None
         channels = self.build_channels(self.settings, self.stream)
         listener: asyncpg.Connection | None = None

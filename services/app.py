@@ -18,6 +18,7 @@ from heatlink.aio import cancel_and_wait, stop_together
 from heatlink.clock import Clock, SystemClock
 from heatlink.cluster.index import ClusterIndex
 from heatlink.cluster.loader import load_cluster
+from heatlink.pool import keep_session
 from services.access.attempts import Limits, LoginAttempts
 from services.access.login import router as login_router
 from services.access.router import router as access_router
@@ -96,7 +97,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> FastAPI:
         idle_ms = int(settings.idle_in_transaction_timeout_s * 1000)
         pool = await asyncpg.create_pool(
             database_url, min_size=settings.pool_min_size, max_size=settings.pool_max_size,
-            server_settings={"idle_in_transaction_session_timeout": str(idle_ms)})
+            server_settings={"idle_in_transaction_session_timeout": str(idle_ms)},
+            reset=keep_session)
         started.push_async_callback(pool.close)
         storage.start(pool)
         started.push_async_callback(storage.stop)
