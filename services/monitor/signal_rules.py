@@ -631,7 +631,7 @@ def _ramp_onset(chunk: Chunk, series: int, t_s: F64) -> tuple[F64, F64, F64]:
     cw, cm, ct, ctt, ctm, cx, cxx, ctx = running
     rr = np.arange(r.size)[:, None]
     j0 = np.arange(k)[None, :]
-    b0 = _baseline_starts(h.t, r, c, idx, k)
+    b0 = _baseline_starts(h.t[r[0]], c, idx, k)  # one series: one history row
 
     def base(cum: F64) -> F64:  # over each onset's baseline, the onset's sample included
         out: F64 = cum[:, 1:] - cum[rr, b0]
@@ -668,21 +668,17 @@ def _ramp_onset(chunk: Chunk, series: int, t_s: F64) -> tuple[F64, F64, F64]:
     return rate, z, onset
 
 
-def _baseline_starts(t: F64, r: I64, c: I64, idx: I64, k: int) -> I64:
+def _baseline_starts(times: F64, c: I64, idx: I64, k: int) -> I64:
     """Where each onset's baseline starts: the position, in each time's window of ``k``
-    samples (``idx``, columns ``c - k + 1 .. c`` of history row ``r``, clipped at 0), of
-    the first sample no more than ONSET_BASELINE_S before the onset. Searched in the row's
-    own times, not by comparing every pair of samples: that took k² a time, hundreds of MB
-    for a backlog of a source sampled each second."""
-    out = np.zeros(idx.shape, dtype=np.int64)
-    for row in np.unique(r):
-        mine = r == row
-        times = t[row, : int(c[mine].max()) + 1]  # the row's times up to its last used
-        first = np.searchsorted(times, t[row, idx[mine]] - ONSET_BASELINE_S, side="left")
-        start = (c[mine] - k + 1)[:, None]  # the window's first column, before clipping
-        # Positions clipped to column 0 count only where column 0 itself is early enough.
-        out[mine] = np.where(first > 0, np.clip(first - start, 0, k), 0)
-    return out
+    samples (``idx``, columns ``c - k + 1 .. c`` of one series' history ``times``, clipped
+    at 0), of the first sample no more than ONSET_BASELINE_S before the onset. Searched in
+    the history's own times, not by comparing every pair of samples: that took k² a time,
+    hundreds of MB for a backlog of a source sampled each second."""
+    used = times[: int(c.max()) + 1]  # sorted up to the last column any window reads
+    first = np.searchsorted(used, times[idx] - ONSET_BASELINE_S, side="left")
+    start = (c - k + 1)[:, None]  # each window's first column, before clipping
+    # Positions clipped to column 0 count only where column 0 itself is early enough.
+    return np.where(first > 0, np.clip(first - start, 0, k), 0)
 
 
 def source_onset(chunk: Chunk, source: int, loop_temps: tuple[int, ...], t_s: F64

@@ -1,6 +1,6 @@
-"""The onset fit's baselines (`signal_rules._baseline_starts`): searched in each history
-row's times, they start where comparing every pair of samples in the window says, also
-over repeated times and windows clipped at the row's first column."""
+"""The onset fit's baselines (`signal_rules._baseline_starts`): searched in the series'
+history times, they start where comparing every pair of samples in the window says, also
+over repeated times and windows clipped at the history's first column."""
 
 from __future__ import annotations
 
@@ -11,11 +11,10 @@ from hypothesis import strategies as st
 from services.monitor import signal_rules
 
 
-def pairwise_starts(t: np.ndarray, r: np.ndarray, c: np.ndarray, idx: np.ndarray
-                    ) -> np.ndarray:
+def pairwise_starts(t: np.ndarray, c: np.ndarray, idx: np.ndarray) -> np.ndarray:
     """The definition: how many samples of each window lie more than the baseline's length
     before each sample."""
-    tt = t[r[:, None], idx] - t[r, c][:, None]
+    tt = t[idx] - t[c][:, None]
     before = tt[:, None, :] < (tt - signal_rules.ONSET_BASELINE_S)[:, :, None]
     return np.asarray(before.sum(axis=2))
 
@@ -25,10 +24,9 @@ def pairwise_starts(t: np.ndarray, r: np.ndarray, c: np.ndarray, idx: np.ndarray
 def test_baselines_start_where_comparing_every_pair_says(seed: int, n: int, k: int,
                                                           m: int) -> None:
     rng = np.random.default_rng(seed)
-    # Two history rows of nondecreasing times, some repeated, sampled 1 to 60 s apart.
-    t = np.cumsum(rng.choice([0.0, 1.0, 10.0, 60.0], size=(2, n)), axis=1)
-    r = rng.integers(0, 2, size=m)
+    # A history of nondecreasing times, some repeated, sampled 1 to 60 s apart.
+    t = np.cumsum(rng.choice([0.0, 1.0, 10.0, 60.0], size=n))
     c = rng.integers(0, n, size=m)
     idx = np.maximum(c[:, None] - np.arange(k - 1, -1, -1)[None, :], 0)
-    found = signal_rules._baseline_starts(t, r, c, idx, k)
-    assert np.array_equal(found, pairwise_starts(t, r, c, idx))
+    found = signal_rules._baseline_starts(t, c, idx, k)
+    assert np.array_equal(found, pairwise_starts(t, c, idx))
