@@ -51,7 +51,7 @@ def _key(ticket: str) -> bytes:
 
 
 class TicketBook:
-    def __init__(self, pool: asyncpg.Pool, clock: Clock, ttl_s: float = 120.0,
+    def __init__(self, pool: asyncpg.Pool, clock: Clock, ttl_s: float,
                  max_per_org: int = 1000) -> None:
         self._pool = pool
         self._clock = clock

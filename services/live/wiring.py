@@ -26,7 +26,7 @@ class Live:
 
 
 def start_live(ingest: IngestService, clock: Clock, pool: asyncpg.Pool,
-               database_url: str, ticket_ttl_s: float = 120.0) -> Live:
+               database_url: str, ticket_ttl_s: float) -> Live:
     """The hub, the ticket book (in the database) and the fan-out to other replicas, the
     hub and the fan-out told of every stored reading. Await ``fanout.start``; at shutdown
     ``fanout.stop`` and ``LiveHub.close`` so streams end."""
