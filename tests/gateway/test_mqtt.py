@@ -11,6 +11,7 @@ import httpx
 
 from gateway.mqtt_source import MqttSource
 from gateway.testing import RecordingUplink
+from heatlink.clock import SystemClock
 from heatlink.wire import format_ts
 from tests.gateway.plants import GLOMFJORD, MqttPublisher
 from tests.gateway.support import config_for, eventually, mqtt_source, running
@@ -55,7 +56,7 @@ async def test_a_message_is_acknowledged_only_once_it_is_in_the_buffer(
     """Read without acknowledging; a new connection with the same session gets it again."""
     config = config_for(tmp_path, [mqtt_source(mqtt_url)])
     publisher = MqttPublisher(mqtt_url)
-    first = MqttSource(config.sources[0], _Clock())  # type: ignore[arg-type]
+    first = MqttSource(config.sources[0], SystemClock())  # type: ignore[arg-type]
     stream = first.stream()
     await eventually(lambda: True)
     task = asyncio.ensure_future(anext(stream))
@@ -64,18 +65,13 @@ async def test_a_message_is_acknowledged_only_once_it_is_in_the_buffer(
     arrival = await asyncio.wait_for(task, 10)
     assert [r.value for r in arrival.readings] == [12.0]
     await stream.aclose()  # disconnect without calling arrival.ack()
-    second = MqttSource(config.sources[0], _Clock())  # type: ignore[arg-type]
+    second = MqttSource(config.sources[0], SystemClock())  # type: ignore[arg-type]
     stream = second.stream()
     again = await asyncio.wait_for(anext(stream), 10)
     assert [(r.value, format_ts(r.ts)) for r in again.readings] == [(12.0, format_ts(T0))]
     again.ack()
     await stream.aclose()
     publisher.close()
-
-
-class _Clock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
 
 
 async def test_broker_restart_loses_nothing_acknowledged(mosquitto: Mosquitto,
