@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import threading
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -40,6 +40,7 @@ from simulators.live import LiveSimulation
 from simulators.scenario import Scenario, load_scenario
 from tests.support.servers import broker_login
 from tests.support.service import AppHandle, make_token, running_app
+from tests.support.waiting import until
 
 SPEED = 900.0
 TANK = "glomfjord/smoltfarm/tank1"
@@ -167,18 +168,6 @@ async def gateway_running(config: Any, clock: SimClock) -> AsyncIterator[Gateway
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-
-
-async def until(check: Callable[[], Awaitable[bool]], what: str, timeout_s: float = 90.0,
-                poll_s: float = 0.05) -> None:
-    """Poll another component's state (a database row, an HTTP answer): there is no event
-    to await across the service's API."""
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while asyncio.get_running_loop().time() < deadline:
-        if await check():
-            return
-        await asyncio.sleep(poll_s)
-    raise AssertionError(f"not within {timeout_s} s: {what}")
 
 
 @dataclass

@@ -40,6 +40,7 @@ from tests.gateway.support import (
 )
 from tests.support.replicas import service_replicas
 from tests.support.service import ServiceProcess, make_token
+from tests.support.waiting import until
 
 T0 = datetime(2026, 1, 15, 6, 0, tzinfo=UTC)
 GATEWAY = "glomfjord-gw1"
@@ -227,13 +228,9 @@ async def test_a_replica_killed_during_steady_ingest_loses_and_doubles_nothing(
                          timeout_s=60, what="the backlog delivered")
         # The forwarder counts a batch out when the service answers, and then ends its
         # transaction in the buffer: the last one may still be on its way out.
-        depth = await gateway.buffer.depth()
-        for _ in range(500):
-            if depth == 0:
-                break
-            await asyncio.sleep(0.02)
-            depth = await gateway.buffer.depth()
-        assert depth == 0
+        async def emptied() -> bool:
+            return await gateway.buffer.depth() == 0
+        await until(emptied, "the buffer empty", timeout_s=10)
 
         assert gateway.uplink_stats.failovers_total[first.url] >= 1
         # Moving on needed no wait: the two-minute backoff never ran out.
