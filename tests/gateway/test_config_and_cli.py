@@ -34,6 +34,8 @@ def write(tmp_path: Path, text: str) -> Path:
     (("series: glomfjord/smelter/hx1/secondary/flow}",
       "series: glomfjord/smelter/hx1/secondary/flow, unit: gpm}"),
      "sources.0.opcua.nodes.6.unit: Value error, unknown unit 'gpm'"),
+    (("lanes: 2 ", "lanes: 0 "), "uplink.lanes: Input should be greater than or equal to 1"),
+    (("lanes: 2 ", "lanes: 9 "), "uplink.lanes: Input should be less than or equal to 8"),
 ])
 def test_errors_name_the_file_and_the_path(tmp_path: Path, change: tuple[str, str],
                                            says: str) -> None:
