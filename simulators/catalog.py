@@ -15,7 +15,7 @@ from dataclasses import dataclass
 @dataclass(frozen=True, slots=True)
 class SeriesInfo:
     key: str
-    quantity: str  # temperature | flow | power | position | energy
+    quantity: str  # temperature | flow | power | position (a valve, a load) | energy
     unit: str  # as in the cluster file: degC, m3/h, kW, %
     low: float
     high: float
@@ -48,6 +48,8 @@ def _hx(prefix: str) -> list[SeriesInfo]:
 
 SERIES: tuple[SeriesInfo, ...] = (
     SeriesInfo("glomfjord/smelter/furnace/heat_output", "power", "kW", 0, 60000),
+    SeriesInfo("glomfjord/smelter/furnace/load", "position", "%", 0, 110,
+               "the furnace's power setpoint in % of rated; its cooling loop's heat follows it"),
     *_hx("glomfjord/smelter/hx1"),
     SeriesInfo("glomfjord/smelter/hx1/secondary/energy", "energy", "kWh", 0, 100000000,
                "energy register of the smelter's heat meter HM-1"),

@@ -140,6 +140,7 @@ class NordlandPlant:
         gh = self.greenhouse
         return {
             "glomfjord/smelter/furnace/heat_output": self.sources[FURNACE].power_w(day_s) / 1e3,
+            "glomfjord/smelter/furnace/load": self.sources[FURNACE].load_percent,
             f"{HX1}/primary/supply_temp": self.loop1.supply_c,
             f"{HX1}/primary/return_temp": self.hx1.hot_out_c,
             f"{HX1}/primary/flow": g.primary_flow_m3_per_h,

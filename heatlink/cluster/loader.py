@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from heatlink.cluster.bounds import rule_problems
 from heatlink.cluster.metering_checks import metering_problems
-from heatlink.cluster.model import Cluster
+from heatlink.cluster.model import Asset, AssetKind, Cluster
 
 EXAMPLE_CLUSTER = Path(__file__).parent / "examples" / "nordland.yaml"
 
@@ -109,6 +109,17 @@ def _cross_references(c: Cluster) -> Iterable[str]:
         if key not in series_keys:
             yield f"{where}: unknown series {key!r}"
 
+    by_key = {s.key: s for s in c.series}
+
+    def load(where: str, a: Asset) -> Iterable[str]:
+        s = by_key.get(a.load_series or "")
+        if a.kind != AssetKind.HEAT_SOURCE:
+            yield f"{where}: only a heat source has a load; {a.id!r} is a {a.kind.value}"
+        elif s is None:
+            yield f"{where}: unknown series {a.load_series!r}"
+        elif s.asset != a.id or s.unit != "%":
+            yield f"{where}: {s.key!r} must be a series of {a.id!r} in % (of rated output)"
+
     for i, site in enumerate(c.sites):
         yield from org(f"sites[{i}].owner", site.owner)
     for i, a in enumerate(c.assets):
@@ -120,6 +131,8 @@ def _cross_references(c: Cluster) -> Iterable[str]:
         if a.thermal_model is not None and a.thermal_model.warm_share_series is not None:
             yield from series(f"assets[{i}].thermal_model.warm_share_series",
                               a.thermal_model.warm_share_series)
+        if a.load_series is not None:
+            yield from load(f"assets[{i}].load_series", a)
     for i, s in enumerate(c.series):
         yield from asset(f"series[{i}].asset", s.asset)
         yield from org(f"series[{i}].owner", s.owner)

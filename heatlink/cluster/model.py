@@ -75,6 +75,12 @@ class Asset(_Strict):
     volume_m3: float | None = Field(None, gt=0, description="Pipe or tank volume")
     ua_clean_w_per_k: float | None = Field(None, gt=0, description="Exchanger UA when clean")
     thermal_model: ThermalModel | None = None
+    load_series: str | None = Field(
+        None, description="For a heat source: the series giving its load in % of rated "
+        "output (a furnace's power setpoint, a boiler's firing rate), a signal with no noise "
+        "to speak of. A restart or a stop shows there at its first sample, minutes before "
+        "its heat output's noise lets a ramp be told apart; the monitor takes the heat "
+        "coming to the recipient from it")
 
     @property
     def site(self) -> str:

@@ -78,6 +78,7 @@ def partition_map(cluster: Cluster, plan: Plan, partitions: int) -> dict[str, in
                      *(() if model.warm_share_series is None else (model.warm_share_series,)),
                      *(rule_series[r] for r, _ in model.upstream if r in rule_series),
                      *model.source_power_series, *model.loop_temp_series,
+                     *(k for k in model.source_load_series if k),
                      *(() if model.supply_flow_series is None else (model.supply_flow_series,))))
     for rule_id, (powers, flow) in plan.supply_sources.items():
         groups.join((rule_series[rule_id], *powers, *(() if flow is None else (flow,)),

@@ -40,6 +40,9 @@ class RecipientModel:
     # side (m3/h): a change of the heat output moves the supply temperature by
     # ΔP/(ρ·cp·V̇) a loop's turnover later, so a restart is seen before the supply moves.
     source_power_series: tuple[str, ...] = ()
+    # Each heat output's source's load in % (its `Asset.load_series`), "" where it has
+    # none: a restart's ramp shows there at once, where the output's noise hides it.
+    source_load_series: tuple[str, ...] = ()
     supply_flow_series: str | None = None
     # Temperatures of the supplier's loop downstream of that heat output (the exchanger's
     # hot-side inlet, its supply): heat really coming back warms them within a sample or
@@ -139,8 +142,8 @@ def plan_from_cluster(cluster: Cluster) -> Plan:
                 if asset.id not in exchange.recipient_assets or exchange.supply_band is None:
                     continue
                 pipe_m3 = _pipe_volume_m3(cluster, exchange.exchanger, asset.id)
-                feeding = _ancestors(cluster, exchange.exchanger)
                 band_key = exchange.supply_band.series
+                feeding_powers = _sources(cluster, exchange.exchanger)
                 ramp_models[rule.id] = RecipientModel(
                     tau_s=model.volume_m3 / model.inflow_m3_per_h * 3600.0,
                     final_value=model.cold_water_temp_c, upstream=(),
@@ -148,9 +151,9 @@ def plan_from_cluster(cluster: Cluster) -> Plan:
                     pipe_delay_s=pipe_m3 / model.inflow_m3_per_h * 3600.0,
                     warm_share_series=model.warm_share_series,
                     supply_max_c=exchange.supply_band.high,
-                    source_power_series=tuple(
-                        s.key for s in cluster.series if s.quantity == "power"
-                        and s.asset in feeding and assets[s.asset].kind == "heat_source"),
+                    source_power_series=feeding_powers,
+                    source_load_series=tuple(assets[asset_of[k]].load_series or ""
+                                             for k in feeding_powers),
                     supply_flow_series=next((d.flow for d in cluster.derived
                                              if d.temp_in == band_key), None),
                     loop_temp_series=_loop_temps(cluster, exchange.exchanger, band_key))

@@ -23,6 +23,7 @@ from services.monitor.physics import heat_power_kw, lmtd_k
 from services.monitor.plan import Plan
 from services.monitor.plant_rules import DisruptionGroup, HealthGroup
 from services.monitor.signal_rules import (
+    LOAD_WINDOW_S,
     LOOP_BASELINE_S,
     ONSET_BASELINE_S,
     ONSET_SPAN_S,
@@ -171,6 +172,9 @@ class SeriesTable:
                               ONSET_SPAN_S + ONSET_BASELINE_S) + 60.0)
             for key in model.loop_temp_series:
                 need(key, max(LOOP_BASELINE_S, ONSET_SPAN_S + ONSET_BASELINE_S) + 60.0)
+            for key in model.source_load_series:
+                if key:
+                    need(key, LOAD_WINDOW_S + 60.0)
             if model.supply_flow_series:
                 need(model.supply_flow_series, 60.0)
         return keep
@@ -227,7 +231,8 @@ class SeriesTable:
                 self.series_of(rm.supply_series[0]), self.series_of(rm.warm_share_series),
                 tuple(self.series_of(k) for k in rm.source_power_series),
                 self.series_of(rm.supply_flow_series) if rm.supply_flow_series else -1,
-                tuple(self.series_of(k) for k in rm.loop_temp_series)))
+                tuple(self.series_of(k) for k in rm.loop_temp_series),
+                tuple(self.series_of(k) if k else -1 for k in rm.source_load_series)))
         disruptions = by_kind.get(SupplyDisruptionRule, [])
         flows = np.array([self.series_of(r.spec.flow_series)
                           if isinstance(r.spec, SupplyDisruptionRule) and r.spec.flow_series

@@ -64,6 +64,8 @@ class RampLink:
     # Series indices of the supplier's loop temperatures downstream of its heat output
     # (the exchanger's hot-side inlet, its supply): what corroborates a one-sample restart.
     loop_temps: tuple[int, ...] = ()
+    # Per heat output, its source's load in % (-1 where it has none).
+    source_load: tuple[int, ...] = ()
 
 
 SUPPLY_SLOPE_WINDOW_S = 120.0  # short: a restart or a trip shows within a few samples
@@ -119,6 +121,13 @@ SOURCE_MIN_DECLINE_FRACTION_PER_S = 0.01 / 60.0
 # supply drifts with the district heating's load for many minutes (z about -4, "begun"
 # at the span's far end); added to a -4 sigma flicker of the flue gas begun 40 s before,
 # it predicted HX-2's band lost upstream in the demo's day (seed 2, 85 900 s).
+# A source's load (a setpoint in %, `Asset.load_series`) carries no noise to speak of: a
+# move of a few of its quanta over three samples of a 10 s source is the source moving.
+LOAD_WINDOW_S = 30.0
+LOAD_MIN_CHANGE_PCT = 0.3
+# Below this load the heat output per load point is not known (0/0 at a cold start).
+LOAD_MIN_LEVEL_PCT = 1.0
+
 ONSET_SPAN_S = 240.0
 ONSET_BASELINE_S = 120.0
 ONSET_SIGMAS = 6.0
@@ -530,7 +539,7 @@ def _source_slope(chunk: Chunk, link: RampLink, t: F64, supply_c: F64) -> tuple[
         return np.zeros(t.size), np.zeros(t.size)
     dp_per_s = np.zeros(t.size)
     steps = np.zeros(t.size)
-    for source in link.source_power:
+    for k, source in enumerate(link.source_power):
         now = _median3_at(chunk, source, t)
         then = _median3_at(chunk, source, t - SOURCE_SLOPE_WINDOW_S)
         ramp = _ls_slope_at(chunk, source, t, SOURCE_RAMP_WINDOW_S)
@@ -563,6 +572,12 @@ def _source_slope(chunk: Chunk, link: RampLink, t: F64, supply_c: F64) -> tuple[
             onset_rate = source_onset(chunk, source, link.loop_temps, t)
             began = np.abs(onset_rate) >= gate
             ramp = np.where(began & (np.abs(onset_rate) > np.abs(ramp)), onset_rate, ramp)
+            # The source's own load moving is the heat coming, before the output's noise
+            # lets its ramp be fitted: a restart's first samples.
+            load = link.source_load[k] if k < len(link.source_load) else -1
+            if load >= 0:
+                coming = load_ramp_kw_per_s(chunk, load, t, now)
+                ramp = np.where(np.abs(coming) > np.abs(ramp), coming, ramp)
         dp_per_s += np.where(np.abs(step) >= np.abs(ramp), step, ramp)
         steps += step
     flow = value_at(chunk, np.full(t.size, link.supply_flow), t)
@@ -571,6 +586,22 @@ def _source_slope(chunk: Chunk, link: RampLink, t: F64, supply_c: F64) -> tuple[
         rate = dp_per_s / kw_per_k
     ok = np.isfinite(rate) & (kw_per_k > 1.0)
     return np.where(ok, rate, 0.0), np.where(ok, steps, 0.0)
+
+
+def load_ramp_kw_per_s(chunk: Chunk, load: int, t_s: F64, output_kw: F64) -> F64:
+    """The heat output's rate of change (kW/s) its source's load implies: the load's move
+    over LOAD_WINDOW_S (medians of three) times the output per load point now. 0 where it
+    moved less than LOAD_MIN_CHANGE_PCT, stands below LOAD_MIN_LEVEL_PCT, or nothing is
+    known. The output is taken as proportional to the load, as a furnace's cooling heat is
+    to its power."""
+    now = _median3_at(chunk, load, t_s)
+    moved = now - _median3_at(chunk, load, t_s - LOAD_WINDOW_S)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_point = np.abs(output_kw) / now
+        rate = moved / LOAD_WINDOW_S * per_point
+        known = (np.abs(moved) >= LOAD_MIN_CHANGE_PCT) & (now >= LOAD_MIN_LEVEL_PCT) \
+            & np.isfinite(rate)
+    return np.where(known, rate, 0.0)
 
 
 def ramp_onset(chunk: Chunk, series: int, t_s: F64) -> tuple[F64, F64, F64]:

@@ -81,6 +81,12 @@ class HeatSource:
             elapsed_s = t_s + dt_s - self._decline_started_s
             self._decline = max(0.0, 1.0 - self._decline_per_s * elapsed_s)
 
+    @property
+    def load_percent(self) -> float:
+        """The source's own operating level in % of rated (a furnace's power setpoint):
+        what its events move, without the day's swing of the heat it gives off."""
+        return 100.0 * self.availability * self._decline
+
     def power_w(self, t_day_s: float) -> float:
         profile = daily_profile(t_day_s, self.profile_amplitude, self.profile_peak_hour)
         return self.nominal_w * profile * self.availability * self._decline

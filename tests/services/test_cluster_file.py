@@ -67,6 +67,19 @@ def mutate_warm_share(doc: dict[str, Any]) -> None:
     tank["thermal_model"]["warm_share_series"] = "glomfjord/smoltfarm/tank1/valve9"
 
 
+def mutate_load_unknown(doc: dict[str, Any]) -> None:
+    doc["assets"][0]["load_series"] = "glomfjord/smelter/furnace/setpoint9"
+
+
+def mutate_load_not_percent(doc: dict[str, Any]) -> None:
+    doc["assets"][0]["load_series"] = "glomfjord/smelter/furnace/heat_output"
+
+
+def mutate_load_on_a_tank(doc: dict[str, Any]) -> None:
+    tank = next(a for a in doc["assets"] if a["id"] == "glomfjord/smoltfarm/tank1")
+    tank["load_series"] = "glomfjord/smoltfarm/tank1/mixing_valve"
+
+
 def mutate_band_order(doc: dict[str, Any]) -> None:
     next(r for r in doc["rules"] if r["id"] == "greenhouse-band")["low"] = 40.0
 
@@ -84,6 +97,12 @@ def mutate_band_order(doc: dict[str, Any]) -> None:
     (mutate_band_order, "rules[11] (greenhouse-band): low 40 must be below high 30"),
     (mutate_warm_share, "assets[3].thermal_model.warm_share_series: unknown series "
                         "'glomfjord/smoltfarm/tank1/valve9'"),
+    (mutate_load_unknown, "assets[0].load_series: unknown series "
+                          "'glomfjord/smelter/furnace/setpoint9'"),
+    (mutate_load_not_percent, "assets[0].load_series: 'glomfjord/smelter/furnace/heat_output' "
+                              "must be a series of 'glomfjord/smelter/furnace' in %"),
+    (mutate_load_on_a_tank, "assets[3].load_series: only a heat source has a load; "
+                            "'glomfjord/smoltfarm/tank1' is a fish_tank"),
 ])
 def test_a_mistake_is_named_with_file_and_path(tmp_path: Path, mutate: Any,
                                                expected: str) -> None:
