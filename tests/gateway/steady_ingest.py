@@ -24,7 +24,8 @@ TICK_S = 0.05
 BACKOFF_S = 120.0  # far beyond any wait below: a resume before it was on readiness
 GATEWAY = "glomfjord-gw1"
 SERIES = sorted(ClusterIndex(load_cluster(EXAMPLE_CLUSTER)).gateway_series(GATEWAY))
-TYPICAL = {"furnace/heat_output": 20_000.0, "primary/flow": 300.0, "secondary/flow": 280.0,
+TYPICAL = {"furnace/heat_output": 20_000.0, "furnace/load": 100.0, "primary/flow": 300.0,
+           "secondary/flow": 280.0,
            "primary/supply_temp": 31.0, "primary/return_temp": 21.0,
            "secondary/supply_temp": 18.0, "secondary/return_temp": 8.0,
            "tank1/heater_power": 50.0, "tank1/inflow": 180.0, "tank1/mixing_valve": 40.0,

@@ -33,7 +33,7 @@ def write(tmp_path: Path, text: str) -> Path:
      "sources.0.opcua.security: Value error, a secure policy needs certificate"),
     (("series: glomfjord/smelter/hx1/secondary/flow}",
       "series: glomfjord/smelter/hx1/secondary/flow, unit: gpm}"),
-     "sources.0.opcua.nodes.6.unit: Value error, unknown unit 'gpm'"),
+     "sources.0.opcua.nodes.7.unit: Value error, unknown unit 'gpm'"),
     (("lanes: 2 ", "lanes: 0 "), "uplink.lanes: Input should be greater than or equal to 1"),
     (("lanes: 2 ", "lanes: 9 "), "uplink.lanes: Input should be less than or equal to 8"),
 ])
