@@ -23,6 +23,7 @@ from services.monitor.physics import heat_power_kw, lmtd_k
 from services.monitor.plan import Plan
 from services.monitor.plant_rules import DisruptionGroup, HealthGroup
 from services.monitor.signal_rules import (
+    LOAD_NOISE_SPAN_S,
     LOAD_WINDOW_S,
     LOOP_BASELINE_S,
     ONSET_BASELINE_S,
@@ -174,7 +175,7 @@ class SeriesTable:
                 need(key, max(LOOP_BASELINE_S, ONSET_SPAN_S + ONSET_BASELINE_S) + 60.0)
             for key in model.source_load_series:
                 if key:
-                    need(key, LOAD_WINDOW_S + 60.0)
+                    need(key, max(LOAD_WINDOW_S, LOAD_NOISE_SPAN_S) + 60.0)
             if model.supply_flow_series:
                 need(model.supply_flow_series, 60.0)
         return keep

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -125,6 +126,10 @@ SOURCE_MIN_DECLINE_FRACTION_PER_S = 0.01 / 60.0
 # move of a few of its quanta over three samples of a 10 s source is the source moving.
 LOAD_WINDOW_S = 30.0
 LOAD_MIN_CHANGE_PCT = 0.3
+# A load that is measured rather than set has noise: its move must also stand this many of
+# its samples' standard deviations clear of it, taken over the span before.
+LOAD_SIGMAS = 6.0
+LOAD_NOISE_SPAN_S = 600.0
 # Below this load the heat output per load point is not known (0/0 at a cold start).
 LOAD_MIN_LEVEL_PCT = 1.0
 
@@ -596,12 +601,44 @@ def load_ramp_kw_per_s(chunk: Chunk, load: int, t_s: F64, output_kw: F64) -> F64
     to its power."""
     now = _median3_at(chunk, load, t_s)
     moved = now - _median3_at(chunk, load, t_s - LOAD_WINDOW_S)
+    noise = _step_scatter(chunk, load, t_s, LOAD_NOISE_SPAN_S)
     with np.errstate(invalid="ignore", divide="ignore"):
         per_point = np.abs(output_kw) / now
         rate = moved / LOAD_WINDOW_S * per_point
         known = (np.abs(moved) >= LOAD_MIN_CHANGE_PCT) & (now >= LOAD_MIN_LEVEL_PCT) \
-            & np.isfinite(rate)
+            & (np.abs(moved) >= LOAD_SIGMAS * noise) & np.isfinite(rate)
     return np.where(known, rate, 0.0)
+
+
+def _step_scatter(chunk: Chunk, series: int, t_s: F64, span_s: float) -> F64:
+    """The noise of one sample of a series over the span before each time, from the spread
+    of its successive differences (their median absolute deviation about their median,
+    scaled to a normal standard deviation): a held value or a straight ramp has none, and
+    one step moves it little. NaN where the span holds fewer than five samples."""
+    out = np.full(t_s.size, np.nan)
+    found = _history_at(chunk, series, t_s)
+    if found is None:
+        return out
+    rows, cols = found
+    ok = cols >= 4
+    if not ok.any():
+        return out
+    h = chunk.history
+    r, c = rows[ok], cols[ok]
+    first = h.first_at_or_after(r, c, h.t[r, c] - span_s)
+    k = int((c - first).max()) + 1
+    if k < 2:
+        return out
+    idx = c[:, None] - np.arange(k)[None, :]  # newest first
+    v = h.v[r[:, None], np.maximum(idx, 0)]
+    both = idx[:, 1:] >= first[:, None]  # each difference's older sample inside the span
+    d = np.where(both, v[:, :-1] - v[:, 1:], np.nan)
+    n = both.sum(axis=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a row with no difference: NaN
+        mad = np.nanmedian(np.abs(d - np.nanmedian(d, axis=1)[:, None]), axis=1)
+    out[ok] = np.where(n >= 4, mad / (0.6745 * np.sqrt(2.0)), np.nan)
+    return out
 
 
 def ramp_onset(chunk: Chunk, series: int, t_s: F64) -> tuple[F64, F64, F64]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Sequence
 
 import pytest
@@ -238,6 +239,24 @@ def test_the_second_furnaces_ramped_return_is_warned_from_its_load_or_heat_outpu
                   and f.state == "predicted_rising" and run.sim_s(f) >= restart_s)
     assert run.sim_s(warned) - restart_s <= within_s
     assert crossing_s - run.sim_s(warned) >= lead * (crossing_s - restart_s)
+
+
+def _measured_load(sd: float) -> Callable[[Sequence[Reading]], list[Reading]]:
+    """The furnace's load as a power meter gives it: noise of `sd` points, to 0.1."""
+    def tamper(readings: Sequence[Reading]) -> list[Reading]:
+        rng = random.Random(7)
+        return [r._replace(value=round(r.value + rng.gauss(0.0, sd), 1))
+                if r.series == FURNACE_LOAD else r for r in readings]
+    return tamper
+
+
+def test_a_load_measured_with_noise_predicts_nothing_on_a_normal_day() -> None:
+    """A site may share a measured furnace power rather than its setpoint. Its noise (here
+    a full point, ten times the setpoint's quantum) moves the median of three by more than
+    a setpoint's restart does in half a minute; weighed against the load's own scatter
+    over the ten minutes before, none of it passes for a restart or a stop."""
+    run = run_scenario("normal-day", batch_s=300, tamper=_measured_load(1.0))
+    assert run.findings == []
 
 
 def test_a_restart_at_full_heat_is_warned_with_the_furnaces_first_restarted_sample() -> None:
