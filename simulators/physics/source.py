@@ -84,8 +84,10 @@ class HeatSource:
     @property
     def load_percent(self) -> float:
         """The source's own operating level in % of rated (a furnace's power setpoint):
-        what its events move, without the day's swing of the heat it gives off."""
-        return 100.0 * self.availability * self._decline
+        what a trip, a stop or a restart moves. Not the day's swing of the heat it gives
+        off, nor a decline of the heat that can be recovered from it: the setpoint holds
+        while those move."""
+        return 100.0 * self.availability
 
     def power_w(self, t_day_s: float) -> float:
         profile = daily_profile(t_day_s, self.profile_amplitude, self.profile_peak_hour)
