@@ -616,15 +616,10 @@ def _step_scatter(chunk: Chunk, series: int, t_s: F64, span_s: float) -> F64:
     scaled to a normal standard deviation): a held value or a straight ramp has none, and
     one step moves it little. NaN where the span holds fewer than five samples."""
     out = np.full(t_s.size, np.nan)
-    found = _history_at(chunk, series, t_s)
-    if found is None:
+    if (known := _known(chunk, series, t_s, 4)) is None:
         return out
-    rows, cols = found
-    ok = cols >= 4
-    if not ok.any():
-        return out
+    ok, r, c = known
     h = chunk.history
-    r, c = rows[ok], cols[ok]
     first = h.first_at_or_after(r, c, h.t[r, c] - span_s)
     k = int((c - first).max()) + 1
     if k < 2:
@@ -796,6 +791,18 @@ def _loop_warmed(chunk: Chunk, loop_temps: tuple[int, ...], t_s: F64) -> NDArray
     return out
 
 
+def _known(chunk: Chunk, series: int, t_s: F64, min_col: int
+           ) -> tuple[NDArray[np.bool_], I64, I64] | None:
+    """Which times have at least ``min_col`` samples of the series before their last one,
+    and those times' history rows and last columns; None where no time has."""
+    found = _history_at(chunk, series, t_s)
+    if found is None:
+        return None
+    rows, cols = found
+    ok = cols >= min_col
+    return (ok, rows[ok], cols[ok]) if ok.any() else None
+
+
 def _history_at(chunk: Chunk, series: int, t_s: F64
                 ) -> tuple[NDArray[np.int64], NDArray[np.int64]] | None:
     """The series' history row (once per time) and its last column at or before each
@@ -882,13 +889,9 @@ def _ls_slope_at(chunk: Chunk, series: int, t_s: F64, window_s: float) -> F64:
     """Least-squares slope (per s) of a series over the window ending at each time; NaN
     where unknown or the window holds fewer than five samples."""
     out = np.full(t_s.size, np.nan)
-    found = _history_at(chunk, series, t_s)
-    if found is None:
-        return out
-    rows, cols = found
-    ok = cols >= 0
-    if ok.any():
-        sums = chunk.history.window(rows[ok], cols[ok], window_s)
+    if (known := _known(chunk, series, t_s, 0)) is not None:
+        ok, r, c = known
+        sums = chunk.history.window(r, c, window_s)
         out[ok] = np.where(sums.n >= 5, sums.slope_per_s(), np.nan)
     return out
 
@@ -905,13 +908,8 @@ def _median3_at(chunk: Chunk, series: int, t_s: F64) -> F64:
     """Median of a series' last three samples at or before each time: one unflagged spike
     (a loose sensor connection) moves no prediction. NaN where unknown."""
     out = np.full(t_s.size, np.nan)
-    found = _history_at(chunk, series, t_s)
-    if found is None:
-        return out
-    rows, cols = found
-    ok = cols >= 2
-    if ok.any():
-        c, r = cols[ok], rows[ok]
+    if (known := _known(chunk, series, t_s, 2)) is not None:
+        ok, r, c = known
         stack = np.stack([chunk.history.v[r, c], chunk.history.v[r, c - 1],
                           chunk.history.v[r, c - 2]])
         out[ok] = np.median(stack, axis=0)
