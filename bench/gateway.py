@@ -236,8 +236,11 @@ def main(opcua_items: int = typer.Option(200, help="variables changing on the OP
              60_000, max=65_000,
              help="messages queued at the broker (mosquitto queues at most 65,535 per session)"),
          mqtt_url: str | None = typer.Option(None, help="broker; default a local mosquitto"),
+         # 300,000 metrics: mosquitto_sub takes a third of a second over them. With a
+         # tenth of that load it took 36 to 127 ms, and the ratio swung with it (0.26 to
+         # 0.49 in four runs in a row on one machine, against 0.33 twice at this load).
          sparkplug_messages: int = typer.Option(
-             6_000, max=65_000, help="Sparkplug DDATA messages queued at the broker, each "
+             30_000, max=65_000, help="Sparkplug DDATA messages queued at the broker, each "
              f"with {METRICS_PER_MESSAGE} metrics"),
          backlog: int = typer.Option(200_000, help="readings in the buffer to drain"),
          only: str = typer.Option("opcua,mqtt,sparkplug,backlog",
