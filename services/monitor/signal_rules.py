@@ -122,17 +122,6 @@ SOURCE_MIN_DECLINE_FRACTION_PER_S = 0.01 / 60.0
 # supply drifts with the district heating's load for many minutes (z about -4, "begun"
 # at the span's far end); added to a -4 sigma flicker of the flue gas begun 40 s before,
 # it predicted HX-2's band lost upstream in the demo's day (seed 2, 85 900 s).
-# A source's load (a setpoint in %, `Asset.load_series`) carries no noise to speak of: a
-# move of a few of its quanta over three samples of a 10 s source is the source moving.
-LOAD_WINDOW_S = 30.0
-LOAD_MIN_CHANGE_PCT = 0.3
-# A load that is measured rather than set has noise: its move must also stand this many of
-# its samples' standard deviations clear of it, taken over the span before.
-LOAD_SIGMAS = 6.0
-LOAD_NOISE_SPAN_S = 600.0
-# Below this load the heat output per load point is not known (0/0 at a cold start).
-LOAD_MIN_LEVEL_PCT = 1.0
-
 ONSET_SPAN_S = 240.0
 ONSET_BASELINE_S = 120.0
 ONSET_SIGMAS = 6.0
@@ -143,6 +132,17 @@ ONSET_MIN_AFTER = 4
 # successive medians share samples: a sum of many varies by 1.18 times as much as a sum of
 # the raw samples would (simulated), and a fitted line's error with it.
 MEDIAN3_VARIANCE = 1.18
+
+# A source's load (a setpoint in %, `Asset.load_series`) carries no noise to speak of: a
+# move of a few of its quanta over three samples of a 10 s source is the source moving.
+LOAD_WINDOW_S = 30.0
+LOAD_MIN_CHANGE_PCT = 0.3
+# A load that is measured rather than set has noise: its move must also stand this many of
+# its samples' standard deviations clear of it, taken over the span before.
+LOAD_SIGMAS = 6.0
+LOAD_NOISE_SPAN_S = 600.0
+# Below this load the heat output per load point is not known (0/0 at a cold start).
+LOAD_MIN_LEVEL_PCT = 1.0
 
 
 @dataclass(frozen=True)
