@@ -601,12 +601,15 @@ def load_ramp_kw_per_s(chunk: Chunk, load: int, t_s: F64, output_kw: F64) -> F64
     to its power."""
     now = _median3_at(chunk, load, t_s)
     moved = now - _median3_at(chunk, load, t_s - LOAD_WINDOW_S)
-    noise = _step_scatter(chunk, load, t_s, LOAD_NOISE_SPAN_S)
     with np.errstate(invalid="ignore", divide="ignore"):
-        per_point = np.abs(output_kw) / now
-        rate = moved / LOAD_WINDOW_S * per_point
+        rate = moved / LOAD_WINDOW_S * np.abs(output_kw) / now
         known = (np.abs(moved) >= LOAD_MIN_CHANGE_PCT) & (now >= LOAD_MIN_LEVEL_PCT) \
-            & (np.abs(moved) >= LOAD_SIGMAS * noise) & np.isfinite(rate)
+            & np.isfinite(rate)
+    # The noise only where the load moved at all: a held setpoint (nearly every sample)
+    # costs no ten minutes of its history a time.
+    if known.any():
+        noise = _step_scatter(chunk, load, t_s[known], LOAD_NOISE_SPAN_S)
+        known[known] = np.abs(moved[known]) >= LOAD_SIGMAS * noise
     return np.where(known, rate, 0.0)
 
 
@@ -658,15 +661,10 @@ def ramp_onset(chunk: Chunk, series: int, t_s: F64) -> tuple[F64, F64, F64]:
 
 def _ramp_onset(chunk: Chunk, series: int, t_s: F64) -> tuple[F64, F64, F64]:
     rate, z, onset = np.zeros(t_s.size), np.zeros(t_s.size), np.zeros(t_s.size)
-    found = _history_at(chunk, series, t_s)
-    if found is None:
+    if (known := _known(chunk, series, t_s, 8)) is None:
         return rate, z, onset
-    rows, cols = found
-    ok = cols >= 8
-    if not ok.any():
-        return rate, z, onset
+    ok, r, c = known
     h = chunk.history
-    r, c = rows[ok], cols[ok]
     end_t = h.t[r, c]
     first = h.first_at_or_after(r, c, end_t - ONSET_SPAN_S - ONSET_BASELINE_S)
     k = int((c - first).max()) + 1
@@ -768,14 +766,9 @@ def _loop_warmed(chunk: Chunk, loop_temps: tuple[int, ...], t_s: F64) -> NDArray
     before (at least five samples there); False where nothing is known."""
     out = np.zeros(t_s.size, dtype=bool)
     for series in loop_temps:
-        found = _history_at(chunk, series, t_s)
-        if found is None:
+        if (known := _known(chunk, series, t_s, 5)) is None:
             continue
-        rows, cols = found
-        ok = cols >= 5
-        if not ok.any():
-            continue
-        r, c = rows[ok], cols[ok]
+        ok, r, c = known
         h = chunk.history
         first = h.first_at_or_after(r, c, h.t[r, c] - LOOP_BASELINE_S)
         back = np.arange(1, int((c - first).max()) + 1)
