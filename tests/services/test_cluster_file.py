@@ -138,6 +138,9 @@ def test_visibility_follows_the_contracts() -> None:
     smelter = index.visible_series("glomfjord-smelter")
     assert "glomfjord/smelter/hx1/secondary/supply_temp" in farm
     assert "glomfjord/smelter/hx1/primary/supply_temp" not in farm
+    # The furnace's load warns the farm through the monitor; its value stays the smelter's.
+    assert "glomfjord/smelter/furnace/load" not in farm
+    assert "glomfjord/smelter/furnace/load" in smelter
     # The farm's inflow is listed in the contract, so the supplier sees it too.
     assert "glomfjord/smoltfarm/tank1/inflow" in smelter
     assert "glomfjord/smoltfarm/tank1/temp" not in smelter
