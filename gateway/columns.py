@@ -56,12 +56,16 @@ class ReadingColumns(Sequence[Reading]):
     """Readings as `SeriesRun`s. A source adds to the run `run(series, unit)` gives, or
     readings one at a time (`append`, `extend`)."""
 
-    __slots__ = ("latest", "runs")
+    __slots__ = ("latest", "runs", "started")
 
     def __init__(self, runs: Iterable[SeriesRun] = ()) -> None:
         self.runs: list[SeriesRun] = list(runs)
         # series -> the run its next reading goes to (its last one)
         self.latest: dict[str, SeriesRun] = {run.series: run for run in self.runs}
+        # Runs started so far: a writer that holds on to runs (their appends) checks it
+        # once per message, not the run of every reading, to see that they are still
+        # where the next readings of their series go.
+        self.started = len(self.runs)
 
     @classmethod
     def of(cls, readings: Iterable[Reading]) -> ReadingColumns:
@@ -78,6 +82,7 @@ class ReadingColumns(Sequence[Reading]):
         if run is None or run.unit != unit:
             run = self.latest[series] = SeriesRun(series, unit)
             self.runs.append(run)
+            self.started += 1
         return run
 
     def append(self, reading: Reading) -> None:

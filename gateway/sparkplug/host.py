@@ -20,14 +20,14 @@ asks of a host application and where it is done here:
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from math import isfinite
 
 from google.protobuf.message import DecodeError
 
-from gateway.columns import ReadingColumns
+from gateway.columns import ReadingColumns, SeriesRun
 from gateway.config import SparkplugMetric
 from gateway.sparkplug import sparkplug_b_pb2 as pb
 from gateway.sparkplug.metrics import NotANumber, long_metric, number, quality_of, unit_of
@@ -47,6 +47,7 @@ NBIRTH, NDEATH, NDATA, NCMD = (MessageType.NBIRTH, MessageType.NDEATH, MessageTy
                                MessageType.NCMD)
 DBIRTH, DDATA, DCMD = MessageType.DBIRTH, MessageType.DDATA, MessageType.DCMD
 GOOD_CODE = QUALITY_CODES["good"]
+FAST_TYPES = frozenset({pb.Double, pb.Float})  # values the data path reads without `number`
 
 
 @dataclass(slots=True)
@@ -59,15 +60,82 @@ class MetricDef:
 
 
 
+# Where the live values of one metric go while a source's columns fill: whether they come
+# as doubles (else as floats), the appends of its run's three columns, and the run.
+Slot = tuple[bool, Callable[[int], None], Callable[[float], None], Callable[[int], None],
+             SeriesRun]
+
+
 @dataclass(slots=True)
 class Scope:
     """What one birth certificate said: an edge node's own metrics, or a device's."""
 
     by_alias: dict[int, MetricDef] = field(default_factory=dict)
     by_name: dict[str, MetricDef] = field(default_factory=dict)
-    # series -> (time in µs since the epoch, value, unit) of its latest live value
+    # series -> (time in µs since the epoch, value, unit) of its latest live value, as of
+    # the last `fold`: read it through `latest`
     last: dict[str, tuple[int, float, str | None]] = field(default_factory=dict)
     online: bool = True
+    # The data path's state: the columns it fills (`into`, as of how many runs it had
+    # started), and per alias the slots of metrics born as doubles or floats (the fast
+    # path's), per alias or name those of any other.
+    into: ReadingColumns | None = None
+    started: int = 0
+    slots: dict[int | str, Slot] = field(default_factory=dict)
+    others: dict[int | str, Slot] = field(default_factory=dict)
+    # series -> (run, index): the run its live values go to, from that index on; they
+    # are folded into `last` when the series moves to another run, or `latest` is asked.
+    live: dict[str, tuple[SeriesRun, int]] = field(default_factory=dict)
+
+    def fill(self, columns: ReadingColumns) -> dict[int | str, Slot]:
+        """The slots, valid for `columns`: none kept when these are other columns, or
+        when a run was started there since (it may be the one a slot's series now goes to)."""
+        if self.into is not columns or self.started != columns.started:
+            self.slots.clear()
+            self.others.clear()
+            self.into, self.started = columns, columns.started
+        return self.slots
+
+    def slot(self, key: int | str, mdef: MetricDef, series: str) -> Slot:
+        columns = self.into
+        assert columns is not None
+        run = columns.run(series, mdef.unit)
+        self.started = columns.started  # (a run started here leaves the slots valid)
+        entry = self.live.get(series)
+        if entry is None or entry[0] is not run:
+            self.fold(series)
+            self.live[series] = (run, len(run.ts_us))
+        slot = (mdef.datatype != pb.Float, run.ts_us.append, run.values.append,
+                run.quality.append, run)
+        fast = isinstance(key, int) and mdef.datatype in FAST_TYPES
+        (self.slots if fast else self.others)[key] = slot
+        return slot
+
+    def fold(self, series: str) -> None:
+        """Take the newest of the series' live values in its run into `last` (the last of
+        those with the newest time, as if each had been compared as it came)."""
+        entry = self.live.pop(series, None)
+        if entry is None:
+            return
+        run, start = entry
+        times = run.ts_us[start:]
+        if not times:
+            return
+        newest = max(times)
+        at = start + len(times) - 1 - times[::-1].index(newest)
+        previous = self.last.get(series)
+        if previous is None or newest >= previous[0]:
+            self.last[series] = (newest, run.values[at], run.unit)
+
+    def latest(self) -> dict[str, tuple[int, float, str | None]]:
+        """Every series' latest live value. The slots are dropped with the live runs: what
+        is added to the runs after this (stale readings, say) is no live value."""
+        for series in list(self.live):
+            self.fold(series)
+        self.slots.clear()
+        self.others.clear()
+        self.into = None
+        return self.last
 
 
 @dataclass(slots=True)
@@ -212,59 +280,62 @@ class SparkplugHost:
 
     def _data(self, node: str, device: str | None, scope: Scope, payload: pb.Payload,
               now: datetime, out: Outcome) -> None:
-        # The hot path (tens of thousands of metrics a second): each metric's value goes
-        # straight into its series' run of columns, no reading made; one look-up per field
-        # of the decoded metric, and none where a zero cannot be meant (aliases are given
-        # from 1 on by most nodes, a timestamp of 0 is no time, a double other than 0.0 is
-        # one that was sent).
+        # The hot path (hundreds of thousands of metrics a second). A metric that comes by
+        # alias with a double (or float) other than 0.0, live and without properties (what
+        # nearly every data message holds) takes five look-ups of the decoded metric and
+        # goes straight into its slot's columns; any other goes the way of `_metric`.
         sent_ms = payload.timestamp
         sent_us = sent_ms * 1000 if sent_ms else to_us(now)
-        by_alias, by_name, last = scope.by_alias, scope.by_name, scope.last
-        columns = out.readings
-        latest = columns.latest
-        double, finite = pb.Double, isfinite
+        slots = scope.fill(out.readings)
+        finite, has = isfinite, pb.Payload.Metric.HasField
         for metric in payload.metrics:
             alias = metric.alias
-            mdef = by_alias.get(alias) if alias or metric.HasField("alias") else \
-                by_name.get(metric.name)
-            if mdef is None:
-                out.problems.append(("unknown_metric", f"{node}/{device or '-'}: "
-                                     f"{metric.name or f'alias {metric.alias}'}"))
-                self._ask(node, now, out, f"{node}/{device or '-'} sent a metric its birth "
-                          "did not declare")
-                continue
-            series = mdef.series
-            if series is None:
-                continue
-            datatype = metric.datatype or mdef.datatype
-            value: float
-            if datatype == double and ((value := metric.double_value)
-                                       or metric.WhichOneof("value") == "double_value"):
-                if not finite(value):
-                    out.problems.append(("not_finite", f"{series}: {metric}"[:200]))
+            slot = slots.get(alias) if alias else None
+            if slot is not None:
+                double, add_ts, add_value, add_quality, _ = slot
+                value = metric.double_value if double else metric.float_value
+                if value and not metric.is_historical and not has(metric, "properties") \
+                        and finite(value):
+                    ms = metric.timestamp
+                    add_ts(ms * 1000 if ms else sent_us)
+                    add_value(value)
+                    add_quality(GOOD_CODE)
                     continue
-            else:
-                found = number(metric, datatype)
-                if found is None:
-                    continue
-                if isinstance(found, NotANumber):
-                    out.problems.append((found.kind, f"{series}: {metric}"[:200]))
-                    continue
-                value = found
-            ms = metric.timestamp
-            ts_us = ms * 1000 if ms else sent_us
-            unit = mdef.unit
-            run = latest.get(series)
-            if run is None or run.unit is not unit:
-                run = columns.run(series, unit)
-            run.ts_us.append(ts_us)
-            run.values.append(value)
-            run.quality.append(QUALITY_CODES[quality_of(metric)]
-                               if metric.HasField("properties") else GOOD_CODE)
-            if not metric.is_historical:
-                previous = last.get(series)
-                if previous is None or ts_us >= previous[0]:
-                    last[series] = (ts_us, value, unit)
+            self._metric(node, device, scope, metric, sent_us, now, out)
+
+    def _metric(self, node: str, device: str | None, scope: Scope, metric: pb.Payload.Metric,
+                sent_us: int, now: datetime, out: Outcome) -> None:
+        """One metric of a data message, whatever it holds."""
+        by_alias = metric.alias or metric.HasField("alias")
+        key: int | str = metric.alias if by_alias else metric.name
+        mdef = scope.by_alias.get(metric.alias) if by_alias else scope.by_name.get(metric.name)
+        if mdef is None:
+            out.problems.append(("unknown_metric", f"{node}/{device or '-'}: "
+                                 f"{metric.name or f'alias {metric.alias}'}"))
+            self._ask(node, now, out, f"{node}/{device or '-'} sent a metric its birth "
+                      "did not declare")
+            return
+        series = mdef.series
+        if series is None:
+            return
+        found = number(metric, metric.datatype or mdef.datatype)
+        if found is None:
+            return
+        if isinstance(found, NotANumber):
+            out.problems.append((found.kind, f"{series}: {metric}"[:200]))
+            return
+        slot = scope.slots.get(key) or scope.others.get(key) or scope.slot(key, mdef, series)
+        _, add_ts, add_value, add_quality, run = slot
+        historical = metric.is_historical
+        if historical:  # stored, never the latest value: it ends the live values before it
+            scope.fold(series)
+        ms = metric.timestamp
+        add_ts(ms * 1000 if ms else sent_us)
+        add_value(found)
+        add_quality(QUALITY_CODES[quality_of(metric)] if metric.HasField("properties")
+                    else GOOD_CODE)
+        if historical:
+            scope.live[series] = (run, len(run.ts_us))
 
     # ---- time and the broker ---------------------------------------------------------------
 
@@ -320,4 +391,4 @@ def _unknown(scope: Scope, at: datetime) -> list[Reading]:
     """Every series of a scope, stale from `at`: its last value with quality unknown (a
     millisecond after that value at least, so it is the newer of the two)."""
     return [Reading(series, max(at, from_us(ts_us) + ONE_MS), value, Quality.UNKNOWN, unit)
-            for series, (ts_us, value, unit) in scope.last.items()]
+            for series, (ts_us, value, unit) in scope.latest().items()]

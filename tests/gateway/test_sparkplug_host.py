@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from gateway.columns import ReadingColumns
 from gateway.config import SparkplugMetric
 from gateway.sparkplug.host import SparkplugHost
 from gateway.sparkplug.messages import REBIRTH_METRIC, parse_state, rebirth_request, state_payload
@@ -174,6 +175,50 @@ def test_historical_values_keep_their_time_and_are_not_the_latest(edge: Edge) ->
     assert [(r.ts, r.value) for r in history.readings] == [(old, 70.0)]
     death = edge.send("DDEATH", "hx1")
     assert {r.series: r.value for r in death.readings}[SUPPLY] == 86.0
+
+
+def test_messages_gathered_in_one_batch_read_as_each_alone(edge: Edge) -> None:
+    """A source gathers many messages' readings in one set of columns, and the host keeps
+    where each metric's values go from message to message: every kind of value still reads
+    as it would alone, and a death still gives the newest live value, not the newest added."""
+    edge.births()
+    into = ReadingColumns()
+    t = [T0 + timedelta(seconds=k) for k in range(6)]
+    messages = [
+        [{"alias": 10, "timestamp": ms(t[2]), "double_value": 87.0},
+         {"alias": 11, "int_value": 21}],
+        [{"alias": 10, "timestamp": ms(t[3]), "double_value": 0.0},  # a zero is a value
+         {"alias": 10, "timestamp": ms(t[4]), "double_value": "Infinity"},
+         {"alias": 10, "timestamp": ms(t[1]), "double_value": 60.0, "is_historical": True}],
+        [{"alias": 10, "timestamp": ms(t[5]), "double_value": 88.0,
+          "properties": {"keys": ["Quality"], "values": [{"type": 3, "int_value": 0}]}},
+         {"alias": 10, "timestamp": ms(t[4]), "double_value": 89.0}],  # late, not newest
+    ]
+    problems = []
+    for metrics in messages:
+        body = {"timestamp": ms(edge.clock.now()), "seq": edge.seq, "metrics": metrics}
+        edge.seq += 1
+        problems += edge.host.handle(topic("DDATA", "hx1"), encode(body), into).problems
+    assert [(r.series, r.ts, r.value, r.quality) for r in into] == [
+        (SUPPLY, t[2], 87.0, "good"), (SUPPLY, t[3], 0.0, "good"),
+        (SUPPLY, t[1], 60.0, "good"), (SUPPLY, t[5], 88.0, "bad"),
+        (SUPPLY, t[4], 89.0, "good"), (FLOW, T0, 21.0, "good")]
+    assert [kind for kind, _ in problems] == ["not_finite"]
+    death = edge.send("DDEATH", "hx1")
+    assert {r.series: r.value for r in death.readings} == {SUPPLY: 88.0, FLOW: 21.0}
+
+
+def test_a_double_sent_for_a_metric_born_boolean_is_refused(edge: Edge) -> None:
+    edge.births()
+    out = edge.send("NDATA", metrics=[{"alias": 1, "double_value": 1.5}])
+    assert out.readings == []  # (Node Control/Rebirth is not configured: nothing at all)
+    wanted = SparkplugHost("Glomfjord", [SparkplugMetric(
+        node="smelter-edge", metric=REBIRTH_METRIC, series="x/rebirth")], edge.clock)
+    edge.host = wanted
+    edge.births()
+    out = edge.send("NDATA", metrics=[{"alias": 1, "double_value": 1.5}])
+    assert out.readings == []
+    assert [kind for kind, _ in out.problems] == ["value_not_a_number"]
 
 
 def test_a_metric_the_birth_did_not_declare_asks_for_a_rebirth(edge: Edge) -> None:
