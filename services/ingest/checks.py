@@ -9,9 +9,10 @@ and says what is wrong with each bad reading.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import chain, repeat
 from operator import attrgetter
 from typing import Any, NamedTuple, cast
 
@@ -24,6 +25,7 @@ from heatlink.units import UnitError, convert
 from heatlink.wire import Rejection, RejectReason, check_quality, check_ts, check_value, shown
 from services.ingest.copy_binary import pg_micros
 from services.ingest.decode import TypedReading, Unreadable
+from services.ingest.runs import TypedRun
 
 
 @dataclass(frozen=True)
@@ -169,25 +171,60 @@ def check_typed(readings: list[TypedReading], writable: Writable, now: datetime,
     its own unit (or none given), with a quality by name. The same columns
     `check_readings` gives for it; None as soon as one reading is not of that kind (the
     caller then checks the batch with `check_readings`, which says what is wrong)."""
-    count = len(readings)
     keys = list(map(_SERIES, readings))
     try:
-        at = np.fromiter(map(writable.position.__getitem__, keys), dtype=np.intp, count=count)
+        at = np.fromiter(map(writable.position.__getitem__, keys), dtype=np.intp,
+                         count=len(keys))
     except KeyError:  # a series unknown, or not this token's
-        return None
-    values = np.fromiter(map(_VALUE, readings), dtype=np.float64, count=count)
-    if not (np.isfinite(values).all() and (writable.range_min[at] <= values).all()
-            and (values <= writable.range_max[at]).all()):
         return None
     if set(map(_UNIT, readings)) - {None}:
         own = writable.units
         if any(r.unit is not None and r.unit != own[i]
                for r, i in zip(readings, at.tolist(), strict=True)):
             return None
-    quality = list(map(QUALITY_CODES.get, map(_QUALITY, readings)))
+    return _check_columns(keys, at, map(_VALUE, readings), list(map(_QUALITY, readings)),
+                          list(map(_TS, readings)), writable, now, max_future_skew_s,
+                          retention_days)
+
+
+def check_runs(runs: list[TypedRun], writable: Writable, now: datetime,
+               max_future_skew_s: float, retention_days: int) -> CheckedBatch | None:
+    """`check_typed` for a batch of runs: a series, its unit and its columns' lengths are
+    looked at once per run."""
+    positions = []
+    for run in runs:
+        at = writable.position.get(run.series)
+        if at is None or (run.unit is not None and run.unit != writable.units[at]) or \
+                len(run.value) != len(run.ts) or \
+                (run.quality is not None and len(run.quality) != len(run.ts)):
+            return None
+        positions.append(at)
+    lengths = [len(run.ts) for run in runs]
+    keys = list(chain.from_iterable(repeat(run.series, n) for run, n in zip(runs, lengths,
+                                                                             strict=True)))
+    quality = list(chain.from_iterable(repeat("good", n) if run.quality is None
+                                       else run.quality for run, n in zip(runs, lengths,
+                                                                          strict=True)))
+    return _check_columns(keys, np.repeat(np.array(positions, dtype=np.intp), lengths),
+                          chain.from_iterable(run.value for run in runs), quality,
+                          list(chain.from_iterable(run.ts for run in runs)), writable, now,
+                          max_future_skew_s, retention_days)
+
+
+def _check_columns(keys: list[str], at: NDArray[np.intp], raw_values: Iterable[float],
+                   raw_quality: list[str], raw_ts: list[str], writable: Writable,
+                   now: datetime, max_future_skew_s: float, retention_days: int
+                   ) -> CheckedBatch | None:
+    """Values, qualities and times of readings whose series (`at`, positions in
+    `writable`) and units were found good."""
+    count = len(keys)
+    values = np.fromiter(raw_values, dtype=np.float64, count=count)
+    if not (np.isfinite(values).all() and (writable.range_min[at] <= values).all()
+            and (values <= writable.range_max[at]).all()):
+        return None
+    quality = list(map(QUALITY_CODES.get, raw_quality))
     if None in quality:
         return None
-    raw_ts = list(map(_TS, readings))
     newest = now + timedelta(seconds=max_future_skew_s)
     oldest = now - timedelta(days=retention_days)
     stamps: dict[str, datetime] = {}

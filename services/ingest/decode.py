@@ -127,14 +127,14 @@ def _read_in_parts(body: bytes) -> Body:
     envelope = {}
     for name in ("gateway", "batch_id"):
         raw = members.get(name)
-        value = None if raw is None else _read_value(raw)
+        value = None if raw is None else read_value(raw)
         if isinstance(value, Unreadable):
             raise IngestError(400, f"'{name}' is not valid JSON: {value.why}")
         envelope[name] = value
     if spans is not None:
-        readings: Any = [_read_value(span) for span in spans]
+        readings: Any = [read_value(span) for span in spans]
     elif "readings" in members:
-        readings = _read_value(members["readings"])
+        readings = read_value(members["readings"])
     else:
         readings = None
     return Body(envelope["gateway"], envelope["batch_id"], readings, body, spans)
@@ -145,7 +145,7 @@ def _big_int(digits: str) -> int | float:
     return int(digits) if len(digits) < _BIG_INT_DIGITS else float(digits)
 
 
-def _read_value(raw: bytes) -> Any:
+def read_value(raw: bytes) -> Any:
     """One value, strict JSON first, then what Python's ``json`` also writes (NaN,
     Infinity); an ``Unreadable`` when neither can read it."""
     try:

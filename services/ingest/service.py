@@ -17,15 +17,24 @@ from heatlink.quality import QUALITY_NAMES
 from heatlink.wire import IngestResult, RejectReason
 from services.access.log import log_denied
 from services.access.principal import Principal, Role
-from services.ingest.checks import CheckedBatch, SeriesLimits, Writable, check_readings, check_typed
+from services.ingest.checks import (
+    CheckedBatch,
+    SeriesLimits,
+    Writable,
+    check_readings,
+    check_runs,
+    check_typed,
+)
 from services.ingest.decode import Body, IngestError, gunzip, read_batch, read_typed
 from services.ingest.derived import DerivedReadings
 from services.ingest.observer import ReadingsObserver, tell_observers
+from services.ingest.runs import read_runs, read_typed_runs, runs_size
 from services.ingest.store import store_batch
 from services.metrics import ServiceMetrics
 from services.settings import Settings
 
 log = logging.getLogger(__name__)
+Common = tuple[str, str, CheckedBatch]  # gateway, batch id, readings: a batch all good
 
 
 @dataclass
@@ -57,11 +66,25 @@ class IngestService:
 
     async def ingest(self, principal: Principal, body: bytes,
                      content_encoding: str | None) -> IngestResult:
+        """A batch of readings (`POST /v1/ingest`)."""
+        return await self._ingest(principal, self.decode(body, content_encoding),
+                                  self._common_batch, read_batch)
+
+    async def ingest_runs(self, principal: Principal, body: bytes,
+                          content_encoding: str | None) -> IngestResult:
+        """A batch of runs (`POST /v1/ingest/runs`): the same checks, storage and answer."""
+        return await self._ingest(
+            principal, self.decode(body, content_encoding), self._common_runs,
+            lambda raw: read_runs(raw, self.settings.max_readings_per_batch))
+
+    async def _ingest(self, principal: Principal, body: bytes,
+                      common_batch: Callable[[Principal, bytes], Common | None],
+                      read_any: Callable[[bytes], Body]) -> IngestResult:
         started = time.perf_counter()
-        body = self.decode(body, content_encoding)
-        common = self._common_batch(principal, body)
+        common = common_batch(principal, body)
         if common is None:
-            gateway, batch_id, checked, raw_reading = await self._any_batch(principal, body)
+            gateway, batch_id, checked, raw_reading = await self._any_batch(
+                principal, read_any(body))
         else:  # nothing rejected: no reading's raw bytes will be asked for
             gateway, batch_id, checked = common
             raw_reading = Body(gateway, batch_id, None, body).raw_reading
@@ -75,32 +98,48 @@ class IngestService:
             self._notify(checked, outcome.stored)
         return result
 
-    def _common_batch(self, principal: Principal, body: bytes
-                      ) -> tuple[str, str, CheckedBatch] | None:
+    def _common_batch(self, principal: Principal, body: bytes) -> Common | None:
         """The batch checked a column at a time, when it is of the common kind: typed JSON
         (`read_typed`), a good envelope, this token's own gateway, within the count limit,
         every reading good (`check_typed`). None otherwise: `_any_batch` reads and checks
         it again, the one way that says what is wrong."""
         typed = read_typed(body)
-        if (typed is None or _envelope_problem(typed.gateway, typed.batch_id) is not None
-                or self._refusal(principal, typed.gateway) is not None
-                or len(typed.readings) > self.settings.max_readings_per_batch):
+        if typed is None or not self._plain(principal, typed.gateway, typed.batch_id,
+                                            len(typed.readings)):
             return None
+        checked = check_typed(typed.readings, self._writable_by(principal), self.clock.now(),
+                              self.settings.max_future_skew_s, self.settings.retention_days)
+        return None if checked is None else (typed.gateway, typed.batch_id, checked)
+
+    def _common_runs(self, principal: Principal, body: bytes) -> Common | None:
+        """`_common_batch` for a batch of runs."""
+        typed = read_typed_runs(body)
+        if typed is None or not self._plain(principal, typed.gateway, typed.batch_id,
+                                            runs_size(typed.runs)):
+            return None
+        checked = check_runs(typed.runs, self._writable_by(principal), self.clock.now(),
+                             self.settings.max_future_skew_s, self.settings.retention_days)
+        return None if checked is None else (typed.gateway, typed.batch_id, checked)
+
+    def _plain(self, principal: Principal, gateway: str, batch_id: str, count: int) -> bool:
+        """A good envelope, this token's own gateway, within the count limit."""
+        return (_envelope_problem(gateway, batch_id) is None
+                and self._refusal(principal, gateway) is None
+                and count <= self.settings.max_readings_per_batch)
+
+    def _writable_by(self, principal: Principal) -> Writable:
         permitted = self._permitted(principal)
         writable = self._writable.get(permitted)
         if writable is None:
             if len(self._writable) >= 256:  # integrators' tokens each make their own set
                 self._writable.clear()
             writable = self._writable[permitted] = Writable.of(self.limits, permitted)
-        checked = check_typed(typed.readings, writable, self.clock.now(),
-                              self.settings.max_future_skew_s, self.settings.retention_days)
-        return None if checked is None else (typed.gateway, typed.batch_id, checked)
+        return writable
 
-    async def _any_batch(self, principal: Principal, body: bytes
+    async def _any_batch(self, principal: Principal, batch: Body
                          ) -> tuple[str, str, CheckedBatch, Callable[[int], bytes]]:
         """Any body, read and checked one reading at a time: what is wrong with the batch
         is refused with its 4xx, what is wrong with a reading rejects that reading."""
-        batch = read_batch(body)
         gateway, batch_id, readings = _envelope(batch)
         refusal = self._refusal(principal, gateway)
         if refusal is not None:

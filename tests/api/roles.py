@@ -15,7 +15,7 @@ CALLERS: dict[str, tuple[str, Role, list[Scope] | None, str | None]] = {
 
 
 def caller_for(method: str, path: str) -> str:
-    if path == "/v1/ingest":
+    if path in ("/v1/ingest", "/v1/ingest/runs"):
         return "gateway"
     if path.endswith(("/accept", "/decline")) or (path == "/v1/maintenance"
                                                   and method.upper() == "POST"):

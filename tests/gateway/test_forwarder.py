@@ -8,11 +8,13 @@ import logging
 import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from gateway.buffer_sqlite import SqliteBuffer
+from gateway.columns import ReadingColumns
 from gateway.deadletter import DeadLetterFile
 from gateway.forwarder import Forwarder
 from gateway.protocols import (
@@ -26,7 +28,7 @@ from gateway.testing import FlakyUplink, InMemoryBuffer
 from gateway.uplink_http import HttpUplink
 from heatlink.backoff import Backoff
 from heatlink.testing import FakeClock
-from heatlink.wire import IngestResult, Reading, Rejection, RejectReason
+from heatlink.wire import IngestResult, Quality, Reading, Rejection, RejectReason
 
 T0 = datetime(2026, 1, 15, 6, 0, tzinfo=UTC)
 
@@ -235,6 +237,43 @@ async def test_the_http_uplink_sends_gzip_with_token_and_classifies_answers() ->
     assert outcomes[5] == RetryLater("http_429", 7.0)
     assert outcomes[6] == RetryLater("http_503", 7.0, outage=True)
     assert outcomes[7] == RetryLater("http_404")
+
+
+async def test_columns_go_as_runs_and_a_service_without_runs_gets_readings(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """What the buffer hands out (columns) goes to /v1/ingest/runs, a list per column; a
+    service from before runs (404) gets the same batch as readings at once, and every
+    batch after it, said once in the log."""
+    t0 = datetime(2026, 1, 15, 6, 0, tzinfo=UTC)
+    batch = ReadingColumns.of([
+        Reading("a", t0, 1.5), Reading("b", t0, 7.0, Quality.BAD, "degF"),
+        Reading("a", t0 + timedelta(milliseconds=250), 2.5)])
+    seen: list[tuple[str, dict[str, Any]]] = []
+    knows_runs = True
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        doc = json.loads(gzip.decompress(request.content))
+        seen.append((request.url.path, doc))
+        if request.url.path.endswith("/runs") and not knows_runs:
+            return httpx.Response(404, json={"detail": "Not Found"})
+        return httpx.Response(200, json={"batch_id": doc["batch_id"], "accepted": 3})
+
+    uplink = HttpUplink("http://service", "gw", "tok", transport=httpx.MockTransport(handler))
+    caplog.set_level(logging.INFO, "gateway.uplink")
+    assert isinstance(await uplink.send("b1", batch), Delivered)
+    assert seen[0] == ("/v1/ingest/runs", {"gateway": "gw", "batch_id": "b1", "runs": [
+        {"series": "a", "ts": ["2026-01-15T06:00:00.000000+00:00",
+                               "2026-01-15T06:00:00.250000+00:00"],
+         "value": [1.5, 2.5]},
+        {"series": "b", "ts": ["2026-01-15T06:00:00.000000+00:00"], "value": [7.0],
+         "quality": ["bad"], "unit": "degF"}]})
+    knows_runs = False
+    outcomes = [await uplink.send(f"b{k}", batch) for k in (2, 3)]
+    await uplink.close()
+    assert all(isinstance(outcome, Delivered) for outcome in outcomes)
+    assert [path for path, _ in seen[1:]] == ["/v1/ingest/runs", "/v1/ingest", "/v1/ingest"]
+    assert len(seen[2][1]["readings"]) == 3
+    assert sum("does not know /v1/ingest/runs" in r.message for r in caplog.records) == 1
 
 
 async def test_the_http_uplink_asks_readiness_and_never_raises() -> None:

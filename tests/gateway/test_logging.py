@@ -30,8 +30,9 @@ def gateway_logging() -> Iterator[None]:
 
 def accept_all(request: httpx.Request) -> httpx.Response:
     batch = json.loads(request.content)
-    return httpx.Response(200, json={"batch_id": batch["batch_id"],
-                                     "accepted": len(batch["readings"])})
+    count = (sum(len(run["ts"]) for run in batch["runs"]) if "runs" in batch
+             else len(batch["readings"]))
+    return httpx.Response(200, json={"batch_id": batch["batch_id"], "accepted": count})
 
 
 @pytest.mark.usefixtures("gateway_logging")

@@ -1,5 +1,6 @@
 """The uplink writes a batch as `heatlink.wire.encode_batch` defines it: the same document,
-every value the same float (orjson writes 1e-9 where the json module writes 1e-09)."""
+every value the same float (orjson writes 1e-9 where the json module writes 1e-09); and as
+runs, which the service lays out as the same readings."""
 
 from __future__ import annotations
 
@@ -8,23 +9,32 @@ import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 from gateway.buffer_sqlite import SqliteBuffer
 from gateway.columns import ReadingColumns
 from gateway.uplink_http import HttpUplink
 from heatlink.testing import FakeClock
 from heatlink.wire import Reading, encode_batch
+from services.ingest.runs import expand_runs
 
 T0 = datetime(2026, 1, 15, 6, 0, 0, 123456, tzinfo=UTC)
 
 
-async def written(readings: Sequence[Reading]) -> bytes:
-    """The body the uplink would POST for ``readings``, unzipped."""
+async def written(readings: Sequence[Reading], *, as_runs: bool = False) -> bytes:
+    """The body the uplink would POST for ``readings`` (to a service that takes readings
+    only, or as runs), unzipped."""
     uplink = HttpUplink("http://127.0.0.1:9", "glomfjord-gw1", "token")
     try:
-        return gzip.decompress(uplink._encode("b-1", readings))
+        return gzip.decompress(uplink._encode("b-1", readings, as_runs))
     finally:
         await uplink.close()
+
+
+def as_read(readings: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """Readings as the service takes them: a missing quality is good, times are instants."""
+    return [(r["series"], datetime.fromisoformat(r["ts"]), r["value"],
+             r.get("quality", "good"), r.get("unit")) for r in readings]
 
 
 async def test_the_uplink_writes_a_batch_as_the_wire_format_defines_it() -> None:
@@ -64,6 +74,10 @@ async def test_a_batch_as_the_buffer_hands_it_out_is_written_as_the_wire_format_
                                                        list(tx.readings)))
     assert sorted(json.loads(body)["readings"], key=str) == \
         sorted(json.loads(encode_batch("glomfjord-gw1", "b-1", readings))["readings"], key=str)
+    # As runs, laid out by the service's own reader: the same readings, in the same order
+    # (a rejection's index names the same reading either way).
+    runs = json.loads(await written(tx.readings, as_runs=True))
+    assert as_read(expand_runs(runs["runs"], 100)) == as_read(json.loads(body)["readings"])
 
 
 async def test_good_readings_go_without_their_quality_which_the_service_takes_as_good() -> None:
