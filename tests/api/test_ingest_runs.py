@@ -99,6 +99,23 @@ async def test_a_bad_reading_in_a_run_is_rejected_alone_by_its_index_and_quarant
     assert json.loads(kept[3])["quality"] == "so-so"
 
 
+@pytest.mark.parametrize(("caller", "gateway", "status"), [
+    ("farm_operator", "glomfjord-gw1", 403),  # no ingest scope: an operator reads and acts
+    ("facilitator", "glomfjord-gw1", 403),  # sees the whole cluster, writes none of it
+    ("gateway", "mo-gw1", 403),  # a gateway token writes in its own gateway's name only
+])
+async def test_who_may_send_runs_is_who_may_send_readings(
+        api_service: AppHandle, api_tokens: dict[str, str], caller: str, gateway: str,
+        status: int) -> None:
+    pool = runtimes_of(api_service.app).pool
+    at = times(1)
+    doc = {**batch([{"series": TEMP, "ts": [at[0].isoformat()], "value": [30.0]}]),
+           "gateway": gateway}
+    answer = await post(api_service, api_tokens[caller], doc)
+    assert answer.status_code == status, answer.text
+    assert await stored(pool, TEMP, at) == {}
+
+
 @pytest.mark.parametrize(("runs", "named"), [
     ("not a list", "'runs' must be a list"),
     (["a run?"], "runs[0] must be an object"),
