@@ -73,9 +73,12 @@ class TypedReading(msgspec.Struct):
     unit: str | None = None
 
 
-class TypedBatch(msgspec.Struct):
+class TypedEnvelope(msgspec.Struct):
     gateway: str
     batch_id: str
+
+
+class TypedBatch(TypedEnvelope):
     readings: list[TypedReading]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -18,6 +19,11 @@ from services.ingest.service import IngestService
 # The app binds it at start (`services/runtimes.py`).
 ingest_service = Part[IngestService]("ingest")
 router = APIRouter(prefix="/v1", tags=["ingest"])
+
+def _request_body(schema: dict[str, Any], example: dict[str, Any]) -> dict[str, Any]:
+    return {"requestBody": {"required": True, "content": {"application/json": {
+        "schema": schema, "example": example}}}}
+
 
 _EXAMPLE = WireBatch.model_json_schema()
 _RUNS = WireRunsBatch.model_json_schema()
@@ -39,22 +45,18 @@ _REFUSALS: dict[int | str, dict[str, Any]] = {
         "source timestamp; bad ones come back in `rejected` with their index and reason and "
         "are kept in quarantine. Resending a batch id returns the first answer and stores "
         "nothing twice. The body may be gzip-compressed (`Content-Encoding: gzip`)."),
-    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
-        "schema": _EXAMPLE,
-        "example": {"gateway": "glomfjord-gw1", "batch_id": "gw1-000042", "readings": [
+    openapi_extra=_request_body(_EXAMPLE, {
+        "gateway": "glomfjord-gw1", "batch_id": "gw1-000042", "readings": [
             {"series": "glomfjord/smelter/hx1/primary/supply_temp",
-             "ts": "2026-01-15T06:00:00.000+00:00", "value": 31.2, "quality": "good"}]}}}}},
+             "ts": "2026-01-15T06:00:00.000+00:00", "value": 31.2, "quality": "good"}]}),
     responses=_REFUSALS,
 )
 async def ingest(request: Request,
                  principal: Annotated[Principal, Depends(require_scope(Scope.INGEST))],
                  service: Annotated[IngestService, Depends(ingest_service)]) -> Response:
-    body = await request.body()  # bounded by the app's body limit, the same setting
-    try:
-        result = await service.ingest(principal, body, request.headers.get("content-encoding"))
-    except IngestError as exc:
-        return problem_response(exc.status, exc.message)
-    return Response(result.model_dump_json(), media_type="application/json")
+    # The body is bounded by the app's body limit, the same setting.
+    return await _answer(service.ingest(principal, await request.body(),
+                                        request.headers.get("content-encoding")))
 
 
 @router.post(
@@ -67,21 +69,23 @@ async def ingest(request: Request,
         "through the runs in order; it is checked, stored, rejected and resent as there. A "
         "run whose columns cannot be followed (not lists, of different lengths) is refused "
         "with the body, naming the run."),
-    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
-        "schema": _RUNS,
-        "example": {"gateway": "glomfjord-gw1", "batch_id": "gw1-000043", "runs": [
+    openapi_extra=_request_body(_RUNS, {
+        "gateway": "glomfjord-gw1", "batch_id": "gw1-000043", "runs": [
             {"series": "glomfjord/smelter/hx1/primary/supply_temp",
              "ts": ["2026-01-15T06:00:00.000+00:00", "2026-01-15T06:00:01.000+00:00"],
-             "value": [31.2, 31.3]}]}}}}},
+             "value": [31.2, 31.3]}]}),
     responses=_REFUSALS,
 )
 async def ingest_runs(request: Request,
                       principal: Annotated[Principal, Depends(require_scope(Scope.INGEST))],
                       service: Annotated[IngestService, Depends(ingest_service)]) -> Response:
-    body = await request.body()
+    return await _answer(service.ingest_runs(principal, await request.body(),
+                                             request.headers.get("content-encoding")))
+
+
+async def _answer(ingesting: Awaitable[IngestResult]) -> Response:
     try:
-        result = await service.ingest_runs(principal, body,
-                                           request.headers.get("content-encoding"))
+        result = await ingesting
     except IngestError as exc:
         return problem_response(exc.status, exc.message)
     return Response(result.model_dump_json(), media_type="application/json")

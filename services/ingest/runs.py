@@ -22,7 +22,7 @@ from typing import Any
 import msgspec
 import orjson
 
-from services.ingest.decode import Body, IngestError, Unreadable, read_value
+from services.ingest.decode import Body, IngestError, TypedEnvelope, Unreadable, read_value
 
 
 class TypedRun(msgspec.Struct):
@@ -33,9 +33,7 @@ class TypedRun(msgspec.Struct):
     unit: str | None = None
 
 
-class TypedRuns(msgspec.Struct):
-    gateway: str
-    batch_id: str
+class TypedRuns(TypedEnvelope):
     runs: list[TypedRun]
 
 

@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import asyncpg
@@ -25,10 +26,17 @@ from services.ingest.checks import (
     check_runs,
     check_typed,
 )
-from services.ingest.decode import Body, IngestError, gunzip, read_batch, read_typed
+from services.ingest.decode import (
+    Body,
+    IngestError,
+    TypedBatch,
+    gunzip,
+    read_batch,
+    read_typed,
+)
 from services.ingest.derived import DerivedReadings
 from services.ingest.observer import ReadingsObserver, tell_observers
-from services.ingest.runs import read_runs, read_typed_runs, runs_size
+from services.ingest.runs import TypedRuns, read_runs, read_typed_runs, runs_size
 from services.ingest.store import store_batch
 from services.metrics import ServiceMetrics
 from services.settings import Settings
@@ -68,20 +76,20 @@ class IngestService:
                      content_encoding: str | None) -> IngestResult:
         """A batch of readings (`POST /v1/ingest`)."""
         return await self._ingest(principal, self.decode(body, content_encoding),
-                                  self._common_batch, read_batch)
+                                  read_typed, read_batch)
 
     async def ingest_runs(self, principal: Principal, body: bytes,
                           content_encoding: str | None) -> IngestResult:
         """A batch of runs (`POST /v1/ingest/runs`): the same checks, storage and answer."""
         return await self._ingest(
-            principal, self.decode(body, content_encoding), self._common_runs,
+            principal, self.decode(body, content_encoding), read_typed_runs,
             lambda raw: read_runs(raw, self.settings.max_readings_per_batch))
 
     async def _ingest(self, principal: Principal, body: bytes,
-                      common_batch: Callable[[Principal, bytes], Common | None],
+                      read_common: Callable[[bytes], TypedBatch | TypedRuns | None],
                       read_any: Callable[[bytes], Body]) -> IngestResult:
         started = time.perf_counter()
-        common = common_batch(principal, body)
+        common = self._common(principal, read_common(body))
         if common is None:
             gateway, batch_id, checked, raw_reading = await self._any_batch(
                 principal, read_any(body))
@@ -98,27 +106,23 @@ class IngestService:
             self._notify(checked, outcome.stored)
         return result
 
-    def _common_batch(self, principal: Principal, body: bytes) -> Common | None:
+    def _common(self, principal: Principal, typed: TypedBatch | TypedRuns | None
+                ) -> Common | None:
         """The batch checked a column at a time, when it is of the common kind: typed JSON
-        (`read_typed`), a good envelope, this token's own gateway, within the count limit,
-        every reading good (`check_typed`). None otherwise: `_any_batch` reads and checks
-        it again, the one way that says what is wrong."""
-        typed = read_typed(body)
-        if typed is None or not self._plain(principal, typed.gateway, typed.batch_id,
-                                            len(typed.readings)):
+        (`read_typed`, `read_typed_runs`), a good envelope, this token's own gateway,
+        within the count limit, every reading good (`check_typed`, `check_runs`). None
+        otherwise: `_any_batch` reads and checks it again, the one way that says what is
+        wrong."""
+        if typed is None:
             return None
-        checked = check_typed(typed.readings, self._writable_by(principal), self.clock.now(),
-                              self.settings.max_future_skew_s, self.settings.retention_days)
-        return None if checked is None else (typed.gateway, typed.batch_id, checked)
-
-    def _common_runs(self, principal: Principal, body: bytes) -> Common | None:
-        """`_common_batch` for a batch of runs."""
-        typed = read_typed_runs(body)
-        if typed is None or not self._plain(principal, typed.gateway, typed.batch_id,
-                                            runs_size(typed.runs)):
+        if isinstance(typed, TypedRuns):
+            count, check = runs_size(typed.runs), partial(check_runs, typed.runs)
+        else:
+            count, check = len(typed.readings), partial(check_typed, typed.readings)
+        if not self._plain(principal, typed.gateway, typed.batch_id, count):
             return None
-        checked = check_runs(typed.runs, self._writable_by(principal), self.clock.now(),
-                             self.settings.max_future_skew_s, self.settings.retention_days)
+        checked = check(self._writable_by(principal), self.clock.now(),
+                        self.settings.max_future_skew_s, self.settings.retention_days)
         return None if checked is None else (typed.gateway, typed.batch_id, checked)
 
     def _plain(self, principal: Principal, gateway: str, batch_id: str, count: int) -> bool:
