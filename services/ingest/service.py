@@ -75,20 +75,20 @@ class IngestService:
     async def ingest(self, principal: Principal, body: bytes,
                      content_encoding: str | None) -> IngestResult:
         """A batch of readings (`POST /v1/ingest`)."""
-        return await self._ingest(principal, self.decode(body, content_encoding),
-                                  read_typed, read_batch)
+        return await self._ingest(principal, body, content_encoding, read_typed, read_batch)
 
     async def ingest_runs(self, principal: Principal, body: bytes,
                           content_encoding: str | None) -> IngestResult:
         """A batch of runs (`POST /v1/ingest/runs`): the same checks, storage and answer."""
         return await self._ingest(
-            principal, self.decode(body, content_encoding), read_typed_runs,
+            principal, body, content_encoding, read_typed_runs,
             lambda raw: read_runs(raw, self.settings.max_readings_per_batch))
 
-    async def _ingest(self, principal: Principal, body: bytes,
+    async def _ingest(self, principal: Principal, body: bytes, content_encoding: str | None,
                       read_common: Callable[[bytes], TypedBatch | TypedRuns | None],
                       read_any: Callable[[bytes], Body]) -> IngestResult:
         started = time.perf_counter()
+        body = self.decode(body, content_encoding)
         common = self._common(principal, read_common(body))
         if common is None:
             gateway, batch_id, checked, raw_reading = await self._any_batch(

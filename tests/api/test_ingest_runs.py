@@ -99,6 +99,26 @@ async def test_a_bad_reading_in_a_run_is_rejected_alone_by_its_index_and_quarant
     assert json.loads(kept[3])["quality"] == "so-so"
 
 
+async def test_a_value_that_conflicts_with_a_stored_one_is_quarantined_as_its_reading(
+        api_service: AppHandle, api_tokens: dict[str, str]) -> None:
+    """A batch all good whose reading meets another value stored for its series and time:
+    the first value is kept, and the quarantine holds the reading the run stood for."""
+    pool = runtimes_of(api_service.app).pool
+    at = times(2)
+    stamps = [t.isoformat() for t in at]
+    first = await post(api_service, api_tokens["gateway"],
+                       batch([{"series": TEMP, "ts": stamps, "value": [40.0, 41.0]}]))
+    assert first.json()["accepted"] == 2
+    second = await post(api_service, api_tokens["gateway"], batch(
+        [{"series": TEMP, "ts": stamps, "value": [40.0, 45.0]}], "runs-conflict"))
+    assert second.status_code == 200, second.text
+    assert (second.json()["duplicates"], second.json()["conflicts"]) == (1, 1)
+    assert await stored(pool, TEMP, at) == {at[0]: 40.0, at[1]: 41.0}
+    kept = await pool.fetch("SELECT idx, raw FROM quarantine WHERE batch_id = 'runs-conflict'")
+    assert [(row["idx"], json.loads(row["raw"])) for row in kept] == [
+        (1, {"series": TEMP, "ts": stamps[1], "value": 45.0})]
+
+
 @pytest.mark.parametrize(("caller", "gateway", "status"), [
     ("farm_operator", "glomfjord-gw1", 403),  # no ingest scope: an operator reads and acts
     ("facilitator", "glomfjord-gw1", 403),  # sees the whole cluster, writes none of it
