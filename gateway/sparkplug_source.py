@@ -31,6 +31,8 @@ from gateway.sparkplug.topic import NAMESPACE, EdgeTopic, StateTopic, ncmd_topic
 from gateway.sparkplug.topic import state_topic as make_state_topic
 from heatlink.clock import Clock
 
+MAX_TOPICS = 10_000  # parsed topics kept: a group's nodes and devices, five kinds each
+
 
 class SparkplugSource(MqttClientSource):
     kind = "sparkplug"
@@ -44,6 +46,7 @@ class SparkplugSource(MqttClientSource):
                                   rebirth=config.rebirth)
         self._state_topic = make_state_topic(config.host_id) if config.host_id else None
         self._state_ts_ms = 0
+        self._topics: dict[bytes, EdgeTopic | StateTopic | None] = {}  # raw topic -> parsed
 
     def _now_ms(self) -> int:
         return int(self._clock.now().timestamp() * 1000)
@@ -88,7 +91,13 @@ class SparkplugSource(MqttClientSource):
 
     def _on_message(self, client: mqtt.Client, _userdata: Any,
                     message: mqtt.MQTTMessage) -> None:
-        topic = parse_topic(message.topic)
+        # A group's topics are few and come again with every message: each is parsed once.
+        # The first ones seen are kept, so that a flood of made-up topics cannot grow it.
+        topic = self._topics.get(message._topic)
+        if topic is None:
+            topic = parse_topic(message.topic)
+            if len(self._topics) < MAX_TOPICS:
+                self._topics[message._topic] = topic
         if isinstance(topic, EdgeTopic):
             self._take(client, self.host.handle(topic, message.payload, self._inbox))
         elif isinstance(topic, StateTopic):

@@ -15,8 +15,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
+import paho.mqtt.publish as publish
+import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
+from gateway import sparkplug_source as sparkplug_source_module
 from gateway.config import SparkplugSourceConfig
 from gateway.protocols import Arrival
 from gateway.runner import Gateway
@@ -248,3 +251,33 @@ async def _next_with(stream: AsyncIterator[Arrival], wanted: Callable[[Reading],
             if any(wanted(r) for r in arrival.readings):
                 return arrival
             arrival.ack()
+
+
+async def test_a_flood_of_made_up_topics_neither_grows_the_host_nor_stops_the_real_ones(
+        mqtt_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Topics are parsed once and kept, up to a bound: anyone on the broker may publish
+    under the group's namespace, and each topic they make up must not cost memory."""
+    monkeypatch.setattr(sparkplug_source_module, "MAX_TOPICS", 4)
+    group = group_name()
+    uplink = WatchingUplink()
+    async with running(config_for(tmp_path, [sparkplug_source(mqtt_url, group)]),
+                       uplink) as gateway:
+        source = gateway.sources[0]
+        assert isinstance(source, SparkplugSource)
+        await eventually(lambda: source.up)
+        host, port = urlsplit(mqtt_url).hostname, urlsplit(mqtt_url).port
+        flood = [{"topic": f"spBv1.0/{group}/DDATA/made-up-{k}/dev", "payload": b"\x08\x01",
+                  "qos": 1} for k in range(40)]
+        login = urlsplit(mqtt_url)
+        await asyncio.to_thread(publish.multiple, flood, hostname=host or "127.0.0.1",
+                                port=port or 1883, protocol=MQTTProtocolVersion.MQTTv5,
+                                auth={"username": login.username or "",
+                                      "password": login.password})
+        # Each made-up node is asked to be born (and never is): every message was read.
+        await eventually(lambda: source.stats.events["rebirth_requested"] >= 40)
+        edge = edge_node(mqtt_url, group)
+        await edge.start()
+        got = await uplink.until(lambda rs: len(of(RETURN, rs)) == 1)
+        assert [r.value for r in of(SUPPLY, got)] == [31.0]
+        await edge.stop()
+        assert len(source._topics) == 4
