@@ -20,7 +20,6 @@ import json
 from typing import Any
 
 import msgspec
-import orjson
 
 from services.ingest.decode import Body, IngestError, TypedEnvelope, Unreadable, read_value
 
@@ -50,23 +49,24 @@ def read_typed_runs(body: bytes) -> TypedRuns | None:
 
 
 def read_runs(body: bytes, max_readings: int) -> Body:
-    """Any body of runs, its readings laid out one by one; `Body.raw_reading` gives each
-    reading as the JSON object it stands for (what the quarantine keeps)."""
+    """Any body of runs, its readings laid out one by one."""
     parsed = read_value(body)
     if isinstance(parsed, Unreadable):
         raise IngestError(400, f"the body is not valid JSON: {parsed.why}")
     if not isinstance(parsed, dict):
         raise IngestError(400, "the body must be a JSON object with gateway, batch_id, runs")
     readings = expand_runs(parsed.get("runs"), max_readings)
-    return Body(parsed.get("gateway"), parsed.get("batch_id"), readings, body,
-                [_as_json(reading) for reading in readings])
+    return RunsBody(parsed.get("gateway"), parsed.get("batch_id"), readings, body)
 
 
-def _as_json(reading: dict[str, Any]) -> bytes:
-    try:
-        return orjson.dumps(reading)
-    except orjson.JSONEncodeError:  # an integer beyond 64 bits, a lone surrogate, NaN…
-        return json.dumps(reading, default=str).encode()
+class RunsBody(Body):
+    """A batch of runs as read: a reading's bytes are those of the object it stands for,
+    written when the quarantine asks for them (a reading that jsonb cannot hold)."""
+
+    def raw_reading(self, index: int) -> bytes:
+        # The json module, not orjson: orjson writes NaN as null, and refuses an integer
+        # beyond 64 bits and a lone surrogate; these are what a reading is kept as bytes for.
+        return json.dumps(self.readings[index], default=str).encode()
 
 
 def expand_runs(runs: Any, max_readings: int) -> list[dict[str, Any]]:

@@ -93,10 +93,15 @@ async def test_a_bad_reading_in_a_run_is_rejected_alone_by_its_index_and_quarant
         1: "bad_value", 2: "not_finite", 3: "bad_quality", 4: "not_permitted",
         5: "bad_timestamp", 6: "out_of_range"}
     assert await stored(pool, TEMP, at) == {at[0]: 30.0}
-    kept = {row["idx"]: row["raw"] for row in await pool.fetch(
-        "SELECT idx, raw FROM quarantine WHERE batch_id = 'runs-mixed'")}
+    rows = await pool.fetch(
+        "SELECT idx, raw, raw_bytes FROM quarantine WHERE batch_id = 'runs-mixed'")
+    kept = {row["idx"]: row["raw"] for row in rows}
     assert json.loads(kept[4]) == {"series": NOT_MINE, "ts": stamps[4], "value": 20.0}
     assert json.loads(kept[3])["quality"] == "so-so"
+    # What jsonb cannot hold is kept as the bytes of the reading it stood for.
+    as_bytes = {row["idx"]: bytes(row["raw_bytes"]) for row in rows if row["raw_bytes"]}
+    assert b'"value": NaN' in as_bytes[2]
+    assert str(10 ** 40).encode() in as_bytes[6]
 
 
 async def test_a_value_that_conflicts_with_a_stored_one_is_quarantined_as_its_reading(
