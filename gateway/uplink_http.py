@@ -62,10 +62,11 @@ class HttpUplink:
             headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
 
     def _encode(self, batch_id: str, readings: Sequence[Reading], as_runs: bool) -> bytes:
-        # orjson writes the document `heatlink.wire.encode_batch` writes (floats in their
-        # shortest form: 1e-9, not 1e-09) in a twentieth of the time; the service reads it
-        # with orjson too. Unlike the json module it does not refuse a NaN but writes null,
-        # which the service rejects for that reading alone; no source lets a NaN in anyway.
+        # orjson writes the document `heatlink.wire.encode_batch` writes, or its runs
+        # (floats in their shortest form: 1e-9, not 1e-09), in a twentieth of the time; the
+        # service reads it with msgspec or orjson. Unlike the json module it does not refuse
+        # a NaN but writes null, which the service rejects for that reading alone; no
+        # source lets a NaN in anyway.
         doc: dict[str, Any] = {"gateway": self.gateway_id, "batch_id": batch_id}
         if as_runs:
             doc["runs"] = runs_json(cast(ReadingColumns, readings))
@@ -109,17 +110,13 @@ class HttpUplink:
 
 def runs_json(columns: ReadingColumns) -> list[dict[str, Any]]:
     """A batch's runs as the wire's runs: a list per column. Numbers are written by orjson
-    in C; each time is written once (the series of one message share theirs) and a run's
-    times are joined from those."""
+    in C; each time once (`write_times`), and a run's times are joined from those."""
     stamps: dict[int, bytes] = {}
     runs = []
     for run in columns.runs:
         if not len(run):
             continue
-        new = list(set(run.ts_us).difference(stamps))
-        if new:  # (a time's JSON is a string of digits and -:.+T: no comma inside)
-            stamps.update(zip(new, orjson.dumps([ts_for_orjson(from_us(ts)) for ts in new])
-                              [1:-1].split(b","), strict=True))
+        write_times(run.ts_us, stamps)
         doc: dict[str, Any] = {
             "series": run.series,
             "ts": orjson.Fragment(b"[" + b",".join(map(stamps.__getitem__, run.ts_us)) + b"]"),
@@ -130,6 +127,16 @@ def runs_json(columns: ReadingColumns) -> list[dict[str, Any]]:
             doc["unit"] = run.unit
         runs.append(doc)
     return runs
+
+
+def write_times(ts_us: Sequence[int], stamps: dict[int, bytes], after: bytes = b"") -> None:
+    """Add to `stamps` the JSON of each time (µs) it does not hold yet, followed by
+    `after`: all in one orjson call, each time once (the series of one message share
+    theirs)."""
+    new = list(set(ts_us).difference(stamps))
+    if new:  # (a time's JSON is a string of digits and -:.+T: no comma inside)
+        written = orjson.dumps([ts_for_orjson(from_us(ts)) for ts in new])[1:-1].split(b",")
+        stamps.update(zip(new, (stamp + after for stamp in written), strict=True))
 
 
 def readings_json(readings: Sequence[Reading]) -> orjson.Fragment | list[dict[str, Any]]:
@@ -153,14 +160,11 @@ VALUE_KEY = b',"value":'
 def run_json(run: SeriesRun, stamps: dict[int, bytes]) -> bytes:
     """The wire's objects of a run's readings, as JSON, without a dict per reading: what
     varies (time, value, quality) is written by orjson in one call per column, and the
-    objects are put together around it. `stamps` holds the times written so far, by time
-    in µs (the series of one message share theirs), each followed by the value's key."""
+    objects are put together around it. `stamps` holds the times written so far
+    (`write_times`), each followed by the value's key."""
     if not len(run):
         return b""
-    new = [ts for ts in set(run.ts_us) if ts not in stamps]
-    if new:  # (a time's JSON is a string of digits and -:.+T: no comma inside)
-        stamps.update(zip(new, (stamp + VALUE_KEY for stamp in orjson.dumps(
-            [ts_for_orjson(from_us(ts)) for ts in new])[1:-1].split(b",")), strict=True))
+    write_times(run.ts_us, stamps, VALUE_KEY)
     values = orjson.dumps(list(run.values))[1:-1].split(b",")  # (numbers or null)
     head = b',{"series":' + orjson.dumps(run.series) + b',"ts":'
     end = b"}" if run.unit is None else b',"unit":' + orjson.dumps(run.unit) + b"}"
