@@ -58,8 +58,6 @@ class MetricDef:
     unit: str | None
 
 
-
-
 # Where the live values of one metric go while a source's columns fill: whether they come
 # as doubles (else as floats), the appends of its run's three columns, and the run.
 Slot = tuple[bool, Callable[[int], None], Callable[[float], None], Callable[[int], None],
