@@ -93,6 +93,10 @@ async def test_a_bad_reading_in_a_run_is_rejected_alone_by_its_index_and_quarant
         1: "bad_value", 2: "not_finite", 3: "bad_quality", 4: "not_permitted",
         5: "bad_timestamp", 6: "out_of_range"}
     assert await stored(pool, TEMP, at) == {at[0]: 30.0}
+    # The attempt on another company's series is in that company's access log.
+    assert await pool.fetchval(
+        "SELECT count(*) FROM access_log WHERE reader_org = 'glomfjord-smelter' "
+        "AND series = $1 AND door = 'ingest'", NOT_MINE) >= 1
     rows = await pool.fetch(
         "SELECT idx, raw, raw_bytes FROM quarantine WHERE batch_id = 'runs-mixed'")
     kept = {row["idx"]: row["raw"] for row in rows}
