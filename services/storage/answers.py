@@ -33,7 +33,9 @@ def install_storage_answers(app: FastAPI, health: StorageHealth) -> None:
             raise exc
         return storage_unavailable(unavailable_reason(exc))
 
-    # Starlette picks a handler by the exception's class hierarchy: these three cover
-    # asyncpg's errors and the socket errors of a refused or broken connection.
-    for kind in (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+    # Starlette picks a handler by the exception's class hierarchy: these cover asyncpg's
+    # errors (InternalClientError derives from Exception alone) and the socket errors of a
+    # refused or broken connection.
+    for kind in (OSError, asyncpg.PostgresError, asyncpg.InterfaceError,
+                 asyncpg.InternalClientError):
         app.add_exception_handler(kind, answer)

@@ -8,9 +8,9 @@ Every report is counted by reason in `heatlink_storage_unavailable_total`, and
 `heatlink_storage_up` says where things stand.
 
 What counts as "unavailable" is decided by `unavailable_reason`: asyncpg's connection and
-shutdown errors, and socket errors raised inside asyncpg (connection refused, reset, a
-pool that timed out). Anything else (a constraint violation, a bug) is not an outage and
-stays what it was.
+shutdown errors, a connection whose protocol broke with its server, and socket errors raised
+inside asyncpg (connection refused, reset, a pool that timed out). Anything else (a
+constraint violation, a bug) is not an outage and stays what it was.
 """
 
 from __future__ import annotations
@@ -49,6 +49,12 @@ def unavailable_reason(exc: BaseException) -> str | None:
             return "connection_failed"
         case asyncpg.InterfaceError() if "connection is closed" in str(exc):
             return "connection_lost"
+        case asyncpg.InternalClientError() if str(exc).startswith("cannot switch to state"):
+            # A connection whose protocol was still finishing an operation that met a
+            # dying server (seen in a failover). asyncpg raises this before the request is
+            # sent and aborts the connection, so the pool drops it: nothing was done and a
+            # retry gets a new connection.
+            return "connection_broken"
         case ConnectionRefusedError() if _raised_in_asyncpg(exc):
             return "connection_refused"
         case TimeoutError() if _raised_in_asyncpg(exc):

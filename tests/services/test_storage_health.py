@@ -41,10 +41,15 @@ async def test_a_refused_connection_through_asyncpg_is_an_outage() -> None:
      "connection_lost"),
     (asyncpg.TooManyConnectionsError("sorry, too many clients already"),
      "too_many_connections"),
+    # what a pooled connection said in a failover, its protocol still consuming the error
+    # of the server that died
+    (asyncpg.InternalClientError("cannot switch to state 15; another operation (2) is in "
+                                 "progress"), "connection_broken"),
     # not outages: a fault of ours, or an error that did not come through asyncpg
     (asyncpg.UniqueViolationError("duplicate key"), None),
     (asyncpg.InterfaceError("cannot perform operation: another operation is in progress"),
      None),
+    (asyncpg.InternalClientError("unknown error in protocol implementation"), None),
     (ConnectionRefusedError("a socket of something else"), None),
     (FileNotFoundError("static file"), None),
     (ValueError("a bug"), None),
