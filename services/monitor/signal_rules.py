@@ -903,7 +903,9 @@ def _median3_at(chunk: Chunk, series: int, t_s: F64) -> F64:
     out = np.full(t_s.size, np.nan)
     if (known := _known(chunk, series, t_s, 2)) is not None:
         ok, r, c = known
-        stack = np.stack([chunk.history.v[r, c], chunk.history.v[r, c - 1],
-                          chunk.history.v[r, c - 2]])
-        out[ok] = np.median(stack, axis=0)
+        v = chunk.history.v
+        a, b = v[r, c], v[r, c - 1]
+        # The middle of three by min and max: np.median's sort cost a fifth of the
+        # monitor's time on a day's run. A NaN among them makes it NaN, as there.
+        out[ok] = np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), v[r, c - 2]))
     return out
