@@ -6,15 +6,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
-import numpy as np
-
-from heatlink.cluster.loader import EXAMPLE_CLUSTER, load_cluster
+from bench.monitor_day import monitor_day
 from heatlink.findings import Finding
-from heatlink.quality import QUALITY_CODES
 from heatlink.wire import Reading
-from services.monitor.engine import Engine
-from services.monitor.group import VersionedRule
-from services.monitor.plan import plan_from_cluster
 from simulators.offline import SimulationResult, run_offline
 
 
@@ -39,9 +33,7 @@ def run_scenario(name: str, *, seed: int = 1, batch_s: float = 30.0,
                  replay_lag_s: float = 0.0,
                  tamper: Callable[[Sequence[Reading]], list[Reading]] | None = None
                  ) -> ScenarioRun:
-    """Run the scenario offline and stream its readings in batches of ``batch_s`` of plant
-    time, "now" being each batch's end (a live service without transport delay) plus
-    ``replay_lag_s`` (a replay, or a gateway's backlog drained that much later).
+    """Run the scenario offline and monitor it as a live service would (`monitor_day`).
     ``tamper`` changes the readings on their way (an instrument's fault the plant does
     not have).
 
@@ -65,20 +57,4 @@ def _shared_run(name: str, seed: int, batch_s: float, replay_lag_s: float) -> Sc
 
 
 def _monitored(sim: SimulationResult, batch_s: float, replay_lag_s: float) -> ScenarioRun:
-    """The engine's findings on the simulated readings, fed as a live service gets them."""
-    cluster = load_cluster(EXAMPLE_CLUSTER)
-    start_s = sim.start.timestamp()
-    engine = Engine(plan_from_cluster(cluster), [VersionedRule(r, 1) for r in cluster.rules],
-                    start_s + replay_lag_s)
-    index = engine.table.index
-    idx = np.array([index[r.series] for r in sim.readings], dtype=np.int64)
-    t = np.array([r.ts.timestamp() for r in sim.readings])
-    v = np.array([r.value for r in sim.readings])
-    q = np.array([QUALITY_CODES[str(r.quality)] for r in sim.readings], dtype=np.int8)
-    batch = np.floor((t - start_s) / batch_s).astype(np.int64)
-    bounds = np.flatnonzero(np.diff(batch)) + 1
-    findings: list[Finding] = []
-    for part in np.split(np.arange(t.size), bounds):
-        now = min(start_s + (batch[part[0]] + 1) * batch_s, float(t[-1])) + replay_lag_s
-        findings += engine.process(idx[part], t[part], v[part], q[part], now_s=float(now))
-    return ScenarioRun(sim, findings)
+    return ScenarioRun(sim, monitor_day(sim, batch_s, replay_lag_s))
