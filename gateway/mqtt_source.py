@@ -82,6 +82,7 @@ class MqttClientSource:
         self._client: BufferedClient | None = None
         self._session_present = False
         self._refused = False
+        self._stopping = False  # a disconnect the source asked for is no outage
 
     @property
     def up(self) -> bool:
@@ -117,7 +118,8 @@ class MqttClientSource:
 
     def _on_disconnect(self, _client: mqtt.Client, _userdata: Any, _flags: Any,
                        reason_code: Any, _properties: Any) -> None:
-        if not self._refused:  # the refusal says more than the disconnect that follows it
+        # The refusal says more than the disconnect that follows it.
+        if not self._refused and not self._stopping:
             self.stats.went_down(f"disconnected: {reason_code}")
         self._in_loop(self._lost.set)
         self._in_loop(self._on_lost)
@@ -248,6 +250,7 @@ class MqttClientSource:
         self._loop_thread = threading.get_ident()
         client = self._make_client()
         self._client = client
+        self._stopping = False
         keeper = asyncio.create_task(self._keep_connected(client), name=f"mqtt {self.name}")
         try:
             while True:
@@ -261,6 +264,7 @@ class MqttClientSource:
                 yield Arrival(readings, ack=functools.partial(self._ack, inbound))
         finally:
             await cancel_and_wait(keeper)
+            self._stopping = True
             with contextlib.suppress(Exception):
                 if client.is_connected():
                     self._before_disconnect(client)

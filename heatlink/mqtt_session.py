@@ -48,9 +48,11 @@ class PersistentSession:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: mqtt.Client | None = None
         self._was_up = False
+        self._stopping = False  # a disconnect we asked for is no loss
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._stopping = False
         opts = self.options
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=opts.client_id,
                              protocol=MQTTProtocolVersion.MQTTv5, manual_ack=True)
@@ -75,6 +77,7 @@ class PersistentSession:
     async def stop(self) -> None:
         if self._client is not None:
             client, self._client = self._client, None
+            self._stopping = True
             client.disconnect()
             # Joining paho's thread may wait on its socket: never on the event loop.
             await asyncio.to_thread(client.loop_stop)
@@ -112,10 +115,10 @@ class PersistentSession:
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
                        props: Any) -> None:
-        if self._was_up:  # once per loss, not once per failed reconnect
+        if self._was_up and not self._stopping:  # once per loss, not per failed reconnect
             self._log.warning("%s: disconnected from the broker (%s)", self.options.name,
                               reason)
-            self._was_up = False
+        self._was_up = False
         self._call(self.connected.clear)
 
     def _on_message(self, client: mqtt.Client, userdata: Any,
