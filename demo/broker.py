@@ -179,8 +179,12 @@ class LocalMosquitto:
             shutil.chown(path, "mosquitto", "mosquitto")
 
     def start(self) -> None:
+        # A session of its own: a Ctrl-C on the terminal reaches the whole foreground
+        # process group, and the broker must outlive the parts that use it, which its owner
+        # stops first (the exit guard still stops it if the owner dies).
         self.process = subprocess.Popen([self.binary, "-c", str(self.config)],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                        start_new_session=True)
         # If this process dies without stopping the broker, the broker goes with it.
         cleanup = f"kill {self.process.pid}; rm -rf {shlex.quote(str(self.auth))}"
         if self.owns_folder:

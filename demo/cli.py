@@ -8,9 +8,12 @@ over OPC UA and MQTT, one gateway per site, and the service on --port.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import secrets
+import signal
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -149,8 +152,8 @@ def _start_broker(folder: Path) -> tuple[LocalMosquitto, BrokerLogins]:
 async def _run(settings: Settings, data_dir: Path, logins: BrokerLogins, keys: DemoKeys,
                scenario: str, speed: float, host: str, port: int, seed: int) -> None:
     api = create_app(settings)
-    server = uvicorn.Server(uvicorn.Config(api, host=host, port=port, log_level="warning",
-                                           timeout_graceful_shutdown=5))
+    server = _Service(uvicorn.Config(api, host=host, port=port, log_level="warning",
+                                     timeout_graceful_shutdown=5))
     serving = asyncio.create_task(server.serve(), name="service")
     while not server.started:
         if serving.done():
@@ -185,10 +188,40 @@ async def _run(settings: Settings, data_dir: Path, logins: BrokerLogins, keys: D
         for task in tasks:
             task.add_done_callback(_report_crash)
         try:
-            await serving
+            asked = asyncio.create_task(server.asked.wait(), name="Ctrl-C")
+            await asyncio.wait({serving, asked}, return_when=asyncio.FIRST_COMPLETED)
+            asked.cancel()
         finally:
             for task in tasks:
                 await cancel_and_wait(task)
+    server.should_exit = True
+    await serving
+
+
+class _Service(uvicorn.Server):
+    """uvicorn, stopped by the demo: Ctrl-C (or SIGTERM) stops the gateways and the
+    simulated plants first and the service after them, so that no part reports losing
+    the service on the way out. A second Ctrl-C stops the service at once."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.asked = asyncio.Event()
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self._on_signal)
+        try:
+            yield
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+
+    def _on_signal(self) -> None:
+        if self.asked.is_set():
+            self.should_exit = self.force_exit = True
+        self.asked.set()
 
 
 def _report_crash(task: asyncio.Task[None]) -> None:
