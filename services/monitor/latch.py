@@ -134,7 +134,6 @@ class LatchState:
                     dynamic_hold.fired(fi, p[fire], target[fire])
         return fired
 
-
     def _settled(self, inst: I64, feats: Features) -> bool:
         """Whether every new sample enters the state its instance is in, none with a
         change pending: then no step of the walk changes anything (a state changes only
