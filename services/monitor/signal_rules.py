@@ -677,8 +677,7 @@ def _ramp_onset(chunk: Chunk, series: int, t_s: F64) -> tuple[F64, F64, F64]:
     # Relative to the last sample: the sums of squares below stay small.
     vv = h.v[r[:, None], idx] - h.v[r, c][:, None]
     med = np.zeros(vv.shape)
-    a, b, c3 = vv[:, 2:], vv[:, 1:-1], vv[:, :-2]  # the median of three, without a sort
-    med[:, 2:] = np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), c3))
+    med[:, 2:] = _middle_of_three(vv[:, 2:], vv[:, 1:-1], vv[:, :-2])
     has = np.zeros(vv.shape, dtype=bool)
     has[:, 2:] = inside[:, :-2]
     w = has.astype(np.float64)
@@ -904,8 +903,13 @@ def _median3_at(chunk: Chunk, series: int, t_s: F64) -> F64:
     if (known := _known(chunk, series, t_s, 2)) is not None:
         ok, r, c = known
         v = chunk.history.v
-        a, b = v[r, c], v[r, c - 1]
-        # The middle of three by min and max: np.median's sort cost a fifth of the
-        # monitor's time on a day's run. A NaN among them makes it NaN, as there.
-        out[ok] = np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), v[r, c - 2]))
+        out[ok] = _middle_of_three(v[r, c], v[r, c - 1], v[r, c - 2])
+    return out
+
+
+def _middle_of_three(a: F64, b: F64, c: F64) -> F64:
+    """The median of three arrays, element by element, by min and max: np.median's sort
+    cost a fifth of the monitor's time on a day's run. A NaN among them makes it NaN, as
+    np.median does."""
+    out: F64 = np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), c))
     return out
