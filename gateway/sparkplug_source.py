@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, cast
@@ -31,6 +32,7 @@ from gateway.sparkplug.topic import NAMESPACE, EdgeTopic, StateTopic, ncmd_topic
 from gateway.sparkplug.topic import state_topic as make_state_topic
 from heatlink.clock import Clock
 
+log = logging.getLogger("gateway.sparkplug")
 MAX_TOPICS = 10_000  # parsed topics kept: a group's nodes and devices, five kinds each
 
 
@@ -123,6 +125,10 @@ class SparkplugSource(MqttClientSource):
     # ---- the reorder timer -----------------------------------------------------------------
 
     async def stream(self) -> AsyncIterator[Arrival]:
+        log.info("sparkplug %s: data messages decoded %s", self.name,
+                 "by protobuf-c (compiled)" if self.host.compiled else
+                 "by protobuf alone (gateway.sparkplug._plain_data is not built: see "
+                 "setup.py)")
         ticker = asyncio.create_task(self._tick(), name=f"sparkplug {self.name} reorder")
         inner = cast(AsyncGenerator[Arrival, None], super().stream())
         try:

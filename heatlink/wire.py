@@ -209,11 +209,6 @@ def wire_readings_for_orjson(readings: Sequence[Reading]) -> list[dict[str, Any]
     return wire
 
 
-def ts_for_orjson(ts: datetime) -> datetime | str:
-    """A reading's time as `wire_readings_for_orjson` gives it to orjson (see there)."""
-    return ts if ts.microsecond and ts.tzinfo is UTC else format_ts(ts)
-
-
 def encode_batch(gateway: str, batch_id: str, readings: list[Reading]) -> bytes:
     body = {"gateway": gateway, "batch_id": batch_id, "readings": wire_readings(readings)}
     return json.dumps(body, separators=(",", ":"), allow_nan=False).encode()

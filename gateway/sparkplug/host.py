@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from math import isfinite
+from typing import Any
 
 from google.protobuf.message import DecodeError
 
@@ -34,9 +35,18 @@ from gateway.sparkplug.metrics import NotANumber, long_metric, number, quality_o
 from gateway.sparkplug.sequence import Sequence as SeqTracker
 from gateway.sparkplug.topic import EdgeTopic, MessageType
 from heatlink.clock import Clock
+from heatlink.inputs import LATEST, TIME_RANGE
 from heatlink.quality import QUALITY_CODES
 from heatlink.units import UNITS
 from heatlink.wire import Quality, Reading, from_us, to_us
+
+TakePlain = Callable[[bytes | bytearray, dict[Any, Any], int, int],
+                     tuple[int | None, int, int] | None]
+take_plain: TakePlain | None
+try:  # built by setup.py where protobuf-c is installed; optional
+    from gateway.sparkplug._plain_data import take as take_plain
+except ImportError:
+    take_plain = None
 
 log = logging.getLogger("gateway.sparkplug")
 REBIRTH_HOLDOFF = timedelta(seconds=10)  # one request per node at most this often
@@ -48,6 +58,9 @@ NBIRTH, NDEATH, NDATA, NCMD = (MessageType.NBIRTH, MessageType.NDEATH, MessageTy
 DBIRTH, DDATA, DCMD = MessageType.DBIRTH, MessageType.DDATA, MessageType.DCMD
 GOOD_CODE = QUALITY_CODES["good"]
 FAST_TYPES = frozenset({pb.Double, pb.Float})  # values the data path reads without `number`
+# A time (µs) from here on is refused, as the service would refuse it; Sparkplug's are
+# unsigned milliseconds since 1970, so none is too early.
+LATEST_US = to_us(LATEST)
 
 
 @dataclass(slots=True)
@@ -153,8 +166,13 @@ class Outcome:
 
 class SparkplugHost:
     def __init__(self, group: str, metrics: Sequence[SparkplugMetric], clock: Clock, *,
-                 reorder_timeout_s: float = 5.0, rebirth: bool = True) -> None:
+                 reorder_timeout_s: float = 5.0, rebirth: bool = True,
+                 compiled: bool = True) -> None:
         self.group = group
+        # Data messages' plain metrics through protobuf-c in C when it is built (and not
+        # declined): the same readings as the path below, at several times the rate.
+        self._take_plain = take_plain if compiled else None
+        self.compiled = self._take_plain is not None
         self._clock = clock
         self._reorder = timedelta(seconds=reorder_timeout_s)
         self._rebirth = rebirth
@@ -172,6 +190,9 @@ class SparkplugHost:
         out = Outcome() if into is None else Outcome(into)
         kind = topic.type
         if topic.group != self.group or kind is NCMD or kind is DCMD:
+            return out
+        if (kind is DDATA or kind is NDATA) and self._take_plain is not None and \
+                self._plain_data(topic, raw, out):
             return out
         try:
             payload = pb.Payload.FromString(bytes(raw))
@@ -198,6 +219,33 @@ class SparkplugHost:
                 self._device(node, topic, payload, now, out)
         return out
 
+    def _plain_data(self, topic: EdgeTopic, raw: bytes | bytearray, out: Outcome) -> bool:
+        """A data message of a known node or device through the compiled path, which takes
+        its metrics up to the first that is not plain; the rest go the way of `_data`.
+        False (nothing done) when the compiled path cannot read it: `handle` then does."""
+        assert self._take_plain is not None
+        node = self.nodes.get(topic.node)
+        if node is None:
+            return False
+        scope = node.scope if topic.device is None else node.devices.get(topic.device)
+        if scope is None:
+            return False
+        now = self._clock.now()
+        taken = self._take_plain(raw, scope.fill(out.readings), to_us(now), GOOD_CODE)
+        if taken is None:
+            return False
+        seq, done, count = taken
+        if seq is not None:
+            node.seq.see(seq, now)
+        if done < count:
+            try:
+                payload = pb.Payload.FromString(bytes(raw))
+            except DecodeError:  # (protobuf-c read it: not seen, but not to be trusted)
+                out.problems.append(("not_sparkplug", f"{topic.type} {topic.node}"))
+                return True
+            self._data(topic.node, topic.device, scope, payload, now, out, start=done)
+        return True
+
     def _device(self, node: EdgeNode, topic: EdgeTopic, payload: pb.Payload, now: datetime,
                 out: Outcome) -> None:
         device = topic.device
@@ -219,7 +267,7 @@ class SparkplugHost:
             self._data(topic.node, device, found, payload, now, out)
             return
         if found.online:  # DDEATH
-            at = _ts(payload.timestamp) if payload.HasField("timestamp") else now
+            at = _ts(payload.timestamp) if 0 < payload.timestamp * 1000 < LATEST_US else now
             out.readings.extend(_unknown(found, at))
             found.online = False
             log.info("sparkplug %s/%s/%s: offline (DDEATH)", self.group, topic.node, device)
@@ -277,7 +325,7 @@ class SparkplugHost:
                     self.group, node, device or "-", metric, unit)
 
     def _data(self, node: str, device: str | None, scope: Scope, payload: pb.Payload,
-              now: datetime, out: Outcome) -> None:
+              now: datetime, out: Outcome, start: int = 0) -> None:
         # The hot path (hundreds of thousands of metrics a second). A metric that comes by
         # alias with a double (or float) other than 0.0, live and without properties (what
         # nearly every data message holds) takes five look-ups of the decoded metric and
@@ -286,16 +334,17 @@ class SparkplugHost:
         sent_us = sent_ms * 1000 if sent_ms else to_us(now)
         slots = scope.fill(out.readings)
         finite, has = isfinite, pb.Payload.Metric.HasField
-        for metric in payload.metrics:
+        for metric in payload.metrics[start:] if start else payload.metrics:
             alias = metric.alias
             slot = slots.get(alias) if alias else None
             if slot is not None:
                 double, add_ts, add_value, add_quality, _ = slot
                 value = metric.double_value if double else metric.float_value
-                if value and not metric.is_historical and not has(metric, "properties") \
-                        and finite(value):
-                    ms = metric.timestamp
-                    add_ts(ms * 1000 if ms else sent_us)
+                ms = metric.timestamp
+                ts_us = ms * 1000 if ms else sent_us
+                if value and ts_us < LATEST_US and not metric.is_historical \
+                        and not has(metric, "properties") and finite(value):
+                    add_ts(ts_us)
                     add_value(value)
                     add_quality(GOOD_CODE)
                     continue
@@ -322,13 +371,18 @@ class SparkplugHost:
         if isinstance(found, NotANumber):
             out.problems.append((found.kind, f"{series}: {metric}"[:200]))
             return
+        ms = metric.timestamp
+        ts_us = ms * 1000 if ms else sent_us
+        if ts_us >= LATEST_US:
+            out.problems.append(("bad_timestamp", f"{series}: {ms or sent_us // 1000} ms is "
+                                 f"not {TIME_RANGE}"))
+            return
         slot = scope.slots.get(key) or scope.others.get(key) or scope.slot(key, mdef, series)
         _, add_ts, add_value, add_quality, run = slot
         historical = metric.is_historical
         if historical:  # stored, never the latest value: it ends the live values before it
             scope.fold(series)
-        ms = metric.timestamp
-        add_ts(ms * 1000 if ms else sent_us)
+        add_ts(ts_us)
         add_value(found)
         add_quality(QUALITY_CODES[quality_of(metric)] if metric.HasField("properties")
                     else GOOD_CODE)

@@ -16,6 +16,7 @@ from gateway.sparkplug.topic import EdgeTopic, MessageType, StateTopic, parse_to
 from heatlink.testing import FakeClock
 from simulators.sparkplug_edge import metric_value
 from simulators.sparkplug_schema import DATATYPES, decode, encode
+from tests.gateway.sparkplug_decoders import DECODERS
 
 T0 = datetime(2026, 1, 15, 6, 0, tzinfo=UTC)
 SUPPLY = "glomfjord/smelter/hx1/primary/supply_temp"
@@ -74,10 +75,12 @@ class Edge:
                 metric("Secondary/SupplyTemp", 12, 25.0)])]
 
 
-@pytest.fixture
-def edge() -> Edge:
+@pytest.fixture(params=DECODERS)
+def edge(request: pytest.FixtureRequest) -> Edge:
+    """An edge talking to a host of each decoder: every rule holds for both."""
     clock = FakeClock(T0)
-    return Edge(SparkplugHost("Glomfjord", METRICS, clock, reorder_timeout_s=2), clock)
+    return Edge(SparkplugHost("Glomfjord", METRICS, clock, reorder_timeout_s=2,
+                              compiled=request.param == "compiled"), clock)
 
 
 def test_births_give_values_units_and_names_data_comes_by_alias(edge: Edge) -> None:
@@ -259,3 +262,24 @@ def test_what_the_host_publishes_reads_back_with_the_simulators_schema() -> None
 ])
 def test_topics(raw: str, parsed: object) -> None:
     assert parse_topic(raw) == parsed
+
+
+def test_a_time_past_the_range_the_service_keeps_is_refused_and_the_rest_read(
+        edge: Edge) -> None:
+    """A metric stamped in the year 287,000 (ms fit in 64 bits, microseconds and a date do
+    not) is refused by name; the message's other metrics are read, and a death after it
+    still gives the last good value instead of failing on a date it cannot make."""
+    edge.births()
+    far = 9_000_000_000_000_000
+    out = edge.send("DDATA", "hx1", metrics=[
+        {"alias": 10, "double_value": 90.0, "timestamp": far},
+        {"alias": 10, "double_value": 91.0}])
+    assert [(r.series, r.value) for r in out.readings] == [(SUPPLY, 91.0)]
+    assert [kind for kind, _ in out.problems] == ["bad_timestamp"]
+    late = edge.host.handle(topic("DDATA", "hx1"), encode(
+        {"timestamp": far, "seq": edge.seq, "metrics": [{"alias": 10, "double_value": 92.0}]}))
+    assert late.readings == []
+    assert [kind for kind, _ in late.problems] == ["bad_timestamp"]
+    death = edge.host.handle(topic("DDEATH", "hx1"), encode({"timestamp": far}))
+    assert [(r.series, r.value, r.quality, r.ts) for r in death.readings
+            if r.series == SUPPLY] == [(SUPPLY, 91.0, "unknown", T0 + timedelta(milliseconds=1))]
