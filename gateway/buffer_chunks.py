@@ -15,6 +15,7 @@ from __future__ import annotations
 import sys
 from array import array
 from dataclasses import dataclass, field
+from typing import Any
 
 from gateway.columns import SeriesRun
 
@@ -72,7 +73,15 @@ class Chunk:
 
 def chunks_of(series_id: int, run: SeriesRun) -> list[Chunk]:
     """A run of readings as chunks, in its order: a new chunk where one is full."""
-    return [Chunk(series_id, run.unit, array("q", run.ts_us[start:start + MAX_READINGS]),
-                  array("d", run.values[start:start + MAX_READINGS]),
-                  array("B", run.quality[start:start + MAX_READINGS]))
+    return [Chunk(series_id, run.unit, _column("q", run.ts_us[start:start + MAX_READINGS]),
+                  _column("d", run.values[start:start + MAX_READINGS]),
+                  _column("B", run.quality[start:start + MAX_READINGS]))
             for start in range(0, len(run), MAX_READINGS)]
+
+
+def _column(typecode: str, values: Any) -> Any:
+    """`values` as an array of `typecode`: a slice of one already is (the sources fill
+    such arrays), anything else is converted value by value."""
+    if isinstance(values, array) and values.typecode == typecode:
+        return values
+    return array(typecode, values)

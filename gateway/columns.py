@@ -16,6 +16,7 @@ order only).
 
 from __future__ import annotations
 
+from array import array
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator, MutableSequence, Sequence
 from dataclasses import dataclass, field
@@ -29,16 +30,30 @@ from heatlink.wire import Reading, from_us, reading_of, to_us
 BAD = QUALITY_CODES["bad"]  # the code of a quality the buffer does not know (as it always was)
 
 
+def _times() -> array[int]:
+    return array("q")
+
+
+def _values() -> array[float]:
+    return array("d")
+
+
+def _codes() -> array[int]:
+    return array("B")
+
+
 @dataclass(slots=True)
 class SeriesRun:
     """Readings of one series in one unit, in the order they came: three columns of equal
-    length (lists while a source fills them, arrays when they come from the buffer)."""
+    length. A source fills arrays of the buffer's own widths (int64 µs, float64, uint8),
+    which the buffer then packs without a conversion per value; any mutable sequence of
+    the same numbers will do (tests give lists)."""
 
     series: str
     unit: str | None
-    ts_us: MutableSequence[int] = field(default_factory=list)
-    values: MutableSequence[float] = field(default_factory=list)
-    quality: MutableSequence[int] = field(default_factory=list)  # codes, heatlink.quality
+    ts_us: MutableSequence[int] = field(default_factory=_times)
+    values: MutableSequence[float] = field(default_factory=_values)
+    quality: MutableSequence[int] = field(default_factory=_codes)  # codes, heatlink.quality
 
     def __len__(self) -> int:
         return len(self.ts_us)

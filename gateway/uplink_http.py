@@ -41,6 +41,7 @@ from heatlink.wire import (
 
 log = logging.getLogger("gateway.uplink")
 GOOD = QUALITY_CODES["good"]
+MAX_STAMPS_KEPT = 50_000  # times kept written between bodies (about 6 MB at most)
 WHOLE = b'.000000+00:00"'  # the end of a whole second's time, as `format_ts` writes it
 
 
@@ -58,6 +59,9 @@ class HttpUplink:
         # while the service waits for the first.
         self._encoding = asyncio.Lock()
         self._runs = True  # the service takes runs, until it says it does not know them
+        # Times as written, kept from body to body: the lanes of one transaction, and the
+        # transactions of a backlog, carry the same times for different series.
+        self._stamps: dict[int, bytes] = {}
         self._client = httpx.AsyncClient(
             base_url=base_url.rstrip("/"), timeout=timeout_s, transport=transport,
             headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
@@ -70,7 +74,9 @@ class HttpUplink:
         # source lets a NaN in anyway.
         doc: dict[str, Any] = {"gateway": self.gateway_id, "batch_id": batch_id}
         if as_runs:
-            doc["runs"] = runs_json(cast(ReadingColumns, readings))
+            if len(self._stamps) > MAX_STAMPS_KEPT:
+                self._stamps = {}
+            doc["runs"] = runs_json(cast(ReadingColumns, readings), self._stamps)
         else:
             doc["readings"] = readings_json(readings)
         body = orjson.dumps(doc)
@@ -109,10 +115,12 @@ class HttpUplink:
         await self._client.aclose()
 
 
-def runs_json(columns: ReadingColumns) -> list[dict[str, Any]]:
+def runs_json(columns: ReadingColumns, stamps: dict[int, bytes] | None = None
+              ) -> list[dict[str, Any]]:
     """A batch's runs as the wire's runs: a list per column. Numbers are written by orjson
-    in C; each time once (`write_times`), and a run's times are joined from those."""
-    stamps: dict[int, bytes] = {}
+    in C; each time once (`write_times`, into `stamps`, which may hold some already), and a
+    run's times are joined from those."""
+    stamps = {} if stamps is None else stamps
     # A run's times as written, by the times: the metrics of one device or message come
     # together, so their runs' times are the same, and are written and joined once.
     joined: dict[object, orjson.Fragment] = {}

@@ -40,7 +40,7 @@ from heatlink.quality import QUALITY_CODES
 from heatlink.units import UNITS
 from heatlink.wire import Quality, Reading, from_us, to_us
 
-TakePlain = Callable[[bytes | bytearray, dict[Any, Any], int, int],
+TakePlain = Callable[[bytes | bytearray, dict[Any, Any], int],
                      tuple[int | None, int, int] | None]
 take_plain: TakePlain | None
 try:  # built by setup.py where protobuf-c is installed; optional
@@ -133,7 +133,8 @@ class Scope:
         if not times:
             return
         newest = max(times)
-        at = start + len(times) - 1 - times[::-1].index(newest)
+        # (mostly the last: values come in time order)
+        at = start + len(times) - 1 - (0 if times[-1] == newest else times[::-1].index(newest))
         previous = self.last.get(series)
         if previous is None or newest >= previous[0]:
             self.last[series] = (newest, run.values[at], run.unit)
@@ -211,7 +212,7 @@ class SparkplugHost:
                           "NBIRTH was not seen")
                 return out
             if payload.HasField("seq"):
-                node.seq.see(payload.seq, now)
+                node.seq.see(payload.seq, self._clock)
             if kind is NDATA:
                 self._data(topic.node, None, node.scope, payload, now, out)
             else:
@@ -230,14 +231,14 @@ class SparkplugHost:
         scope = node.scope if topic.device is None else node.devices.get(topic.device)
         if scope is None:
             return False
-        now = self._clock.now()
-        taken = self._take_plain(raw, scope.fill(out.readings), to_us(now), GOOD_CODE)
+        taken = self._take_plain(raw, scope.fill(out.readings), GOOD_CODE)
         if taken is None:
             return False
         seq, done, count = taken
         if seq is not None:
-            node.seq.see(seq, now)
+            node.seq.see(seq, self._clock)
         if done < count:
+            now = self._clock.now()
             try:
                 payload = pb.Payload.FromString(bytes(raw))
             except DecodeError:  # (protobuf-c read it: not seen, but not to be trusted)

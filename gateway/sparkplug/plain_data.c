@@ -14,6 +14,10 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <math.h>
+#include <stdalign.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
 
 #include "sparkplug_b.pb-c.h"
 
@@ -26,6 +30,62 @@ typedef Org__Eclipse__Tahu__Protobuf__Payload__Metric Metric;
 /* 3000-01-01 in ms since 1970: a time from here on is refused (`LATEST_US` in host.py), by
  * the Python path, which says so. Below it, microseconds fit in 64 bits. */
 #define LATEST_MS 32503680000000ULL
+
+/* protobuf-c allocates every metric of a payload separately; here they come from one
+ * arena instead, and are let go together. A payload whose decoding needs more than the
+ * arena holds gets the rest from malloc, block by block, freed after it. A payload without
+ * a timestamp is left to Python: a metric without its own then takes the clock's time
+ * (Sparkplug 3.0 asks every data message for one). */
+#define ARENA_BYTES (64 * 1024)
+typedef union {
+    max_align_t align;
+    struct Block *next;
+} BlockHeader;
+typedef struct Block {
+    BlockHeader header;
+} Block;
+
+typedef struct {
+    unsigned char *base;
+    size_t used;
+    Block *extra;
+} Arena;
+
+static _Alignas(max_align_t) unsigned char arena_bytes[ARENA_BYTES]; /* under the GIL */
+
+static void *arena_alloc(void *data, size_t size) {
+    Arena *arena = data;
+    size_t rounded = (size + _Alignof(max_align_t) - 1) & ~(_Alignof(max_align_t) - 1);
+    if (rounded >= size && rounded <= ARENA_BYTES - arena->used) {
+        void *at = arena->base + arena->used;
+        arena->used += rounded;
+        return at;
+    }
+    if (size > SIZE_MAX - sizeof(Block)) {
+        return NULL;
+    }
+    Block *block = malloc(sizeof(Block) + size);
+    if (block == NULL) {
+        return NULL;
+    }
+    block->header.next = arena->extra;
+    arena->extra = block;
+    return block + 1;
+}
+
+static void arena_free(void *data, void *pointer) {
+    (void)data;
+    (void)pointer; /* all at once, in arena_release */
+}
+
+static void arena_release(Arena *arena) {
+    while (arena->extra != NULL) {
+        Block *next = arena->extra->header.next;
+        free(arena->extra);
+        arena->extra = next;
+    }
+    arena->used = 0;
+}
 
 /* Call one of a slot's appends with a new reference `arg`, which it consumes. */
 static int append_owned(PyObject *append, PyObject *arg) {
@@ -41,9 +101,28 @@ static int append_owned(PyObject *append, PyObject *arg) {
     return 0;
 }
 
+/* The time of the metric before, as a Python int: the metrics of a message mostly share
+ * one, and one object serves them all. */
+typedef struct {
+    uint64_t us;
+    PyObject *object; /* owned; NULL until the first */
+} LastTime;
+
+static PyObject *time_object(LastTime *last, uint64_t us) {
+    if (last->object == NULL || last->us != us) {
+        PyObject *made = PyLong_FromUnsignedLongLong(us);
+        if (made == NULL) {
+            return NULL;
+        }
+        Py_XSETREF(last->object, made);
+        last->us = us;
+    }
+    return Py_NewRef(last->object);
+}
+
 /* The appends of one plain metric, or 0 when it is not plain (Python takes it). */
 static int take_plain(const Metric *metric, PyObject *slots, uint64_t sent_us,
-                      PyObject *good, int *error) {
+                      PyObject *good, LastTime *last, int *error) {
     if (!metric->has_alias || metric->alias == 0 || metric->is_historical ||
         metric->properties != NULL) {
         return 0;
@@ -85,7 +164,7 @@ static int take_plain(const Metric *metric, PyObject *slots, uint64_t sent_us,
     }
     uint64_t ts_us = metric->timestamp ? metric->timestamp * 1000 : sent_us;
     Py_INCREF(good);
-    if (append_owned(PyTuple_GET_ITEM(slot, 1), PyLong_FromUnsignedLongLong(ts_us)) < 0 ||
+    if (append_owned(PyTuple_GET_ITEM(slot, 1), time_object(last, ts_us)) < 0 ||
         append_owned(PyTuple_GET_ITEM(slot, 2), PyFloat_FromDouble(value)) < 0 ||
         append_owned(PyTuple_GET_ITEM(slot, 3), good) < 0) {
         *error = 1;
@@ -94,53 +173,74 @@ static int take_plain(const Metric *metric, PyObject *slots, uint64_t sent_us,
     return 1;
 }
 
+static PyObject *take_payload(const Payload *payload, PyObject *slots, PyObject *good);
+
 PyDoc_STRVAR(take_doc,
-"take(raw, slots, now_us, good) -> (seq, taken, count) | None\n\n"
+"take(raw, slots, good) -> (seq, taken, count) | None\n\n"
 "Decode a Sparkplug payload and append its plain metrics, from the first on, to their\n"
 "slots (`slots`: alias -> (double, add_ts, add_value, add_quality, ...)) with quality\n"
 "`good`, up to the first metric that is not plain. `seq` is None when the payload has\n"
-"none; `taken` is how many metrics were appended, of the `count` it holds; a metric\n"
-"without a timestamp takes the payload's, or `now_us` when it has none. None when protobuf-c cannot decode the payload or its\n"
-"timestamp is out of range: the caller decodes it the other way.");
+"none; `taken` is how many metrics were appended, of the `count` it holds. None when\n"
+"protobuf-c cannot decode the payload, or it has no timestamp or one out of range: the\n"
+"caller then decodes it the other way.");
 
 static PyObject *take(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     (void)module;
-    if (nargs != 4) {
-        PyErr_SetString(PyExc_TypeError, "take() takes raw, slots, now_us, good");
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "take() takes raw, slots, good");
+        return NULL;
+    }
+    PyObject *slots = args[1];
+    if (!PyDict_Check(slots)) {
+        PyErr_SetString(PyExc_TypeError, "slots must be a dict");
         return NULL;
     }
     Py_buffer raw;
     if (PyObject_GetBuffer(args[0], &raw, PyBUF_SIMPLE) < 0) {
         return NULL;
     }
-    PyObject *slots = args[1];
-    if (!PyDict_Check(slots)) {
+    /* The static arena is this call's alone, unless an append ran Python code that let
+     * another thread in here: that one gets a malloc'd arena of its own. */
+    static int arena_busy = 0;
+    int own = !arena_busy;
+    unsigned char *base = own ? arena_bytes : malloc(ARENA_BYTES);
+    if (base == NULL) {
         PyBuffer_Release(&raw);
-        PyErr_SetString(PyExc_TypeError, "slots must be a dict");
-        return NULL;
+        return PyErr_NoMemory();
     }
-    unsigned long long now_us = PyLong_AsUnsignedLongLong(args[2]);
-    if (now_us == (unsigned long long)-1 && PyErr_Occurred()) {
-        PyBuffer_Release(&raw);
-        return NULL;
-    }
+    arena_busy = 1;
+    Arena arena = {base, 0, NULL};
+    ProtobufCAllocator allocator = {arena_alloc, arena_free, &arena};
     Payload *payload = org__eclipse__tahu__protobuf__payload__unpack(
-        NULL, (size_t)raw.len, (const uint8_t *)raw.buf);
+        &allocator, (size_t)raw.len, (const uint8_t *)raw.buf);
     PyBuffer_Release(&raw);
-    if (payload == NULL) {
-        Py_RETURN_NONE;
+    PyObject *result = Py_None;
+    if (payload != NULL && payload->has_timestamp && payload->timestamp != 0 &&
+        payload->timestamp < LATEST_MS) {
+        result = take_payload(payload, slots, args[2]);
+    } else {
+        Py_INCREF(result);
     }
-    if (payload->has_timestamp && payload->timestamp >= LATEST_MS) {
-        org__eclipse__tahu__protobuf__payload__free_unpacked(payload, NULL);
-        Py_RETURN_NONE;
+    arena_release(&arena); /* (the payload lives in it: nothing else to free) */
+    if (own) {
+        arena_busy = 0;
+    } else {
+        free(base);
     }
-    uint64_t sent_us = payload->timestamp ? payload->timestamp * 1000 : now_us;
+    return result;
+}
+
+/* What `take` does with a decoded payload that has a timestamp in range. */
+static PyObject *take_payload(const Payload *payload, PyObject *slots, PyObject *good) {
+    uint64_t sent_us = payload->timestamp * 1000;
+    LastTime last = {0, NULL};
     size_t taken = 0;
     int error = 0;
     while (taken < payload->n_metrics &&
-           take_plain(payload->metrics[taken], slots, sent_us, args[3], &error)) {
+           take_plain(payload->metrics[taken], slots, sent_us, good, &last, &error)) {
         taken++;
     }
+    Py_XDECREF(last.object);
     PyObject *result = NULL;
     if (!error) {
         PyObject *seq = payload->has_seq ? PyLong_FromUnsignedLongLong(payload->seq)
@@ -150,7 +250,6 @@ static PyObject *take(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
                                    (Py_ssize_t)payload->n_metrics);
         }
     }
-    org__eclipse__tahu__protobuf__payload__free_unpacked(payload, NULL);
     return result;
 }
 

@@ -11,13 +11,17 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from heatlink.clock import Clock
+
 
 class Sequence:
     def __init__(self, first: int) -> None:
         self.last = first % 256
         self.missing: dict[int, datetime] = {}
 
-    def see(self, seq: int, now: datetime) -> None:
+    def see(self, seq: int, clock: Clock) -> None:
+        """Note a message's ``seq``; the clock is read only when it opens a gap (most
+        messages do not, and reading it cost a tenth of a data message's time)."""
         seq %= 256
         expected = (self.last + 1) % 256
         if seq == expected:
@@ -28,6 +32,7 @@ class Sequence:
             return
         ahead = (seq - expected) % 256
         if ahead < 128:  # some numbers were skipped
+            now = clock.now()
             for k in range(ahead):
                 self.missing.setdefault((expected + k) % 256, now)
             self.last = seq
