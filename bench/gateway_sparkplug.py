@@ -56,9 +56,6 @@ async def drain(gateway: Gateway, received: Synchronized[int], count: int,
             into_s = time.monotonic() - began
 
     gateway.buffer.add = counted_add  # type: ignore[method-assign]
-    import resource
-    ru = resource.getrusage(resource.RUSAGE_SELF)
-    RU0 = (ru.ru_utime, ru.ru_stime)
     task = asyncio.create_task(gateway.run())
     try:
         while received.value - start_out < count:
@@ -68,9 +65,6 @@ async def drain(gateway: Gateway, received: Synchronized[int], count: int,
                 raise TimeoutError("the benchmark did not finish in time")
             await asyncio.sleep(0.005)
         out_s = time.monotonic() - began
-        import resource
-        ru = resource.getrusage(resource.RUSAGE_SELF)
-        print("CPU user", round(ru.ru_utime - RU0[0], 3), "sys", round(ru.ru_stime - RU0[1], 3), "wall", round(out_s, 3), "into", round(into_s, 3), "first", round(first_s, 3))
         return into_s or out_s, out_s, first_s
     finally:
         task.cancel()

@@ -28,6 +28,12 @@ for heavy in ("fastapi", "asyncpg", "numpy", "uvicorn"):
     else:
         sys.exit(f"{heavy} is installed: the gateway extra pulls in more than it should")
 print("gateway imports with only the gateway extra")
+import os
+from gateway.sparkplug.host import take_plain
+built = take_plain is not None
+print("Sparkplug data decoded", "by protobuf-c (compiled)" if built else "by protobuf alone")
+if os.environ.get("HEATLINK_REQUIRE_COMPILED_SPARKPLUG") == "1" and not built:
+    sys.exit("the compiled Sparkplug decoder was not built (setup.py: protoc-c, protobuf-c)")
 PY
 "$venv/bin/heatlink" gateway check --config "$here/gateway/examples/nordland-sim.yaml"
 "$venv/bin/heatlink" gateway --help >/dev/null
