@@ -88,3 +88,29 @@ async def test_good_readings_go_without_their_quality_which_the_service_takes_as
         assert [(r["series"], r.get("quality")) for r in sent] == [
             ("a", None), ("a", "bad"), ("b", None), ("c", "unknown")]
         assert sent[2]["unit"] == "degC"
+
+
+async def test_runs_that_share_times_and_bodies_one_after_another_read_as_their_readings(
+) -> None:
+    """A device's metrics come together, so their runs carry the same times, which the
+    uplink writes once per body and keeps for the next one (the other lane, the next
+    transaction): every body still lays out as exactly its own readings, whole seconds
+    written as `format_ts` writes them."""
+    at = datetime(2026, 1, 15, 6, 0, 0, tzinfo=UTC)
+    first = [Reading(f"edge/m{k}", at + timedelta(milliseconds=500 * i), float(i + k))
+             for i in range(6) for k in range(3)]
+    second = [Reading(f"edge/m{k}", at + timedelta(milliseconds=500 * i), -float(i * k))
+              for i in range(3, 9) for k in range(2)]
+    uplink = HttpUplink("http://127.0.0.1:9", "glomfjord-gw1", "token")
+    try:
+        bodies = [json.loads(gzip.decompress(uplink._encode(
+            f"b-{n}", ReadingColumns.of(readings), True)))
+            for n, readings in enumerate([first, second, first])]
+    finally:
+        await uplink.close()
+    for body, readings in zip(bodies, [first, second, first], strict=True):
+        expected = json.loads(encode_batch("glomfjord-gw1", body["batch_id"],
+                                           list(ReadingColumns.of(readings))))
+        assert as_read(expand_runs(body["runs"], 100)) == as_read(expected["readings"])
+    assert bodies[0]["runs"][0]["ts"][:2] == ["2026-01-15T06:00:00.000000+00:00",
+                                              "2026-01-15T06:00:00.500000+00:00"]
