@@ -33,9 +33,7 @@ typedef Org__Eclipse__Tahu__Protobuf__Payload__Metric Metric;
 
 /* protobuf-c allocates every metric of a payload separately; here they come from one
  * arena instead, and are let go together. A payload whose decoding needs more than the
- * arena holds gets the rest from malloc, block by block, freed after it. A payload without
- * a timestamp is left to Python: a metric without its own then takes the clock's time
- * (Sparkplug 3.0 asks every data message for one). */
+ * arena holds gets the rest from malloc, block by block, freed after it. */
 #define ARENA_BYTES (64 * 1024)
 typedef union {
     max_align_t align;
@@ -163,10 +161,12 @@ static int take_plain(const Metric *metric, PyObject *slots, uint64_t sent_us,
         return 0;
     }
     uint64_t ts_us = metric->timestamp ? metric->timestamp * 1000 : sent_us;
-    Py_INCREF(good);
-    if (append_owned(PyTuple_GET_ITEM(slot, 1), time_object(last, ts_us)) < 0 ||
-        append_owned(PyTuple_GET_ITEM(slot, 2), PyFloat_FromDouble(value)) < 0 ||
-        append_owned(PyTuple_GET_ITEM(slot, 3), good) < 0) {
+    Py_INCREF(slot); /* held while its appends run, whatever they do to `slots` */
+    int failed = append_owned(PyTuple_GET_ITEM(slot, 1), time_object(last, ts_us)) < 0 ||
+                 append_owned(PyTuple_GET_ITEM(slot, 2), PyFloat_FromDouble(value)) < 0 ||
+                 append_owned(PyTuple_GET_ITEM(slot, 3), Py_NewRef(good)) < 0;
+    Py_DECREF(slot);
+    if (failed) {
         *error = 1;
         return 0;
     }
@@ -214,6 +214,8 @@ static PyObject *take(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Payload *payload = org__eclipse__tahu__protobuf__payload__unpack(
         &allocator, (size_t)raw.len, (const uint8_t *)raw.buf);
     PyBuffer_Release(&raw);
+    /* Without a timestamp, a metric without its own takes the clock's time, which is
+     * Python's to read (Sparkplug 3.0 asks every data message for one). */
     PyObject *result = Py_None;
     if (payload != NULL && payload->has_timestamp && payload->timestamp != 0 &&
         payload->timestamp < LATEST_MS) {
