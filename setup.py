@@ -1,6 +1,7 @@
 """The one compiled part of heatlink, and an optional one: Sparkplug's data path
 (`gateway.sparkplug._plain_data`), decoded by protobuf-c from code that protoc-c generates
-out of the specification's .proto at build time.
+at build time out of `sparkplug_b_plain.proto`, the plain data message's fields of the
+specification's .proto.
 
 It needs protoc-c, protobuf-c's headers and library, and a C compiler (Debian:
 protobuf-c-compiler, libprotobuf-c-dev, gcc, python3-dev). Where any is missing the build
@@ -19,7 +20,7 @@ from setuptools.command.build_ext import build_ext
 from setuptools.errors import CompileError
 
 SPARKPLUG = Path("gateway/sparkplug")
-PROTO = "sparkplug_b.proto"
+PROTO = "sparkplug_b_plain.proto"  # the fields of a plain data message: see its header
 
 
 class BuildExt(build_ext):
@@ -32,7 +33,7 @@ class BuildExt(build_ext):
                 raise CompileError("protoc-c is not installed (Debian: protobuf-c-compiler)")
             subprocess.run([protoc_c, f"--proto_path={SPARKPLUG}", f"--c_out={generated}",
                             str(SPARKPLUG / PROTO)], check=True)
-            ext.sources = [*ext.sources, str(generated / "sparkplug_b.pb-c.c")]
+            ext.sources = [*ext.sources, str(generated / "sparkplug_b_plain.pb-c.c")]
             ext.include_dirs = [*ext.include_dirs, str(generated)]
         super().build_extension(ext)
 

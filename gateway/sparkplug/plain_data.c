@@ -1,14 +1,21 @@
 /* gateway.sparkplug._plain_data: the Sparkplug host's data path, compiled.
  *
- * The payload is decoded by protobuf-c, from code that protoc-c generates out of
- * sparkplug_b.proto at build time (setup.py); nothing here reads the wire itself. This file
- * only walks the decoded metrics and does what `SparkplugHost._data` does for a plain one:
- * a metric that comes by alias, with a slot already made for it, holding a double (or a
- * float, as its slot says) other than 0.0 that is finite, live and without properties,
- * goes straight into its slot's columns. At the first metric that is not plain it stops
- * and says where: the Python host goes on from there, so every reading lands in the order
- * it came, whichever path took it. Python's upb-based path stays the reference, and
- * tests/gateway/test_sparkplug_plain_data.py holds the two to the same readings.
+ * The payload is decoded by protobuf-c, from code that protoc-c generates at build time
+ * (setup.py) out of sparkplug_b_plain.proto: the fields of a plain data message, with the
+ * numbers and types of the specification's sparkplug_b.proto. Nothing here reads the wire
+ * itself. Every other field is an unknown field to that decoder, kept as bytes and never
+ * parsed (so nothing nests: a payload built to nest templates ten thousand deep, which
+ * made the full schema's protobuf-c decoder overflow the stack, is one unknown field).
+ *
+ * A payload with any unknown field, or without a timestamp, goes wholly to the Python
+ * host, whose `protobuf` decoder reads and judges all of it. One that the subset reads
+ * whole reads the same with the full schema, and this file does with its metrics what
+ * `SparkplugHost._data` does with a plain one: a metric that comes by alias, with a slot
+ * already made for it, holding a double (or a float, as its slot says) other than 0.0 that
+ * is finite, live and before 3000, goes straight into its slot's columns. At the first
+ * metric that is not plain it stops and says where: the Python host goes on from there, so
+ * every reading lands in the order it came, whichever path took it.
+ * tests/gateway/test_sparkplug_plain_data.py holds the two paths to the same readings.
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -19,13 +26,13 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "sparkplug_b.pb-c.h"
+#include "sparkplug_b_plain.pb-c.h"
 
-typedef Org__Eclipse__Tahu__Protobuf__Payload Payload;
-typedef Org__Eclipse__Tahu__Protobuf__Payload__Metric Metric;
+typedef Heatlink__Sparkplug__PlainPayload Payload;
+typedef Heatlink__Sparkplug__PlainPayload__PlainMetric Metric;
 
-#define VALUE_DOUBLE ORG__ECLIPSE__TAHU__PROTOBUF__PAYLOAD__METRIC__VALUE_DOUBLE_VALUE
-#define VALUE_FLOAT ORG__ECLIPSE__TAHU__PROTOBUF__PAYLOAD__METRIC__VALUE_FLOAT_VALUE
+#define VALUE_DOUBLE HEATLINK__SPARKPLUG__PLAIN_PAYLOAD__PLAIN_METRIC__VALUE_DOUBLE_VALUE
+#define VALUE_FLOAT HEATLINK__SPARKPLUG__PLAIN_PAYLOAD__PLAIN_METRIC__VALUE_FLOAT_VALUE
 
 /* 3000-01-01 in ms since 1970: a time from here on is refused (`LATEST_US` in host.py), by
  * the Python path, which says so. Below it, microseconds fit in 64 bits. */
@@ -121,8 +128,7 @@ static PyObject *time_object(LastTime *last, uint64_t us) {
 /* The appends of one plain metric, or 0 when it is not plain (Python takes it). */
 static int take_plain(const Metric *metric, PyObject *slots, uint64_t sent_us,
                       PyObject *good, LastTime *last, int *error) {
-    if (!metric->has_alias || metric->alias == 0 || metric->is_historical ||
-        metric->properties != NULL) {
+    if (!metric->has_alias || metric->alias == 0 || metric->is_historical) {
         return 0;
     }
     if (metric->has_timestamp && metric->timestamp >= LATEST_MS) {
@@ -173,6 +179,7 @@ static int take_plain(const Metric *metric, PyObject *slots, uint64_t sent_us,
     return 1;
 }
 
+static int read_whole(const Payload *payload);
 static PyObject *take_payload(const Payload *payload, PyObject *slots, PyObject *good);
 
 PyDoc_STRVAR(take_doc,
@@ -180,9 +187,10 @@ PyDoc_STRVAR(take_doc,
 "Decode a Sparkplug payload and append its plain metrics, from the first on, to their\n"
 "slots (`slots`: alias -> (double, add_ts, add_value, add_quality, ...)) with quality\n"
 "`good`, up to the first metric that is not plain. `seq` is None when the payload has\n"
-"none; `taken` is how many metrics were appended, of the `count` it holds. None when\n"
-"protobuf-c cannot decode the payload, or it has no timestamp or one out of range: the\n"
-"caller then decodes it the other way.");
+"none; `taken` is how many metrics were appended, of the `count` it holds. None (and\n"
+"nothing appended) when protobuf-c cannot decode the payload with the subset, finds a\n"
+"field outside it, or the payload has no timestamp or one out of range: the caller then\n"
+"decodes it the other way.");
 
 static PyObject *take(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     (void)module;
@@ -211,14 +219,14 @@ static PyObject *take(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     arena_busy = 1;
     Arena arena = {base, 0, NULL};
     ProtobufCAllocator allocator = {arena_alloc, arena_free, &arena};
-    Payload *payload = org__eclipse__tahu__protobuf__payload__unpack(
+    Payload *payload = heatlink__sparkplug__plain_payload__unpack(
         &allocator, (size_t)raw.len, (const uint8_t *)raw.buf);
     PyBuffer_Release(&raw);
     /* Without a timestamp, a metric without its own takes the clock's time, which is
      * Python's to read (Sparkplug 3.0 asks every data message for one). */
     PyObject *result = Py_None;
     if (payload != NULL && payload->has_timestamp && payload->timestamp != 0 &&
-        payload->timestamp < LATEST_MS) {
+        payload->timestamp < LATEST_MS && read_whole(payload)) {
         result = take_payload(payload, slots, args[2]);
     } else {
         Py_INCREF(result);
@@ -232,7 +240,20 @@ static PyObject *take(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return result;
 }
 
-/* What `take` does with a decoded payload that has a timestamp in range. */
+/* Whether the subset read every field of the payload: none unknown to it anywhere. */
+static int read_whole(const Payload *payload) {
+    if (payload->base.n_unknown_fields != 0) {
+        return 0;
+    }
+    for (size_t k = 0; k < payload->n_metrics; k++) {
+        if (payload->metrics[k]->base.n_unknown_fields != 0) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* What `take` does with a payload read whole, with a timestamp in range. */
 static PyObject *take_payload(const Payload *payload, PyObject *slots, PyObject *good) {
     uint64_t sent_us = payload->timestamp * 1000;
     LastTime last = {0, NULL};
