@@ -327,10 +327,11 @@ class SparkplugHost:
 
     def _data(self, node: str, device: str | None, scope: Scope, payload: pb.Payload,
               now: datetime, out: Outcome, start: int = 0) -> None:
-        # The hot path (hundreds of thousands of metrics a second). A metric that comes by
-        # alias with a double (or float) other than 0.0, live and without properties (what
-        # nearly every data message holds) takes five look-ups of the decoded metric and
-        # goes straight into its slot's columns; any other goes the way of `_metric`.
+        # The hot path where the compiled one (`_plain_data`) is not built, and the rest of
+        # a message it stopped in (from `start`). A metric that comes by alias with a
+        # double (or float) other than 0.0, live and without properties (what nearly every
+        # data message holds) takes five look-ups of the decoded metric and goes straight
+        # into its slot's columns; any other goes the way of `_metric`.
         sent_ms = payload.timestamp
         sent_us = sent_ms * 1000 if sent_ms else to_us(now)
         slots = scope.fill(out.readings)
