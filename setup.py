@@ -31,9 +31,12 @@ class BuildExt(build_ext):
             protoc_c = shutil.which("protoc-c")
             if protoc_c is None:
                 raise CompileError("protoc-c is not installed (Debian: protobuf-c-compiler)")
-            subprocess.run([protoc_c, f"--proto_path={SPARKPLUG}", f"--c_out={generated}",
-                            str(SPARKPLUG / PROTO)], check=True)
-            ext.sources = [*ext.sources, str(generated / "sparkplug_b_plain.pb-c.c")]
+            try:
+                subprocess.run([protoc_c, f"--proto_path={SPARKPLUG}", f"--c_out={generated}",
+                                str(SPARKPLUG / PROTO)], check=True)
+            except subprocess.CalledProcessError as exc:  # (optional: a warning, as above)
+                raise CompileError(f"protoc-c failed on {PROTO}: {exc}") from exc
+            ext.sources = [*ext.sources, str(generated / f"{Path(PROTO).stem}.pb-c.c")]
             ext.include_dirs = [*ext.include_dirs, str(generated)]
         super().build_extension(ext)
 

@@ -30,18 +30,6 @@ from heatlink.wire import Reading, from_us, reading_of, to_us
 BAD = QUALITY_CODES["bad"]  # the code of a quality the buffer does not know (as it always was)
 
 
-def _times() -> array[int]:
-    return array("q")
-
-
-def _values() -> array[float]:
-    return array("d")
-
-
-def _codes() -> array[int]:
-    return array("B")
-
-
 @dataclass(slots=True)
 class SeriesRun:
     """Readings of one series in one unit, in the order they came: three columns of equal
@@ -51,9 +39,9 @@ class SeriesRun:
 
     series: str
     unit: str | None
-    ts_us: MutableSequence[int] = field(default_factory=_times)
-    values: MutableSequence[float] = field(default_factory=_values)
-    quality: MutableSequence[int] = field(default_factory=_codes)  # codes, heatlink.quality
+    ts_us: MutableSequence[int] = field(default_factory=lambda: array("q"))
+    values: MutableSequence[float] = field(default_factory=lambda: array("d"))
+    quality: MutableSequence[int] = field(default_factory=lambda: array("B"))  # heatlink.quality
 
     def __len__(self) -> int:
         return len(self.ts_us)

@@ -173,7 +173,6 @@ class SparkplugHost:
         # Data messages' plain metrics through protobuf-c in C when it is built (and not
         # declined): the same readings as the path below, at several times the rate.
         self._take_plain = take_plain if compiled else None
-        self.compiled = self._take_plain is not None
         self._clock = clock
         self._reorder = timedelta(seconds=reorder_timeout_s)
         self._rebirth = rebirth
@@ -181,6 +180,11 @@ class SparkplugHost:
         self.nodes: dict[str, EdgeNode] = {}
         self._asked: dict[str, datetime] = {}  # node -> when a rebirth was last requested
         self._warned_units: set[tuple[str, str | None, str]] = set()
+
+    @property
+    def compiled(self) -> bool:
+        """Whether data messages go through the compiled path."""
+        return self._take_plain is not None
 
     # ---- messages --------------------------------------------------------------------------
 
