@@ -70,13 +70,19 @@ def scenario(events: list[dict[str, Any]] | None = None) -> Scenario:
     return Scenario.model_validate(data)
 
 
+# At SPEED a reading's trip through gateway and ingest, and a command's through the broker
+# and back, take sim minutes on a loaded machine, not seconds: the cluster's 120 s staleness
+# limit and 600 s command lifetime (0.7 s of wall time) would hold or give up on ramps that
+# work. Two expiries in a row held a ramp for its operator, and a CI run waited in vain.
+LOADED_MACHINE = {"max_input_age_s": 600, "command_ttl_s": 1800, "max_attempts": 6}
+
+
 def cluster_file(tmp_path: Path, point_settings: dict[str, Any] | None = None) -> Path:
-    """The example cluster, its writable points unchanged but for the staleness limit:
-    at SPEED a reading's trip through gateway and ingest takes sim minutes, not seconds.
+    """The example cluster, its writable points unchanged but for LOADED_MACHINE's limits;
     ``point_settings`` changes every writable point further."""
     data = yaml.safe_load(EXAMPLE_CLUSTER.read_text())
     for point in data["writable_points"]:
-        point["max_input_age_s"] = 600
+        point.update(LOADED_MACHINE)
         point.update(point_settings or {})
     path = tmp_path / "cluster.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))

@@ -24,8 +24,9 @@ pytestmark = pytest.mark.slow
 async def test_an_unconfirmed_command_expires_and_is_never_applied_late(
         fresh_database_url: str, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    async with plant(fresh_database_url, tmp_path, monkeypatch,
-                     with_gateway=False) as p:
+    # Two attempts, as the cluster's default: the ramp gives up after the second expiry.
+    async with plant(fresh_database_url, tmp_path, monkeypatch, with_gateway=False,
+                     point_settings={"max_attempts": 2}) as p:
         def config(**extra: Any) -> Any:
             return gateway_config(tmp_path, endpoint=p.sim.opcua_endpoint,
                                   service_url=p.app.url, token=p.gateway_token, **extra)

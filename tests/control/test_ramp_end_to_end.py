@@ -41,8 +41,7 @@ async def test_a_6_k_ramp_respects_the_2_k_per_h_limit_and_reaches_its_target(
     # the operator. Expiry and its hold are test_expiry_end_to_end's; this test is the rate's.
     # A command lives 30 sim min (2 s of wall time, not the default's 0.7 s): a final suite
     # with the other workers' CPU-bound tests beside it held the ramp after six expiries.
-    async with plant(fresh_database_url, tmp_path, monkeypatch,
-                     point_settings={"max_attempts": 6, "command_ttl_s": 1800}) as p:
+    async with plant(fresh_database_url, tmp_path, monkeypatch) as p:
         sim = p.sim
         smelter_op = await make_token(fresh_database_url, "glomfjord-smelter", Role.OPERATOR)
         farm_viewer = await make_token(fresh_database_url, "fjordsmolt", Role.RECIPIENT)

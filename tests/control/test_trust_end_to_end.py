@@ -133,8 +133,7 @@ async def test_replayed_and_out_of_bounds_commands_are_refused_at_the_gateway(
         fresh_database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Six attempts a step, as the ramp test: on a loaded machine a step at 900× may expire
     # unconfirmed twice and hold the ramp; expiry is test_expiry_end_to_end's.
-    async with plant(fresh_database_url, tmp_path, monkeypatch,
-                     point_settings={"max_attempts": 6}) as p:
+    async with plant(fresh_database_url, tmp_path, monkeypatch) as p:
         assert p.gateway is not None
         assert p.gateway.control is not None
         admin = p.broker.broker.superuser
