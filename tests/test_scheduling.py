@@ -1,9 +1,12 @@
-"""The suite's scheduling (tests/support/scheduling.py) names real modules: every module
-that simulates a plant at 900x is in the group that runs them one at a time; and a test
-that ends its worker is reported once, without the run waiting for it forever."""
+"""The suite's scheduling (tests/support/scheduling.py) names real modules and tests: every
+module that simulates a plant at 900x is in the group that runs them one at a time, the
+scenario tests sharing a simulated day are picked by their ids; and a test that ends its
+worker is reported once, without the run waiting for it forever."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -12,7 +15,14 @@ from typing import cast
 import pytest
 from xdist.workermanage import WorkerController
 
-from tests.support.scheduling import GROUPS, PLANTS_AT_900X, ByModule
+from tests.support.scheduling import (
+    GROUPS,
+    PLANTS_AT_900X,
+    SCENARIOS,
+    SHARED_DAYS,
+    ByModule,
+    scope_of,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -22,6 +32,23 @@ def test_every_module_with_a_plant_at_900x_is_in_its_group() -> None:
                   if p != Path(__file__).resolve() and "async with plant(" in p.read_text()}
     assert with_plant
     assert {m for m, g in GROUPS.items() if g == PLANTS_AT_900X} == with_plant
+
+
+def test_each_shared_scenario_day_names_real_tests_and_none_twice() -> None:
+    """Every mark picks at least one scenario test and no test is picked for two days: a
+    renamed test would otherwise go to a worker of its own and simulate its day again."""
+    listed = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q",
+                             "-p", "no:cacheprovider", SCENARIOS],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120, check=True)
+    tests = [line for line in listed.stdout.splitlines() if line.startswith(SCENARIOS + "::")]
+    assert len(tests) > 20
+    for day, marks in SHARED_DAYS.items():
+        for mark in marks:
+            assert [t for t in tests if mark in t], (day, mark)
+    for test in tests:
+        days = [day for day, marks in SHARED_DAYS.items() if any(m in test for m in marks)]
+        assert len(days) <= 1, (test, days)
+        assert scope_of(test) == (f"{SCENARIOS}: {days[0]}" if days else test)
 
 
 @dataclass(eq=False)

@@ -20,6 +20,7 @@ from services.monitor.group import (
     value_at,
 )
 from services.monitor.latch import HOLD_ANY, DynamicHold, Features
+from services.monitor.small_arrays import select
 
 I8 = np.int8
 NAN_SLOPE = np.nan
@@ -123,7 +124,7 @@ class HealthGroup(RuleGroup):
         mismatch = np.where(enough & (m_cols >= 0), m_sums.mean(), np.nan)
         clean, frac, max_mm = self.ua_clean[inst], self.min_fraction[inst], self.max_mismatch[inst]
         with np.errstate(invalid="ignore"):
-            enter = np.select([mismatch > max_mm, ua < frac * clean],
+            enter = select([mismatch > max_mm, ua < frac * clean],
                               [State.SUSPECT, State.FOULED], State.OK).astype(I8)
             hold_a = np.where(mismatch > 0.8 * max_mm, State.SUSPECT, State.OK).astype(I8)
             hold_b = np.where(ua < (frac + 0.025) * clean, State.FOULED, State.OK).astype(I8)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -19,7 +20,6 @@ from services.monitor.group import (
     UpstreamLookup,
     VersionedRule,
     param,
-    value_at,
 )
 from services.monitor.latch import HOLD_ANY, Features
 from services.monitor.physics import (
@@ -27,6 +27,7 @@ from services.monitor.physics import (
     time_to_limit_first_order_s,
     time_to_limit_from_slope_s,
 )
+from services.monitor.small_arrays import nan_to_num, select
 
 I8 = np.int8
 DECELERATION_RATIO = 0.8
@@ -236,15 +237,15 @@ class BandGroup(RuleGroup):
         # limit, one sample's noise (0.05 K against a drift of 0.4 K/h) would move the time
         # to it by many minutes, and hold a prediction back until the noise happens to help.
         start = np.where(np.isfinite(held_slope) & np.isfinite(fitted), fitted, v)
-        ttl_slope = time_to_limit_from_slope_s(start, np.nan_to_num(slope), low, high)
-        ttl_held = time_to_limit_from_slope_s(start, np.nan_to_num(held_slope), low, high)
+        ttl_slope = time_to_limit_from_slope_s(start, nan_to_num(slope), low, high)
+        ttl_held = time_to_limit_from_slope_s(start, nan_to_num(held_slope), low, high)
         # A drift that steepens (a supply declining ever faster as its source fades) reaches
         # the limit sooner than the whole window's line says: the early end of the range, at
         # the recent half's slope, is what a warning an hour ahead must meet.
         with np.errstate(invalid="ignore"):
             steeper = np.where(slope_half * slope > slope * slope, slope_half, slope)
         ttl_early = np.minimum(ttl_slope, time_to_limit_from_slope_s(
-            start, np.nan_to_num(steeper), low, high))
+            start, nan_to_num(steeper), low, high))
         falling, rising = slope < 0, slope > 0
         held_falling, held_rising = held_slope < 0, held_slope > 0
         # A value that was beyond the other limit a window ago is recovering (a supply
@@ -269,12 +270,12 @@ class BandGroup(RuleGroup):
         pred_low = ((falling & (ttl_early < horizon)) | (lost & np.isfinite(ttl_thermal))
                     | source_lost | declining)
         pred_high = rising & (ttl_early < horizon)
-        enter = np.select([v > high, v < low, pred_low, pred_high],
+        enter = select([v > high, v < low, pred_low, pred_high],
                           [State.HIGH, State.LOW, State.PREDICTED_LOW, State.PREDICTED_HIGH],
                           State.OK).astype(I8)
-        hold_a = np.select([v > high - db, v < low + db], [State.HIGH, State.LOW],
+        hold_a = select([v > high - db, v < low + db], [State.HIGH, State.LOW],
                            State.OK).astype(I8)
-        hold_b = np.select([(held_falling & (ttl_held < 2 * horizon))
+        hold_b = select([(held_falling & (ttl_held < 2 * horizon))
                             | (lost & np.isfinite(ttl_thermal)) | source_lost
                             | (ttl_decline < 2 * horizon),
                             held_rising & (ttl_held < 2 * horizon)],
@@ -336,7 +337,7 @@ class BandGroup(RuleGroup):
             # balance now, not an assumed total loss.
             final = np.full(times.size, -np.inf)
             for supply in link.supply_series:
-                supply_c = value_at(chunk, np.full(times.size, supply), times)
+                supply_c = _value_of(chunk, supply, times)
                 # Where the supply is heading: its trend over the last two minutes carried
                 # on (one spike moves neither median), for ten minutes after a disruption
                 # (a trip's supply falls for minutes before it settles), two otherwise.
@@ -412,13 +413,13 @@ class RampGroup(RuleGroup):
         recent = np.full(j.size, np.nan)  # slope of the shortest valid window: the rate now
         for w in range(self.windows_s.shape[1]):
             win = self.windows_s[inst, w]
-            n, span, slope = _window_stats(chunk, j, np.nan_to_num(win, nan=1.0))
+            n, span, slope = _window_stats(chunk, j, nan_to_num(win, nan=1.0))
             ok = (n >= self.min_samples[inst]) & (span >= self.coverage[inst] * win)
             slope = np.where(ok, slope, np.nan)
             recent = np.where(np.isnan(recent), slope, recent)
             with np.errstate(invalid="ignore"):
-                r_rise = np.nan_to_num(slope / self.max_rise_per_s[inst], nan=-np.inf)
-                r_fall = np.nan_to_num(-slope / self.max_fall_per_s[inst], nan=-np.inf)
+                r_rise = nan_to_num(slope / self.max_rise_per_s[inst], nan=-np.inf)
+                r_fall = nan_to_num(-slope / self.max_fall_per_s[inst], nan=-np.inf)
             rise, fall = np.maximum(rise, r_rise), np.maximum(fall, r_fall)
             ratio = np.maximum(r_rise, r_fall)
             better = ratio > best_ratio
@@ -433,18 +434,18 @@ class RampGroup(RuleGroup):
         pred_rise &= (to_rise <= to_fall) | (to_fall == 0)
         pred_fall &= ~pred_rise | (to_rise == 0)
         pred_rise &= ~pred_fall
-        measured = np.select([(rise > 1) & (rise >= fall), fall > 1],
+        measured = select([(rise > 1) & (rise >= fall), fall > 1],
                              [State.RISING, State.FALLING], State.OK).astype(I8)
         # A turn the heat balance sees coming (the supply back while the tank still falls)
         # is news before the measured slope turns: it replaces the measured state.
-        enter = np.select([pred_rise & (measured != State.RISING),
+        enter = select([pred_rise & (measured != State.RISING),
                            pred_fall & (measured != State.FALLING), measured != State.OK],
                           [State.PREDICTED_RISING, State.PREDICTED_FALLING, measured],
                           State.OK).astype(I8)
         hold_a = np.where((rise > clear) & ~pred_fall, State.RISING, State.OK).astype(I8)
         hold_a = np.where(any_valid | pred_fall | pred_rise, hold_a, HOLD_ANY).astype(I8)
         hold_b = np.where((fall > clear) & ~pred_rise, State.FALLING, State.OK).astype(I8)
-        hold_c = np.select([to_rise < 2 * horizon, to_fall < 2 * horizon],
+        hold_c = select([to_rise < 2 * horizon, to_fall < 2 * horizon],
                            [State.PREDICTED_RISING, State.PREDICTED_FALLING],
                            State.OK).astype(I8)
         # A turn drawn from a step in the supplier's heat output (a trip, a restart) held
@@ -454,7 +455,7 @@ class RampGroup(RuleGroup):
         confirmed = ((enter == State.PREDICTED_RISING) & (stepped > 0)) \
             | ((enter == State.PREDICTED_FALLING) & (stepped < 0))
         v = chunk.v[j]
-        ttl = time_to_limit_from_slope_s(v, np.nan_to_num(best_slope), self.limits_low[inst],
+        ttl = time_to_limit_from_slope_s(v, nan_to_num(best_slope), self.limits_low[inst],
                                          self.limits_high[inst])
         # A predicted crossing reports the time until the rate limit is crossed.
         ttl = np.where(enter == State.PREDICTED_RISING, to_rise,
@@ -483,7 +484,7 @@ class RampGroup(RuleGroup):
             mine = np.flatnonzero(inst == i)
             t = chunk.t_s[j[mine]]
             n = t.size
-            share = value_at(chunk, np.full(n, link.warm_share), t) / 100.0
+            share = _value_of(chunk, link.warm_share, t) / 100.0
             w = np.clip(share, 0.0, 1.0)
             sup_now = _median3_at(chunk, link.supply, t)
             d = link.pipe_delay_s
@@ -494,15 +495,15 @@ class RampGroup(RuleGroup):
             slope = (sup_now - _median3_at(chunk, link.supply, t - SUPPLY_SLOPE_WINDOW_S)
                      ) / SUPPLY_SLOPE_WINDOW_S
             slope = np.where(np.abs(slope) >= self.min_supply_slope_per_s[i],
-                             np.nan_to_num(slope), 0.0)
+                             nan_to_num(slope), 0.0)
             # The supply's trend to come, from the supplier's heat output: a restart
             # shows there a minute before the loop's water warms the supply.
             coming, step = _source_slope(chunk, link, t, sup_now)
             stepped[mine] = np.sign(step)
             coming = np.where(np.abs(coming) >= self.min_supply_slope_per_s[i],
-                              np.nan_to_num(coming), 0.0)
+                              nan_to_num(coming), 0.0)
             # No valid slope yet (a start, a replay's first minutes): taken as steady.
-            r0 = np.nan_to_num(rate_per_s[mine])
+            r0 = nan_to_num(rate_per_s[mine])
             tau = link.tau_s
             with np.errstate(invalid="ignore", divide="ignore"):
                 r_d = r0 + w * (sup_now - sup_in) / tau  # the rate one pipe delay ahead
@@ -522,7 +523,7 @@ class RampGroup(RuleGroup):
                     trend = sign * np.maximum(sign * slope, sign * coming)
                     later = np.where((sign * trend > 0) & reachable,
                                      d + (needed_c - sup_now) / trend, np.inf)
-                    ttl = np.select([sign * r0 >= limit, sign * r_d >= limit],
+                    ttl = select([sign * r0 >= limit, sign * r_d >= limit],
                                     [0.0, in_pipe], later)
                     ttl = np.where(np.isfinite(r0) & np.isfinite(w) & np.isfinite(sup_now)
                                    & np.isfinite(sup_in), ttl, np.inf)
@@ -555,14 +556,14 @@ def _source_slope(chunk: Chunk, link: RampLink, t: F64, supply_c: F64) -> tuple[
         with np.errstate(invalid="ignore"):
             level = np.maximum(np.abs(now), np.abs(then))
             step = np.where(np.abs(now - then) >= SOURCE_MIN_CHANGE_FRACTION * level,
-                            np.nan_to_num(now - then) / SOURCE_SLOPE_WINDOW_S, 0.0)
-            last = value_at(chunk, np.full(t.size, source), t)
+                            nan_to_num(now - then) / SOURCE_SLOPE_WINDOW_S, 0.0)
+            last = _value_of(chunk, source, t)
             tripped = (step == 0.0) & (then - last >= SOURCE_TRIP_FRACTION * np.abs(then))
             jumped = (step == 0.0) & (last - then >= SOURCE_TRIP_FRACTION * np.abs(last))
         if jumped.any():
             jumped[jumped] = _loop_warmed(chunk, link.loop_temps, t[jumped])
         with np.errstate(invalid="ignore"):
-            step = np.where(tripped | jumped, np.nan_to_num(last - then) / SOURCE_SLOPE_WINDOW_S,
+            step = np.where(tripped | jumped, nan_to_num(last - then) / SOURCE_SLOPE_WINDOW_S,
                             step)
             gate = SOURCE_MIN_RAMP_FRACTION * level / SOURCE_RAMP_WINDOW_S
             # A lone spike tilts both slopes the same way for half a minute; it moves no
@@ -585,7 +586,7 @@ def _source_slope(chunk: Chunk, link: RampLink, t: F64, supply_c: F64) -> tuple[
                 ramp = np.where(np.abs(coming) > np.abs(ramp), coming, ramp)
         dp_per_s += np.where(np.abs(step) >= np.abs(ramp), step, ramp)
         steps += step
-    flow = value_at(chunk, np.full(t.size, link.supply_flow), t)
+    flow = _value_of(chunk, link.supply_flow, t)
     kw_per_k = heat_power_kw(flow, supply_c + 0.5, supply_c - 0.5)
     with np.errstate(invalid="ignore", divide="ignore"):
         rate = dp_per_s / kw_per_k
@@ -651,12 +652,8 @@ def ramp_onset(chunk: Chunk, series: int, t_s: F64) -> tuple[F64, F64, F64]:
     noise is the raw samples' scatter about that same fit, so whatever the model does not
     explain (a wandering output, a spike) widens the error instead of passing as a ramp.
     """
-    key = ("ramp_onset", series, t_s.tobytes())
-    if (known := chunk.memo.get(key)) is not None:
-        return known  # type: ignore[return-value]
-    fitted = _ramp_onset(chunk, series, t_s)
-    chunk.memo[key] = fitted
-    return fitted
+    return _memo(chunk, ("ramp_onset", series, t_s.tobytes()),
+                 lambda: _frozen(_ramp_onset(chunk, series, t_s)))
 
 
 def _ramp_onset(chunk: Chunk, series: int, t_s: F64) -> tuple[F64, F64, F64]:
@@ -802,8 +799,36 @@ def _history_at(chunk: Chunk, series: int, t_s: F64
     row = int(chunk.hist_row[series]) if series >= 0 else -1
     if row < 0:
         return None
+    return _memo(chunk, ("history_at", row, t_s.tobytes()),
+                 lambda: _frozen(_last_cols(chunk, row, t_s)))
+
+
+def _last_cols(chunk: Chunk, row: int, t_s: F64) -> tuple[I64, I64]:
     rows = np.full(t_s.size, row, dtype=np.int64)
     return rows, chunk.history.last_col_at_or_before(rows, t_s)
+
+
+_T = TypeVar("_T")
+
+
+def _memo(chunk: Chunk, key: tuple[object, ...], compute: Callable[[], _T]) -> _T:
+    """What ``compute`` gives for ``key`` in this chunk, computed once. The rules ask for
+    the same series at the same times many times over (a heat output's median, slope and
+    onset fit for the supply's band, the tank's band and the tank's ramp): with a chunk a
+    batch of a few seconds, those numpy calls on small arrays were most of the monitor's
+    time. A memoised array is read-only, so that no caller changes another's."""
+    if (known := chunk.memo.get(key)) is None:
+        known = chunk.memo[key] = compute()
+    return known  # type: ignore[return-value]
+
+
+def _frozen(value: _T) -> _T:
+    """``value``, an array or a tuple of them, made read-only."""
+    arrays: tuple[NDArray[np.generic], ...] = value if isinstance(value, tuple) \
+        else (value,)  # type: ignore[assignment]
+    for array in arrays:
+        array.flags.writeable = False
+    return value
 
 
 def source_decline(chunk: Chunk, link: SourceLink, t: F64, supply_c: F64
@@ -835,8 +860,8 @@ def source_decline(chunk: Chunk, link: SourceLink, t: F64, supply_c: F64
             began = onset_rate <= -gate
         dp_per_s += np.where(down, np.maximum(slope, slope_then),
                              np.where(began, onset_rate, 0.0))
-        power += np.nan_to_num(now)
-    flow = value_at(chunk, np.full(t.size, link.supply_flow), t)
+        power += nan_to_num(now)
+    flow = _value_of(chunk, link.supply_flow, t)
     kw_per_k = heat_power_kw(flow, supply_c + 0.5, supply_c - 0.5)
     with np.errstate(invalid="ignore", divide="ignore"):
         rate = dp_per_s / kw_per_k
@@ -880,12 +905,29 @@ def tank_time_to_low_s(tank_c: F64, low: F64, supply_c: F64, rate_per_s: F64,
 def _ls_slope_at(chunk: Chunk, series: int, t_s: F64, window_s: float) -> F64:
     """Least-squares slope (per s) of a series over the window ending at each time; NaN
     where unknown or the window holds fewer than five samples."""
+    return _memo(chunk, ("ls_slope", series, window_s, t_s.tobytes()),
+                 lambda: _frozen(_ls_slope(chunk, series, t_s, window_s)))
+
+
+def _ls_slope(chunk: Chunk, series: int, t_s: F64, window_s: float) -> F64:
     out = np.full(t_s.size, np.nan)
     if (known := _known(chunk, series, t_s, 0)) is not None:
         ok, r, c = known
         sums = chunk.history.window(r, c, window_s)
         out[ok] = np.where(sums.n >= 5, sums.slope_per_s(), np.nan)
     return out
+
+
+def _value_of(chunk: Chunk, series: int, t_s: F64) -> F64:
+    """`value_at` of one series at each time: its last value at or before it, NaN when
+    unknown."""
+    def compute() -> F64:
+        out = np.full(t_s.size, np.nan)
+        if (found := _history_at(chunk, series, t_s)) is not None:
+            rows, cols = found
+            out = np.where(cols >= 0, chunk.history.v[rows, np.maximum(cols, 0)], np.nan)
+        return _frozen(out)
+    return _memo(chunk, ("value", series, t_s.tobytes()), compute)
 
 
 def _oldest(chunk: Chunk, series: int, n: int) -> F64:
@@ -899,6 +941,11 @@ def _oldest(chunk: Chunk, series: int, n: int) -> F64:
 def _median3_at(chunk: Chunk, series: int, t_s: F64) -> F64:
     """Median of a series' last three samples at or before each time: one unflagged spike
     (a loose sensor connection) moves no prediction. NaN where unknown."""
+    return _memo(chunk, ("median3", series, t_s.tobytes()),
+                 lambda: _frozen(_median3(chunk, series, t_s)))
+
+
+def _median3(chunk: Chunk, series: int, t_s: F64) -> F64:
     out = np.full(t_s.size, np.nan)
     if (known := _known(chunk, series, t_s, 2)) is not None:
         ok, r, c = known

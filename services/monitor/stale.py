@@ -17,6 +17,7 @@ import numpy as np
 from heatlink.cluster.rule_spec import StaleRule
 from heatlink.findings import State
 from services.monitor.group import F64, I64, VersionedRule, param
+from services.monitor.small_arrays import select
 
 
 def _stale(r: VersionedRule) -> StaleRule:
@@ -47,12 +48,12 @@ class StaleGroup:
         unknown_at = np.fmin(last + self.max_age_s, dead_since_s[self.series])
         with np.errstate(invalid="ignore"):
             suspect = (last - flat_since) >= self.max_flat_s
-        target = np.select([now_s >= unknown_at, suspect], [State.UNKNOWN, State.SUSPECT],
+        target = select([now_s >= unknown_at, suspect], [State.UNKNOWN, State.SUSPECT],
                            State.OK).astype(np.int8)
         changed = np.flatnonzero(target != self.state)
         old = self.state[changed].copy()
         new = target[changed]
-        t = np.select([new == State.UNKNOWN, new == State.SUSPECT],
+        t = select([new == State.UNKNOWN, new == State.SUSPECT],
                       [unknown_at[changed], flat_since[changed] + self.max_flat_s[changed]],
                       last[changed])
         self.state[changed] = new

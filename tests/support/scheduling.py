@@ -25,12 +25,37 @@ GROUPS = {
 }
 
 
+# The monitor's scenario tests are each a simulated day or more on the CPU (30 s and up on
+# a loaded machine): as one module on one worker they were the run's longest stretch. Each
+# goes to a worker of its own but for those reading the same day, which its worker keeps
+# (tests/monitor/scenarios.py): those go together, by a part of their test ids.
+SCENARIOS = "tests/monitor/test_scenarios.py"
+SHARED_DAYS = {
+    "furnace-trip": ("test_furnace_trip_warns", "[furnace-trip-restart]", "[furnace-trip]"),
+    "restart-full-heat": ("[restart-full-heat]", "test_a_restart_at_full_heat",
+                          "test_a_heat_meter_spike"),
+    "flapping-supply": ("[flapping-supply]", "test_a_trip_while_the_tank_still_rises"),
+    "planned-stop": ("[planned-stop-planned_stop_end]", "_and_the_tanks_low[1]"),
+    "partial-loss": ("test_a_partial_loss", "test_the_second_furnaces_ramped_return"),
+    "comms-loss": ("test_lost_communication", "test_a_replay_a_day_late"),
+}
+
+
+def scope_of(nodeid: str) -> str:
+    """The unit of work a test belongs to: its module, its group, or a scenario's day."""
+    module = nodeid.split("::", 1)[0]
+    if module != SCENARIOS:
+        return GROUPS.get(module, module)
+    day = next((day for day, marks in SHARED_DAYS.items()
+                if any(mark in nodeid for mark in marks)), None)
+    return f"{SCENARIOS}: {day}" if day else nodeid
+
+
 class ByModule(LoadScopeScheduling):
-    """Whole modules (or groups of them) to the next free worker."""
+    """Whole modules (or groups of them, or a scenario's day) to the next free worker."""
 
     def _split_scope(self, nodeid: str) -> str:
-        module = nodeid.split("::", 1)[0]
-        return GROUPS.get(module, module)
+        return scope_of(nodeid)
 
     def remove_node(self, node: WorkerController) -> str | None:
         """A worker that died (our watchdog ends a worker whose test ran past its timeout)
