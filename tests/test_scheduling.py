@@ -21,6 +21,7 @@ from tests.support.scheduling import (
     SCENARIOS,
     SHARED_DAYS,
     ByModule,
+    in_order,
     scope_of,
 )
 
@@ -49,6 +50,16 @@ def test_each_shared_scenario_day_names_real_tests_and_none_twice() -> None:
         days = [day for day, marks in SHARED_DAYS.items() if any(m in test for m in marks)]
         assert len(days) <= 1, (test, days)
         assert scope_of(test) == (f"{SCENARIOS}: {days[0]}" if days else test)
+
+
+def test_the_long_units_go_out_first_and_every_unit_whole() -> None:
+    collection = ["tests/a.py::t1", f"{SCENARIOS}::test_x", "tests/b.py::t1", "tests/a.py::t2",
+                  f"{SCENARIOS}::test_a_slow_decline_predicts_it[1]",
+                  "tests/gateway/test_end_to_end.py::t", "tests/control/test_ramp_end_to_end.py::t"]
+    assert in_order(collection) == [
+        "tests/control/test_ramp_end_to_end.py::t", "tests/gateway/test_end_to_end.py::t",
+        f"{SCENARIOS}::test_a_slow_decline_predicts_it[1]", f"{SCENARIOS}::test_x",
+        "tests/a.py::t1", "tests/a.py::t2", "tests/b.py::t1"]
 
 
 @dataclass(eq=False)
