@@ -13,6 +13,7 @@ groups them itself.
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 from xdist.scheduler import LoadScopeScheduling
 from xdist.workermanage import WorkerController
@@ -83,13 +84,12 @@ class ByModule(LoadScopeScheduling):
     def _split_scope(self, nodeid: str) -> str:
         return scope_of(nodeid)
 
-    def schedule(self) -> None:
-        if self.collection is None:  # the first distribution: order it (every worker's
-            # collection alike, as xdist checks)
-            self.config.option.loadscopereorder = False
-            for node, collection in self.registered_collections.items():
-                self.registered_collections[node] = in_order(list(collection))
-        super().schedule()
+    def __init__(self, config: Any, log: Any = None) -> None:
+        # The workers collect in `in_order`'s order (`pytest_collection_modifyitems`), and
+        # that order is kept. (The controller cannot reorder on its own: it tells a worker
+        # which tests to run by their places in the worker's own collection.)
+        config.option.loadscopereorder = False
+        super().__init__(config, log)
 
     def remove_node(self, node: WorkerController) -> str | None:
         """A worker that died (our watchdog ends a worker whose test ran past its timeout)
