@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import glob
 import os
+import random
 import shlex
 import shutil
 import socket
@@ -87,11 +88,35 @@ def install_timescaledb() -> PostgresInstall | None:
     return find_install(want_timescaledb=True)
 
 
+# Ports picked from below the kernel's range for outgoing connections. A port the kernel
+# hands out as free (bind to 0) comes from that range, and any connection made before the
+# server binds it (seconds later, for a service that migrates its database first) may be
+# given it as its own: "address already in use". Below the range only another server can
+# take it, and the pick is random among thousands.
+LOWEST_PORT = 20_000
+EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A TCP port of 127.0.0.1 that is free now, below the outgoing connections' range."""
+    below = _ephemeral_low()
+    for _ in range(100):
+        port = random.randint(LOWEST_PORT, below - 1) if below > LOWEST_PORT + 1000 else 0
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            found: int = sock.getsockname()[1]
+            return found
+    raise OSError("no free port found below the ephemeral range")
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0  # not Linux: the kernel's pick
 
 
 class LocalPostgres:

@@ -9,6 +9,7 @@ import glob
 import os
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -22,7 +23,14 @@ import pytest
 
 from services.settings import Settings
 from services.storage.embedded import private_server
-from services.storage.local_postgres import LocalPostgres, PostgresInstall, find_install, free_port
+from services.storage.local_postgres import (
+    EPHEMERAL_RANGE,
+    LOWEST_PORT,
+    LocalPostgres,
+    PostgresInstall,
+    find_install,
+    free_port,
+)
 from tests.support.servers import wait_for_port
 
 PROBE = """
@@ -133,3 +141,15 @@ def test_stopping_serve_by_a_signal_stops_its_private_database(
             serve.kill()
             serve.wait()
         server.destroy()
+
+
+def test_a_free_port_lies_below_the_range_outgoing_connections_are_given() -> None:
+    """A port the service's private database (and every test server) is started on cannot
+    be handed to a connection made before its server binds it."""
+    low = int(EPHEMERAL_RANGE.read_text().split()[0])
+    ports = {free_port() for _ in range(50)}
+    assert all(LOWEST_PORT <= port < low for port in ports), sorted(ports)
+    assert len(ports) > 40  # picked at random, not in turn
+    for port in ports:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", port))

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -44,15 +43,10 @@ class AppHandle:
 async def running_app(settings: Settings, clock: Clock | None = None) -> AsyncIterator[AppHandle]:
     """The app on a free port of 127.0.0.1, served by uvicorn in this event loop."""
     app = create_app(settings, clock=clock)
-    # Bound here, before the app's start-up: uvicorn binds a port it is given only after
-    # the lifespan (seconds of migrations on a loaded machine), and another worker's server
-    # took a port chosen free that long before (address already in use).
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.bind(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                            lifespan="on"))
-    task = asyncio.create_task(server.serve(sockets=[listener]))
+    task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():
             task.result()  # surfaces a startup error
