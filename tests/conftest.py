@@ -27,14 +27,6 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     return ByModule(config, log)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The long units of work first (tests/support/scheduling), with or without workers."""
-    from tests.support.scheduling import in_order
-
-    place = {nodeid: n for n, nodeid in enumerate(in_order([i.nodeid for i in items]))}
-    items.sort(key=lambda item: place[item.nodeid])
-
-
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     with postgres_server() as url:

@@ -12,9 +12,6 @@ groups them itself.
 
 from __future__ import annotations
 
-from collections import Counter
-from typing import Any
-
 from xdist.scheduler import LoadScopeScheduling
 from xdist.workermanage import WorkerController
 
@@ -28,68 +25,12 @@ GROUPS = {
 }
 
 
-# The monitor's scenario tests are each a simulated day or more on the CPU (30 s and up on
-# a loaded machine): as one module on one worker they were the run's longest stretch. Each
-# goes to a worker of its own but for those reading the same day, which its worker keeps
-# (tests/monitor/scenarios.py): those go together, by a part of their test ids.
-SCENARIOS = "tests/monitor/test_scenarios.py"
-SHARED_DAYS = {
-    "furnace-trip": ("test_furnace_trip_warns", "[furnace-trip-restart]", "[furnace-trip]"),
-    "restart-full-heat": ("[restart-full-heat]", "test_a_restart_at_full_heat",
-                          "test_a_heat_meter_spike"),
-    "flapping-supply": ("[flapping-supply]", "test_a_trip_while_the_tank_still_rises"),
-    "planned-stop": ("[planned-stop-planned_stop_end]", "_and_the_tanks_low[1]"),
-    "partial-loss": ("test_a_partial_loss", "test_the_second_furnaces_ramped_return"),
-    "comms-loss": ("test_lost_communication", "test_a_replay_a_day_late"),
-}
-
-
-def scope_of(nodeid: str) -> str:
-    """The unit of work a test belongs to: its module, its group, or a scenario's day."""
-    module = nodeid.split("::", 1)[0]
-    if module != SCENARIOS:
-        return GROUPS.get(module, module)
-    day = next((day for day, marks in SHARED_DAYS.items()
-                if any(mark in nodeid for mark in marks)), None)
-    return f"{SCENARIOS}: {day}" if day else nodeid
-
-
-# The run is CPU-bound on two cores, and what is left at its end runs on one. The long units
-# go out first, in this order (by a part of their unit's name); the rest by their number of
-# tests, as xdist orders them (which put the scenario tests, a unit each, last: a minute of
-# one worker alone at the end).
-LONG_FIRST = (PLANTS_AT_900X, "tests/gateway/test_end_to_end.py",
-              "test_a_slow_decline_predicts", "test_the_demos_day", SCENARIOS,
-              "tests/api/test_fuzz.py", "tests/gateway/test_database_failover.py")
-
-
-def in_order(collection: list[str]) -> list[str]:
-    """The tests, their units kept together, in the order the units are handed out."""
-    scopes = [scope_of(nodeid) for nodeid in collection]
-    size = Counter(scopes)
-    first_seen = {scope: n for n, scope in reversed(list(enumerate(scopes)))}
-
-    def rank(scope: str) -> tuple[int, int, int]:
-        long = next((n for n, part in enumerate(LONG_FIRST) if part in scope),
-                    len(LONG_FIRST))
-        return long, -size[scope], first_seen[scope]
-    return [nodeid for _, nodeid in sorted(zip(scopes, collection, strict=True),
-                                           key=lambda pair: rank(pair[0]))]
-
-
 class ByModule(LoadScopeScheduling):
-    """Whole modules (or groups of them, or a scenario's day) to the next free worker, the
-    long ones first."""
+    """Whole modules (or groups of them) to the next free worker."""
 
     def _split_scope(self, nodeid: str) -> str:
-        return scope_of(nodeid)
-
-    def __init__(self, config: Any, log: Any = None) -> None:
-        # The workers collect in `in_order`'s order (`pytest_collection_modifyitems`), and
-        # that order is kept. (The controller cannot reorder on its own: it tells a worker
-        # which tests to run by their places in the worker's own collection.)
-        config.option.loadscopereorder = False
-        super().__init__(config, log)
+        module = nodeid.split("::", 1)[0]
+        return GROUPS.get(module, module)
 
     def remove_node(self, node: WorkerController) -> str | None:
         """A worker that died (our watchdog ends a worker whose test ran past its timeout)
