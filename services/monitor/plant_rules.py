@@ -125,7 +125,7 @@ class HealthGroup(RuleGroup):
         clean, frac, max_mm = self.ua_clean[inst], self.min_fraction[inst], self.max_mismatch[inst]
         with np.errstate(invalid="ignore"):
             enter = select([mismatch > max_mm, ua < frac * clean],
-                              [State.SUSPECT, State.FOULED], State.OK).astype(I8)
+                           [State.SUSPECT, State.FOULED], State.OK).astype(I8)
             hold_a = np.where(mismatch > 0.8 * max_mm, State.SUSPECT, State.OK).astype(I8)
             hold_b = np.where(ua < (frac + 0.025) * clean, State.FOULED, State.OK).astype(I8)
         hold_a = np.where(enough, hold_a, HOLD_ANY).astype(I8)

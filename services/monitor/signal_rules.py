@@ -271,15 +271,15 @@ class BandGroup(RuleGroup):
                     | source_lost | declining)
         pred_high = rising & (ttl_early < horizon)
         enter = select([v > high, v < low, pred_low, pred_high],
-                          [State.HIGH, State.LOW, State.PREDICTED_LOW, State.PREDICTED_HIGH],
-                          State.OK).astype(I8)
+                       [State.HIGH, State.LOW, State.PREDICTED_LOW, State.PREDICTED_HIGH],
+                       State.OK).astype(I8)
         hold_a = select([v > high - db, v < low + db], [State.HIGH, State.LOW],
-                           State.OK).astype(I8)
+                        State.OK).astype(I8)
         hold_b = select([(held_falling & (ttl_held < 2 * horizon))
-                            | (lost & np.isfinite(ttl_thermal)) | source_lost
-                            | (ttl_decline < 2 * horizon),
-                            held_rising & (ttl_held < 2 * horizon)],
-                           [State.PREDICTED_LOW, State.PREDICTED_HIGH], State.OK).astype(I8)
+                         | (lost & np.isfinite(ttl_thermal)) | source_lost
+                         | (ttl_decline < 2 * horizon),
+                         held_rising & (ttl_held < 2 * horizon)],
+                        [State.PREDICTED_LOW, State.PREDICTED_HIGH], State.OK).astype(I8)
         ttl = np.minimum(np.minimum(ttl_slope, ttl_thermal), ttl_decline)
         # A loss at the supply's source is confirmed by that source's own rule: the supply
         # band's prediction is raised at once, not after its on-delay (a trip's supply
@@ -435,19 +435,19 @@ class RampGroup(RuleGroup):
         pred_fall &= ~pred_rise | (to_rise == 0)
         pred_rise &= ~pred_fall
         measured = select([(rise > 1) & (rise >= fall), fall > 1],
-                             [State.RISING, State.FALLING], State.OK).astype(I8)
+                          [State.RISING, State.FALLING], State.OK).astype(I8)
         # A turn the heat balance sees coming (the supply back while the tank still falls)
         # is news before the measured slope turns: it replaces the measured state.
         enter = select([pred_rise & (measured != State.RISING),
-                           pred_fall & (measured != State.FALLING), measured != State.OK],
-                          [State.PREDICTED_RISING, State.PREDICTED_FALLING, measured],
-                          State.OK).astype(I8)
+                        pred_fall & (measured != State.FALLING), measured != State.OK],
+                       [State.PREDICTED_RISING, State.PREDICTED_FALLING, measured],
+                       State.OK).astype(I8)
         hold_a = np.where((rise > clear) & ~pred_fall, State.RISING, State.OK).astype(I8)
         hold_a = np.where(any_valid | pred_fall | pred_rise, hold_a, HOLD_ANY).astype(I8)
         hold_b = np.where((fall > clear) & ~pred_rise, State.FALLING, State.OK).astype(I8)
         hold_c = select([to_rise < 2 * horizon, to_fall < 2 * horizon],
-                           [State.PREDICTED_RISING, State.PREDICTED_FALLING],
-                           State.OK).astype(I8)
+                        [State.PREDICTED_RISING, State.PREDICTED_FALLING],
+                        State.OK).astype(I8)
         # A turn drawn from a step in the supplier's heat output (a trip, a restart) held
         # over two samples is a cause, not a noisy slope swinging about its limit: raised at
         # once, without the on-delay or the turn's delay (the tank still rising from the
@@ -524,7 +524,7 @@ class RampGroup(RuleGroup):
                     later = np.where((sign * trend > 0) & reachable,
                                      d + (needed_c - sup_now) / trend, np.inf)
                     ttl = select([sign * r0 >= limit, sign * r_d >= limit],
-                                    [0.0, in_pipe], later)
+                                 [0.0, in_pipe], later)
                     ttl = np.where(np.isfinite(r0) & np.isfinite(w) & np.isfinite(sup_now)
                                    & np.isfinite(sup_in), ttl, np.inf)
                     out[mine] = np.where(np.isnan(ttl), np.inf, ttl)

@@ -49,12 +49,12 @@ class StaleGroup:
         with np.errstate(invalid="ignore"):
             suspect = (last - flat_since) >= self.max_flat_s
         target = select([now_s >= unknown_at, suspect], [State.UNKNOWN, State.SUSPECT],
-                           State.OK).astype(np.int8)
+                        State.OK).astype(np.int8)
         changed = np.flatnonzero(target != self.state)
         old = self.state[changed].copy()
         new = target[changed]
         t = select([new == State.UNKNOWN, new == State.SUSPECT],
-                      [unknown_at[changed], flat_since[changed] + self.max_flat_s[changed]],
-                      last[changed])
+                   [unknown_at[changed], flat_since[changed] + self.max_flat_s[changed]],
+                   last[changed])
         self.state[changed] = new
         return changed, old, new, t
