@@ -66,7 +66,9 @@ async def _through_the_service(postgres_url: str, tmp_path: Path, duration_s: fl
                     # the monitor takes each minute alone and the alerts' "now" is that
                     # minute. Once, in a full run on a loaded machine, the farm got a second
                     # page (symptom_escalated, by a band alert of its own) when the monitor
-                    # was left to take the minutes at its own pace; not reproduced alone.
+                    # was left to take the minutes at its own pace. Not reproduced alone,
+                    # under load, or with the monitor held back 1 to 10 minutes: this takes
+                    # one unknown out; the message below says more should it happen again.
                     await monitor.flush()
                     start += step
             await monitor.flush()
@@ -86,9 +88,11 @@ async def test_furnace_trip_through_ingest_monitor_and_alerts(postgres_url: str,
     farm = hook.at("/fjordsmolt")
     smelter = hook.at("/glomfjord-smelter")
     farm_alerts = [n["alert"] for r in hook.at("/fjordsmolt") for n in r.json["notifications"]]
-    assert len(farm_alerts) == 1, [(n["event"], n["alert"]["title"], n.get("symptom"))
-                                   for r in hook.at("/fjordsmolt")
-                                   for n in r.json["notifications"]]
+    assert len(farm_alerts) == 1, [  # short enough that pytest does not cut the middle out
+        (n["event"], n["alert"]["id"], n["alert"]["time_to_impact_s"],
+         {k: (n.get("symptom") or {}).get(k)
+          for k in ("id", "kind", "rule_id", "condition", "time_to_impact_s")})
+        for r in hook.at("/fjordsmolt") for n in r.json["notifications"]]
     alert = farm_alerts[0]
     assert alert["kind"] == "supply_disruption"
     # Seen first at the furnace's own heat output; HX-1's disruption is the same cause.
