@@ -20,6 +20,7 @@ from services.monitor.group import (
     UpstreamLookup,
     VersionedRule,
     param,
+    value_at,
 )
 from services.monitor.latch import HOLD_ANY, Features
 from services.monitor.physics import (
@@ -919,15 +920,9 @@ def _ls_slope(chunk: Chunk, series: int, t_s: F64, window_s: float) -> F64:
 
 
 def _value_of(chunk: Chunk, series: int, t_s: F64) -> F64:
-    """`value_at` of one series at each time: its last value at or before it, NaN when
-    unknown."""
-    def compute() -> F64:
-        out = np.full(t_s.size, np.nan)
-        if (found := _history_at(chunk, series, t_s)) is not None:
-            rows, cols = found
-            out = np.where(cols >= 0, chunk.history.v[rows, np.maximum(cols, 0)], np.nan)
-        return _frozen(out)
-    return _memo(chunk, ("value", series, t_s.tobytes()), compute)
+    """`value_at` of one series at each time, once per chunk."""
+    return _memo(chunk, ("value", series, t_s.tobytes()),
+                 lambda: _frozen(value_at(chunk, np.full(t_s.size, series), t_s)))
 
 
 def _oldest(chunk: Chunk, series: int, n: int) -> F64:
