@@ -58,9 +58,10 @@ import yaml
 
 from bench import e2e_peers as peers
 from bench.e2e_hops import journeys, report
-from bench.gateway import free_port, wait_port
+from bench.gateway import wait_port
 from bench.ingest import api_path, bench_cluster, make_batches
 from bench.system import bench_database, bench_service
+from services.storage.local_postgres import free_port
 
 app = typer.Typer(help=__doc__, add_completion=False)
 SPAWN = multiprocessing.get_context("spawn")

@@ -41,16 +41,10 @@ from gateway.config import GatewayConfig, parse_config
 from gateway.runner import Gateway, tune_process
 from heatlink.clock import SystemClock
 from heatlink.wire import Reading
+from services.storage.local_postgres import free_port
 
 app = typer.Typer(help=__doc__, add_completion=False)
 SPAWN = multiprocessing.get_context("spawn")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def wait_port(port: int, timeout_s: float = 20.0) -> None:
