@@ -14,6 +14,8 @@ extension.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import glob
 import os
 import random
@@ -21,6 +23,8 @@ import shlex
 import shutil
 import socket
 import subprocess
+import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -95,10 +99,17 @@ def install_timescaledb() -> PostgresInstall | None:
 # take it, and the pick is random among thousands.
 LOWEST_PORT = 20_000
 EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+# A port handed out is not handed out again for this long, by any process of this user:
+# between a pick and its server's bind (seconds, on a loaded machine) the port still looks
+# free, and with three test workers each holding a few such picks, two picks of one port
+# came about once a full run ("address already in use" at an OPC UA plant's start).
+RESERVED_S = 600.0
+RESERVATIONS = Path(tempfile.gettempdir()) / f"heatlink-ports-{os.getuid()}"
 
 
 def free_port() -> int:
-    """A TCP port of 127.0.0.1 that is free now, below the outgoing connections' range."""
+    """A TCP port of 127.0.0.1 that is free now, below the outgoing connections' range,
+    and not handed out by this function in the last `RESERVED_S` seconds."""
     below = _ephemeral_low()
     for _ in range(100):
         port = random.randint(LOWEST_PORT, below - 1) if below > LOWEST_PORT + 1000 else 0
@@ -108,8 +119,27 @@ def free_port() -> int:
             except OSError:
                 continue
             found: int = sock.getsockname()[1]
+        if port == 0 or _reserve(found):  # (the kernel's own pick needs no reservation)
             return found
     raise OSError("no free port found below the ephemeral range")
+
+
+def _reserve(port: int) -> bool:
+    """Mark `port` as handed out; False when it was, less than `RESERVED_S` ago. One file
+    per port, checked and written under a lock shared by every process of the user."""
+    try:
+        RESERVATIONS.mkdir(mode=0o700, exist_ok=True)
+        with open(RESERVATIONS / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            mark = RESERVATIONS / str(port)
+            with contextlib.suppress(FileNotFoundError):
+                if time.time() - mark.stat().st_mtime < RESERVED_S:
+                    return False
+            mark.touch()
+            os.utime(mark)  # (touch leaves the time of a file that is there)
+            return True
+    except OSError:
+        return True  # no folder to keep marks in: pick as before, without them
 
 
 def _ephemeral_low() -> int:

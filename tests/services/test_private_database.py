@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import glob
 import os
+import random
 import shutil
 import signal
 import socket
@@ -22,6 +23,7 @@ import asyncpg
 import pytest
 
 from services.settings import Settings
+from services.storage import local_postgres
 from services.storage.embedded import private_server
 from services.storage.local_postgres import (
     EPHEMERAL_RANGE,
@@ -149,7 +151,18 @@ def test_a_free_port_lies_below_the_range_outgoing_connections_are_given() -> No
     low = int(EPHEMERAL_RANGE.read_text().split()[0])
     ports = {free_port() for _ in range(50)}
     assert all(LOWEST_PORT <= port < low for port in ports), sorted(ports)
-    assert len(ports) > 40  # picked at random, not in turn
+    assert len(ports) == 50  # none handed out twice
     for port in ports:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", port))
+
+
+def test_a_port_once_handed_out_is_not_handed_out_again(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Two servers about to start (in two test workers, say) never get the same port, even
+    when the random pick falls on it twice before either binds it."""
+    monkeypatch.setattr(local_postgres, "RESERVATIONS", tmp_path / "ports")
+    first = free_port()
+    picks = iter([first, first, *range(LOWEST_PORT, LOWEST_PORT + 100)])
+    monkeypatch.setattr(random, "randint", lambda *_: next(picks))
+    assert free_port() not in (first, 0)
