@@ -135,8 +135,7 @@ def _reserve(port: int) -> bool:
             with contextlib.suppress(FileNotFoundError):
                 if time.time() - mark.stat().st_mtime < RESERVED_S:
                     return False
-            mark.touch()
-            os.utime(mark)  # (touch leaves the time of a file that is there)
+            mark.touch()  # (a mark older than RESERVED_S gets the time of now)
             return True
     except OSError:
         return True  # no folder to keep marks in: pick as before, without them
