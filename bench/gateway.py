@@ -41,7 +41,7 @@ from bench.gateway_sparkplug import (
     ROUNDS,
     Drained,
     bench_sparkplug,
-    drain,
+    in_rounds,
     until_up,
 )
 from bench.mosquitto_sub import MosquittoSub
@@ -133,17 +133,9 @@ async def bench_mqtt(folder: Path, sink_url: str, received: Synchronized[int], u
     sub = MosquittoSub(url, "bench/+", "bench-sub-mqtt")
     if sub.available:
         sub.subscribe()
-    drained = []
-    for _ in range(rounds):
-        done: Synchronized[int] = SPAWN.Value("i", 0)
-        publisher = SPAWN.Process(target=bench_peers.run_publisher,
-                                  args=(url, messages, 30, done))
-        publisher.start()
-        await asyncio.to_thread(publisher.join)
-        sub_s = await asyncio.to_thread(sub.drain, messages) if sub.available else None
-        into_s, out_s, first_s = await drain(Gateway(config), received, messages)
-        drained.append(Drained(into_s, out_s, sub_s, first_s))
-    return drained
+    return await in_rounds(config, received, sub, SPAWN, lambda done: SPAWN.Process(
+        target=bench_peers.run_publisher, args=(url, messages, 30, done)),
+        messages, messages, rounds)
 
 
 async def bench_opcua(folder: Path, sink_url: str, items: int, seconds: float) -> tuple[
@@ -231,11 +223,12 @@ def yardstick(what: str, count: int, rounds: Sequence[Drained], per_message: int
             (f"{what} through to the uplink",
              f"{median(lambda d: count / max(d.to_uplink_s - d.first_in_s, 1e-9)):,.0f}",
              target)]
-    if any(d.sub_s is None for d in rounds):
+    subs = [d.sub_s for d in rounds if d.sub_s is not None]
+    if len(subs) < len(rounds):
         return [*rows, ("  mosquitto_sub", "not installed", "")]
-    sub = median(lambda d: count / (d.sub_s or 1e-9))  # in the same unit: `per_message` each
-    ratios_in = sorted(d.sub_s / d.into_buffer_s for d in rounds if d.sub_s)
-    ratios_out = sorted(d.sub_s / d.to_uplink_s for d in rounds if d.sub_s)
+    sub = statistics.median(count / s for s in subs)  # in the same unit: `per_message` each
+    ratios_in = sorted(s / d.into_buffer_s for s, d in zip(subs, rounds, strict=True))
+    ratios_out = sorted(s / d.to_uplink_s for s, d in zip(subs, rounds, strict=True))
     return [*rows,
             (f"  mosquitto_sub on the same load ({per_message} per message, median of 3 "
              "sessions a round)", f"{sub:,.0f}", ""),

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
@@ -20,6 +20,7 @@ from typing import Any
 
 from bench import gateway_peers as bench_peers
 from bench.mosquitto_sub import MosquittoSub
+from gateway.config import GatewayConfig
 from gateway.runner import Gateway
 from heatlink.wire import Reading
 
@@ -106,16 +107,27 @@ async def bench_sparkplug(config_for: Any, spawn: Any, folder: Path, sink_url: s
     sub = MosquittoSub(url, f"spBv1.0/{group}/#", "bench-sub-sparkplug")
     if sub.available:
         sub.subscribe()
+    # The births (2 messages) come first; the DBIRTH's values are readings too.
+    return await in_rounds(config, received, sub, spawn, lambda done: spawn.Process(
+        target=bench_peers.run_sparkplug_publisher,
+        args=(url, group, messages, METRICS_PER_MESSAGE, done)),
+        messages + 2, (messages + 1) * METRICS_PER_MESSAGE, rounds)
+
+
+async def in_rounds(config: GatewayConfig, received: Synchronized[int], sub: MosquittoSub,
+                    spawn: Any, publisher: Callable[[Synchronized[int]], Any], messages: int,
+                    readings: int, rounds: int) -> list[Drained]:
+    """`rounds` times: the load published (by the process `publisher` makes), then drained
+    by mosquitto_sub's sessions (`messages`) and by a gateway (`readings`)."""
     drained = []
     for _ in range(rounds):
+        # Held here: a started process lets go of its arguments, and a shared value no one
+        # holds is gone before the spawned publisher unpickles it.
         done: Synchronized[int] = spawn.Value("i", 0)
-        publisher = spawn.Process(target=bench_peers.run_sparkplug_publisher,
-                                  args=(url, group, messages, METRICS_PER_MESSAGE, done))
-        publisher.start()
-        await asyncio.to_thread(publisher.join)
-        # The births (2 messages) come first; the DBIRTH's values are readings too.
-        sub_s = await asyncio.to_thread(sub.drain, messages + 2) if sub.available else None
-        readings = (messages + 1) * METRICS_PER_MESSAGE
+        process = publisher(done)
+        process.start()
+        await asyncio.to_thread(process.join)
+        sub_s = await asyncio.to_thread(sub.drain, messages) if sub.available else None
         into_s, out_s, first_s = await drain(Gateway(config), received, readings)
         drained.append(Drained(into_s, out_s, sub_s, first_s))
     return drained
